@@ -1,0 +1,2 @@
+DROP TABLE proposal_reviews;
+DROP TABLE proposals;

@@ -1,0 +1,463 @@
+//! Migration files on disk -> an ordered, validated catalog.
+//!
+//! Files are `NNNN_name.up.sql` with an optional `NNNN_name.down.sql`. Everything is validated before
+//! anything runs: a bad catalog is an integrity error (exit 5) and touches nothing.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A schema revision: the integer version of a migration. `Revision(0)` is `base` (nothing applied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Revision(pub u32);
+
+impl Revision {
+    pub const BASE: Revision = Revision(0);
+
+    pub fn is_base(self) -> bool {
+        self == Self::BASE
+    }
+
+    /// Parse `0003`, `3` or `base`.
+    pub fn parse(s: &str) -> Option<Revision> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("base") {
+            return Some(Revision::BASE);
+        }
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse::<u32>()
+            .ok()
+            .filter(|v| *v <= i32::MAX as u32)
+            .map(Revision)
+    }
+}
+
+impl fmt::Display for Revision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_base() {
+            f.write_str("base")
+        } else {
+            write!(f, "{:04}", self.0)
+        }
+    }
+}
+
+/// A `-- pgshift: allow RULE reason` directive: a lint finding the author accepted, with why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Allow {
+    pub rule: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Migration {
+    pub revision: Revision,
+    pub name: String,
+    #[serde(skip)]
+    pub up: String,
+    #[serde(skip)]
+    pub down: Option<String>,
+    /// `-- pgshift: no-transaction`: run statement by statement outside a transaction.
+    pub no_transaction: bool,
+    pub allows: Vec<Allow>,
+    /// refinery's checksum of (name, version, up SQL), as stored in `refinery_schema_history`.
+    pub checksum: u64,
+    pub up_path: PathBuf,
+    pub down_path: Option<PathBuf>,
+}
+
+impl Migration {
+    pub fn new(revision: Revision, name: &str, up: String, down: Option<String>) -> Result<Self, String> {
+        let directives = parse_directives(&up)?;
+        let checksum = refinery_checksum(revision, name, &up)?;
+        Ok(Migration {
+            revision,
+            name: name.to_string(),
+            no_transaction: directives.no_transaction,
+            allows: directives.allows,
+            up,
+            down,
+            checksum,
+            up_path: PathBuf::new(),
+            down_path: None,
+        })
+    }
+
+    pub fn is_reversible(&self) -> bool {
+        self.down.is_some()
+    }
+
+    /// `0003_add_target_schema_tables`
+    pub fn label(&self) -> String {
+        format!("{}_{}", self.revision, self.name)
+    }
+}
+
+/// Compute the checksum exactly as refinery does, so the refinery CLI agrees with us.
+pub fn refinery_checksum(revision: Revision, name: &str, sql: &str) -> Result<u64, String> {
+    refinery_core::Migration::unapplied(&format!("V{}__{}", revision.0, name), sql)
+        .map(|m| m.checksum())
+        .map_err(|e| format!("refinery rejects the name {name:?}: {e}"))
+}
+
+#[derive(Debug, Default)]
+struct Directives {
+    no_transaction: bool,
+    allows: Vec<Allow>,
+}
+
+const DIRECTIVE: &str = "-- pgshift:";
+
+/// Directives live in the leading comment block, one per line: `-- pgshift: no-transaction`,
+/// `-- pgshift: allow RULE reason`. An unknown directive is an error, so a typo cannot silently
+/// turn a CONCURRENTLY migration into a transactional one.
+fn parse_directives(sql: &str) -> Result<Directives, String> {
+    let mut d = Directives::default();
+    for (i, line) in sql.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if !line.starts_with("--") {
+            break;
+        }
+        let Some(rest) = line.strip_prefix(DIRECTIVE) else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        match words.next() {
+            Some("no-transaction") => d.no_transaction = true,
+            Some("allow") => {
+                let rule = words
+                    .next()
+                    .ok_or_else(|| format!("line {}: `allow` needs a rule name and a reason", i + 1))?;
+                let reason = words.collect::<Vec<_>>().join(" ");
+                if reason.is_empty() {
+                    return Err(format!(
+                        "line {}: `allow {rule}` needs a reason after the rule name",
+                        i + 1
+                    ));
+                }
+                d.allows.push(Allow {
+                    rule: rule.to_string(),
+                    reason,
+                });
+            }
+            other => {
+                return Err(format!(
+                    "line {}: unknown directive {:?} (known: no-transaction, allow RULE reason)",
+                    i + 1,
+                    other.unwrap_or("")
+                ));
+            }
+        }
+    }
+    Ok(d)
+}
+
+/// One problem found in the migrations directory.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub file: String,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CatalogError {
+    #[error("cannot read migrations directory {dir}: {reason}\n  Pass --migrations DIR or set `migrations` in the target's config.")]
+    Unreadable { dir: PathBuf, reason: String },
+    #[error("{} problem(s) in migrations directory {dir}; nothing was run:\n{}\n  Fix or remove these files, then run the command again.", problems.len(), problems.iter().map(|p| format!("  - {}: {}", p.file, p.problem)).collect::<Vec<_>>().join("\n"))]
+    Invalid { dir: PathBuf, problems: Vec<Problem> },
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Catalog {
+    pub dir: PathBuf,
+    pub migrations: Vec<Migration>,
+}
+
+impl Catalog {
+    pub fn head(&self) -> Revision {
+        self.migrations
+            .last()
+            .map(|m| m.revision)
+            .unwrap_or(Revision::BASE)
+    }
+
+    pub fn get(&self, rev: Revision) -> Option<&Migration> {
+        self.migrations
+            .binary_search_by_key(&rev, |m| m.revision)
+            .ok()
+            .map(|i| &self.migrations[i])
+    }
+
+    pub fn contains(&self, rev: Revision) -> bool {
+        rev.is_base() || self.get(rev).is_some()
+    }
+
+    /// Read and validate `dir`. A directory that does not exist is an empty catalog only when
+    /// `allow_missing` (the TUI on a fresh checkout); for commands it is an error.
+    pub fn load(dir: &Path) -> Result<Catalog, CatalogError> {
+        let entries = std::fs::read_dir(dir).map_err(|e| CatalogError::Unreadable {
+            dir: dir.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let mut files = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| CatalogError::Unreadable {
+                dir: dir.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+            let path = entry.path();
+            if path.is_file() {
+                files.push(path);
+            }
+        }
+        files.sort();
+        let mut catalog = Catalog::from_files(&files)?;
+        catalog.dir = dir.to_path_buf();
+        Ok(catalog)
+    }
+
+    /// Build a catalog from file paths (their content is read here). Pure except for the reads.
+    pub fn from_files(files: &[PathBuf]) -> Result<Catalog, CatalogError> {
+        let dir = files
+            .first()
+            .and_then(|f| f.parent())
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let mut problems = Vec::new();
+        let mut problem = |file: &Path, msg: String| {
+            problems.push(Problem {
+                file: file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                problem: msg,
+            })
+        };
+
+        // version -> (name, up, down)
+        let mut ups: BTreeMap<u32, (String, PathBuf, String)> = BTreeMap::new();
+        let mut downs: BTreeMap<u32, (String, PathBuf, String)> = BTreeMap::new();
+        for path in files {
+            let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
+                problem(path, "file name is not UTF-8".into());
+                continue;
+            };
+            if file_name.starts_with('.') || !file_name.ends_with(".sql") {
+                continue; // READMEs, editor files: not migrations
+            }
+            let (stem, is_up) = if let Some(s) = file_name.strip_suffix(".up.sql") {
+                (s, true)
+            } else if let Some(s) = file_name.strip_suffix(".down.sql") {
+                (s, false)
+            } else {
+                problem(
+                    path,
+                    "a .sql file must end in .up.sql or .down.sql (e.g. 0004_add_index.up.sql)"
+                        .into(),
+                );
+                continue;
+            };
+            let (version, name) = match parse_stem(stem) {
+                Ok(v) => v,
+                Err(msg) => {
+                    problem(path, msg);
+                    continue;
+                }
+            };
+            let content = match std::fs::read(path) {
+                Ok(bytes) => match String::from_utf8(bytes) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        problem(
+                            path,
+                            format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+                        );
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    problem(path, format!("cannot read: {e}"));
+                    continue;
+                }
+            };
+            if !has_sql(&content) {
+                problem(path, "contains no SQL (only whitespace or comments)".into());
+                continue;
+            }
+            let side = if is_up { &mut ups } else { &mut downs };
+            if let Some((other, _, _)) = side.get(&version) {
+                problem(
+                    path,
+                    format!(
+                        "duplicate version {:04}: also used by {:04}_{}",
+                        version, version, other
+                    ),
+                );
+                continue;
+            }
+            side.insert(version, (name, path.clone(), content));
+        }
+
+        for (version, (name, path, _)) in &downs {
+            match ups.get(version) {
+                None => problem(
+                    path,
+                    format!("down migration without an up ({version:04}_{name}.up.sql is missing)"),
+                ),
+                Some((up_name, _, _)) if up_name != name => problem(
+                    path,
+                    format!("name differs from its up migration {version:04}_{up_name}.up.sql"),
+                ),
+                _ => {}
+            }
+        }
+
+        let mut migrations = Vec::with_capacity(ups.len());
+        for (version, (name, up_path, up)) in ups {
+            let down = downs.remove(&version);
+            let down_path = down.as_ref().map(|d| d.1.clone());
+            match Migration::new(Revision(version), &name, up, down.map(|d| d.2)) {
+                Ok(mut m) => {
+                    m.up_path = up_path;
+                    m.down_path = down_path;
+                    migrations.push(m);
+                }
+                Err(msg) => problem(&up_path, msg),
+            }
+        }
+
+        if !problems.is_empty() {
+            return Err(CatalogError::Invalid { dir, problems });
+        }
+        Ok(Catalog { dir, migrations })
+    }
+}
+
+fn parse_stem(stem: &str) -> Result<(u32, String), String> {
+    let (digits, name) = stem.split_once('_').unwrap_or((stem, ""));
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("file name must start with a version number (e.g. 0004_add_index.up.sql)".into());
+    }
+    let version: u32 = digits
+        .parse()
+        .ok()
+        .filter(|v| *v > 0 && *v <= i32::MAX as u32)
+        .ok_or_else(|| format!("version {digits} must be between 1 and {}", i32::MAX))?;
+    if name.is_empty() {
+        return Err("file name needs a name after the version (e.g. 0004_add_index.up.sql)".into());
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(format!(
+            "name {name:?} may only use lowercase letters, digits and _"
+        ));
+    }
+    Ok((version, name.to_string()))
+}
+
+/// True when the text has anything besides whitespace and `--` / `/* */` comments.
+fn has_sql(sql: &str) -> bool {
+    !crate::sql::statements(sql).is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, body: &[u8]) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    fn problems(dir: &Path) -> Vec<String> {
+        match Catalog::load(dir) {
+            Err(CatalogError::Invalid { problems, .. }) => {
+                problems.into_iter().map(|p| format!("{}: {}", p.file, p.problem)).collect()
+            }
+            other => panic!("expected invalid catalog, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn revision_parses_padded_plain_and_base() {
+        assert_eq!(Revision::parse("0003"), Some(Revision(3)));
+        assert_eq!(Revision::parse("3"), Some(Revision(3)));
+        assert_eq!(Revision::parse("base"), Some(Revision::BASE));
+        assert_eq!(Revision::parse("-1"), None);
+        assert_eq!(Revision::parse("head"), None);
+        assert_eq!(Revision(3).to_string(), "0003");
+        assert_eq!(Revision::BASE.to_string(), "base");
+    }
+
+    #[test]
+    fn catalog_orders_pairs_and_marks_irreversible() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "0002_b.up.sql", b"select 2;");
+        write(d.path(), "0001_a.up.sql", b"select 1;");
+        write(d.path(), "0001_a.down.sql", b"select -1;");
+        write(d.path(), "README.md", b"not a migration");
+        let c = Catalog::load(d.path()).unwrap();
+        assert_eq!(c.migrations.len(), 2);
+        assert_eq!(c.migrations[0].label(), "0001_a");
+        assert!(c.migrations[0].is_reversible());
+        assert!(!c.migrations[1].is_reversible());
+        assert_eq!(c.head(), Revision(2));
+    }
+
+    #[test]
+    fn checksum_matches_refinery() {
+        let m = Migration::new(Revision(1), "baseline", "create table t(id int);".into(), None).unwrap();
+        let r = refinery_core::Migration::unapplied("V1__baseline", "create table t(id int);").unwrap();
+        assert_eq!(m.checksum, r.checksum());
+    }
+
+    #[test]
+    fn bad_files_are_all_reported() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "0001_a.up.sql", b"select 1;");
+        write(d.path(), "0001_b.up.sql", b"select 1;");
+        write(d.path(), "0002_empty.up.sql", b"  \n-- nothing\n");
+        write(d.path(), "0003_bin.up.sql", &[0xff, 0xfe, 0x00]);
+        write(d.path(), "add_things.up.sql", b"select 1;");
+        write(d.path(), "0005_orphan.down.sql", b"select 1;");
+        write(d.path(), "0006_x.sql", b"select 1;");
+        write(d.path(), "0007_Bad-Name.up.sql", b"select 1;");
+        let p = problems(d.path()).join("\n");
+        assert!(p.contains("0001_b.up.sql: duplicate version 0001"), "{p}");
+        assert!(p.contains("0002_empty.up.sql: contains no SQL"), "{p}");
+        assert!(p.contains("0003_bin.up.sql: not valid UTF-8"), "{p}");
+        assert!(p.contains("add_things.up.sql: file name must start with a version"), "{p}");
+        assert!(p.contains("0005_orphan.down.sql: down migration without an up"), "{p}");
+        assert!(p.contains("0006_x.sql: a .sql file must end in .up.sql"), "{p}");
+        assert!(p.contains("0007_Bad-Name.up.sql: name"), "{p}");
+    }
+
+    #[test]
+    fn directives_are_parsed_and_unknown_ones_refused() {
+        let m = Migration::new(
+            Revision(4),
+            "idx",
+            "-- pgshift: no-transaction\n-- pgshift: allow ban-drop-column legacy column unused since 2024\ncreate index concurrently i on t(x);".into(),
+            None,
+        )
+        .unwrap();
+        assert!(m.no_transaction);
+        assert_eq!(m.allows[0].rule, "ban-drop-column");
+        assert_eq!(m.allows[0].reason, "legacy column unused since 2024");
+        let err = Migration::new(Revision(4), "idx", "-- pgshift: no-transactoin\nselect 1;".into(), None)
+            .unwrap_err();
+        assert!(err.contains("unknown directive"), "{err}");
+        let err = Migration::new(Revision(4), "idx", "-- pgshift: allow some-rule\nselect 1;".into(), None)
+            .unwrap_err();
+        assert!(err.contains("needs a reason"), "{err}");
+    }
+}

@@ -1,0 +1,545 @@
+//! The command line: clap definitions (their doc comments are the `--help`) and dispatch to the
+//! core operations. Output goes through `output`; every error maps to one exit code.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::catalog::Revision;
+use crate::config::{self, Loaded, Overrides, Resolved, Target};
+use crate::error::{Error, ExitCode, Result};
+use crate::event::{Event, Reporter};
+use crate::ops::{self, migrate};
+use crate::output::{self, Format};
+use crate::plan::{Direction, TargetSpec};
+
+/// Run PostgreSQL schema migrations and data backfills safely.
+///
+/// Without a subcommand on a terminal, pgshift opens its operator screen. Every action is also a
+/// subcommand for scripts and CI; all take --json and exit with:
+/// 0 ok, 1 operation failed, 2 usage or config error, 3 database unreachable,
+/// 4 lock busy or lock retries exhausted, 5 integrity problem (drift, bad files),
+/// 10 `status --check` found pending work.
+#[derive(Debug, Parser)]
+#[command(name = "pgshift", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Where to connect and how to behave; accepted by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Config file [default: $PGSHIFT_CONFIG, ./config/pgshift.toml, ~/.config/pgshift/config.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Named target from the config file (`sandbox` is the local demo cluster)
+    #[arg(long, short = 't', global = true, value_name = "NAME")]
+    pub target: Option<String>,
+    /// Connect to this URL instead of a configured target (DATABASE_URL is read when no target is configured)
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Migrations directory [default: the target's `migrations`, else ./migrations]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub migrations: Option<PathBuf>,
+    /// Longest wait for a table lock per DDL attempt, e.g. 200ms [default: 500ms]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
+    pub lock_timeout: Option<Duration>,
+    /// Longest run of one statement, e.g. 5m [default: the server's]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
+    pub statement_timeout: Option<Duration>,
+    /// Attempts per step on lock timeouts and deadlocks [default: 10]
+    #[arg(long, global = true, value_name = "N")]
+    pub retries: Option<u32>,
+    /// How long to wait for another pgshift run on the same database [default: 30s]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
+    pub lock_wait: Option<Duration>,
+    /// One JSON document on stdout (progress as JSON lines on stderr)
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Confirm destructive actions without asking (for scripts)
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+}
+
+fn duration(s: &str) -> std::result::Result<Duration, String> {
+    config::parse_duration(s)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Current revision, head, pending, drift, the runner lock holder (make alembic-status)
+    Status(StatusArgs),
+    /// Applied migrations and the audit trail: who did what, when, with what outcome (make alembic-history)
+    History(HistoryArgs),
+    /// Upgrade to head, to REV, or +N steps, each in its own guarded transaction (make alembic-up)
+    Up(UpArgs),
+    /// Downgrade one step, -N steps, to REV, or to base (DESTRUCTIVE; shows the SQL and asks) (make alembic-down)
+    Down(DownArgs),
+    /// Print exactly the steps and SQL an upgrade or downgrade would run, changing nothing (alembic --sql)
+    Plan(PlanArgs),
+    /// Create the next NNNN_description.up.sql and .down.sql (make alembic-new)
+    New(NewArgs),
+    /// Record REV as applied without running SQL, to adopt an existing database (alembic stamp)
+    Stamp(StampArgs),
+    /// The local throwaway demo cluster
+    Sandbox(SandboxArgs),
+    /// Open the operator screen (the default on a terminal)
+    Tui,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Exit 10 when migrations are pending (for CI and deploy gates)
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// How many audit events to show
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// `head` (default), a revision like 0003, or +N steps
+    #[arg(default_value = "head")]
+    pub to: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// -N steps (default -1), a revision like 0001, or `base` to remove everything
+    #[arg(default_value = "-1", allow_hyphen_values = true)]
+    pub to: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// up or down
+    pub direction: PlanDirection,
+    /// Target (as for up/down); with two revisions FROM TO, planned offline without a database
+    #[arg(allow_hyphen_values = true, num_args = 0..=2)]
+    pub revisions: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PlanDirection {
+    Up,
+    Down,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// What the migration does, e.g. "add index to documents"
+    pub description: String,
+    /// Mark it `-- pgshift: no-transaction` (for CREATE INDEX CONCURRENTLY)
+    #[arg(long)]
+    pub no_transaction: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StampArgs {
+    /// The revision the schema is already at (e.g. 0003, or base)
+    pub revision: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    #[command(subcommand)]
+    pub action: SandboxAction,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum SandboxAction {
+    /// Create (first time: demo migrations and data) and start it; it keeps running
+    Start,
+    /// Stop it
+    Stop,
+    /// Delete it and create it afresh with the demo
+    Reset,
+    /// Print its connection URL
+    Url,
+}
+
+/// Parse, run, exit.
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let loaded = match Loaded::find(cli.global.config.as_deref()) {
+        Ok(l) => l,
+        Err(e) => return report_error(&cli, &e).into(),
+    };
+    let _log = crate::logging::init(&loaded.log_dir());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::Failed.into();
+        }
+    };
+    let code = match runtime.block_on(run(&cli, &loaded)) {
+        Ok(code) => code,
+        Err(e) => report_error(&cli, &e),
+    };
+    code.into()
+}
+
+fn command_name(cli: &Cli) -> &'static str {
+    match &cli.command {
+        None | Some(Command::Tui) => "tui",
+        Some(Command::Status(_)) => "status",
+        Some(Command::History(_)) => "history",
+        Some(Command::Up(_)) => "up",
+        Some(Command::Down(_)) => "down",
+        Some(Command::Plan(_)) => "plan",
+        Some(Command::New(_)) => "new",
+        Some(Command::Stamp(_)) => "stamp",
+        Some(Command::Sandbox(_)) => "sandbox",
+    }
+}
+
+fn report_error(cli: &Cli, e: &Error) -> ExitCode {
+    tracing::error!("{}: {e}", command_name(cli));
+    if cli.global.json {
+        output::print_json(&output::json_error(command_name(cli), e));
+    } else {
+        eprintln!("error: {e}");
+    }
+    e.exit_code()
+}
+
+impl GlobalArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            config: self.config.clone(),
+            target: self.target.clone(),
+            database_url: self.database_url.clone(),
+            migrations: self.migrations.clone(),
+            lock_timeout: self.lock_timeout,
+            statement_timeout: self.statement_timeout,
+            retries: self.retries,
+            lock_wait: self.lock_wait,
+        }
+    }
+
+    pub fn format(&self) -> Format {
+        if self.json { Format::Json } else { Format::Human }
+    }
+}
+
+async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
+    let g = &cli.global;
+    match &cli.command {
+        None | Some(Command::Tui) => default_screen(g, loaded).await,
+        Some(Command::New(a)) => {
+            let dir = g.migrations.clone().unwrap_or_else(config::default_migrations);
+            let created = ops::new::create(&dir, &a.description, a.no_transaction)?;
+            emit(g, "new", &created, |out| {
+                use std::io::Write;
+                writeln!(out, "created {}\ncreated {}\nEdit both; until the up file has SQL, the catalog is invalid and nothing runs.", created.up.display(), created.down.display())
+            })
+        }
+        Some(Command::Plan(a)) if a.revisions.len() == 2 => plan_offline(g, a),
+        Some(Command::Sandbox(a)) => sandbox(g, a.action).await,
+        Some(cmd) => {
+            let (target, _sandbox) = resolve_target(g, loaded).await?;
+            let catalog = ops::catalog(&target)?;
+            match cmd {
+                Command::Status(a) => {
+                    let s = ops::status::status(&target, &catalog).await?;
+                    emit(g, "status", &s, |out| output::status(out, &s))?;
+                    if !s.drift.is_empty() {
+                        return Ok(ExitCode::Integrity);
+                    }
+                    Ok(if a.check && s.is_pending() { ExitCode::Pending } else { ExitCode::Ok })
+                }
+                Command::History(a) => {
+                    let h = ops::history::history(&target, &catalog, a.limit).await?;
+                    emit(g, "history", &h, |out| output::history(out, &h))
+                }
+                Command::Up(a) => {
+                    let spec = TargetSpec::parse(&a.to, Direction::Up).map_err(Error::Usage)?;
+                    migrate_cmd(g, &target, &catalog, Direction::Up, spec).await
+                }
+                Command::Down(a) => {
+                    let spec = TargetSpec::parse(&a.to, Direction::Down).map_err(Error::Usage)?;
+                    migrate_cmd(g, &target, &catalog, Direction::Down, spec).await
+                }
+                Command::Plan(a) => {
+                    let dir = a.direction.into();
+                    let default = if dir == Direction::Up { "head" } else { "-1" };
+                    let spec = TargetSpec::parse(a.revisions.first().map_or(default, String::as_str), dir)
+                        .map_err(Error::Usage)?;
+                    let p = migrate::preview(&target, &catalog, &migrate::Request::new(dir, spec)).await?;
+                    emit(g, "plan", &p, |out| output::plan(out, &p))
+                }
+                Command::Stamp(a) => stamp(g, &target, &catalog, &a.revision).await,
+                Command::New(_) | Command::Sandbox(_) | Command::Tui => unreachable!("handled above"),
+            }
+        }
+    }
+}
+
+impl From<PlanDirection> for Direction {
+    fn from(d: PlanDirection) -> Self {
+        match d {
+            PlanDirection::Up => Direction::Up,
+            PlanDirection::Down => Direction::Down,
+        }
+    }
+}
+
+/// Print a result: JSON document, or human text on stdout.
+fn emit<T: serde::Serialize>(
+    g: &GlobalArgs,
+    command: &str,
+    value: &T,
+    human: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>,
+) -> Result<ExitCode> {
+    match g.format() {
+        Format::Json => output::print_json(&output::json_ok(command, value)),
+        Format::Human => {
+            // A closed pipe is not an error worth reporting.
+            human(&mut std::io::stdout().lock()).ok();
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// The target to use, starting the sandbox for `--target sandbox`.
+pub async fn resolve_target(g: &GlobalArgs, loaded: &Loaded) -> Result<(Target, Option<crate::db::sandbox::Started>)> {
+    match loaded.resolve(&g.overrides())? {
+        Resolved::Target(t) => Ok((*t, None)),
+        Resolved::Sandbox(o) => {
+            let (t, started) = sandbox_target(&o, &progress_reporter(g).0).await?;
+            Ok((t, Some(started)))
+        }
+        Resolved::Nothing => Err(Error::Usage(
+            "no database configured: pass --database-url, set DATABASE_URL or PGHOST/PGDATABASE, add a target to ./config/pgshift.toml (see config/pgshift.example.toml), or try the demo with --target sandbox".into(),
+        )),
+    }
+}
+
+/// Start (or reuse) the sandbox and return a target for it.
+pub async fn sandbox_target(o: &Overrides, reporter: &Reporter) -> Result<(Target, crate::db::sandbox::Started)> {
+    let sandbox = crate::db::sandbox::Sandbox::locate()?;
+    let migrations = o.migrations.clone().unwrap_or_else(config::default_migrations);
+    let started = sandbox.ensure(&migrations, reporter).await?;
+    let mut target = sandbox.target(&migrations, crate::config::Guard::default());
+    if let Some(d) = o.lock_timeout {
+        target.guard.lock_timeout = d;
+    }
+    if let Some(r) = o.retries {
+        target.guard.retries = r;
+    }
+    Ok((target, started))
+}
+
+/// A reporter printing progress on stderr (human lines, or JSON lines with --json), and the task
+/// doing the printing (await it after the operation to flush).
+pub fn progress_reporter(g: &GlobalArgs) -> (Reporter, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let json = g.json;
+    let printer = tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            if json {
+                if let Ok(line) = serde_json::to_string(&e) {
+                    eprintln!("{line}");
+                }
+            } else if let Some(line) = output::event_line(&e) {
+                eprintln!("{line}");
+            }
+        }
+    });
+    (Reporter::new(tx), printer)
+}
+
+async fn migrate_cmd(
+    g: &GlobalArgs,
+    target: &Target,
+    catalog: &crate::catalog::Catalog,
+    direction: Direction,
+    spec: TargetSpec,
+) -> Result<ExitCode> {
+    let mut req = migrate::Request::new(direction, spec);
+    let plan = migrate::preview(target, catalog, &req).await?;
+    if plan.is_empty() {
+        let report = migrate::Report { direction, from: plan.from, to: plan.to, steps: vec![], duration_ms: 0 };
+        return emit(g, req.action.as_str().to_owned().as_str(), &report, |out| {
+            use std::io::Write;
+            writeln!(out, "nothing to do: the database is at {}", plan.from)
+        });
+    }
+    if plan.is_destructive() {
+        confirm_destructive(g, target, &plan)?;
+    }
+    req.expect = Some((plan.from, plan.to));
+    let (reporter, printer) = progress_reporter(g);
+    let result = migrate::run(target, catalog, &req, &reporter).await;
+    drop(reporter);
+    printer.await.ok();
+    let report = result?;
+    let action = req.action.clone();
+    emit(g, &action, &report, |out| {
+        use std::io::Write;
+        writeln!(
+            out,
+            "{} {} -> {}: {} step(s) in {} ms",
+            direction.verb(),
+            report.from,
+            report.to,
+            report.steps.len(),
+            report.duration_ms
+        )
+    })
+}
+
+/// Show the SQL of a destructive plan and get a typed confirmation (or --yes).
+fn confirm_destructive(g: &GlobalArgs, target: &Target, plan: &crate::plan::Plan) -> Result<()> {
+    let mut err = std::io::stderr().lock();
+    output::plan(&mut err, plan).ok();
+    drop(err);
+    if g.yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(format!(
+            "refusing to {} {} -> {} without confirmation: stdin is not a terminal. Review the SQL above and pass --yes.",
+            plan.direction.verb(),
+            plan.from,
+            plan.to
+        )));
+    }
+    let env = if target.environment.is_production() { " PRODUCTION" } else { "" };
+    eprint!(
+        "\nThis{env} downgrade of {} runs the SQL above. Type the target revision ({}) to confirm: ",
+        target.name, plan.to
+    );
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Error::io("reading the confirmation", e))?;
+    if Revision::parse(&answer) == Some(plan.to) {
+        Ok(())
+    } else {
+        Err(Error::Refused(format!("not confirmed (expected {}); nothing was run", plan.to)))
+    }
+}
+
+fn plan_offline(g: &GlobalArgs, a: &PlanArgs) -> Result<ExitCode> {
+    let dir = g.migrations.clone().unwrap_or_else(config::default_migrations);
+    let catalog = crate::catalog::Catalog::load(&dir)?;
+    let parse = |s: &str| Revision::parse(s).ok_or_else(|| Error::Usage(format!("{s:?} is not a revision")));
+    let (from, to) = (parse(&a.revisions[0])?, parse(&a.revisions[1])?);
+    if !catalog.contains(from) {
+        return Err(Error::Usage(format!("revision {from} is not in the catalog")));
+    }
+    // Pretend history is exactly the catalog up to FROM.
+    let applied: Vec<_> = catalog
+        .migrations
+        .iter()
+        .filter(|m| m.revision <= from)
+        .map(|m| crate::plan::Applied { revision: m.revision, name: m.name.clone(), applied_on: String::new(), checksum: m.checksum })
+        .collect();
+    let p = crate::plan::plan(&catalog, &applied, a.direction.into(), TargetSpec::Revision(to))
+        .map_err(migrate::plan_error)?;
+    emit(g, "plan", &p, |out| output::plan(out, &p))
+}
+
+async fn stamp(g: &GlobalArgs, target: &Target, catalog: &crate::catalog::Catalog, rev: &str) -> Result<ExitCode> {
+    let rev = Revision::parse(rev).ok_or_else(|| Error::Usage(format!("{rev:?} is not a revision (e.g. 0003 or base)")))?;
+    let preview = ops::stamp::preview(target, catalog, rev).await?;
+    if let Some(v) = &preview.alembic_version {
+        eprintln!("note: alembic_version holds {v}; pgshift revisions are the catalog's versions (0001, 0002, ...).");
+    }
+    if !preview.remove.is_empty() && !g.yes {
+        return Err(Error::Usage(format!(
+            "stamp {rev} would remove history rows {} without running their down SQL; pass --yes if the schema really is at {rev}",
+            preview.remove.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let (reporter, printer) = progress_reporter(g);
+    let result = ops::stamp::stamp(target, catalog, rev, &reporter).await;
+    drop(reporter);
+    printer.await.ok();
+    let p = result?;
+    emit(g, "stamp", &p, |out| {
+        use std::io::Write;
+        writeln!(out, "stamped {}: recorded {} as applied, removed {} history row(s); no migration SQL was run", p.to, p.insert.len(), p.remove.len())
+    })
+}
+
+async fn sandbox(g: &GlobalArgs, action: SandboxAction) -> Result<ExitCode> {
+    let sandbox = crate::db::sandbox::Sandbox::locate()?;
+    let migrations = g.migrations.clone().unwrap_or_else(config::default_migrations);
+    let (reporter, printer) = progress_reporter(g);
+    let result = match action {
+        SandboxAction::Start => sandbox.ensure(&migrations, &reporter).await.map(|_| ()),
+        SandboxAction::Stop => sandbox.stop().await,
+        SandboxAction::Reset => match sandbox.destroy().await {
+            Ok(()) => sandbox.ensure(&migrations, &reporter).await.map(|_| ()),
+            Err(e) => Err(e),
+        },
+        SandboxAction::Url => Ok(()),
+    };
+    drop(reporter);
+    printer.await.ok();
+    result?;
+    let info = serde_json::json!({
+        "url": sandbox.url(),
+        "dir": sandbox.dir,
+        "running": sandbox.is_running().await,
+    });
+    emit(g, "sandbox", &info, |out| {
+        use std::io::Write;
+        match action {
+            SandboxAction::Stop => writeln!(out, "sandbox stopped ({})", sandbox.dir.display()),
+            _ => writeln!(out, "{}", sandbox.url()),
+        }
+    })
+}
+
+/// No subcommand: the operator screen. With nothing configured, the sandbox is started (and
+/// stopped again on exit if we started it); a configured but unreachable database is reported,
+/// never replaced by the sandbox.
+async fn default_screen(g: &GlobalArgs, loaded: &Loaded) -> Result<ExitCode> {
+    let o = g.overrides();
+    let (reporter, printer) = progress_reporter(g);
+    let (target, started) = match loaded.resolve(&o)? {
+        Resolved::Target(t) => (*t, None),
+        Resolved::Sandbox(o) => {
+            let (t, s) = sandbox_target(&o, &reporter).await?;
+            (t, Some(s))
+        }
+        Resolved::Nothing => {
+            reporter.log(crate::event::Level::Info, "no database configured: starting the local SANDBOX with the demo");
+            let (t, s) = sandbox_target(&o, &reporter).await?;
+            (t, Some(s))
+        }
+    };
+    drop(reporter);
+    printer.await.ok();
+    let result = async {
+        let catalog = ops::catalog(&target)?;
+        let s = ops::status::status(&target, &catalog).await?;
+        if target.is_sandbox() {
+            eprintln!("== SANDBOX: a local throwaway cluster with demo data ==");
+        }
+        emit(g, "status", &s, |out| output::status(out, &s))
+    }
+    .await;
+    if started == Some(crate::db::sandbox::Started::Now) {
+        crate::db::sandbox::Sandbox::locate()?.stop().await?;
+    }
+    result
+}

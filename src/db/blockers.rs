@@ -1,0 +1,136 @@
+//! Lock conflicts: who blocks whom, from `pg_blocking_pids`, for retries and the TUI's lock pane.
+
+use super::Session;
+use crate::error::{Error, Result};
+
+/// A session that holds a lock someone else waits for.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Blocker {
+    pub pid: i32,
+    pub user: String,
+    pub application: String,
+    pub state: String,
+    /// Seconds since its transaction began (None: not in a transaction).
+    pub xact_age_s: Option<f64>,
+    pub query: String,
+}
+
+impl Blocker {
+    pub fn idle_in_transaction(&self) -> bool {
+        self.state.starts_with("idle in transaction")
+    }
+}
+
+impl std::fmt::Display for Blocker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "pid {} (user {}", self.pid, self.user)?;
+        if !self.application.is_empty() {
+            write!(f, ", {}", self.application)?;
+        }
+        write!(f, ", {}", self.state)?;
+        if let Some(age) = self.xact_age_s {
+            write!(f, " {}", crate::output::human_duration_s(age))?;
+        }
+        write!(f, "): {}", crate::output::one_line(&self.query, 120))
+    }
+}
+
+const BLOCKERS_OF: &str = "SELECT a.pid, coalesce(a.usename::text, ''), coalesce(a.application_name, ''),
+       coalesce(a.state, ''), extract(epoch FROM now() - a.xact_start)::float8, coalesce(a.query, '')
+FROM pg_stat_activity a
+WHERE a.pid = ANY (pg_blocking_pids($1))
+ORDER BY a.xact_start NULLS LAST";
+
+/// Sessions blocking `pid` right now.
+pub async fn blockers_of(s: &Session, pid: i32) -> Result<Vec<Blocker>> {
+    let rows = s
+        .client
+        .query(BLOCKERS_OF, &[&pid])
+        .await
+        .map_err(|e| Error::db("looking up blocking sessions", &e))?;
+    Ok(rows.iter().map(blocker_from_row).collect())
+}
+
+fn blocker_from_row(r: &tokio_postgres::Row) -> Blocker {
+    Blocker {
+        pid: r.get(0),
+        user: r.get(1),
+        application: r.get(2),
+        state: r.get(3),
+        xact_age_s: r.get(4),
+        query: r.get(5),
+    }
+}
+
+/// A session waiting for a lock, and who blocks it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Conflict {
+    pub waiter: Blocker,
+    pub waiting_s: f64,
+    /// What it waits for, e.g. `relation documents (AccessExclusiveLock)`.
+    pub wants: String,
+    pub blockers: Vec<Blocker>,
+}
+
+const WAITERS: &str = "SELECT a.pid, coalesce(a.usename::text, ''), coalesce(a.application_name, ''),
+       coalesce(a.state, ''), extract(epoch FROM now() - a.xact_start)::float8, coalesce(a.query, ''),
+       coalesce(extract(epoch FROM now() - l.waitstart)::float8, extract(epoch FROM now() - a.state_change)::float8, 0),
+       coalesce(l.locktype || coalesce(' ' || l.relation::regclass::text, '') || ' (' || l.mode || ')', ''),
+       pg_blocking_pids(a.pid)
+FROM pg_stat_activity a
+LEFT JOIN LATERAL (SELECT * FROM pg_locks l WHERE l.pid = a.pid AND NOT l.granted LIMIT 1) l ON true
+WHERE a.datname = current_database() AND cardinality(pg_blocking_pids(a.pid)) > 0
+ORDER BY 7 DESC";
+
+const SESSIONS: &str = "SELECT a.pid, coalesce(a.usename::text, ''), coalesce(a.application_name, ''),
+       coalesce(a.state, ''), extract(epoch FROM now() - a.xact_start)::float8, coalesce(a.query, '')
+FROM pg_stat_activity a WHERE a.pid = ANY ($1)";
+
+/// Every lock wait in the current database with its blockers (one round trip for waiters, one for
+/// their blockers).
+pub async fn conflicts(s: &Session) -> Result<Vec<Conflict>> {
+    let rows = s
+        .client
+        .query(WAITERS, &[])
+        .await
+        .map_err(|e| Error::db("reading lock waits", &e))?;
+    let mut all_blockers: Vec<i32> = rows
+        .iter()
+        .flat_map(|r| r.get::<_, Vec<i32>>(8))
+        .collect();
+    all_blockers.sort_unstable();
+    all_blockers.dedup();
+    let sessions = s
+        .client
+        .query(SESSIONS, &[&all_blockers])
+        .await
+        .map_err(|e| Error::db("reading blocking sessions", &e))?;
+    let sessions: Vec<Blocker> = sessions.iter().map(blocker_from_row).collect();
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let pids: Vec<i32> = r.get(8);
+            Conflict {
+                waiter: blocker_from_row(r),
+                waiting_s: r.get(6),
+                wants: r.get(7),
+                blockers: sessions.iter().filter(|b| pids.contains(&b.pid)).cloned().collect(),
+            }
+        })
+        .collect())
+}
+
+/// `pg_cancel_backend` / `pg_terminate_backend` of a blocker. Returns whether the signal was sent.
+pub async fn signal(s: &Session, pid: i32, terminate: bool) -> Result<bool> {
+    let sql = if terminate {
+        "SELECT pg_terminate_backend($1)"
+    } else {
+        "SELECT pg_cancel_backend($1)"
+    };
+    let row = s
+        .client
+        .query_one(sql, &[&pid])
+        .await
+        .map_err(|e| Error::db(format!("signalling pid {pid}"), &e))?;
+    Ok(row.get(0))
+}

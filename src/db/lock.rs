@@ -1,0 +1,126 @@
+//! One runner per database: a session-level advisory lock, polled with backoff. It dies with the
+//! connection, so a kill -9 leaves no stale lock; `application_name` shows who holds it.
+
+use std::time::{Duration, Instant};
+
+use super::Session;
+use crate::error::{Error, Result};
+use crate::event::{Event, Reporter};
+
+/// Namespaces for advisory lock keys; the key is `hashtextextended(namespace || name, 0)`.
+pub const RUNNER: &str = "pgshift:runner:";
+pub const BACKFILL: &str = "pgshift:backfill:";
+
+const TRY_LOCK: &str = "SELECT pg_try_advisory_lock(hashtextextended($1 || $2, 0))";
+const UNLOCK: &str = "SELECT pg_advisory_unlock(hashtextextended($1 || $2, 0))";
+
+/// Who holds an advisory lock: the session behind it.
+const HOLDER: &str = "WITH k AS (SELECT hashtextextended($1 || $2, 0) AS key)
+SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''),
+       coalesce(host(a.client_addr), 'local'), a.backend_start, coalesce(a.state, ''),
+       extract(epoch FROM now() - a.backend_start)::float8
+FROM k, pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.classid = ((k.key >> 32) & 4294967295)::oid
+  AND l.objid = (k.key & 4294967295)::oid";
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Holder {
+    pub pid: i32,
+    pub application: String,
+    pub user: String,
+    pub client: String,
+    pub since: String,
+    pub state: String,
+    pub held_s: f64,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "pid {} ({}, user {}, from {}, connected {:.0}s ago, {})",
+            self.pid,
+            if self.application.is_empty() { "no application_name" } else { &self.application },
+            self.user,
+            self.client,
+            self.held_s,
+            self.state
+        )
+    }
+}
+
+/// The current holder of the lock `namespace || name`, if any.
+pub async fn holder(s: &Session, namespace: &str, name: &str) -> Result<Option<Holder>> {
+    let rows = s
+        .client
+        .query(HOLDER, &[&namespace, &name])
+        .await
+        .map_err(|e| Error::db("looking up the advisory lock holder", &e))?;
+    Ok(rows.first().map(|r| Holder {
+        pid: r.get(0),
+        application: r.get(1),
+        user: r.get(2),
+        client: r.get(3),
+        since: super::rfc3339(r.get(4)),
+        state: r.get(5),
+        held_s: r.get(6),
+    }))
+}
+
+/// Take the advisory lock, polling with backoff up to `wait`. Reports the holder while waiting.
+pub async fn acquire(
+    s: &Session,
+    namespace: &str,
+    name: &str,
+    wait: Duration,
+    reporter: &Reporter,
+) -> Result<()> {
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(50);
+    let mut last_holder: Option<Holder> = None;
+    loop {
+        let got: bool = s
+            .client
+            .query_one(TRY_LOCK, &[&namespace, &name])
+            .await
+            .map_err(|e| Error::db("taking the runner lock", &e))?
+            .get(0);
+        if got {
+            return Ok(());
+        }
+        let h = holder(s, namespace, name).await?;
+        if h.as_ref().map(|h| h.pid) != last_holder.as_ref().map(|h| h.pid) {
+            if let Some(h) = &h {
+                reporter.emit(Event::LockBusy { holder: h.clone() });
+            }
+            last_holder = h;
+        }
+        if start.elapsed() >= wait {
+            return Err(Error::RunnerLockBusy {
+                database: s.conn.dbname(),
+                holder: last_holder
+                    .map(|h| h.to_string())
+                    .unwrap_or_else(|| "holder unknown (it may have just finished)".into()),
+                waited_s: start.elapsed().as_secs_f64(),
+            });
+        }
+        let remaining = wait.saturating_sub(start.elapsed());
+        tokio::time::sleep(delay.mul_f64(0.5 + fastrand::f64() * 0.5).min(remaining)).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+pub async fn release(s: &Session, namespace: &str, name: &str) -> Result<()> {
+    s.client
+        .query_one(UNLOCK, &[&namespace, &name])
+        .await
+        .map_err(|e| Error::db("releasing the runner lock", &e))?;
+    Ok(())
+}
+
+/// The runner lock key's name part: the database name.
+pub fn runner_name(s: &Session) -> String {
+    s.conn.dbname()
+}

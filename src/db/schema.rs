@@ -1,0 +1,73 @@
+//! pgshift's own tables, created idempotently under the runner lock (concurrent `CREATE TABLE IF
+//! NOT EXISTS` can still race on the type catalog). They never appear in the user's catalog.
+
+use super::Session;
+use crate::error::{Error, Result};
+
+pub const HISTORY_TABLE: &str = "refinery_schema_history";
+
+/// refinery's own definition (int4 versions), so the refinery CLI reads what we write.
+const CREATE_HISTORY: &str = "CREATE TABLE IF NOT EXISTS refinery_schema_history(
+    version int4 PRIMARY KEY,
+    name VARCHAR(255),
+    applied_on VARCHAR(255),
+    checksum VARCHAR(255))";
+
+const CREATE_EVENTS: &str = "CREATE TABLE IF NOT EXISTS pgshift_events (
+    id bigserial PRIMARY KEY,
+    at timestamptz NOT NULL DEFAULT now(),
+    operator text NOT NULL,
+    db_role text NOT NULL DEFAULT current_user,
+    action text NOT NULL,
+    from_revision int4,
+    to_revision int4,
+    outcome text NOT NULL,
+    duration_ms int8,
+    error text,
+    detail jsonb NOT NULL DEFAULT '{}'::jsonb)";
+
+const CREATE_BACKFILL_RUNS: &str = "CREATE TABLE IF NOT EXISTS pgshift_backfill_runs (
+    id bigserial PRIMARY KEY,
+    name text NOT NULL,
+    state text NOT NULL,
+    cursor text,
+    rows_done int8 NOT NULL DEFAULT 0,
+    rows_estimate int8,
+    batch_size int4 NOT NULL,
+    dry_run bool NOT NULL DEFAULT false,
+    last_error text,
+    operator text NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz)";
+
+const CREATE_CHECKLIST_RUNS: &str = "CREATE TABLE IF NOT EXISTS pgshift_checklist_runs (
+    id bigserial PRIMARY KEY,
+    run_id int8 NOT NULL,
+    checklist text NOT NULL,
+    item text NOT NULL,
+    state text NOT NULL,
+    operator text NOT NULL,
+    at timestamptz NOT NULL DEFAULT now(),
+    evidence text)";
+
+/// Which of pgshift's tables exist; read-only commands must not create them.
+pub async fn exists(s: &Session, table: &str) -> Result<bool> {
+    let row = s
+        .client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .await
+        .map_err(|e| Error::db(format!("checking for table {table}"), &e))?;
+    Ok(row.get(0))
+}
+
+/// Create pgshift's tables if missing. Call with the runner lock held.
+pub async fn ensure(s: &Session) -> Result<()> {
+    for sql in [CREATE_HISTORY, CREATE_EVENTS, CREATE_BACKFILL_RUNS, CREATE_CHECKLIST_RUNS] {
+        s.client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| Error::db("creating pgshift's tables", &e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! The runbook's "Common Migration Failures & Solutions", keyed by what the server said: each
+//! failure class with the next step for the operator.
+
+use crate::error::DbFailure;
+
+/// A runbook failure class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Diagnosis {
+    ConnectionTimeout,
+    ConnectionRefused,
+    AuthenticationFailed,
+    UnknownDatabase,
+    PermissionDenied,
+    DiskFull,
+    LockConflict,
+    Deadlock,
+    StatementTimeout,
+    ReadOnly,
+    AlreadyExists,
+    MissingObject,
+}
+
+impl Diagnosis {
+    pub fn of(failure: &DbFailure) -> Option<Diagnosis> {
+        let state = failure.sqlstate.as_deref().unwrap_or("");
+        Some(match state {
+            "42501" => Diagnosis::PermissionDenied,
+            "53100" => Diagnosis::DiskFull,
+            "55P03" => Diagnosis::LockConflict,
+            "40P01" => Diagnosis::Deadlock,
+            "57014" => Diagnosis::StatementTimeout,
+            "25006" => Diagnosis::ReadOnly,
+            "42P07" | "42701" | "42710" => Diagnosis::AlreadyExists,
+            "42P01" | "42703" | "42704" => Diagnosis::MissingObject,
+            "28P01" | "28000" => Diagnosis::AuthenticationFailed,
+            "3D000" => Diagnosis::UnknownDatabase,
+            _ if failure.message.contains("could not write to file")
+                || failure.message.contains("No space left") =>
+            {
+                Diagnosis::DiskFull
+            }
+            _ => return None,
+        })
+    }
+
+    /// What to do next, in the runbook's words, adapted to what the server said.
+    pub fn next_step(self) -> &'static str {
+        match self {
+            Diagnosis::ConnectionTimeout => "Connection timeout: check the database server is up, the network path and firewall rules; raise connect_timeout in the URL if the link is slow.",
+            Diagnosis::ConnectionRefused => "Connection refused: nothing listens at that host and port. Check the server is running and the port is right.",
+            Diagnosis::AuthenticationFailed => "Authentication failed: check the user, and the password in ~/.pgpass, PGPASSWORD or the target's password_env.",
+            Diagnosis::UnknownDatabase => "The database does not exist: check dbname in the URL or target.",
+            Diagnosis::PermissionDenied => "Permission denied: the role needs CREATE/ALTER privileges on the schema and ownership of the tables it alters (e.g. GRANT CREATE ON SCHEMA public TO <role>). Check role assignments and security policies.",
+            Diagnosis::DiskFull => "Disk space: the server could not write. Check free space on the database volume, clean up temporary files, or scale storage, then retry.",
+            Diagnosis::LockConflict => "Lock conflict: a long-running transaction holds a lock this step needs. Find it in the lock pane or `pgshift status`, let it finish or end it if safe, or run during low traffic.",
+            Diagnosis::Deadlock => "Deadlock: another session took locks in the opposite order. Retry; if it repeats, find the competing job.",
+            Diagnosis::StatementTimeout => "Statement timeout: the step ran longer than statement_timeout. Raise it for this target (--statement-timeout) or move the data work into a backfill.",
+            Diagnosis::ReadOnly => "Read-only: this connection cannot write (a replica, or default_transaction_read_only is on). Point the target at the primary.",
+            Diagnosis::AlreadyExists => "Already exists: the database has objects the history does not record. If the schema is already right, adopt it with `pgshift stamp REV`.",
+            Diagnosis::MissingObject => "Missing object: the migration expects something the database lacks. Check `pgshift status` for drift and that earlier migrations ran.",
+        }
+    }
+}
+
+pub fn next_step(failure: &DbFailure) -> Option<&'static str> {
+    Diagnosis::of(failure).map(Diagnosis::next_step)
+}
+
+/// Why a connection attempt failed, in words an operator can act on. Never includes a password
+/// (tokio-postgres errors do not carry the config).
+pub fn connect_reason(err: &tokio_postgres::Error) -> String {
+    if err.as_db_error().is_some() {
+        let f = DbFailure::from_pg(err, None);
+        return match Diagnosis::of(&f) {
+            Some(d) => format!("{f}\n  {}", d.next_step()),
+            None => f.to_string(),
+        };
+    }
+    let text = full_chain(err);
+    let d = if text.contains("timed out") || text.contains("timeout") {
+        Some(Diagnosis::ConnectionTimeout)
+    } else if text.contains("refused") || text.contains("No such file") {
+        Some(Diagnosis::ConnectionRefused)
+    } else {
+        None
+    };
+    match d {
+        Some(d) => format!("{text}\n  {}", d.next_step()),
+        None => text,
+    }
+}
+
+fn full_chain(err: &dyn std::error::Error) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&s_text)) {
+            parts.push(s_text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}

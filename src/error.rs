@@ -1,0 +1,249 @@
+//! The one error type of the core and its mapping to exit codes.
+//!
+//! Every variant says what happened, why and what to do next; none of them may carry a password.
+
+use std::path::PathBuf;
+
+use crate::catalog::Revision;
+
+/// Process exit codes, as fixed in DESIGN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[repr(u8)]
+pub enum ExitCode {
+    Ok = 0,
+    Failed = 1,
+    Usage = 2,
+    Unreachable = 3,
+    LockBusy = 4,
+    Integrity = 5,
+    Pending = 10,
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(code: ExitCode) -> Self {
+        std::process::ExitCode::from(code as u8)
+    }
+}
+
+/// A database error reduced to what an operator needs: SQLSTATE, message, detail, hint.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DbFailure {
+    pub sqlstate: Option<String>,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// Where in the SQL it failed (1-based line), when the server told us.
+    pub line: Option<usize>,
+}
+
+impl DbFailure {
+    pub fn from_pg(err: &tokio_postgres::Error, sql: Option<&str>) -> Self {
+        match err.as_db_error() {
+            Some(db) => {
+                let line = match (db.position(), sql) {
+                    (Some(tokio_postgres::error::ErrorPosition::Original(pos)), Some(sql)) => {
+                        Some(line_of_char(sql, *pos as usize))
+                    }
+                    _ => None,
+                };
+                DbFailure {
+                    sqlstate: Some(db.code().code().to_string()),
+                    message: db.message().to_string(),
+                    detail: db.detail().map(str::to_string),
+                    hint: db.hint().map(str::to_string),
+                    line,
+                }
+            }
+            None => DbFailure {
+                sqlstate: None,
+                message: err.to_string(),
+                detail: None,
+                hint: None,
+                line: None,
+            },
+        }
+    }
+
+    pub fn is(&self, state: &str) -> bool {
+        self.sqlstate.as_deref() == Some(state)
+    }
+}
+
+fn line_of_char(sql: &str, pos: usize) -> usize {
+    sql.chars().take(pos.saturating_sub(1)).filter(|c| *c == '\n').count() + 1
+}
+
+impl std::fmt::Display for DbFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.message)?;
+        if let Some(state) = &self.sqlstate {
+            write!(f, " ({state})")?;
+        }
+        if let Some(line) = self.line {
+            write!(f, " at line {line}")?;
+        }
+        if let Some(detail) = &self.detail {
+            write!(f, "; {detail}")?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "; hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("config {path}: {message}")]
+    Config { path: PathBuf, message: String },
+
+    #[error("{0}")]
+    Catalog(#[from] crate::catalog::CatalogError),
+
+    #[error("cannot connect to {target}: {reason}\n  Check that the server is running and reachable, and the host, port, user and database are right.")]
+    Unreachable { target: String, reason: String },
+
+    #[error("the database connection was lost while {action}: {reason}\n  Nothing further was run; the step in progress was rolled back by the server. Check the server, then run `pgshift status`.")]
+    ConnectionLost { action: String, reason: String },
+
+    #[error("another pgshift holds the runner lock on {database}: {holder}\n  Waited {waited_s:.0}s. Wait for it to finish (see `pgshift status`), or raise --lock-wait.")]
+    RunnerLockBusy {
+        database: String,
+        holder: String,
+        waited_s: f64,
+    },
+
+    #[error("{action} {revision} failed: {reason} after {attempts} tries{blockers}\n  Nothing was applied for {revision}. Retry when the blocker ends, or raise --lock-timeout / --retries.")]
+    LockRetriesExhausted {
+        action: String,
+        revision: Revision,
+        reason: String,
+        attempts: u32,
+        blockers: String,
+    },
+
+    #[error("{action} {revision} failed: {failure}{statement}\n  {state}{next}")]
+    StepFailed {
+        action: String,
+        revision: Revision,
+        failure: DbFailure,
+        statement: String,
+        /// What state the step left behind.
+        state: String,
+        next: String,
+    },
+
+    #[error("{0}")]
+    Integrity(String),
+
+    #[error("{0}")]
+    Refused(String),
+
+    #[error("{action} failed: {failure}{next}")]
+    Db {
+        action: String,
+        failure: DbFailure,
+        next: String,
+    },
+
+    #[error("{action}: {source}")]
+    Io {
+        action: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Usage(_) | Error::Config { .. } => ExitCode::Usage,
+            Error::Catalog(_) | Error::Integrity(_) => ExitCode::Integrity,
+            Error::Unreachable { .. } | Error::ConnectionLost { .. } => ExitCode::Unreachable,
+            Error::RunnerLockBusy { .. } | Error::LockRetriesExhausted { .. } => {
+                ExitCode::LockBusy
+            }
+            Error::StepFailed { .. }
+            | Error::Refused(_)
+            | Error::Db { .. }
+            | Error::Io { .. }
+            | Error::Failed(_) => ExitCode::Failed,
+        }
+    }
+
+    /// Wrap a database error with the action that was running and what to do next.
+    pub fn db(action: impl Into<String>, err: &tokio_postgres::Error) -> Self {
+        let action = action.into();
+        if err.is_closed() || err.as_db_error().is_none() && is_io(err) {
+            return Error::ConnectionLost {
+                action,
+                reason: err.to_string(),
+            };
+        }
+        let failure = DbFailure::from_pg(err, None);
+        let next = crate::diagnosis::next_step(&failure)
+            .map(|n| format!("\n  {n}"))
+            .unwrap_or_default();
+        Error::Db {
+            action,
+            failure,
+            next,
+        }
+    }
+
+    pub fn io(action: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            action: action.into(),
+            source,
+        }
+    }
+
+    /// The SQLSTATE, when a database error is behind this one.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            Error::StepFailed { failure, .. } | Error::Db { failure, .. } => {
+                failure.sqlstate.as_deref()
+            }
+            Error::LockRetriesExhausted { .. } => Some("55P03"),
+            _ => None,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Usage(_) => "usage",
+            Error::Config { .. } => "config",
+            Error::Catalog(_) => "catalog",
+            Error::Unreachable { .. } => "unreachable",
+            Error::ConnectionLost { .. } => "connection_lost",
+            Error::RunnerLockBusy { .. } => "runner_lock_busy",
+            Error::LockRetriesExhausted { .. } => "lock_retries_exhausted",
+            Error::StepFailed { .. } => "step_failed",
+            Error::Integrity(_) => "integrity",
+            Error::Refused(_) => "refused",
+            Error::Db { .. } => "database",
+            Error::Io { .. } => "io",
+            Error::Failed(_) => "failed",
+        }
+    }
+}
+
+fn is_io(err: &tokio_postgres::Error) -> bool {
+    use std::error::Error as _;
+    let mut source = err.source();
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,20 @@
+//! pgshift: PostgreSQL schema migrations and data backfills, run safely on production boxes.
+//!
+//! Layers: `cli` and `tui` on top of core operations (`ops`), which use `plan` (pure), `catalog`
+//! (files) and `db` (all SQL). See DESIGN.md.
+
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod diagnosis;
+pub mod error;
+pub mod event;
+pub mod logging;
+pub mod ops;
+pub mod output;
+pub mod plan;
+pub mod sql;
+
+pub use error::{Error, ExitCode, Result};

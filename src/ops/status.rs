@@ -1,0 +1,138 @@
+//! `status`: where the database is, where the files say it should be, and what is in the way.
+
+use crate::catalog::{Catalog, Revision};
+use crate::config::Target;
+use crate::db::indexes::InvalidIndex;
+use crate::db::lock::{self, Holder};
+use crate::db::{self, ServerInfo, Session, history, indexes};
+use crate::error::Result;
+use crate::plan::{self, Applied, Drift};
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RevisionRow {
+    pub revision: Revision,
+    pub name: String,
+    pub applied: bool,
+    pub applied_on: Option<String>,
+    pub reversible: bool,
+    pub no_transaction: bool,
+    pub drift: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub target: String,
+    pub url: String,
+    pub environment: crate::config::Environment,
+    pub server: ServerInfo,
+    pub current: Revision,
+    pub head: Revision,
+    pub pending: Vec<Revision>,
+    pub revisions: Vec<RevisionRow>,
+    pub drift: Vec<Drift>,
+    pub runner_lock: Option<Holder>,
+    pub invalid_indexes: Vec<InvalidIndex>,
+    /// What an Alembic `alembic_version` table holds, when there is one.
+    pub alembic_version: Option<String>,
+}
+
+impl Status {
+    pub fn is_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    pub fn irreversible_pending(&self) -> Vec<Revision> {
+        self.revisions
+            .iter()
+            .filter(|r| !r.applied && !r.reversible)
+            .map(|r| r.revision)
+            .collect()
+    }
+}
+
+pub async fn status(target: &Target, catalog: &Catalog) -> Result<Status> {
+    let s = Session::connect(&target.conn, "status").await?;
+    status_on(&s, target, catalog).await
+}
+
+/// Status on an open session (the TUI's monitor connection reuses it every tick).
+pub async fn status_on(s: &Session, target: &Target, catalog: &Catalog) -> Result<Status> {
+    let server = s.server_info().await?;
+    let applied = history::applied(s).await?;
+    let runner_lock = lock::holder(s, lock::RUNNER, &lock::runner_name(s)).await?;
+    let invalid_indexes = indexes::invalid(s).await?;
+    let alembic_version = alembic_version(s).await?;
+    Ok(build(target, catalog, server, &applied, runner_lock, invalid_indexes, alembic_version))
+}
+
+pub fn build(
+    target: &Target,
+    catalog: &Catalog,
+    server: ServerInfo,
+    applied: &[Applied],
+    runner_lock: Option<Holder>,
+    invalid_indexes: Vec<InvalidIndex>,
+    alembic_version: Option<String>,
+) -> Status {
+    let drift = plan::drift(catalog, applied);
+    let pending = plan::pending(catalog, applied)
+        .iter()
+        .map(|m| m.revision)
+        .collect();
+    let mut revisions: Vec<RevisionRow> = catalog
+        .migrations
+        .iter()
+        .map(|m| {
+            let a = applied.iter().find(|a| a.revision == m.revision);
+            RevisionRow {
+                revision: m.revision,
+                name: m.name.clone(),
+                applied: a.is_some(),
+                applied_on: a.map(|a| a.applied_on.clone()),
+                reversible: m.is_reversible(),
+                no_transaction: m.no_transaction,
+                drift: drift.iter().any(|d| d.revision() == m.revision),
+            }
+        })
+        .collect();
+    // Applied revisions with no file still show, so nothing is hidden from the operator.
+    for a in applied.iter().filter(|a| catalog.get(a.revision).is_none()) {
+        revisions.push(RevisionRow {
+            revision: a.revision,
+            name: a.name.clone(),
+            applied: true,
+            applied_on: Some(a.applied_on.clone()),
+            reversible: false,
+            no_transaction: false,
+            drift: true,
+        });
+    }
+    revisions.sort_by_key(|r| r.revision);
+    Status {
+        target: target.name.clone(),
+        url: target.conn.redacted(),
+        environment: target.environment,
+        server,
+        current: plan::current(applied),
+        head: catalog.head(),
+        pending,
+        revisions,
+        drift,
+        runner_lock,
+        invalid_indexes,
+        alembic_version,
+    }
+}
+
+const ALEMBIC_VERSION: &str = "SELECT string_agg(version_num, ', ') FROM alembic_version";
+
+async fn alembic_version(s: &Session) -> Result<Option<String>> {
+    if !db::schema::exists(s, "alembic_version").await? {
+        return Ok(None);
+    }
+    Ok(s.client
+        .query_one(ALEMBIC_VERSION, &[])
+        .await
+        .ok()
+        .and_then(|r| r.get(0)))
+}

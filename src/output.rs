@@ -1,0 +1,245 @@
+//! All command output goes through here: one JSON document on stdout with `--json`, human text
+//! otherwise; progress and messages on stderr.
+
+use std::io::Write;
+
+use crate::error::Error;
+use crate::event::{Event, Level};
+use crate::ops::history::History;
+use crate::ops::status::Status;
+use crate::plan::{Direction, Plan};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+/// `s` on one line, at most `max` chars, with an ellipsis when cut.
+pub fn one_line(s: &str, max: usize) -> String {
+    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let mut cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// `4s`, `3m12s`, `2h05m`, `3d4h`.
+pub fn human_duration_s(secs: f64) -> String {
+    let s = secs.max(0.0) as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..86400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+/// The JSON document for a successful command.
+pub fn json_ok(command: &str, result: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::json!({ "ok": true, "command": command, "result": result })
+}
+
+pub fn json_error(command: &str, e: &Error) -> serde_json::Value {
+    serde_json::json!({
+        "ok": false,
+        "command": command,
+        "error": {
+            "kind": e.kind(),
+            "message": e.to_string(),
+            "sqlstate": e.sqlstate(),
+            "exit_code": e.exit_code() as u8,
+        }
+    })
+}
+
+pub fn print_json(doc: &serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth reporting.
+    serde_json::to_writer_pretty(&mut out, doc).ok();
+    writeln!(out).ok();
+}
+
+/// One progress event as a human line on stderr.
+pub fn event_line(e: &Event) -> Option<String> {
+    Some(match e {
+        Event::LockBusy { holder } => format!("waiting for the runner lock, held by {holder}"),
+        Event::StepStarted { index, total, revision, name, direction } => {
+            let arrow = if *direction == Direction::Up { "up  " } else { "down" };
+            format!("[{index}/{total}] {arrow} {revision}_{name} ...")
+        }
+        Event::Statement { line, text, .. } => format!("        line {line}: {text}"),
+        Event::Blocked { revision, blockers } => format!(
+            "        {revision} waits for a lock held by {}",
+            blockers.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        ),
+        Event::StepRetry { revision, attempt, attempts, reason, delay, blockers } => format!(
+            "        {revision} attempt {attempt}/{attempts}: {reason}{}; retrying in {} ms",
+            if blockers.is_empty() {
+                String::new()
+            } else {
+                format!(" (blocked by pid {})", blockers.iter().map(|b| b.pid.to_string()).collect::<Vec<_>>().join(", "))
+            },
+            delay.as_millis()
+        ),
+        Event::StepFinished { revision, elapsed, attempts } => format!(
+            "        {revision} done in {} ms{}",
+            elapsed.as_millis(),
+            if *attempts > 1 { format!(" after {attempts} attempts") } else { String::new() }
+        ),
+        Event::Log { level, message } => match level {
+            Level::Info => message.clone(),
+            Level::Warn => format!("warning: {message}"),
+            Level::Error => message.clone(),
+        },
+    })
+}
+
+pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
+    writeln!(out, "target   {} ({}) [{}]", s.target, s.url, s.environment.as_str())?;
+    writeln!(
+        out,
+        "server   PostgreSQL {}, database {}, role {}{}",
+        s.server.version,
+        s.server.database,
+        s.server.role,
+        if s.server.read_only { ", READ ONLY" } else { "" }
+    )?;
+    let label = |rev| {
+        s.revisions
+            .iter()
+            .find(|r| r.revision == rev)
+            .map(|r| format!("{}_{}", r.revision, r.name))
+            .unwrap_or_else(|| rev.to_string())
+    };
+    writeln!(out, "current  {}", label(s.current))?;
+    writeln!(
+        out,
+        "head     {}{}",
+        label(s.head),
+        match s.pending.len() {
+            0 => " (up to date)".to_string(),
+            n => format!(" ({n} pending)"),
+        }
+    )?;
+    match &s.runner_lock {
+        Some(h) => writeln!(out, "runner   lock held by {h}")?,
+        None => writeln!(out, "runner   lock free")?,
+    }
+    writeln!(out)?;
+    for r in &s.revisions {
+        let mark = if r.drift {
+            '!'
+        } else if r.applied {
+            '✓'
+        } else {
+            ' '
+        };
+        let mut notes = Vec::new();
+        if r.revision == s.current && !r.revision.is_base() {
+            notes.push("current".to_string());
+        }
+        notes.push(if r.applied {
+            format!("applied {}", r.applied_on.as_deref().unwrap_or(""))
+        } else {
+            "pending".to_string()
+        });
+        if !r.reversible {
+            notes.push("irreversible (no down)".into());
+        }
+        if r.no_transaction {
+            notes.push("no-transaction".into());
+        }
+        if r.drift {
+            notes.push("DRIFT".into());
+        }
+        writeln!(out, "{mark} {}  {:<36} {}", r.revision, r.name, notes.join(", "))?;
+    }
+    if s.revisions.is_empty() {
+        writeln!(out, "  (no migrations in the catalog)")?;
+    }
+    if !s.drift.is_empty() {
+        writeln!(out, "\ndrift: the database and the files disagree")?;
+        for d in &s.drift {
+            writeln!(out, "  - {d}")?;
+        }
+    }
+    if !s.invalid_indexes.is_empty() {
+        writeln!(out, "\nINVALID indexes (left by a failed CREATE INDEX CONCURRENTLY):")?;
+        for i in &s.invalid_indexes {
+            writeln!(out, "  - {} on {}: drop it (DROP INDEX CONCURRENTLY) or rerun the migration, which drops it first", i.index, i.table)?;
+        }
+    }
+    if let Some(v) = &s.alembic_version {
+        writeln!(
+            out,
+            "\nalembic_version holds {v}. pgshift keeps its own history; if the schema is at that Alembic revision, adopt it with `pgshift stamp {v}`."
+        )?;
+    }
+    Ok(())
+}
+
+pub fn history(out: &mut impl Write, h: &History) -> std::io::Result<()> {
+    writeln!(out, "applied migrations (newest first):")?;
+    if h.applied.is_empty() {
+        writeln!(out, "  none")?;
+    }
+    for r in &h.applied {
+        writeln!(
+            out,
+            "  {}  {:<36} {}{}",
+            r.revision,
+            r.name,
+            r.applied_on.as_deref().unwrap_or(""),
+            if r.drift { "  DRIFT" } else { "" }
+        )?;
+    }
+    writeln!(out, "\naudit events (newest first):")?;
+    if h.events.is_empty() {
+        writeln!(out, "  none")?;
+    }
+    for e in &h.events {
+        let range = match (e.from_revision, e.to_revision) {
+            (Some(f), Some(t)) => format!("{f} -> {t}"),
+            _ => String::new(),
+        };
+        writeln!(
+            out,
+            "  {}  {:<24} {:<9} {:<15} {:<8} {:>7}",
+            e.at,
+            one_line(&e.operator, 24),
+            e.action,
+            range,
+            e.outcome,
+            e.duration_ms.map(|d| format!("{d} ms")).unwrap_or_default()
+        )?;
+        if let Some(err) = &e.error {
+            writeln!(out, "      {}", one_line(err, 160))?;
+        }
+    }
+    Ok(())
+}
+
+/// The plan, with the exact SQL that would run.
+pub fn plan(out: &mut impl Write, p: &Plan) -> std::io::Result<()> {
+    if p.is_empty() {
+        return writeln!(out, "nothing to do: the database is at {}", p.from);
+    }
+    writeln!(
+        out,
+        "{} {} -> {}: {} step(s){}",
+        p.direction.verb(),
+        p.from,
+        p.to,
+        p.steps.len(),
+        if p.is_destructive() { " (DESTRUCTIVE: down migrations drop schema and data)" } else { "" }
+    )?;
+    for s in &p.steps {
+        let how = if s.no_transaction { "no transaction, statement by statement" } else { "one transaction" };
+        writeln!(out, "\n-- {} {} ({how})", if s.direction == Direction::Up { "up" } else { "down" }, s.label())?;
+        writeln!(out, "{}", s.sql.trim_end())?;
+    }
+    Ok(())
+}
