@@ -20,9 +20,16 @@ pub enum Event {
         direction: Direction,
     },
     /// A statement of a no-transaction step is starting.
-    Statement { revision: Revision, line: usize, text: String },
+    Statement {
+        revision: Revision,
+        line: usize,
+        text: String,
+    },
     /// The step is waiting on a lock held by these sessions.
-    Blocked { revision: Revision, blockers: Vec<Blocker> },
+    Blocked {
+        revision: Revision,
+        blockers: Vec<Blocker>,
+    },
     StepRetry {
         revision: Revision,
         attempt: u32,
@@ -51,7 +58,10 @@ pub enum Level {
 }
 
 mod ms {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_millis() as u64)
     }
 }
@@ -75,8 +85,14 @@ impl Reporter {
 
     pub fn emit(&self, event: Event) {
         match &event {
-            Event::Log { level: Level::Error, message } => tracing::error!("{message}"),
-            Event::Log { level: Level::Warn, message } => tracing::warn!("{message}"),
+            Event::Log {
+                level: Level::Error,
+                message,
+            } => tracing::error!("{message}"),
+            Event::Log {
+                level: Level::Warn,
+                message,
+            } => tracing::warn!("{message}"),
             Event::Log { message, .. } => tracing::info!("{message}"),
             other => tracing::debug!(?other),
         }

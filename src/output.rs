@@ -66,28 +66,64 @@ pub fn print_json(doc: &serde_json::Value) {
 pub fn event_line(e: &Event) -> Option<String> {
     Some(match e {
         Event::LockBusy { holder } => format!("waiting for the runner lock, held by {holder}"),
-        Event::StepStarted { index, total, revision, name, direction } => {
-            let arrow = if *direction == Direction::Up { "up  " } else { "down" };
+        Event::StepStarted {
+            index,
+            total,
+            revision,
+            name,
+            direction,
+        } => {
+            let arrow = if *direction == Direction::Up {
+                "up  "
+            } else {
+                "down"
+            };
             format!("[{index}/{total}] {arrow} {revision}_{name} ...")
         }
         Event::Statement { line, text, .. } => format!("        line {line}: {text}"),
         Event::Blocked { revision, blockers } => format!(
             "        {revision} waits for a lock held by {}",
-            blockers.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            blockers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
-        Event::StepRetry { revision, attempt, attempts, reason, delay, blockers } => format!(
+        Event::StepRetry {
+            revision,
+            attempt,
+            attempts,
+            reason,
+            delay,
+            blockers,
+        } => format!(
             "        {revision} attempt {attempt}/{attempts}: {reason}{}; retrying in {} ms",
             if blockers.is_empty() {
                 String::new()
             } else {
-                format!(" (blocked by pid {})", blockers.iter().map(|b| b.pid.to_string()).collect::<Vec<_>>().join(", "))
+                format!(
+                    " (blocked by pid {})",
+                    blockers
+                        .iter()
+                        .map(|b| b.pid.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             },
             delay.as_millis()
         ),
-        Event::StepFinished { revision, elapsed, attempts } => format!(
+        Event::StepFinished {
+            revision,
+            elapsed,
+            attempts,
+        } => format!(
             "        {revision} done in {} ms{}",
             elapsed.as_millis(),
-            if *attempts > 1 { format!(" after {attempts} attempts") } else { String::new() }
+            if *attempts > 1 {
+                format!(" after {attempts} attempts")
+            } else {
+                String::new()
+            }
         ),
         Event::Log { level, message } => match level {
             Level::Info => message.clone(),
@@ -98,14 +134,24 @@ pub fn event_line(e: &Event) -> Option<String> {
 }
 
 pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
-    writeln!(out, "target   {} ({}) [{}]", s.target, s.url, s.environment.as_str())?;
+    writeln!(
+        out,
+        "target   {} ({}) [{}]",
+        s.target,
+        s.url,
+        s.environment.as_str()
+    )?;
     writeln!(
         out,
         "server   PostgreSQL {}, database {}, role {}{}",
         s.server.version,
         s.server.database,
         s.server.role,
-        if s.server.read_only { ", READ ONLY" } else { "" }
+        if s.server.read_only {
+            ", READ ONLY"
+        } else {
+            ""
+        }
     )?;
     let label = |rev| {
         s.revisions
@@ -155,7 +201,13 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
         if r.drift {
             notes.push("DRIFT".into());
         }
-        writeln!(out, "{mark} {}  {:<36} {}", r.revision, r.name, notes.join(", "))?;
+        writeln!(
+            out,
+            "{mark} {}  {:<36} {}",
+            r.revision,
+            r.name,
+            notes.join(", ")
+        )?;
     }
     if s.revisions.is_empty() {
         writeln!(out, "  (no migrations in the catalog)")?;
@@ -167,9 +219,16 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
         }
     }
     if !s.invalid_indexes.is_empty() {
-        writeln!(out, "\nINVALID indexes (left by a failed CREATE INDEX CONCURRENTLY):")?;
+        writeln!(
+            out,
+            "\nINVALID indexes (left by a failed CREATE INDEX CONCURRENTLY):"
+        )?;
         for i in &s.invalid_indexes {
-            writeln!(out, "  - {} on {}: drop it (DROP INDEX CONCURRENTLY) or rerun the migration, which drops it first", i.index, i.table)?;
+            writeln!(
+                out,
+                "  - {} on {}: drop it (DROP INDEX CONCURRENTLY) or rerun the migration, which drops it first",
+                i.index, i.table
+            )?;
         }
     }
     if let Some(v) = &s.alembic_version {
@@ -234,11 +293,28 @@ pub fn plan(out: &mut impl Write, p: &Plan) -> std::io::Result<()> {
         p.from,
         p.to,
         p.steps.len(),
-        if p.is_destructive() { " (DESTRUCTIVE: down migrations drop schema and data)" } else { "" }
+        if p.is_destructive() {
+            " (DESTRUCTIVE: down migrations drop schema and data)"
+        } else {
+            ""
+        }
     )?;
     for s in &p.steps {
-        let how = if s.no_transaction { "no transaction, statement by statement" } else { "one transaction" };
-        writeln!(out, "\n-- {} {} ({how})", if s.direction == Direction::Up { "up" } else { "down" }, s.label())?;
+        let how = if s.no_transaction {
+            "no transaction, statement by statement"
+        } else {
+            "one transaction"
+        };
+        writeln!(
+            out,
+            "\n-- {} {} ({how})",
+            if s.direction == Direction::Up {
+                "up"
+            } else {
+                "down"
+            },
+            s.label()
+        )?;
         writeln!(out, "{}", s.sql.trim_end())?;
     }
     Ok(())

@@ -37,9 +37,23 @@ impl Drop for Session {
 pub fn operator() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(user_from_passwd)
+        .unwrap_or_else(|| "unknown".into());
     let host = gethostname::gethostname().to_string_lossy().into_owned();
     format!("{user}@{host}")
+}
+
+/// The login name of our uid from /etc/passwd (cron, systemd and CI often set no USER).
+fn user_from_passwd() -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = std::fs::metadata("/proc/self").ok()?.uid().to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.get(2) == Some(&uid.as_str())).then(|| f[0].to_string())
+    })
 }
 
 /// `application_name` so that anyone looking at `pg_stat_activity` sees who runs what.

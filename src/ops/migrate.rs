@@ -75,8 +75,36 @@ pub async fn preview(target: &Target, catalog: &Catalog, req: &Request) -> Resul
     plan::plan(catalog, &applied, req.direction, req.target).map_err(plan_error)
 }
 
+/// Record a refused request (irreversible step, drift) in the audit trail. Best effort: the
+/// refusal itself is what the operator sees; a failure to audit it is logged.
+pub async fn record_refusal(target: &Target, req: &Request, error: &Error) {
+    if !matches!(error, Error::Refused(_) | Error::Integrity(_)) {
+        return;
+    }
+    let result = async {
+        let s = Session::connect(&target.conn, &req.action).await?;
+        lock::acquire(&s, lock::RUNNER, &lock::runner_name(&s), target.lock_wait, &Reporter::silent()).await?;
+        schema::ensure(&s).await?;
+        let current = plan::current(&history::applied(&s).await?);
+        let mut e = NewEvent::new(&req.action, Outcome::Refused);
+        e.from = Some(current);
+        e.error = Some(error.to_string());
+        e.detail = serde_json::json!({ "target": target.name, "environment": target.environment.as_str() });
+        audit::record(&s, &e).await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!("could not audit the refusal: {e}");
+    }
+}
+
 /// Take the runner lock, plan again, run each step guarded, and audit the outcome.
-pub async fn run(target: &Target, catalog: &Catalog, req: &Request, reporter: &Reporter) -> Result<Report> {
+pub async fn run(
+    target: &Target,
+    catalog: &Catalog,
+    req: &Request,
+    reporter: &Reporter,
+) -> Result<Report> {
     let worker = Session::connect(&target.conn, &req.action).await?;
     // A separate connection watches for blockers and writes the audit row, so both work while
     // the worker waits or after its transaction failed.
@@ -88,7 +116,11 @@ pub async fn run(target: &Target, catalog: &Catalog, req: &Request, reporter: &R
     let result = run_locked(&worker, &monitor, target, catalog, req, reporter).await;
     let mut event = NewEvent::new(
         &req.action,
-        if result.is_ok() { Outcome::Ok } else { Outcome::Failed },
+        if result.is_ok() {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        },
     );
     event.duration = start.elapsed();
     event.detail = req.detail.clone();
@@ -98,8 +130,16 @@ pub async fn run(target: &Target, catalog: &Catalog, req: &Request, reporter: &R
             event.to = Some(r.to);
             event.detail["steps"] = serde_json::to_value(&r.steps).unwrap_or_default();
         }
-        Err(Failure { error, from, reached, steps }) => {
-            if matches!(error, Error::Integrity(_) | Error::Refused(_) | Error::Usage(_)) {
+        Err(Failure {
+            error,
+            from,
+            reached,
+            steps,
+        }) => {
+            if matches!(
+                error,
+                Error::Integrity(_) | Error::Refused(_) | Error::Usage(_)
+            ) {
                 event.outcome = Outcome::Refused;
             }
             event.from = *from;
@@ -129,7 +169,12 @@ struct Failure {
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
-        Failure { error, from: None, reached: None, steps: Vec::new() }
+        Failure {
+            error,
+            from: None,
+            reached: None,
+            steps: Vec::new(),
+        }
     }
 }
 
