@@ -43,7 +43,9 @@ pub fn server_url() -> &'static str {
             return url;
         }
         let local = "postgres://postgres@127.0.0.1:5432/postgres".to_string();
-        if block_on(can_connect(&local)) {
+        // PGSHIFT_TEST_THROWAWAY=1 exercises the fallback even when the local server is up.
+        let forced = std::env::var_os("PGSHIFT_TEST_THROWAWAY").is_some();
+        if !forced && block_on(can_connect(&local)) {
             return local;
         }
         start_throwaway_cluster()
@@ -123,8 +125,10 @@ fn start_throwaway_cluster() -> String {
     };
     // The watcher stops the server when the test process ($PPID) is gone.
     let script = format!(
-        "{runner} >{}/server.log 2>&1 & pid=$!; while kill -0 $PPID 2>/dev/null; do sleep 1; done; kill -INT $pid",
-        dir.display()
+        "{runner} >{d}/server.log 2>&1 & while kill -0 $PPID 2>/dev/null; do sleep 1; done; \
+         kill -INT $(head -1 {d}/data/postmaster.pid) 2>/dev/null; \
+         while [ -f {d}/data/postmaster.pid ]; do sleep 0.2; done; rm -rf {d}",
+        d = dir.display()
     );
     // The watcher outlives this function on purpose: it is the server's lifetime guard.
     let watcher = Command::new("sh")
