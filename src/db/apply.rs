@@ -25,6 +25,18 @@ pub struct StepReport {
     pub elapsed_ms: u64,
 }
 
+/// When a step's commit reaches disk.
+///
+/// Every step but the last of a run commits with `synchronous_commit = off`; the last commits
+/// normally, and since WAL is flushed in order, that flush makes every earlier step durable too.
+/// A server crash mid-run can lose the last few steps, always schema and history together, so the
+/// database stays consistent and the next run redoes them. This saves one fsync per migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    Deferred,
+    Flush,
+}
+
 /// Statements prepared once per run (each prepare is a round trip).
 pub struct Prepared {
     insert: Statement,
@@ -52,6 +64,7 @@ pub async fn run_step(
     prepared: &Prepared,
     step: &Step,
     guard: &Guard,
+    durability: Durability,
     reporter: &Reporter,
 ) -> Result<StepReport> {
     let start = Instant::now();
@@ -59,7 +72,7 @@ pub async fn run_step(
         run_no_transaction(worker, monitor, prepared, step, guard, reporter).await?
     } else {
         retrying(worker, monitor, step, guard, reporter, || {
-            run_in_transaction(worker, prepared, step, guard)
+            run_in_transaction(worker, prepared, step, guard, durability)
         })
         .await
         .map_err(|(failure, blockers, attempts)| {
@@ -95,24 +108,33 @@ fn session_settings(guard: &Guard, scope: &str) -> String {
     sql
 }
 
-/// One attempt: BEGIN, guards, the step's SQL, the history row, COMMIT.
+/// One attempt: BEGIN, guards, the step's SQL, the history row, COMMIT, pipelined in one round
+/// trip. The server runs them in order: if the SQL fails, the insert fails on the aborted
+/// transaction and COMMIT turns into ROLLBACK, so nothing of the step remains. The first error in
+/// that order is the one that counts.
 async fn run_in_transaction(
     s: &Session,
     prepared: &Prepared,
     step: &Step,
     guard: &Guard,
+    durability: Durability,
 ) -> std::result::Result<(), tokio_postgres::Error> {
-    let result = async {
-        s.client
-            .batch_execute(&format!("BEGIN; {}", session_settings(guard, "LOCAL")))
-            .await?;
-        s.client.batch_execute(&step.sql).await?;
-        record_history(s, prepared, step).await?;
-        s.client.batch_execute("COMMIT").await
-    }
+    let deferred = match durability {
+        Durability::Deferred => "; SET LOCAL synchronous_commit = off",
+        Durability::Flush => "",
+    };
+    let begin = format!("BEGIN; {}{deferred}", session_settings(guard, "LOCAL"));
+    // join4 polls in argument order, which is the order the messages are sent.
+    let (begin, sql, history, commit) = futures_util::future::join4(
+        s.client.batch_execute(&begin),
+        s.client.batch_execute(&step.sql),
+        record_history(s, prepared, step),
+        s.client.batch_execute("COMMIT"),
+    )
     .await;
+    let result = begin.and(sql).and(history.map(|_| ())).and(commit);
     if result.is_err() && !s.client.is_closed() {
-        // The server already aborted the transaction; ROLLBACK just ends it.
+        // Normally COMMIT already ended the aborted transaction; make sure nothing stays open.
         if let Err(e) = s.client.batch_execute("ROLLBACK").await {
             tracing::warn!("rollback after a failed step also failed: {e}");
         }

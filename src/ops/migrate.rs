@@ -218,7 +218,22 @@ async fn run_locked(
             name: step.name.clone(),
             direction: step.direction,
         });
-        match apply::run_step(worker, monitor, &prepared, step, &target.guard, reporter).await {
+        let durability = if index + 1 == plan.steps.len() {
+            apply::Durability::Flush
+        } else {
+            apply::Durability::Deferred
+        };
+        match apply::run_step(
+            worker,
+            monitor,
+            &prepared,
+            step,
+            &target.guard,
+            durability,
+            reporter,
+        )
+        .await
+        {
             Ok(r) => reports.push(r),
             Err(error) => {
                 if plan.direction == Direction::Up {
