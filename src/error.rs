@@ -67,6 +67,11 @@ impl DbFailure {
     pub fn is(&self, state: &str) -> bool {
         self.sqlstate.as_deref() == Some(state)
     }
+
+    /// The server ended the session (terminated, shutting down) or the link broke.
+    pub fn is_connection_loss(&self) -> bool {
+        matches!(self.sqlstate.as_deref(), Some(s) if s.starts_with("08") || matches!(s, "57P01" | "57P02" | "57P03"))
+    }
 }
 
 fn line_of_char(sql: &str, pos: usize) -> usize {
@@ -190,13 +195,16 @@ impl Error {
     /// Wrap a database error with the action that was running and what to do next.
     pub fn db(action: impl Into<String>, err: &tokio_postgres::Error) -> Self {
         let action = action.into();
-        if err.is_closed() || err.as_db_error().is_none() && is_io(err) {
+        let failure = DbFailure::from_pg(err, None);
+        if err.is_closed()
+            || failure.is_connection_loss()
+            || err.as_db_error().is_none() && is_io(err)
+        {
             return Error::ConnectionLost {
                 action,
-                reason: err.to_string(),
+                reason: failure.to_string(),
             };
         }
-        let failure = DbFailure::from_pg(err, None);
         let next = crate::diagnosis::next_step(&failure)
             .map(|n| format!("\n  {n}"))
             .unwrap_or_default();

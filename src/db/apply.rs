@@ -254,9 +254,13 @@ where
         let Err(err) = result else {
             return Ok(n);
         };
-        let failure = DbFailure::from_pg(&err, Some(&step.sql));
+        let mut failure = DbFailure::from_pg(&err, Some(&step.sql));
+        if err.is_closed() && failure.sqlstate.is_none() {
+            // A dropped link has no server error; class it as connection_failure.
+            failure.sqlstate = Some("08006".into());
+        }
         let retryable = RETRYABLE.iter().any(|s| failure.is(s));
-        if err.is_closed() || !retryable || n >= guard.retries {
+        if err.is_closed() || failure.is_connection_loss() || !retryable || n >= guard.retries {
             return Err((failure, seen, n));
         }
         let delay = guard.delay(n);
@@ -280,6 +284,12 @@ fn step_error(
     attempts: u32,
 ) -> Error {
     let action = step.direction.verb().to_string();
+    if failure.is_connection_loss() {
+        return Error::ConnectionLost {
+            action: format!("{action} {}", step.revision),
+            reason: failure.to_string(),
+        };
+    }
     if RETRYABLE.iter().any(|s| failure.is(s)) {
         return Error::LockRetriesExhausted {
             action,

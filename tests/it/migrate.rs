@@ -443,3 +443,35 @@ fn permission_denied_says_which_privilege_and_changes_nothing() {
     );
     db.exec(&format!("DROP OWNED BY {role}; DROP ROLE {role}"));
 }
+
+#[test]
+fn connection_lost_mid_step_exits_3_with_nothing_applied_and_is_audited() {
+    let db = TestDb::new();
+    db.write_migration(
+        "0001_slow.up.sql",
+        "CREATE TABLE slow (id int);\nSELECT pg_sleep(60);\n",
+    );
+    let child = db
+        .pgshift()
+        .args(["up"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let find_worker = "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'pgshift up %' \
+                       AND application_name NOT LIKE '%monitor%' AND query LIKE '%pg_sleep%'";
+    wait_until(
+        std::time::Duration::from_secs(20),
+        "the step to start",
+        || !db.column(find_worker).is_empty(),
+    );
+    db.exec(&format!(
+        "SELECT pg_terminate_backend(pid) FROM ({find_worker}) w"
+    ));
+    let r = Run::from(child.wait_with_output().unwrap());
+    r.code(3).stderr_has("connection");
+    assert_eq!(db.applied(), Vec::<u32>::new());
+    assert_eq!(db.scalar("SELECT to_regclass('slow') IS NULL"), "t");
+    assert_eq!(db.events(), vec![("up".to_string(), "failed".to_string())]);
+}
