@@ -415,8 +415,23 @@ async fn migrate_cmd(
         }
         req.expect = Some((plan.from, plan.to));
     }
+    let (trigger, interrupt) = crate::interrupt::Interrupt::new();
+    req.interrupt = interrupt;
+    let on_ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\ninterrupt: stopping after the current statement is canceled and rolled back (Ctrl-C again to quit at once)"
+            );
+            trigger.fire();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                // The server rolls back the open transaction when the connection drops.
+                std::process::exit(130);
+            }
+        }
+    });
     let (reporter, printer) = progress_reporter(g);
     let result = migrate::run(target, catalog, &req, &reporter).await;
+    on_ctrl_c.abort();
     drop(reporter);
     printer.await.ok();
     let report = result?;

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod diagnosis;
 pub mod error;
 pub mod event;
+pub mod interrupt;
 pub mod logging;
 pub mod ops;
 pub mod output;

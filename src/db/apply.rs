@@ -11,7 +11,8 @@ use super::blockers::{self, Blocker};
 use super::history;
 use crate::config::Guard;
 use crate::error::{DbFailure, Error, Result};
-use crate::event::{Event, Reporter};
+use crate::event::{Event, Level, Reporter};
+use crate::interrupt::Interrupt;
 use crate::plan::{Direction, Step};
 
 /// SQLSTATEs worth retrying: lock_not_available, deadlock_detected, serialization_failure.
@@ -65,13 +66,22 @@ pub async fn run_step(
     step: &Step,
     guard: &Guard,
     durability: Durability,
+    interrupt: &Interrupt,
     reporter: &Reporter,
 ) -> Result<StepReport> {
     let start = Instant::now();
+    let watch = Watch {
+        worker,
+        monitor,
+        step,
+        guard,
+        interrupt,
+        reporter,
+    };
     let attempts = if step.no_transaction {
-        run_no_transaction(worker, monitor, prepared, step, guard, reporter).await?
+        run_no_transaction(&watch, prepared).await?
     } else {
-        retrying(worker, monitor, step, guard, reporter, || {
+        retrying(&watch, || {
             run_in_transaction(worker, prepared, step, guard, durability)
         })
         .await
@@ -164,14 +174,14 @@ async fn record_history(
 
 /// A `-- pgshift: no-transaction` step: each statement on its own, each guarded and retried; the
 /// history row is written only after every statement succeeded.
-async fn run_no_transaction(
-    worker: &Session,
-    monitor: &Session,
-    prepared: &Prepared,
-    step: &Step,
-    guard: &Guard,
-    reporter: &Reporter,
-) -> Result<u32> {
+async fn run_no_transaction(watch: &Watch<'_>, prepared: &Prepared) -> Result<u32> {
+    let Watch {
+        worker,
+        step,
+        guard,
+        reporter,
+        ..
+    } = *watch;
     let settings = session_settings(guard, "SESSION");
     worker
         .client
@@ -186,7 +196,7 @@ async fn run_no_transaction(
                 line: stmt.line,
                 text: crate::output::one_line(&stmt.text, 200),
             });
-            let n = retrying(worker, monitor, step, guard, reporter, || async {
+            let n = retrying(watch, || async {
                 super::indexes::drop_invalid_before_retry(worker, &stmt.text, reporter).await?;
                 worker.client.batch_execute(&stmt.text).await
             })
@@ -215,20 +225,33 @@ async fn run_no_transaction(
 
 type Attempt = (DbFailure, Vec<Blocker>, u32);
 
+/// What a running step is watched with.
+#[derive(Clone, Copy)]
+struct Watch<'a> {
+    worker: &'a Session,
+    monitor: &'a Session,
+    step: &'a Step,
+    guard: &'a Guard,
+    interrupt: &'a Interrupt,
+    reporter: &'a Reporter,
+}
+
 /// Run `attempt` until it succeeds, fails for a reason other than a lock wait, or runs out of
-/// tries. While it runs, poll the monitor connection for the sessions blocking the worker.
-async fn retrying<F, Fut>(
-    worker: &Session,
-    monitor: &Session,
-    step: &Step,
-    guard: &Guard,
-    reporter: &Reporter,
-    mut attempt: F,
-) -> std::result::Result<u32, Attempt>
+/// tries. While it runs, poll the monitor connection for the sessions blocking the worker, and
+/// cancel the statement on the server when the operator interrupts.
+async fn retrying<F, Fut>(watch: &Watch<'_>, mut attempt: F) -> std::result::Result<u32, Attempt>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = std::result::Result<(), tokio_postgres::Error>>,
 {
+    let Watch {
+        worker,
+        monitor,
+        step,
+        guard,
+        interrupt,
+        reporter,
+    } = *watch;
     let poll_every =
         (guard.lock_timeout / 3).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut n = 0;
@@ -239,9 +262,17 @@ where
         tokio::pin!(work);
         let mut tick = tokio::time::interval(poll_every);
         tick.tick().await; // the first tick is immediate; give the step a head start
+        let mut canceled = false;
         let result = loop {
             tokio::select! {
                 r = &mut work => break r,
+                _ = interrupt.fired(), if !canceled => {
+                    canceled = true;
+                    reporter.log(Level::Warn, format!("interrupt: canceling {} on the server; it rolls back", step.label()));
+                    if let Err(e) = worker.client.cancel_token().cancel_query(tokio_postgres::NoTls).await {
+                        tracing::warn!("cancel request failed: {e}");
+                    }
+                }
                 _ = tick.tick() => {
                     if let Ok(b) = blockers::blockers_of(monitor, worker.pid).await
                         && !b.is_empty() && b != seen {
@@ -260,7 +291,12 @@ where
             failure.sqlstate = Some("08006".into());
         }
         let retryable = RETRYABLE.iter().any(|s| failure.is(s));
-        if err.is_closed() || failure.is_connection_loss() || !retryable || n >= guard.retries {
+        if err.is_closed()
+            || failure.is_connection_loss()
+            || !retryable
+            || n >= guard.retries
+            || interrupt.is_set()
+        {
             return Err((failure, seen, n));
         }
         let delay = guard.delay(n);

@@ -13,6 +13,7 @@ use crate::db::lock;
 use crate::db::{Session, history, schema};
 use crate::error::{Error, Result};
 use crate::event::{Event, Level, Reporter};
+use crate::interrupt::Interrupt;
 use crate::plan::{self, Direction, Plan, PlanError, TargetSpec};
 
 /// The runbook's log lines, verbatim.
@@ -31,6 +32,8 @@ pub struct Request {
     pub action: String,
     /// Extra audit detail (e.g. lint findings that were allowed).
     pub detail: serde_json::Value,
+    /// Fired by the operator: cancel the running statement, stop after it rolls back.
+    pub interrupt: Interrupt,
 }
 
 impl Request {
@@ -45,6 +48,7 @@ impl Request {
             }
             .into(),
             detail: serde_json::json!({}),
+            interrupt: Interrupt::none(),
         }
     }
 }
@@ -211,6 +215,17 @@ async fn run_locked(
     let mut reports = Vec::with_capacity(plan.steps.len());
     let mut reached = plan.from;
     for (index, step) in plan.steps.iter().enumerate() {
+        if req.interrupt.is_set() {
+            return Err(Failure {
+                error: Error::Failed(format!(
+                    "interrupted by the operator before {}; the database is at {reached}",
+                    step.label()
+                )),
+                from: Some(plan.from),
+                reached: Some(reached),
+                steps: reports,
+            });
+        }
         reporter.emit(Event::StepStarted {
             index: index + 1,
             total: plan.steps.len(),
@@ -230,6 +245,7 @@ async fn run_locked(
             step,
             &target.guard,
             durability,
+            &req.interrupt,
             reporter,
         )
         .await

@@ -475,3 +475,49 @@ fn connection_lost_mid_step_exits_3_with_nothing_applied_and_is_audited() {
     assert_eq!(db.scalar("SELECT to_regclass('slow') IS NULL"), "t");
     assert_eq!(db.events(), vec![("up".to_string(), "failed".to_string())]);
 }
+
+#[test]
+fn ctrl_c_cancels_the_running_step_rolls_it_back_and_audits() {
+    let db = TestDb::new();
+    db.write_migration("0001_fast.up.sql", "CREATE TABLE fast (id int);\n");
+    db.write_migration(
+        "0002_slow.up.sql",
+        "CREATE TABLE slow (id int);\nSELECT pg_sleep(60);\n",
+    );
+    db.write_migration("0003_never.up.sql", "CREATE TABLE never (id int);\n");
+    let mut child = db
+        .pgshift()
+        .args(["up"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = StderrLog::follow(child.stderr.take().unwrap());
+    wait_until(
+        std::time::Duration::from_secs(20),
+        "the slow step to start",
+        || {
+            !db.column("SELECT pid FROM pg_stat_activity WHERE query LIKE 'CREATE TABLE slow%'")
+                .is_empty()
+        },
+    );
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{}", stderr.text());
+    assert!(
+        stderr
+            .text()
+            .contains("canceling statement due to user request (57014)"),
+        "{}",
+        stderr.text()
+    );
+    assert_eq!(db.applied(), vec![1]);
+    assert_eq!(
+        db.scalar("SELECT to_regclass('slow') IS NULL AND to_regclass('never') IS NULL"),
+        "t"
+    );
+    assert_eq!(db.events(), vec![("up".to_string(), "failed".to_string())]);
+}
