@@ -58,17 +58,32 @@ impl Prepared {
     }
 }
 
-/// Run `step` on `worker`, watching for blockers with `monitor`.
+/// The connections and settings a run's steps share.
+pub struct Runner<'a> {
+    pub worker: &'a Session,
+    /// Watches for blockers and cancels; never inside a transaction, so it cannot hold up
+    /// `CREATE INDEX CONCURRENTLY` on the worker.
+    pub monitor: &'a Session,
+    pub prepared: &'a Prepared,
+    pub guard: &'a Guard,
+    pub interrupt: &'a Interrupt,
+    pub reporter: &'a Reporter,
+}
+
+/// Run `step` on the runner's worker, watching for blockers with its monitor.
 pub async fn run_step(
-    worker: &Session,
-    monitor: &Session,
-    prepared: &Prepared,
+    runner: &Runner<'_>,
     step: &Step,
-    guard: &Guard,
     durability: Durability,
-    interrupt: &Interrupt,
-    reporter: &Reporter,
 ) -> Result<StepReport> {
+    let Runner {
+        worker,
+        monitor,
+        prepared,
+        guard,
+        interrupt,
+        reporter,
+    } = *runner;
     let start = Instant::now();
     let watch = Watch {
         worker,

@@ -212,6 +212,14 @@ async fn run_locked(
         reporter.log(Level::Info, RUNNING);
     }
     let prepared = Prepared::new(worker).await?;
+    let runner = apply::Runner {
+        worker,
+        monitor,
+        prepared: &prepared,
+        guard: &target.guard,
+        interrupt: &req.interrupt,
+        reporter,
+    };
     let mut reports = Vec::with_capacity(plan.steps.len());
     let mut reached = plan.from;
     for (index, step) in plan.steps.iter().enumerate() {
@@ -238,18 +246,7 @@ async fn run_locked(
         } else {
             apply::Durability::Deferred
         };
-        match apply::run_step(
-            worker,
-            monitor,
-            &prepared,
-            step,
-            &target.guard,
-            durability,
-            &req.interrupt,
-            reporter,
-        )
-        .await
-        {
+        match apply::run_step(&runner, step, durability).await {
             Ok(r) => reports.push(r),
             Err(error) => {
                 if plan.direction == Direction::Up {
