@@ -73,18 +73,22 @@ fn duration(s: &str) -> std::result::Result<Duration, String> {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Current revision, head, pending, drift, the runner lock holder (make alembic-status)
+    #[command(after_help = "Examples:\n  pgshift status\n  pgshift status --check --json   # exit 10 when pending: a deploy gate")]
     Status(StatusArgs),
     /// Applied migrations and the audit trail: who did what, when, with what outcome (make alembic-history)
     History(HistoryArgs),
     /// Upgrade to head, to REV, or +N steps, each in its own guarded transaction (make alembic-up)
+    #[command(after_help = "Examples:\n  pgshift up                      # to head\n  pgshift up 0003                 # alembic upgrade 0003\n  pgshift up +1 --lock-timeout 200ms --retries 20\n\nCtrl-C cancels the running statement; its step rolls back and the run stops.")]
     Up(UpArgs),
     /// Downgrade one step, -N steps, to REV, or to base (DESTRUCTIVE; shows the SQL and asks) (make alembic-down)
+    #[command(after_help = "Examples:\n  pgshift down                    # one step (make alembic-down)\n  pgshift down 0001               # alembic downgrade 0001\n  pgshift down base --yes         # everything, from a script\n\nOn a terminal you type the target revision to confirm; elsewhere --yes is required.\nA migration without a .down.sql cannot be passed: the downgrade is refused before anything runs.")]
     Down(DownArgs),
     /// Print exactly the steps and SQL an upgrade or downgrade would run, changing nothing (alembic --sql)
     Plan(PlanArgs),
     /// Create the next NNNN_description.up.sql and .down.sql (make alembic-new)
     New(NewArgs),
     /// Record REV as applied without running SQL, to adopt an existing database (alembic stamp)
+    #[command(after_help = "Example: a database migrated by Alembic to 0003 (see `pgshift status`):\n  pgshift stamp 0003")]
     Stamp(StampArgs),
     /// The local throwaway demo cluster
     Sandbox(SandboxArgs),
