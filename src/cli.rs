@@ -88,6 +88,14 @@ pub enum Command {
     Stamp(StampArgs),
     /// The local throwaway demo cluster
     Sandbox(SandboxArgs),
+    /// The runbook's checklists: run automatic checks, confirm or skip items; recorded and resumable
+    Checklist(crate::runbook::cli::ChecklistArgs),
+    /// ok / degraded / down: database, migrations, backfills, alerts (exit 3 unreachable, 5 drift, 1 failed, 10 pending)
+    Health,
+    /// Migrate on application start with the runbook's log lines; starts degraded on failure (exit 0 unless --strict)
+    Startup(crate::runbook::cli::StartupArgs),
+    /// HTTP: GET /health, GET /admin/migrations, POST /admin/migrations/retry (bearer token)
+    Serve(crate::runbook::cli::ServeArgs),
     /// Open the operator screen (the default on a terminal)
     Tui,
 }
@@ -205,6 +213,10 @@ fn command_name(cli: &Cli) -> &'static str {
         Some(Command::New(_)) => "new",
         Some(Command::Stamp(_)) => "stamp",
         Some(Command::Sandbox(_)) => "sandbox",
+        Some(Command::Checklist(_)) => "checklist",
+        Some(Command::Health) => "health",
+        Some(Command::Startup(_)) => "startup",
+        Some(Command::Serve(_)) => "serve",
     }
 }
 
@@ -251,6 +263,10 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
         }
         Some(Command::Plan(a)) if a.revisions.len() == 2 => plan_offline(g, a),
         Some(Command::Sandbox(a)) => sandbox(g, a.action).await,
+        Some(Command::Checklist(a)) => crate::runbook::cli::checklist(g, loaded, a).await,
+        Some(Command::Health) => crate::runbook::cli::health(g, loaded).await,
+        Some(Command::Startup(a)) => crate::runbook::cli::startup(g, loaded, a).await,
+        Some(Command::Serve(a)) => crate::runbook::cli::serve(g, loaded, a).await,
         Some(cmd) => {
             let (target, _sandbox) = resolve_target(g, loaded).await?;
             let catalog = ops::catalog(&target)?;
@@ -284,7 +300,13 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                     emit(g, "plan", &p, |out| output::plan(out, &p))
                 }
                 Command::Stamp(a) => stamp(g, &target, &catalog, &a.revision).await,
-                Command::New(_) | Command::Sandbox(_) | Command::Tui => unreachable!("handled above"),
+                Command::New(_)
+                | Command::Sandbox(_)
+                | Command::Tui
+                | Command::Checklist(_)
+                | Command::Health
+                | Command::Startup(_)
+                | Command::Serve(_) => unreachable!("handled above"),
             }
         }
     }
@@ -383,12 +405,15 @@ async fn migrate_cmd(
     if plan.is_destructive() {
         confirm_destructive(g, target, &plan)?;
     }
+    if direction == Direction::Up {
+        crate::runbook::cli::gate_up(g, target).await?;
+    }
     req.expect = Some((plan.from, plan.to));
     let (reporter, printer) = progress_reporter(g);
     let result = migrate::run(target, catalog, &req, &reporter).await;
     drop(reporter);
     printer.await.ok();
-    let report = result?;
+    let report = result.inspect_err(|e| crate::runbook::cli::print_diagnosis(g, target, e))?;
     let action = req.action.clone();
     emit(g, &action, &report, |out| {
         use std::io::Write;
