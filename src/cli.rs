@@ -285,7 +285,9 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                 }
                 Command::Up(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Up).map_err(Error::Usage)?;
-                    migrate_cmd(g, &target, &catalog, Direction::Up, spec).await
+                    migrate_cmd(g, &target, &catalog, Direction::Up, spec)
+                        .await
+                        .inspect_err(|e| crate::runbook::cli::print_diagnosis(g, &target, e))
                 }
                 Command::Down(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Down).map_err(Error::Usage)?;
@@ -413,7 +415,7 @@ async fn migrate_cmd(
     let result = migrate::run(target, catalog, &req, &reporter).await;
     drop(reporter);
     printer.await.ok();
-    let report = result.inspect_err(|e| crate::runbook::cli::print_diagnosis(g, target, e))?;
+    let report = result?;
     let action = req.action.clone();
     emit(g, &action, &report, |out| {
         use std::io::Write;

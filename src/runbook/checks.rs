@@ -25,7 +25,7 @@ const ARCHIVER: &str = "SELECT current_setting('archive_mode'), last_archived_ti
 FROM pg_stat_archiver";
 const AGE_OF_TIMESTAMP: &str =
     "SELECT $1::text::timestamptz::text, extract(epoch FROM now() - $1::text::timestamptz)::float8";
-const AGE_OF_EPOCH: &str = "SELECT to_timestamp($1::float8)::text, extract(epoch FROM now() - to_timestamp($1::float8))::float8";
+const AGE_OF_EPOCH: &str = "SELECT to_timestamp($1::text::float8)::text, extract(epoch FROM now() - to_timestamp($1::text::float8))::float8";
 const PRIVILEGES: &str =
     "SELECT current_user::text, has_database_privilege(current_database(), 'CREATE'),
        has_schema_privilege(current_schema(), 'CREATE'), current_schema()::text";

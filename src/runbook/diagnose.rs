@@ -256,8 +256,24 @@ fn catalog(c: &CatalogError) -> Finding {
     }
 }
 
+/// From the planner's drift message: `  - 0004_name: applied, but no such migration file ...`.
 fn missing_files_text(text: &str, dir: &Path) -> Finding {
-    missing_files(text.to_string(), &[], dir)
+    let files: Vec<String> = text
+        .lines()
+        .filter(|l| l.contains("no such migration file"))
+        .filter_map(|l| l.trim().trim_start_matches("- ").split(':').next())
+        .map(|label| format!("{label}.up.sql"))
+        .collect();
+    let observed = if files.is_empty() {
+        text.to_string()
+    } else {
+        format!(
+            "applied but missing from {}: {}",
+            dir.display(),
+            files.join(", ")
+        )
+    };
+    missing_files(observed, &files, dir)
 }
 
 fn missing_files(observed: String, files: &[String], dir: &Path) -> Finding {

@@ -158,7 +158,18 @@ pub async fn start_run(rb: &Runbook, target: &Target, name: &str) -> Result<i64>
     rb.checklist(name)?;
     let s = Session::connect(&target.conn, "checklist").await?;
     store::ensure(&s, target).await?;
-    store::new_run_id(&s).await
+    let run = store::new_run_id(&s).await?;
+    // A marker row makes the new run the newest one before any item is recorded.
+    store::record(
+        &s,
+        run,
+        name,
+        store::RUN_MARKER,
+        ItemState::Pending,
+        "new run started",
+    )
+    .await?;
+    Ok(run)
 }
 
 /// The run new records go to: the newest run unless it already passed (then a new one), so an

@@ -8,6 +8,9 @@ use crate::event::Reporter;
 
 pub const TABLE: &str = "pgshift_checklist_runs";
 
+/// The `item` of the row `--new` writes to open a run (no checklist item has this id).
+pub const RUN_MARKER: &str = "(run started)";
+
 /// Run ids come from the table's own id sequence: unique across concurrent operators without a
 /// second sequence to create.
 const NEW_RUN_ID: &str = "SELECT nextval(pg_get_serial_sequence('pgshift_checklist_runs', 'id'))";
