@@ -327,3 +327,77 @@ pub async fn pre_deploy_gate(rb: &Runbook, target: &Target) -> Result<Gate> {
         Gate::Warn(message)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use store::ItemRecord;
+
+    fn rec(item: &str, state: ItemState) -> ItemRecord {
+        ItemRecord {
+            item: item.into(),
+            state,
+            operator: "me@host".into(),
+            at: "t".into(),
+            evidence: None,
+        }
+    }
+
+    fn pre_deploy() -> Checklist {
+        definition::load(std::path::Path::new("/nonexistent"))
+            .unwrap()
+            .remove(0)
+    }
+
+    #[test]
+    fn a_run_passes_only_when_every_item_is_passed_confirmed_or_skipped() {
+        let c = pre_deploy();
+        assert_eq!(ChecklistView::build(&c, None).state, RunState::NotStarted);
+        let mut records = vec![
+            rec("backup", ItemState::Confirmed),
+            rec("committed", ItemState::Passed),
+            rec("local-testing", ItemState::Passed),
+            rec("rollback-plan", ItemState::Passed),
+        ];
+        assert_eq!(
+            ChecklistView::build(&c, Some((1, records.clone()))).state,
+            RunState::InProgress
+        );
+        records.push(rec("team-notified", ItemState::Unverified));
+        assert_eq!(
+            ChecklistView::build(&c, Some((1, records.clone()))).state,
+            RunState::InProgress
+        );
+        records.push(rec("rollback-plan", ItemState::Failed));
+        records.remove(3);
+        assert_eq!(
+            ChecklistView::build(&c, Some((1, records.clone()))).state,
+            RunState::Failed
+        );
+        let done: Vec<_> = c
+            .items
+            .iter()
+            .map(|i| rec(&i.id, ItemState::Skipped))
+            .collect();
+        assert_eq!(
+            ChecklistView::build(&c, Some((1, done))).state,
+            RunState::Passed
+        );
+    }
+
+    #[test]
+    fn records_for_items_the_checklist_no_longer_has_are_ignored() {
+        let c = pre_deploy();
+        let mut done: Vec<_> = c
+            .items
+            .iter()
+            .map(|i| rec(&i.id, ItemState::Passed))
+            .collect();
+        done.push(rec(store::RUN_MARKER, ItemState::Pending));
+        done.push(rec("retired-item", ItemState::Failed));
+        assert_eq!(
+            ChecklistView::build(&c, Some((1, done))).state,
+            RunState::Passed
+        );
+    }
+}

@@ -900,3 +900,97 @@ fn serve_without_a_configured_token_disables_retry() {
     assert!(page.contains("Retry is disabled"), "{page}");
     assert_eq!(db.applied(), Vec::<u32>::new());
 }
+
+// ---------------------------------------------------------------- library API
+
+#[test]
+fn migrate_on_startup_library_api_returns_typed_outcomes_and_strict_errors() {
+    use pgshift::config::Environment;
+    use pgshift::startup::{Config, Outcome, migrate_on_startup};
+    let db = TestDb::with_demo_migrations();
+    let cfg = Config::from_url(&db.url, db.migrations(), Environment::Development).unwrap();
+    match block_on(migrate_on_startup(&cfg)).unwrap() {
+        Outcome::Migrated {
+            from, to, steps, ..
+        } => {
+            assert_eq!((from.0, to.0, steps), (0, 4, 4));
+        }
+        other => panic!("expected Migrated, got {other:?}"),
+    }
+    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+
+    db.write_migration(
+        "0005_broken.up.sql",
+        "ALTER TABLE missing_table ADD COLUMN y int;",
+    );
+    let outcome = block_on(migrate_on_startup(&cfg)).unwrap();
+    assert!(outcome.is_degraded(), "{outcome:?}");
+    assert_eq!(outcome.exit_code(false) as u8, 0);
+    let strict = Config {
+        strict: true,
+        ..cfg.clone()
+    };
+    let err = block_on(migrate_on_startup(&strict)).unwrap_err();
+    assert!(err.to_string().contains("missing_table"), "{err}");
+
+    // DEV_CREATE_TABLES cannot fix SQL that fails: it rolls back and stays degraded.
+    let dev = Config {
+        dev_create_tables: true,
+        ..cfg
+    };
+    match block_on(migrate_on_startup(&dev)).unwrap() {
+        Outcome::Degraded {
+            dev_create_tables: Some(why),
+            ..
+        } => assert!(why.contains("rolled back"), "{why}"),
+        other => panic!("expected Degraded, got {other:?}"),
+    }
+    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn health_with_unreadable_migration_files_is_an_integrity_failure_and_serve_retry_reports_failures()
+{
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up"]).ok();
+    db.write_migration(
+        "0005_broken.up.sql",
+        "ALTER TABLE missing_table ADD COLUMN y int;",
+    );
+    let server = Server::start(&db, Some("t0ken"));
+    let (code, body) = server.request(
+        "POST",
+        "/admin/migrations/retry",
+        &["Authorization: Bearer t0ken"],
+    );
+    assert_eq!(code, 500, "{body}");
+    let b: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(b["sqlstate"], "42P01");
+    assert!(b["error"].as_str().unwrap().contains("missing_table"));
+    assert_eq!(
+        db.events().last().unwrap(),
+        &("retry".to_string(), "failed".to_string())
+    );
+    let (_, page) = server.request("GET", "/admin/migrations", &["Accept: text/html"]);
+    assert!(
+        page.contains("Last error") && page.contains("missing_table"),
+        "{page}"
+    );
+    drop(server);
+
+    std::fs::remove_dir_all(db.migrations()).unwrap();
+    let r = db.run(&["--json", "health"]);
+    r.code(5);
+    let h = r.json();
+    assert_eq!(h["result"]["migrations"]["state"], "failed");
+    assert!(
+        h["result"]["migrations"]["catalog_error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read migrations directory")
+    );
+    assert_eq!(
+        h["result"]["diagnosis"][0]["failure"],
+        "missing_migration_files"
+    );
+}
