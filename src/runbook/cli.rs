@@ -260,13 +260,30 @@ pub async fn startup(g: &GlobalArgs, loaded: &Loaded, a: &StartupArgs) -> Result
             .unwrap_or(false),
         None => false,
     };
-    let (target, _sandbox) = resolve_target(g, loaded).await?;
+    let strict = a.strict || cfg_strict;
+    let (reporter, printer) = startup_reporter(g);
+    // An unusable target is a failed startup too: same lines, same degraded policy.
+    let (target, _sandbox) = match resolve_target(g, loaded).await {
+        Ok(t) => t,
+        Err(e) => {
+            reporter.log(Level::Info, RUNNING);
+            reporter.log(Level::Error, format!("{FAILED}: {e}"));
+            reporter.log(Level::Error, DEGRADED);
+            drop(reporter);
+            printer.await.ok();
+            if strict {
+                return Err(e);
+            }
+            let doc = serde_json::json!({ "outcome": "degraded", "error": e.to_string(), "kind": e.kind() });
+            print(g, "startup", &doc, |_| Ok(()));
+            return Ok(ExitCode::Ok);
+        }
+    };
     let cfg = startup::Config {
         target,
-        strict: a.strict || cfg_strict,
+        strict,
         dev_create_tables: a.dev_create_tables,
     };
-    let (reporter, printer) = startup_reporter(g);
     let outcome = startup::run(&cfg, &reporter).await;
     drop(reporter);
     printer.await.ok();
