@@ -197,6 +197,9 @@ fn render_item(out: &mut impl Write, i: &ItemView) -> std::io::Result<()> {
     if let (Some(who), Some(at)) = (&i.operator, &i.at) {
         writeln!(out, "      {} by {who} at {at}", i.state.as_str())?;
     }
+    if i.state == ItemState::Pending && !i.help.is_empty() {
+        writeln!(out, "      {}", i.help)?;
+    }
     if let Some(e) = &i.evidence {
         for line in e.lines().take(40) {
             writeln!(out, "      {line}")?;

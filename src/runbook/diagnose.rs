@@ -372,6 +372,19 @@ mod tests {
     }
 
     #[test]
+    fn disk_full_is_the_disk_space_section_naming_the_server() {
+        let f = from_recorded(
+            Some("53100"),
+            "could not extend file \"base/16384/16385\": No space left on device",
+            &target(),
+        )
+        .unwrap();
+        assert_eq!(f.failure, RunbookFailure::DiskSpace);
+        assert!(f.solutions[0].contains("db.example"), "{f}");
+        assert!(from_recorded(Some("42601"), "syntax error at or near \"x\"", &target()).is_none());
+    }
+
+    #[test]
     fn missing_files_from_drift_lists_them() {
         let d = [Drift::MissingFile {
             revision: Revision(5),
