@@ -1,20 +1,18 @@
 //! The automatic checks behind checklist items. Each returns an outcome with evidence; a check
 //! never aborts the checklist: what it could not do becomes a failed or unverified outcome.
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::definition::{CheckKind, ChecklistConfig};
 use super::store::ItemState;
-use crate::catalog::{Catalog, Revision};
-use crate::config::{ConnInfo, Environment, Target};
+use crate::catalog::Catalog;
+use crate::config::Target;
 use crate::db::{Session, history, indexes};
 use crate::error::{Error, Result};
 use crate::event::Reporter;
 use crate::health::{self, BackfillState, HealthStatus};
-use crate::ops::migrate;
-use crate::plan::{self, Direction, TargetSpec};
+use crate::plan;
 use crate::sql::quote_ident;
 
 /// Longest run of an operator-configured command (backup age, notification).
@@ -31,8 +29,6 @@ const PRIVILEGES: &str =
        has_schema_privilege(current_schema(), 'CREATE'), current_schema()::text";
 const LAST_EVENT: &str = "SELECT action, outcome, coalesce(error, ''), at::text, operator
 FROM pgshift_events WHERE action IN ('up', 'down', 'startup', 'retry') ORDER BY id DESC LIMIT 1";
-const CREATE_DATABASE: &str = "CREATE DATABASE ";
-const DROP_DATABASE: &str = "DROP DATABASE IF EXISTS ";
 
 /// What a check found.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -43,19 +39,19 @@ pub struct CheckOutcome {
 }
 
 impl CheckOutcome {
-    fn pass(evidence: impl Into<String>) -> Self {
+    pub(super) fn pass(evidence: impl Into<String>) -> Self {
         CheckOutcome {
             state: ItemState::Passed,
             evidence: evidence.into(),
         }
     }
-    fn fail(evidence: impl Into<String>) -> Self {
+    pub(super) fn fail(evidence: impl Into<String>) -> Self {
         CheckOutcome {
             state: ItemState::Failed,
             evidence: evidence.into(),
         }
     }
-    fn unverified(evidence: impl Into<String>) -> Self {
+    pub(super) fn unverified(evidence: impl Into<String>) -> Self {
         CheckOutcome {
             state: ItemState::Unverified,
             evidence: evidence.into(),
@@ -75,8 +71,10 @@ pub struct CheckContext<'a> {
 pub async fn run(kind: CheckKind, cx: &CheckContext<'_>) -> CheckOutcome {
     let result = match kind {
         CheckKind::BackupAge => backup_age(cx).await,
-        CheckKind::MigrationsCommitted => migrations_committed(&cx.target.migrations).await,
-        CheckKind::LocalTesting => local_testing(cx).await,
+        CheckKind::MigrationsCommitted => {
+            super::git::migrations_committed(&cx.target.migrations).await
+        }
+        CheckKind::LocalTesting => super::rehearsal::local_testing(cx).await,
         CheckKind::RollbackPlan => rollback_plan(cx.target).await,
         CheckKind::TeamNotification => team_notification(cx).await,
         CheckKind::Health => Ok(health_ok(cx.target).await),
@@ -91,7 +89,7 @@ pub async fn run(kind: CheckKind, cx: &CheckContext<'_>) -> CheckOutcome {
     result.unwrap_or_else(|e| CheckOutcome::fail(e.to_string()))
 }
 
-fn catalog(target: &Target) -> Result<Catalog> {
+pub(super) fn catalog(target: &Target) -> Result<Catalog> {
     Ok(Catalog::load(&target.migrations)?)
 }
 
@@ -191,185 +189,6 @@ async fn backup_age(cx: &CheckContext<'_>) -> Result<CheckOutcome> {
             })
         }
     }
-}
-
-async fn git(dir: &Path, args: &[&str]) -> Result<(bool, String, String)> {
-    let out = tokio::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|e| Error::io("running git (is it installed?)", e))?;
-    Ok((
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        String::from_utf8_lossy(&out.stderr).trim().to_string(),
-    ))
-}
-
-/// `git status --porcelain` of the migrations dir is clean, and HEAD is not ahead of its upstream.
-pub async fn migrations_committed(dir: &Path) -> Result<CheckOutcome> {
-    let (ok, _, err) = git(dir, &["rev-parse", "--is-inside-work-tree"]).await?;
-    if !ok {
-        return Ok(CheckOutcome::fail(format!(
-            "{} is not in a git work tree: {err}",
-            dir.display()
-        )));
-    }
-    let (ok, status, err) = git(dir, &["status", "--porcelain", "--", "."]).await?;
-    if !ok {
-        return Ok(CheckOutcome::fail(format!("git status failed: {err}")));
-    }
-    if !status.is_empty() {
-        let files: Vec<&str> = status.lines().take(20).collect();
-        return Ok(CheckOutcome::fail(format!(
-            "uncommitted changes in {}: {} — commit them (git add, git commit) and push",
-            dir.display(),
-            files.join(", ")
-        )));
-    }
-    let (_, head, _) = git(dir, &["rev-parse", "--short", "HEAD"]).await?;
-    let (ok, upstream, _) = git(
-        dir,
-        &[
-            "rev-parse",
-            "--abbrev-ref",
-            "--symbolic-full-name",
-            "@{upstream}",
-        ],
-    )
-    .await?;
-    if !ok {
-        return Ok(CheckOutcome::fail(format!(
-            "committed at {head}, but the branch has no upstream, so it was never pushed: git push -u origin HEAD"
-        )));
-    }
-    let (ok, ahead, err) = git(dir, &["rev-list", "--count", "@{upstream}..HEAD"]).await?;
-    if !ok {
-        return Ok(CheckOutcome::fail(format!("git rev-list failed: {err}")));
-    }
-    if ahead != "0" {
-        return Ok(CheckOutcome::fail(format!(
-            "{ahead} commit(s) on HEAD ({head}) not pushed to {upstream}: git push"
-        )));
-    }
-    Ok(CheckOutcome::pass(format!(
-        "{} clean at {head}, pushed to {upstream}",
-        dir.display()
-    )))
-}
-
-/// Up, down and up again of the pending migrations on a scratch database, dropped afterwards.
-async fn local_testing(cx: &CheckContext<'_>) -> Result<CheckOutcome> {
-    let target = cx.target;
-    let catalog = catalog(target)?;
-    let s = Session::connect(&target.conn, "checklist").await?;
-    let applied = history::applied(&s).await?;
-    let current = plan::current(&applied);
-    let drift = plan::drift(&catalog, &applied);
-    if !drift.is_empty() {
-        return Ok(CheckOutcome::fail(format!(
-            "drift between files and database; rehearsal would not mean anything: {}",
-            drift
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        )));
-    }
-    if current == catalog.head() {
-        return Ok(CheckOutcome::pass(format!(
-            "nothing pending (at head {current}); nothing to rehearse"
-        )));
-    }
-    let (admin, where_) = match &target.scratch_url {
-        Some(url) => (ConnInfo::parse(url)?, "scratch_url"),
-        None => (target.conn.clone(), "the target's server"),
-    };
-    let admin_session = Session::connect(&admin, "checklist scratch").await?;
-    let name = format!(
-        "pgshift_scratch_{}_{}",
-        std::process::id(),
-        fastrand::u32(..)
-    );
-    if let Err(e) = admin_session
-        .client
-        .batch_execute(&format!("{CREATE_DATABASE}{}", quote_ident(&name)))
-        .await
-    {
-        return Ok(CheckOutcome::fail(format!(
-            "cannot create a scratch database on {where_} ({}): {}. Set the target's scratch_url to a server where role {} may CREATE DATABASE.",
-            admin.redacted(),
-            crate::error::DbFailure::from_pg(&e, None),
-            admin.user()
-        )));
-    }
-    let scratch = Target {
-        name: format!("scratch {name}"),
-        conn: admin.with_dbname(&name),
-        environment: Environment::Test,
-        ..target.clone()
-    };
-    let started = Instant::now();
-    let result = rehearse(&scratch, &catalog, current, cx.reporter).await;
-    let dropped = admin_session
-        .client
-        .batch_execute(&format!(
-            "{DROP_DATABASE}{} WITH (FORCE)",
-            quote_ident(&name)
-        ))
-        .await;
-    let drop_note = match dropped {
-        Ok(()) => String::new(),
-        Err(e) => format!(
-            "; WARNING: could not drop scratch database {name}: {}",
-            crate::error::DbFailure::from_pg(&e, None)
-        ),
-    };
-    let took = started.elapsed().as_millis();
-    Ok(match result {
-        Ok(steps) => CheckOutcome::pass(format!(
-            "rehearsed on scratch database {name} ({where_}) in {took} ms: {}{drop_note}",
-            steps.join(", ")
-        )),
-        Err((done, e)) => CheckOutcome::fail(format!(
-            "rehearsal failed on scratch database {name} ({where_}) after [{}]: {e}{drop_note}",
-            done.join(", ")
-        )),
-    })
-}
-
-/// Bring the scratch database to `current`, then up to head, down to `current`, up to head.
-async fn rehearse(
-    scratch: &Target,
-    catalog: &Catalog,
-    current: Revision,
-    reporter: &Reporter,
-) -> std::result::Result<Vec<String>, (Vec<String>, Error)> {
-    let mut done = Vec::new();
-    let mut phases = Vec::new();
-    if !current.is_base() {
-        phases.push(("setup up", Direction::Up, TargetSpec::Revision(current)));
-    }
-    phases.push(("up", Direction::Up, TargetSpec::Head));
-    phases.push(("down", Direction::Down, TargetSpec::Revision(current)));
-    phases.push(("up again", Direction::Up, TargetSpec::Head));
-    for (label, direction, spec) in phases {
-        let mut req = migrate::Request::new(direction, spec);
-        req.action = format!("checklist rehearsal {label}");
-        match migrate::run(scratch, catalog, &req, reporter).await {
-            Ok(r) => done.push(format!(
-                "{label} {} -> {} ({} step(s))",
-                r.from,
-                r.to,
-                r.steps.len()
-            )),
-            Err(e) => return Err((done, e)),
-        }
-    }
-    Ok(done)
 }
 
 /// Every pending migration has a down; the evidence is their SQL.

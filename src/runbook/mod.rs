@@ -9,6 +9,8 @@ pub mod checks;
 pub mod cli;
 pub mod definition;
 pub mod diagnose;
+mod git;
+mod rehearsal;
 pub mod store;
 
 use crate::config::{Loaded, Target};
