@@ -28,8 +28,9 @@ pub const ACTION: &str = "startup";
 pub const DEV_ACTION: &str = "dev_create_tables";
 
 const MAX_EVENT_ID: &str = "SELECT coalesce(max(id), 0) FROM pgshift_events";
-const STARTUP_EVENT_SINCE: &str =
-    "SELECT EXISTS (SELECT 1 FROM pgshift_events WHERE id > $1 AND action = 'startup')";
+/// Did `migrate::run` already audit this very failure (another replica's rows do not count)?
+const STARTUP_FAILURE_SINCE: &str = "SELECT EXISTS (SELECT 1 FROM pgshift_events
+    WHERE id > $1 AND action = 'startup' AND outcome <> 'ok' AND error = $2)";
 
 /// What an embedding application (or `pgshift startup`) asks for.
 #[derive(Debug, Clone)]
@@ -255,7 +256,10 @@ async fn record_failure(target: &Target, before: Option<i64>, error: &Error, sta
     let exists = schema::exists(&s, "pgshift_events").await.unwrap_or(false);
     if exists
         && let Some(before) = before
-        && let Ok(row) = s.client.query_one(STARTUP_EVENT_SINCE, &[&before]).await
+        && let Ok(row) = s
+            .client
+            .query_one(STARTUP_FAILURE_SINCE, &[&before, &error.to_string()])
+            .await
         && row.get::<_, bool>(0)
     {
         return; // migrate::run wrote it

@@ -106,9 +106,10 @@ fn failed_startup_prints_failed_and_degraded_exits_0_and_health_reports_failed()
     );
     assert_eq!(lines[2], DEGRADED);
     assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    // One audit row for the one failure (migrate::run wrote it; startup does not add another).
     assert_eq!(
-        db.events().last().unwrap(),
-        &("startup".to_string(), "failed".to_string())
+        db.events(),
+        vec![("startup".to_string(), "failed".to_string())]
     );
 
     let health = db.run(&["--json", "health"]);
@@ -993,4 +994,43 @@ fn health_with_unreadable_migration_files_is_an_integrity_failure_and_serve_retr
         h["result"]["diagnosis"][0]["failure"],
         "missing_migration_files"
     );
+}
+
+#[test]
+fn startup_that_cannot_get_the_runner_lock_is_recorded_once_and_health_names_the_holder() {
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0002"]).ok();
+    let holder = Holder::hold(
+        &db,
+        "SELECT pg_advisory_lock(hashtextextended('pgshift:runner:' || current_database(), 0))",
+    );
+    let run = db.run(&["--lock-wait", "300ms", "startup"]);
+    run.ok();
+    let lines = stdout_lines(&run);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[1].starts_with(FAILED) && lines[1].contains("runner lock"),
+        "{lines:?}"
+    );
+    assert_eq!(lines[2], DEGRADED);
+    run.stderr_has("runbook: Lock Conflicts")
+        .stderr_has(&format!("pid {}", holder.pid));
+    assert_eq!(
+        db.events(),
+        vec![
+            ("up".to_string(), "ok".to_string()),
+            ("startup".to_string(), "failed".to_string())
+        ]
+    );
+    let h = db.run(&["--json", "health"]);
+    h.code(1);
+    let h = h.json();
+    assert_eq!(h["result"]["migrations"]["state"], "failed");
+    assert_eq!(h["result"]["diagnosis"][0]["failure"], "lock_conflict");
+    drop(holder);
+    assert_eq!(
+        stdout_lines(db.run(&["startup"]).ok()),
+        vec![RUNNING, COMPLETED]
+    );
+    db.run(&["health"]).ok();
 }
