@@ -13,6 +13,7 @@ mod git;
 mod rehearsal;
 pub mod store;
 
+use crate::catalog::Revision;
 use crate::config::{Loaded, Target};
 use crate::db::Session;
 use crate::error::{Error, Result};
@@ -169,9 +170,18 @@ pub async fn start_run(rb: &Runbook, target: &Target, name: &str) -> Result<i64>
         store::RUN_MARKER,
         ItemState::Pending,
         "new run started",
+        catalog_head(target),
     )
     .await?;
     Ok(run)
+}
+
+/// The head of the target's migration files, recorded with each item so the pre-deploy gate knows
+/// which migrations a checklist covered.
+fn catalog_head(target: &Target) -> Option<Revision> {
+    crate::catalog::Catalog::load(&target.migrations)
+        .ok()
+        .map(|c| c.head())
 }
 
 /// The run new records go to: the newest run unless it already passed (then a new one), so an
@@ -200,7 +210,7 @@ async fn record(
     c.item(item)?;
     let s = Session::connect(&target.conn, "checklist").await?;
     let run = open_run(&s, target, c).await?;
-    store::record(&s, run, name, item, state, evidence).await?;
+    store::record(&s, run, name, item, state, evidence, catalog_head(target)).await?;
     let view = ChecklistView::build(c, store::latest_run(&s, name).await?);
     view.item(item)
         .cloned()
@@ -309,18 +319,38 @@ pub async fn pre_deploy_gate(rb: &Runbook, target: &Target) -> Result<Gate> {
         ),
     };
     let c = rb.checklist(definition::PRE_DEPLOY)?;
+    let head = catalog_head(target);
     let s = Session::connect(&target.conn, "checklist").await?;
     let runs = store::recent_runs(&s, definition::PRE_DEPLOY, hours).await?;
-    if runs
+    let passed: Vec<Vec<store::ItemRecord>> = runs
         .into_iter()
-        .any(|run| ChecklistView::build(c, Some(run)).state == RunState::Passed)
-    {
+        .filter(|run| ChecklistView::build(c, Some(run.clone())).state == RunState::Passed)
+        .map(|(_, records)| records)
+        .collect();
+    // A run counts only if every item was recorded against the migrations being deployed.
+    let covers = |records: &[store::ItemRecord]| {
+        c.items.iter().all(|i| {
+            records
+                .iter()
+                .find(|r| r.item == i.id)
+                .is_some_and(|r| r.catalog_head == head)
+        })
+    };
+    if passed.iter().any(|r| covers(r)) {
         return Ok(Gate::Clear);
     }
-    let message = format!(
-        "no pre-deploy checklist passed on {} (production) in the last {hours}h: run `pgshift checklist pre-deploy --run-checks` and confirm the rest",
-        target.name
-    );
+    let head_text = head.map_or("unknown".to_string(), |h| h.to_string());
+    let message = if passed.is_empty() {
+        format!(
+            "no pre-deploy checklist passed on {} (production) in the last {hours}h: run `pgshift checklist pre-deploy --run-checks` and confirm the rest",
+            target.name
+        )
+    } else {
+        format!(
+            "the pre-deploy checklist that passed on {} in the last {hours}h covered other migration files than the ones being deployed (head {head_text}): run `pgshift checklist pre-deploy --new --run-checks` again",
+            target.name
+        )
+    };
     Ok(if required {
         Gate::Refuse(format!(
             "refusing to upgrade: {message} (required by require_checklist_hours = {hours}). Nothing was run."
@@ -342,6 +372,7 @@ mod tests {
             operator: "me@host".into(),
             at: "t".into(),
             evidence: None,
+            catalog_head: None,
         }
     }
 

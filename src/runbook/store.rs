@@ -1,6 +1,7 @@
 //! Recorded checklist runs in `pgshift_checklist_runs`: one row per item outcome (who, when, state,
 //! evidence). A run is the rows sharing a `run_id`; an item's state is its newest row in the run.
 
+use crate::catalog::Revision;
 use crate::config::Target;
 use crate::db::{Session, lock, schema};
 use crate::error::{Error, Result};
@@ -17,16 +18,17 @@ const NEW_RUN_ID: &str = "SELECT nextval(pg_get_serial_sequence('pgshift_checkli
 
 const LATEST_RUN: &str = "SELECT max(run_id) FROM pgshift_checklist_runs WHERE checklist = $1";
 
-const RUN_ITEMS: &str = "SELECT DISTINCT ON (item) item, state, operator, at, evidence
+const RUN_ITEMS: &str =
+    "SELECT DISTINCT ON (item) item, state, operator, at, evidence, catalog_head
 FROM pgshift_checklist_runs WHERE run_id = $1 ORDER BY item, id DESC";
 
-const INSERT_ITEM: &str =
-    "INSERT INTO pgshift_checklist_runs (run_id, checklist, item, state, operator, evidence)
-VALUES ($1, $2, $3, $4, $5, $6) RETURNING at";
+const INSERT_ITEM: &str = "INSERT INTO pgshift_checklist_runs
+    (run_id, checklist, item, state, operator, evidence, catalog_head)
+VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING at";
 
 /// Rows of runs of `checklist` whose newest row is younger than `hours`, newest run first.
 const RECENT_RUNS: &str =
-    "SELECT DISTINCT ON (run_id, item) run_id, item, state, operator, at, evidence
+    "SELECT DISTINCT ON (run_id, item) run_id, item, state, operator, at, evidence, catalog_head
 FROM pgshift_checklist_runs
 WHERE run_id IN (SELECT run_id FROM pgshift_checklist_runs WHERE checklist = $1
                  GROUP BY run_id HAVING max(at) > now() - make_interval(hours => $2))
@@ -89,6 +91,8 @@ pub struct ItemRecord {
     pub operator: String,
     pub at: String,
     pub evidence: Option<String>,
+    /// The catalog head (newest migration file) when this was recorded: what the check covered.
+    pub catalog_head: Option<Revision>,
 }
 
 fn item_record(r: &tokio_postgres::Row, offset: usize) -> ItemRecord {
@@ -98,6 +102,9 @@ fn item_record(r: &tokio_postgres::Row, offset: usize) -> ItemRecord {
         operator: r.get(offset + 2),
         at: crate::db::rfc3339(r.get(offset + 3)),
         evidence: r.get(offset + 4),
+        catalog_head: r
+            .get::<_, Option<i32>>(offset + 5)
+            .map(|v| Revision(v.max(0) as u32)),
     }
 }
 
@@ -160,6 +167,7 @@ pub async fn record(
     item: &str,
     state: ItemState,
     evidence: &str,
+    catalog_head: Option<Revision>,
 ) -> Result<String> {
     let row = s
         .client
@@ -172,6 +180,7 @@ pub async fn record(
                 &state.as_str(),
                 &crate::db::operator(),
                 &evidence,
+                &catalog_head.map(|r| r.0 as i32),
             ],
         )
         .await

@@ -744,6 +744,35 @@ fn up_on_production_refuses_without_a_recent_passed_pre_deploy_checklist_when_re
     run_cfg(&db, &["--json", "checklist", "pre-deploy"]).ok();
     run_cfg(&db, &["up"]).ok();
     assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+
+    // New migration files: the checklist that passed covered head 0004, not 0005.
+    db.write_migration(
+        "0005_add_x.up.sql",
+        "ALTER TABLE documents ADD COLUMN x int;",
+    );
+    db.write_migration(
+        "0005_add_x.down.sql",
+        "ALTER TABLE documents DROP COLUMN x;",
+    );
+    run_cfg(&db, &["up"])
+        .code(1)
+        .stderr_has("covered other migration files than the ones being deployed (head 0005)");
+    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    run_cfg(&db, &["checklist", "pre-deploy", "--new", "--run-checks"]).code(10);
+    run_cfg(
+        &db,
+        &[
+            "checklist",
+            "pre-deploy",
+            "--confirm",
+            "team-notified",
+            "--note",
+            "#deploys 15:10",
+        ],
+    )
+    .ok();
+    run_cfg(&db, &["up"]).ok();
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
 }
 
 #[test]
