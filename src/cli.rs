@@ -73,25 +73,41 @@ fn duration(s: &str) -> std::result::Result<Duration, String> {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Current revision, head, pending, drift, the runner lock holder (make alembic-status)
-    #[command(after_help = "Examples:\n  pgshift status\n  pgshift status --check --json   # exit 10 when pending: a deploy gate")]
+    #[command(
+        after_help = "Examples:\n  pgshift status\n  pgshift status --check --json   # exit 10 when pending: a deploy gate"
+    )]
     Status(StatusArgs),
     /// Applied migrations and the audit trail: who did what, when, with what outcome (make alembic-history)
     History(HistoryArgs),
     /// Upgrade to head, to REV, or +N steps, each in its own guarded transaction (make alembic-up)
-    #[command(after_help = "Examples:\n  pgshift up                      # to head\n  pgshift up 0003                 # alembic upgrade 0003\n  pgshift up +1 --lock-timeout 200ms --retries 20\n\nCtrl-C cancels the running statement; its step rolls back and the run stops.")]
+    #[command(
+        after_help = "Examples:\n  pgshift up                      # to head\n  pgshift up 0003                 # alembic upgrade 0003\n  pgshift up +1 --lock-timeout 200ms --retries 20\n\nCtrl-C cancels the running statement; its step rolls back and the run stops."
+    )]
     Up(UpArgs),
     /// Downgrade one step, -N steps, to REV, or to base (DESTRUCTIVE; shows the SQL and asks) (make alembic-down)
-    #[command(after_help = "Examples:\n  pgshift down                    # one step (make alembic-down)\n  pgshift down 0001               # alembic downgrade 0001\n  pgshift down base --yes         # everything, from a script\n\nOn a terminal you type the target revision to confirm; elsewhere --yes is required.\nA migration without a .down.sql cannot be passed: the downgrade is refused before anything runs.")]
+    #[command(
+        after_help = "Examples:\n  pgshift down                    # one step (make alembic-down)\n  pgshift down 0001               # alembic downgrade 0001\n  pgshift down base --yes         # everything, from a script\n\nOn a terminal you type the target revision to confirm; elsewhere --yes is required.\nA migration without a .down.sql cannot be passed: the downgrade is refused before anything runs."
+    )]
     Down(DownArgs),
     /// Print exactly the steps and SQL an upgrade or downgrade would run, changing nothing (alembic --sql)
     Plan(PlanArgs),
     /// Create the next NNNN_description.up.sql and .down.sql (make alembic-new)
     New(NewArgs),
     /// Record REV as applied without running SQL, to adopt an existing database (alembic stamp)
-    #[command(after_help = "Example: a database migrated by Alembic to 0003 (see `pgshift status`):\n  pgshift stamp 0003")]
+    #[command(
+        after_help = "Example: a database migrated by Alembic to 0003 (see `pgshift status`):\n  pgshift stamp 0003"
+    )]
     Stamp(StampArgs),
     /// The local throwaway demo cluster
     Sandbox(SandboxArgs),
+    /// The runbook's checklists: run automatic checks, confirm or skip items; recorded and resumable
+    Checklist(crate::runbook::cli::ChecklistArgs),
+    /// ok / degraded / down: database, migrations, backfills, alerts (exit 3 unreachable, 5 drift, 1 failed, 10 pending)
+    Health,
+    /// Migrate on application start with the runbook's log lines; starts degraded on failure (exit 0 unless --strict)
+    Startup(crate::runbook::cli::StartupArgs),
+    /// HTTP: GET /health, GET /admin/migrations, POST /admin/migrations/retry (bearer token)
+    Serve(crate::runbook::cli::ServeArgs),
     /// Open the operator screen (the default on a terminal)
     Tui,
 }
@@ -209,6 +225,10 @@ fn command_name(cli: &Cli) -> &'static str {
         Some(Command::New(_)) => "new",
         Some(Command::Stamp(_)) => "stamp",
         Some(Command::Sandbox(_)) => "sandbox",
+        Some(Command::Checklist(_)) => "checklist",
+        Some(Command::Health) => "health",
+        Some(Command::Startup(_)) => "startup",
+        Some(Command::Serve(_)) => "serve",
     }
 }
 
@@ -267,6 +287,10 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
         }
         Some(Command::Plan(a)) if a.revisions.len() == 2 => plan_offline(g, a),
         Some(Command::Sandbox(a)) => sandbox(g, a.action).await,
+        Some(Command::Checklist(a)) => crate::runbook::cli::checklist(g, loaded, a).await,
+        Some(Command::Health) => crate::runbook::cli::health(g, loaded).await,
+        Some(Command::Startup(a)) => crate::runbook::cli::startup(g, loaded, a).await,
+        Some(Command::Serve(a)) => crate::runbook::cli::serve(g, loaded, a).await,
         Some(cmd) => {
             let (target, _sandbox) = resolve_target(g, loaded).await?;
             let catalog = ops::catalog(&target)?;
@@ -289,7 +313,9 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                 }
                 Command::Up(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Up).map_err(Error::Usage)?;
-                    migrate_cmd(g, &target, &catalog, Direction::Up, spec).await
+                    migrate_cmd(g, &target, &catalog, Direction::Up, spec)
+                        .await
+                        .inspect_err(|e| crate::runbook::cli::print_diagnosis(g, &target, e))
                 }
                 Command::Down(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Down).map_err(Error::Usage)?;
@@ -306,9 +332,13 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                     emit(g, "plan", &p, |out| output::plan(out, &p))
                 }
                 Command::Stamp(a) => stamp(g, &target, &catalog, &a.revision).await,
-                Command::New(_) | Command::Sandbox(_) | Command::Tui => {
-                    unreachable!("handled above")
-                }
+                Command::New(_)
+                | Command::Sandbox(_)
+                | Command::Tui
+                | Command::Checklist(_)
+                | Command::Health
+                | Command::Startup(_)
+                | Command::Serve(_) => unreachable!("handled above"),
             }
         }
     }
@@ -418,6 +448,9 @@ async fn migrate_cmd(
             confirm_destructive(g, target, &plan)?;
         }
         req.expect = Some((plan.from, plan.to));
+    }
+    if direction == Direction::Up {
+        crate::runbook::cli::gate_up(g, target).await?;
     }
     let (trigger, interrupt) = crate::interrupt::Interrupt::new();
     req.interrupt = interrupt;

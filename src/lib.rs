@@ -11,11 +11,15 @@ pub mod demo;
 pub mod diagnosis;
 pub mod error;
 pub mod event;
+pub mod health;
 pub mod interrupt;
 pub mod logging;
 pub mod ops;
 pub mod output;
 pub mod plan;
+pub mod runbook;
+pub mod serve;
 pub mod sql;
+pub mod startup;
 
 pub use error::{Error, ExitCode, Result};

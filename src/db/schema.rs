@@ -49,7 +49,8 @@ const CREATE_CHECKLIST_RUNS: &str = "CREATE TABLE IF NOT EXISTS pgshift_checklis
     state text NOT NULL,
     operator text NOT NULL,
     at timestamptz NOT NULL DEFAULT now(),
-    evidence text)";
+    evidence text,
+    catalog_head int4)";
 
 /// Which of pgshift's tables exist; read-only commands must not create them.
 pub async fn exists(s: &Session, table: &str) -> Result<bool> {

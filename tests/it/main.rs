@@ -4,4 +4,5 @@
 mod common;
 
 mod migrate;
+mod runbook;
 mod sandbox;

@@ -1,0 +1,573 @@
+//! `health`: is the database reachable, is the schema where the files say, did the last migration
+//! run fail, are backfills healthy. The runbook's `/health` and its alert severities. Read-only: it
+//! never creates pgshift's tables.
+
+use std::time::Instant;
+
+use crate::catalog::{Catalog, Revision};
+use crate::config::{Environment, Target};
+use crate::db::{Session, history, schema};
+use crate::error::{Error, ExitCode, Result};
+use crate::plan::{self, Drift};
+use crate::runbook::diagnose::{self, Finding};
+
+/// The last migration run (`up`, `down`, `startup`, `retry`) and how it ended.
+const LAST_MIGRATION_EVENT: &str =
+    "SELECT action, outcome, coalesce(error, ''), at, operator, detail->>'sqlstate'
+FROM pgshift_events WHERE action IN ('up', 'down', 'startup', 'retry')
+ORDER BY id DESC LIMIT 1";
+
+/// Each backfill's newest real (not dry) run.
+const LATEST_BACKFILLS: &str =
+    "SELECT DISTINCT ON (name) name, state, rows_done, last_error, finished_at IS NOT NULL
+FROM pgshift_backfill_runs WHERE NOT dry_run ORDER BY name, id DESC";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Ok,
+    Degraded,
+    Down,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MigrationState {
+    Ok,
+    Pending,
+    Failed,
+    Drift,
+    /// The database could not be asked.
+    Unknown,
+}
+
+/// The runbook's alert thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Immediate,
+    Warning,
+    Error,
+    Critical,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    MigrationFailure,
+    SchemaOutOfSync,
+    BackfillFailure,
+    DatabaseConnectivity,
+}
+
+impl AlertKind {
+    pub fn severity(self) -> Severity {
+        match self {
+            AlertKind::MigrationFailure => Severity::Immediate,
+            AlertKind::SchemaOutOfSync => Severity::Warning,
+            AlertKind::BackfillFailure => Severity::Error,
+            AlertKind::DatabaseConnectivity => Severity::Critical,
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Alert {
+    pub severity: Severity,
+    pub kind: AlertKind,
+    pub message: String,
+}
+
+impl Alert {
+    fn new(kind: AlertKind, message: impl Into<String>) -> Alert {
+        Alert {
+            severity: kind.severity(),
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DatabaseHealth {
+    pub reachable: bool,
+    /// Connect plus one round trip.
+    pub latency_ms: Option<u64>,
+    pub version: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LastFailure {
+    pub action: String,
+    pub outcome: String,
+    pub at: String,
+    pub operator: String,
+    pub error: String,
+    pub sqlstate: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MigrationsHealth {
+    pub state: MigrationState,
+    pub current: Option<Revision>,
+    pub head: Option<Revision>,
+    pub pending: Vec<Revision>,
+    pub drift: Vec<Drift>,
+    /// The last migration run, when it failed.
+    pub last_error: Option<LastFailure>,
+    /// The migration files could not be read.
+    pub catalog_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackfillState {
+    /// No backfill ever ran here.
+    None,
+    Finished,
+    Running,
+    Failed,
+    /// The runs could not be read.
+    Unknown,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BackfillRun {
+    pub name: String,
+    pub state: String,
+    pub rows_done: i64,
+    pub last_error: Option<String>,
+    pub finished: bool,
+}
+
+impl BackfillRun {
+    pub fn is_failed(&self) -> bool {
+        let s = self.state.to_ascii_lowercase();
+        s.contains("fail") || s == "error" || s == "aborted"
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BackfillsHealth {
+    pub state: BackfillState,
+    pub runs: Vec<BackfillRun>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Health {
+    pub status: HealthStatus,
+    pub target: String,
+    pub environment: Environment,
+    pub database: DatabaseHealth,
+    pub migrations: MigrationsHealth,
+    pub backfills: BackfillsHealth,
+    pub alerts: Vec<Alert>,
+    /// The runbook failure behind a failed state, with its solutions.
+    pub diagnosis: Vec<Finding>,
+}
+
+impl Health {
+    /// DESIGN.md's exit codes: 3 unreachable, 5 drift or unreadable files, 1 a failed migration or
+    /// backfill, 10 pending, 0 ok.
+    pub fn exit_code(&self) -> ExitCode {
+        if !self.database.reachable {
+            return ExitCode::Unreachable;
+        }
+        match self.migrations.state {
+            MigrationState::Drift => ExitCode::Integrity,
+            MigrationState::Failed if self.migrations.catalog_error.is_some() => {
+                ExitCode::Integrity
+            }
+            MigrationState::Failed => ExitCode::Failed,
+            _ if self.backfills.state == BackfillState::Failed => ExitCode::Failed,
+            MigrationState::Pending => ExitCode::Pending,
+            _ => ExitCode::Ok,
+        }
+    }
+}
+
+/// Check health now. Never fails: what cannot be read is reported in the result.
+pub async fn check(target: &Target) -> Health {
+    let catalog = Catalog::load(&target.migrations);
+    let start = Instant::now();
+    let session = match Session::connect(&target.conn, "health").await {
+        Ok(s) => s,
+        Err(e) => return unreachable(target, &e),
+    };
+    let version = match session.server_info().await {
+        Ok(i) => i.version,
+        Err(e) => return unreachable(target, &e),
+    };
+    let latency_ms = start.elapsed().as_millis() as u64;
+    let database = DatabaseHealth {
+        reachable: true,
+        latency_ms: Some(latency_ms),
+        version: Some(version),
+        error: None,
+    };
+    let migrations = match migrations(&session, catalog.as_ref()).await {
+        Ok(m) => m,
+        Err(e) => MigrationsHealth {
+            state: MigrationState::Unknown,
+            current: None,
+            head: catalog.as_ref().ok().map(Catalog::head),
+            pending: vec![],
+            drift: vec![],
+            last_error: None,
+            catalog_error: Some(e.to_string()),
+        },
+    };
+    let backfills = backfills(&session).await;
+    let mut h = Health {
+        status: HealthStatus::Ok,
+        target: target.name.clone(),
+        environment: target.environment,
+        database,
+        migrations,
+        backfills,
+        alerts: vec![],
+        diagnosis: vec![],
+    };
+    judge(&mut h, target, catalog.err());
+    h
+}
+
+fn unreachable(target: &Target, e: &Error) -> Health {
+    let mut h = Health {
+        status: HealthStatus::Down,
+        target: target.name.clone(),
+        environment: target.environment,
+        database: DatabaseHealth {
+            reachable: false,
+            latency_ms: None,
+            version: None,
+            error: Some(e.to_string()),
+        },
+        migrations: MigrationsHealth {
+            state: MigrationState::Unknown,
+            current: None,
+            head: None,
+            pending: vec![],
+            drift: vec![],
+            last_error: None,
+            catalog_error: None,
+        },
+        backfills: BackfillsHealth {
+            state: BackfillState::Unknown,
+            runs: vec![],
+            error: None,
+        },
+        alerts: vec![Alert::new(
+            AlertKind::DatabaseConnectivity,
+            format!("database unreachable: {}", first_line(&e.to_string())),
+        )],
+        diagnosis: vec![],
+    };
+    h.diagnosis.extend(diagnose::from_error(e, target));
+    h
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+async fn migrations(
+    s: &Session,
+    catalog: std::result::Result<&Catalog, &crate::catalog::CatalogError>,
+) -> Result<MigrationsHealth> {
+    let applied = history::applied(s).await?;
+    let current = plan::current(&applied);
+    let last_error = last_failure(s).await?;
+    let Ok(catalog) = catalog else {
+        let e = catalog.err().map(ToString::to_string);
+        return Ok(MigrationsHealth {
+            state: MigrationState::Failed,
+            current: Some(current),
+            head: None,
+            pending: vec![],
+            drift: vec![],
+            last_error,
+            catalog_error: e,
+        });
+    };
+    let drift = plan::drift(catalog, &applied);
+    let pending: Vec<Revision> = plan::pending(catalog, &applied)
+        .iter()
+        .map(|m| m.revision)
+        .collect();
+    let state = if !drift.is_empty() {
+        MigrationState::Drift
+    } else if last_error.is_some() && !pending.is_empty() {
+        MigrationState::Failed
+    } else if !pending.is_empty() {
+        MigrationState::Pending
+    } else {
+        MigrationState::Ok
+    };
+    Ok(MigrationsHealth {
+        state,
+        current: Some(current),
+        head: Some(catalog.head()),
+        pending,
+        drift,
+        last_error: if state == MigrationState::Ok {
+            None
+        } else {
+            last_error
+        },
+        catalog_error: None,
+    })
+}
+
+/// The last migration run, if it did not end ok.
+async fn last_failure(s: &Session) -> Result<Option<LastFailure>> {
+    if !schema::exists(s, "pgshift_events").await? {
+        return Ok(None);
+    }
+    let row = s
+        .client
+        .query_opt(LAST_MIGRATION_EVENT, &[])
+        .await
+        .map_err(|e| Error::db("reading the last migration event", &e))?;
+    Ok(row
+        .filter(|r| r.get::<_, String>(1) != "ok")
+        .map(|r| LastFailure {
+            action: r.get(0),
+            outcome: r.get(1),
+            error: r.get(2),
+            at: crate::db::rfc3339(r.get(3)),
+            operator: r.get(4),
+            sqlstate: r.get(5),
+        }))
+}
+
+/// Backfill runs as recorded; a missing or empty table means no backfill ran. A table whose shape
+/// this build does not know is reported, not fatal.
+pub async fn backfills(s: &Session) -> BackfillsHealth {
+    let unknown = |e: String| BackfillsHealth {
+        state: BackfillState::Unknown,
+        runs: vec![],
+        error: Some(e),
+    };
+    match schema::exists(s, "pgshift_backfill_runs").await {
+        Ok(false) => {
+            return BackfillsHealth {
+                state: BackfillState::None,
+                runs: vec![],
+                error: None,
+            };
+        }
+        Ok(true) => {}
+        Err(e) => return unknown(e.to_string()),
+    }
+    let rows = match s.client.query(LATEST_BACKFILLS, &[]).await {
+        Ok(r) => r,
+        Err(e) => return unknown(Error::db("reading pgshift_backfill_runs", &e).to_string()),
+    };
+    let runs: Vec<BackfillRun> = rows
+        .iter()
+        .map(|r| BackfillRun {
+            name: r.get(0),
+            state: r.get(1),
+            rows_done: r.get(2),
+            last_error: r.get(3),
+            finished: r.get(4),
+        })
+        .collect();
+    let state = if runs.is_empty() {
+        BackfillState::None
+    } else if runs.iter().any(BackfillRun::is_failed) {
+        BackfillState::Failed
+    } else if runs.iter().all(|r| r.finished) {
+        BackfillState::Finished
+    } else {
+        BackfillState::Running
+    };
+    BackfillsHealth {
+        state,
+        runs,
+        error: None,
+    }
+}
+
+/// Status, alerts and diagnosis from what was observed.
+fn judge(h: &mut Health, target: &Target, catalog_error: Option<crate::catalog::CatalogError>) {
+    let m = &h.migrations;
+    match m.state {
+        MigrationState::Failed => {
+            let why = m
+                .catalog_error
+                .clone()
+                .or_else(|| {
+                    m.last_error.as_ref().map(|l| {
+                        format!(
+                            "{} {} at {}: {}",
+                            l.action,
+                            l.outcome,
+                            l.at,
+                            first_line(&l.error)
+                        )
+                    })
+                })
+                .unwrap_or_default();
+            h.alerts.push(Alert::new(
+                AlertKind::MigrationFailure,
+                format!("migrations failed: {why}"),
+            ));
+        }
+        MigrationState::Drift => h.alerts.push(Alert::new(
+            AlertKind::SchemaOutOfSync,
+            format!(
+                "schema out of sync with the files: {}",
+                m.drift
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        )),
+        MigrationState::Pending => h.alerts.push(Alert::new(
+            AlertKind::SchemaOutOfSync,
+            format!(
+                "{} migration(s) pending: at {}, head {}",
+                m.pending.len(),
+                m.current.unwrap_or(Revision::BASE),
+                m.head.unwrap_or(Revision::BASE)
+            ),
+        )),
+        MigrationState::Unknown => h.alerts.push(Alert::new(
+            AlertKind::MigrationFailure,
+            format!(
+                "cannot read migration state: {}",
+                m.catalog_error.as_deref().unwrap_or("")
+            ),
+        )),
+        MigrationState::Ok => {}
+    }
+    if let Some(e) = &catalog_error {
+        h.diagnosis
+            .extend(diagnose::from_error(&Error::Catalog(e.clone()), target));
+    }
+    h.diagnosis
+        .extend(diagnose::from_drift(&m.drift, &target.migrations));
+    if let Some(l) = &m.last_error
+        && let Some(f) = diagnose::from_recorded(l.sqlstate.as_deref(), &l.error, target)
+        && !h.diagnosis.contains(&f)
+    {
+        h.diagnosis.push(f);
+    }
+    if h.backfills.state == BackfillState::Failed {
+        let failed: Vec<String> = h
+            .backfills
+            .runs
+            .iter()
+            .filter(|r| r.is_failed())
+            .map(|r| {
+                format!(
+                    "{} ({})",
+                    r.name,
+                    r.last_error.as_deref().unwrap_or(&r.state)
+                )
+            })
+            .collect();
+        h.alerts.push(Alert::new(
+            AlertKind::BackfillFailure,
+            format!("backfill failed: {}", failed.join("; ")),
+        ));
+    }
+    h.status = if !h.database.reachable {
+        HealthStatus::Down
+    } else if h.alerts.is_empty() {
+        HealthStatus::Ok
+    } else {
+        HealthStatus::Degraded
+    };
+}
+
+/// Human rendering.
+pub fn render(out: &mut impl std::io::Write, h: &Health) -> std::io::Result<()> {
+    writeln!(out, "status      {}", status_word(h.status))?;
+    writeln!(out, "target      {} [{}]", h.target, h.environment.as_str())?;
+    match (
+        &h.database.reachable,
+        &h.database.version,
+        h.database.latency_ms,
+    ) {
+        (true, Some(v), Some(ms)) => {
+            writeln!(out, "database    reachable, PostgreSQL {v}, {ms} ms")?
+        }
+        _ => writeln!(
+            out,
+            "database    UNREACHABLE: {}",
+            first_line(h.database.error.as_deref().unwrap_or(""))
+        )?,
+    }
+    let m = &h.migrations;
+    let at = match (m.current, m.head) {
+        (Some(c), Some(hd)) => format!(" (at {c}, head {hd})"),
+        (Some(c), None) => format!(" (at {c})"),
+        _ => String::new(),
+    };
+    writeln!(out, "migrations  {}{at}", serde_plain(&m.state))?;
+    if let Some(l) = &m.last_error {
+        writeln!(
+            out,
+            "            last error: {} {} at {} by {}: {}",
+            l.action,
+            l.outcome,
+            l.at,
+            l.operator,
+            first_line(&l.error)
+        )?;
+    }
+    if let Some(e) = &m.catalog_error {
+        writeln!(out, "            {}", first_line(e))?;
+    }
+    for d in &m.drift {
+        writeln!(out, "            drift: {d}")?;
+    }
+    writeln!(out, "backfills   {}", serde_plain(&h.backfills.state))?;
+    for r in &h.backfills.runs {
+        writeln!(
+            out,
+            "            {} {} ({} rows){}",
+            r.name,
+            r.state,
+            r.rows_done,
+            r.last_error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        )?;
+    }
+    for a in &h.alerts {
+        writeln!(
+            out,
+            "alert       [{}] {}",
+            serde_plain(&a.severity),
+            a.message
+        )?;
+    }
+    for f in &h.diagnosis {
+        write!(out, "\n{f}")?;
+    }
+    Ok(())
+}
+
+fn status_word(s: HealthStatus) -> &'static str {
+    match s {
+        HealthStatus::Ok => "ok",
+        HealthStatus::Degraded => "DEGRADED",
+        HealthStatus::Down => "DOWN",
+    }
+}
+
+/// A unit enum's serde name (`"failed"` -> `failed`).
+fn serde_plain<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}

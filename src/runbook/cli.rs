@@ -1,0 +1,374 @@
+//! The runbook's subcommands: `checklist`, `health`, `startup`, `serve`; plus the pre-deploy gate
+//! and diagnosis printing that `up` calls. Argument structs live here; `crate::cli` dispatches.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::{ChecklistView, Gate, ItemState, ItemView, RunState, Runbook};
+use crate::cli::{GlobalArgs, resolve_target};
+use crate::config::{Loaded, Target};
+use crate::error::{Error, ExitCode, Result};
+use crate::event::{Event, Level, Reporter};
+use crate::health;
+use crate::ops::migrate::{COMPLETED, DEGRADED, FAILED, RUNNING};
+use crate::output::{self, Format};
+use crate::startup;
+
+#[derive(Debug, Args)]
+pub struct ChecklistArgs {
+    /// Checklist name (pre-deploy, deploy-sequence, post-deploy, startup-failure, rollback,
+    /// recovery-complete-failure, recovery-partial-corruption); without it, all with their state
+    pub name: Option<String>,
+    /// Run every automatic check not yet done in the current run (resumes an unfinished run)
+    #[arg(long)]
+    pub run_checks: bool,
+    /// Run the automatic check of one item
+    #[arg(long, value_name = "ITEM")]
+    pub check: Option<String>,
+    /// Confirm an item by hand (needs --note: what you checked, e.g. the backup id)
+    #[arg(long, value_name = "ITEM", requires = "note")]
+    pub confirm: Option<String>,
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    /// Skip an item (needs --reason)
+    #[arg(long, value_name = "ITEM", requires = "reason")]
+    pub skip: Option<String>,
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Start a new run instead of resuming the unfinished one
+    #[arg(long)]
+    pub new: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StartupArgs {
+    /// Exit non-zero when migration fails instead of starting degraded (also `[startup] strict`)
+    #[arg(long)]
+    pub strict: bool,
+    /// Non-production only: when migration fails, create the schema from the catalog in one transaction
+    #[arg(long, env = "DEV_CREATE_TABLES", value_parser = clap::builder::FalseyValueParser::new(), default_value_t = false)]
+    pub dev_create_tables: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: `[serve] listen`, else 127.0.0.1:8080]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+/// The typed `[startup]` config section.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartupConfig {
+    strict: Option<bool>,
+}
+
+fn print<T: serde::Serialize>(
+    g: &GlobalArgs,
+    command: &str,
+    value: &T,
+    human: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>,
+) {
+    match g.format() {
+        Format::Json => output::print_json(&output::json_ok(command, value)),
+        Format::Human => {
+            human(&mut std::io::stdout().lock()).ok();
+        }
+    }
+}
+
+pub async fn checklist(g: &GlobalArgs, loaded: &Loaded, a: &ChecklistArgs) -> Result<ExitCode> {
+    let rb = Runbook::load(loaded)?;
+    let (target, _sandbox) = resolve_target(g, loaded).await?;
+    let Some(name) = &a.name else {
+        if a.run_checks || a.check.is_some() || a.confirm.is_some() || a.skip.is_some() || a.new {
+            return Err(Error::Usage(
+                "name the checklist, e.g. `pgshift checklist pre-deploy --run-checks`".into(),
+            ));
+        }
+        let all = super::overview(&rb, &target).await?;
+        print(g, "checklist", &all, |out| {
+            for c in &all {
+                writeln!(out, "{:<28} {:<12} {}", c.name, run_word(c.state), c.title)?;
+            }
+            writeln!(
+                out,
+                "\nWalk one with `pgshift checklist NAME --run-checks`."
+            )
+        });
+        return Ok(ExitCode::Ok);
+    };
+    rb.checklist(name)?;
+    if a.new {
+        super::start_run(&rb, &target, name).await?;
+    }
+    let (reporter, printer) = crate::cli::progress_reporter(g);
+    let result = async {
+        if let (Some(item), Some(note)) = (&a.confirm, &a.note) {
+            super::confirm(&rb, &target, name, item, note).await?;
+        }
+        if let (Some(item), Some(reason)) = (&a.skip, &a.reason) {
+            super::skip(&rb, &target, name, item, reason).await?;
+        }
+        if let Some(item) = &a.check {
+            super::run_check(&rb, &target, name, item, &reporter).await?;
+        }
+        if a.run_checks {
+            super::run_checks(&rb, &target, name, &reporter).await?;
+        }
+        super::view(&rb, &target, name).await
+    }
+    .await;
+    drop(reporter);
+    printer.await.ok();
+    let view = result?;
+    print(g, "checklist", &view, |out| render(out, &view));
+    Ok(match view.state {
+        RunState::Passed => ExitCode::Ok,
+        RunState::Failed => ExitCode::Failed,
+        RunState::InProgress | RunState::NotStarted => ExitCode::Pending,
+    })
+}
+
+fn run_word(s: RunState) -> &'static str {
+    match s {
+        RunState::NotStarted => "not started",
+        RunState::InProgress => "in progress",
+        RunState::Failed => "FAILED",
+        RunState::Passed => "passed",
+    }
+}
+
+fn mark(s: ItemState) -> &'static str {
+    match s {
+        ItemState::Pending => "[ ]",
+        ItemState::Passed => "[✓]",
+        ItemState::Confirmed => "[✓]",
+        ItemState::Skipped => "[-]",
+        ItemState::Failed => "[✗]",
+        ItemState::Unverified => "[?]",
+    }
+}
+
+/// Human rendering of a checklist run.
+pub fn render(out: &mut impl Write, v: &ChecklistView) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{} ({}){}: {}",
+        v.title,
+        v.name,
+        v.run_id.map(|r| format!(" run {r}")).unwrap_or_default(),
+        run_word(v.state)
+    )?;
+    if !v.when.is_empty() {
+        writeln!(out, "{}", v.when)?;
+    }
+    writeln!(out)?;
+    for i in &v.items {
+        render_item(out, i)?;
+    }
+    let todo: Vec<&ItemView> = v.items.iter().filter(|i| !i.state.is_done()).collect();
+    if let Some(next) = todo.first() {
+        writeln!(out)?;
+        match next.check {
+            Some(_) if next.state == ItemState::Pending => {
+                writeln!(out, "next: pgshift checklist {} --run-checks", v.name)?
+            }
+            _ => writeln!(
+                out,
+                "next: pgshift checklist {} --confirm {} --note '...'  (or --skip {} --reason '...')",
+                v.name, next.id, next.id
+            )?,
+        }
+    }
+    Ok(())
+}
+
+fn render_item(out: &mut impl Write, i: &ItemView) -> std::io::Result<()> {
+    let auto = if i.check.is_some() {
+        ""
+    } else {
+        " (confirm by hand)"
+    };
+    writeln!(out, "{} {:<20} {}{auto}", mark(i.state), i.id, i.text)?;
+    if let (Some(who), Some(at)) = (&i.operator, &i.at) {
+        writeln!(out, "      {} by {who} at {at}", i.state.as_str())?;
+    }
+    if i.state == ItemState::Pending && !i.help.is_empty() {
+        writeln!(out, "      {}", i.help)?;
+    }
+    if let Some(e) = &i.evidence {
+        for line in e.lines().take(40) {
+            writeln!(out, "      {line}")?;
+        }
+    }
+    Ok(())
+}
+
+pub async fn health(g: &GlobalArgs, loaded: &Loaded) -> Result<ExitCode> {
+    let (target, _sandbox) = resolve_target(g, loaded).await?;
+    let h = health::check(&target).await;
+    print(g, "health", &h, |out| health::render(out, &h));
+    Ok(h.exit_code())
+}
+
+/// A reporter for `startup`: the runbook lines on stdout (what container log matchers watch),
+/// everything else on stderr. With --json, all progress goes to stderr as JSON lines.
+fn startup_reporter(g: &GlobalArgs) -> (Reporter, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let json = g.json;
+    let printer = tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            if json {
+                if let Ok(line) = serde_json::to_string(&e) {
+                    eprintln!("{line}");
+                }
+                continue;
+            }
+            match &e {
+                Event::Log { message, .. }
+                    if message == RUNNING
+                        || message == COMPLETED
+                        || message == DEGRADED
+                        || message.starts_with(FAILED)
+                        || message.contains("DEV_CREATE_TABLES=true: created") =>
+                {
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "{message}").ok();
+                    out.flush().ok();
+                }
+                _ => {
+                    if let Some(line) = output::event_line(&e) {
+                        eprintln!("{line}");
+                    }
+                }
+            }
+        }
+    });
+    (Reporter::new(tx), printer)
+}
+
+pub async fn startup(g: &GlobalArgs, loaded: &Loaded, a: &StartupArgs) -> Result<ExitCode> {
+    let cfg_strict = match &loaded.file.startup {
+        Some(t) => toml::Value::Table(t.clone())
+            .try_into::<StartupConfig>()
+            .map_err(|e| Error::Config {
+                path: loaded.path.clone().unwrap_or_default(),
+                message: format!("[startup]: {}", e.message()),
+            })?
+            .strict
+            .unwrap_or(false),
+        None => false,
+    };
+    let strict = a.strict || cfg_strict;
+    let (reporter, printer) = startup_reporter(g);
+    // An unusable target is a failed startup too: same lines, same degraded policy.
+    let (target, _sandbox) = match resolve_target(g, loaded).await {
+        Ok(t) => t,
+        Err(e) => {
+            reporter.log(Level::Info, RUNNING);
+            reporter.log(Level::Error, format!("{FAILED}: {e}"));
+            reporter.log(Level::Error, DEGRADED);
+            drop(reporter);
+            printer.await.ok();
+            if strict {
+                return Err(e);
+            }
+            let doc = serde_json::json!({ "outcome": "degraded", "error": e.to_string(), "kind": e.kind() });
+            print(g, "startup", &doc, |_| Ok(()));
+            return Ok(ExitCode::Ok);
+        }
+    };
+    let cfg = startup::Config {
+        target,
+        strict,
+        dev_create_tables: a.dev_create_tables,
+    };
+    let outcome = startup::run(&cfg, &reporter).await;
+    drop(reporter);
+    printer.await.ok();
+    print(g, "startup", &outcome, |_| Ok(()));
+    if g.format() == Format::Human
+        && let startup::Outcome::Degraded {
+            diagnosis: Some(f), ..
+        }
+        | startup::Outcome::DevTablesCreated {
+            diagnosis: Some(f), ..
+        } = &outcome
+    {
+        eprint!("{f}");
+    }
+    Ok(outcome.exit_code(cfg.strict))
+}
+
+pub async fn serve(g: &GlobalArgs, loaded: &Loaded, a: &ServeArgs) -> Result<ExitCode> {
+    let sc = crate::serve::ServeConfig::from_loaded(loaded)?;
+    let (target, _sandbox) = resolve_target(g, loaded).await?;
+    let listen = a
+        .listen
+        .clone()
+        .or_else(|| sc.listen.clone())
+        .unwrap_or_else(|| crate::serve::DEFAULT_LISTEN.into());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| Error::io(format!("binding {listen}"), e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::io("reading the bound address", e))?;
+    if !crate::serve::is_loopback(&addr) {
+        eprintln!(
+            "warning: listening on {addr}, reachable from the network; prefer 127.0.0.1 behind a proxy"
+        );
+    }
+    let token = sc.token();
+    eprintln!(
+        "pgshift serve: listening on http://{addr} for target {} ({})",
+        target.name,
+        target.conn.redacted()
+    );
+    if token.is_none() {
+        eprintln!(
+            "retry is disabled: set {} to a secret token to enable POST /admin/migrations/retry",
+            sc.token_env()
+        );
+    }
+    let state = Arc::new(crate::serve::AppState {
+        target,
+        token,
+        token_env: sc.token_env().to_string(),
+    });
+    crate::serve::serve(listener, state).await?;
+    Ok(ExitCode::Ok)
+}
+
+/// Before `up`: the pre-deploy checklist gate on production targets. Warns on stderr or refuses.
+pub async fn gate_up(g: &GlobalArgs, target: &Target) -> Result<()> {
+    if !target.environment.is_production() {
+        return Ok(());
+    }
+    let loaded = Loaded::find(g.config.as_deref())?;
+    let rb = Runbook::load(&loaded)?;
+    match super::pre_deploy_gate(&rb, target).await? {
+        Gate::Clear => Ok(()),
+        Gate::Warn(m) => {
+            let (reporter, printer) = crate::cli::progress_reporter(g);
+            reporter.log(Level::Warn, m);
+            drop(reporter);
+            printer.await.ok();
+            Ok(())
+        }
+        Gate::Refuse(m) => Err(Error::Refused(m)),
+    }
+}
+
+/// After a failed `up`: which runbook failure it is, and that section's solutions (stderr).
+pub fn print_diagnosis(g: &GlobalArgs, target: &Target, e: &Error) {
+    if g.format() == Format::Human
+        && let Some(f) = super::diagnose::from_error(e, target)
+    {
+        eprint!("{f}");
+    }
+}

@@ -1,0 +1,389 @@
+//! Migration on application startup, as the runbook's entrypoint did it: print
+//! `🔄 Running database migrations...`, then `✅ ... completed successfully`, or
+//! `❌ Database migrations failed: <reason>` and `🚨 Application will start but database operations
+//! may fail`; record the outcome so `health` reports degraded; let the application start anyway
+//! unless strict. Safe with many replicas: the runner lock serializes them and the later ones find
+//! nothing to do.
+//!
+//! `DEV_CREATE_TABLES`: on a non-production target only, when migration fails, create the schema
+//! from the catalog directly in one transaction (with history rows), loudly. Refused on production.
+//!
+//! Library use: [`migrate_on_startup`] with a [`Config`].
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::catalog::{Catalog, Revision};
+use crate::config::{ConnInfo, Environment, Guard, Target};
+use crate::db::audit::{self, NewEvent, Outcome as AuditOutcome};
+use crate::db::{Session, history, lock, schema};
+use crate::error::{Error, ExitCode, Result};
+use crate::event::{Event, Level, Reporter};
+use crate::ops::migrate::{self, COMPLETED, DEGRADED, FAILED, RUNNING};
+use crate::plan::{Direction, TargetSpec};
+use crate::runbook::diagnose::{self, Finding};
+
+/// The audit action of a startup run, and of the dev fallback.
+pub const ACTION: &str = "startup";
+pub const DEV_ACTION: &str = "dev_create_tables";
+
+const MAX_EVENT_ID: &str = "SELECT coalesce(max(id), 0) FROM pgshift_events";
+/// Did `migrate::run` already audit this very failure (another replica's rows do not count)?
+const STARTUP_FAILURE_SINCE: &str = "SELECT EXISTS (SELECT 1 FROM pgshift_events
+    WHERE id > $1 AND action = 'startup' AND outcome <> 'ok' AND error = $2)";
+
+/// What an embedding application (or `pgshift startup`) asks for.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to migrate; `target.migrations` is the migrations directory and
+    /// `target.environment` decides whether `dev_create_tables` may act.
+    pub target: Target,
+    /// Fail (Err / non-zero exit) instead of starting degraded.
+    pub strict: bool,
+    /// `DEV_CREATE_TABLES=true`: the non-production fallback.
+    pub dev_create_tables: bool,
+}
+
+impl Config {
+    pub fn new(target: Target) -> Config {
+        Config {
+            target,
+            strict: false,
+            dev_create_tables: false,
+        }
+    }
+
+    /// From a database URL and a migrations directory, with default guards.
+    pub fn from_url(
+        url: &str,
+        migrations: impl Into<PathBuf>,
+        environment: Environment,
+    ) -> Result<Config> {
+        let conn = ConnInfo::parse(url)?;
+        Ok(Config::new(Target {
+            name: "startup".into(),
+            conn,
+            environment,
+            guard: Guard::default(),
+            lock_wait: crate::config::DEFAULT_LOCK_WAIT,
+            migrations: migrations.into(),
+            scratch_url: None,
+            require_checklist_hours: None,
+            source: "startup config".into(),
+        }))
+    }
+
+    /// `dev_create_tables` from the `DEV_CREATE_TABLES` environment variable (`true`/`1`/`yes`).
+    pub fn with_env(mut self) -> Config {
+        self.dev_create_tables = dev_create_tables_from_env();
+        self
+    }
+}
+
+pub fn dev_create_tables_from_env() -> bool {
+    std::env::var("DEV_CREATE_TABLES")
+        .map(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "true" | "1" | "yes" | "on"
+            )
+        })
+        .unwrap_or(false)
+}
+
+/// How startup went.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// At head (steps 0 when another replica did the work or nothing was pending).
+    Migrated {
+        from: Revision,
+        to: Revision,
+        steps: usize,
+        duration_ms: u64,
+    },
+    /// Migration failed; the application starts degraded.
+    Degraded {
+        error: String,
+        kind: &'static str,
+        exit_code: ExitCode,
+        diagnosis: Option<Finding>,
+        /// Why DEV_CREATE_TABLES did not help, when it was asked for.
+        dev_create_tables: Option<String>,
+    },
+    /// Migration failed and DEV_CREATE_TABLES created the schema directly.
+    DevTablesCreated {
+        error: String,
+        created: Vec<Revision>,
+        diagnosis: Option<Finding>,
+    },
+}
+
+impl Outcome {
+    pub fn is_degraded(&self) -> bool {
+        matches!(self, Outcome::Degraded { .. })
+    }
+
+    /// Exit code of `pgshift startup`: 0 unless strict and degraded.
+    pub fn exit_code(&self, strict: bool) -> ExitCode {
+        match self {
+            Outcome::Degraded { exit_code, .. } if strict => *exit_code,
+            _ => ExitCode::Ok,
+        }
+    }
+}
+
+/// The library entry point: migrate to head, logging the runbook lines through `tracing`.
+/// Returns `Err` only when `strict` and migration failed; otherwise the typed outcome.
+pub async fn migrate_on_startup(cfg: &Config) -> Result<Outcome> {
+    let outcome = run(cfg, &Reporter::silent()).await;
+    match &outcome {
+        Outcome::Degraded {
+            error, exit_code, ..
+        } if cfg.strict => Err(match exit_code {
+            ExitCode::Unreachable => Error::Unreachable {
+                target: cfg.target.conn.redacted(),
+                reason: error.clone(),
+            },
+            ExitCode::Integrity => Error::Integrity(error.clone()),
+            _ => Error::Failed(error.clone()),
+        }),
+        _ => Ok(outcome),
+    }
+}
+
+/// Run startup migration, emitting each runbook line exactly once through `reporter`.
+pub async fn run(cfg: &Config, reporter: &Reporter) -> Outcome {
+    let target = &cfg.target;
+    reporter.log(Level::Info, RUNNING);
+    let start = Instant::now();
+    let before = last_event_id(target).await;
+    let inner = runbook_lines_filtered(reporter);
+    let result = async {
+        let catalog = Catalog::load(&target.migrations)?;
+        let mut req = migrate::Request::new(Direction::Up, TargetSpec::Head);
+        req.action = ACTION.into();
+        migrate::run(target, &catalog, &req, &inner.0).await
+    }
+    .await;
+    drop(inner.0);
+    inner.1.await.ok();
+    let error = match result {
+        Ok(r) => {
+            reporter.log(Level::Info, COMPLETED);
+            return Outcome::Migrated {
+                from: r.from,
+                to: r.to,
+                steps: r.steps.len(),
+                duration_ms: start.elapsed().as_millis() as u64,
+            };
+        }
+        Err(e) => e,
+    };
+    let text = error.to_string();
+    reporter.log(Level::Error, format!("{FAILED}: {}", first_line(&text)));
+    for line in text.lines().skip(1) {
+        reporter.log(Level::Error, line.trim().to_string());
+    }
+    record_failure(target, before, &error, start).await;
+    let diagnosis = diagnose::from_error(&error, target);
+    let mut dev_note = None;
+    if cfg.dev_create_tables {
+        match dev_create_tables(target, reporter).await {
+            Ok(created) => {
+                return Outcome::DevTablesCreated {
+                    error: text,
+                    created,
+                    diagnosis,
+                };
+            }
+            Err(e) => {
+                reporter.log(Level::Error, format!("DEV_CREATE_TABLES: {e}"));
+                dev_note = Some(e.to_string());
+            }
+        }
+    }
+    reporter.log(Level::Error, DEGRADED);
+    Outcome::Degraded {
+        error: text,
+        kind: error.kind(),
+        exit_code: error.exit_code(),
+        diagnosis,
+        dev_create_tables: dev_note,
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+/// A reporter for `migrate::run` that forwards everything except the runbook lines, which startup
+/// prints itself (so each appears exactly once, also when `run` fails before emitting them).
+fn runbook_lines_filtered(outer: &Reporter) -> (Reporter, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let outer = outer.clone();
+    let forward = tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            let runbook_line = matches!(&e, Event::Log { message, .. }
+                if message == RUNNING || message == COMPLETED || message.starts_with(FAILED));
+            if !runbook_line {
+                outer.emit(e);
+            }
+        }
+    });
+    (Reporter::new(tx), forward)
+}
+
+async fn last_event_id(target: &Target) -> Option<i64> {
+    let s = Session::connect(&target.conn, "startup").await.ok()?;
+    if !schema::exists(&s, "pgshift_events").await.ok()? {
+        return Some(0);
+    }
+    s.client
+        .query_one(MAX_EVENT_ID, &[])
+        .await
+        .ok()
+        .map(|r| r.get(0))
+}
+
+/// `migrate::run` audits failures that happen under the lock; failures before it (catalog, lock
+/// busy) are recorded here, so `health` sees every failed startup. Best effort: an unreachable
+/// database cannot be told anything.
+async fn record_failure(target: &Target, before: Option<i64>, error: &Error, start: Instant) {
+    let Ok(s) = Session::connect(&target.conn, "startup").await else {
+        return;
+    };
+    let exists = schema::exists(&s, "pgshift_events").await.unwrap_or(false);
+    if exists
+        && let Some(before) = before
+        && let Ok(row) = s
+            .client
+            .query_one(STARTUP_FAILURE_SINCE, &[&before, &error.to_string()])
+            .await
+        && row.get::<_, bool>(0)
+    {
+        return; // migrate::run wrote it
+    }
+    if !exists {
+        let name = lock::runner_name(&s);
+        if lock::acquire(
+            &s,
+            lock::RUNNER,
+            &name,
+            std::time::Duration::from_secs(5),
+            &Reporter::silent(),
+        )
+        .await
+        .is_err()
+        {
+            return;
+        }
+        let ok = schema::ensure(&s).await.is_ok();
+        lock::release(&s, lock::RUNNER, &name).await.ok();
+        if !ok {
+            return;
+        }
+    }
+    let mut event = NewEvent::new(ACTION, AuditOutcome::Failed);
+    if matches!(
+        error,
+        Error::Integrity(_) | Error::Catalog(_) | Error::Refused(_) | Error::Usage(_)
+    ) {
+        event.outcome = AuditOutcome::Refused;
+    }
+    event.duration = start.elapsed();
+    event.error = Some(error.to_string());
+    event.detail = serde_json::json!({
+        "sqlstate": error.sqlstate(),
+        "kind": error.kind(),
+        "target": target.name,
+        "environment": target.environment.as_str(),
+    });
+    if let Err(e) = audit::record(&s, &event).await {
+        tracing::warn!("could not record the failed startup: {e}");
+    }
+}
+
+/// Create the schema straight from the catalog: every migration not in history, up SQL and history
+/// row, all in one transaction (all or nothing). Refused on production; refused when a migration
+/// must run outside a transaction.
+pub async fn dev_create_tables(target: &Target, reporter: &Reporter) -> Result<Vec<Revision>> {
+    if target.environment.is_production() {
+        return Err(Error::Refused(format!(
+            "DEV_CREATE_TABLES=true is refused on production target {}: production schema comes only from migrations. Fix the failure above and retry (POST /admin/migrations/retry or `pgshift up`).",
+            target.name
+        )));
+    }
+    let catalog = Catalog::load(&target.migrations)?;
+    if let Some(m) = catalog.migrations.iter().find(|m| m.no_transaction) {
+        return Err(Error::Refused(format!(
+            "DEV_CREATE_TABLES cannot create the schema in one transaction: {} is a no-transaction migration",
+            m.label()
+        )));
+    }
+    let start = Instant::now();
+    let mut s = Session::connect(&target.conn, DEV_ACTION).await?;
+    schema::ensure(&s).await?;
+    let tx = s
+        .client
+        .transaction()
+        .await
+        .map_err(|e| Error::db("starting the DEV_CREATE_TABLES transaction", &e))?;
+    // Replicas falling back at once queue here; the later ones then find nothing missing.
+    tx.execute(DEV_LOCK, &[])
+        .await
+        .map_err(|e| Error::db("taking the DEV_CREATE_TABLES lock", &e))?;
+    let applied = applied_in(&tx).await?;
+    let mut created = Vec::new();
+    for m in catalog
+        .migrations
+        .iter()
+        .filter(|m| !applied.contains(&m.revision))
+    {
+        tx.batch_execute(&m.up).await.map_err(|e| {
+            Error::Failed(format!(
+                "DEV_CREATE_TABLES: {} failed: {}; the whole transaction was rolled back, nothing was created",
+                m.label(),
+                crate::error::DbFailure::from_pg(&e, Some(&m.up))
+            ))
+        })?;
+        let (v, name, on, sum) = history::row_values(m.revision, &m.name, m.checksum);
+        tx.execute(history::INSERT_APPLIED, &[&v, &name, &on, &sum])
+            .await
+            .map_err(|e| Error::db(format!("recording {} in history", m.label()), &e))?;
+        created.push(m.revision);
+    }
+    tx.commit()
+        .await
+        .map_err(|e| Error::db("committing DEV_CREATE_TABLES", &e))?;
+    let labels: Vec<String> = created.iter().map(ToString::to_string).collect();
+    reporter.log(
+        Level::Warn,
+        format!(
+            "⚠️  DEV_CREATE_TABLES=true: created the schema DIRECTLY from the catalog in one transaction on {} ({}): {}. This is for local development only; the migrations themselves did not run as migrations.",
+            target.name,
+            target.environment.as_str(),
+            if labels.is_empty() { "nothing was missing".into() } else { labels.join(", ") }
+        ),
+    );
+    let mut event = NewEvent::new(DEV_ACTION, AuditOutcome::Ok);
+    event.duration = start.elapsed();
+    event.to = created.last().copied();
+    event.detail = serde_json::json!({ "created": created, "target": target.name, "environment": target.environment.as_str() });
+    audit::record(&s, &event).await.ok();
+    Ok(created)
+}
+
+const DEV_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended('pgshift:dev_create_tables:' || current_database(), 0))";
+const APPLIED_VERSIONS: &str = "SELECT version FROM refinery_schema_history";
+
+async fn applied_in(tx: &tokio_postgres::Transaction<'_>) -> Result<Vec<Revision>> {
+    let rows = tx
+        .query(APPLIED_VERSIONS, &[])
+        .await
+        .map_err(|e| Error::db("reading history", &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| Revision(r.get::<_, i32>(0).max(0) as u32))
+        .collect())
+}
