@@ -16,5 +16,6 @@ pub mod ops;
 pub mod output;
 pub mod plan;
 pub mod sql;
+pub mod tui;
 
 pub use error::{Error, ExitCode, Result};
