@@ -70,18 +70,22 @@ impl Health {
 #[derive(Debug, Clone)]
 pub struct TargetInfo {
     pub name: String,
-    pub url: String,
+    /// `host:port/database` (the role is shown from the server's answer).
+    pub address: String,
     pub environment: Environment,
     pub sandbox: bool,
+    /// The migrations directory, for the empty-catalog hint.
+    pub migrations: String,
 }
 
 impl From<&Target> for TargetInfo {
     fn from(t: &Target) -> Self {
         TargetInfo {
             name: t.name.clone(),
-            url: t.conn.redacted(),
+            address: format!("{}:{}/{}", t.conn.host(), t.conn.port(), t.conn.dbname()),
             environment: t.environment,
             sandbox: t.is_sandbox(),
+            migrations: t.migrations.display().to_string(),
         }
     }
 }

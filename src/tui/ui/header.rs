@@ -27,9 +27,9 @@ fn identity<'a>(app: &'a App, theme: &Theme) -> Line<'a> {
         spans.push(Span::raw(format!("[{}]", t.environment.as_str())));
     }
     spans.push(Span::raw(SEP));
-    spans.push(Span::raw(t.url.clone()));
+    spans.push(Span::raw(t.address.clone()));
     if let Some(s) = &app.status {
-        spans.push(Span::raw(format!("{SEP}role {}{SEP}PostgreSQL {}", s.server.role, s.server.version)));
+        spans.push(Span::raw(format!("{SEP}role {}{SEP}PG {}", s.server.role, s.server.version)));
         if s.server.read_only {
             spans.push(Span::styled(" READ ONLY", theme.warn()));
         }

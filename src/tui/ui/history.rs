@@ -31,7 +31,7 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     }
     let focused = app.focus == Pane::History;
     let lines: Vec<Line> = window(state.selected, state.visible.len(), list.height as usize)
-        .map(|i| cursor_style(row(theme, &app.history[state.visible[i]]), i == state.selected, focused))
+        .map(|i| cursor_style(row(theme, &app.history[state.visible[i]], list.width), i == state.selected, focused))
         .collect();
     f.render_widget(Paragraph::new(lines), list);
     if detail_h > 0
@@ -45,7 +45,10 @@ fn rev(r: Option<crate::catalog::Revision>) -> String {
     r.map(|r| r.to_string()).unwrap_or_else(|| "-".into())
 }
 
-fn row<'a>(theme: &Theme, e: &'a Event) -> Line<'a> {
+/// Below this width the day is dropped from the time.
+const WITH_DAY: u16 = 60;
+
+fn row<'a>(theme: &Theme, e: &'a Event, width: u16) -> Line<'a> {
     let outcome = match e.outcome.as_str() {
         "ok" => Span::styled("ok     ", theme.ok()),
         "failed" => Span::styled("FAILED ", theme.error()),
@@ -53,8 +56,8 @@ fn row<'a>(theme: &Theme, e: &'a Event) -> Line<'a> {
     };
     let took = e.duration_ms.map(|ms| super::age(ms as f64 / 1000.0)).unwrap_or_default();
     Line::from(vec![
-        Span::raw(format!("{} ", short_time(&e.at))),
-        Span::raw(format!("{:<9} ", e.action)),
+        Span::raw(format!("{} ", if width >= WITH_DAY { short_time(&e.at) } else { short_time(&e.at).split_off(6) })),
+        Span::raw(format!("{:<6} ", e.action)),
         Span::raw(format!("{}→{} ", rev(e.from_revision), rev(e.to_revision))),
         outcome,
         Span::raw(format!("{took:>6} ")),

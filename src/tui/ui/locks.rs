@@ -51,20 +51,21 @@ fn line<'a>(theme: &Theme, c: &'a Conflict, r: LockRow, width: usize) -> Option<
             let who = if is_ours(w) { theme.ours() } else { Default::default() };
             Some(Line::from(vec![
                 Span::styled(format!("{} ", g.waiter), theme.warn()),
-                Span::styled(format!("pid {} {} ", w.pid, app_or_user(w)), who),
-                Span::raw(format!("waits {} for {}: ", age(c.waiting_s), c.wants)),
+                Span::styled(format!("pid {} ", w.pid), who),
+                Span::raw(format!("waits {} for {} ", age(c.waiting_s), c.wants)),
+                Span::styled(format!("{}: ", app_or_user(w)), who),
                 Span::styled(one_line(&w.query, width), theme.dim()),
             ]))
         }
         Some(i) => {
             let b = c.blockers.get(i)?;
             let mut spans = vec![Span::raw(format!("  {} ", g.blocker)), Span::styled(format!("pid {} ", b.pid), theme.title(false))];
-            spans.push(Span::raw(format!("{} ", app_or_user(b))));
             let state = match b.xact_age_s {
                 Some(s) => format!("{} {} ", b.state, age(s)),
                 None => format!("{} ", b.state),
             };
-            spans.push(if b.idle_in_transaction() { Span::styled(format!("{}!{state}", g.drift), theme.error()) } else { Span::raw(state) });
+            spans.push(if b.idle_in_transaction() { Span::styled(format!("!{state}"), theme.error()) } else { Span::raw(state) });
+            spans.push(Span::raw(format!("{}: ", app_or_user(b))));
             spans.push(Span::raw(one_line(&b.query, width)));
             Some(Line::from(spans))
         }

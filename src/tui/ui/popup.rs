@@ -123,7 +123,8 @@ fn help(theme: &Theme, f: &mut Frame, scroll: u16) {
         "  {} applied  {} pending  {} drift  {} irreversible (no down file)  {} no-transaction",
         g.applied, g.pending, g.drift, g.irreversible, g.no_transaction
     )));
-    lines.push(Line::from(format!("  {}  {}   health: OK, DEGRADED (needs attention), UNREACHABLE (greyed, last known)", g.current, g.target)));
+    lines.push(Line::from(format!("  {} current revision  {} target revision (t / Enter sets it; u goes there)", g.current, g.target)));
+    lines.push(Line::from("  health: OK, DEGRADED (needs attention), UNREACHABLE (greyed: last known state)"));
     let area = centered(f.area(), 110, lines.len() as u16 + 3);
     f.render_widget(Clear, area);
     let block = Block::default()

@@ -19,13 +19,16 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let focused = app.focus == Pane::Revisions;
-    let lines: Vec<Line> = window(state.selected, state.visible.len(), inner.height as usize)
+    let mut lines: Vec<Line> = window(state.selected, state.visible.len(), inner.height as usize)
         .map(|i| {
             let row = &app.revisions[state.visible[i]];
             cursor_style(line(app, theme, row), i == state.selected, focused)
         })
         .collect();
-    f.render_widget(Paragraph::new(lines), inner);
+    if app.revisions.len() == 1 && state.filter.is_empty() {
+        lines.push(Line::styled(format!("no migrations in {}: add one with `pgshift new \"what it does\"`", app.target.migrations), theme.dim()));
+    }
+    f.render_widget(Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }), inner);
 }
 
 fn line<'a>(app: &App, theme: &Theme, r: &'a RevisionRow) -> Line<'a> {
@@ -44,6 +47,13 @@ fn line<'a>(app: &App, theme: &Theme, r: &'a RevisionRow) -> Line<'a> {
     };
     spans.push(Span::styled(format!("{mark} "), style));
     spans.push(Span::styled(format!("{:<4} ", r.revision.to_string()), if current { theme.title(false) } else { Default::default() }));
+    // Where we are and where we go, before the name so a narrow pane never clips it.
+    let (mark, style) = match (current, app.target_rev == Some(r.revision)) {
+        (true, _) => (g.current, theme.title(false)),
+        (false, true) => (g.target, theme.focus()),
+        _ => (" ", Default::default()),
+    };
+    spans.push(Span::styled(format!("{mark} "), style));
     // Flag slots keep their width when absent, so names line up.
     let slot = |on: bool, glyph: &'static str, style| {
         let w = unicode_width(glyph);
@@ -54,13 +64,8 @@ fn line<'a>(app: &App, theme: &Theme, r: &'a RevisionRow) -> Line<'a> {
     spans.push(slot(!r.reversible && !base, g.irreversible, theme.warn()));
     spans.push(slot(r.no_transaction, g.no_transaction, theme.warn()));
     spans.push(Span::raw(" "));
-    spans.push(Span::styled(r.name.as_str(), if base { theme.dim() } else { Default::default() }));
-    if current {
-        spans.push(Span::styled(format!(" {}", g.current), theme.title(false).add_modifier(Modifier::BOLD)));
-    }
-    if app.target_rev == Some(r.revision) {
-        spans.push(Span::styled(format!(" {}", g.target), theme.focus()));
-    }
+    let name_style = if base { theme.dim() } else if current { theme.title(false).add_modifier(Modifier::BOLD) } else { Default::default() };
+    spans.push(Span::styled(r.name.as_str(), name_style));
     Line::from(spans)
 }
 
