@@ -57,7 +57,10 @@ pub enum Health {
     /// Connected, but something needs attention (drift, INVALID index, read-only, a failing poll).
     Degraded(String),
     /// The monitor cannot reach the database; the last known state is shown greyed.
-    Unreachable { reason: String, retry_in_s: u64 },
+    Unreachable {
+        reason: String,
+        retry_in_s: u64,
+    },
 }
 
 impl Health {
@@ -138,8 +141,13 @@ pub struct Confirm {
 
 #[derive(Debug, Clone)]
 pub enum Popup {
-    Help { scroll: u16 },
-    Preview { plan: Plan, scroll: u16 },
+    Help {
+        scroll: u16,
+    },
+    Preview {
+        plan: Plan,
+        scroll: u16,
+    },
     Confirm(Confirm),
     /// Quit was asked for while an action runs.
     QuitWhileRunning,
@@ -200,14 +208,24 @@ pub enum Motion {
 #[derive(Debug, Clone)]
 pub enum Msg {
     Key(KeyEvent),
-    Resize { width: u16, height: u16 },
+    Resize {
+        width: u16,
+        height: u16,
+    },
     Tick,
     Monitor(Monitor),
     History(Result<History, String>),
-    Planned { purpose: Purpose, result: Result<Plan, String> },
+    Planned {
+        purpose: Purpose,
+        result: Result<Plan, String>,
+    },
     Progress(Event),
     Migrated(Result<Report, String>),
-    Signalled { pid: i32, signal: Signal, result: Result<bool, String> },
+    Signalled {
+        pid: i32,
+        signal: Signal,
+        result: Result<bool, String>,
+    },
     /// SIGTERM/SIGHUP: leave now, restoring the terminal.
     Terminate,
 }
@@ -215,10 +233,16 @@ pub enum Msg {
 /// What the monitoring connection reports.
 #[derive(Debug, Clone)]
 pub enum Monitor {
-    Snapshot { status: Box<Status>, conflicts: Vec<Conflict> },
+    Snapshot {
+        status: Box<Status>,
+        conflicts: Vec<Conflict>,
+    },
     /// Connected, but this poll failed (the connection stays).
     PollFailed(String),
-    Unreachable { reason: String, retry_in_s: u64 },
+    Unreachable {
+        reason: String,
+        retry_in_s: u64,
+    },
 }
 
 /// Work for `worker` (and a poke for the monitor).
@@ -227,9 +251,20 @@ pub enum Effect {
     LoadHistory,
     /// Poll the monitor now instead of at its next tick.
     Poll,
-    Plan { direction: Direction, spec: TargetSpec, purpose: Purpose },
-    Migrate { direction: Direction, spec: TargetSpec, expect: (Revision, Revision) },
-    Signal { blocker: Blocker, signal: Signal },
+    Plan {
+        direction: Direction,
+        spec: TargetSpec,
+        purpose: Purpose,
+    },
+    Migrate {
+        direction: Direction,
+        spec: TargetSpec,
+        expect: (Revision, Revision),
+    },
+    Signal {
+        blocker: Blocker,
+        signal: Signal,
+    },
 }
 
 pub struct App {
@@ -339,7 +374,9 @@ impl App {
     /// The revision row under the Revisions cursor.
     pub fn selected_revision(&self) -> Option<&RevisionRow> {
         let p = self.pane(Pane::Revisions);
-        p.visible.get(p.selected).and_then(|i| self.revisions.get(*i))
+        p.visible
+            .get(p.selected)
+            .and_then(|i| self.revisions.get(*i))
     }
 
     pub fn selected_event(&self) -> Option<&audit::Event> {
@@ -350,7 +387,10 @@ impl App {
     /// The blocker under the lock cursor: the row's blocker, or a waiter's first blocker.
     pub fn selected_blocker(&self) -> Option<&Blocker> {
         let p = self.pane(Pane::Locks);
-        let row = p.visible.get(p.selected).and_then(|i| self.lock_rows.get(*i))?;
+        let row = p
+            .visible
+            .get(p.selected)
+            .and_then(|i| self.lock_rows.get(*i))?;
         let c = self.conflicts.get(row.conflict)?;
         c.blockers.get(row.blocker.unwrap_or(0))
     }
@@ -363,7 +403,10 @@ impl App {
         if self.log.len() == LOG_CAPACITY {
             self.log.pop_front();
         }
-        self.log.push_back(LogLine { level, text: text.into() });
+        self.log.push_back(LogLine {
+            level,
+            text: text.into(),
+        });
         self.refresh_view(Pane::Log);
         if follow {
             let p = self.pane_mut(Pane::Log);
@@ -374,11 +417,24 @@ impl App {
     /// The text a row is filtered on.
     fn row_text(&self, pane: Pane, i: usize) -> String {
         match pane {
-            Pane::Revisions => self.revisions.get(i).map(|r| format!("{} {}", r.revision, r.name)).unwrap_or_default(),
+            Pane::Revisions => self
+                .revisions
+                .get(i)
+                .map(|r| format!("{} {}", r.revision, r.name))
+                .unwrap_or_default(),
             Pane::History => self
                 .history
                 .get(i)
-                .map(|e| format!("{} {} {} {} {}", e.action, e.operator, e.outcome, e.at, e.error.as_deref().unwrap_or("")))
+                .map(|e| {
+                    format!(
+                        "{} {} {} {} {}",
+                        e.action,
+                        e.operator,
+                        e.outcome,
+                        e.at,
+                        e.error.as_deref().unwrap_or("")
+                    )
+                })
                 .unwrap_or_default(),
             Pane::Locks => self
                 .lock_rows
@@ -389,7 +445,10 @@ impl App {
                         Some(b) => c.blockers.get(b)?,
                         None => &c.waiter,
                     };
-                    Some(format!("{} {} {} {} {}", b.pid, b.user, b.application, b.state, b.query))
+                    Some(format!(
+                        "{} {} {} {} {}",
+                        b.pid, b.user, b.application, b.state, b.query
+                    ))
                 })
                 .unwrap_or_default(),
             Pane::Log => self.log.get(i).map(|l| l.text.clone()).unwrap_or_default(),
@@ -409,7 +468,9 @@ impl App {
     pub fn refresh_view(&mut self, pane: Pane) {
         let needle = self.pane(pane).filter.to_lowercase();
         let visible: Vec<usize> = (0..self.row_count(pane))
-            .filter(|i| needle.is_empty() || self.row_text(pane, *i).to_lowercase().contains(&needle))
+            .filter(|i| {
+                needle.is_empty() || self.row_text(pane, *i).to_lowercase().contains(&needle)
+            })
             .collect();
         let p = self.pane_mut(pane);
         p.selected = p.selected.min(visible.len().saturating_sub(1));
@@ -467,17 +528,37 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             match r {
                 Ok(rep) => app.log(
                     Level::Info,
-                    format!("{} {} -> {}: {} step(s) in {} ms", rep.direction.verb(), rep.from, rep.to, rep.steps.len(), rep.duration_ms),
+                    format!(
+                        "{} {} -> {}: {} step(s) in {} ms",
+                        rep.direction.verb(),
+                        rep.from,
+                        rep.to,
+                        rep.steps.len(),
+                        rep.duration_ms
+                    ),
                 ),
                 Err(e) => log_error(app, &e),
             }
             vec![Effect::Poll, Effect::LoadHistory]
         }
-        Msg::Signalled { pid, signal, result } => {
+        Msg::Signalled {
+            pid,
+            signal,
+            result,
+        } => {
             app.activity = Activity::Idle;
             match result {
-                Ok(true) => app.log(Level::Info, format!("{} sent to pid {pid} (audited)", signal.verb())),
-                Ok(false) => app.log(Level::Warn, format!("{} of pid {pid}: no such session any more (audited)", signal.verb())),
+                Ok(true) => app.log(
+                    Level::Info,
+                    format!("{} sent to pid {pid} (audited)", signal.verb()),
+                ),
+                Ok(false) => app.log(
+                    Level::Warn,
+                    format!(
+                        "{} of pid {pid}: no such session any more (audited)",
+                        signal.verb()
+                    ),
+                ),
                 Err(e) => log_error(app, &format!("{} of pid {pid} failed: {e}", signal.verb())),
             }
             vec![Effect::Poll, Effect::LoadHistory]
@@ -488,23 +569,34 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
 fn log_error(app: &mut App, text: &str) {
     // Multi-line errors (what, why, what next) stay readable line by line.
     for (i, line) in text.lines().enumerate() {
-        app.log(if i == 0 { Level::Error } else { Level::Info }, line.trim_end().to_string());
+        app.log(
+            if i == 0 { Level::Error } else { Level::Info },
+            line.trim_end().to_string(),
+        );
     }
 }
 
 fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
     match m {
         Monitor::Snapshot { status, conflicts } => {
-            let was_unreachable = app.health.is_unreachable() || app.health == Health::Connecting;
-            if was_unreachable && app.health != Health::Connecting {
+            let reconnected = app.health.is_unreachable();
+            if reconnected {
                 app.log(Level::Info, "database reachable again");
             }
-            let moved = app.current() != Some(status.current);
+            let moved = app
+                .status
+                .as_ref()
+                .is_some_and(|s| s.current != status.current);
             app.health = health_of(&status);
             set_status(app, *status);
             set_conflicts(app, conflicts);
-            // Someone (maybe another operator) moved the database: the audit trail changed too.
-            if moved && !was_unreachable { vec![Effect::LoadHistory] } else if was_unreachable { vec![Effect::LoadHistory] } else { vec![] }
+            // After an outage, or when someone (maybe another operator) moved the database, the
+            // audit trail changed too.
+            if reconnected || moved {
+                vec![Effect::LoadHistory]
+            } else {
+                vec![]
+            }
         }
         Monitor::PollFailed(reason) => {
             app.health = Health::Degraded(first_line(&reason));
@@ -514,7 +606,10 @@ fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
             if !app.health.is_unreachable() {
                 log_error(app, &format!("database unreachable: {reason}"));
             }
-            app.health = Health::Unreachable { reason: first_line(&reason), retry_in_s };
+            app.health = Health::Unreachable {
+                reason: first_line(&reason),
+                retry_in_s,
+            };
             vec![]
         }
     }
@@ -526,9 +621,15 @@ fn first_line(s: &str) -> String {
 
 fn health_of(s: &Status) -> Health {
     if !s.drift.is_empty() {
-        Health::Degraded(format!("drift in {} revision(s): run `pgshift status`", s.drift.len()))
+        Health::Degraded(format!(
+            "drift in {} revision(s): run `pgshift status`",
+            s.drift.len()
+        ))
     } else if !s.invalid_indexes.is_empty() {
-        Health::Degraded(format!("{} INVALID index(es) from a failed CONCURRENTLY build", s.invalid_indexes.len()))
+        Health::Degraded(format!(
+            "{} INVALID index(es) from a failed CONCURRENTLY build",
+            s.invalid_indexes.len()
+        ))
     } else if s.server.read_only {
         Health::Degraded("server is read-only (a standby?)".into())
     } else {
@@ -548,7 +649,11 @@ fn set_status(app: &mut App, s: Status) {
     let want = if first { app.current() } else { keep };
     if let Some(want) = want {
         let p = &app.panes[Pane::Revisions.index()];
-        if let Some(pos) = p.visible.iter().position(|i| app.revisions[*i].revision == want) {
+        if let Some(pos) = p
+            .visible
+            .iter()
+            .position(|i| app.revisions[*i].revision == want)
+        {
             app.panes[Pane::Revisions.index()].selected = pos;
         }
     }
@@ -560,8 +665,14 @@ fn set_conflicts(app: &mut App, conflicts: Vec<Conflict>) {
         .iter()
         .enumerate()
         .flat_map(|(ci, c)| {
-            std::iter::once(LockRow { conflict: ci, blocker: None })
-                .chain((0..c.blockers.len()).map(move |bi| LockRow { conflict: ci, blocker: Some(bi) }))
+            std::iter::once(LockRow {
+                conflict: ci,
+                blocker: None,
+            })
+            .chain((0..c.blockers.len()).map(move |bi| LockRow {
+                conflict: ci,
+                blocker: Some(bi),
+            }))
         })
         .collect();
     app.conflicts = conflicts;
@@ -570,7 +681,9 @@ fn set_conflicts(app: &mut App, conflicts: Vec<Conflict>) {
         let p = &app.panes[Pane::Locks.index()];
         let pos = p.visible.iter().position(|i| {
             let r = app.lock_rows[*i];
-            r.blocker.and_then(|b| app.conflicts[r.conflict].blockers.get(b)).is_some_and(|b| b.pid == pid)
+            r.blocker
+                .and_then(|b| app.conflicts[r.conflict].blockers.get(b))
+                .is_some_and(|b| b.pid == pid)
         });
         if let Some(pos) = pos {
             app.panes[Pane::Locks.index()].selected = pos;
@@ -590,11 +703,20 @@ fn on_planned(app: &mut App, purpose: Purpose, result: Result<Plan, String>) -> 
     match purpose {
         Purpose::Preview => app.popup = Some(Popup::Preview { plan, scroll: 0 }),
         Purpose::Confirm if plan.is_empty() => {
-            app.log(Level::Info, format!("nothing to do: the database is at {}", plan.from));
+            app.log(
+                Level::Info,
+                format!("nothing to do: the database is at {}", plan.from),
+            );
         }
         Purpose::Confirm => {
-            let must_type = (plan.is_destructive() && app.target.environment.is_production()).then_some(plan.to);
-            app.popup = Some(Popup::Confirm(Confirm { pending: Pending::Migrate(plan), must_type, typed: String::new(), scroll: 0 }));
+            let must_type = (plan.is_destructive() && app.target.environment.is_production())
+                .then_some(plan.to);
+            app.popup = Some(Popup::Confirm(Confirm {
+                pending: Pending::Migrate(plan),
+                must_type,
+                typed: String::new(),
+                scroll: 0,
+            }));
         }
     }
     vec![]
@@ -609,17 +731,31 @@ fn on_progress(app: &mut App, e: Event) {
         };
         app.log(level, line.trim_start().to_string());
     }
-    let Activity::Migrating(p) = &mut app.activity else { return };
+    let Activity::Migrating(p) = &mut app.activity else {
+        return;
+    };
     match e {
         Event::LockBusy { holder } => p.waiting_for_runner = Some(holder.to_string()),
-        Event::StepStarted { index, total, revision, name, .. } => {
+        Event::StepStarted {
+            index,
+            total,
+            revision,
+            name,
+            ..
+        } => {
             p.waiting_for_runner = None;
             p.step = Some((index, total, format!("{revision}_{name}")));
             p.attempt = None;
             p.blockers.clear();
         }
         Event::Blocked { blockers, .. } => p.blockers = blockers,
-        Event::StepRetry { attempt, attempts, reason, blockers, .. } => {
+        Event::StepRetry {
+            attempt,
+            attempts,
+            reason,
+            blockers,
+            ..
+        } => {
             p.attempt = Some((attempt, attempts, reason));
             p.blockers = blockers;
         }
@@ -656,7 +792,9 @@ fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         }
         Action::Help => app.popup = Some(Popup::Help { scroll: 0 }),
         Action::NextPane => app.focus = Pane::ALL[(focus.index() + 1) % Pane::ALL.len()],
-        Action::PrevPane => app.focus = Pane::ALL[(focus.index() + Pane::ALL.len() - 1) % Pane::ALL.len()],
+        Action::PrevPane => {
+            app.focus = Pane::ALL[(focus.index() + Pane::ALL.len() - 1) % Pane::ALL.len()]
+        }
         Action::Focus(p) => app.focus = p,
         Action::Up => app.move_cursor(focus, Motion::Up),
         Action::Down => app.move_cursor(focus, Motion::Down),
@@ -674,21 +812,45 @@ fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
                 app.log(Level::Info, format!("target revision set to {r}"));
             }
         }
-        Action::Upgrade => return start_plan(app, Direction::Up, app.upgrade_target(), Purpose::Confirm),
-        Action::DowngradeOne => return start_plan(app, Direction::Down, TargetSpec::Steps(Direction::Down, 1), Purpose::Confirm),
+        Action::Upgrade => {
+            return start_plan(app, Direction::Up, app.upgrade_target(), Purpose::Confirm);
+        }
+        Action::DowngradeOne => {
+            return start_plan(
+                app,
+                Direction::Down,
+                TargetSpec::Steps(Direction::Down, 1),
+                Purpose::Confirm,
+            );
+        }
         Action::DowngradeTo => {
-            let Some(rev) = app.selected_revision().map(|r| r.revision) else { return vec![] };
+            let Some(rev) = app.selected_revision().map(|r| r.revision) else {
+                return vec![];
+            };
             if app.current().is_some_and(|c| rev >= c) {
                 app.log(Level::Warn, format!("downgrade to {rev}: pick a revision below the current one in Revisions (base included)"));
                 return vec![];
             }
-            return start_plan(app, Direction::Down, TargetSpec::Revision(rev), Purpose::Confirm);
+            return start_plan(
+                app,
+                Direction::Down,
+                TargetSpec::Revision(rev),
+                Purpose::Confirm,
+            );
         }
         Action::Preview => {
             // Preview what D would do when the cursor is below current, else the upgrade.
-            let down = app.selected_revision().map(|r| r.revision).filter(|r| focus == Pane::Revisions && app.current().is_some_and(|c| *r < c));
+            let down = app
+                .selected_revision()
+                .map(|r| r.revision)
+                .filter(|r| focus == Pane::Revisions && app.current().is_some_and(|c| *r < c));
             return match down {
-                Some(rev) => start_plan(app, Direction::Down, TargetSpec::Revision(rev), Purpose::Preview),
+                Some(rev) => start_plan(
+                    app,
+                    Direction::Down,
+                    TargetSpec::Revision(rev),
+                    Purpose::Preview,
+                ),
                 None => start_plan(app, Direction::Up, app.upgrade_target(), Purpose::Preview),
             };
         }
@@ -699,25 +861,51 @@ fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
     vec![]
 }
 
-fn start_plan(app: &mut App, direction: Direction, spec: TargetSpec, purpose: Purpose) -> Vec<Effect> {
+fn start_plan(
+    app: &mut App,
+    direction: Direction,
+    spec: TargetSpec,
+    purpose: Purpose,
+) -> Vec<Effect> {
     if app.is_busy() {
-        app.log(Level::Warn, "an action is already running: wait for it to finish (see the status line)");
+        app.log(
+            Level::Warn,
+            "an action is already running: wait for it to finish (see the status line)",
+        );
         return vec![];
     }
     if app.health.is_unreachable() {
-        app.log(Level::Error, "the database is unreachable: nothing can run until it is back (r retries now)");
+        app.log(
+            Level::Error,
+            "the database is unreachable: nothing can run until it is back (r retries now)",
+        );
         return vec![];
     }
     app.activity = Activity::Planning(purpose);
-    vec![Effect::Plan { direction, spec, purpose }]
+    vec![Effect::Plan {
+        direction,
+        spec,
+        purpose,
+    }]
 }
 
 fn ask_signal(app: &mut App, signal: Signal) {
     match app.selected_blocker().cloned() {
         Some(blocker) => {
-            app.popup = Some(Popup::Confirm(Confirm { pending: Pending::Signal { blocker, signal }, must_type: None, typed: String::new(), scroll: 0 }))
+            app.popup = Some(Popup::Confirm(Confirm {
+                pending: Pending::Signal { blocker, signal },
+                must_type: None,
+                typed: String::new(),
+                scroll: 0,
+            }))
         }
-        None => app.log(Level::Warn, format!("{}: select a blocker in the Lock conflicts pane (3) first", signal.verb())),
+        None => app.log(
+            Level::Warn,
+            format!(
+                "{}: select a blocker in the Lock conflicts pane (3) first",
+                signal.verb()
+            ),
+        ),
     }
 }
 
@@ -745,15 +933,24 @@ fn on_filter_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
 
 fn on_popup_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
     use crossterm::event::KeyCode;
-    let Some(popup) = app.popup.take() else { return vec![] };
+    let Some(popup) = app.popup.take() else {
+        return vec![];
+    };
     let action = keys::action(Scope::Dialog, ev);
     match popup {
-        Popup::QuitWhileRunning => match action {
-            Some(Action::Confirm | Action::Quit) => app.quit = true,
-            _ => {}
-        },
-        Popup::Help { scroll } | Popup::Preview { scroll, .. } if matches!(action, Some(Action::Up | Action::Down)) => {
-            let scroll = if action == Some(Action::Up) { scroll.saturating_sub(1) } else { scroll.saturating_add(1) };
+        Popup::QuitWhileRunning => {
+            if let Some(Action::Confirm | Action::Quit) = action {
+                app.quit = true;
+            }
+        }
+        Popup::Help { scroll } | Popup::Preview { scroll, .. }
+            if matches!(action, Some(Action::Up | Action::Down)) =>
+        {
+            let scroll = if action == Some(Action::Up) {
+                scroll.saturating_sub(1)
+            } else {
+                scroll.saturating_add(1)
+            };
             app.popup = Some(match popup {
                 Popup::Preview { plan, .. } => Popup::Preview { plan, scroll },
                 _ => Popup::Help { scroll },
@@ -775,7 +972,12 @@ fn on_popup_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
 
 /// Keys in a confirmation. Typing mode (production downgrade) takes characters as the revision,
 /// so only Enter, Esc, arrows and Backspace act there.
-fn on_confirm_key(app: &mut App, mut c: Confirm, action: Option<Action>, ev: &KeyEvent) -> Vec<Effect> {
+fn on_confirm_key(
+    app: &mut App,
+    mut c: Confirm,
+    action: Option<Action>,
+    ev: &KeyEvent,
+) -> Vec<Effect> {
     use crossterm::event::KeyCode;
     let typing = c.must_type.is_some();
     let cancel = ev.code == KeyCode::Esc || (!typing && action == Some(Action::Dismiss));
@@ -792,7 +994,13 @@ fn on_confirm_key(app: &mut App, mut c: Confirm, action: Option<Action>, ev: &Ke
         if let Some(rev) = c.must_type
             && Revision::parse(&c.typed) != Some(rev)
         {
-            app.log(Level::Warn, format!("type {rev} exactly to confirm (you typed {:?}); nothing was run", c.typed));
+            app.log(
+                Level::Warn,
+                format!(
+                    "type {rev} exactly to confirm (you typed {:?}); nothing was run",
+                    c.typed
+                ),
+            );
             c.typed.clear();
             app.popup = Some(Popup::Confirm(c));
             return vec![];
@@ -818,7 +1026,10 @@ fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
     match pending {
         Pending::Migrate(plan) => {
             if app.is_busy() {
-                app.log(Level::Warn, "an action is already running; nothing else was started");
+                app.log(
+                    Level::Warn,
+                    "an action is already running; nothing else was started",
+                );
                 return vec![];
             }
             let spec = TargetSpec::Revision(plan.to);
@@ -831,12 +1042,27 @@ fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
                 blockers: vec![],
                 waiting_for_runner: None,
             });
-            app.log(Level::Info, format!("{} {} -> {} confirmed", plan.direction.verb(), plan.from, plan.to));
-            vec![Effect::Migrate { direction: plan.direction, spec, expect: (plan.from, plan.to) }]
+            app.log(
+                Level::Info,
+                format!(
+                    "{} {} -> {} confirmed",
+                    plan.direction.verb(),
+                    plan.from,
+                    plan.to
+                ),
+            );
+            vec![Effect::Migrate {
+                direction: plan.direction,
+                spec,
+                expect: (plan.from, plan.to),
+            }]
         }
         Pending::Signal { blocker, signal } => {
             app.activity = Activity::Signalling(blocker.pid);
-            app.log(Level::Info, format!("{} pid {} confirmed", signal.verb(), blocker.pid));
+            app.log(
+                Level::Info,
+                format!("{} pid {} confirmed", signal.verb(), blocker.pid),
+            );
             vec![Effect::Signal { blocker, signal }]
         }
     }

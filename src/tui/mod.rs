@@ -79,7 +79,12 @@ async fn event_loop(terminal: &mut Term, target: Target, catalog: Catalog) -> Re
     let poke = Arc::new(Notify::new());
     let target = Arc::new(target);
     let catalog = Arc::new(catalog);
-    let monitor = tokio::spawn(monitor::run(target.clone(), catalog.clone(), tx.clone(), poke.clone()));
+    let monitor = tokio::spawn(monitor::run(
+        target.clone(),
+        catalog.clone(),
+        tx.clone(),
+        poke.clone(),
+    ));
     let worker = worker::Worker::new(target, catalog, tx.clone(), poke);
     spawn_signal_watch(tx.clone());
     drop(tx);
@@ -87,7 +92,13 @@ async fn event_loop(terminal: &mut Term, target: Target, catalog: Catalog) -> Re
         worker.run(e);
     }
     if let Ok(size) = terminal.size() {
-        update(&mut app, Msg::Resize { width: size.width, height: size.height });
+        update(
+            &mut app,
+            Msg::Resize {
+                width: size.width,
+                height: size.height,
+            },
+        );
     }
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
@@ -143,7 +154,10 @@ fn from_terminal(ev: TermEvent) -> Option<Msg> {
 fn spawn_signal_watch(tx: tokio::sync::mpsc::UnboundedSender<Msg>) {
     use tokio::signal::unix::{SignalKind, signal};
     tokio::spawn(async move {
-        let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
             return;
         };
         tokio::select! {

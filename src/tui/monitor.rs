@@ -24,10 +24,19 @@ pub const RECONNECT_FIRST: Duration = Duration::from_secs(1);
 pub const RECONNECT_MAX: Duration = Duration::from_secs(30);
 
 /// Run until the UI's receiver is gone.
-pub async fn run(target: Arc<Target>, catalog: Arc<Catalog>, tx: UnboundedSender<Msg>, poke: Arc<Notify>) {
+pub async fn run(
+    target: Arc<Target>,
+    catalog: Arc<Catalog>,
+    tx: UnboundedSender<Msg>,
+    poke: Arc<Notify>,
+) {
     let mut backoff = RECONNECT_FIRST;
     while !tx.is_closed() {
-        let session = tokio::time::timeout(POLL_TIMEOUT * 2, Session::connect(&target.conn, "tui monitor")).await;
+        let session = tokio::time::timeout(
+            POLL_TIMEOUT * 2,
+            Session::connect(&target.conn, "tui monitor"),
+        )
+        .await;
         let reason = match session {
             Ok(Ok(s)) => {
                 backoff = RECONNECT_FIRST;
@@ -37,9 +46,16 @@ pub async fn run(target: Arc<Target>, catalog: Arc<Catalog>, tx: UnboundedSender
                 }
             }
             Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer from {} within {}s", target.conn.redacted(), (POLL_TIMEOUT * 2).as_secs()),
+            Err(_) => format!(
+                "no answer from {} within {}s",
+                target.conn.redacted(),
+                (POLL_TIMEOUT * 2).as_secs()
+            ),
         };
-        let msg = Msg::Monitor(Monitor::Unreachable { reason, retry_in_s: backoff.as_secs() });
+        let msg = Msg::Monitor(Monitor::Unreachable {
+            reason,
+            retry_in_s: backoff.as_secs(),
+        });
         if tx.send(msg).is_err() {
             return;
         }
@@ -53,15 +69,28 @@ pub async fn run(target: Arc<Target>, catalog: Arc<Catalog>, tx: UnboundedSender
 }
 
 /// Poll on `s` until the connection is lost (returns why) or the UI is gone (returns None).
-async fn poll_loop(s: &Session, target: &Target, catalog: &Catalog, tx: &UnboundedSender<Msg>, poke: &Notify) -> Option<String> {
+async fn poll_loop(
+    s: &Session,
+    target: &Target,
+    catalog: &Catalog,
+    tx: &UnboundedSender<Msg>,
+    poke: &Notify,
+) -> Option<String> {
     loop {
         let polled = tokio::time::timeout(POLL_TIMEOUT, poll(s, target, catalog)).await;
         let msg = match polled {
             Ok(Ok(m)) => m,
-            Ok(Err(e @ (Error::ConnectionLost { .. } | Error::Unreachable { .. }))) => return Some(e.to_string()),
+            Ok(Err(e @ (Error::ConnectionLost { .. } | Error::Unreachable { .. }))) => {
+                return Some(e.to_string());
+            }
             Ok(Err(e)) if s.client.is_closed() => return Some(e.to_string()),
             Ok(Err(e)) => Monitor::PollFailed(e.to_string()),
-            Err(_) => return Some(format!("the database did not answer a status poll within {}s", POLL_TIMEOUT.as_secs())),
+            Err(_) => {
+                return Some(format!(
+                    "the database did not answer a status poll within {}s",
+                    POLL_TIMEOUT.as_secs()
+                ));
+            }
         };
         if tx.send(Msg::Monitor(msg)).is_err() {
             return None;
@@ -76,7 +105,10 @@ async fn poll_loop(s: &Session, target: &Target, catalog: &Catalog, tx: &Unbound
 async fn poll(s: &Session, target: &Target, catalog: &Catalog) -> crate::Result<Monitor> {
     let status = status::status_on(s, target, catalog).await?;
     let conflicts = blockers::conflicts(s).await?;
-    Ok(Monitor::Snapshot { status: Box::new(status), conflicts })
+    Ok(Monitor::Snapshot {
+        status: Box::new(status),
+        conflicts,
+    })
 }
 
 #[cfg(test)]

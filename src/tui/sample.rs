@@ -17,8 +17,13 @@ use crate::plan::Applied;
 
 pub fn target(environment: Environment) -> Target {
     Target {
-        name: if environment == Environment::Sandbox { "sandbox".into() } else { "orders".into() },
-        conn: ConnInfo::parse("postgres://deploy@db1.internal:5432/orders").unwrap_or_else(|_| unreachable_conn()),
+        name: if environment == Environment::Sandbox {
+            "sandbox".into()
+        } else {
+            "orders".into()
+        },
+        conn: ConnInfo::parse("postgres://deploy@db1.internal:5432/orders")
+            .unwrap_or_else(|_| unreachable_conn()),
         environment,
         guard: Guard::default(),
         lock_wait: Duration::from_secs(30),
@@ -30,16 +35,35 @@ pub fn target(environment: Environment) -> Target {
 }
 
 fn unreachable_conn() -> ConnInfo {
-    ConnInfo { pg: tokio_postgres::Config::new() }
+    ConnInfo {
+        pg: tokio_postgres::Config::new(),
+    }
 }
 
 /// The demo catalog's shape: 0003 irreversible, 0004 no-transaction.
 pub fn catalog() -> Catalog {
-    let m = |v: u32, name: &str, up: &str, down: Option<&str>| Migration::new(Revision(v), name, up.into(), down.map(Into::into));
+    let m = |v: u32, name: &str, up: &str, down: Option<&str>| {
+        Migration::new(Revision(v), name, up.into(), down.map(Into::into))
+    };
     let migrations = [
-        m(1, "baseline", "CREATE TABLE proposals (id bigint PRIMARY KEY, title text NOT NULL);", Some("DROP TABLE proposals;")),
-        m(2, "add_variants", "ALTER TABLE proposals ADD COLUMN variants jsonb;", Some("ALTER TABLE proposals DROP COLUMN variants;")),
-        m(3, "add_target_schema_tables", "CREATE TABLE documents (id bigint PRIMARY KEY);", None),
+        m(
+            1,
+            "baseline",
+            "CREATE TABLE proposals (id bigint PRIMARY KEY, title text NOT NULL);",
+            Some("DROP TABLE proposals;"),
+        ),
+        m(
+            2,
+            "add_variants",
+            "ALTER TABLE proposals ADD COLUMN variants jsonb;",
+            Some("ALTER TABLE proposals DROP COLUMN variants;"),
+        ),
+        m(
+            3,
+            "add_target_schema_tables",
+            "CREATE TABLE documents (id bigint PRIMARY KEY);",
+            None,
+        ),
         m(
             4,
             "add_documents_index",
@@ -47,11 +71,19 @@ pub fn catalog() -> Catalog {
             Some("DROP INDEX CONCURRENTLY documents_id_idx;"),
         ),
     ];
-    Catalog { dir: PathBuf::from("migrations"), migrations: migrations.into_iter().filter_map(Result::ok).collect() }
+    Catalog {
+        dir: PathBuf::from("migrations"),
+        migrations: migrations.into_iter().filter_map(Result::ok).collect(),
+    }
 }
 
 fn server() -> ServerInfo {
-    ServerInfo { version: "15.14".into(), database: "orders".into(), role: "deploy".into(), read_only: false }
+    ServerInfo {
+        version: "15.14".into(),
+        database: "orders".into(),
+        role: "deploy".into(),
+        read_only: false,
+    }
 }
 
 fn applied(catalog: &Catalog, up_to: u32) -> Vec<Applied> {
@@ -59,12 +91,25 @@ fn applied(catalog: &Catalog, up_to: u32) -> Vec<Applied> {
         .migrations
         .iter()
         .filter(|m| m.revision.0 <= up_to)
-        .map(|m| Applied { revision: m.revision, name: m.name.clone(), applied_on: "2026-11-20T10:00:00Z".into(), checksum: m.checksum })
+        .map(|m| Applied {
+            revision: m.revision,
+            name: m.name.clone(),
+            applied_on: "2026-11-20T10:00:00Z".into(),
+            checksum: m.checksum,
+        })
         .collect()
 }
 
 pub fn status_at(target: &Target, catalog: &Catalog, up_to: u32) -> Status {
-    status::build(target, catalog, server(), &applied(catalog, up_to), None, vec![], None)
+    status::build(
+        target,
+        catalog,
+        server(),
+        &applied(catalog, up_to),
+        None,
+        vec![],
+        None,
+    )
 }
 
 pub fn event(id: i64, action: &str, from: u32, to: u32, outcome: &str) -> Event {
@@ -110,14 +155,38 @@ pub fn conflict(waiter_pid: i32, blocker_pid: i32) -> Conflict {
 }
 
 /// An app connected to `status`, with history loaded.
-pub fn connected(environment: Environment, up_to: u32, events: Vec<Event>, conflicts: Vec<Conflict>, color: bool) -> App {
+pub fn connected(
+    environment: Environment,
+    up_to: u32,
+    events: Vec<Event>,
+    conflicts: Vec<Conflict>,
+    color: bool,
+) -> App {
     let target = target(environment);
     let catalog = catalog();
     let mut app = App::new(TargetInfo::from(&target), &catalog, color);
-    update(&mut app, Msg::Resize { width: 80, height: 24 });
+    update(
+        &mut app,
+        Msg::Resize {
+            width: 80,
+            height: 24,
+        },
+    );
     let status = status_at(&target, &catalog, up_to);
-    update(&mut app, Msg::Monitor(Monitor::Snapshot { status: Box::new(status), conflicts }));
-    update(&mut app, Msg::History(Ok(History { applied: vec![], events })));
+    update(
+        &mut app,
+        Msg::Monitor(Monitor::Snapshot {
+            status: Box::new(status),
+            conflicts,
+        }),
+    );
+    update(
+        &mut app,
+        Msg::History(Ok(History {
+            applied: vec![],
+            events,
+        })),
+    );
     app
 }
 
@@ -136,7 +205,20 @@ pub fn holder() -> Holder {
 
 /// The benchmark's screen: `events` history rows and `waits` lock conflicts (two rows each).
 pub fn big(events: usize, waits: usize) -> App {
-    let history = (0..events as i64).rev().map(|i| event(i + 1, if i % 7 == 0 { "down" } else { "up" }, 2, 3, if i % 11 == 0 { "failed" } else { "ok" })).collect();
-    let conflicts = (0..waits as i32).map(|i| conflict(10_000 + i, 20_000 + i)).collect();
+    let history = (0..events as i64)
+        .rev()
+        .map(|i| {
+            event(
+                i + 1,
+                if i % 7 == 0 { "down" } else { "up" },
+                2,
+                3,
+                if i % 11 == 0 { "failed" } else { "ok" },
+            )
+        })
+        .collect();
+    let conflicts = (0..waits as i32)
+        .map(|i| conflict(10_000 + i, 20_000 + i))
+        .collect();
     connected(Environment::Production, 3, history, conflicts, true)
 }

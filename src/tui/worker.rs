@@ -29,8 +29,18 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(target: Arc<Target>, catalog: Arc<Catalog>, tx: UnboundedSender<Msg>, poke: Arc<Notify>) -> Self {
-        Worker { target, catalog, tx, poke }
+    pub fn new(
+        target: Arc<Target>,
+        catalog: Arc<Catalog>,
+        tx: UnboundedSender<Msg>,
+        poke: Arc<Notify>,
+    ) -> Self {
+        Worker {
+            target,
+            catalog,
+            tx,
+            poke,
+        }
     }
 
     /// Start `effect` in the background.
@@ -53,21 +63,43 @@ impl Worker {
         Some(match effect {
             Effect::Poll => return None,
             Effect::LoadHistory => Msg::History(
-                ops::history::history(&self.target, &self.catalog, HISTORY_LIMIT).await.map_err(|e| e.to_string()),
+                ops::history::history(&self.target, &self.catalog, HISTORY_LIMIT)
+                    .await
+                    .map_err(|e| e.to_string()),
             ),
-            Effect::Plan { direction, spec, purpose } => Msg::Planned { purpose, result: self.plan(direction, spec, purpose).await },
-            Effect::Migrate { direction, spec, expect } => Msg::Migrated(self.migrate(direction, spec, expect).await),
+            Effect::Plan {
+                direction,
+                spec,
+                purpose,
+            } => Msg::Planned {
+                purpose,
+                result: self.plan(direction, spec, purpose).await,
+            },
+            Effect::Migrate {
+                direction,
+                spec,
+                expect,
+            } => Msg::Migrated(self.migrate(direction, spec, expect).await),
             Effect::Signal { blocker, signal } => Msg::Signalled {
                 pid: blocker.pid,
                 signal,
-                result: signal_audited(&self.target, &blocker, signal).await.map_err(|e| e.to_string()),
+                result: signal_audited(&self.target, &blocker, signal)
+                    .await
+                    .map_err(|e| e.to_string()),
             },
         })
     }
 
-    async fn plan(&self, direction: Direction, spec: TargetSpec, _purpose: Purpose) -> std::result::Result<crate::plan::Plan, String> {
+    async fn plan(
+        &self,
+        direction: Direction,
+        spec: TargetSpec,
+        _purpose: Purpose,
+    ) -> std::result::Result<crate::plan::Plan, String> {
         let req = migrate::Request::new(direction, spec);
-        migrate::preview(&self.target, &self.catalog, &req).await.map_err(|e| e.to_string())
+        migrate::preview(&self.target, &self.catalog, &req)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// `migrate::run` with progress events forwarded as `Msg::Progress`, all delivered before the

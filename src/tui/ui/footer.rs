@@ -15,7 +15,11 @@ const PINNED: usize = 2;
 
 pub fn draw(_app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let mut entries = keys::footer();
-    let width = |e: &[(String, &str)]| e.iter().map(|(k, l)| k.chars().count() + l.chars().count() + 2).sum::<usize>();
+    let width = |e: &[(String, &str)]| {
+        e.iter()
+            .map(|(k, l)| k.chars().count() + l.chars().count() + 2)
+            .sum::<usize>()
+    };
     while entries.len() > PINNED + 1 && width(&entries) > area.width as usize {
         entries.remove(entries.len() - PINNED - 1);
     }

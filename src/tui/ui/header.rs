@@ -12,12 +12,19 @@ use crate::tui::app::{App, Health};
 const SEP: &str = " │ ";
 
 pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
-    f.render_widget(Paragraph::new(vec![identity(app, theme), position(app, theme)]), area);
+    f.render_widget(
+        Paragraph::new(vec![identity(app, theme), position(app, theme)]),
+        area,
+    );
 }
 
 fn identity<'a>(app: &'a App, theme: &Theme) -> Line<'a> {
     let t = &app.target;
-    let mut spans = vec![Span::styled("pgshift ", theme.title(false)), Span::styled(t.name.clone(), theme.title(true)), Span::raw(" ")];
+    let mut spans = vec![
+        Span::styled("pgshift ", theme.title(false)),
+        Span::styled(t.name.clone(), theme.title(true)),
+        Span::raw(" "),
+    ];
     let env = t.environment.as_str().to_uppercase();
     if t.environment.is_production() {
         spans.push(Span::styled(format!(" {env} "), theme.production()));
@@ -29,7 +36,10 @@ fn identity<'a>(app: &'a App, theme: &Theme) -> Line<'a> {
     spans.push(Span::raw(SEP));
     spans.push(Span::raw(t.address.clone()));
     if let Some(s) = &app.status {
-        spans.push(Span::raw(format!("{SEP}role {}{SEP}PG {}", s.server.role, s.server.version)));
+        spans.push(Span::raw(format!(
+            "{SEP}role {}{SEP}PG {}",
+            s.server.role, s.server.version
+        )));
         if s.server.read_only {
             spans.push(Span::styled(" READ ONLY", theme.warn()));
         }
@@ -46,7 +56,10 @@ fn position<'a>(app: &'a App, theme: &Theme) -> Line<'a> {
                 _ => s.head,
             };
             spans.push(Span::raw("revision "));
-            spans.push(Span::styled(format!("{} → {}", s.current, target), theme.title(false)));
+            spans.push(Span::styled(
+                format!("{} → {}", s.current, target),
+                theme.title(false),
+            ));
             let pending = s.pending.len();
             spans.push(if pending == 0 {
                 Span::styled(" (up to date)", theme.ok())
@@ -64,7 +77,10 @@ fn position<'a>(app: &'a App, theme: &Theme) -> Line<'a> {
         Health::Degraded(why) => spans.push(Span::styled(format!("DEGRADED: {why}"), theme.warn())),
         Health::Unreachable { reason, retry_in_s } => {
             spans.push(Span::styled(" UNREACHABLE ", theme.alarm()));
-            spans.push(Span::styled(format!(" retry in {retry_in_s}s, r now: {reason}"), theme.error()));
+            spans.push(Span::styled(
+                format!(" retry in {retry_in_s}s, r now: {reason}"),
+                theme.error(),
+            ));
         }
     }
     if let Some(s) = &app.status {

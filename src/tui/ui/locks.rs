@@ -23,7 +23,13 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     if app.conflicts.is_empty() {
-        let text = if app.status.is_some() { "no session is waiting for a lock" } else { "waiting for the monitor…" };
+        let text = if app.health.is_unreachable() {
+            "unknown: the database is unreachable"
+        } else if app.status.is_some() {
+            "no session is waiting for a lock"
+        } else {
+            "waiting for the monitor…"
+        };
         f.render_widget(Paragraph::new(text).style(theme.dim()), inner);
         return;
     }
@@ -32,7 +38,11 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let lines: Vec<Line> = window(state.selected, state.visible.len(), inner.height as usize)
         .filter_map(|i| {
             let r = app.lock_rows[state.visible[i]];
-            Some(cursor_style(line(theme, &app.conflicts[r.conflict], r, width)?, i == state.selected, focused))
+            Some(cursor_style(
+                line(theme, &app.conflicts[r.conflict], r, width)?,
+                i == state.selected,
+                focused,
+            ))
         })
         .collect();
     f.render_widget(Paragraph::new(lines), inner);
@@ -48,7 +58,11 @@ fn line<'a>(theme: &Theme, c: &'a Conflict, r: LockRow, width: usize) -> Option<
     match r.blocker {
         None => {
             let w = &c.waiter;
-            let who = if is_ours(w) { theme.ours() } else { Default::default() };
+            let who = if is_ours(w) {
+                theme.ours()
+            } else {
+                Default::default()
+            };
             Some(Line::from(vec![
                 Span::styled(format!("{} ", g.waiter), theme.warn()),
                 Span::styled(format!("pid {} ", w.pid), who),
@@ -59,12 +73,19 @@ fn line<'a>(theme: &Theme, c: &'a Conflict, r: LockRow, width: usize) -> Option<
         }
         Some(i) => {
             let b = c.blockers.get(i)?;
-            let mut spans = vec![Span::raw(format!("  {} ", g.blocker)), Span::styled(format!("pid {} ", b.pid), theme.title(false))];
+            let mut spans = vec![
+                Span::raw(format!("  {} ", g.blocker)),
+                Span::styled(format!("pid {} ", b.pid), theme.title(false)),
+            ];
             let state = match b.xact_age_s {
                 Some(s) => format!("{} {} ", b.state, age(s)),
                 None => format!("{} ", b.state),
             };
-            spans.push(if b.idle_in_transaction() { Span::styled(format!("!{state}"), theme.error()) } else { Span::raw(state) });
+            spans.push(if b.idle_in_transaction() {
+                Span::styled(format!("!{state}"), theme.error())
+            } else {
+                Span::raw(state)
+            });
             spans.push(Span::raw(format!("{}: ", app_or_user(b))));
             spans.push(Span::raw(one_line(&b.query, width)));
             Some(Line::from(spans))
@@ -73,5 +94,9 @@ fn line<'a>(theme: &Theme, c: &'a Conflict, r: LockRow, width: usize) -> Option<
 }
 
 fn app_or_user(b: &Blocker) -> String {
-    if b.application.is_empty() { b.user.clone() } else { format!("{} ({})", b.application, b.user) }
+    if b.application.is_empty() {
+        b.user.clone()
+    } else {
+        format!("{} ({})", b.application, b.user)
+    }
 }

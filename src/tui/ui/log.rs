@@ -22,8 +22,14 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         .map(|i| {
             let l = &app.log[state.visible[i]];
             let line = match l.level {
-                Level::Error => Line::from(vec![Span::styled(format!("{} ", g.error), theme.error()), Span::styled(l.text.as_str(), theme.error())]),
-                Level::Warn => Line::from(vec![Span::styled(format!("{} ", g.warn), theme.warn()), Span::raw(l.text.as_str())]),
+                Level::Error => Line::from(vec![
+                    Span::styled(format!("{} ", g.error), theme.error()),
+                    Span::styled(l.text.as_str(), theme.error()),
+                ]),
+                Level::Warn => Line::from(vec![
+                    Span::styled(format!("{} ", g.warn), theme.warn()),
+                    Span::raw(l.text.as_str()),
+                ]),
                 Level::Info => Line::from(format!("  {}", l.text)),
             };
             cursor_style(line, i == state.selected && focused, focused)
@@ -35,27 +41,44 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
 pub fn status_line(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let line = match &app.activity {
         Activity::Migrating(p) => {
-            let mut spans = vec![Span::styled(format!(" {} {} → {} ", p.direction.verb(), p.from, p.to), theme.alarm())];
+            let mut spans = vec![Span::styled(
+                format!(" {} {} → {} ", p.direction.verb(), p.from, p.to),
+                theme.alarm(),
+            )];
             if let Some(holder) = &p.waiting_for_runner {
-                spans.push(Span::styled(format!(" waiting for the runner lock: {holder}"), theme.warn()));
+                spans.push(Span::styled(
+                    format!(" waiting for the runner lock: {holder}"),
+                    theme.warn(),
+                ));
             }
             if let Some((i, n, label)) = &p.step {
                 spans.push(Span::raw(format!(" step {i}/{n} {label}")));
             }
             if let Some((a, n, reason)) = &p.attempt {
-                spans.push(Span::styled(format!(" · attempt {a}/{n} {reason}"), theme.warn()));
+                spans.push(Span::styled(
+                    format!(" · attempt {a}/{n} {reason}"),
+                    theme.warn(),
+                ));
             }
             if let Some(b) = p.blockers.first() {
-                spans.push(Span::styled(format!(" · blocked by pid {} ({})", b.pid, b.state), theme.error()));
+                spans.push(Span::styled(
+                    format!(" · blocked by pid {} ({})", b.pid, b.state),
+                    theme.error(),
+                ));
             }
             Line::from(spans)
         }
         Activity::Planning(Purpose::Preview) => Line::from(" planning (preview, nothing runs)…"),
         Activity::Planning(Purpose::Confirm) => Line::from(" planning…"),
         Activity::Signalling(pid) => Line::from(format!(" signalling pid {pid}…")),
-        Activity::Idle if app.filtering => Line::from(" filter: type to narrow the pane, Enter keeps it, Esc clears it"),
+        Activity::Idle if app.filtering => {
+            Line::from(" filter: type to narrow the pane, Enter keeps it, Esc clears it")
+        }
         Activity::Idle => match &app.health {
-            Health::Unreachable { .. } => Line::styled(" database unreachable: showing the last known state (greyed); reconnecting", theme.error()),
+            Health::Unreachable { .. } => Line::styled(
+                " database unreachable: showing the last known state (greyed); reconnecting",
+                theme.error(),
+            ),
             Health::Degraded(why) => Line::styled(format!(" degraded: {why}"), theme.warn()),
             _ => match app.log.back() {
                 Some(l) => Line::from(format!(" {}", l.text)),

@@ -36,10 +36,19 @@ pub fn draw(app: &App, f: &mut Frame) {
     ])
     .areas(f.area());
     header::draw(app, &theme, f, header);
-    let [top, bottom] = Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
-    let (left, right) = if body.width >= WIDE { (40, 60) } else { (50, 50) };
-    let [rev, hist] = Layout::horizontal([Constraint::Percentage(left), Constraint::Percentage(right)]).areas(top);
-    let [lock, logs] = Layout::horizontal([Constraint::Percentage(right), Constraint::Percentage(left)]).areas(bottom);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
+    let (left, right) = if body.width >= WIDE {
+        (40, 60)
+    } else {
+        (50, 50)
+    };
+    let [rev, hist] =
+        Layout::horizontal([Constraint::Percentage(left), Constraint::Percentage(right)])
+            .areas(top);
+    let [lock, logs] =
+        Layout::horizontal([Constraint::Percentage(right), Constraint::Percentage(left)])
+            .areas(bottom);
     revisions::draw(app, &theme, f, rev);
     history::draw(app, &theme, f, hist);
     locks::draw(app, &theme, f, lock);
@@ -57,18 +66,32 @@ pub fn draw(app: &App, f: &mut Frame) {
 pub fn pane_block<'a>(app: &App, theme: &Theme, pane: Pane, extra: &str) -> Block<'a> {
     let focused = app.focus == pane;
     let state = app.pane(pane);
-    let mut title = vec![Span::styled(format!(" {} {} ", pane.index() + 1, pane.title()), theme.title(focused))];
+    let mut title = vec![Span::styled(
+        format!(" {} {} ", pane.index() + 1, pane.title()),
+        theme.title(focused),
+    )];
     if !extra.is_empty() {
         title.push(Span::raw(format!("{extra} ")));
     }
     if !state.filter.is_empty() || (focused && app.filtering) {
         let cursor = if focused && app.filtering { "_" } else { "" };
-        title.push(Span::styled(format!("/{}{cursor} ", state.filter), theme.filter()));
+        title.push(Span::styled(
+            format!("/{}{cursor} ", state.filter),
+            theme.filter(),
+        ));
     }
     Block::default()
         .borders(Borders::ALL)
-        .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
-        .border_style(if focused { theme.focus() } else { Style::default() })
+        .border_type(if focused {
+            BorderType::Thick
+        } else {
+            BorderType::Plain
+        })
+        .border_style(if focused {
+            theme.focus()
+        } else {
+            Style::default()
+        })
         .title(Line::from(title))
 }
 
@@ -77,14 +100,22 @@ pub fn window(selected: usize, len: usize, height: usize) -> std::ops::Range<usi
     if height == 0 || len == 0 {
         return 0..0;
     }
-    let start = if selected >= height { selected + 1 - height } else { 0 };
+    let start = if selected >= height {
+        selected + 1 - height
+    } else {
+        0
+    };
     start..(start + height).min(len)
 }
 
 /// Mark the cursor row of a focused list.
 pub fn cursor_style(line: Line<'_>, selected: bool, focused: bool) -> Line<'_> {
     if selected {
-        let m = if focused { Modifier::REVERSED } else { Modifier::UNDERLINED };
+        let m = if focused {
+            Modifier::REVERSED
+        } else {
+            Modifier::UNDERLINED
+        };
         line.patch_style(Style::default().add_modifier(m))
     } else {
         line
@@ -95,7 +126,12 @@ pub fn cursor_style(line: Line<'_>, selected: bool, focused: bool) -> Line<'_> {
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width.saturating_sub(2)).max(1);
     let h = h.min(area.height.saturating_sub(2)).max(1);
-    Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
 }
 
 /// Seconds as `14m`, `2h03m`, `850ms` (the CLI's wording).
@@ -128,7 +164,10 @@ mod helper_tests {
 
     #[test]
     fn short_time_drops_the_year_and_fraction() {
-        assert_eq!(short_time("2026-11-24T22:47:19.123+00:00"), "11-24 22:47:19");
+        assert_eq!(
+            short_time("2026-11-24T22:47:19.123+00:00"),
+            "11-24 22:47:19"
+        );
         assert_eq!(short_time("odd"), "odd");
     }
 }

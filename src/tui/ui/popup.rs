@@ -17,23 +17,48 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
     match popup {
         Popup::Help { scroll } => help(theme, f, *scroll),
         Popup::Preview { plan, scroll } => {
-            let title = format!(" Plan: {} {} → {} (preview: nothing runs) ", plan.direction.verb(), plan.from, plan.to);
+            let title = format!(
+                " Plan: {} {} → {} (preview: nothing runs) ",
+                plan.direction.verb(),
+                plan.from,
+                plan.to
+            );
             let body = plan_lines(plan);
-            dialog(f, theme, Line::from(title), body, *scroll, vec![Line::from(" Esc close · j/k scroll")], false);
+            dialog(
+                f,
+                theme,
+                Line::from(title),
+                body,
+                *scroll,
+                vec![Line::from(" Esc close · j/k scroll")],
+                false,
+            );
         }
         Popup::Confirm(c) => confirm(app, theme, f, c),
         Popup::QuitWhileRunning => {
             let what = match &app.activity {
-                Activity::Migrating(p) => format!("A {} {} → {} is running.", p.direction.verb(), p.from, p.to),
+                Activity::Migrating(p) => {
+                    format!("A {} {} → {} is running.", p.direction.verb(), p.from, p.to)
+                }
                 _ => "An action is running.".into(),
             };
             let body = vec![
                 Line::from(what),
-                Line::from("Quitting closes its connection: the server rolls back the step in progress;"),
+                Line::from(
+                    "Quitting closes its connection: the server rolls back the step in progress;",
+                ),
                 Line::from("steps already finished stay applied and are in the history."),
             ];
             let prompt = vec![Line::from(" y / Enter quit anyway · n / Esc keep running")];
-            dialog(f, theme, Line::from(" Quit while running? "), body, 0, prompt, true);
+            dialog(
+                f,
+                theme,
+                Line::from(" Quit while running? "),
+                body,
+                0,
+                prompt,
+                true,
+            );
         }
     }
 }
@@ -42,11 +67,24 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
 pub fn plan_lines(plan: &Plan) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     if plan.steps.is_empty() {
-        lines.push(Line::from(format!("nothing to do: the database is at {}", plan.from)));
+        lines.push(Line::from(format!(
+            "nothing to do: the database is at {}",
+            plan.from
+        )));
     }
     for (i, s) in plan.steps.iter().enumerate() {
-        let tx = if s.no_transaction { "no transaction, statement by statement" } else { "one transaction" };
-        lines.push(Line::from(format!("-- step {}/{}: {} {} ({tx})", i + 1, plan.steps.len(), s.direction.verb(), s.label())));
+        let tx = if s.no_transaction {
+            "no transaction, statement by statement"
+        } else {
+            "one transaction"
+        };
+        lines.push(Line::from(format!(
+            "-- step {}/{}: {} {} ({tx})",
+            i + 1,
+            plan.steps.len(),
+            s.direction.verb(),
+            s.label()
+        )));
         lines.extend(s.sql.lines().map(|l| Line::from(l.to_string())));
         lines.push(Line::from(""));
     }
@@ -61,37 +99,84 @@ fn confirm(app: &App, theme: &Theme, f: &mut Frame, c: &Confirm) {
     }
     let (heading, body, destructive) = match &c.pending {
         Pending::Migrate(plan) => (
-            format!(" {} {} → {} on {}: this SQL will run ", plan.direction.verb(), plan.from, plan.to, app.target.name),
+            format!(
+                " {} {} → {} on {}: this SQL will run ",
+                plan.direction.verb(),
+                plan.from,
+                plan.to,
+                app.target.name
+            ),
             plan_lines(plan),
             plan.is_destructive(),
         ),
         Pending::Signal { blocker: b, signal } => {
-            let age = b.xact_age_s.map(super::age).map(|a| format!(", transaction open {a}")).unwrap_or_default();
+            let age = b
+                .xact_age_s
+                .map(super::age)
+                .map(|a| format!(", transaction open {a}"))
+                .unwrap_or_default();
             let mut body = vec![
-                Line::from(format!("pid {}  user {}  application {:?}", b.pid, b.user, b.application)),
+                Line::from(format!(
+                    "pid {}  user {}  application {:?}",
+                    b.pid, b.user, b.application
+                )),
                 Line::from(format!("state {}{age}", b.state)),
                 Line::from("query:"),
             ];
             body.extend(b.query.lines().map(|l| Line::from(format!("  {l}"))));
             body.push(Line::from(""));
             body.push(Line::from("runs:"));
-            body.push(Line::styled(format!("  {}", signal.sql(b.pid)), theme.title(false)));
+            body.push(Line::styled(
+                format!("  {}", signal.sql(b.pid)),
+                theme.title(false),
+            ));
             body.push(Line::from("The outcome is written to pgshift_events."));
             (format!(" {} pid {}? ", signal.verb(), b.pid), body, true)
         }
     };
-    title.push(Span::styled(heading, if destructive { theme.error() } else { theme.title(true) }));
+    title.push(Span::styled(
+        heading,
+        if destructive {
+            theme.error()
+        } else {
+            theme.title(true)
+        },
+    ));
     let prompt = match c.must_type {
         Some(rev) => vec![
-            Line::styled(format!(" Type {rev} and press Enter to run it. Esc cancels."), theme.warn()),
-            Line::from(vec![Span::raw(" > "), Span::styled(format!("{}_", c.typed), theme.title(true))]),
+            Line::styled(
+                format!(" Type {rev} and press Enter to run it. Esc cancels."),
+                theme.warn(),
+            ),
+            Line::from(vec![
+                Span::raw(" > "),
+                Span::styled(format!("{}_", c.typed), theme.title(true)),
+            ]),
         ],
-        None => vec![Line::from(" y / Enter run it · n / Esc cancel · j/k scroll")],
+        None => vec![Line::from(
+            " y / Enter run it · n / Esc cancel · j/k scroll",
+        )],
     };
-    dialog(f, theme, Line::from(title), body, c.scroll, prompt, destructive);
+    dialog(
+        f,
+        theme,
+        Line::from(title),
+        body,
+        c.scroll,
+        prompt,
+        destructive,
+    );
 }
 
-fn dialog(f: &mut Frame, theme: &Theme, title: Line, body: Vec<Line>, scroll: u16, prompt: Vec<Line>, alarm: bool) {
+fn dialog(
+    f: &mut Frame,
+    theme: &Theme,
+    title: Line,
+    body: Vec<Line>,
+    scroll: u16,
+    prompt: Vec<Line>,
+    alarm: bool,
+) {
     let area = centered(f.area(), 100, (body.len() + prompt.len() + 3) as u16);
     f.render_widget(Clear, area);
     let block = Block::default()
@@ -101,7 +186,9 @@ fn dialog(f: &mut Frame, theme: &Theme, title: Line, body: Vec<Line>, scroll: u1
         .title(title);
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let [text, bottom] = Layout::vertical([Constraint::Min(1), Constraint::Length(prompt.len() as u16)]).areas(inner);
+    let [text, bottom] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(prompt.len() as u16)])
+            .areas(inner);
     f.render_widget(Paragraph::new(body).scroll((scroll, 0)), text);
     f.render_widget(Paragraph::new(prompt), bottom);
 }
@@ -113,7 +200,10 @@ fn help(theme: &Theme, f: &mut Frame, scroll: u16) {
         lines.push(Line::styled(scope.title(), theme.title(true)));
         for (s, keys, text) in keys::help() {
             if s == scope {
-                lines.push(Line::from(vec![Span::styled(format!("  {keys:<14}"), theme.title(false)), Span::raw(text)]));
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {keys:<14}"), theme.title(false)),
+                    Span::raw(text),
+                ]));
             }
         }
         lines.push(Line::from(""));
@@ -123,8 +213,13 @@ fn help(theme: &Theme, f: &mut Frame, scroll: u16) {
         "  {} applied  {} pending  {} drift  {} irreversible (no down file)  {} no-transaction",
         g.applied, g.pending, g.drift, g.irreversible, g.no_transaction
     )));
-    lines.push(Line::from(format!("  {} current revision  {} target revision (t / Enter sets it; u goes there)", g.current, g.target)));
-    lines.push(Line::from("  health: OK, DEGRADED (needs attention), UNREACHABLE (greyed: last known state)"));
+    lines.push(Line::from(format!(
+        "  {} current revision  {} target revision (t / Enter sets it; u goes there)",
+        g.current, g.target
+    )));
+    lines.push(Line::from(
+        "  health: OK, DEGRADED (needs attention), UNREACHABLE (greyed: last known state)",
+    ));
     let area = centered(f.area(), 110, lines.len() as u16 + 3);
     f.render_widget(Clear, area);
     let block = Block::default()
@@ -134,5 +229,10 @@ fn help(theme: &Theme, f: &mut Frame, scroll: u16) {
         .title(" Help (Esc closes, j/k scroll) ");
     let inner = block.inner(area);
     f.render_widget(block, area);
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((scroll, 0)), inner);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        inner,
+    );
 }

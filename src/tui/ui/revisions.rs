@@ -14,7 +14,11 @@ use crate::tui::app::{App, Pane};
 
 pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let state = app.pane(Pane::Revisions);
-    let extra = if app.status.is_none() { "(files only)" } else { "" };
+    let extra = if app.status.is_none() {
+        "(files only)"
+    } else {
+        ""
+    };
     let block = pane_block(app, theme, Pane::Revisions, extra);
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -26,9 +30,18 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         })
         .collect();
     if app.revisions.len() == 1 && state.filter.is_empty() {
-        lines.push(Line::styled(format!("no migrations in {}: add one with `pgshift new \"what it does\"`", app.target.migrations), theme.dim()));
+        lines.push(Line::styled(
+            format!(
+                "no migrations in {}: add one with `pgshift new \"what it does\"`",
+                app.target.migrations
+            ),
+            theme.dim(),
+        ));
     }
-    f.render_widget(Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }), inner);
+    f.render_widget(
+        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+        inner,
+    );
 }
 
 fn line<'a>(app: &App, theme: &Theme, r: &'a RevisionRow) -> Line<'a> {
@@ -46,7 +59,14 @@ fn line<'a>(app: &App, theme: &Theme, r: &'a RevisionRow) -> Line<'a> {
         (g.pending, theme.warn())
     };
     spans.push(Span::styled(format!("{mark} "), style));
-    spans.push(Span::styled(format!("{:<4} ", r.revision.to_string()), if current { theme.title(false) } else { Default::default() }));
+    spans.push(Span::styled(
+        format!("{:<4} ", r.revision.to_string()),
+        if current {
+            theme.title(false)
+        } else {
+            Default::default()
+        },
+    ));
     // Where we are and where we go, before the name so a narrow pane never clips it.
     let (mark, style) = match (current, app.target_rev == Some(r.revision)) {
         (true, _) => (g.current, theme.title(false)),
@@ -57,14 +77,24 @@ fn line<'a>(app: &App, theme: &Theme, r: &'a RevisionRow) -> Line<'a> {
     // Flag slots keep their width when absent, so names line up.
     let slot = |on: bool, glyph: &'static str, style| {
         let w = unicode_width(glyph);
-        if on { Span::styled(glyph, style) } else { Span::raw(" ".repeat(w)) }
+        if on {
+            Span::styled(glyph, style)
+        } else {
+            Span::raw(" ".repeat(w))
+        }
     };
     let base = r.revision.is_base();
     spans.push(slot(r.drift, g.drift, theme.error()));
     spans.push(slot(!r.reversible && !base, g.irreversible, theme.warn()));
     spans.push(slot(r.no_transaction, g.no_transaction, theme.warn()));
     spans.push(Span::raw(" "));
-    let name_style = if base { theme.dim() } else if current { theme.title(false).add_modifier(Modifier::BOLD) } else { Default::default() };
+    let name_style = if base {
+        theme.dim()
+    } else if current {
+        theme.title(false).add_modifier(Modifier::BOLD)
+    } else {
+        Default::default()
+    };
     spans.push(Span::styled(r.name.as_str(), name_style));
     Line::from(spans)
 }

@@ -30,7 +30,10 @@ fn snapshot(name: &str, app: &App) {
 }
 
 fn key(app: &mut App, c: char) {
-    update(app, Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+    update(
+        app,
+        Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)),
+    );
 }
 
 fn history() -> Vec<crate::db::audit::Event> {
@@ -47,9 +50,29 @@ fn empty_catalog() {
     let target = sample::target(Environment::Development);
     let catalog = Catalog::default();
     let mut app = App::new(TargetInfo::from(&target), &catalog, true);
-    let status = crate::ops::status::build(&target, &catalog, sample::status_at(&target, &sample::catalog(), 0).server, &[], None, vec![], None);
-    update(&mut app, Msg::Monitor(Monitor::Snapshot { status: Box::new(status), conflicts: vec![] }));
-    update(&mut app, Msg::History(Ok(History { applied: vec![], events: vec![] })));
+    let status = crate::ops::status::build(
+        &target,
+        &catalog,
+        sample::status_at(&target, &sample::catalog(), 0).server,
+        &[],
+        None,
+        vec![],
+        None,
+    );
+    update(
+        &mut app,
+        Msg::Monitor(Monitor::Snapshot {
+            status: Box::new(status),
+            conflicts: vec![],
+        }),
+    );
+    update(
+        &mut app,
+        Msg::History(Ok(History {
+            applied: vec![],
+            events: vec![],
+        })),
+    );
     snapshot("empty_catalog", &app);
 }
 
@@ -79,10 +102,21 @@ fn drift() {
     let target = sample::target(Environment::Production);
     let catalog = sample::catalog();
     let mut status = sample::status_at(&target, &catalog, 3);
-    status.drift.push(Drift::ChecksumChanged { revision: Revision(2), name: "add_variants".into(), applied: 1, file: 2 });
+    status.drift.push(Drift::ChecksumChanged {
+        revision: Revision(2),
+        name: "add_variants".into(),
+        applied: 1,
+        file: 2,
+    });
     status.revisions[1].drift = true;
     let mut app = sample::connected(Environment::Production, 3, history(), vec![], true);
-    update(&mut app, Msg::Monitor(Monitor::Snapshot { status: Box::new(status), conflicts: vec![] }));
+    update(
+        &mut app,
+        Msg::Monitor(Monitor::Snapshot {
+            status: Box::new(status),
+            conflicts: vec![],
+        }),
+    );
     snapshot("drift", &app);
 }
 
@@ -90,13 +124,25 @@ fn drift() {
 fn unreachable() {
     let mut app = sample::connected(Environment::Production, 3, history(), vec![], true);
     let reason = "cannot connect to postgres://deploy@db1.internal:5432/orders: connection refused";
-    update(&mut app, Msg::Monitor(Monitor::Unreachable { reason: reason.into(), retry_in_s: 8 }));
+    update(
+        &mut app,
+        Msg::Monitor(Monitor::Unreachable {
+            reason: reason.into(),
+            retry_in_s: 8,
+        }),
+    );
     snapshot("unreachable", &app);
 }
 
 #[test]
 fn lock_conflict() {
-    let mut app = sample::connected(Environment::Production, 3, history(), vec![sample::conflict(4200, 4121)], true);
+    let mut app = sample::connected(
+        Environment::Production,
+        3,
+        history(),
+        vec![sample::conflict(4200, 4121)],
+        true,
+    );
     key(&mut app, '3');
     snapshot("lock_conflict", &app);
 }
@@ -109,10 +155,27 @@ fn confirm_production_downgrade() {
     let applied: Vec<_> = catalog
         .migrations
         .iter()
-        .map(|m| crate::plan::Applied { revision: m.revision, name: m.name.clone(), applied_on: String::new(), checksum: m.checksum })
+        .map(|m| crate::plan::Applied {
+            revision: m.revision,
+            name: m.name.clone(),
+            applied_on: String::new(),
+            checksum: m.checksum,
+        })
         .collect();
-    let plan = crate::plan::plan(&catalog, &applied, Direction::Down, crate::plan::TargetSpec::Steps(Direction::Down, 1)).expect("plan");
-    update(&mut app, Msg::Planned { purpose: Purpose::Confirm, result: Ok(plan) });
+    let plan = crate::plan::plan(
+        &catalog,
+        &applied,
+        Direction::Down,
+        crate::plan::TargetSpec::Steps(Direction::Down, 1),
+    )
+    .expect("plan");
+    update(
+        &mut app,
+        Msg::Planned {
+            purpose: Purpose::Confirm,
+            result: Ok(plan),
+        },
+    );
     key(&mut app, '0');
     key(&mut app, '0');
     snapshot("confirm_production_downgrade", &app);
@@ -120,9 +183,18 @@ fn confirm_production_downgrade() {
 
 #[test]
 fn confirm_terminate_blocker() {
-    let mut app = sample::connected(Environment::Production, 3, history(), vec![sample::conflict(4200, 4121)], true);
+    let mut app = sample::connected(
+        Environment::Production,
+        3,
+        history(),
+        vec![sample::conflict(4200, 4121)],
+        true,
+    );
     key(&mut app, '3');
-    update(&mut app, Msg::Key(KeyEvent::new(KeyCode::Char('K'), KeyModifiers::SHIFT)));
+    update(
+        &mut app,
+        Msg::Key(KeyEvent::new(KeyCode::Char('K'), KeyModifiers::SHIFT)),
+    );
     snapshot("confirm_terminate_blocker", &app);
 }
 
@@ -135,22 +207,46 @@ fn help() {
 
 #[test]
 fn production_badge_is_red_and_no_color_has_no_colour_at_all() {
-    let app = sample::connected(Environment::Production, 3, history(), vec![sample::conflict(4200, 4121)], true);
+    let app = sample::connected(
+        Environment::Production,
+        3,
+        history(),
+        vec![sample::conflict(4200, 4121)],
+        true,
+    );
     let t = terminal(&app, 80, 24);
     let buf = t.backend().buffer();
     let line: String = (0..80).map(|x| buf[(x, 0)].symbol().to_string()).collect();
     let x = line.find("PRODUCTION").expect("production badge") as u16;
     assert_eq!(buf[(x, 0)].bg, Color::Red);
 
-    let plain = sample::connected(Environment::Production, 3, history(), vec![sample::conflict(4200, 4121)], false);
+    let plain = sample::connected(
+        Environment::Production,
+        3,
+        history(),
+        vec![sample::conflict(4200, 4121)],
+        false,
+    );
     let t = terminal(&plain, 80, 24);
-    let coloured = t.backend().buffer().content.iter().filter(|c| c.fg != Color::Reset || c.bg != Color::Reset).count();
+    let coloured = t
+        .backend()
+        .buffer()
+        .content
+        .iter()
+        .filter(|c| c.fg != Color::Reset || c.bg != Color::Reset)
+        .count();
     assert_eq!(coloured, 0, "NO_COLOR must not colour any cell");
 }
 
 #[test]
 fn every_state_draws_at_tiny_sizes_without_panicking() {
-    let mut app = sample::connected(Environment::Production, 3, history(), vec![sample::conflict(4200, 4121)], true);
+    let mut app = sample::connected(
+        Environment::Production,
+        3,
+        history(),
+        vec![sample::conflict(4200, 4121)],
+        true,
+    );
     key(&mut app, '?');
     for (w, h) in [(1, 1), (10, 5), (40, 10), (79, 23), (300, 100)] {
         terminal(&app, w, h);

@@ -64,18 +64,30 @@ impl Theme {
     }
 
     fn fg(&self, c: Color) -> Style {
-        if self.color { Style::default().fg(c) } else { Style::default() }
+        if self.color {
+            Style::default().fg(c)
+        } else {
+            Style::default()
+        }
     }
 
     /// Production: red everywhere; reverse video without colour.
     pub fn production(&self) -> Style {
         let s = Style::default().add_modifier(Modifier::BOLD);
-        if self.color { s.fg(Color::White).bg(Color::Red) } else { s.add_modifier(Modifier::REVERSED) }
+        if self.color {
+            s.fg(Color::White).bg(Color::Red)
+        } else {
+            s.add_modifier(Modifier::REVERSED)
+        }
     }
 
     pub fn sandbox(&self) -> Style {
         let s = Style::default().add_modifier(Modifier::BOLD);
-        if self.color { s.fg(Color::Black).bg(Color::Yellow) } else { s.add_modifier(Modifier::REVERSED) }
+        if self.color {
+            s.fg(Color::Black).bg(Color::Yellow)
+        } else {
+            s.add_modifier(Modifier::REVERSED)
+        }
     }
 
     pub fn ok(&self) -> Style {
@@ -95,7 +107,11 @@ impl Theme {
     }
 
     pub fn dim(&self) -> Style {
-        if self.color { Style::default().fg(Color::DarkGray) } else { Style::default().add_modifier(Modifier::DIM) }
+        if self.color {
+            Style::default().fg(Color::DarkGray)
+        } else {
+            Style::default().add_modifier(Modifier::DIM)
+        }
     }
 
     /// Everything on screen that is only the last known state.
@@ -112,7 +128,11 @@ impl Theme {
     }
 
     pub fn title(&self, focused: bool) -> Style {
-        if focused { self.focus() } else { Style::default().add_modifier(Modifier::BOLD) }
+        if focused {
+            self.focus()
+        } else {
+            Style::default().add_modifier(Modifier::BOLD)
+        }
     }
 
     pub fn filter(&self) -> Style {
