@@ -513,6 +513,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                     app.history = h.events;
                     app.history_error = None;
                 }
+                // Keep the last known events through an outage; say why they are not fresh.
+                Err(e) if !app.history.is_empty() => app.log(
+                    Level::Warn,
+                    format!("history not refreshed: {}", first_line(&e)),
+                ),
                 Err(e) => app.history_error = Some(e),
             }
             app.refresh_view(Pane::History);

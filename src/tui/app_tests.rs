@@ -577,3 +577,28 @@ fn the_log_is_bounded() {
         "the log follows its tail"
     );
 }
+
+#[test]
+fn a_failed_history_reload_keeps_the_last_known_events() {
+    let mut app = sample::connected(
+        Environment::Development,
+        3,
+        vec![sample::event(1, "up", 0, 3, "ok")],
+        vec![],
+        true,
+    );
+    update(
+        &mut app,
+        Msg::History(Err("cannot connect to postgres://x: refused".into())),
+    );
+    assert_eq!(app.history.len(), 1);
+    assert!(app.history_error.is_none());
+    assert!(
+        app.log
+            .back()
+            .is_some_and(|l| l.text.contains("history not refreshed"))
+    );
+    let mut fresh = App::new(app.target.clone(), &sample::catalog(), true);
+    update(&mut fresh, Msg::History(Err("cannot connect".into())));
+    assert_eq!(fresh.history_error.as_deref(), Some("cannot connect"));
+}

@@ -297,6 +297,17 @@ fn an_unreachable_database_opens_the_screen_unreachable_never_the_sandbox() {
     assert!(s.contains("127.0.0.1:1/nowhere"), "{s}");
     screen.keys("u");
     screen.wait_text("the database is unreachable: nothing");
+    // Live resize: at 120 columns the footer has room for the keys dropped at 80.
+    assert!(!s.contains("/ filter"), "{s}");
+    let ok = screen
+        .tmux()
+        .args(["resize-window", "-t", "0", "-x", "120", "-y", "40"])
+        .status()
+        .expect("resize-window");
+    assert!(ok.success());
+    screen.wait_for("the wider layout", |s| {
+        s.contains("/ filter") && s.lines().count() >= 39
+    });
     screen.quit();
     assert!(
         !db.dir.path().join("state").join("sandbox").exists(),
@@ -312,4 +323,29 @@ fn no_subcommand_without_a_terminal_prints_status_and_tui_refuses() {
         .stdout_has("current")
         .stdout_has("(4 pending)");
     db.run(&["tui"]).code(2).stderr_has("needs a terminal");
+}
+
+#[test]
+fn a_lost_monitor_connection_shows_unreachable_then_reconnects_by_itself() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0002"]).ok();
+    let migrations = db.migrations().display().to_string();
+    let screen = Screen::start(&db, &args(&db, &migrations, &[]));
+    screen.wait_for("status", |s| {
+        s.contains("health OK") && s.contains("(2 pending)")
+    });
+    // What a server restart or a DBA's pg_terminate_backend does to the monitoring connection.
+    db.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name LIKE 'pgshift tui monitor%'",
+    );
+    screen.wait_text("database unreachable");
+    let back = screen.wait_for("the reconnect", |s| {
+        s.contains("database reachable again") && s.contains("health OK")
+    });
+    assert!(back.contains("(2 pending)"), "{back}");
+    screen.quit();
 }
