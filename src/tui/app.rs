@@ -21,8 +21,9 @@ pub const LOG_CAPACITY: usize = 2000;
 /// Audit events loaded into the history pane.
 pub const HISTORY_LIMIT: i64 = 10_000;
 
-/// The panes, in Tab order; the number keys follow this order. A new pane is one variant here,
-/// one row in `ALL`, one key binding and one file under `ui/`.
+/// The panes, in Tab order. A new pane (e.g. Backfills on `b`) is one variant here, its entry in
+/// `ALL`, `slot` and `title`, its rows in `row_count`/`row_text`, one key binding in `keys.rs`
+/// and one file under `ui/` with its arm in `ui::draw_pane`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pane {
     Revisions,
@@ -38,6 +39,17 @@ impl Pane {
         Pane::ALL.iter().position(|p| *p == self).unwrap_or(0)
     }
 
+    /// Where on screen the pane lives. Several panes may share a slot: the slot shows the focused
+    /// one, else the first of them in `ALL` (e.g. a Backfills pane sharing the Log's slot).
+    pub fn slot(self) -> Slot {
+        match self {
+            Pane::Revisions => Slot::TopLeft,
+            Pane::History => Slot::TopRight,
+            Pane::Locks => Slot::BottomLeft,
+            Pane::Log => Slot::BottomRight,
+        }
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             Pane::Revisions => "Revisions",
@@ -45,6 +57,25 @@ impl Pane {
             Pane::Locks => "Lock conflicts",
             Pane::Log => "Log",
         }
+    }
+}
+
+/// The four regions of the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    TopLeft,
+    TopRight,
+    BottomLeft,
+    BottomRight,
+}
+
+impl App {
+    /// The pane shown in `slot`: the focused one when it lives there, else the slot's first.
+    pub fn pane_in(&self, slot: Slot) -> Option<Pane> {
+        if self.focus.slot() == slot {
+            return Some(self.focus);
+        }
+        Pane::ALL.iter().copied().find(|p| p.slot() == slot)
     }
 }
 

@@ -20,7 +20,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders};
 
-use super::app::{App, Pane};
+use super::app::{App, Pane, Slot};
 use theme::Theme;
 
 /// Width from which the body gets the wide split (revisions narrower than history).
@@ -49,10 +49,16 @@ pub fn draw(app: &App, f: &mut Frame) {
     let [lock, logs] =
         Layout::horizontal([Constraint::Percentage(right), Constraint::Percentage(left)])
             .areas(bottom);
-    revisions::draw(app, &theme, f, rev);
-    history::draw(app, &theme, f, hist);
-    locks::draw(app, &theme, f, lock);
-    log::draw(app, &theme, f, logs);
+    for (slot, area) in [
+        (Slot::TopLeft, rev),
+        (Slot::TopRight, hist),
+        (Slot::BottomLeft, lock),
+        (Slot::BottomRight, logs),
+    ] {
+        if let Some(pane) = app.pane_in(slot) {
+            draw_pane(app, &theme, f, pane, area);
+        }
+    }
     if app.health.is_unreachable() {
         // Last known state, greyed: nothing in the body is current.
         f.buffer_mut().set_style(body, theme.stale());
@@ -60,6 +66,16 @@ pub fn draw(app: &App, f: &mut Frame) {
     log::status_line(app, &theme, f, status);
     footer::draw(app, &theme, f, footer);
     popup::draw(app, &theme, f);
+}
+
+/// One arm per pane: a new pane is a file in this directory and a line here.
+fn draw_pane(app: &App, theme: &Theme, f: &mut Frame, pane: Pane, area: Rect) {
+    match pane {
+        Pane::Revisions => revisions::draw(app, theme, f, area),
+        Pane::History => history::draw(app, theme, f, area),
+        Pane::Locks => locks::draw(app, theme, f, area),
+        Pane::Log => log::draw(app, theme, f, area),
+    }
 }
 
 /// The frame of a pane: number and title, filter, focus shown by a thick border (and colour).
