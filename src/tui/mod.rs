@@ -55,7 +55,7 @@ fn setup() -> std::io::Result<Term> {
         restore();
         return Err(e);
     }
-    Terminal::new(CrosstermBackend::new(out))
+    Terminal::new(CrosstermBackend::new(out)).inspect_err(|_| restore())
 }
 
 /// Give the terminal back: cooked mode, main screen, visible cursor. Safe to call twice.
@@ -143,6 +143,8 @@ fn draw(terminal: &mut Term, app: &App) -> std::io::Result<()> {
 
 fn from_terminal(ev: TermEvent) -> Option<Msg> {
     match ev {
+        // Releases only arrive with keyboard enhancements (not enabled); never type a key twice.
+        TermEvent::Key(k) if k.kind == crossterm::event::KeyEventKind::Release => None,
         TermEvent::Key(k) => Some(Msg::Key(k)),
         TermEvent::Resize(width, height) => Some(Msg::Resize { width, height }),
         _ => None,

@@ -68,7 +68,7 @@ pub fn catalog() -> Catalog {
             4,
             "add_documents_index",
             "-- pgshift: no-transaction\nCREATE INDEX CONCURRENTLY documents_id_idx ON documents (id);",
-            Some("DROP INDEX CONCURRENTLY documents_id_idx;"),
+            Some("DROP INDEX documents_id_idx;"),
         ),
     ];
     Catalog {
