@@ -194,6 +194,8 @@ pub struct Progress {
     pub attempt: Option<(u32, u32, String)>,
     pub blockers: Vec<Blocker>,
     pub waiting_for_runner: Option<String>,
+    /// The statement running now (no-transaction steps run statement by statement).
+    pub statement: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -783,6 +785,7 @@ fn on_progress(app: &mut App, e: Event) {
             p.step = Some((index, total, format!("{revision}_{name}")));
             p.attempt = None;
             p.blockers.clear();
+            p.statement = None;
         }
         Event::Blocked { blockers, .. } => p.blockers = blockers,
         Event::StepRetry {
@@ -799,7 +802,13 @@ fn on_progress(app: &mut App, e: Event) {
             p.attempt = None;
             p.blockers.clear();
         }
-        Event::Statement { .. } | Event::Log { .. } => {}
+        Event::Statement { line, text, .. } => {
+            p.statement = Some(format!(
+                "line {line}: {}",
+                crate::output::one_line(&text, 120)
+            ))
+        }
+        Event::Log { .. } => {}
     }
 }
 
@@ -1077,6 +1086,7 @@ fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
                 attempt: None,
                 blockers: vec![],
                 waiting_for_runner: None,
+                statement: None,
             });
             app.log(
                 Level::Info,

@@ -349,3 +349,57 @@ fn a_lost_monitor_connection_shows_unreachable_then_reconnects_by_itself() {
     assert!(back.contains("(2 pending)"), "{back}");
     screen.quit();
 }
+
+#[test]
+fn a_production_downgrade_runs_only_after_the_revision_is_typed() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up"]).ok();
+    let config = db.dir.path().join("pgshift.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[targets.prod]\nurl = \"{}\"\nenvironment = \"production\"\nmigrations = \"{}\"\n",
+            db.url,
+            db.migrations().display()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let screen = Screen::start(&db, &["--config", &config, "--target", "prod"]);
+    screen.wait_for("status", |s| {
+        s.contains("PRODUCTION") && s.contains("(up to date)")
+    });
+    screen.keys("d");
+    let ask = screen.wait_text("Type 0003 and press Enter");
+    assert!(
+        ask.contains("ALTER TABLE ingestion_runs DROP COLUMN error_text"),
+        "the down SQL is shown:\n{ask}"
+    );
+    // `y` is text here, and a wrong answer runs nothing.
+    screen.keys("y");
+    screen
+        .tmux()
+        .args(["send-keys", "-t", "0", "Enter"])
+        .status()
+        .unwrap();
+    screen.wait_text("type 0003 exactly");
+    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    screen.keys("0003");
+    screen
+        .tmux()
+        .args(["send-keys", "-t", "0", "Enter"])
+        .status()
+        .unwrap();
+    screen.wait_for("the downgrade", |s| {
+        s.contains("revision 0003 → 0004 (1 pending)")
+    });
+    assert_eq!(db.applied(), vec![1, 2, 3]);
+    assert_eq!(
+        db.events().last(),
+        Some(&("down".to_string(), "ok".to_string()))
+    );
+    screen.quit();
+}

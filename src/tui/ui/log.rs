@@ -54,6 +54,9 @@ pub fn status_line(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
             if let Some((i, n, label)) = &p.step {
                 spans.push(Span::raw(format!(" step {i}/{n} {label}")));
             }
+            if let Some(stmt) = &p.statement {
+                spans.push(Span::raw(format!(" · {stmt}")));
+            }
             if let Some((a, n, reason)) = &p.attempt {
                 spans.push(Span::styled(
                     format!(" · attempt {a}/{n} {reason}"),

@@ -252,3 +252,69 @@ fn every_state_draws_at_tiny_sizes_without_panicking() {
         terminal(&app, w, h);
     }
 }
+
+#[test]
+fn running_upgrade_blocked_by_a_lock() {
+    use crate::event::Event;
+    let mut app = sample::connected(
+        Environment::Production,
+        3,
+        history(),
+        vec![sample::conflict(4200, 4121)],
+        true,
+    );
+    key(&mut app, 'u');
+    let catalog = sample::catalog();
+    let applied: Vec<_> = catalog
+        .migrations
+        .iter()
+        .take(3)
+        .map(|m| crate::plan::Applied {
+            revision: m.revision,
+            name: m.name.clone(),
+            applied_on: String::new(),
+            checksum: m.checksum,
+        })
+        .collect();
+    let plan = crate::plan::plan(
+        &catalog,
+        &applied,
+        Direction::Up,
+        crate::plan::TargetSpec::Head,
+    )
+    .expect("plan");
+    update(
+        &mut app,
+        Msg::Planned {
+            purpose: Purpose::Confirm,
+            result: Ok(plan),
+        },
+    );
+    key(&mut app, 'y');
+    let blockers = sample::conflict(4200, 4121).blockers;
+    for e in [
+        Event::StepStarted {
+            index: 1,
+            total: 1,
+            revision: Revision(4),
+            name: "add_documents_index".into(),
+            direction: Direction::Up,
+        },
+        Event::Statement {
+            revision: Revision(4),
+            line: 2,
+            text: "CREATE INDEX CONCURRENTLY documents_id_idx ON documents (id)".into(),
+        },
+        Event::StepRetry {
+            revision: Revision(4),
+            attempt: 3,
+            attempts: 10,
+            reason: "lock_timeout (55P03)".into(),
+            delay: std::time::Duration::from_millis(400),
+            blockers,
+        },
+    ] {
+        update(&mut app, Msg::Progress(e));
+    }
+    snapshot("running_upgrade_blocked", &app);
+}
