@@ -52,14 +52,21 @@ pub fn status_line(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
                 ));
             }
             if let Some((i, n, label)) = &p.step {
+                // The label is `0004_name`; narrow screens keep the revision (the log has the name).
+                let label = if area.width >= 120 {
+                    label.as_str()
+                } else {
+                    label.split('_').next().unwrap_or(label)
+                };
                 spans.push(Span::raw(format!(" step {i}/{n} {label}")));
-            }
-            if let Some(stmt) = &p.statement {
-                spans.push(Span::raw(format!(" · {stmt}")));
             }
             if let Some((a, n, reason)) = &p.attempt {
                 spans.push(Span::styled(
-                    format!(" · attempt {a}/{n} {reason}"),
+                    if area.width >= 120 {
+                        format!(" · attempt {a}/{n} {reason}")
+                    } else {
+                        format!(" · try {a}/{n}")
+                    },
                     theme.warn(),
                 ));
             }
@@ -68,6 +75,10 @@ pub fn status_line(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
                     format!(" · blocked by pid {} ({})", b.pid, b.state),
                     theme.error(),
                 ));
+            }
+            // Most important first: a narrow terminal cuts from the right.
+            if let Some(stmt) = &p.statement {
+                spans.push(Span::raw(format!(" · {stmt}")));
             }
             Line::from(spans)
         }
