@@ -35,27 +35,36 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     }
     let focused = app.focus == Pane::Locks;
     let width = inner.width as usize;
-    let lines: Vec<Line> = window(state.selected, state.visible.len(), inner.height as usize)
-        .filter_map(|i| {
-            let r = app.lock_rows[state.visible[i]];
-            Some(cursor_style(
-                line(theme, &app.conflicts[r.conflict], r, width)?,
-                i == state.selected,
-                focused,
-            ))
-        })
-        .collect();
+    // A narrow pane gives each row a second line for who and what, so the query is readable.
+    let per_row = if inner.width < TWO_LINES_BELOW { 2 } else { 1 };
+    let lines: Vec<Line> = window(
+        state.selected,
+        state.visible.len(),
+        inner.height as usize / per_row,
+    )
+    .flat_map(|i| {
+        let r = app.lock_rows[state.visible[i]];
+        let selected = i == state.selected;
+        row(theme, &app.conflicts[r.conflict], r, width, per_row == 2)
+            .into_iter()
+            .map(move |l| cursor_style(l, selected, focused))
+    })
+    .collect();
     f.render_widget(Paragraph::new(lines), inner);
 }
+
+/// Inner width below which rows take two lines.
+const TWO_LINES_BELOW: u16 = 70;
 
 /// Our runner and its monitor set `application_name` to `pgshift ...`.
 fn is_ours(b: &Blocker) -> bool {
     b.application.starts_with("pgshift")
 }
 
-fn line<'a>(theme: &Theme, c: &'a Conflict, r: LockRow, width: usize) -> Option<Line<'a>> {
+/// The lines of one row: a waiter or one of its blockers (`split`: who/what on a second line).
+fn row<'a>(theme: &Theme, c: &'a Conflict, r: LockRow, width: usize, split: bool) -> Vec<Line<'a>> {
     let g = theme.glyphs();
-    match r.blocker {
+    let (mut head, tail, indent) = match r.blocker {
         None => {
             let w = &c.waiter;
             let who = if is_ours(w) {
@@ -63,33 +72,49 @@ fn line<'a>(theme: &Theme, c: &'a Conflict, r: LockRow, width: usize) -> Option<
             } else {
                 Default::default()
             };
-            Some(Line::from(vec![
+            let head = vec![
                 Span::styled(format!("{} ", g.waiter), theme.warn()),
                 Span::styled(format!("pid {} ", w.pid), who),
                 Span::raw(format!("waits {} for {} ", age(c.waiting_s), c.wants)),
-                Span::styled(format!("{}: ", app_or_user(w)), who),
+            ];
+            let tail = (
+                Span::styled(app_or_user(w), who),
                 Span::styled(one_line(&w.query, width), theme.dim()),
-            ]))
+            );
+            (head, tail, "   ")
         }
         Some(i) => {
-            let b = c.blockers.get(i)?;
-            let mut spans = vec![
-                Span::raw(format!("  {} ", g.blocker)),
-                Span::styled(format!("pid {} ", b.pid), theme.title(false)),
-            ];
+            let Some(b) = c.blockers.get(i) else {
+                return vec![];
+            };
             let state = match b.xact_age_s {
                 Some(s) => format!("{} {} ", b.state, age(s)),
                 None => format!("{} ", b.state),
             };
-            spans.push(if b.idle_in_transaction() {
-                Span::styled(format!("!{state}"), theme.error())
-            } else {
-                Span::raw(state)
-            });
-            spans.push(Span::raw(format!("{}: ", app_or_user(b))));
-            spans.push(Span::raw(one_line(&b.query, width)));
-            Some(Line::from(spans))
+            let head = vec![
+                Span::raw(format!("  {} ", g.blocker)),
+                Span::styled(format!("pid {} ", b.pid), theme.title(false)),
+                if b.idle_in_transaction() {
+                    Span::styled(format!("!{state}"), theme.error())
+                } else {
+                    Span::raw(state)
+                },
+            ];
+            let tail = (
+                Span::raw(app_or_user(b)),
+                Span::raw(one_line(&b.query, width)),
+            );
+            (head, tail, "      ")
         }
+    };
+    let (who, query) = tail;
+    if split {
+        // Query first: it is what the operator judges before C/K; who follows.
+        let second = vec![Span::raw(indent), query, Span::raw(" · "), who];
+        vec![Line::from(head), Line::from(second)]
+    } else {
+        head.extend([who, Span::raw(": "), query]);
+        vec![Line::from(head)]
     }
 }
 
