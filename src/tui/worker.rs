@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, mpsc::UnboundedSender};
 
-use super::app::{Effect, HISTORY_LIMIT, Msg, Purpose, Signal};
+use super::app::{Effect, HISTORY_LIMIT, Msg, Signal};
 use crate::catalog::Catalog;
 use crate::config::Target;
 use crate::db::audit::{self, NewEvent, Outcome};
@@ -73,7 +73,7 @@ impl Worker {
                 purpose,
             } => Msg::Planned {
                 purpose,
-                result: self.plan(direction, spec, purpose).await,
+                result: self.plan(direction, spec).await,
             },
             Effect::Migrate {
                 direction,
@@ -94,7 +94,6 @@ impl Worker {
         &self,
         direction: Direction,
         spec: TargetSpec,
-        _purpose: Purpose,
     ) -> std::result::Result<crate::plan::Plan, String> {
         let req = migrate::Request::new(direction, spec);
         migrate::preview(&self.target, &self.catalog, &req)
