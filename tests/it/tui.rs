@@ -219,6 +219,7 @@ fn a_blocked_upgrade_shows_its_blocker_in_the_lock_pane_and_k_terminates_it_audi
     let db = TestDb::with_demo_migrations();
     db.run(&["up", "0003"]).ok();
     // 0004 alters ingestion_runs: an open transaction holding even ACCESS SHARE makes it wait.
+    // One long lock_timeout keeps the wait (and so the conflict row) steady while keys are sent.
     let holder = Holder::hold(&db, "LOCK TABLE ingestion_runs IN ACCESS SHARE MODE");
     let migrations = db.migrations().display().to_string();
     let screen = Screen::start(
@@ -226,7 +227,7 @@ fn a_blocked_upgrade_shows_its_blocker_in_the_lock_pane_and_k_terminates_it_audi
         &args(
             &db,
             &migrations,
-            &["--lock-timeout", "5s", "--retries", "20"],
+            &["--lock-timeout", "60s", "--retries", "3"],
         ),
     );
     screen.wait_for("status with 1 pending", |s| {
