@@ -618,6 +618,7 @@ mod input;
 mod results;
 
 use input::on_key;
+pub use results::same_blockers;
 use results::{first_line, on_monitor, on_planned, on_progress};
 
 #[cfg(test)]

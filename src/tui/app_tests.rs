@@ -602,3 +602,32 @@ fn a_failed_history_reload_keeps_the_last_known_events() {
     update(&mut fresh, Msg::History(Err("cannot connect".into())));
     assert_eq!(fresh.history_error.as_deref(), Some("cannot connect"));
 }
+
+#[test]
+fn a_waiting_step_logs_its_blockers_once_not_every_poll() {
+    let mut app = app_at(Environment::Development, 3);
+    update(&mut app, key('u'));
+    planned(&mut app, plan(Direction::Up, 3, 4));
+    update(&mut app, key('y'));
+    let blockers = sample::conflict(1, 4121).blockers;
+    let before = app.log.len();
+    for _ in 0..5 {
+        update(
+            &mut app,
+            Msg::Progress(Event::Blocked {
+                revision: Revision(4),
+                blockers: blockers.clone(),
+            }),
+        );
+    }
+    assert_eq!(app.log.len(), before + 1);
+    let other = sample::conflict(1, 4122).blockers;
+    update(
+        &mut app,
+        Msg::Progress(Event::Blocked {
+            revision: Revision(4),
+            blockers: other,
+        }),
+    );
+    assert_eq!(app.log.len(), before + 2, "a new blocker is logged");
+}

@@ -42,7 +42,79 @@ pub async fn run(target: Target, catalog: Catalog) -> Result<()> {
     let mut terminal = setup().map_err(|e| Error::io("setting up the terminal", e))?;
     let result = event_loop(&mut terminal, target, catalog).await;
     restore();
-    result
+    match result? {
+        Some(unfinished) => unfinished.wait().await,
+        None => Ok(()),
+    }
+}
+
+/// A migration still running when the operator quit: the screen is gone, but the run goes on to
+/// its audited end unless the operator abandons it (Ctrl-C, SIGTERM). A hangup (SSH dropped) does
+/// not stop it.
+struct Unfinished {
+    rx: tokio::sync::mpsc::UnboundedReceiver<Msg>,
+    what: String,
+}
+
+impl Unfinished {
+    async fn wait(mut self) -> Result<()> {
+        say(&format!(
+            "pgshift: the screen is closed, but the {} is still running; waiting for it to end so it is recorded.\n  Ctrl-C abandons it: the server rolls back the step in progress, finished steps stay applied.",
+            self.what
+        ));
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(t) => t.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(terminated);
+        let mut blocked = Vec::new();
+        loop {
+            tokio::select! {
+                m = self.rx.recv() => match m {
+                    Some(Msg::Progress(e)) => {
+                        let repeat = match &e {
+                            crate::event::Event::Blocked { blockers, .. } => {
+                                let repeat = app::same_blockers(&blocked, blockers);
+                                blocked = blockers.clone();
+                                repeat
+                            }
+                            _ => false,
+                        };
+                        if !repeat && let Some(line) = crate::output::event_line(&e) {
+                            say(&line);
+                        }
+                    }
+                    Some(Msg::Migrated(Ok(r))) => {
+                        say(&format!("{} {} -> {}: {} step(s) in {} ms", r.direction.verb(), r.from, r.to, r.steps.len(), r.duration_ms));
+                        return Ok(());
+                    }
+                    Some(Msg::Migrated(Err(e))) => return Err(Error::Failed(e)),
+                    Some(_) => {}
+                    None => return Ok(()),
+                },
+                _ = &mut ctrl_c => return Err(self.abandoned("Ctrl-C")),
+                _ = &mut terminated => return Err(self.abandoned("SIGTERM")),
+            }
+        }
+    }
+
+    fn abandoned(&self, why: &str) -> Error {
+        Error::Failed(format!(
+            "{why}: abandoned the running {}. Its connection closes now: the server rolls back the step in progress; finished steps stay applied. Check with `pgshift status`.",
+            self.what
+        ))
+    }
+}
+
+/// A line on stderr that never panics (the terminal may be gone after a hangup).
+fn say(line: &str) {
+    writeln!(std::io::stderr(), "{line}").ok();
 }
 
 type Term = Terminal<CrosstermBackend<Stdout>>;
@@ -73,7 +145,11 @@ fn install_panic_hook() {
     }));
 }
 
-async fn event_loop(terminal: &mut Term, target: Target, catalog: Catalog) -> Result<()> {
+async fn event_loop(
+    terminal: &mut Term,
+    target: Target,
+    catalog: Catalog,
+) -> Result<Option<Unfinished>> {
     let mut app = App::new(TargetInfo::from(&target), &catalog, color_allowed());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
     let poke = Arc::new(Notify::new());
@@ -130,7 +206,14 @@ async fn event_loop(terminal: &mut Term, target: Target, catalog: Catalog) -> Re
         }
     };
     monitor.abort();
-    result
+    result?;
+    Ok(match &app.activity {
+        app::Activity::Migrating(p) => Some(Unfinished {
+            rx,
+            what: format!("{} {} -> {}", p.direction.verb(), p.from, p.to),
+        }),
+        _ => None,
+    })
 }
 
 /// One frame inside a synchronized update, so a slow SSH link never shows half a frame.

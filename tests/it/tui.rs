@@ -404,3 +404,53 @@ fn a_production_downgrade_runs_only_after_the_revision_is_typed() {
     );
     screen.quit();
 }
+
+#[test]
+fn quitting_during_a_blocked_upgrade_waits_for_its_audited_end() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0003"]).ok();
+    let holder = Holder::hold(&db, "LOCK TABLE ingestion_runs IN ACCESS SHARE MODE");
+    let migrations = db.migrations().display().to_string();
+    let screen = Screen::start(
+        &db,
+        &args(
+            &db,
+            &migrations,
+            &["--lock-timeout", "60s", "--retries", "3"],
+        ),
+    );
+    screen.wait_for("status with 1 pending", |s| {
+        s.contains("health OK") && s.contains("(1 pending)")
+    });
+    screen.keys("u");
+    screen.wait_text("this SQL will run");
+    screen.keys("y");
+    screen.wait_text("Lock conflicts 1 waiting");
+    screen.keys("q");
+    screen.wait_text("Quit while running?");
+    screen.keys("y");
+    // The screen is gone; the run goes on, and says so.
+    screen.wait_text("is still running");
+    assert_eq!(db.applied(), vec![1, 2, 3]);
+    drop(holder); // the blocker commits: the ALTER gets its lock
+    wait_until(
+        DEADLINE,
+        "the upgrade to finish after the screen closed",
+        || db.applied() == vec![1, 2, 3, 4],
+    );
+    wait_until(DEADLINE, "the audit row", || {
+        db.events().last() == Some(&("up".to_string(), "ok".to_string()))
+    });
+    let deadline = Instant::now() + DEADLINE;
+    while screen.running() {
+        assert!(
+            Instant::now() < deadline,
+            "pgshift did not exit after the run ended:\n{}",
+            screen.text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

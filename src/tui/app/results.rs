@@ -152,8 +152,19 @@ pub(super) fn on_planned(
     vec![]
 }
 
+/// The core reports a waiting step's blockers every poll; log them only when they change.
+pub fn same_blockers(before: &[Blocker], now: &[Blocker]) -> bool {
+    before.len() == now.len() && before.iter().zip(now).all(|(a, b)| a.pid == b.pid)
+}
+
 pub(super) fn on_progress(app: &mut App, e: Event) {
-    if let Some(line) = crate::output::event_line(&e) {
+    let repeat = match (&app.activity, &e) {
+        (Activity::Migrating(p), Event::Blocked { blockers, .. }) => {
+            same_blockers(&p.blockers, blockers)
+        }
+        _ => false,
+    };
+    if !repeat && let Some(line) = crate::output::event_line(&e) {
         let level = match &e {
             Event::Log { level, .. } => *level,
             Event::StepRetry { .. } | Event::Blocked { .. } | Event::LockBusy { .. } => Level::Warn,

@@ -45,11 +45,16 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
             let body = vec![
                 Line::from(what),
                 Line::from(
-                    "Quitting closes its connection: the server rolls back the step in progress;",
+                    "Quitting closes the screen; pgshift then waits on the terminal for the run",
                 ),
-                Line::from("steps already finished stay applied and are in the history."),
+                Line::from(
+                    "to end so it is recorded. Ctrl-C there abandons it: the server rolls back",
+                ),
+                Line::from("the step in progress; finished steps stay applied."),
             ];
-            let prompt = vec![Line::from(" y / Enter quit anyway · n / Esc keep running")];
+            let prompt = vec![Line::from(
+                " y / Enter close the screen · n / Esc keep watching",
+            )];
             dialog(
                 f,
                 theme,
