@@ -268,7 +268,8 @@ impl GlobalArgs {
 async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
     let g = &cli.global;
     match &cli.command {
-        None | Some(Command::Tui) => default_screen(g, loaded).await,
+        None => default_screen(g, loaded, false).await,
+        Some(Command::Tui) => default_screen(g, loaded, true).await,
         Some(Command::New(a)) => {
             let dir = g
                 .migrations
@@ -638,10 +639,19 @@ async fn sandbox(g: &GlobalArgs, action: SandboxAction) -> Result<ExitCode> {
     })
 }
 
-/// No subcommand: the operator screen. With nothing configured, the sandbox is started (and
-/// stopped again on exit if we started it); a configured but unreachable database is reported,
-/// never replaced by the sandbox.
-async fn default_screen(g: &GlobalArgs, loaded: &Loaded) -> Result<ExitCode> {
+/// No subcommand: the operator screen (`pgshift tui` asks for it explicitly). When stdout or stdin
+/// is not a terminal (a pipe, CI, `--json`), the status is printed instead. With nothing configured,
+/// the sandbox is started (and stopped again on exit if we started it); a configured but
+/// unreachable database opens the screen in its UNREACHABLE state, never the sandbox.
+async fn default_screen(g: &GlobalArgs, loaded: &Loaded, explicit: bool) -> Result<ExitCode> {
+    let screen =
+        explicit || (!g.json && std::io::stdout().is_terminal() && std::io::stdin().is_terminal());
+    if explicit && !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
+        return Err(Error::Usage(
+            "`pgshift tui` needs a terminal on stdin and stdout; use `pgshift status` in scripts"
+                .into(),
+        ));
+    }
     let o = g.overrides();
     let (reporter, printer) = progress_reporter(g);
     let (target, started) = match loaded.resolve(&o)? {
@@ -663,6 +673,10 @@ async fn default_screen(g: &GlobalArgs, loaded: &Loaded) -> Result<ExitCode> {
     printer.await.ok();
     let result = async {
         let catalog = ops::catalog(&target)?;
+        if screen {
+            crate::tui::run(target.clone(), catalog).await?;
+            return Ok(ExitCode::Ok);
+        }
         let s = ops::status::status(&target, &catalog).await?;
         if target.is_sandbox() {
             eprintln!("== SANDBOX: a local throwaway cluster with demo data ==");

@@ -21,5 +21,6 @@ pub mod runbook;
 pub mod serve;
 pub mod sql;
 pub mod startup;
+pub mod tui;
 
 pub use error::{Error, ExitCode, Result};

@@ -6,3 +6,4 @@ mod common;
 mod migrate;
 mod runbook;
 mod sandbox;
+mod tui;

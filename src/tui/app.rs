@@ -1,0 +1,626 @@
+//! The TUI's model and its pure `update`: state in, message in, state out plus the [`Effect`]s to
+//! run. No awaits, no SQL, no clock: everything from the outside world arrives as a [`Msg`].
+
+use std::collections::VecDeque;
+
+use crossterm::event::KeyEvent;
+
+use super::keys::{self, Action, Scope};
+use crate::catalog::{Catalog, Revision};
+use crate::config::{Environment, Target};
+use crate::db::audit;
+use crate::db::blockers::{Blocker, Conflict};
+use crate::event::{Event, Level};
+use crate::ops::history::History;
+use crate::ops::migrate::Report;
+use crate::ops::status::{RevisionRow, Status};
+use crate::plan::{Direction, Plan, TargetSpec};
+
+/// Log lines kept in memory; older ones are in the log file.
+pub const LOG_CAPACITY: usize = 2000;
+/// Audit events loaded into the history pane.
+pub const HISTORY_LIMIT: i64 = 10_000;
+
+/// The panes, in Tab order. A new pane (e.g. Backfills on `b`) is one variant here, its entry in
+/// `ALL`, `slot` and `title`, its rows in `row_count`/`row_text`, one key binding in `keys.rs`
+/// and one file under `ui/` with its arm in `ui::draw_pane`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Revisions,
+    History,
+    Locks,
+    Log,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 4] = [Pane::Revisions, Pane::History, Pane::Locks, Pane::Log];
+
+    pub fn index(self) -> usize {
+        Pane::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+
+    /// Where on screen the pane lives. Several panes may share a slot: the slot shows the focused
+    /// one, else the first of them in `ALL` (e.g. a Backfills pane sharing the Log's slot).
+    pub fn slot(self) -> Slot {
+        match self {
+            Pane::Revisions => Slot::TopLeft,
+            Pane::History => Slot::TopRight,
+            Pane::Locks => Slot::BottomLeft,
+            Pane::Log => Slot::BottomRight,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Revisions => "Revisions",
+            Pane::History => "History",
+            Pane::Locks => "Lock conflicts",
+            Pane::Log => "Log",
+        }
+    }
+}
+
+/// The four regions of the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    TopLeft,
+    TopRight,
+    BottomLeft,
+    BottomRight,
+}
+
+impl App {
+    /// The pane shown in `slot`: the focused one when it lives there, else the slot's first.
+    pub fn pane_in(&self, slot: Slot) -> Option<Pane> {
+        if self.focus.slot() == slot {
+            return Some(self.focus);
+        }
+        Pane::ALL.iter().copied().find(|p| p.slot() == slot)
+    }
+}
+
+/// What we know about the database's reachability and health.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Health {
+    /// No answer from the monitor yet.
+    Connecting,
+    Ok,
+    /// Connected, but something needs attention (drift, INVALID index, read-only, a failing poll).
+    Degraded(String),
+    /// The monitor cannot reach the database; the last known state is shown greyed.
+    Unreachable {
+        reason: String,
+        retry_in_s: u64,
+    },
+}
+
+impl Health {
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Health::Unreachable { .. })
+    }
+}
+
+/// The target as the header shows it (no password: `ConnInfo::redacted`).
+#[derive(Debug, Clone)]
+pub struct TargetInfo {
+    pub name: String,
+    /// `host:port/database` (the role is shown from the server's answer).
+    pub address: String,
+    pub environment: Environment,
+    pub sandbox: bool,
+    /// The migrations directory, for the empty-catalog hint.
+    pub migrations: String,
+}
+
+impl From<&Target> for TargetInfo {
+    fn from(t: &Target) -> Self {
+        TargetInfo {
+            name: t.name.clone(),
+            address: format!("{}:{}/{}", t.conn.host(), t.conn.port(), t.conn.dbname()),
+            environment: t.environment,
+            sandbox: t.is_sandbox(),
+            migrations: t.migrations.display().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Cancel,
+    Terminate,
+}
+
+impl Signal {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Signal::Cancel => "cancel",
+            Signal::Terminate => "terminate",
+        }
+    }
+
+    /// Exactly what runs, for the confirmation (db::blockers::signal binds the pid).
+    pub fn sql(self, pid: i32) -> String {
+        match self {
+            Signal::Cancel => format!("SELECT pg_cancel_backend({pid});"),
+            Signal::Terminate => format!("SELECT pg_terminate_backend({pid});"),
+        }
+    }
+}
+
+/// Why a plan was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    Preview,
+    Confirm,
+}
+
+/// An action that changes the database and so waits for the operator's yes.
+#[derive(Debug, Clone)]
+pub enum Pending {
+    Migrate(Plan),
+    Signal { blocker: Blocker, signal: Signal },
+}
+
+#[derive(Debug, Clone)]
+pub struct Confirm {
+    pub pending: Pending,
+    /// `Some(rev)`: the operator must type this revision (a production downgrade).
+    pub must_type: Option<Revision>,
+    pub typed: String,
+    pub scroll: u16,
+}
+
+#[derive(Debug, Clone)]
+pub enum Popup {
+    Help {
+        scroll: u16,
+    },
+    Preview {
+        plan: Plan,
+        scroll: u16,
+    },
+    Confirm(Confirm),
+    /// Quit was asked for while an action runs.
+    QuitWhileRunning,
+}
+
+/// Progress of the running migration, from the core's events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub direction: Direction,
+    pub from: Revision,
+    pub to: Revision,
+    pub step: Option<(usize, usize, String)>,
+    pub attempt: Option<(u32, u32, String)>,
+    pub blockers: Vec<Blocker>,
+    pub waiting_for_runner: Option<String>,
+    /// The statement running now (no-transaction steps run statement by statement).
+    pub statement: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Activity {
+    Idle,
+    Planning(Purpose),
+    Migrating(Progress),
+    Signalling(i32),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    pub level: Level,
+    pub text: String,
+}
+
+/// One row of the lock pane: a waiter, or one of its blockers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockRow {
+    pub conflict: usize,
+    pub blocker: Option<usize>,
+}
+
+/// Cursor and filter of one pane; `visible` are the indices of the rows passing the filter.
+#[derive(Debug, Clone, Default)]
+pub struct PaneState {
+    pub selected: usize,
+    pub filter: String,
+    pub visible: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Motion {
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+}
+
+/// Everything the outside world tells the app.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(KeyEvent),
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    Tick,
+    Monitor(Monitor),
+    History(Result<History, String>),
+    Planned {
+        purpose: Purpose,
+        result: Result<Plan, String>,
+    },
+    Progress(Event),
+    Migrated(Result<Report, String>),
+    Signalled {
+        pid: i32,
+        signal: Signal,
+        result: Result<bool, String>,
+    },
+    /// SIGTERM/SIGHUP: leave now, restoring the terminal.
+    Terminate,
+}
+
+/// What the monitoring connection reports.
+#[derive(Debug, Clone)]
+pub enum Monitor {
+    Snapshot {
+        status: Box<Status>,
+        conflicts: Vec<Conflict>,
+    },
+    /// Connected, but this poll failed (the connection stays).
+    PollFailed(String),
+    Unreachable {
+        reason: String,
+        retry_in_s: u64,
+    },
+}
+
+/// Work for `worker` (and a poke for the monitor).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    LoadHistory,
+    /// Poll the monitor now instead of at its next tick.
+    Poll,
+    Plan {
+        direction: Direction,
+        spec: TargetSpec,
+        purpose: Purpose,
+    },
+    Migrate {
+        direction: Direction,
+        spec: TargetSpec,
+        expect: (Revision, Revision),
+    },
+    Signal {
+        blocker: Blocker,
+        signal: Signal,
+    },
+}
+
+pub struct App {
+    pub target: TargetInfo,
+    /// False under NO_COLOR: styles become bold/reverse and markers become letters.
+    pub color: bool,
+    pub health: Health,
+    pub status: Option<Status>,
+    /// The catalog's rows, with what the last status said about each (base first).
+    pub revisions: Vec<RevisionRow>,
+    pub history: Vec<audit::Event>,
+    pub history_error: Option<String>,
+    pub conflicts: Vec<Conflict>,
+    pub lock_rows: Vec<LockRow>,
+    pub log: VecDeque<LogLine>,
+    pub focus: Pane,
+    pub panes: Vec<PaneState>,
+    /// Typing into the focused pane's filter.
+    pub filtering: bool,
+    pub target_rev: Option<Revision>,
+    pub activity: Activity,
+    pub popup: Option<Popup>,
+    /// Rows moved by PgUp/PgDn (from the terminal size).
+    pub page: usize,
+    pub quit: bool,
+}
+
+fn base_row() -> RevisionRow {
+    RevisionRow {
+        revision: Revision::BASE,
+        name: "(nothing applied)".into(),
+        applied: true,
+        applied_on: None,
+        reversible: true,
+        no_transaction: false,
+        drift: false,
+    }
+}
+
+impl App {
+    pub fn new(target: TargetInfo, catalog: &Catalog, color: bool) -> App {
+        let mut revisions = vec![base_row()];
+        revisions.extend(catalog.migrations.iter().map(|m| RevisionRow {
+            revision: m.revision,
+            name: m.name.clone(),
+            applied: false,
+            applied_on: None,
+            reversible: m.is_reversible(),
+            no_transaction: m.no_transaction,
+            drift: false,
+        }));
+        let mut app = App {
+            target,
+            color,
+            health: Health::Connecting,
+            status: None,
+            revisions,
+            history: Vec::new(),
+            history_error: None,
+            conflicts: Vec::new(),
+            lock_rows: Vec::new(),
+            log: VecDeque::new(),
+            focus: Pane::Revisions,
+            panes: Pane::ALL.iter().map(|_| PaneState::default()).collect(),
+            filtering: false,
+            target_rev: None,
+            activity: Activity::Idle,
+            popup: None,
+            page: 5,
+            quit: false,
+        };
+        for p in Pane::ALL {
+            app.refresh_view(p);
+        }
+        app
+    }
+
+    /// What to run right after start.
+    pub fn init() -> Vec<Effect> {
+        vec![Effect::LoadHistory]
+    }
+
+    pub fn pane(&self, p: Pane) -> &PaneState {
+        &self.panes[p.index()]
+    }
+
+    fn pane_mut(&mut self, p: Pane) -> &mut PaneState {
+        &mut self.panes[p.index()]
+    }
+
+    pub fn current(&self) -> Option<Revision> {
+        self.status.as_ref().map(|s| s.current)
+    }
+
+    /// Where `u` goes: the chosen target when it is above current, else head.
+    pub fn upgrade_target(&self) -> TargetSpec {
+        match (self.target_rev, self.current()) {
+            (Some(t), Some(c)) if t > c => TargetSpec::Revision(t),
+            _ => TargetSpec::Head,
+        }
+    }
+
+    pub fn is_busy(&self) -> bool {
+        !matches!(self.activity, Activity::Idle)
+    }
+
+    /// The revision row under the Revisions cursor.
+    pub fn selected_revision(&self) -> Option<&RevisionRow> {
+        let p = self.pane(Pane::Revisions);
+        p.visible
+            .get(p.selected)
+            .and_then(|i| self.revisions.get(*i))
+    }
+
+    pub fn selected_event(&self) -> Option<&audit::Event> {
+        let p = self.pane(Pane::History);
+        p.visible.get(p.selected).and_then(|i| self.history.get(*i))
+    }
+
+    /// The blocker under the lock cursor: the row's blocker, or a waiter's first blocker.
+    pub fn selected_blocker(&self) -> Option<&Blocker> {
+        let p = self.pane(Pane::Locks);
+        let row = p
+            .visible
+            .get(p.selected)
+            .and_then(|i| self.lock_rows.get(*i))?;
+        let c = self.conflicts.get(row.conflict)?;
+        c.blockers.get(row.blocker.unwrap_or(0))
+    }
+
+    pub fn log(&mut self, level: Level, text: impl Into<String>) {
+        let follow = {
+            let p = self.pane(Pane::Log);
+            p.visible.is_empty() || p.selected + 1 >= p.visible.len()
+        };
+        if self.log.len() == LOG_CAPACITY {
+            self.log.pop_front();
+        }
+        self.log.push_back(LogLine {
+            level,
+            text: text.into(),
+        });
+        self.refresh_view(Pane::Log);
+        if follow {
+            let p = self.pane_mut(Pane::Log);
+            p.selected = p.visible.len().saturating_sub(1);
+        }
+    }
+
+    /// The text a row is filtered on.
+    fn row_text(&self, pane: Pane, i: usize) -> String {
+        match pane {
+            Pane::Revisions => self
+                .revisions
+                .get(i)
+                .map(|r| format!("{} {}", r.revision, r.name))
+                .unwrap_or_default(),
+            Pane::History => self
+                .history
+                .get(i)
+                .map(|e| {
+                    format!(
+                        "{} {} {} {} {}",
+                        e.action,
+                        e.operator,
+                        e.outcome,
+                        e.at,
+                        e.error.as_deref().unwrap_or("")
+                    )
+                })
+                .unwrap_or_default(),
+            Pane::Locks => self
+                .lock_rows
+                .get(i)
+                .and_then(|r| {
+                    let c = self.conflicts.get(r.conflict)?;
+                    let b = match r.blocker {
+                        Some(b) => c.blockers.get(b)?,
+                        None => &c.waiter,
+                    };
+                    Some(format!(
+                        "{} {} {} {} {}",
+                        b.pid, b.user, b.application, b.state, b.query
+                    ))
+                })
+                .unwrap_or_default(),
+            Pane::Log => self.log.get(i).map(|l| l.text.clone()).unwrap_or_default(),
+        }
+    }
+
+    fn row_count(&self, pane: Pane) -> usize {
+        match pane {
+            Pane::Revisions => self.revisions.len(),
+            Pane::History => self.history.len(),
+            Pane::Locks => self.lock_rows.len(),
+            Pane::Log => self.log.len(),
+        }
+    }
+
+    /// Recompute which rows pass the filter, keeping the cursor in range.
+    pub fn refresh_view(&mut self, pane: Pane) {
+        let needle = self.pane(pane).filter.to_lowercase();
+        let visible: Vec<usize> = (0..self.row_count(pane))
+            .filter(|i| {
+                needle.is_empty() || self.row_text(pane, *i).to_lowercase().contains(&needle)
+            })
+            .collect();
+        let p = self.pane_mut(pane);
+        p.selected = p.selected.min(visible.len().saturating_sub(1));
+        p.visible = visible;
+    }
+
+    fn move_cursor(&mut self, pane: Pane, m: Motion) {
+        let page = self.page.max(1);
+        let p = self.pane_mut(pane);
+        let last = p.visible.len().saturating_sub(1);
+        p.selected = match m {
+            Motion::Up => p.selected.saturating_sub(1),
+            Motion::Down => (p.selected + 1).min(last),
+            Motion::PageUp => p.selected.saturating_sub(page),
+            Motion::PageDown => (p.selected + page).min(last),
+            Motion::Home => 0,
+            Motion::End => last,
+        };
+    }
+}
+
+/// The one state transition. Pure: returns what to run instead of running it.
+pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Key(ev) => on_key(app, &ev),
+        Msg::Resize { height, .. } => {
+            // Each list pane gets about half the body height, minus borders.
+            app.page = (height as usize / 2).saturating_sub(4).max(1);
+            vec![]
+        }
+        Msg::Tick => vec![],
+        Msg::Terminate => {
+            app.quit = true;
+            vec![]
+        }
+        Msg::Monitor(m) => on_monitor(app, m),
+        Msg::History(r) => {
+            match r {
+                Ok(h) => {
+                    app.history = h.events;
+                    app.history_error = None;
+                }
+                // Keep the last known events through an outage; say why they are not fresh.
+                Err(e) if !app.history.is_empty() => app.log(
+                    Level::Warn,
+                    format!("history not refreshed: {}", first_line(&e)),
+                ),
+                Err(e) => app.history_error = Some(e),
+            }
+            app.refresh_view(Pane::History);
+            vec![]
+        }
+        Msg::Planned { purpose, result } => on_planned(app, purpose, result),
+        Msg::Progress(e) => {
+            on_progress(app, e);
+            vec![]
+        }
+        Msg::Migrated(r) => {
+            app.activity = Activity::Idle;
+            match r {
+                Ok(rep) => app.log(
+                    Level::Info,
+                    format!(
+                        "{} {} -> {}: {} step(s) in {} ms",
+                        rep.direction.verb(),
+                        rep.from,
+                        rep.to,
+                        rep.steps.len(),
+                        rep.duration_ms
+                    ),
+                ),
+                Err(e) => log_error(app, &e),
+            }
+            vec![Effect::Poll, Effect::LoadHistory]
+        }
+        Msg::Signalled {
+            pid,
+            signal,
+            result,
+        } => {
+            app.activity = Activity::Idle;
+            match result {
+                Ok(true) => app.log(
+                    Level::Info,
+                    format!("{} sent to pid {pid} (audited)", signal.verb()),
+                ),
+                Ok(false) => app.log(
+                    Level::Warn,
+                    format!(
+                        "{} of pid {pid}: no such session any more (audited)",
+                        signal.verb()
+                    ),
+                ),
+                Err(e) => log_error(app, &format!("{} of pid {pid} failed: {e}", signal.verb())),
+            }
+            vec![Effect::Poll, Effect::LoadHistory]
+        }
+    }
+}
+
+fn log_error(app: &mut App, text: &str) {
+    // Multi-line errors (what, why, what next) stay readable line by line.
+    for (i, line) in text.lines().enumerate() {
+        app.log(
+            if i == 0 { Level::Error } else { Level::Info },
+            line.trim_end().to_string(),
+        );
+    }
+}
+
+mod input;
+mod results;
+
+use input::on_key;
+pub use results::same_blockers;
+use results::{first_line, on_monitor, on_planned, on_progress};
+
+#[cfg(test)]
+#[path = "app_tests.rs"]
+mod tests;

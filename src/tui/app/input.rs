@@ -1,0 +1,306 @@
+//! Keys → state and effects: the part of `update` that interprets the key map against the
+//! current state (panes, filter prompt, dialogs, confirmations).
+
+use super::*;
+
+pub(super) fn on_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
+    if app.popup.is_some() {
+        return on_popup_key(app, ev);
+    }
+    if app.filtering {
+        return on_filter_key(app, ev);
+    }
+    match keys::action(Scope::Main, ev) {
+        Some(a) => on_action(app, a),
+        None => vec![],
+    }
+}
+
+fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
+    let focus = app.focus;
+    match a {
+        Action::Quit => {
+            if app.is_busy() {
+                app.popup = Some(Popup::QuitWhileRunning);
+            } else {
+                app.quit = true;
+            }
+        }
+        Action::Help => app.popup = Some(Popup::Help { scroll: 0 }),
+        Action::NextPane => app.focus = Pane::ALL[(focus.index() + 1) % Pane::ALL.len()],
+        Action::PrevPane => {
+            app.focus = Pane::ALL[(focus.index() + Pane::ALL.len() - 1) % Pane::ALL.len()]
+        }
+        Action::Focus(p) => app.focus = p,
+        Action::Up => app.move_cursor(focus, Motion::Up),
+        Action::Down => app.move_cursor(focus, Motion::Down),
+        Action::PageUp => app.move_cursor(focus, Motion::PageUp),
+        Action::PageDown => app.move_cursor(focus, Motion::PageDown),
+        Action::Home => app.move_cursor(focus, Motion::Home),
+        Action::End => app.move_cursor(focus, Motion::End),
+        Action::Filter => app.filtering = true,
+        Action::Refresh => return vec![Effect::Poll, Effect::LoadHistory],
+        Action::SetTarget => {
+            if focus == Pane::Revisions
+                && let Some(r) = app.selected_revision().map(|r| r.revision)
+            {
+                app.target_rev = Some(r);
+                app.log(Level::Info, format!("target revision set to {r}"));
+            }
+        }
+        Action::Upgrade => {
+            return start_plan(app, Direction::Up, app.upgrade_target(), Purpose::Confirm);
+        }
+        Action::DowngradeOne => {
+            return start_plan(
+                app,
+                Direction::Down,
+                TargetSpec::Steps(Direction::Down, 1),
+                Purpose::Confirm,
+            );
+        }
+        Action::DowngradeTo => {
+            let Some(rev) = app.selected_revision().map(|r| r.revision) else {
+                return vec![];
+            };
+            if app.current().is_some_and(|c| rev >= c) {
+                app.log(Level::Warn, format!("downgrade to {rev}: pick a revision below the current one in Revisions (base included)"));
+                return vec![];
+            }
+            return start_plan(
+                app,
+                Direction::Down,
+                TargetSpec::Revision(rev),
+                Purpose::Confirm,
+            );
+        }
+        Action::Preview => {
+            // Preview what D would do when the cursor is below current, else the upgrade.
+            let down = app
+                .selected_revision()
+                .map(|r| r.revision)
+                .filter(|r| focus == Pane::Revisions && app.current().is_some_and(|c| *r < c));
+            return match down {
+                Some(rev) => start_plan(
+                    app,
+                    Direction::Down,
+                    TargetSpec::Revision(rev),
+                    Purpose::Preview,
+                ),
+                None => start_plan(app, Direction::Up, app.upgrade_target(), Purpose::Preview),
+            };
+        }
+        Action::CancelBlocker => ask_signal(app, Signal::Cancel),
+        Action::TerminateBlocker => ask_signal(app, Signal::Terminate),
+        Action::Confirm | Action::Dismiss => {}
+    }
+    vec![]
+}
+
+fn start_plan(
+    app: &mut App,
+    direction: Direction,
+    spec: TargetSpec,
+    purpose: Purpose,
+) -> Vec<Effect> {
+    if app.is_busy() {
+        app.log(
+            Level::Warn,
+            "an action is already running: wait for it to finish (see the status line)",
+        );
+        return vec![];
+    }
+    if app.health.is_unreachable() {
+        app.log(
+            Level::Error,
+            "the database is unreachable: nothing can run until it is back (r retries now)",
+        );
+        return vec![];
+    }
+    app.activity = Activity::Planning(purpose);
+    vec![Effect::Plan {
+        direction,
+        spec,
+        purpose,
+    }]
+}
+
+fn ask_signal(app: &mut App, signal: Signal) {
+    match app.selected_blocker().cloned() {
+        Some(blocker) => {
+            app.popup = Some(Popup::Confirm(Confirm {
+                pending: Pending::Signal { blocker, signal },
+                must_type: None,
+                typed: String::new(),
+                scroll: 0,
+            }))
+        }
+        None => app.log(
+            Level::Warn,
+            format!(
+                "{}: select a blocker in the Lock conflicts pane (3) first",
+                signal.verb()
+            ),
+        ),
+    }
+}
+
+fn on_filter_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
+    use crossterm::event::KeyCode;
+    let pane = app.focus;
+    match keys::action(Scope::Dialog, ev) {
+        Some(Action::Quit) => return on_action(app, Action::Quit),
+        Some(Action::Confirm) if ev.code == KeyCode::Enter => app.filtering = false,
+        Some(Action::Dismiss) if ev.code == KeyCode::Esc => {
+            app.filtering = false;
+            app.pane_mut(pane).filter.clear();
+        }
+        _ => match ev.code {
+            KeyCode::Backspace => {
+                app.pane_mut(pane).filter.pop();
+            }
+            KeyCode::Char(c) => app.pane_mut(pane).filter.push(c),
+            _ => return vec![],
+        },
+    }
+    app.refresh_view(pane);
+    vec![]
+}
+
+fn on_popup_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
+    use crossterm::event::KeyCode;
+    let Some(popup) = app.popup.take() else {
+        return vec![];
+    };
+    let action = keys::action(Scope::Dialog, ev);
+    match popup {
+        Popup::QuitWhileRunning => {
+            if let Some(Action::Confirm | Action::Quit) = action {
+                app.quit = true;
+            }
+        }
+        Popup::Help { scroll } | Popup::Preview { scroll, .. }
+            if matches!(action, Some(Action::Up | Action::Down)) =>
+        {
+            let scroll = if action == Some(Action::Up) {
+                scroll.saturating_sub(1)
+            } else {
+                scroll.saturating_add(1)
+            };
+            app.popup = Some(match popup {
+                Popup::Preview { plan, .. } => Popup::Preview { plan, scroll },
+                _ => Popup::Help { scroll },
+            });
+        }
+        Popup::Help { .. } | Popup::Preview { .. } => {
+            if action == Some(Action::Quit) {
+                return on_action(app, Action::Quit);
+            }
+            // A stray key keeps the dialog open; Esc, Enter, n, y, ? and q close it.
+            if action.is_none() && !matches!(ev.code, KeyCode::Char('?' | 'q')) {
+                app.popup = Some(popup);
+            }
+        }
+        Popup::Confirm(c) => return on_confirm_key(app, c, action, ev),
+    }
+    vec![]
+}
+
+/// Keys in a confirmation. Typing mode (production downgrade) takes characters as the revision,
+/// so only Enter, Esc, arrows and Backspace act there.
+fn on_confirm_key(
+    app: &mut App,
+    mut c: Confirm,
+    action: Option<Action>,
+    ev: &KeyEvent,
+) -> Vec<Effect> {
+    use crossterm::event::KeyCode;
+    let typing = c.must_type.is_some();
+    let cancel = ev.code == KeyCode::Esc || (!typing && action == Some(Action::Dismiss));
+    let run = ev.code == KeyCode::Enter || (!typing && action == Some(Action::Confirm));
+    if action == Some(Action::Quit) {
+        // Quitting while idle just closes the dialog with the app; while busy it asks.
+        return on_action(app, Action::Quit);
+    }
+    if cancel {
+        app.log(Level::Info, "not confirmed; nothing was run");
+        return vec![];
+    }
+    if run {
+        if let Some(rev) = c.must_type
+            && Revision::parse(&c.typed) != Some(rev)
+        {
+            app.log(
+                Level::Warn,
+                format!(
+                    "type {rev} exactly to confirm (you typed {:?}); nothing was run",
+                    c.typed
+                ),
+            );
+            c.typed.clear();
+            app.popup = Some(Popup::Confirm(c));
+            return vec![];
+        }
+        return confirmed(app, c.pending);
+    }
+    match ev.code {
+        KeyCode::Up => c.scroll = c.scroll.saturating_sub(1),
+        KeyCode::Down => c.scroll = c.scroll.saturating_add(1),
+        KeyCode::Backspace => {
+            c.typed.pop();
+        }
+        KeyCode::Char(ch) if typing && c.typed.len() < 16 => c.typed.push(ch),
+        _ if action == Some(Action::Up) => c.scroll = c.scroll.saturating_sub(1),
+        _ if action == Some(Action::Down) => c.scroll = c.scroll.saturating_add(1),
+        _ => {}
+    }
+    app.popup = Some(Popup::Confirm(c));
+    vec![]
+}
+
+fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
+    match pending {
+        Pending::Migrate(plan) => {
+            if app.is_busy() {
+                app.log(
+                    Level::Warn,
+                    "an action is already running; nothing else was started",
+                );
+                return vec![];
+            }
+            let spec = TargetSpec::Revision(plan.to);
+            app.activity = Activity::Migrating(Progress {
+                direction: plan.direction,
+                from: plan.from,
+                to: plan.to,
+                step: None,
+                attempt: None,
+                blockers: vec![],
+                waiting_for_runner: None,
+                statement: None,
+            });
+            app.log(
+                Level::Info,
+                format!(
+                    "{} {} -> {} confirmed",
+                    plan.direction.verb(),
+                    plan.from,
+                    plan.to
+                ),
+            );
+            vec![Effect::Migrate {
+                direction: plan.direction,
+                spec,
+                expect: (plan.from, plan.to),
+            }]
+        }
+        Pending::Signal { blocker, signal } => {
+            app.activity = Activity::Signalling(blocker.pid);
+            app.log(
+                Level::Info,
+                format!("{} pid {} confirmed", signal.verb(), blocker.pid),
+            );
+            vec![Effect::Signal { blocker, signal }]
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Results → state: monitor snapshots, plans, progress events. Part of `update`.
+
+use super::*;
+
+pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
+    match m {
+        Monitor::Snapshot { status, conflicts } => {
+            let reconnected = app.health.is_unreachable();
+            if reconnected {
+                app.log(Level::Info, "database reachable again");
+            }
+            let moved = app
+                .status
+                .as_ref()
+                .is_some_and(|s| s.current != status.current);
+            app.health = health_of(&status);
+            set_status(app, *status);
+            set_conflicts(app, conflicts);
+            // After an outage, or when someone (maybe another operator) moved the database, the
+            // audit trail changed too.
+            if reconnected || moved {
+                vec![Effect::LoadHistory]
+            } else {
+                vec![]
+            }
+        }
+        Monitor::PollFailed(reason) => {
+            app.health = Health::Degraded(first_line(&reason));
+            vec![]
+        }
+        Monitor::Unreachable { reason, retry_in_s } => {
+            if !app.health.is_unreachable() {
+                log_error(app, &format!("database unreachable: {reason}"));
+            }
+            app.health = Health::Unreachable {
+                reason: first_line(&reason),
+                retry_in_s,
+            };
+            vec![]
+        }
+    }
+}
+
+pub(super) fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").to_string()
+}
+
+fn health_of(s: &Status) -> Health {
+    if !s.drift.is_empty() {
+        Health::Degraded(format!(
+            "drift in {} revision(s): run `pgshift status`",
+            s.drift.len()
+        ))
+    } else if !s.invalid_indexes.is_empty() {
+        Health::Degraded(format!(
+            "{} INVALID index(es) from a failed CONCURRENTLY build",
+            s.invalid_indexes.len()
+        ))
+    } else if s.server.read_only {
+        Health::Degraded("server is read-only (a standby?)".into())
+    } else {
+        Health::Ok
+    }
+}
+
+fn set_status(app: &mut App, s: Status) {
+    let mut rows = vec![base_row()];
+    rows.extend(s.revisions.iter().cloned());
+    let keep = app.selected_revision().map(|r| r.revision);
+    let first = app.status.is_none();
+    app.revisions = rows;
+    app.status = Some(s);
+    app.refresh_view(Pane::Revisions);
+    // First status: put the cursor on the current revision; afterwards keep it on its revision.
+    let want = if first { app.current() } else { keep };
+    if let Some(want) = want {
+        let p = &app.panes[Pane::Revisions.index()];
+        if let Some(pos) = p
+            .visible
+            .iter()
+            .position(|i| app.revisions[*i].revision == want)
+        {
+            app.panes[Pane::Revisions.index()].selected = pos;
+        }
+    }
+}
+
+fn set_conflicts(app: &mut App, conflicts: Vec<Conflict>) {
+    let keep = app.selected_blocker().map(|b| b.pid);
+    app.lock_rows = conflicts
+        .iter()
+        .enumerate()
+        .flat_map(|(ci, c)| {
+            std::iter::once(LockRow {
+                conflict: ci,
+                blocker: None,
+            })
+            .chain((0..c.blockers.len()).map(move |bi| LockRow {
+                conflict: ci,
+                blocker: Some(bi),
+            }))
+        })
+        .collect();
+    app.conflicts = conflicts;
+    app.refresh_view(Pane::Locks);
+    if let Some(pid) = keep {
+        let p = &app.panes[Pane::Locks.index()];
+        let pos = p.visible.iter().position(|i| {
+            let r = app.lock_rows[*i];
+            r.blocker
+                .and_then(|b| app.conflicts[r.conflict].blockers.get(b))
+                .is_some_and(|b| b.pid == pid)
+        });
+        if let Some(pos) = pos {
+            app.panes[Pane::Locks.index()].selected = pos;
+        }
+    }
+}
+
+pub(super) fn on_planned(
+    app: &mut App,
+    purpose: Purpose,
+    result: Result<Plan, String>,
+) -> Vec<Effect> {
+    app.activity = Activity::Idle;
+    let plan = match result {
+        Ok(p) => p,
+        Err(e) => {
+            log_error(app, &e);
+            return vec![];
+        }
+    };
+    match purpose {
+        Purpose::Preview => app.popup = Some(Popup::Preview { plan, scroll: 0 }),
+        Purpose::Confirm if plan.is_empty() => {
+            app.log(
+                Level::Info,
+                format!("nothing to do: the database is at {}", plan.from),
+            );
+        }
+        Purpose::Confirm => {
+            let must_type = (plan.is_destructive() && app.target.environment.is_production())
+                .then_some(plan.to);
+            app.popup = Some(Popup::Confirm(Confirm {
+                pending: Pending::Migrate(plan),
+                must_type,
+                typed: String::new(),
+                scroll: 0,
+            }));
+        }
+    }
+    vec![]
+}
+
+/// The core reports a waiting step's blockers every poll; log them only when they change.
+pub fn same_blockers(before: &[Blocker], now: &[Blocker]) -> bool {
+    before.len() == now.len() && before.iter().zip(now).all(|(a, b)| a.pid == b.pid)
+}
+
+pub(super) fn on_progress(app: &mut App, e: Event) {
+    let repeat = match (&app.activity, &e) {
+        (Activity::Migrating(p), Event::Blocked { blockers, .. }) => {
+            same_blockers(&p.blockers, blockers)
+        }
+        _ => false,
+    };
+    if !repeat && let Some(line) = crate::output::event_line(&e) {
+        let level = match &e {
+            Event::Log { level, .. } => *level,
+            Event::StepRetry { .. } | Event::Blocked { .. } | Event::LockBusy { .. } => Level::Warn,
+            _ => Level::Info,
+        };
+        app.log(level, line.trim_start().to_string());
+    }
+    let Activity::Migrating(p) = &mut app.activity else {
+        return;
+    };
+    match e {
+        Event::LockBusy { holder } => p.waiting_for_runner = Some(holder.to_string()),
+        Event::StepStarted {
+            index,
+            total,
+            revision,
+            name,
+            ..
+        } => {
+            p.waiting_for_runner = None;
+            p.step = Some((index, total, format!("{revision}_{name}")));
+            p.attempt = None;
+            p.blockers.clear();
+            p.statement = None;
+        }
+        Event::Blocked { blockers, .. } => p.blockers = blockers,
+        Event::StepRetry {
+            attempt,
+            attempts,
+            reason,
+            blockers,
+            ..
+        } => {
+            p.attempt = Some((attempt, attempts, reason));
+            p.blockers = blockers;
+        }
+        Event::StepFinished { .. } => {
+            p.attempt = None;
+            p.blockers.clear();
+        }
+        Event::Statement { line, text, .. } => {
+            p.statement = Some(format!(
+                "line {line}: {}",
+                crate::output::one_line(&text, 120)
+            ))
+        }
+        Event::Log { .. } => {}
+    }
+}

@@ -1,0 +1,254 @@
+//! The operator screen: model / update / view (see DESIGN.md).
+//!
+//! This module owns the terminal: raw mode and the alternate screen, restored on every exit path
+//! (return, error, panic, SIGTERM/SIGHUP). The event loop waits for input, a message from the worker
+//! or monitor, or the 1 s tick; handles everything already queued; then draws once. Nothing runs
+//! while nothing happens.
+
+pub mod app;
+pub mod keys;
+pub mod monitor;
+pub mod sample;
+pub mod ui;
+pub mod worker;
+
+use std::io::{Stdout, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{Event as TermEvent, EventStream};
+use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
+use crossterm::{cursor, execute};
+use futures_util::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use tokio::sync::Notify;
+
+use crate::catalog::Catalog;
+use crate::config::Target;
+use crate::error::{Error, Result};
+use app::{App, Msg, TargetInfo, update};
+
+/// Redraw at least this often so ages and the unreachable countdown stay honest.
+pub const TICK: Duration = Duration::from_secs(1);
+
+/// Whether colours are allowed: https://no-color.org (any non-empty NO_COLOR disables them).
+pub fn color_allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Open the screen on `target` and run until the operator quits.
+pub async fn run(target: Target, catalog: Catalog) -> Result<()> {
+    let mut terminal = setup().map_err(|e| Error::io("setting up the terminal", e))?;
+    let result = event_loop(&mut terminal, target, catalog).await;
+    restore();
+    match result? {
+        Some(unfinished) => unfinished.wait().await,
+        None => Ok(()),
+    }
+}
+
+/// A migration still running when the operator quit: the screen is gone, but the run goes on to
+/// its audited end unless the operator abandons it (Ctrl-C, SIGTERM). A hangup (SSH dropped) does
+/// not stop it.
+struct Unfinished {
+    rx: tokio::sync::mpsc::UnboundedReceiver<Msg>,
+    what: String,
+}
+
+impl Unfinished {
+    async fn wait(mut self) -> Result<()> {
+        say(&format!(
+            "pgshift: the screen is closed, but the {} is still running; waiting for it to end so it is recorded.\n  Ctrl-C abandons it: the server rolls back the step in progress, finished steps stay applied.",
+            self.what
+        ));
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(t) => t.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(terminated);
+        let mut blocked = Vec::new();
+        loop {
+            tokio::select! {
+                m = self.rx.recv() => match m {
+                    Some(Msg::Progress(e)) => {
+                        let repeat = match &e {
+                            crate::event::Event::Blocked { blockers, .. } => {
+                                let repeat = app::same_blockers(&blocked, blockers);
+                                blocked = blockers.clone();
+                                repeat
+                            }
+                            _ => false,
+                        };
+                        if !repeat && let Some(line) = crate::output::event_line(&e) {
+                            say(&line);
+                        }
+                    }
+                    Some(Msg::Migrated(Ok(r))) => {
+                        say(&format!("{} {} -> {}: {} step(s) in {} ms", r.direction.verb(), r.from, r.to, r.steps.len(), r.duration_ms));
+                        return Ok(());
+                    }
+                    Some(Msg::Migrated(Err(e))) => return Err(Error::Failed(e)),
+                    Some(_) => {}
+                    None => return Ok(()),
+                },
+                _ = &mut ctrl_c => return Err(self.abandoned("Ctrl-C")),
+                _ = &mut terminated => return Err(self.abandoned("SIGTERM")),
+            }
+        }
+    }
+
+    fn abandoned(&self, why: &str) -> Error {
+        Error::Failed(format!(
+            "{why}: abandoned the running {}. Its connection closes now: the server rolls back the step in progress; finished steps stay applied. Check with `pgshift status`.",
+            self.what
+        ))
+    }
+}
+
+/// A line on stderr that never panics (the terminal may be gone after a hangup).
+fn say(line: &str) {
+    writeln!(std::io::stderr(), "{line}").ok();
+}
+
+type Term = Terminal<CrosstermBackend<Stdout>>;
+
+fn setup() -> std::io::Result<Term> {
+    install_panic_hook();
+    terminal::enable_raw_mode()?;
+    let mut out = std::io::stdout();
+    if let Err(e) = execute!(out, EnterAlternateScreen, cursor::Hide) {
+        restore();
+        return Err(e);
+    }
+    Terminal::new(CrosstermBackend::new(out)).inspect_err(|_| restore())
+}
+
+/// Give the terminal back: cooked mode, main screen, visible cursor. Safe to call twice.
+pub fn restore() {
+    terminal::disable_raw_mode().ok();
+    execute!(std::io::stdout(), LeaveAlternateScreen, cursor::Show).ok();
+}
+
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        // Restore first, or the panic message lands on the alternate screen in raw mode.
+        restore();
+        previous(info);
+    }));
+}
+
+async fn event_loop(
+    terminal: &mut Term,
+    target: Target,
+    catalog: Catalog,
+) -> Result<Option<Unfinished>> {
+    let mut app = App::new(TargetInfo::from(&target), &catalog, color_allowed());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
+    let poke = Arc::new(Notify::new());
+    let target = Arc::new(target);
+    let catalog = Arc::new(catalog);
+    let monitor = tokio::spawn(monitor::run(
+        target.clone(),
+        catalog.clone(),
+        tx.clone(),
+        poke.clone(),
+    ));
+    let worker = worker::Worker::new(target, catalog, tx.clone(), poke);
+    spawn_signal_watch(tx.clone());
+    drop(tx);
+    for e in App::init() {
+        worker.run(e);
+    }
+    if let Ok(size) = terminal.size() {
+        update(
+            &mut app,
+            Msg::Resize {
+                width: size.width,
+                height: size.height,
+            },
+        );
+    }
+    let mut input = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let result = loop {
+        if let Err(e) = draw(terminal, &app) {
+            break Err(Error::io("drawing the screen", e));
+        }
+        let msg = tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(ev)) => match from_terminal(ev) { Some(m) => m, None => continue },
+                Some(Err(e)) => break Err(Error::io("reading the keyboard", e)),
+                None => break Ok(()),
+            },
+            Some(m) = rx.recv() => m,
+            _ = tick.tick() => Msg::Tick,
+        };
+        for e in update(&mut app, msg) {
+            worker.run(e);
+        }
+        // Coalesce: apply everything already queued before the next (single) draw.
+        while let Ok(m) = rx.try_recv() {
+            for e in update(&mut app, m) {
+                worker.run(e);
+            }
+        }
+        if app.quit {
+            break Ok(());
+        }
+    };
+    monitor.abort();
+    result?;
+    Ok(match &app.activity {
+        app::Activity::Migrating(p) => Some(Unfinished {
+            rx,
+            what: format!("{} {} -> {}", p.direction.verb(), p.from, p.to),
+        }),
+        _ => None,
+    })
+}
+
+/// One frame inside a synchronized update, so a slow SSH link never shows half a frame.
+fn draw(terminal: &mut Term, app: &App) -> std::io::Result<()> {
+    execute!(terminal.backend_mut(), terminal::BeginSynchronizedUpdate)?;
+    terminal.draw(|f| ui::draw(app, f))?;
+    execute!(terminal.backend_mut(), terminal::EndSynchronizedUpdate)?;
+    terminal.backend_mut().flush()
+}
+
+fn from_terminal(ev: TermEvent) -> Option<Msg> {
+    match ev {
+        // Releases only arrive with keyboard enhancements (not enabled); never type a key twice.
+        TermEvent::Key(k) if k.kind == crossterm::event::KeyEventKind::Release => None,
+        TermEvent::Key(k) => Some(Msg::Key(k)),
+        TermEvent::Resize(width, height) => Some(Msg::Resize { width, height }),
+        _ => None,
+    }
+}
+
+/// SIGTERM or SIGHUP (the SSH session went away): quit through the normal path, restoring the
+/// terminal. A running migration's connection closes with us and the server rolls the step back.
+fn spawn_signal_watch(tx: tokio::sync::mpsc::UnboundedSender<Msg>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+        tx.send(Msg::Terminate).ok();
+    });
+}

@@ -1,0 +1,224 @@
+//! Deterministic screen states (fixed pids, ages, timestamps) for the snapshot tests and the render
+//! benchmark. Built through the real `update` path from the real core types, never drawn in use.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::app::{App, Monitor, Msg, TargetInfo, update};
+use crate::catalog::{Catalog, Migration, Revision};
+use crate::config::{ConnInfo, Environment, Guard, Target};
+use crate::db::ServerInfo;
+use crate::db::audit::Event;
+use crate::db::blockers::{Blocker, Conflict};
+use crate::db::lock::Holder;
+use crate::ops::history::History;
+use crate::ops::status::{self, Status};
+use crate::plan::Applied;
+
+pub fn target(environment: Environment) -> Target {
+    Target {
+        name: if environment == Environment::Sandbox {
+            "sandbox".into()
+        } else {
+            "orders".into()
+        },
+        conn: ConnInfo::parse("postgres://deploy@db1.internal:5432/orders")
+            .unwrap_or_else(|_| unreachable_conn()),
+        environment,
+        guard: Guard::default(),
+        lock_wait: Duration::from_secs(30),
+        migrations: PathBuf::from("migrations"),
+        scratch_url: None,
+        require_checklist_hours: None,
+        source: "sample".into(),
+    }
+}
+
+fn unreachable_conn() -> ConnInfo {
+    ConnInfo {
+        pg: tokio_postgres::Config::new(),
+    }
+}
+
+/// The demo catalog's shape: 0003 irreversible, 0004 no-transaction.
+pub fn catalog() -> Catalog {
+    let m = |v: u32, name: &str, up: &str, down: Option<&str>| {
+        Migration::new(Revision(v), name, up.into(), down.map(Into::into))
+    };
+    let migrations = [
+        m(
+            1,
+            "baseline",
+            "CREATE TABLE proposals (id bigint PRIMARY KEY, title text NOT NULL);",
+            Some("DROP TABLE proposals;"),
+        ),
+        m(
+            2,
+            "add_variants",
+            "ALTER TABLE proposals ADD COLUMN variants jsonb;",
+            Some("ALTER TABLE proposals DROP COLUMN variants;"),
+        ),
+        m(
+            3,
+            "add_target_schema_tables",
+            "CREATE TABLE documents (id bigint PRIMARY KEY);",
+            None,
+        ),
+        m(
+            4,
+            "add_documents_index",
+            "-- pgshift: no-transaction\nCREATE INDEX CONCURRENTLY documents_id_idx ON documents (id);",
+            Some("DROP INDEX documents_id_idx;"),
+        ),
+    ];
+    Catalog {
+        dir: PathBuf::from("migrations"),
+        migrations: migrations.into_iter().filter_map(Result::ok).collect(),
+    }
+}
+
+fn server() -> ServerInfo {
+    ServerInfo {
+        version: "15.14".into(),
+        database: "orders".into(),
+        role: "deploy".into(),
+        read_only: false,
+    }
+}
+
+fn applied(catalog: &Catalog, up_to: u32) -> Vec<Applied> {
+    catalog
+        .migrations
+        .iter()
+        .filter(|m| m.revision.0 <= up_to)
+        .map(|m| Applied {
+            revision: m.revision,
+            name: m.name.clone(),
+            applied_on: "2026-11-20T10:00:00Z".into(),
+            checksum: m.checksum,
+        })
+        .collect()
+}
+
+pub fn status_at(target: &Target, catalog: &Catalog, up_to: u32) -> Status {
+    status::build(
+        target,
+        catalog,
+        server(),
+        &applied(catalog, up_to),
+        None,
+        vec![],
+        None,
+    )
+}
+
+pub fn event(id: i64, action: &str, from: u32, to: u32, outcome: &str) -> Event {
+    let secs = id % 60;
+    Event {
+        id,
+        at: format!("2026-11-24T09:{:02}:{secs:02}.000+00:00", (id / 60) % 60),
+        operator: "alice@bastion".into(),
+        db_role: "deploy".into(),
+        action: action.into(),
+        from_revision: Some(Revision(from)),
+        to_revision: Some(Revision(to)),
+        outcome: outcome.into(),
+        duration_ms: Some(1200 + id),
+        error: (outcome == "failed").then(|| {
+            "upgrade 0004 failed: lock_timeout (55P03) after 10 tries; blocked by pid 4121 (idle in transaction 14m). Nothing was applied for 0004.".into()
+        }),
+        detail: if outcome == "failed" { serde_json::json!({"sqlstate": "55P03"}) } else { serde_json::json!({}) },
+    }
+}
+
+pub fn conflict(waiter_pid: i32, blocker_pid: i32) -> Conflict {
+    Conflict {
+        waiter: Blocker {
+            pid: waiter_pid,
+            user: "deploy".into(),
+            application: "pgshift up alice@bastion".into(),
+            state: "active".into(),
+            xact_age_s: Some(3.0),
+            query: "ALTER TABLE ingestion_runs ADD COLUMN error_text text".into(),
+        },
+        waiting_s: 2.5,
+        wants: "relation ingestion_runs (AccessExclusiveLock)".into(),
+        blockers: vec![Blocker {
+            pid: blocker_pid,
+            user: "app".into(),
+            application: "orders-api".into(),
+            state: "idle in transaction".into(),
+            xact_age_s: Some(840.0),
+            query: "SELECT * FROM ingestion_runs WHERE id = $1 FOR UPDATE".into(),
+        }],
+    }
+}
+
+/// An app connected to `status`, with history loaded.
+pub fn connected(
+    environment: Environment,
+    up_to: u32,
+    events: Vec<Event>,
+    conflicts: Vec<Conflict>,
+    color: bool,
+) -> App {
+    let target = target(environment);
+    let catalog = catalog();
+    let mut app = App::new(TargetInfo::from(&target), &catalog, color);
+    update(
+        &mut app,
+        Msg::Resize {
+            width: 80,
+            height: 24,
+        },
+    );
+    let status = status_at(&target, &catalog, up_to);
+    update(
+        &mut app,
+        Msg::Monitor(Monitor::Snapshot {
+            status: Box::new(status),
+            conflicts,
+        }),
+    );
+    update(
+        &mut app,
+        Msg::History(Ok(History {
+            applied: vec![],
+            events,
+        })),
+    );
+    app
+}
+
+/// The runner lock held by someone else (for the header).
+pub fn holder() -> Holder {
+    Holder {
+        pid: 5150,
+        application: "pgshift up bob@ci".into(),
+        user: "deploy".into(),
+        client: "10.0.0.7".into(),
+        since: "2026-11-24T09:00:00Z".into(),
+        state: "active".into(),
+        held_s: 12.0,
+    }
+}
+
+/// The benchmark's screen: `events` history rows and `waits` lock conflicts (two rows each).
+pub fn big(events: usize, waits: usize) -> App {
+    let history = (0..events as i64)
+        .rev()
+        .map(|i| {
+            event(
+                i + 1,
+                if i % 7 == 0 { "down" } else { "up" },
+                2,
+                3,
+                if i % 11 == 0 { "failed" } else { "ok" },
+            )
+        })
+        .collect();
+    let conflicts = (0..waits as i32)
+        .map(|i| conflict(10_000 + i, 20_000 + i))
+        .collect();
+    connected(Environment::Production, 3, history, conflicts, true)
+}

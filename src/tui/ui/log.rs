@@ -1,0 +1,104 @@
+//! The log pane (runbook lines, step progress, retries and their blockers, errors with the next
+//! step) and the one-line status of what is running right now.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::theme::Theme;
+use super::{cursor_style, pane_block, window};
+use crate::event::Level;
+use crate::tui::app::{Activity, App, Health, Pane, Purpose};
+
+pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
+    let state = app.pane(Pane::Log);
+    let block = pane_block(app, theme, Pane::Log, "");
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let g = theme.glyphs();
+    let focused = app.focus == Pane::Log;
+    let lines: Vec<Line> = window(state.selected, state.visible.len(), inner.height as usize)
+        .map(|i| {
+            let l = &app.log[state.visible[i]];
+            let line = match l.level {
+                Level::Error => Line::from(vec![
+                    Span::styled(format!("{} ", g.error), theme.error()),
+                    Span::styled(l.text.as_str(), theme.error()),
+                ]),
+                Level::Warn => Line::from(vec![
+                    Span::styled(format!("{} ", g.warn), theme.warn()),
+                    Span::raw(l.text.as_str()),
+                ]),
+                Level::Info => Line::from(format!("  {}", l.text)),
+            };
+            cursor_style(line, i == state.selected && focused, focused)
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+pub fn status_line(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
+    let line = match &app.activity {
+        Activity::Migrating(p) => {
+            let mut spans = vec![Span::styled(
+                format!(" {} {} → {} ", p.direction.verb(), p.from, p.to),
+                theme.alarm(),
+            )];
+            if let Some(holder) = &p.waiting_for_runner {
+                spans.push(Span::styled(
+                    format!(" waiting for the runner lock: {holder}"),
+                    theme.warn(),
+                ));
+            }
+            if let Some((i, n, label)) = &p.step {
+                // The label is `0004_name`; narrow screens keep the revision (the log has the name).
+                let label = if area.width >= 120 {
+                    label.as_str()
+                } else {
+                    label.split('_').next().unwrap_or(label)
+                };
+                spans.push(Span::raw(format!(" step {i}/{n} {label}")));
+            }
+            if let Some((a, n, reason)) = &p.attempt {
+                spans.push(Span::styled(
+                    if area.width >= 120 {
+                        format!(" · attempt {a}/{n} {reason}")
+                    } else {
+                        format!(" · try {a}/{n}")
+                    },
+                    theme.warn(),
+                ));
+            }
+            if let Some(b) = p.blockers.first() {
+                spans.push(Span::styled(
+                    format!(" · blocked by pid {} ({})", b.pid, b.state),
+                    theme.error(),
+                ));
+            }
+            // Most important first: a narrow terminal cuts from the right.
+            if let Some(stmt) = &p.statement {
+                spans.push(Span::raw(format!(" · {stmt}")));
+            }
+            Line::from(spans)
+        }
+        Activity::Planning(Purpose::Preview) => Line::from(" planning (preview, nothing runs)…"),
+        Activity::Planning(Purpose::Confirm) => Line::from(" planning…"),
+        Activity::Signalling(pid) => Line::from(format!(" signalling pid {pid}…")),
+        Activity::Idle if app.filtering => {
+            Line::from(" filter: type to narrow the pane, Enter keeps it, Esc clears it")
+        }
+        Activity::Idle => match &app.health {
+            Health::Unreachable { .. } => Line::styled(
+                " database unreachable: showing the last known state (greyed); reconnecting",
+                theme.error(),
+            ),
+            Health::Degraded(why) => Line::styled(format!(" degraded: {why}"), theme.warn()),
+            _ => match app.log.back() {
+                Some(l) => Line::from(format!(" {}", l.text)),
+                None => Line::from(" ready"),
+            },
+        },
+    };
+    f.render_widget(Paragraph::new(line), area);
+}

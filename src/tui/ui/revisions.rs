@@ -1,0 +1,104 @@
+//! The catalog with each revision's state: applied or pending, current and target, drift,
+//! irreversible, no-transaction. `base` is the first row so `D` can go there.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::theme::Theme;
+use super::{cursor_style, pane_block, window};
+use crate::ops::status::RevisionRow;
+use crate::tui::app::{App, Pane};
+
+pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
+    let state = app.pane(Pane::Revisions);
+    let extra = if app.status.is_none() {
+        "(files only)"
+    } else {
+        ""
+    };
+    let block = pane_block(app, theme, Pane::Revisions, extra);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let focused = app.focus == Pane::Revisions;
+    let mut lines: Vec<Line> = window(state.selected, state.visible.len(), inner.height as usize)
+        .map(|i| {
+            let row = &app.revisions[state.visible[i]];
+            cursor_style(line(app, theme, row), i == state.selected, focused)
+        })
+        .collect();
+    if app.revisions.len() == 1 && state.filter.is_empty() {
+        lines.push(Line::styled(
+            format!(
+                "no migrations in {}: add one with `pgshift new \"what it does\"`",
+                app.target.migrations
+            ),
+            theme.dim(),
+        ));
+    }
+    f.render_widget(
+        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
+        inner,
+    );
+}
+
+fn line<'a>(app: &App, theme: &Theme, r: &'a RevisionRow) -> Line<'a> {
+    let g = theme.glyphs();
+    let known = app.status.is_some();
+    let current = app.current() == Some(r.revision);
+    let mut spans = Vec::with_capacity(8);
+    let (mark, style) = if r.revision.is_base() {
+        (" ", theme.dim())
+    } else if !known {
+        ("?", theme.dim())
+    } else if r.applied {
+        (g.applied, theme.ok())
+    } else {
+        (g.pending, theme.warn())
+    };
+    spans.push(Span::styled(format!("{mark} "), style));
+    spans.push(Span::styled(
+        format!("{:<4} ", r.revision.to_string()),
+        if current {
+            theme.title(false)
+        } else {
+            Default::default()
+        },
+    ));
+    // Where we are and where we go, before the name so a narrow pane never clips it.
+    let (mark, style) = match (current, app.target_rev == Some(r.revision)) {
+        (true, _) => (g.current, theme.title(false)),
+        (false, true) => (g.target, theme.focus()),
+        _ => (" ", Default::default()),
+    };
+    spans.push(Span::styled(format!("{mark} "), style));
+    // Flag slots keep their width when absent, so names line up.
+    let slot = |on: bool, glyph: &'static str, style| {
+        let w = unicode_width(glyph);
+        if on {
+            Span::styled(glyph, style)
+        } else {
+            Span::raw(" ".repeat(w))
+        }
+    };
+    let base = r.revision.is_base();
+    spans.push(slot(r.drift, g.drift, theme.error()));
+    spans.push(slot(!r.reversible && !base, g.irreversible, theme.warn()));
+    spans.push(slot(r.no_transaction, g.no_transaction, theme.warn()));
+    spans.push(Span::raw(" "));
+    let name_style = if base {
+        theme.dim()
+    } else if current {
+        theme.title(false).add_modifier(Modifier::BOLD)
+    } else {
+        Default::default()
+    };
+    spans.push(Span::styled(r.name.as_str(), name_style));
+    Line::from(spans)
+}
+
+fn unicode_width(s: &str) -> usize {
+    ratatui::text::Span::raw(s).width()
+}

@@ -1,0 +1,320 @@
+//! Screen snapshots at 80×24 and 120×40 (TestBackend + insta; the states come from
+//! `tui::sample`, so pids, ages and timestamps are fixed), plus style checks that text
+//! snapshots cannot see: production in red, nothing coloured under NO_COLOR.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+
+use crate::catalog::{Catalog, Revision};
+use crate::config::Environment;
+use crate::ops::history::History;
+use crate::plan::{Direction, Drift};
+use crate::tui::app::{App, Monitor, Msg, Purpose, TargetInfo, update};
+use crate::tui::sample;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+fn terminal(app: &App, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("test terminal");
+    t.draw(|f| super::draw(app, f)).expect("draw");
+    t
+}
+
+fn snapshot(name: &str, app: &App) {
+    for (w, h) in SIZES {
+        let t = terminal(app, w, h);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), t.backend());
+    }
+}
+
+fn key(app: &mut App, c: char) {
+    update(
+        app,
+        Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)),
+    );
+}
+
+fn history() -> Vec<crate::db::audit::Event> {
+    vec![
+        sample::event(4, "up", 2, 2, "failed"),
+        sample::event(3, "down", 3, 2, "ok"),
+        sample::event(2, "up", 0, 3, "ok"),
+        sample::event(1, "cancel", 0, 0, "ok"),
+    ]
+}
+
+#[test]
+fn empty_catalog() {
+    let target = sample::target(Environment::Development);
+    let catalog = Catalog::default();
+    let mut app = App::new(TargetInfo::from(&target), &catalog, true);
+    let status = crate::ops::status::build(
+        &target,
+        &catalog,
+        sample::status_at(&target, &sample::catalog(), 0).server,
+        &[],
+        None,
+        vec![],
+        None,
+    );
+    update(
+        &mut app,
+        Msg::Monitor(Monitor::Snapshot {
+            status: Box::new(status),
+            conflicts: vec![],
+        }),
+    );
+    update(
+        &mut app,
+        Msg::History(Ok(History {
+            applied: vec![],
+            events: vec![],
+        })),
+    );
+    snapshot("empty_catalog", &app);
+}
+
+#[test]
+fn pending_work() {
+    let mut app = sample::connected(Environment::Staging, 2, history(), vec![], true);
+    key(&mut app, 'j');
+    key(&mut app, 't');
+    snapshot("pending_work", &app);
+}
+
+#[test]
+fn pending_work_no_color_uses_letters() {
+    let app = sample::connected(Environment::Staging, 2, history(), vec![], false);
+    snapshot("pending_work_no_color", &app);
+}
+
+#[test]
+fn sandbox_is_labelled() {
+    let app = sample::connected(Environment::Sandbox, 2, vec![], vec![], true);
+    let t = terminal(&app, 80, 24);
+    assert!(t.backend().to_string().contains(" SANDBOX "));
+}
+
+#[test]
+fn drift() {
+    let target = sample::target(Environment::Production);
+    let catalog = sample::catalog();
+    let mut status = sample::status_at(&target, &catalog, 3);
+    status.drift.push(Drift::ChecksumChanged {
+        revision: Revision(2),
+        name: "add_variants".into(),
+        applied: 1,
+        file: 2,
+    });
+    status.revisions[1].drift = true;
+    let mut app = sample::connected(Environment::Production, 3, history(), vec![], true);
+    update(
+        &mut app,
+        Msg::Monitor(Monitor::Snapshot {
+            status: Box::new(status),
+            conflicts: vec![],
+        }),
+    );
+    snapshot("drift", &app);
+}
+
+#[test]
+fn unreachable() {
+    let mut app = sample::connected(Environment::Production, 3, history(), vec![], true);
+    let reason = "cannot connect to postgres://deploy@db1.internal:5432/orders: connection refused";
+    update(
+        &mut app,
+        Msg::Monitor(Monitor::Unreachable {
+            reason: reason.into(),
+            retry_in_s: 8,
+        }),
+    );
+    snapshot("unreachable", &app);
+}
+
+#[test]
+fn lock_conflict() {
+    let mut app = sample::connected(
+        Environment::Production,
+        3,
+        history(),
+        vec![sample::conflict(4200, 4121)],
+        true,
+    );
+    key(&mut app, '3');
+    snapshot("lock_conflict", &app);
+}
+
+#[test]
+fn confirm_production_downgrade() {
+    let mut app = sample::connected(Environment::Production, 4, history(), vec![], true);
+    key(&mut app, 'd');
+    let catalog = sample::catalog();
+    let applied: Vec<_> = catalog
+        .migrations
+        .iter()
+        .map(|m| crate::plan::Applied {
+            revision: m.revision,
+            name: m.name.clone(),
+            applied_on: String::new(),
+            checksum: m.checksum,
+        })
+        .collect();
+    let plan = crate::plan::plan(
+        &catalog,
+        &applied,
+        Direction::Down,
+        crate::plan::TargetSpec::Steps(Direction::Down, 1),
+    )
+    .expect("plan");
+    update(
+        &mut app,
+        Msg::Planned {
+            purpose: Purpose::Confirm,
+            result: Ok(plan),
+        },
+    );
+    key(&mut app, '0');
+    key(&mut app, '0');
+    snapshot("confirm_production_downgrade", &app);
+}
+
+#[test]
+fn confirm_terminate_blocker() {
+    let mut app = sample::connected(
+        Environment::Production,
+        3,
+        history(),
+        vec![sample::conflict(4200, 4121)],
+        true,
+    );
+    key(&mut app, '3');
+    update(
+        &mut app,
+        Msg::Key(KeyEvent::new(KeyCode::Char('K'), KeyModifiers::SHIFT)),
+    );
+    snapshot("confirm_terminate_blocker", &app);
+}
+
+#[test]
+fn help() {
+    let mut app = sample::connected(Environment::Development, 3, vec![], vec![], true);
+    key(&mut app, '?');
+    snapshot("help", &app);
+}
+
+#[test]
+fn production_badge_is_red_and_no_color_has_no_colour_at_all() {
+    let app = sample::connected(
+        Environment::Production,
+        3,
+        history(),
+        vec![sample::conflict(4200, 4121)],
+        true,
+    );
+    let t = terminal(&app, 80, 24);
+    let buf = t.backend().buffer();
+    let line: String = (0..80).map(|x| buf[(x, 0)].symbol().to_string()).collect();
+    let x = line.find("PRODUCTION").expect("production badge") as u16;
+    assert_eq!(buf[(x, 0)].bg, Color::Red);
+
+    let plain = sample::connected(
+        Environment::Production,
+        3,
+        history(),
+        vec![sample::conflict(4200, 4121)],
+        false,
+    );
+    let t = terminal(&plain, 80, 24);
+    let coloured = t
+        .backend()
+        .buffer()
+        .content
+        .iter()
+        .filter(|c| c.fg != Color::Reset || c.bg != Color::Reset)
+        .count();
+    assert_eq!(coloured, 0, "NO_COLOR must not colour any cell");
+}
+
+#[test]
+fn every_state_draws_at_tiny_sizes_without_panicking() {
+    let mut app = sample::connected(
+        Environment::Production,
+        3,
+        history(),
+        vec![sample::conflict(4200, 4121)],
+        true,
+    );
+    key(&mut app, '?');
+    for (w, h) in [(1, 1), (10, 5), (40, 10), (79, 23), (300, 100)] {
+        terminal(&app, w, h);
+    }
+}
+
+#[test]
+fn running_upgrade_blocked_by_a_lock() {
+    use crate::event::Event;
+    let mut app = sample::connected(
+        Environment::Production,
+        3,
+        history(),
+        vec![sample::conflict(4200, 4121)],
+        true,
+    );
+    key(&mut app, 'u');
+    let catalog = sample::catalog();
+    let applied: Vec<_> = catalog
+        .migrations
+        .iter()
+        .take(3)
+        .map(|m| crate::plan::Applied {
+            revision: m.revision,
+            name: m.name.clone(),
+            applied_on: String::new(),
+            checksum: m.checksum,
+        })
+        .collect();
+    let plan = crate::plan::plan(
+        &catalog,
+        &applied,
+        Direction::Up,
+        crate::plan::TargetSpec::Head,
+    )
+    .expect("plan");
+    update(
+        &mut app,
+        Msg::Planned {
+            purpose: Purpose::Confirm,
+            result: Ok(plan),
+        },
+    );
+    key(&mut app, 'y');
+    let blockers = sample::conflict(4200, 4121).blockers;
+    for e in [
+        Event::StepStarted {
+            index: 1,
+            total: 1,
+            revision: Revision(4),
+            name: "add_documents_index".into(),
+            direction: Direction::Up,
+        },
+        Event::Statement {
+            revision: Revision(4),
+            line: 2,
+            text: "CREATE INDEX CONCURRENTLY documents_id_idx ON documents (id)".into(),
+        },
+        Event::StepRetry {
+            revision: Revision(4),
+            attempt: 3,
+            attempts: 10,
+            reason: "lock_timeout (55P03)".into(),
+            delay: std::time::Duration::from_millis(400),
+            blockers,
+        },
+    ] {
+        update(&mut app, Msg::Progress(e));
+    }
+    snapshot("running_upgrade_blocked", &app);
+}

@@ -1,0 +1,456 @@
+//! The operator screen end to end: the real binary in tmux (80×24) against a real database, keys
+//! sent with `send-keys`, the screen read with `capture-pane` until the expected text appears
+//! (deadline loops, no fixed sleeps). Each test has its own tmux server socket.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// One tmux server (own socket) running pgshift in an 80×24 pane; killed on drop.
+struct Screen {
+    socket: String,
+}
+
+fn tmux_available() -> bool {
+    let ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!(
+            "SKIPPED: tmux is not installed, so the end-to-end TUI tests cannot run (.ci/run installs it; apt-get install tmux)"
+        );
+    }
+    ok
+}
+
+impl Screen {
+    /// Start pgshift with `args` and a clean environment, as an operator would on a terminal.
+    fn start(db: &TestDb, args: &[&str]) -> Screen {
+        let socket = format!("pgshift-it-{}-{}", std::process::id(), fastrand::u64(..));
+        let bin = env!("CARGO_BIN_EXE_pgshift");
+        let dir = db.dir.path();
+        let mut cmd = vec![
+            "env".to_string(),
+            "-i".into(),
+            format!("PATH={}", std::env::var("PATH").unwrap_or_default()),
+            format!("HOME={}", dir.display()),
+            "TERM=xterm-256color".into(),
+            "LANG=C.UTF-8".into(),
+            format!(
+                "USER={}",
+                std::env::var("USER").unwrap_or_else(|_| "tester".into())
+            ),
+            format!("PGSHIFT_DATA_DIR={}", dir.join("state").display()),
+            format!("XDG_CONFIG_HOME={}", dir.join("xdg-config").display()),
+            bin.into(),
+        ];
+        cmd.extend(args.iter().map(|a| a.to_string()));
+        let status = Command::new("tmux")
+            .args([
+                "-u",
+                "-L",
+                &socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "80",
+                "-y",
+                "24",
+                "-c",
+            ])
+            .arg(dir)
+            .arg(shell_join(&cmd))
+            .env("LANG", "C.UTF-8")
+            .status()
+            .expect("tmux new-session");
+        assert!(status.success(), "tmux new-session failed");
+        Screen { socket }
+    }
+
+    fn tmux(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-u", "-L", &self.socket]).env("LANG", "C.UTF-8");
+        c
+    }
+
+    fn text(&self) -> String {
+        let out = self
+            .tmux()
+            .args(["capture-pane", "-p", "-t", "0"])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn running(&self) -> bool {
+        self.tmux()
+            .args(["has-session"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    fn keys(&self, keys: &str) {
+        let ok = self
+            .tmux()
+            .args(["send-keys", "-t", "0", "-l", keys])
+            .status()
+            .expect("send-keys");
+        assert!(ok.success());
+    }
+
+    /// Wait until the screen satisfies `pred`; returns that screen, or panics showing the last one.
+    #[track_caller]
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let screen = self.text();
+            if pred(&screen) {
+                return screen;
+            }
+            assert!(
+                self.running(),
+                "pgshift exited while waiting for {what}; last screen:\n{screen}"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    #[track_caller]
+    fn wait_text(&self, needle: &str) -> String {
+        self.wait_for(needle, |s| s.contains(needle))
+    }
+
+    /// Quit with `q` and wait for the process (and so the session) to end.
+    #[track_caller]
+    fn quit(&self) {
+        self.keys("q");
+        let deadline = Instant::now() + DEADLINE;
+        while self.running() {
+            assert!(
+                Instant::now() < deadline,
+                "pgshift did not quit on q; screen:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        self.tmux().arg("kill-server").output().ok();
+    }
+}
+
+fn shell_join(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| format!("'{}'", w.replace('\'', r"'\''")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn args<'a>(db: &'a TestDb, migrations: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec![
+        "--database-url",
+        db.url.as_str(),
+        "--migrations",
+        migrations,
+    ];
+    a.extend_from_slice(extra);
+    a
+}
+
+#[test]
+fn u_then_y_upgrades_to_head_and_the_header_shows_it() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    let migrations = db.migrations().display().to_string();
+    let screen = Screen::start(&db, &args(&db, &migrations, &[]));
+    screen.wait_for("status with 4 pending", |s| {
+        s.contains("health OK") && s.contains("(4 pending)")
+    });
+    screen.keys("u");
+    let confirm = screen.wait_text("this SQL will run");
+    assert!(confirm.contains("upgrade base → 0004"), "{confirm}");
+    assert!(
+        confirm.contains("CREATE TABLE proposals"),
+        "the exact SQL is shown:\n{confirm}"
+    );
+    assert_eq!(
+        db.applied(),
+        Vec::<u32>::new(),
+        "nothing runs before the confirmation"
+    );
+    screen.keys("y");
+    let done = screen.wait_for("head in the header", |s| {
+        s.contains("revision 0004 → 0004 (up to date)")
+    });
+    assert!(
+        done.contains("Database migrations completed"),
+        "runbook line in the log:\n{done}"
+    );
+    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    assert_eq!(db.events(), vec![("up".to_string(), "ok".to_string())]);
+    assert_eq!(
+        db.scalar("SELECT detail->>'via' FROM pgshift_events"),
+        "tui"
+    );
+    screen.quit();
+}
+
+#[test]
+fn a_blocked_upgrade_shows_its_blocker_in_the_lock_pane_and_k_terminates_it_audited() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0003"]).ok();
+    // 0004 alters ingestion_runs: an open transaction holding even ACCESS SHARE makes it wait.
+    // One long lock_timeout keeps the wait (and so the conflict row) steady while keys are sent.
+    let holder = Holder::hold(&db, "LOCK TABLE ingestion_runs IN ACCESS SHARE MODE");
+    let migrations = db.migrations().display().to_string();
+    let screen = Screen::start(
+        &db,
+        &args(
+            &db,
+            &migrations,
+            &["--lock-timeout", "60s", "--retries", "3"],
+        ),
+    );
+    screen.wait_for("status with 1 pending", |s| {
+        s.contains("health OK") && s.contains("(1 pending)")
+    });
+    screen.keys("u");
+    screen.wait_text("this SQL will run");
+    screen.keys("y");
+    let pid = format!("pid {}", holder.pid);
+    // The lock pane (3) lists the waiter and, under it, the blocker with its state.
+    let blocked = screen.wait_for("the blocker in the lock pane", |s| {
+        s.contains("Lock conflicts 1 waiting")
+            && s.lines()
+                .any(|l| l.contains(&pid) && l.contains("idle in transaction"))
+    });
+    assert!(
+        blocked.contains("waits"),
+        "the waiter row is shown:\n{blocked}"
+    );
+    assert_eq!(db.applied(), vec![1, 2, 3], "0004 must still be waiting");
+    screen.keys("3");
+    screen.keys("K");
+    let confirm = screen.wait_text(&format!("terminate {pid}?"));
+    assert!(
+        confirm.contains(&format!("SELECT pg_terminate_backend({})", holder.pid)),
+        "{confirm}"
+    );
+    assert!(
+        confirm.contains("LOCK TABLE ingestion_runs"),
+        "the blocker's query is shown:\n{confirm}"
+    );
+    screen.keys("y");
+    screen.wait_for("head after the blocker is gone", |s| {
+        s.contains("revision 0004 → 0004 (up to date)")
+    });
+    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    let events = db.events();
+    assert!(
+        events.contains(&("terminate".into(), "ok".into())),
+        "{events:?}"
+    );
+    assert_eq!(
+        db.scalar("SELECT detail->>'pid' FROM pgshift_events WHERE action = 'terminate'"),
+        holder.pid.to_string()
+    );
+    screen.quit();
+    drop(holder);
+}
+
+#[test]
+fn an_unreachable_database_opens_the_screen_unreachable_never_the_sandbox() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    let migrations = db.migrations().display().to_string();
+    let screen = Screen::start(
+        &db,
+        &[
+            "--database-url",
+            "postgres://postgres@127.0.0.1:1/nowhere",
+            "--migrations",
+            &migrations,
+        ],
+    );
+    let s = screen.wait_text("UNREACHABLE");
+    assert!(!s.contains("SANDBOX"), "{s}");
+    assert!(s.contains("127.0.0.1:1/nowhere"), "{s}");
+    screen.keys("u");
+    screen.wait_text("the database is unreachable: nothing");
+    // Live resize: at 120 columns the footer has room for the keys dropped at 80.
+    assert!(!s.contains("/ filter"), "{s}");
+    let ok = screen
+        .tmux()
+        .args(["resize-window", "-t", "0", "-x", "120", "-y", "40"])
+        .status()
+        .expect("resize-window");
+    assert!(ok.success());
+    screen.wait_for("the wider layout", |s| {
+        s.contains("/ filter") && s.lines().count() >= 39
+    });
+    screen.quit();
+    assert!(
+        !db.dir.path().join("state").join("sandbox").exists(),
+        "no sandbox was created"
+    );
+}
+
+#[test]
+fn no_subcommand_without_a_terminal_prints_status_and_tui_refuses() {
+    let db = TestDb::with_demo_migrations();
+    db.run(&[])
+        .ok()
+        .stdout_has("current")
+        .stdout_has("(4 pending)");
+    db.run(&["tui"]).code(2).stderr_has("needs a terminal");
+}
+
+#[test]
+fn a_lost_monitor_connection_shows_unreachable_then_reconnects_by_itself() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0002"]).ok();
+    let migrations = db.migrations().display().to_string();
+    let screen = Screen::start(&db, &args(&db, &migrations, &[]));
+    screen.wait_for("status", |s| {
+        s.contains("health OK") && s.contains("(2 pending)")
+    });
+    // What a server restart or a DBA's pg_terminate_backend does to the monitoring connection.
+    db.exec(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name LIKE 'pgshift tui monitor%'",
+    );
+    screen.wait_text("database unreachable");
+    let back = screen.wait_for("the reconnect", |s| {
+        s.contains("database reachable again") && s.contains("health OK")
+    });
+    assert!(back.contains("(2 pending)"), "{back}");
+    screen.quit();
+}
+
+#[test]
+fn a_production_downgrade_runs_only_after_the_revision_is_typed() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up"]).ok();
+    let config = db.dir.path().join("pgshift.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[targets.prod]\nurl = \"{}\"\nenvironment = \"production\"\nmigrations = \"{}\"\n",
+            db.url,
+            db.migrations().display()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let screen = Screen::start(&db, &["--config", &config, "--target", "prod"]);
+    screen.wait_for("status", |s| {
+        s.contains("PRODUCTION") && s.contains("(up to date)")
+    });
+    screen.keys("d");
+    let ask = screen.wait_text("Type 0003 and press Enter");
+    assert!(
+        ask.contains("ALTER TABLE ingestion_runs DROP COLUMN error_text"),
+        "the down SQL is shown:\n{ask}"
+    );
+    // `y` is text here, and a wrong answer runs nothing.
+    screen.keys("y");
+    screen
+        .tmux()
+        .args(["send-keys", "-t", "0", "Enter"])
+        .status()
+        .unwrap();
+    screen.wait_text("type 0003 exactly");
+    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    screen.keys("0003");
+    screen
+        .tmux()
+        .args(["send-keys", "-t", "0", "Enter"])
+        .status()
+        .unwrap();
+    screen.wait_for("the downgrade", |s| {
+        s.contains("revision 0003 → 0004 (1 pending)")
+    });
+    assert_eq!(db.applied(), vec![1, 2, 3]);
+    assert_eq!(
+        db.events().last(),
+        Some(&("down".to_string(), "ok".to_string()))
+    );
+    screen.quit();
+}
+
+#[test]
+fn quitting_during_a_blocked_upgrade_waits_for_its_audited_end() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0003"]).ok();
+    let holder = Holder::hold(&db, "LOCK TABLE ingestion_runs IN ACCESS SHARE MODE");
+    let migrations = db.migrations().display().to_string();
+    let screen = Screen::start(
+        &db,
+        &args(
+            &db,
+            &migrations,
+            &["--lock-timeout", "60s", "--retries", "3"],
+        ),
+    );
+    screen.wait_for("status with 1 pending", |s| {
+        s.contains("health OK") && s.contains("(1 pending)")
+    });
+    screen.keys("u");
+    screen.wait_text("this SQL will run");
+    screen.keys("y");
+    screen.wait_text("Lock conflicts 1 waiting");
+    screen.keys("q");
+    screen.wait_text("Quit while running?");
+    screen.keys("y");
+    // The screen is gone; the run goes on, and says so.
+    screen.wait_text("is still running");
+    assert_eq!(db.applied(), vec![1, 2, 3]);
+    drop(holder); // the blocker commits: the ALTER gets its lock
+    wait_until(
+        DEADLINE,
+        "the upgrade to finish after the screen closed",
+        || db.applied() == vec![1, 2, 3, 4],
+    );
+    wait_until(DEADLINE, "the audit row", || {
+        db.events().last() == Some(&("up".to_string(), "ok".to_string()))
+    });
+    let deadline = Instant::now() + DEADLINE;
+    while screen.running() {
+        assert!(
+            Instant::now() < deadline,
+            "pgshift did not exit after the run ended:\n{}",
+            screen.text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
