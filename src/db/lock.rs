@@ -42,7 +42,11 @@ impl std::fmt::Display for Holder {
             f,
             "pid {} ({}, user {}, from {}, connected {:.0}s ago, {})",
             self.pid,
-            if self.application.is_empty() { "no application_name" } else { &self.application },
+            if self.application.is_empty() {
+                "no application_name"
+            } else {
+                &self.application
+            },
             self.user,
             self.client,
             self.held_s,
@@ -110,6 +114,15 @@ pub async fn acquire(
         tokio::time::sleep(delay.mul_f64(0.5 + fastrand::f64() * 0.5).min(remaining)).await;
         delay = (delay * 2).min(Duration::from_secs(2));
     }
+}
+
+/// One attempt at the lock, without waiting.
+pub async fn try_acquire(s: &Session, namespace: &str, name: &str) -> Result<bool> {
+    Ok(s.client
+        .query_one(TRY_LOCK, &[&namespace, &name])
+        .await
+        .map_err(|e| Error::db("taking an advisory lock", &e))?
+        .get(0))
 }
 
 pub async fn release(s: &Session, namespace: &str, name: &str) -> Result<()> {
