@@ -8,9 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// A schema revision: the integer version of a migration. `Revision(0)` is `base` (nothing applied).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Revision(pub u32);
 
@@ -72,12 +70,7 @@ pub struct Migration {
 }
 
 impl Migration {
-    pub fn new(
-        revision: Revision,
-        name: &str,
-        up: String,
-        down: Option<String>,
-    ) -> Result<Self, String> {
+    pub fn new(revision: Revision, name: &str, up: String, down: Option<String>) -> Result<Self, String> {
         let directives = parse_directives(&up)?;
         let checksum = refinery_checksum(revision, name, &up)?;
         Ok(Migration {
@@ -138,9 +131,9 @@ fn parse_directives(sql: &str) -> Result<Directives, String> {
         match words.next() {
             Some("no-transaction") => d.no_transaction = true,
             Some("allow") => {
-                let rule = words.next().ok_or_else(|| {
-                    format!("line {}: `allow` needs a rule name and a reason", i + 1)
-                })?;
+                let rule = words
+                    .next()
+                    .ok_or_else(|| format!("line {}: `allow` needs a rule name and a reason", i + 1))?;
                 let reason = words.collect::<Vec<_>>().join(" ");
                 if reason.is_empty() {
                     return Err(format!(
@@ -174,15 +167,10 @@ pub struct Problem {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CatalogError {
-    #[error(
-        "cannot read migrations directory {dir}: {reason}\n  Pass --migrations DIR or set `migrations` in the target's config."
-    )]
+    #[error("cannot read migrations directory {dir}: {reason}\n  Pass --migrations DIR or set `migrations` in the target's config.")]
     Unreadable { dir: PathBuf, reason: String },
     #[error("{} problem(s) in migrations directory {dir}; nothing was run:\n{}\n  Fix or remove these files, then run the command again.", problems.len(), problems.iter().map(|p| format!("  - {}: {}", p.file, p.problem)).collect::<Vec<_>>().join("\n"))]
-    Invalid {
-        dir: PathBuf,
-        problems: Vec<Problem>,
-    },
+    Invalid { dir: PathBuf, problems: Vec<Problem> },
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -354,9 +342,7 @@ impl Catalog {
 fn parse_stem(stem: &str) -> Result<(u32, String), String> {
     let (digits, name) = stem.split_once('_').unwrap_or((stem, ""));
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(
-            "file name must start with a version number (e.g. 0004_add_index.up.sql)".into(),
-        );
+        return Err("file name must start with a version number (e.g. 0004_add_index.up.sql)".into());
     }
     let version: u32 = digits
         .parse()
@@ -394,10 +380,9 @@ mod tests {
 
     fn problems(dir: &Path) -> Vec<String> {
         match Catalog::load(dir) {
-            Err(CatalogError::Invalid { problems, .. }) => problems
-                .into_iter()
-                .map(|p| format!("{}: {}", p.file, p.problem))
-                .collect(),
+            Err(CatalogError::Invalid { problems, .. }) => {
+                problems.into_iter().map(|p| format!("{}: {}", p.file, p.problem)).collect()
+            }
             other => panic!("expected invalid catalog, got {other:?}"),
         }
     }
@@ -430,15 +415,8 @@ mod tests {
 
     #[test]
     fn checksum_matches_refinery() {
-        let m = Migration::new(
-            Revision(1),
-            "baseline",
-            "create table t(id int);".into(),
-            None,
-        )
-        .unwrap();
-        let r =
-            refinery_core::Migration::unapplied("V1__baseline", "create table t(id int);").unwrap();
+        let m = Migration::new(Revision(1), "baseline", "create table t(id int);".into(), None).unwrap();
+        let r = refinery_core::Migration::unapplied("V1__baseline", "create table t(id int);").unwrap();
         assert_eq!(m.checksum, r.checksum());
     }
 
@@ -457,18 +435,9 @@ mod tests {
         assert!(p.contains("0001_b.up.sql: duplicate version 0001"), "{p}");
         assert!(p.contains("0002_empty.up.sql: contains no SQL"), "{p}");
         assert!(p.contains("0003_bin.up.sql: not valid UTF-8"), "{p}");
-        assert!(
-            p.contains("add_things.up.sql: file name must start with a version"),
-            "{p}"
-        );
-        assert!(
-            p.contains("0005_orphan.down.sql: down migration without an up"),
-            "{p}"
-        );
-        assert!(
-            p.contains("0006_x.sql: a .sql file must end in .up.sql"),
-            "{p}"
-        );
+        assert!(p.contains("add_things.up.sql: file name must start with a version"), "{p}");
+        assert!(p.contains("0005_orphan.down.sql: down migration without an up"), "{p}");
+        assert!(p.contains("0006_x.sql: a .sql file must end in .up.sql"), "{p}");
         assert!(p.contains("0007_Bad-Name.up.sql: name"), "{p}");
     }
 
@@ -484,21 +453,11 @@ mod tests {
         assert!(m.no_transaction);
         assert_eq!(m.allows[0].rule, "ban-drop-column");
         assert_eq!(m.allows[0].reason, "legacy column unused since 2024");
-        let err = Migration::new(
-            Revision(4),
-            "idx",
-            "-- pgshift: no-transactoin\nselect 1;".into(),
-            None,
-        )
-        .unwrap_err();
+        let err = Migration::new(Revision(4), "idx", "-- pgshift: no-transactoin\nselect 1;".into(), None)
+            .unwrap_err();
         assert!(err.contains("unknown directive"), "{err}");
-        let err = Migration::new(
-            Revision(4),
-            "idx",
-            "-- pgshift: allow some-rule\nselect 1;".into(),
-            None,
-        )
-        .unwrap_err();
+        let err = Migration::new(Revision(4), "idx", "-- pgshift: allow some-rule\nselect 1;".into(), None)
+            .unwrap_err();
         assert!(err.contains("needs a reason"), "{err}");
     }
 }

@@ -236,11 +236,7 @@ impl GlobalArgs {
     }
 
     pub fn format(&self) -> Format {
-        if self.json {
-            Format::Json
-        } else {
-            Format::Human
-        }
+        if self.json { Format::Json } else { Format::Human }
     }
 }
 
@@ -249,19 +245,11 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
     match &cli.command {
         None | Some(Command::Tui) => default_screen(g, loaded).await,
         Some(Command::New(a)) => {
-            let dir = g
-                .migrations
-                .clone()
-                .unwrap_or_else(config::default_migrations);
+            let dir = g.migrations.clone().unwrap_or_else(config::default_migrations);
             let created = ops::new::create(&dir, &a.description, a.no_transaction)?;
             emit(g, "new", &created, |out| {
                 use std::io::Write;
-                writeln!(
-                    out,
-                    "created {}\ncreated {}\nEdit both; until the up file has SQL, the catalog is invalid and nothing runs.",
-                    created.up.display(),
-                    created.down.display()
-                )
+                writeln!(out, "created {}\ncreated {}\nEdit both; until the up file has SQL, the catalog is invalid and nothing runs.", created.up.display(), created.down.display())
             })
         }
         Some(Command::Plan(a)) if a.revisions.len() == 2 => plan_offline(g, a),
@@ -276,11 +264,7 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                     if !s.drift.is_empty() {
                         return Ok(ExitCode::Integrity);
                     }
-                    Ok(if a.check && s.is_pending() {
-                        ExitCode::Pending
-                    } else {
-                        ExitCode::Ok
-                    })
+                    Ok(if a.check && s.is_pending() { ExitCode::Pending } else { ExitCode::Ok })
                 }
                 Command::History(a) => {
                     let h = ops::history::history(&target, &catalog, a.limit).await?;
@@ -297,20 +281,14 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                 Command::Plan(a) => {
                     let dir = a.direction.into();
                     let default = if dir == Direction::Up { "head" } else { "-1" };
-                    let spec =
-                        TargetSpec::parse(a.revisions.first().map_or(default, String::as_str), dir)
-                            .map_err(Error::Usage)?;
-                    let p = migrate::preview(&target, &catalog, &migrate::Request::new(dir, spec))
-                        .await?;
+                    let spec = TargetSpec::parse(a.revisions.first().map_or(default, String::as_str), dir)
+                        .map_err(Error::Usage)?;
+                    let p = migrate::preview(&target, &catalog, &migrate::Request::new(dir, spec)).await?;
                     emit(g, "plan", &p, |out| output::plan(out, &p))
                 }
                 Command::Stamp(a) => stamp(g, &target, &catalog, &a.revision).await,
-                Command::Backfill(a) => {
-                    crate::backfill::cli::command(g, &target, &catalog, a).await
-                }
-                Command::New(_) | Command::Sandbox(_) | Command::Tui => {
-                    unreachable!("handled above")
-                }
+                Command::Backfill(a) => crate::backfill::cli::command(g, &target, &catalog, a).await,
+                Command::New(_) | Command::Sandbox(_) | Command::Tui => unreachable!("handled above"),
             }
         }
     }
@@ -343,10 +321,7 @@ fn emit<T: serde::Serialize>(
 }
 
 /// The target to use, starting the sandbox for `--target sandbox`.
-pub async fn resolve_target(
-    g: &GlobalArgs,
-    loaded: &Loaded,
-) -> Result<(Target, Option<crate::db::sandbox::Started>)> {
+pub async fn resolve_target(g: &GlobalArgs, loaded: &Loaded) -> Result<(Target, Option<crate::db::sandbox::Started>)> {
     match loaded.resolve(&g.overrides())? {
         Resolved::Target(t) => Ok((*t, None)),
         Resolved::Sandbox(o) => {
@@ -360,15 +335,9 @@ pub async fn resolve_target(
 }
 
 /// Start (or reuse) the sandbox and return a target for it.
-pub async fn sandbox_target(
-    o: &Overrides,
-    reporter: &Reporter,
-) -> Result<(Target, crate::db::sandbox::Started)> {
+pub async fn sandbox_target(o: &Overrides, reporter: &Reporter) -> Result<(Target, crate::db::sandbox::Started)> {
     let sandbox = crate::db::sandbox::Sandbox::locate()?;
-    let migrations = o
-        .migrations
-        .clone()
-        .unwrap_or_else(config::default_migrations);
+    let migrations = o.migrations.clone().unwrap_or_else(config::default_migrations);
     let started = sandbox.ensure(&migrations, reporter).await?;
     let mut target = sandbox.target(&migrations, crate::config::Guard::default());
     if let Some(d) = o.lock_timeout {
@@ -409,13 +378,7 @@ async fn migrate_cmd(
     let mut req = migrate::Request::new(direction, spec);
     let plan = migrate::preview(target, catalog, &req).await?;
     if plan.is_empty() {
-        let report = migrate::Report {
-            direction,
-            from: plan.from,
-            to: plan.to,
-            steps: vec![],
-            duration_ms: 0,
-        };
+        let report = migrate::Report { direction, from: plan.from, to: plan.to, steps: vec![], duration_ms: 0 };
         return emit(g, req.action.as_str().to_owned().as_str(), &report, |out| {
             use std::io::Write;
             writeln!(out, "nothing to do: the database is at {}", plan.from)
@@ -461,11 +424,7 @@ fn confirm_destructive(g: &GlobalArgs, target: &Target, plan: &crate::plan::Plan
             plan.to
         )));
     }
-    let env = if target.environment.is_production() {
-        " PRODUCTION"
-    } else {
-        ""
-    };
+    let env = if target.environment.is_production() { " PRODUCTION" } else { "" };
     eprint!(
         "\nThis{env} downgrade of {} runs the SQL above. Type the target revision ({}) to confirm: ",
         target.name, plan.to
@@ -477,73 +436,40 @@ fn confirm_destructive(g: &GlobalArgs, target: &Target, plan: &crate::plan::Plan
     if Revision::parse(&answer) == Some(plan.to) {
         Ok(())
     } else {
-        Err(Error::Refused(format!(
-            "not confirmed (expected {}); nothing was run",
-            plan.to
-        )))
+        Err(Error::Refused(format!("not confirmed (expected {}); nothing was run", plan.to)))
     }
 }
 
 fn plan_offline(g: &GlobalArgs, a: &PlanArgs) -> Result<ExitCode> {
-    let dir = g
-        .migrations
-        .clone()
-        .unwrap_or_else(config::default_migrations);
+    let dir = g.migrations.clone().unwrap_or_else(config::default_migrations);
     let catalog = crate::catalog::Catalog::load(&dir)?;
-    let parse = |s: &str| {
-        Revision::parse(s).ok_or_else(|| Error::Usage(format!("{s:?} is not a revision")))
-    };
+    let parse = |s: &str| Revision::parse(s).ok_or_else(|| Error::Usage(format!("{s:?} is not a revision")));
     let (from, to) = (parse(&a.revisions[0])?, parse(&a.revisions[1])?);
     if !catalog.contains(from) {
-        return Err(Error::Usage(format!(
-            "revision {from} is not in the catalog"
-        )));
+        return Err(Error::Usage(format!("revision {from} is not in the catalog")));
     }
     // Pretend history is exactly the catalog up to FROM.
     let applied: Vec<_> = catalog
         .migrations
         .iter()
         .filter(|m| m.revision <= from)
-        .map(|m| crate::plan::Applied {
-            revision: m.revision,
-            name: m.name.clone(),
-            applied_on: String::new(),
-            checksum: m.checksum,
-        })
+        .map(|m| crate::plan::Applied { revision: m.revision, name: m.name.clone(), applied_on: String::new(), checksum: m.checksum })
         .collect();
-    let p = crate::plan::plan(
-        &catalog,
-        &applied,
-        a.direction.into(),
-        TargetSpec::Revision(to),
-    )
-    .map_err(migrate::plan_error)?;
+    let p = crate::plan::plan(&catalog, &applied, a.direction.into(), TargetSpec::Revision(to))
+        .map_err(migrate::plan_error)?;
     emit(g, "plan", &p, |out| output::plan(out, &p))
 }
 
-async fn stamp(
-    g: &GlobalArgs,
-    target: &Target,
-    catalog: &crate::catalog::Catalog,
-    rev: &str,
-) -> Result<ExitCode> {
-    let rev = Revision::parse(rev)
-        .ok_or_else(|| Error::Usage(format!("{rev:?} is not a revision (e.g. 0003 or base)")))?;
+async fn stamp(g: &GlobalArgs, target: &Target, catalog: &crate::catalog::Catalog, rev: &str) -> Result<ExitCode> {
+    let rev = Revision::parse(rev).ok_or_else(|| Error::Usage(format!("{rev:?} is not a revision (e.g. 0003 or base)")))?;
     let preview = ops::stamp::preview(target, catalog, rev).await?;
     if let Some(v) = &preview.alembic_version {
-        eprintln!(
-            "note: alembic_version holds {v}; pgshift revisions are the catalog's versions (0001, 0002, ...)."
-        );
+        eprintln!("note: alembic_version holds {v}; pgshift revisions are the catalog's versions (0001, 0002, ...).");
     }
     if !preview.remove.is_empty() && !g.yes {
         return Err(Error::Usage(format!(
             "stamp {rev} would remove history rows {} without running their down SQL; pass --yes if the schema really is at {rev}",
-            preview
-                .remove
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            preview.remove.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
         )));
     }
     let (reporter, printer) = progress_reporter(g);
@@ -553,22 +479,13 @@ async fn stamp(
     let p = result?;
     emit(g, "stamp", &p, |out| {
         use std::io::Write;
-        writeln!(
-            out,
-            "stamped {}: recorded {} as applied, removed {} history row(s); no migration SQL was run",
-            p.to,
-            p.insert.len(),
-            p.remove.len()
-        )
+        writeln!(out, "stamped {}: recorded {} as applied, removed {} history row(s); no migration SQL was run", p.to, p.insert.len(), p.remove.len())
     })
 }
 
 async fn sandbox(g: &GlobalArgs, action: SandboxAction) -> Result<ExitCode> {
     let sandbox = crate::db::sandbox::Sandbox::locate()?;
-    let migrations = g
-        .migrations
-        .clone()
-        .unwrap_or_else(config::default_migrations);
+    let migrations = g.migrations.clone().unwrap_or_else(config::default_migrations);
     let (reporter, printer) = progress_reporter(g);
     let result = match action {
         SandboxAction::Start => sandbox.ensure(&migrations, &reporter).await.map(|_| ()),
@@ -609,10 +526,7 @@ async fn default_screen(g: &GlobalArgs, loaded: &Loaded) -> Result<ExitCode> {
             (t, Some(s))
         }
         Resolved::Nothing => {
-            reporter.log(
-                crate::event::Level::Info,
-                "no database configured: starting the local SANDBOX with the demo",
-            );
+            reporter.log(crate::event::Level::Info, "no database configured: starting the local SANDBOX with the demo");
             let (t, s) = sandbox_target(&o, &reporter).await?;
             (t, Some(s))
         }

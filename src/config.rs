@@ -130,20 +130,14 @@ impl Guard {
     pub fn delay(&self, attempt: u32) -> Duration {
         let exp = self
             .backoff
-            .saturating_mul(
-                1u32.checked_shl(attempt.saturating_sub(1).min(16))
-                    .unwrap_or(u32::MAX),
-            )
+            .saturating_mul(1u32.checked_shl(attempt.saturating_sub(1).min(16)).unwrap_or(u32::MAX))
             .min(self.max_backoff);
         exp.mul_f64(0.5 + fastrand::f64() * 0.5)
     }
 }
 
 mod millis {
-    pub fn serialize<S: serde::Serializer>(
-        d: &std::time::Duration,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_millis() as u64)
     }
 }
@@ -322,10 +316,7 @@ impl Loaded {
                         path: path.clone(),
                         message,
                     })?;
-                    return Ok(Loaded {
-                        file,
-                        path: Some(path),
-                    });
+                    return Ok(Loaded { file, path: Some(path) });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => continue,
                 Err(e) => {
@@ -355,31 +346,17 @@ impl Loaded {
                 Error::Usage(format!(
                     "no target named {name:?} in {}; known targets: {}",
                     self.path_display(),
-                    if known.is_empty() {
-                        "none".into()
-                    } else {
-                        known.join(", ")
-                    }
+                    if known.is_empty() { "none".into() } else { known.join(", ") }
                 ))
             })?;
-            build_target(
-                name,
-                t,
-                o,
-                &format!("target {name:?} in {}", self.path_display()),
-            )
+            build_target(name, t, o, &format!("target {name:?} in {}", self.path_display()))
         };
         if let Some(url) = &o.database_url {
             let t = TargetConfig {
                 url: Some(url.clone()),
                 ..Default::default()
             };
-            return Ok(Resolved::Target(Box::new(build_target(
-                "url",
-                &t,
-                o,
-                "--database-url",
-            )?)));
+            return Ok(Resolved::Target(Box::new(build_target("url", &t, o, "--database-url")?)));
         }
         if let Some(name) = &o.target {
             if name == SANDBOX_TARGET && !self.file.targets.contains_key(name) {
@@ -400,12 +377,7 @@ impl Loaded {
                 return Err(Error::Usage(format!(
                     "{} defines several targets ({}) and no default_target; pick one with --target NAME",
                     self.path_display(),
-                    self.file
-                        .targets
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    self.file.targets.keys().cloned().collect::<Vec<_>>().join(", ")
                 )));
             }
         }
@@ -442,9 +414,7 @@ pub fn default_migrations() -> PathBuf {
 fn parse_file(text: &str) -> std::result::Result<ConfigFile, String> {
     let file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
     for (name, t) in &file.targets {
-        if t.url.is_some()
-            && (t.host.is_some() || t.dbname.is_some() || t.user.is_some() || t.port.is_some())
-        {
+        if t.url.is_some() && (t.host.is_some() || t.dbname.is_some() || t.user.is_some() || t.port.is_some()) {
             return Err(format!(
                 "target {name:?}: give either `url` or host/port/user/dbname, not both"
             ));
@@ -523,9 +493,7 @@ fn guard_from(t: &TargetConfig, o: &Overrides) -> Result<Guard> {
         g.retries = r;
     }
     if g.retries == 0 {
-        return Err(Error::Usage(
-            "retries must be at least 1 (the first attempt counts)".into(),
-        ));
+        return Err(Error::Usage("retries must be at least 1 (the first attempt counts)".into()));
     }
     if g.lock_timeout.is_zero() {
         return Err(Error::Usage(
@@ -555,20 +523,16 @@ fn from_env() -> Result<Option<(ConnInfo, String)>> {
 fn libpq_defaults() -> ConnInfo {
     let env = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
     let mut pg = tokio_postgres::Config::new();
-    let host = env("PGHOST")
-        .or_else(|| env("PGHOSTADDR"))
-        .unwrap_or_else(|| {
-            ["/var/run/postgresql", "/tmp"]
-                .into_iter()
-                .find(|d| Path::new(d).exists())
-                .unwrap_or("localhost")
-                .to_string()
-        });
+    let host = env("PGHOST").or_else(|| env("PGHOSTADDR")).unwrap_or_else(|| {
+        ["/var/run/postgresql", "/tmp"]
+            .into_iter()
+            .find(|d| Path::new(d).exists())
+            .unwrap_or("localhost")
+            .to_string()
+    });
     pg.host(&host);
     pg.port(env("PGPORT").and_then(|p| p.parse().ok()).unwrap_or(5432));
-    let user = env("PGUSER")
-        .or_else(|| env("USER"))
-        .unwrap_or_else(|| "postgres".into());
+    let user = env("PGUSER").or_else(|| env("USER")).unwrap_or_else(|| "postgres".into());
     pg.dbname(env("PGDATABASE").as_deref().unwrap_or(&user));
     pg.user(&user);
     if let Some(pw) = env("PGPASSWORD") {
@@ -599,11 +563,7 @@ fn fill_password_from_pgpass(conn: &mut ConnInfo) {
 
 /// Find the password in pgpass text (`host:port:db:user:password`, `*` wildcards, `\` escapes).
 pub fn pgpass_lookup(text: &str, host: &str, port: &str, db: &str, user: &str) -> Option<String> {
-    let host = if host.starts_with('/') {
-        "localhost"
-    } else {
-        host
-    };
+    let host = if host.starts_with('/') { "localhost" } else { host };
     for line in text.lines() {
         if line.trim_start().starts_with('#') || line.trim().is_empty() {
             continue;
@@ -623,11 +583,7 @@ pub fn pgpass_lookup(text: &str, host: &str, port: &str, db: &str, user: &str) -
             continue;
         }
         let ok = |f: &str, v: &str| f == "*" || f == v;
-        if ok(&fields[0], host)
-            && ok(&fields[1], port)
-            && ok(&fields[2], db)
-            && ok(&fields[3], user)
-        {
+        if ok(&fields[0], host) && ok(&fields[1], port) && ok(&fields[2], db) && ok(&fields[3], user) {
             return Some(fields[4].clone());
         }
     }
@@ -640,9 +596,7 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     if s == "0" {
         return Ok(Duration::ZERO);
     }
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: f64 = num
         .parse()
@@ -659,9 +613,7 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 }
 
 pub fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
 }
 
 fn config_home() -> Option<PathBuf> {
@@ -703,25 +655,15 @@ mod tests {
         let c = ConnInfo::parse("postgres://app:s3cret@db.example:6432/prod").unwrap();
         assert_eq!(c.to_string(), "postgres://app@db.example:6432/prod");
         assert!(!format!("{c:?}").contains("s3cret"));
-        assert_eq!(
-            redact_url("postgres://app:s3cret@h/db"),
-            "postgres://app@h/db"
-        );
+        assert_eq!(redact_url("postgres://app:s3cret@h/db"), "postgres://app@h/db");
         assert_eq!(redact_url("host=h password=s3cret user=u"), "host=h user=u");
     }
 
     #[test]
     fn pgpass_matches_with_wildcards_and_escapes() {
-        let text =
-            "# comment\nother:5432:*:app:nope\ndb.example:*:prod:app:pa\\:ss\n*:*:*:*:fallback\n";
-        assert_eq!(
-            pgpass_lookup(text, "db.example", "6432", "prod", "app").as_deref(),
-            Some("pa:ss")
-        );
-        assert_eq!(
-            pgpass_lookup(text, "x", "1", "y", "z").as_deref(),
-            Some("fallback")
-        );
+        let text = "# comment\nother:5432:*:app:nope\ndb.example:*:prod:app:pa\\:ss\n*:*:*:*:fallback\n";
+        assert_eq!(pgpass_lookup(text, "db.example", "6432", "prod", "app").as_deref(), Some("pa:ss"));
+        assert_eq!(pgpass_lookup(text, "x", "1", "y", "z").as_deref(), Some("fallback"));
     }
 
     #[test]
@@ -729,24 +671,16 @@ mod tests {
         let g = Guard::default();
         for attempt in 1..30 {
             let d = g.delay(attempt);
-            let full = g
-                .backoff
-                .saturating_mul(1 << (attempt - 1).min(16))
-                .min(g.max_backoff);
-            assert!(
-                d >= full / 2 && d <= full,
-                "attempt {attempt}: {d:?} vs {full:?}"
-            );
+            let full = g.backoff.saturating_mul(1 << (attempt - 1).min(16)).min(g.max_backoff);
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?} vs {full:?}");
         }
     }
 
     #[test]
     fn unknown_config_keys_are_errors() {
-        let e = parse_file("[targets.prod]\nurl = \"postgres://h/db\"\nlock_timout = \"1s\"\n")
-            .unwrap_err();
+        let e = parse_file("[targets.prod]\nurl = \"postgres://h/db\"\nlock_timout = \"1s\"\n").unwrap_err();
         assert!(e.contains("lock_timout"), "{e}");
-        let e =
-            parse_file("[targets.prod]\nurl = \"postgres://h/db\"\nhost = \"x\"\n").unwrap_err();
+        let e = parse_file("[targets.prod]\nurl = \"postgres://h/db\"\nhost = \"x\"\n").unwrap_err();
         assert!(e.contains("either `url`"), "{e}");
         let f = parse_file("[targets.prod]\nurl = \"postgres://h/db\"\nenvironment = \"production\"\n[checklists]\nx = 1\n").unwrap();
         assert!(f.targets["prod"].environment.unwrap().is_production());

@@ -23,10 +23,7 @@ pub async fn load(target: &Target, reporter: &Reporter) -> Result<()> {
     let mut req = Request::new(Direction::Up, TargetSpec::Revision(DEMO_REVISION));
     req.action = "sandbox".into();
     migrate::run(target, &catalog, &req, reporter).await?;
-    reporter.log(
-        Level::Info,
-        "sandbox: loading demo data (200k documents, 50k templates)",
-    );
+    reporter.log(Level::Info, "sandbox: loading demo data (200k documents, 50k templates)");
     let s = crate::db::Session::connect(&target.conn, "sandbox").await?;
     s.client
         .batch_execute(DEMO_DATA)

@@ -47,42 +47,18 @@ impl Diagnosis {
     /// What to do next, in the runbook's words, adapted to what the server said.
     pub fn next_step(self) -> &'static str {
         match self {
-            Diagnosis::ConnectionTimeout => {
-                "Connection timeout: check the database server is up, the network path and firewall rules; raise connect_timeout in the URL if the link is slow."
-            }
-            Diagnosis::ConnectionRefused => {
-                "Connection refused: nothing listens at that host and port. Check the server is running and the port is right."
-            }
-            Diagnosis::AuthenticationFailed => {
-                "Authentication failed: check the user, and the password in ~/.pgpass, PGPASSWORD or the target's password_env."
-            }
-            Diagnosis::UnknownDatabase => {
-                "The database does not exist: check dbname in the URL or target."
-            }
-            Diagnosis::PermissionDenied => {
-                "Permission denied: the role needs CREATE/ALTER privileges on the schema and ownership of the tables it alters (e.g. GRANT CREATE ON SCHEMA public TO <role>). Check role assignments and security policies."
-            }
-            Diagnosis::DiskFull => {
-                "Disk space: the server could not write. Check free space on the database volume, clean up temporary files, or scale storage, then retry."
-            }
-            Diagnosis::LockConflict => {
-                "Lock conflict: a long-running transaction holds a lock this step needs. Find it in the lock pane or `pgshift status`, let it finish or end it if safe, or run during low traffic."
-            }
-            Diagnosis::Deadlock => {
-                "Deadlock: another session took locks in the opposite order. Retry; if it repeats, find the competing job."
-            }
-            Diagnosis::StatementTimeout => {
-                "Statement timeout: the step ran longer than statement_timeout. Raise it for this target (--statement-timeout) or move the data work into a backfill."
-            }
-            Diagnosis::ReadOnly => {
-                "Read-only: this connection cannot write (a replica, or default_transaction_read_only is on). Point the target at the primary."
-            }
-            Diagnosis::AlreadyExists => {
-                "Already exists: the database has objects the history does not record. If the schema is already right, adopt it with `pgshift stamp REV`."
-            }
-            Diagnosis::MissingObject => {
-                "Missing object: the migration expects something the database lacks. Check `pgshift status` for drift and that earlier migrations ran."
-            }
+            Diagnosis::ConnectionTimeout => "Connection timeout: check the database server is up, the network path and firewall rules; raise connect_timeout in the URL if the link is slow.",
+            Diagnosis::ConnectionRefused => "Connection refused: nothing listens at that host and port. Check the server is running and the port is right.",
+            Diagnosis::AuthenticationFailed => "Authentication failed: check the user, and the password in ~/.pgpass, PGPASSWORD or the target's password_env.",
+            Diagnosis::UnknownDatabase => "The database does not exist: check dbname in the URL or target.",
+            Diagnosis::PermissionDenied => "Permission denied: the role needs CREATE/ALTER privileges on the schema and ownership of the tables it alters (e.g. GRANT CREATE ON SCHEMA public TO <role>). Check role assignments and security policies.",
+            Diagnosis::DiskFull => "Disk space: the server could not write. Check free space on the database volume, clean up temporary files, or scale storage, then retry.",
+            Diagnosis::LockConflict => "Lock conflict: a long-running transaction holds a lock this step needs. Find it in the lock pane or `pgshift status`, let it finish or end it if safe, or run during low traffic.",
+            Diagnosis::Deadlock => "Deadlock: another session took locks in the opposite order. Retry; if it repeats, find the competing job.",
+            Diagnosis::StatementTimeout => "Statement timeout: the step ran longer than statement_timeout. Raise it for this target (--statement-timeout) or move the data work into a backfill.",
+            Diagnosis::ReadOnly => "Read-only: this connection cannot write (a replica, or default_transaction_read_only is on). Point the target at the primary.",
+            Diagnosis::AlreadyExists => "Already exists: the database has objects the history does not record. If the schema is already right, adopt it with `pgshift stamp REV`.",
+            Diagnosis::MissingObject => "Missing object: the migration expects something the database lacks. Check `pgshift status` for drift and that earlier migrations ran.",
         }
     }
 }

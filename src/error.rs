@@ -70,11 +70,7 @@ impl DbFailure {
 }
 
 fn line_of_char(sql: &str, pos: usize) -> usize {
-    sql.chars()
-        .take(pos.saturating_sub(1))
-        .filter(|c| *c == '\n')
-        .count()
-        + 1
+    sql.chars().take(pos.saturating_sub(1)).filter(|c| *c == '\n').count() + 1
 }
 
 impl std::fmt::Display for DbFailure {
@@ -107,37 +103,27 @@ pub enum Error {
     #[error("{0}")]
     Catalog(#[from] crate::catalog::CatalogError),
 
-    #[error(
-        "cannot connect to {target}: {reason}\n  Check that the server is running and reachable, and the host, port, user and database are right."
-    )]
+    #[error("cannot connect to {target}: {reason}\n  Check that the server is running and reachable, and the host, port, user and database are right.")]
     Unreachable { target: String, reason: String },
 
-    #[error(
-        "the database connection was lost while {action}: {reason}\n  Nothing further was run; the step in progress was rolled back by the server. Check the server, then run `pgshift status`."
-    )]
+    #[error("the database connection was lost while {action}: {reason}\n  Nothing further was run; the step in progress was rolled back by the server. Check the server, then run `pgshift status`.")]
     ConnectionLost { action: String, reason: String },
 
-    #[error(
-        "another pgshift holds the runner lock on {database}: {holder}\n  Waited {waited_s:.0}s. Wait for it to finish (see `pgshift status`), or raise --lock-wait."
-    )]
+    #[error("another pgshift holds the runner lock on {database}: {holder}\n  Waited {waited_s:.0}s. Wait for it to finish (see `pgshift status`), or raise --lock-wait.")]
     RunnerLockBusy {
         database: String,
         holder: String,
         waited_s: f64,
     },
 
-    #[error(
-        "backfill {name} is already running: {holder}\n  Only one run of a backfill at a time. Watch it with `pgshift backfill status`, or pause it with `pgshift backfill pause {name}`."
-    )]
+    #[error("backfill {name} is already running: {holder}\n  Only one run of a backfill at a time. Watch it with `pgshift backfill status`, or pause it with `pgshift backfill pause {name}`.")]
     BackfillBusy { name: String, holder: String },
 
     /// A backfill batch kept hitting lock or statement timeouts until its retries ran out.
     #[error("{0}")]
     BackfillBlocked(String),
 
-    #[error(
-        "{action} {revision} failed: {reason} after {attempts} tries{blockers}\n  Nothing was applied for {revision}. Retry when the blocker ends, or raise --lock-timeout / --retries."
-    )]
+    #[error("{action} {revision} failed: {reason} after {attempts} tries{blockers}\n  Nothing was applied for {revision}. Retry when the blocker ends, or raise --lock-timeout / --retries.")]
     LockRetriesExhausted {
         action: String,
         revision: Revision,
@@ -190,7 +176,9 @@ impl Error {
             Error::RunnerLockBusy { .. }
             | Error::BackfillBusy { .. }
             | Error::BackfillBlocked(_)
-            | Error::LockRetriesExhausted { .. } => ExitCode::LockBusy,
+            | Error::LockRetriesExhausted { .. } => {
+                ExitCode::LockBusy
+            }
             Error::StepFailed { .. }
             | Error::Refused(_)
             | Error::Db { .. }

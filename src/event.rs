@@ -20,16 +20,9 @@ pub enum Event {
         direction: Direction,
     },
     /// A statement of a no-transaction step is starting.
-    Statement {
-        revision: Revision,
-        line: usize,
-        text: String,
-    },
+    Statement { revision: Revision, line: usize, text: String },
     /// The step is waiting on a lock held by these sessions.
-    Blocked {
-        revision: Revision,
-        blockers: Vec<Blocker>,
-    },
+    Blocked { revision: Revision, blockers: Vec<Blocker> },
     StepRetry {
         revision: Revision,
         attempt: u32,
@@ -62,7 +55,7 @@ pub enum Event {
         name: String,
         rows_done: i64,
         rows_estimate: i64,
-        /// Rows per second over the time spent running (pauses between runs excluded).
+        /// Rows per second over this session's running time.
         rate: f64,
         /// Seconds to go at the current rate; `None` before the first batch.
         eta_s: Option<f64>,
@@ -104,10 +97,7 @@ pub enum Level {
 }
 
 mod ms {
-    pub fn serialize<S: serde::Serializer>(
-        d: &std::time::Duration,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_millis() as u64)
     }
 }
@@ -131,14 +121,8 @@ impl Reporter {
 
     pub fn emit(&self, event: Event) {
         match &event {
-            Event::Log {
-                level: Level::Error,
-                message,
-            } => tracing::error!("{message}"),
-            Event::Log {
-                level: Level::Warn,
-                message,
-            } => tracing::warn!("{message}"),
+            Event::Log { level: Level::Error, message } => tracing::error!("{message}"),
+            Event::Log { level: Level::Warn, message } => tracing::warn!("{message}"),
             Event::Log { message, .. } => tracing::info!("{message}"),
             other => tracing::debug!(?other),
         }

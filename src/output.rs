@@ -66,106 +66,47 @@ pub fn print_json(doc: &serde_json::Value) {
 pub fn event_line(e: &Event) -> Option<String> {
     Some(match e {
         Event::LockBusy { holder } => format!("waiting for the runner lock, held by {holder}"),
-        Event::StepStarted {
-            index,
-            total,
-            revision,
-            name,
-            direction,
-        } => {
-            let arrow = if *direction == Direction::Up {
-                "up  "
-            } else {
-                "down"
-            };
+        Event::StepStarted { index, total, revision, name, direction } => {
+            let arrow = if *direction == Direction::Up { "up  " } else { "down" };
             format!("[{index}/{total}] {arrow} {revision}_{name} ...")
         }
         Event::Statement { line, text, .. } => format!("        line {line}: {text}"),
         Event::Blocked { revision, blockers } => format!(
             "        {revision} waits for a lock held by {}",
-            blockers
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
+            blockers.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
         ),
-        Event::StepRetry {
-            revision,
-            attempt,
-            attempts,
-            reason,
-            delay,
-            blockers,
-        } => format!(
+        Event::StepRetry { revision, attempt, attempts, reason, delay, blockers } => format!(
             "        {revision} attempt {attempt}/{attempts}: {reason}{}; retrying in {} ms",
             if blockers.is_empty() {
                 String::new()
             } else {
-                format!(
-                    " (blocked by pid {})",
-                    blockers
-                        .iter()
-                        .map(|b| b.pid.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
+                format!(" (blocked by pid {})", blockers.iter().map(|b| b.pid.to_string()).collect::<Vec<_>>().join(", "))
             },
             delay.as_millis()
         ),
-        Event::StepFinished {
-            revision,
-            elapsed,
-            attempts,
-        } => format!(
+        Event::StepFinished { revision, elapsed, attempts } => format!(
             "        {revision} done in {} ms{}",
             elapsed.as_millis(),
-            if *attempts > 1 {
-                format!(" after {attempts} attempts")
-            } else {
-                String::new()
-            }
+            if *attempts > 1 { format!(" after {attempts} attempts") } else { String::new() }
         ),
         Event::Log { level, message } => match level {
             Level::Info => message.clone(),
             Level::Warn => format!("warning: {message}"),
             Level::Error => message.clone(),
         },
-        Event::BackfillStarted {
-            name,
-            run_id,
-            resumed_from,
-            rows_done,
-            rows_estimate,
-            batch_size,
-        } => match resumed_from {
+        Event::BackfillStarted { name, run_id, resumed_from, rows_done, rows_estimate, batch_size } => match resumed_from {
             Some(cursor) => format!(
                 "backfill {name}: resuming run #{run_id} after key {cursor} ({rows_done} rows done, about {} to go, batch {batch_size})",
                 (rows_estimate - rows_done).max(0)
             ),
-            None => format!(
-                "backfill {name}: run #{run_id} started, {rows_estimate} rows to do (batch {batch_size})"
-            ),
+            None => format!("backfill {name}: run #{run_id} started, {rows_estimate} rows to do (batch {batch_size})"),
         },
         Event::BackfillProgress { .. } => backfill_progress_line(e),
-        Event::BackfillRetry {
-            name,
-            attempt,
-            attempts,
-            reason,
-            delay,
-            batch_size,
-        } => format!(
+        Event::BackfillRetry { name, attempt, attempts, reason, delay, batch_size } => format!(
             "backfill {name}: batch attempt {attempt}/{attempts} failed: {reason}; retrying in {} ms with batch {batch_size}",
             delay.as_millis()
         ),
-        Event::BackfillStopped {
-            name,
-            run_id,
-            state,
-            rows_done,
-            elapsed,
-            next,
-        } => format!(
+        Event::BackfillStopped { name, run_id, state, rows_done, elapsed, next } => format!(
             "backfill {name}: run #{run_id} {state} after {rows_done} rows in {}{}",
             human_duration_s(elapsed.as_secs_f64()),
             next.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
@@ -173,28 +114,12 @@ pub fn event_line(e: &Event) -> Option<String> {
     })
 }
 
-/// `hashes  12000/50000 rows  24%  3400 rows/s  ETA 11s  batch p50 42 ms max 88 ms (5000)  0 retries`
+/// `backfill hashes  12000/50000 rows  24%  3400 rows/s  ETA 11s  batch p50 42 ms max 88 ms ...`
 fn backfill_progress_line(e: &Event) -> String {
-    let Event::BackfillProgress {
-        name,
-        rows_done,
-        rows_estimate,
-        rate,
-        eta_s,
-        batch_ms_p50,
-        batch_ms_max,
-        batch_size,
-        retries,
-        ..
-    } = e
-    else {
+    let Event::BackfillProgress { name, rows_done, rows_estimate, rate, eta_s, batch_ms_p50, batch_ms_max, batch_size, retries, .. } = e else {
         return String::new();
     };
-    let pct = if *rows_estimate > 0 {
-        (*rows_done as f64 * 100.0 / *rows_estimate as f64).min(100.0)
-    } else {
-        100.0
-    };
+    let pct = if *rows_estimate > 0 { (*rows_done as f64 * 100.0 / *rows_estimate as f64).min(100.0) } else { 100.0 };
     format!(
         "backfill {name}  {rows_done}/{rows_estimate} rows  {pct:.0}%  {rate:.0} rows/s  ETA {}  batch p50 {batch_ms_p50} ms max {batch_ms_max} ms (size {batch_size})  {retries} retries",
         eta_s.map(human_duration_s).unwrap_or_else(|| "?".into())
@@ -202,24 +127,14 @@ fn backfill_progress_line(e: &Event) -> String {
 }
 
 pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "target   {} ({}) [{}]",
-        s.target,
-        s.url,
-        s.environment.as_str()
-    )?;
+    writeln!(out, "target   {} ({}) [{}]", s.target, s.url, s.environment.as_str())?;
     writeln!(
         out,
         "server   PostgreSQL {}, database {}, role {}{}",
         s.server.version,
         s.server.database,
         s.server.role,
-        if s.server.read_only {
-            ", READ ONLY"
-        } else {
-            ""
-        }
+        if s.server.read_only { ", READ ONLY" } else { "" }
     )?;
     let label = |rev| {
         s.revisions
@@ -269,13 +184,7 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
         if r.drift {
             notes.push("DRIFT".into());
         }
-        writeln!(
-            out,
-            "{mark} {}  {:<36} {}",
-            r.revision,
-            r.name,
-            notes.join(", ")
-        )?;
+        writeln!(out, "{mark} {}  {:<36} {}", r.revision, r.name, notes.join(", "))?;
     }
     if s.revisions.is_empty() {
         writeln!(out, "  (no migrations in the catalog)")?;
@@ -287,16 +196,9 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
         }
     }
     if !s.invalid_indexes.is_empty() {
-        writeln!(
-            out,
-            "\nINVALID indexes (left by a failed CREATE INDEX CONCURRENTLY):"
-        )?;
+        writeln!(out, "\nINVALID indexes (left by a failed CREATE INDEX CONCURRENTLY):")?;
         for i in &s.invalid_indexes {
-            writeln!(
-                out,
-                "  - {} on {}: drop it (DROP INDEX CONCURRENTLY) or rerun the migration, which drops it first",
-                i.index, i.table
-            )?;
+            writeln!(out, "  - {} on {}: drop it (DROP INDEX CONCURRENTLY) or rerun the migration, which drops it first", i.index, i.table)?;
         }
     }
     if let Some(v) = &s.alembic_version {
@@ -361,28 +263,11 @@ pub fn plan(out: &mut impl Write, p: &Plan) -> std::io::Result<()> {
         p.from,
         p.to,
         p.steps.len(),
-        if p.is_destructive() {
-            " (DESTRUCTIVE: down migrations drop schema and data)"
-        } else {
-            ""
-        }
+        if p.is_destructive() { " (DESTRUCTIVE: down migrations drop schema and data)" } else { "" }
     )?;
     for s in &p.steps {
-        let how = if s.no_transaction {
-            "no transaction, statement by statement"
-        } else {
-            "one transaction"
-        };
-        writeln!(
-            out,
-            "\n-- {} {} ({how})",
-            if s.direction == Direction::Up {
-                "up"
-            } else {
-                "down"
-            },
-            s.label()
-        )?;
+        let how = if s.no_transaction { "no transaction, statement by statement" } else { "one transaction" };
+        writeln!(out, "\n-- {} {} ({how})", if s.direction == Direction::Up { "up" } else { "down" }, s.label())?;
         writeln!(out, "{}", s.sql.trim_end())?;
     }
     Ok(())

@@ -59,14 +59,12 @@ impl TargetSpec {
                 .map(|n| TargetSpec::Steps(direction, n))
                 .ok_or_else(|| format!("{s:?} is not a step count (e.g. +1, -2)"));
         }
-        Revision::parse(s).map(TargetSpec::Revision).ok_or_else(|| {
-            let sign = if direction == Direction::Up {
-                "+N"
-            } else {
-                "-N"
-            };
-            format!("{s:?} is not a revision: use a version like 0003, head, base or {sign}")
-        })
+        Revision::parse(s)
+            .map(TargetSpec::Revision)
+            .ok_or_else(|| {
+                let sign = if direction == Direction::Up { "+N" } else { "-N" };
+                format!("{s:?} is not a revision: use a version like 0003, head, base or {sign}")
+            })
     }
 }
 
@@ -135,12 +133,7 @@ impl Drift {
 impl std::fmt::Display for Drift {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Drift::ChecksumChanged {
-                revision,
-                name,
-                applied,
-                file,
-            } => write!(
+            Drift::ChecksumChanged { revision, name, applied, file } => write!(
                 f,
                 "{revision}_{name}: the file changed after it was applied (checksum applied {applied}, file {file})"
             ),
@@ -199,10 +192,7 @@ pub fn drift(catalog: &Catalog, applied: &[Applied]) -> Vec<Drift> {
 }
 
 /// Migrations in the catalog above the current revision, in order.
-pub fn pending<'c>(
-    catalog: &'c Catalog,
-    applied: &[Applied],
-) -> Vec<&'c crate::catalog::Migration> {
+pub fn pending<'c>(catalog: &'c Catalog, applied: &[Applied]) -> Vec<&'c crate::catalog::Migration> {
     let cur = current(applied);
     catalog
         .migrations
@@ -215,26 +205,18 @@ pub fn pending<'c>(
 pub enum PlanError {
     #[error("revision {0} is not in the catalog; `pgshift status` lists the known revisions")]
     UnknownRevision(Revision),
-    #[error(
-        "cannot upgrade to {target}: the database is already at {current}, which is above it; use `pgshift down {target}`"
-    )]
+    #[error("cannot upgrade to {target}: the database is already at {current}, which is above it; use `pgshift down {target}`")]
     TargetBelowCurrent { current: Revision, target: Revision },
-    #[error(
-        "cannot downgrade to {target}: the database is at {current}, which is below it; use `pgshift up {target}`"
-    )]
+    #[error("cannot downgrade to {target}: the database is at {current}, which is below it; use `pgshift up {target}`")]
     TargetAboveCurrent { current: Revision, target: Revision },
-    #[error(
-        "asked for {asked} step(s) {direction}, but only {available} are possible from {current}"
-    )]
+    #[error("asked for {asked} step(s) {direction}, but only {available} are possible from {current}")]
     TooManySteps {
         direction: &'static str,
         asked: u32,
         available: usize,
         current: Revision,
     },
-    #[error(
-        "refusing to downgrade through {revision}_{name}: it is irreversible (no {revision}_{name}.down.sql). Nothing was run. Downgrade to {revision} or above, or write the down migration first."
-    )]
+    #[error("refusing to downgrade through {revision}_{name}: it is irreversible (no {revision}_{name}.down.sql). Nothing was run. Downgrade to {revision} or above, or write the down migration first.")]
     Irreversible { revision: Revision, name: String },
     #[error("the database and the migration files disagree; nothing was run:\n{}\n  Restore the files (right branch? right --migrations dir?) or, if the database is right, adopt it with `pgshift stamp`.", .0.iter().map(|d| format!("  - {d}")).collect::<Vec<_>>().join("\n"))]
     Drift(Vec<Drift>),
@@ -266,11 +248,7 @@ pub fn plan(
 }
 
 fn plan_up(catalog: &Catalog, cur: Revision, target: TargetSpec) -> Result<Plan, PlanError> {
-    let pending: Vec<_> = catalog
-        .migrations
-        .iter()
-        .filter(|m| m.revision > cur)
-        .collect();
+    let pending: Vec<_> = catalog.migrations.iter().filter(|m| m.revision > cur).collect();
     let take = match target {
         TargetSpec::Head => pending.len(),
         TargetSpec::Revision(t) => {
@@ -278,10 +256,7 @@ fn plan_up(catalog: &Catalog, cur: Revision, target: TargetSpec) -> Result<Plan,
                 return Err(PlanError::UnknownRevision(t));
             }
             if t < cur {
-                return Err(PlanError::TargetBelowCurrent {
-                    current: cur,
-                    target: t,
-                });
+                return Err(PlanError::TargetBelowCurrent { current: cur, target: t });
             }
             pending.iter().take_while(|m| m.revision <= t).count()
         }
@@ -332,10 +307,7 @@ fn plan_down(
                 return Err(PlanError::UnknownRevision(t));
             }
             if t > cur {
-                return Err(PlanError::TargetAboveCurrent {
-                    current: cur,
-                    target: t,
-                });
+                return Err(PlanError::TargetAboveCurrent { current: cur, target: t });
             }
             revs.iter().take_while(|r| **r > t).count()
         }
@@ -449,41 +421,17 @@ mod tests {
     #[test]
     fn up_by_steps_counts_pending() {
         let c = catalog(&[(1, true), (2, true), (3, true)]);
-        let p = plan(
-            &c,
-            &applied(&c, 1),
-            Direction::Up,
-            TargetSpec::Steps(Direction::Up, 1),
-        )
-        .unwrap();
+        let p = plan(&c, &applied(&c, 1), Direction::Up, TargetSpec::Steps(Direction::Up, 1)).unwrap();
         assert_eq!(revs(&p), vec![2]);
-        let e = plan(
-            &c,
-            &applied(&c, 1),
-            Direction::Up,
-            TargetSpec::Steps(Direction::Up, 3),
-        )
-        .unwrap_err();
+        let e = plan(&c, &applied(&c, 1), Direction::Up, TargetSpec::Steps(Direction::Up, 3)).unwrap_err();
         assert!(matches!(e, PlanError::TooManySteps { available: 2, .. }));
     }
 
     #[test]
     fn up_to_revision_below_current_is_refused() {
         let c = catalog(&[(1, true), (2, true)]);
-        let e = plan(
-            &c,
-            &applied(&c, 2),
-            Direction::Up,
-            TargetSpec::Revision(Revision(1)),
-        )
-        .unwrap_err();
-        assert_eq!(
-            e,
-            PlanError::TargetBelowCurrent {
-                current: Revision(2),
-                target: Revision(1)
-            }
-        );
+        let e = plan(&c, &applied(&c, 2), Direction::Up, TargetSpec::Revision(Revision(1))).unwrap_err();
+        assert_eq!(e, PlanError::TargetBelowCurrent { current: Revision(2), target: Revision(1) });
     }
 
     #[test]
@@ -496,13 +444,7 @@ mod tests {
     #[test]
     fn down_default_is_one_step_from_the_top() {
         let c = catalog(&[(1, true), (2, true), (3, true)]);
-        let p = plan(
-            &c,
-            &applied(&c, 3),
-            Direction::Down,
-            TargetSpec::Steps(Direction::Down, 1),
-        )
-        .unwrap();
+        let p = plan(&c, &applied(&c, 3), Direction::Down, TargetSpec::Steps(Direction::Down, 1)).unwrap();
         assert_eq!(revs(&p), vec![3]);
         assert_eq!(p.to, Revision(2));
         assert!(p.is_destructive());
@@ -512,13 +454,7 @@ mod tests {
     #[test]
     fn down_to_base_removes_everything_top_first() {
         let c = catalog(&[(1, true), (2, true), (3, true)]);
-        let p = plan(
-            &c,
-            &applied(&c, 3),
-            Direction::Down,
-            TargetSpec::Revision(Revision::BASE),
-        )
-        .unwrap();
+        let p = plan(&c, &applied(&c, 3), Direction::Down, TargetSpec::Revision(Revision::BASE)).unwrap();
         assert_eq!(revs(&p), vec![3, 2, 1]);
         assert_eq!(p.to, Revision::BASE);
     }
@@ -526,41 +462,17 @@ mod tests {
     #[test]
     fn downgrade_through_irreversible_is_refused() {
         let c = catalog(&[(1, true), (2, false), (3, true)]);
-        let e = plan(
-            &c,
-            &applied(&c, 3),
-            Direction::Down,
-            TargetSpec::Revision(Revision(1)),
-        )
-        .unwrap_err();
-        assert!(matches!(
-            e,
-            PlanError::Irreversible {
-                revision: Revision(2),
-                ..
-            }
-        ));
+        let e = plan(&c, &applied(&c, 3), Direction::Down, TargetSpec::Revision(Revision(1))).unwrap_err();
+        assert!(matches!(e, PlanError::Irreversible { revision: Revision(2), .. }));
         // Stopping above it is fine.
-        let p = plan(
-            &c,
-            &applied(&c, 3),
-            Direction::Down,
-            TargetSpec::Revision(Revision(2)),
-        )
-        .unwrap();
+        let p = plan(&c, &applied(&c, 3), Direction::Down, TargetSpec::Revision(Revision(2))).unwrap();
         assert_eq!(revs(&p), vec![3]);
     }
 
     #[test]
     fn down_to_revision_above_current_is_refused() {
         let c = catalog(&[(1, true), (2, true)]);
-        let e = plan(
-            &c,
-            &applied(&c, 1),
-            Direction::Down,
-            TargetSpec::Revision(Revision(2)),
-        )
-        .unwrap_err();
+        let e = plan(&c, &applied(&c, 1), Direction::Down, TargetSpec::Revision(Revision(2))).unwrap_err();
         assert!(matches!(e, PlanError::TargetAboveCurrent { .. }));
     }
 
@@ -570,13 +482,7 @@ mod tests {
         let mut a = applied(&c, 2);
         a[0].checksum ^= 1;
         let d = drift(&c, &a);
-        assert!(matches!(
-            d[0],
-            Drift::ChecksumChanged {
-                revision: Revision(1),
-                ..
-            }
-        ));
+        assert!(matches!(d[0], Drift::ChecksumChanged { revision: Revision(1), .. }));
         let e = plan(&c, &a, Direction::Up, TargetSpec::Head).unwrap_err();
         assert!(e.is_integrity());
     }
@@ -585,59 +491,24 @@ mod tests {
     fn applied_revision_without_file_is_drift() {
         let c = catalog(&[(1, true)]);
         let mut a = applied(&c, 1);
-        a.push(Applied {
-            revision: Revision(9),
-            name: "gone".into(),
-            applied_on: String::new(),
-            checksum: 1,
-        });
-        assert_eq!(
-            drift(&c, &a),
-            vec![Drift::MissingFile {
-                revision: Revision(9),
-                name: "gone".into()
-            }]
-        );
+        a.push(Applied { revision: Revision(9), name: "gone".into(), applied_on: String::new(), checksum: 1 });
+        assert_eq!(drift(&c, &a), vec![Drift::MissingFile { revision: Revision(9), name: "gone".into() }]);
     }
 
     #[test]
     fn unapplied_revision_below_current_is_drift() {
         let c = catalog(&[(1, true), (2, true), (3, true)]);
-        let a: Vec<_> = applied(&c, 3)
-            .into_iter()
-            .filter(|a| a.revision != Revision(2))
-            .collect();
-        assert_eq!(
-            drift(&c, &a),
-            vec![Drift::NotApplied {
-                revision: Revision(2),
-                name: "m2".into()
-            }]
-        );
+        let a: Vec<_> = applied(&c, 3).into_iter().filter(|a| a.revision != Revision(2)).collect();
+        assert_eq!(drift(&c, &a), vec![Drift::NotApplied { revision: Revision(2), name: "m2".into() }]);
     }
 
     #[test]
     fn target_spec_parses_relative_and_named_targets() {
-        assert_eq!(
-            TargetSpec::parse("+2", Direction::Up),
-            Ok(TargetSpec::Steps(Direction::Up, 2))
-        );
-        assert_eq!(
-            TargetSpec::parse("-1", Direction::Down),
-            Ok(TargetSpec::Steps(Direction::Down, 1))
-        );
-        assert_eq!(
-            TargetSpec::parse("head", Direction::Up),
-            Ok(TargetSpec::Head)
-        );
-        assert_eq!(
-            TargetSpec::parse("base", Direction::Down),
-            Ok(TargetSpec::Revision(Revision::BASE))
-        );
-        assert_eq!(
-            TargetSpec::parse("0003", Direction::Up),
-            Ok(TargetSpec::Revision(Revision(3)))
-        );
+        assert_eq!(TargetSpec::parse("+2", Direction::Up), Ok(TargetSpec::Steps(Direction::Up, 2)));
+        assert_eq!(TargetSpec::parse("-1", Direction::Down), Ok(TargetSpec::Steps(Direction::Down, 1)));
+        assert_eq!(TargetSpec::parse("head", Direction::Up), Ok(TargetSpec::Head));
+        assert_eq!(TargetSpec::parse("base", Direction::Down), Ok(TargetSpec::Revision(Revision::BASE)));
+        assert_eq!(TargetSpec::parse("0003", Direction::Up), Ok(TargetSpec::Revision(Revision(3))));
         assert!(TargetSpec::parse("-1", Direction::Up).is_err());
         assert!(TargetSpec::parse("+0", Direction::Up).is_err());
         assert!(TargetSpec::parse("latest", Direction::Up).is_err());

@@ -158,9 +158,7 @@ mod tests {
 
     #[test]
     fn reports_start_lines_and_drops_empty_statements() {
-        let s = statements(
-            "\n\ncreate index concurrently i on t(x);;\n-- only a comment\n;\nselect $1",
-        );
+        let s = statements("\n\ncreate index concurrently i on t(x);;\n-- only a comment\n;\nselect $1");
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].line, 3);
         assert_eq!(s[1].text, "select $1");

@@ -62,9 +62,7 @@ pub async fn run_step(
             run_in_transaction(worker, prepared, step, guard)
         })
         .await
-        .map_err(|(failure, blockers, attempts)| {
-            step_error(step, failure, None, &blockers, attempts)
-        })?
+        .map_err(|(failure, blockers, attempts)| step_error(step, failure, None, &blockers, attempts))?
     };
     let elapsed = start.elapsed();
     reporter.emit(Event::StepFinished {
@@ -82,15 +80,9 @@ pub async fn run_step(
 
 fn session_settings(guard: &Guard, scope: &str) -> String {
     // Integers formatted from our own Durations: no user text reaches this SQL.
-    let mut sql = format!(
-        "SET {scope} lock_timeout = {}",
-        guard.lock_timeout.as_millis().max(1)
-    );
+    let mut sql = format!("SET {scope} lock_timeout = {}", guard.lock_timeout.as_millis().max(1));
     if let Some(st) = guard.statement_timeout {
-        sql.push_str(&format!(
-            "; SET {scope} statement_timeout = {}",
-            st.as_millis().max(1)
-        ));
+        sql.push_str(&format!("; SET {scope} statement_timeout = {}", st.as_millis().max(1)));
     }
     sql
 }
@@ -128,9 +120,7 @@ async fn record_history(
     match step.direction {
         Direction::Up => {
             let (v, name, on, sum) = history::row_values(step.revision, &step.name, step.checksum);
-            s.client
-                .execute(&prepared.insert, &[&v, &name, &on, &sum])
-                .await
+            s.client.execute(&prepared.insert, &[&v, &name, &on, &sum]).await
         }
         Direction::Down => {
             s.client
@@ -207,8 +197,7 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = std::result::Result<(), tokio_postgres::Error>>,
 {
-    let poll_every =
-        (guard.lock_timeout / 3).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let poll_every = (guard.lock_timeout / 3).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut n = 0;
     loop {
         n += 1;
@@ -269,21 +258,13 @@ fn step_error(
             } else {
                 format!(
                     "; blocked by {}",
-                    blockers
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
+                    blockers.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
                 )
             },
         };
     }
     let statement = match stmt {
-        Some(s) => format!(
-            "\n  statement at line {}: {}",
-            s.line,
-            crate::output::one_line(&s.text, 200)
-        ),
+        Some(s) => format!("\n  statement at line {}: {}", s.line, crate::output::one_line(&s.text, 200)),
         None => String::new(),
     };
     let next = crate::diagnosis::next_step(&failure)
@@ -296,10 +277,7 @@ fn step_error(
             step.revision
         )
     } else {
-        format!(
-            "{} was rolled back: schema and history are as they were before it.",
-            step.revision
-        )
+        format!("{} was rolled back: schema and history are as they were before it.", step.revision)
     };
     Error::StepFailed {
         action,

@@ -94,7 +94,10 @@ pub async fn conflicts(s: &Session) -> Result<Vec<Conflict>> {
         .query(WAITERS, &[])
         .await
         .map_err(|e| Error::db("reading lock waits", &e))?;
-    let mut all_blockers: Vec<i32> = rows.iter().flat_map(|r| r.get::<_, Vec<i32>>(8)).collect();
+    let mut all_blockers: Vec<i32> = rows
+        .iter()
+        .flat_map(|r| r.get::<_, Vec<i32>>(8))
+        .collect();
     all_blockers.sort_unstable();
     all_blockers.dedup();
     let sessions = s
@@ -111,11 +114,7 @@ pub async fn conflicts(s: &Session) -> Result<Vec<Conflict>> {
                 waiter: blocker_from_row(r),
                 waiting_s: r.get(6),
                 wants: r.get(7),
-                blockers: sessions
-                    .iter()
-                    .filter(|b| pids.contains(&b.pid))
-                    .cloned()
-                    .collect(),
+                blockers: sessions.iter().filter(|b| pids.contains(&b.pid)).cloned().collect(),
             }
         })
         .collect())

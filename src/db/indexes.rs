@@ -13,8 +13,7 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE NOT i.indisvalid AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 ORDER BY 1";
 
-const IS_INVALID: &str =
-    "SELECT NOT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)";
+const IS_INVALID: &str = "SELECT NOT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)";
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct InvalidIndex {
@@ -100,9 +99,7 @@ mod tests {
     #[test]
     fn finds_the_name_of_a_concurrent_index_build() {
         assert_eq!(
-            concurrent_index_name(
-                "CREATE INDEX CONCURRENTLY documents_source_idx ON documents (source_id)"
-            ),
+            concurrent_index_name("CREATE INDEX CONCURRENTLY documents_source_idx ON documents (source_id)"),
             Some("documents_source_idx".into())
         );
         assert_eq!(
@@ -110,9 +107,6 @@ mod tests {
             Some("\"Ix\"".into())
         );
         assert_eq!(concurrent_index_name("CREATE INDEX i ON t(x)"), None);
-        assert_eq!(
-            concurrent_index_name("CREATE INDEX CONCURRENTLY ON t(x)"),
-            None
-        );
+        assert_eq!(concurrent_index_name("CREATE INDEX CONCURRENTLY ON t(x)"), None);
     }
 }

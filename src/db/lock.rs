@@ -42,11 +42,7 @@ impl std::fmt::Display for Holder {
             f,
             "pid {} ({}, user {}, from {}, connected {:.0}s ago, {})",
             self.pid,
-            if self.application.is_empty() {
-                "no application_name"
-            } else {
-                &self.application
-            },
+            if self.application.is_empty() { "no application_name" } else { &self.application },
             self.user,
             self.client,
             self.held_s,

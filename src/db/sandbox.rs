@@ -35,9 +35,7 @@ pub enum Started {
 }
 
 fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
 /// `initdb` and `pg_ctl` from PATH, else the newest `/usr/lib/postgresql/*/bin`.
@@ -167,8 +165,7 @@ impl Sandbox {
         }
         let mut c = self.command("pg_ctl");
         c.arg("status").arg("-D").arg(self.data());
-        c.stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
         matches!(c.status().await, Ok(s) if s.success())
     }
 
@@ -208,26 +205,14 @@ impl Sandbox {
             )));
         }
         self.prepare_dir()?;
-        reporter.log(
-            Level::Info,
-            format!("sandbox: initdb in {}", self.data().display()),
-        );
+        reporter.log(Level::Info, format!("sandbox: initdb in {}", self.data().display()));
         let mut c = self.command("initdb");
-        c.arg("-D").arg(self.data()).args([
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-        ]);
+        c.arg("-D")
+            .arg(self.data())
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"]);
         self.run(c, "initdb").await?;
-        std::fs::write(
-            self.dir.join(MARKER),
-            "created by pgshift; `pgshift sandbox stop` stops it\n",
-        )
-        .map_err(|e| Error::io("writing the sandbox marker", e))?;
+        std::fs::write(self.dir.join(MARKER), "created by pgshift; `pgshift sandbox stop` stops it\n")
+            .map_err(|e| Error::io("writing the sandbox marker", e))?;
         Ok(())
     }
 
@@ -268,20 +253,14 @@ impl Sandbox {
     }
 
     async fn is_loaded(&self) -> bool {
-        crate::db::Session::connect(&self.conn(), "sandbox")
-            .await
-            .is_ok()
+        crate::db::Session::connect(&self.conn(), "sandbox").await.is_ok()
     }
 
     async fn load_demo(&self, migrations: &Path, reporter: &Reporter) -> Result<()> {
-        let admin =
-            crate::db::Session::connect(&self.conn().with_dbname("postgres"), "sandbox").await?;
+        let admin = crate::db::Session::connect(&self.conn().with_dbname("postgres"), "sandbox").await?;
         admin
             .client
-            .batch_execute(&format!(
-                "CREATE DATABASE {}",
-                crate::sql::quote_ident(DATABASE)
-            ))
+            .batch_execute(&format!("CREATE DATABASE {}", crate::sql::quote_ident(DATABASE)))
             .await
             .map_err(|e| Error::db("creating the sandbox database", &e))?;
         drop(admin);
@@ -293,10 +272,7 @@ impl Sandbox {
             return Ok(());
         }
         let mut c = self.command("pg_ctl");
-        c.arg("stop")
-            .arg("-D")
-            .arg(self.data())
-            .args(["-m", "fast", "-w"]);
+        c.arg("stop").arg("-D").arg(self.data()).args(["-m", "fast", "-w"]);
         self.run(c, "pg_ctl stop").await
     }
 

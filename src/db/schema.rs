@@ -75,12 +75,7 @@ pub async fn exists(s: &Session, table: &str) -> Result<bool> {
 
 /// Create pgshift's tables if missing. Call with the runner lock held.
 pub async fn ensure(s: &Session) -> Result<()> {
-    for sql in [
-        CREATE_HISTORY,
-        CREATE_EVENTS,
-        CREATE_BACKFILL_RUNS,
-        CREATE_CHECKLIST_RUNS,
-    ] {
+    for sql in [CREATE_HISTORY, CREATE_EVENTS, CREATE_BACKFILL_RUNS, CREATE_CHECKLIST_RUNS] {
         s.client
             .batch_execute(sql)
             .await

@@ -76,12 +76,7 @@ pub async fn preview(target: &Target, catalog: &Catalog, req: &Request) -> Resul
 }
 
 /// Take the runner lock, plan again, run each step guarded, and audit the outcome.
-pub async fn run(
-    target: &Target,
-    catalog: &Catalog,
-    req: &Request,
-    reporter: &Reporter,
-) -> Result<Report> {
+pub async fn run(target: &Target, catalog: &Catalog, req: &Request, reporter: &Reporter) -> Result<Report> {
     let worker = Session::connect(&target.conn, &req.action).await?;
     // A separate connection watches for blockers and writes the audit row, so both work while
     // the worker waits or after its transaction failed.
@@ -93,11 +88,7 @@ pub async fn run(
     let result = run_locked(&worker, &monitor, target, catalog, req, reporter).await;
     let mut event = NewEvent::new(
         &req.action,
-        if result.is_ok() {
-            Outcome::Ok
-        } else {
-            Outcome::Failed
-        },
+        if result.is_ok() { Outcome::Ok } else { Outcome::Failed },
     );
     event.duration = start.elapsed();
     event.detail = req.detail.clone();
@@ -107,16 +98,8 @@ pub async fn run(
             event.to = Some(r.to);
             event.detail["steps"] = serde_json::to_value(&r.steps).unwrap_or_default();
         }
-        Err(Failure {
-            error,
-            from,
-            reached,
-            steps,
-        }) => {
-            if matches!(
-                error,
-                Error::Integrity(_) | Error::Refused(_) | Error::Usage(_)
-            ) {
+        Err(Failure { error, from, reached, steps }) => {
+            if matches!(error, Error::Integrity(_) | Error::Refused(_) | Error::Usage(_)) {
                 event.outcome = Outcome::Refused;
             }
             event.from = *from;
@@ -146,12 +129,7 @@ struct Failure {
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
-        Failure {
-            error,
-            from: None,
-            reached: None,
-            steps: Vec::new(),
-        }
+        Failure { error, from: None, reached: None, steps: Vec::new() }
     }
 }
 

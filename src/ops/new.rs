@@ -32,14 +32,10 @@ pub fn create(dir: &Path, description: &str, no_transaction: bool) -> Result<Cre
             "the description needs at least one letter or digit, e.g. pgshift new \"add index to documents\"".into(),
         ));
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     // File names only: an unfinished template elsewhere must not stop the next `new`.
     let existing = existing_stems(dir)?;
-    if let Some((_, stem)) = existing
-        .iter()
-        .find(|(_, stem)| stem.split_once('_').map(|x| x.1) == Some(name.as_str()))
-    {
+    if let Some((_, stem)) = existing.iter().find(|(_, stem)| stem.split_once('_').map(|x| x.1) == Some(name.as_str())) {
         return Err(Error::Usage(format!(
             "a migration named {name} already exists ({stem}); pick another description"
         )));
@@ -59,11 +55,8 @@ pub fn create(dir: &Path, description: &str, no_transaction: bool) -> Result<Cre
     } else {
         "-- Runs in one transaction with lock_timeout; schema and history change together.\n"
     };
-    let up_text = format!(
-        "-- {description}\n{header}\n-- Write the upgrade here, e.g.\n-- ALTER TABLE documents ADD COLUMN reviewed_at timestamptz;\n"
-    );
-    let down_text =
-        format!("-- Undo {stem}.up.sql\n\n-- ALTER TABLE documents DROP COLUMN reviewed_at;\n");
+    let up_text = format!("-- {description}\n{header}\n-- Write the upgrade here, e.g.\n-- ALTER TABLE documents ADD COLUMN reviewed_at timestamptz;\n");
+    let down_text = format!("-- Undo {stem}.up.sql\n\n-- ALTER TABLE documents DROP COLUMN reviewed_at;\n");
     for (path, text) in [(&up, up_text), (&down, down_text)] {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -78,14 +71,11 @@ pub fn create(dir: &Path, description: &str, no_transaction: bool) -> Result<Cre
 
 /// `(version, stem)` of every `NNNN_name.(up|down).sql` in `dir`.
 fn existing_stems(dir: &Path) -> Result<Vec<(u32, String)>> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
     Ok(entries
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter_map(|n| {
-            let stem = n
-                .strip_suffix(".up.sql")
-                .or_else(|| n.strip_suffix(".down.sql"))?;
+            let stem = n.strip_suffix(".up.sql").or_else(|| n.strip_suffix(".down.sql"))?;
             let v = stem.split('_').next()?.parse().ok()?;
             Some((v, stem.to_string()))
         })

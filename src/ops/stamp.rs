@@ -49,44 +49,22 @@ pub async fn preview(target: &Target, catalog: &Catalog, rev: Revision) -> Resul
     let s = Session::connect(&target.conn, "stamp").await?;
     let applied = history::applied(&s).await?;
     let mut p = stamp_plan(catalog, &applied, rev)?;
-    p.alembic_version = crate::ops::status::status_on(&s, target, catalog)
-        .await?
-        .alembic_version;
+    p.alembic_version = crate::ops::status::status_on(&s, target, catalog).await?.alembic_version;
     Ok(p)
 }
 
-pub async fn stamp(
-    target: &Target,
-    catalog: &Catalog,
-    rev: Revision,
-    reporter: &Reporter,
-) -> Result<StampPlan> {
+pub async fn stamp(target: &Target, catalog: &Catalog, rev: Revision, reporter: &Reporter) -> Result<StampPlan> {
     let s = Session::connect(&target.conn, "stamp").await?;
-    lock::acquire(
-        &s,
-        lock::RUNNER,
-        &lock::runner_name(&s),
-        target.lock_wait,
-        reporter,
-    )
-    .await?;
+    lock::acquire(&s, lock::RUNNER, &lock::runner_name(&s), target.lock_wait, reporter).await?;
     schema::ensure(&s).await?;
     let applied = history::applied(&s).await?;
     let p = stamp_plan(catalog, &applied, rev)?;
     let result = write(&s, catalog, &p).await;
-    let mut e = NewEvent::new(
-        "stamp",
-        if result.is_ok() {
-            Outcome::Ok
-        } else {
-            Outcome::Failed
-        },
-    );
+    let mut e = NewEvent::new("stamp", if result.is_ok() { Outcome::Ok } else { Outcome::Failed });
     e.from = Some(p.from);
     e.to = Some(p.to);
     e.error = result.as_ref().err().map(ToString::to_string);
-    e.detail =
-        serde_json::json!({ "inserted": p.insert, "removed": p.remove, "target": target.name });
+    e.detail = serde_json::json!({ "inserted": p.insert, "removed": p.remove, "target": target.name });
     audit::record(&s, &e).await?;
     result.map(|_| p)
 }

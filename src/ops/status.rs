@@ -62,15 +62,7 @@ pub async fn status_on(s: &Session, target: &Target, catalog: &Catalog) -> Resul
     let runner_lock = lock::holder(s, lock::RUNNER, &lock::runner_name(s)).await?;
     let invalid_indexes = indexes::invalid(s).await?;
     let alembic_version = alembic_version(s).await?;
-    Ok(build(
-        target,
-        catalog,
-        server,
-        &applied,
-        runner_lock,
-        invalid_indexes,
-        alembic_version,
-    ))
+    Ok(build(target, catalog, server, &applied, runner_lock, invalid_indexes, alembic_version))
 }
 
 pub fn build(

@@ -28,9 +28,7 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 async fn can_connect(url: &str) -> bool {
-    let Ok(conn) = ConnInfo::parse(url) else {
-        return false;
-    };
+    let Ok(conn) = ConnInfo::parse(url) else { return false };
     let mut pg = conn.pg.clone();
     pg.connect_timeout(Duration::from_secs(3));
     pg.connect(tokio_postgres::NoTls).await.is_ok()
@@ -57,15 +55,12 @@ fn pg_bin() -> PathBuf {
         .filter(|b| b.join("initdb").is_file())
         .collect();
     dirs.sort();
-    dirs.pop()
-        .expect("no initdb under /usr/lib/postgresql/*/bin")
+    dirs.pop().expect("no initdb under /usr/lib/postgresql/*/bin")
 }
 
 fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
 fn as_server_user(program: PathBuf) -> Command {
@@ -84,25 +79,13 @@ fn start_throwaway_cluster() -> String {
     let dir = std::env::temp_dir().join(format!("pgshift-test-cluster-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     if is_root() {
-        Command::new("chown")
-            .arg("postgres:")
-            .arg(&dir)
-            .status()
-            .unwrap();
+        Command::new("chown").arg("postgres:").arg(&dir).status().unwrap();
     }
     let data = dir.join("data");
     let ok = as_server_user(bin.join("initdb"))
         .arg("-D")
         .arg(&data)
-        .args([
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-            "--locale=C",
-        ])
+        .args(["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"])
         .stdout(Stdio::null())
         .status()
         .unwrap()
@@ -116,30 +99,17 @@ fn start_throwaway_cluster() -> String {
         data.display(),
         dir.display()
     );
-    let runner = if is_root() {
-        format!("runuser -u postgres -- {server}")
-    } else {
-        server
-    };
+    let runner = if is_root() { format!("runuser -u postgres -- {server}") } else { server };
     // The watcher stops the server when the test process ($PPID) is gone.
     let script = format!(
         "{runner} >{}/server.log 2>&1 & pid=$!; while kill -0 $PPID 2>/dev/null; do sleep 1; done; kill -INT $pid",
         dir.display()
     );
-    Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+    Command::new("sh").arg("-c").arg(script).stdin(Stdio::null()).spawn().unwrap();
     let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !block_on(can_connect(&url)) {
-        assert!(
-            Instant::now() < deadline,
-            "throwaway cluster did not start; see {}/server.log",
-            dir.display()
-        );
+        assert!(Instant::now() < deadline, "throwaway cluster did not start; see {}/server.log", dir.display());
         std::thread::sleep(Duration::from_millis(200));
     }
     url
@@ -166,16 +136,10 @@ impl TestDb {
         block_on(async {
             let (c, conn) = admin.pg.connect(tokio_postgres::NoTls).await.unwrap();
             tokio::spawn(conn);
-            c.batch_execute(&format!("CREATE DATABASE {name}"))
-                .await
-                .unwrap();
+            c.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
         });
         let url = admin.with_dbname(&name).redacted();
-        TestDb {
-            name,
-            url,
-            dir: tempfile::tempdir().unwrap(),
-        }
+        TestDb { name, url, dir: tempfile::tempdir().unwrap() }
     }
 
     /// A copy of the project's demo migrations in this test's scratch dir.
@@ -217,9 +181,7 @@ impl TestDb {
             let rows = c.simple_query(sql).await.unwrap();
             rows.iter()
                 .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(r) => {
-                        Some(r.get(0).unwrap_or("NULL").to_string())
-                    }
+                    tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("NULL").to_string()),
                     _ => None,
                 })
                 .collect()
@@ -227,10 +189,7 @@ impl TestDb {
     }
 
     pub fn scalar(&self, sql: &str) -> String {
-        self.column(sql)
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| panic!("no row from {sql}"))
+        self.column(sql).into_iter().next().unwrap_or_else(|| panic!("no row from {sql}"))
     }
 
     /// Applied versions in refinery's history table.
@@ -264,29 +223,17 @@ impl TestDb {
         let out = Command::new("pg_dump")
             .args(["--schema-only", "--no-owner", "--no-privileges"])
             .args(["-T", "refinery_schema_history", "-T", "pgshift_*"])
-            .arg("-h")
-            .arg(conn.host())
-            .arg("-p")
-            .arg(conn.port().to_string())
-            .arg("-U")
-            .arg(conn.user())
+            .arg("-h").arg(conn.host())
+            .arg("-p").arg(conn.port().to_string())
+            .arg("-U").arg(conn.user())
             .arg(&self.name)
             .output()
             .expect("pg_dump");
-        assert!(
-            out.status.success(),
-            "pg_dump: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "pg_dump: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout)
             .unwrap()
             .lines()
-            .filter(|l| {
-                !l.starts_with("--")
-                    && !l.starts_with("SELECT pg_catalog.set_config")
-                    && !l.starts_with("\\restrict")
-                    && !l.starts_with("\\unrestrict")
-            })
+            .filter(|l| !l.starts_with("--") && !l.starts_with("SELECT pg_catalog.set_config") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -294,22 +241,13 @@ impl TestDb {
     /// The pgshift binary against this database, with a clean environment.
     pub fn pgshift(&self) -> Command {
         let mut c = pgshift_bare(self.dir.path());
-        c.arg("--database-url")
-            .arg(&self.url)
-            .arg("--migrations")
-            .arg(self.migrations());
+        c.arg("--database-url").arg(&self.url).arg("--migrations").arg(self.migrations());
         c
     }
 
     /// Run pgshift with `args`; stdin is closed (not a terminal).
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(
-            self.pgshift()
-                .args(args)
-                .stdin(Stdio::null())
-                .output()
-                .unwrap(),
-        )
+        Run::from(self.pgshift().args(args).stdin(Stdio::null()).output().unwrap())
     }
 }
 
@@ -322,9 +260,7 @@ impl Drop for TestDb {
                 let admin = ConnInfo::parse(server_url()).unwrap();
                 if let Ok((c, conn)) = admin.pg.connect(tokio_postgres::NoTls).await {
                     tokio::spawn(conn);
-                    c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await
-                        .ok();
+                    c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok();
                 }
             })
         })
@@ -338,8 +274,7 @@ pub fn pgshift_bare(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_pgshift"));
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy();
-        if k.starts_with("PG") || k == "DATABASE_URL" || k.starts_with("PGSHIFT") || k == "NO_COLOR"
-        {
+        if k.starts_with("PG") || k == "DATABASE_URL" || k.starts_with("PGSHIFT") || k == "NO_COLOR" {
             c.env_remove(&*k);
         }
     }
@@ -387,50 +322,30 @@ impl From<Output> for Run {
 impl Run {
     #[track_caller]
     pub fn ok(&self) -> &Self {
-        assert_eq!(
-            self.code, 0,
-            "expected success\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
         self
     }
 
     #[track_caller]
     pub fn code(&self, code: i32) -> &Self {
-        assert_eq!(
-            self.code, code,
-            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
         self
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-                self.stdout, self.stderr
-            )
-        })
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
     }
 
     #[track_caller]
     pub fn stderr_has(&self, needle: &str) -> &Self {
-        assert!(
-            self.stderr.contains(needle),
-            "stderr lacks {needle:?}:\n{}",
-            self.stderr
-        );
+        assert!(self.stderr.contains(needle), "stderr lacks {needle:?}:\n{}", self.stderr);
         self
     }
 
     #[track_caller]
     pub fn stdout_has(&self, needle: &str) -> &Self {
-        assert!(
-            self.stdout.contains(needle),
-            "stdout lacks {needle:?}:\n{}",
-            self.stdout
-        );
+        assert!(self.stdout.contains(needle), "stdout lacks {needle:?}:\n{}", self.stdout);
         self
     }
 }
@@ -455,11 +370,7 @@ impl Holder {
                 pg.application_name("test blocker");
                 let (c, connection) = pg.connect(tokio_postgres::NoTls).await.unwrap();
                 tokio::spawn(connection);
-                let pid: i32 = c
-                    .query_one("SELECT pg_backend_pid()", &[])
-                    .await
-                    .unwrap()
-                    .get(0);
+                let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
                 c.batch_execute("BEGIN").await.unwrap();
                 c.batch_execute(&sql).await.unwrap();
                 pid_tx.send(pid).unwrap();
@@ -467,14 +378,8 @@ impl Holder {
                 c.batch_execute("ROLLBACK").await.ok();
             })
         });
-        let pid = pid_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("blocker did not start");
-        Holder {
-            stop: Some(stop_tx),
-            thread: Some(thread),
-            pid,
-        }
+        let pid = pid_rx.recv_timeout(Duration::from_secs(30)).expect("blocker did not start");
+        Holder { stop: Some(stop_tx), thread: Some(thread), pid }
     }
 }
 
