@@ -48,6 +48,9 @@ pub struct Plan<'a> {
     pub cursor: Key,
     pub batch_size: i64,
     pub pause: Duration,
+    /// Adapt the batch size toward the definition's target duration; off when the operator
+    /// pinned a size with `--batch-size`.
+    pub adaptive: bool,
     pub rows_before: i64,
     pub estimate: i64,
     pub guard: Guard,
@@ -162,12 +165,14 @@ pub async fn run_batches(
                 out.cursor = c.upper;
                 out.rows += c.rows;
                 out.batches += 1;
-                out.batch_size = stats::next_batch_size(
-                    out.batch_size,
-                    took,
-                    plan.def.target_batch,
-                    MAX_BATCH_SIZE as i64,
-                );
+                if plan.adaptive {
+                    out.batch_size = stats::next_batch_size(
+                        out.batch_size,
+                        took,
+                        plan.def.target_batch,
+                        MAX_BATCH_SIZE as i64,
+                    );
+                }
                 if last_emit.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
                     reporter.emit(progress(plan, &out, started.elapsed()));
                     last_emit = Some(Instant::now());

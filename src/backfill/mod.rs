@@ -568,6 +568,7 @@ async fn run_locked(
         cursor,
         batch_size,
         pause: opts.pause.unwrap_or(d.pause),
+        adaptive: opts.batch_size.is_none(),
         rows_before,
         estimate,
         guard: target.guard,
