@@ -25,7 +25,7 @@ pub struct BackfillArgs {
     /// Count, preview a sample batch and estimate the duration; changes nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Keys per batch, fixed [default: the definition's, then adapted toward ~80 ms batches]
+    /// Keys per batch, fixed [default: the definition's, then adapted toward ~50 ms batches]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch_size: Option<u32>,
     /// Pause between batches, in ms or with a unit (e.g. 50 or 50ms) [default: the definition's]

@@ -26,7 +26,7 @@ pub const RESERVED: [&str; 5] = ["status", "resume", "cancel", "pause", "all"];
 pub const DEFAULT_BATCH_SIZE: u32 = 1000;
 /// The adaptive batch size aims at this batch duration: short row locks, bounded replica lag, and
 /// headroom below the 100 ms a batch should never exceed.
-pub const DEFAULT_TARGET_BATCH: Duration = Duration::from_millis(80);
+pub const DEFAULT_TARGET_BATCH: Duration = Duration::from_millis(50);
 pub const MAX_BATCH_SIZE: u32 = 1_000_000;
 
 #[derive(Debug, Deserialize)]

@@ -65,6 +65,8 @@ pub struct Outcome {
     pub stats: Stats,
     pub error: Option<Error>,
     pub batch_size: i64,
+    /// Retries after the last saved batch (saved when the run ends).
+    pub unsaved_retries: i64,
 }
 
 /// `BEGIN` plus the per-batch guards. Integers from our own Durations: no user text in this SQL.
@@ -102,6 +104,7 @@ pub async fn run_batches(
         stats: Stats::default(),
         error: None,
         batch_size: plan.batch_size,
+        unsaved_retries: 0,
     };
     let save = match store::prepare_save(s).await {
         Ok(stmt) => stmt,
@@ -116,7 +119,6 @@ pub async fn run_batches(
     let mut last_save = Instant::now();
     let mut last_emit: Option<Instant> = None;
     let mut attempt = 0u32;
-    let mut unsaved_retries = 0i64;
     loop {
         if control.pause_requested() {
             out.state = RunState::Paused;
@@ -136,7 +138,7 @@ pub async fn run_batches(
                 id: plan.run_id,
                 cursor: &cursor,
                 rows,
-                retries: unsaved_retries,
+                retries: out.unsaved_retries,
                 batch_size: out.batch_size,
                 p50_ms: out.stats.p50_ms(),
                 max_ms: out.stats.max_ms(),
@@ -160,7 +162,7 @@ pub async fn run_batches(
                 let took = t0.elapsed();
                 out.stats.amend_last(took);
                 last_save = Instant::now();
-                unsaved_retries = 0;
+                out.unsaved_retries = 0;
                 attempt = 0;
                 out.cursor = c.upper;
                 out.rows += c.rows;
@@ -210,7 +212,7 @@ pub async fn run_batches(
                     out.batch_size = (out.batch_size / 2).max(1);
                 }
                 out.stats.retries += 1;
-                unsaved_retries += 1;
+                out.unsaved_retries += 1;
                 let delay = plan.guard.delay(attempt);
                 reporter.emit(Event::BackfillRetry {
                     name: name.clone(),

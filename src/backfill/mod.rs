@@ -582,7 +582,14 @@ async fn run_locked(
             .into());
     }
     let error_text = out.error.as_ref().map(ToString::to_string);
-    store::finish(s, run_id, out.state, error_text.as_deref()).await?;
+    store::finish(
+        s,
+        run_id,
+        out.state,
+        error_text.as_deref(),
+        out.unsaved_retries,
+    )
+    .await?;
     let next = match out.state {
         RunState::Paused | RunState::Failed => {
             Some(format!("resume with `pgshift backfill resume {name}`"))
@@ -770,7 +777,7 @@ async fn stop_idle(s: &Session, name: &str, what: store::Request) -> Result<Cont
     };
     let state = match what {
         store::Request::Pause if run.state == RunState::Running => {
-            store::finish(s, run.id, RunState::Paused, None).await?;
+            store::finish(s, run.id, RunState::Paused, None, 0).await?;
             RunState::Paused
         }
         store::Request::Pause => {

@@ -133,7 +133,7 @@ pub const SAVE_BATCH: &str = "UPDATE pgshift_backfill_runs SET cursor = $2, rows
     batch_ms_max = greatest(coalesce(batch_ms_max, 0), $7), active_ms = active_ms + $8, updated_at = now() \
     WHERE id = $1 RETURNING requested";
 
-const FINISH_RUN: &str = "UPDATE pgshift_backfill_runs SET state = $2, requested = NULL, last_error = $3, \
+const FINISH_RUN: &str = "UPDATE pgshift_backfill_runs SET state = $2, requested = NULL, last_error = $3, retries = retries + $4, \
     pid = NULL, updated_at = now(), finished_at = CASE WHEN $2 IN ('done', 'cancelled') THEN now() END WHERE id = $1";
 
 const REQUEST_RUNNING: &str = "UPDATE pgshift_backfill_runs SET requested = $2, updated_at = now() \
@@ -264,9 +264,16 @@ pub async fn save(
     Ok(Request::parse(row.get(0)))
 }
 
-pub async fn finish(s: &Session, id: i64, state: RunState, error: Option<&str>) -> Result<()> {
+/// Record how a run ended, with the retries since its last saved batch.
+pub async fn finish(
+    s: &Session,
+    id: i64,
+    state: RunState,
+    error: Option<&str>,
+    retries: i64,
+) -> Result<()> {
     s.client
-        .execute(FINISH_RUN, &[&id, &state.as_str(), &error])
+        .execute(FINISH_RUN, &[&id, &state.as_str(), &error, &retries])
         .await
         .map_err(|e| Error::db(format!("recording the end of run #{id} in {TABLE}"), &e))?;
     Ok(())

@@ -556,3 +556,87 @@ fn uuid_keys_batch_in_key_order() {
         "t"
     );
 }
+
+#[test]
+fn a_failing_batch_keeps_committed_batches_and_resumes_after_the_fix() {
+    let db = TestDb::with_demo_migrations();
+    db.exec(
+        "CREATE TABLE readings (id int4 PRIMARY KEY, divisor int NOT NULL, ratio numeric);
+         INSERT INTO readings SELECT g, CASE WHEN g = 150 THEN 0 ELSE 2 END FROM generate_series(1, 400) g",
+    );
+    custom_backfills(&db, &["ratio"]);
+    write_backfill(
+        &db,
+        "ratio",
+        "description = \"ratios\"\ntable = \"readings\"\nkey = \"id\"\nbatch = \"UPDATE readings SET ratio = 10 / divisor WHERE id > $1 AND id <= $2 AND ratio IS NULL\"\ncount = \"SELECT count(*) FROM readings WHERE ratio IS NULL\"\n",
+    );
+    let r = db.run(&["backfill", "ratio", "--batch-size", "50"]);
+    r.code(1)
+        .stderr_has("backfill ratio failed on the batch after key 100")
+        .stderr_has("division by zero (22012)")
+        .stderr_has("pgshift backfill resume ratio");
+    assert_eq!(
+        db.scalar("SELECT state || ' ' || cursor || ' ' || rows_done FROM pgshift_backfill_runs"),
+        "failed 100 100"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM readings WHERE ratio IS NOT NULL"),
+        "100"
+    );
+    let status = db.run(&["backfill", "status", "--json"]);
+    let row = &status.json()["result"][0];
+    assert_eq!(row["state"], "failed");
+    assert!(
+        row["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("division by zero"),
+        "{row}"
+    );
+    assert!(audit(&db).contains(&"backfill ratio|failed".into()));
+
+    db.exec("UPDATE readings SET divisor = 5 WHERE id = 150");
+    db.run(&["backfill", "resume", "ratio"])
+        .ok()
+        .stderr_has("resuming run #1 after key 100");
+    assert_eq!(
+        db.scalar("SELECT state || ' ' || rows_done FROM pgshift_backfill_runs"),
+        "done 400"
+    );
+    assert_eq!(db.scalar("SELECT ratio FROM readings WHERE id = 150"), "2");
+}
+
+#[test]
+fn lock_timeouts_are_retried_then_reported_with_the_run_resumable() {
+    let db = seeded();
+    let holder = Holder::hold(
+        &db,
+        "SELECT 1 FROM proposal_templates WHERE id = 10 FOR UPDATE",
+    );
+    let r = db.run(&[
+        "backfill",
+        "hashes",
+        "--lock-timeout",
+        "100ms",
+        "--retries",
+        "3",
+        "--json",
+    ]);
+    r.code(4)
+        .stderr_has("\"event\":\"backfill_retry\"")
+        .stderr_has("55P03");
+    assert_eq!(r.json()["error"]["kind"], "backfill_blocked");
+    assert_eq!(run_state(&db, "hashes"), "failed");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM proposal_templates WHERE content_hash IS NOT NULL"),
+        "0"
+    );
+    drop(holder);
+    db.run(&["backfill", "resume", "hashes"]).ok();
+    assert_eq!(
+        db.scalar(
+            "SELECT state || ' ' || rows_done || ' ' || (retries >= 2) FROM pgshift_backfill_runs"
+        ),
+        "done 3000 true"
+    );
+}
