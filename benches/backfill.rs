@@ -72,6 +72,7 @@ struct Measure {
     total: Duration,
     writer_max: Duration,
     batch_max_ms: Option<i64>,
+    batch_p50_ms: Option<i64>,
     batches: Option<i64>,
     rss_kib: Option<u64>,
 }
@@ -92,6 +93,7 @@ async fn single_update(url: &str, rows: i64) -> Measure {
         total,
         writer_max,
         batch_max_ms: None,
+        batch_p50_ms: None,
         batches: None,
         rss_kib: None,
     }
@@ -144,7 +146,7 @@ async fn pgshift_backfill(url: &str, rows: i64, migrations: &Path, extra: &[&str
     stop.store(true, Ordering::SeqCst);
     let (writer_max, _) = w.await.unwrap();
     let row = c
-        .query_one("SELECT batch_ms_max::int8, batches, rows_done FROM pgshift_backfill_runs WHERE name = 'bench'", &[])
+        .query_one("SELECT batch_ms_max::int8, batches, rows_done, batch_ms_p50::int8 FROM pgshift_backfill_runs WHERE name = 'bench'", &[])
         .await
         .unwrap();
     assert_eq!(row.get::<_, i64>(2), rows);
@@ -152,6 +154,7 @@ async fn pgshift_backfill(url: &str, rows: i64, migrations: &Path, extra: &[&str
         total,
         writer_max,
         batch_max_ms: row.get(0),
+        batch_p50_ms: row.get(3),
         batches: Some(row.get(1)),
         rss_kib: rss,
     }
@@ -162,17 +165,27 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn report(label: &str, runs: &[Measure], base_s: f64) {
+/// One table row: median total, median of the per-round ratios to the single UPDATE of the same
+/// round (robust to load drifting between rounds), max over rounds for the rest.
+fn report(label: &str, runs: &[Measure], single: &[Measure]) {
     let total = median(runs.iter().map(|m| m.total.as_secs_f64()).collect());
+    let ratio = median(
+        runs.iter()
+            .zip(single)
+            .map(|(m, s)| m.total.as_secs_f64() / s.total.as_secs_f64())
+            .collect(),
+    );
     let wmax = runs.iter().map(|m| m.writer_max).max().unwrap_or_default();
     let bmax = runs.iter().filter_map(|m| m.batch_max_ms).max();
+    let p50 = runs.iter().filter_map(|m| m.batch_p50_ms).max();
     let batches = runs.iter().filter_map(|m| m.batches).max();
     let rss = runs.iter().filter_map(|m| m.rss_kib).max();
+    let opt = |v: Option<i64>, unit: &str| v.map_or("-".into(), |v| format!("{v}{unit}"));
     println!(
-        "| {label} | {total:.2} s | {:.2}× | {} | {} | {} ms | {} |",
-        total / base_s,
-        batches.map_or("-".into(), |b| b.to_string()),
-        bmax.map_or("-".into(), |b| format!("{b} ms")),
+        "| {label} | {total:.2} s | {ratio:.2}× | {} | {} | {} | {} ms | {} |",
+        opt(batches, ""),
+        opt(p50, " ms"),
+        opt(bmax, " ms"),
         wmax.as_millis(),
         rss.map_or("-".into(), |r| format!("{:.1} MiB", r as f64 / 1024.0)),
     );
@@ -217,14 +230,25 @@ fn main() {
             defaults.push(pgshift_backfill(&url, rows, &migrations, &[]).await);
             eprintln!("round {round}/{rounds}: pgshift backfill --pause 5");
             paused.push(pgshift_backfill(&url, rows, &migrations, &["--pause", "5"]).await);
+            for (label, m) in [("single UPDATE", &single), ("defaults", &defaults), ("--pause 5", &paused)] {
+                if let Some(m) = m.last() {
+                    eprintln!(
+                        "  {label}: {:.2} s, batches {:?}, p50 {:?} ms, longest {:?} ms, writer max {} ms",
+                        m.total.as_secs_f64(),
+                        m.batches,
+                        m.batch_p50_ms,
+                        m.batch_max_ms,
+                        m.writer_max.as_millis()
+                    );
+                }
+            }
         }
-        let base = median(single.iter().map(|m| m.total.as_secs_f64()).collect());
         println!("\n{rows} rows, {rounds} rounds (median total time; max over rounds for the rest)\n");
-        println!("| run | total | vs single UPDATE | batches | longest batch | writer max wait | backfill peak RSS |");
-        println!("|---|---|---|---|---|---|---|");
-        report("single UPDATE", &single, base);
-        report("pgshift backfill (defaults)", &defaults, base);
-        report("pgshift backfill --pause 5", &paused, base);
+        println!("| run | total (median) | vs single UPDATE (median of per-round ratios) | batches | batch p50 | longest batch | writer max wait | backfill peak RSS |");
+        println!("|---|---|---|---|---|---|---|---|");
+        report("single UPDATE", &single, &single);
+        report("pgshift backfill (defaults)", &defaults, &single);
+        report("pgshift backfill --pause 5", &paused, &single);
         admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await.ok();
     });
 }

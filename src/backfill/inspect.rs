@@ -171,9 +171,12 @@ pub async fn prepare(s: &Session, d: &Definition) -> Result<Prepared> {
     }
     let (table, key) = (d.table_sql(), d.key_sql());
     let cast = if kind == KeyKind::Int { "::int8" } else { "" };
-    // An index range scan of at most $2 entries: never an OFFSET over the table.
+    // The $2-th key after $1: an index range scan of $2 entries from the cursor, never an
+    // OFFSET over the table. Fewer keys left: the last key (one backward index probe, evaluated
+    // only then). No key left: NULL.
     let bound_sql = format!(
-        "SELECT k{cast} FROM (SELECT {key} AS k FROM {table} WHERE {key} > $1 ORDER BY {key} LIMIT $2) s ORDER BY k DESC LIMIT 1"
+        "SELECT (coalesce((SELECT {key} FROM {table} WHERE {key} > $1 ORDER BY {key} OFFSET $2 - 1 LIMIT 1), \
+                          (SELECT {key} FROM {table} WHERE {key} > $1 ORDER BY {key} DESC LIMIT 1))){cast}"
     );
     let bound = s
         .client
