@@ -392,6 +392,9 @@ pub struct RunReport {
     pub cursor: Option<String>,
     /// The command to continue, when something is left.
     pub next: Option<String>,
+    /// After a finished run: what the count query still finds (the runbook's "verify results").
+    /// Rows written behind the cursor during the run, or a count that the batch does not cover.
+    pub remaining: Option<i64>,
 }
 
 impl RunReport {
@@ -526,6 +529,7 @@ async fn run_locked(
         duration_ms: start.elapsed().as_millis() as u64,
         cursor: None,
         next: None,
+        remaining: None,
     };
     if unfinished.is_none() && remaining == 0 {
         reporter.log(
@@ -604,7 +608,20 @@ async fn run_locked(
         elapsed: start.elapsed(),
         next: next.clone(),
     });
+    let remaining = match out.state {
+        RunState::Done => Some(inspect::count(s, d, &p).await?),
+        _ => None,
+    };
+    if let Some(n) = remaining.filter(|n| *n > 0) {
+        reporter.log(
+            Level::Warn,
+            format!(
+                "backfill {name}: done, but its count query still finds {n} rows (written behind the cursor during the run, or not covered by the batch statement); `pgshift backfill {name}` again picks up the first kind"
+            ),
+        );
+    }
     let rep = RunReport {
+        remaining,
         resumed: unfinished.is_some(),
         rows: out.rows,
         rows_total: rows_before + out.rows,

@@ -127,6 +127,14 @@ fn shipped_backfills_fix_the_seeded_data_in_declared_order() {
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, vec!["hashes", "variants", "sources", "cleanup"]);
+    assert!(
+        doc["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["remaining"] == 0),
+        "{doc}"
+    );
 
     // hashes: every template hashed, and with the right hash.
     assert_eq!(
@@ -638,5 +646,21 @@ fn lock_timeouts_are_retried_then_reported_with_the_run_resumable() {
             "SELECT state || ' ' || rows_done || ' ' || (retries >= 2) FROM pgshift_backfill_runs"
         ),
         "done 3000 true"
+    );
+}
+
+#[test]
+fn rows_written_behind_the_cursor_are_reported_after_the_run() {
+    let db = seeded();
+    let child = spawn_slow(&db, "hashes");
+    wait_for_progress(&db, "hashes");
+    db.exec("UPDATE proposal_templates SET content_hash = NULL WHERE id = 1");
+    let r = finish(child);
+    r.ok().stderr_has("count query still finds 1 rows");
+    assert_eq!(r.json()["result"][0]["remaining"], 1);
+    db.run(&["backfill", "hashes"]).ok();
+    assert_eq!(
+        db.column("SELECT state || ' ' || rows_done FROM pgshift_backfill_runs ORDER BY id"),
+        vec!["done 3000", "done 1"]
     );
 }
