@@ -2,36 +2,69 @@
 
 use std::time::Duration;
 
-/// Batch latencies of this session and the totals the progress line shows.
-#[derive(Debug, Clone, Default)]
+/// Batch latencies of this session (a 1 ms histogram: memory stays flat however many batches)
+/// and the totals the progress line shows.
+#[derive(Debug, Clone)]
 pub struct Stats {
-    latencies_ms: Vec<u64>,
+    /// `hist[ms]` batches took `ms` milliseconds; the last bucket holds everything longer.
+    hist: Vec<u32>,
+    count: u64,
+    max_ms: u64,
+    last: Option<usize>,
     pub retries: i64,
+}
+
+/// Latencies above this share the last bucket (the max stays exact).
+const HIST_MS: usize = 10_000;
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            hist: vec![0; HIST_MS + 1],
+            count: 0,
+            max_ms: 0,
+            last: None,
+            retries: 0,
+        }
+    }
 }
 
 impl Stats {
     pub fn record(&mut self, batch: Duration) {
-        self.latencies_ms.push(batch.as_millis() as u64);
+        let ms = batch.as_millis() as u64;
+        let bucket = (ms as usize).min(HIST_MS);
+        self.hist[bucket] += 1;
+        self.count += 1;
+        self.max_ms = self.max_ms.max(ms);
+        self.last = Some(bucket);
     }
 
     /// Replace the last latency (recorded before the commit) with the whole batch's.
     pub fn amend_last(&mut self, batch: Duration) {
-        if let Some(last) = self.latencies_ms.last_mut() {
-            *last = batch.as_millis() as u64;
+        if let Some(bucket) = self.last.take() {
+            self.hist[bucket] -= 1;
+            self.count -= 1;
+            self.record(batch);
         }
     }
 
     pub fn p50_ms(&self) -> u64 {
-        if self.latencies_ms.is_empty() {
+        if self.count == 0 {
             return 0;
         }
-        let mut v = self.latencies_ms.clone();
-        let mid = v.len() / 2;
-        *v.select_nth_unstable(mid).1
+        let mut seen = 0u64;
+        let half = self.count / 2 + 1;
+        for (ms, n) in self.hist.iter().enumerate() {
+            seen += u64::from(*n);
+            if seen >= half {
+                return ms as u64;
+            }
+        }
+        self.max_ms
     }
 
     pub fn max_ms(&self) -> u64 {
-        self.latencies_ms.iter().copied().max().unwrap_or(0)
+        self.max_ms
     }
 }
 
@@ -99,5 +132,9 @@ mod tests {
             s.record(MS(ms));
         }
         assert_eq!((s.p50_ms(), s.max_ms()), (30, 90));
+        s.amend_last(MS(5));
+        assert_eq!((s.p50_ms(), s.max_ms()), (20, 90));
+        s.record(MS(20_000));
+        assert_eq!((s.p50_ms(), s.max_ms()), (30, 20_000));
     }
 }
