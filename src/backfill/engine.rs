@@ -13,6 +13,7 @@ use super::stats::{self, Stats};
 use super::store::{self, Request, RunState, Saved};
 use crate::config::Guard;
 use crate::db::Session;
+use crate::db::blockers::{self, Blocker};
 use crate::error::{DbFailure, Error};
 use crate::event::{Event, Reporter};
 
@@ -94,6 +95,7 @@ struct Committed {
 /// Run batches until no key is left, a stop is asked for, or a batch fails for good.
 pub async fn run_batches(
     s: &Session,
+    monitor: Option<&Session>,
     p: &Prepared,
     plan: &Plan<'_>,
     control: &Control,
@@ -119,6 +121,9 @@ pub async fn run_batches(
         }
     };
     let begin = begin_guarded(&plan.guard);
+    // Poll for blockers a few times per lock_timeout, as migrations do.
+    let poll_every =
+        (plan.guard.lock_timeout / 3).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let started = Instant::now();
     let mut last_save = Instant::now();
     let mut last_emit: Option<Instant> = None;
@@ -129,7 +134,7 @@ pub async fn run_batches(
             break;
         }
         let t0 = Instant::now();
-        let result = async {
+        let work = async {
             s.client.batch_execute(&begin).await?;
             let Some(upper) = inspect::next_bound(s, p, out.cursor, out.batch_size).await? else {
                 s.client.batch_execute("COMMIT").await?;
@@ -155,8 +160,8 @@ pub async fn run_batches(
                 rows,
                 requested,
             }))
-        }
-        .await;
+        };
+        let (result, blockers) = watch_blockers(s, monitor, poll_every, work).await;
         match result {
             Ok(None) => {
                 out.state = RunState::Done;
@@ -204,7 +209,12 @@ pub async fn run_batches(
                 {
                     tracing::warn!("rollback after a failed batch also failed: {re}");
                 }
-                let failure = DbFailure::from_pg(&e, None);
+                let mut failure = DbFailure::from_pg(&e, None);
+                if !blockers.is_empty() {
+                    let list = blockers.iter().map(ToString::to_string).collect::<Vec<_>>();
+                    failure.message =
+                        format!("{}; blocked by {}", failure.message, list.join("; "));
+                }
                 let retryable = RETRYABLE.iter().any(|c| failure.is(c));
                 attempt += 1;
                 if e.is_closed() || !retryable || attempt >= plan.guard.retries {
@@ -234,6 +244,31 @@ pub async fn run_batches(
         reporter.emit(progress(plan, &out, started.elapsed()));
     }
     out
+}
+
+/// Run one batch, and while it runs longer than `every`, ask the monitor session who blocks it:
+/// the sessions seen are reported with a lock timeout, as migrations do.
+async fn watch_blockers<T>(
+    s: &Session,
+    monitor: Option<&Session>,
+    every: Duration,
+    work: impl std::future::Future<Output = T>,
+) -> (T, Vec<Blocker>) {
+    tokio::pin!(work);
+    let mut seen = Vec::new();
+    loop {
+        tokio::select! {
+            r = &mut work => return (r, seen),
+            _ = tokio::time::sleep(every), if monitor.is_some() => {
+                if let Some(m) = monitor
+                    && let Ok(b) = blockers::blockers_of(m, s.pid).await
+                    && !b.is_empty()
+                {
+                    seen = b;
+                }
+            }
+        }
+    }
 }
 
 fn progress(plan: &Plan<'_>, out: &Outcome, elapsed: Duration) -> Event {

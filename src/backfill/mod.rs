@@ -577,7 +577,12 @@ async fn run_locked(
         estimate,
         guard: target.guard,
     };
-    let out = engine::run_batches(s, &p, &plan, control, reporter).await;
+    // A second session watches for blockers while a batch waits on a lock (optional: without it
+    // the run still works, only the blocker names are missing from the messages).
+    let monitor = Session::connect(&target.conn, &format!("backfill {name} monitor"))
+        .await
+        .ok();
+    let out = engine::run_batches(s, monitor.as_ref(), &p, &plan, control, reporter).await;
     if let Some(Error::ConnectionLost { .. }) = &out.error {
         // Nothing can be recorded; the row stays `running` and shows as interrupted.
         return Err(out

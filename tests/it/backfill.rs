@@ -632,7 +632,11 @@ fn lock_timeouts_are_retried_then_reported_with_the_run_resumable() {
     ]);
     r.code(4)
         .stderr_has("\"event\":\"backfill_retry\"")
-        .stderr_has("55P03");
+        .stderr_has("55P03")
+        .stderr_has(&format!(
+            "blocked by pid {} (user postgres, test blocker",
+            holder.pid
+        ));
     assert_eq!(r.json()["error"]["kind"], "backfill_blocked");
     assert_eq!(run_state(&db, "hashes"), "failed");
     assert_eq!(
