@@ -455,6 +455,38 @@ mod tests {
     }
 
     #[test]
+    fn progress_and_stop_events_read_as_one_line_each() {
+        let progress = Event::BackfillProgress {
+            name: "hashes".into(),
+            rows_done: 12_000,
+            rows_estimate: 50_000,
+            rate: 3400.0,
+            eta_s: Some(11.2),
+            batch_ms_p50: 42,
+            batch_ms_max: 88,
+            batch_size: 5000,
+            batches: 3,
+            retries: 1,
+        };
+        assert_eq!(
+            output::event_line(&progress).unwrap(),
+            "backfill hashes  12000/50000 rows  24%  3400 rows/s  ETA 11s  batch p50 42 ms max 88 ms (size 5000)  1 retries"
+        );
+        let stopped = Event::BackfillStopped {
+            name: "hashes".into(),
+            run_id: 7,
+            state: "paused".into(),
+            rows_done: 12_000,
+            elapsed: Duration::from_secs(75),
+            next: Some("resume with `pgshift backfill resume hashes`".into()),
+        };
+        assert_eq!(
+            output::event_line(&stopped).unwrap(),
+            "backfill hashes: run #7 paused after 12000 rows in 1m15s; resume with `pgshift backfill resume hashes`"
+        );
+    }
+
+    #[test]
     fn words_parse_into_actions() {
         assert_eq!(action(&words(&[])).unwrap(), Action::Run(vec![]));
         assert_eq!(

@@ -119,6 +119,9 @@ fn shipped_backfills_fix_the_seeded_data_in_declared_order() {
     assert_eq!(orphans, "300");
     let r = db.run(&["backfill", "--json"]);
     r.ok();
+    r.stderr_has("\"event\":\"backfill_started\"")
+        .stderr_has("\"event\":\"backfill_progress\"")
+        .stderr_has("\"event\":\"backfill_stopped\"");
     let doc = r.json();
     let names: Vec<&str> = doc["result"]
         .as_array()
