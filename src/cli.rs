@@ -98,6 +98,8 @@ pub enum Command {
         after_help = "Example: a database migrated by Alembic to 0003 (see `pgshift status`):\n  pgshift stamp 0003"
     )]
     Stamp(StampArgs),
+    /// Batched, throttled, resumable data backfills; `status`, `pause|resume|cancel NAME` (make backfill)
+    Backfill(crate::backfill::cli::BackfillArgs),
     /// The local throwaway demo cluster
     Sandbox(SandboxArgs),
     /// The runbook's checklists: run automatic checks, confirm or skip items; recorded and resumable
@@ -229,6 +231,7 @@ fn command_name(cli: &Cli) -> &'static str {
         Some(Command::Health) => "health",
         Some(Command::Startup(_)) => "startup",
         Some(Command::Serve(_)) => "serve",
+        Some(Command::Backfill(_)) => "backfill",
     }
 }
 
@@ -333,6 +336,9 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                     emit(g, "plan", &p, |out| output::plan(out, &p))
                 }
                 Command::Stamp(a) => stamp(g, &target, &catalog, &a.revision).await,
+                Command::Backfill(a) => {
+                    crate::backfill::cli::command(g, &target, &catalog, a).await
+                }
                 Command::New(_)
                 | Command::Sandbox(_)
                 | Command::Tui

@@ -132,6 +132,15 @@ pub enum Error {
     },
 
     #[error(
+        "backfill {name} is already running: {holder}\n  Only one run of a backfill at a time. Watch it with `pgshift backfill status`, or pause it with `pgshift backfill pause {name}`."
+    )]
+    BackfillBusy { name: String, holder: String },
+
+    /// A backfill batch kept hitting lock or statement timeouts until its retries ran out.
+    #[error("{0}")]
+    BackfillBlocked(String),
+
+    #[error(
         "{action} {revision} failed: {reason} after {attempts} tries{blockers}\n  Nothing was applied for {revision}. Retry when the blocker ends, or raise --lock-timeout / --retries."
     )]
     LockRetriesExhausted {
@@ -183,7 +192,10 @@ impl Error {
             Error::Usage(_) | Error::Config { .. } => ExitCode::Usage,
             Error::Catalog(_) | Error::Integrity(_) => ExitCode::Integrity,
             Error::Unreachable { .. } | Error::ConnectionLost { .. } => ExitCode::Unreachable,
-            Error::RunnerLockBusy { .. } | Error::LockRetriesExhausted { .. } => ExitCode::LockBusy,
+            Error::RunnerLockBusy { .. }
+            | Error::BackfillBusy { .. }
+            | Error::BackfillBlocked(_)
+            | Error::LockRetriesExhausted { .. } => ExitCode::LockBusy,
             Error::StepFailed { .. }
             | Error::Refused(_)
             | Error::Db { .. }
@@ -241,6 +253,8 @@ impl Error {
             Error::Unreachable { .. } => "unreachable",
             Error::ConnectionLost { .. } => "connection_lost",
             Error::RunnerLockBusy { .. } => "runner_lock_busy",
+            Error::BackfillBusy { .. } => "backfill_busy",
+            Error::BackfillBlocked(_) => "backfill_blocked",
             Error::LockRetriesExhausted { .. } => "lock_retries_exhausted",
             Error::StepFailed { .. } => "step_failed",
             Error::Integrity(_) => "integrity",

@@ -47,6 +47,52 @@ pub enum Event {
     },
     /// A line for the log (the runbook's lines among them).
     Log { level: Level, message: String },
+    /// A backfill run started, or continued an unfinished run from its saved cursor.
+    BackfillStarted {
+        name: String,
+        run_id: i64,
+        /// The saved cursor it continues after, when resuming.
+        resumed_from: Option<String>,
+        rows_done: i64,
+        rows_estimate: i64,
+        batch_size: i64,
+    },
+    /// Progress after a committed batch (at most a few per second, and always the last one).
+    BackfillProgress {
+        name: String,
+        rows_done: i64,
+        rows_estimate: i64,
+        /// Rows per second over this session's running time.
+        rate: f64,
+        /// Seconds to go at the current rate; `None` before the first batch.
+        eta_s: Option<f64>,
+        batch_ms_p50: u64,
+        batch_ms_max: u64,
+        batch_size: i64,
+        batches: i64,
+        retries: i64,
+    },
+    /// A batch hit a lock timeout, deadlock or statement timeout and is retried.
+    BackfillRetry {
+        name: String,
+        attempt: u32,
+        attempts: u32,
+        reason: String,
+        #[serde(with = "ms")]
+        delay: Duration,
+        batch_size: i64,
+    },
+    /// A backfill run ended: done, paused, cancelled or failed.
+    BackfillStopped {
+        name: String,
+        run_id: i64,
+        state: String,
+        rows_done: i64,
+        #[serde(with = "ms")]
+        elapsed: Duration,
+        /// What to type next (resume command), when there is something left to do.
+        next: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

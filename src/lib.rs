@@ -3,6 +3,7 @@
 //! Layers: `cli` and `tui` on top of core operations (`ops`), which use `plan` (pure), `catalog`
 //! (files) and `db` (all SQL). See DESIGN.md.
 
+pub mod backfill;
 pub mod catalog;
 pub mod cli;
 pub mod config;

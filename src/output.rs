@@ -130,7 +130,75 @@ pub fn event_line(e: &Event) -> Option<String> {
             Level::Warn => format!("warning: {message}"),
             Level::Error => message.clone(),
         },
+        Event::BackfillStarted {
+            name,
+            run_id,
+            resumed_from,
+            rows_done,
+            rows_estimate,
+            batch_size,
+        } => match resumed_from {
+            Some(cursor) => format!(
+                "backfill {name}: resuming run #{run_id} after key {cursor} ({rows_done} rows done, about {} to go, batch {batch_size})",
+                (rows_estimate - rows_done).max(0)
+            ),
+            None => format!(
+                "backfill {name}: run #{run_id} started, {rows_estimate} rows to do (batch {batch_size})"
+            ),
+        },
+        Event::BackfillProgress { .. } => backfill_progress_line(e),
+        Event::BackfillRetry {
+            name,
+            attempt,
+            attempts,
+            reason,
+            delay,
+            batch_size,
+        } => format!(
+            "backfill {name}: batch attempt {attempt}/{attempts} failed: {reason}; retrying in {} ms with batch {batch_size}",
+            delay.as_millis()
+        ),
+        Event::BackfillStopped {
+            name,
+            run_id,
+            state,
+            rows_done,
+            elapsed,
+            next,
+        } => format!(
+            "backfill {name}: run #{run_id} {state} after {rows_done} rows in {}{}",
+            human_duration_s(elapsed.as_secs_f64()),
+            next.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
+        ),
     })
+}
+
+/// `backfill hashes  12000/50000 rows  24%  3400 rows/s  ETA 11s  batch p50 42 ms max 88 ms ...`
+fn backfill_progress_line(e: &Event) -> String {
+    let Event::BackfillProgress {
+        name,
+        rows_done,
+        rows_estimate,
+        rate,
+        eta_s,
+        batch_ms_p50,
+        batch_ms_max,
+        batch_size,
+        retries,
+        ..
+    } = e
+    else {
+        return String::new();
+    };
+    let pct = if *rows_estimate > 0 {
+        (*rows_done as f64 * 100.0 / *rows_estimate as f64).min(100.0)
+    } else {
+        100.0
+    };
+    format!(
+        "backfill {name}  {rows_done}/{rows_estimate} rows  {pct:.0}%  {rate:.0} rows/s  ETA {}  batch p50 {batch_ms_p50} ms max {batch_ms_max} ms (size {batch_size})  {retries} retries",
+        eta_s.map(human_duration_s).unwrap_or_else(|| "?".into())
+    )
 }
 
 pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {

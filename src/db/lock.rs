@@ -116,6 +116,15 @@ pub async fn acquire(
     }
 }
 
+/// One attempt at the lock, without waiting.
+pub async fn try_acquire(s: &Session, namespace: &str, name: &str) -> Result<bool> {
+    Ok(s.client
+        .query_one(TRY_LOCK, &[&namespace, &name])
+        .await
+        .map_err(|e| Error::db("taking an advisory lock", &e))?
+        .get(0))
+}
+
 pub async fn release(s: &Session, namespace: &str, name: &str) -> Result<()> {
     s.client
         .query_one(UNLOCK, &[&namespace, &name])

@@ -26,20 +26,32 @@ const CREATE_EVENTS: &str = "CREATE TABLE IF NOT EXISTS pgshift_events (
     error text,
     detail jsonb NOT NULL DEFAULT '{}'::jsonb)";
 
+/// One row per backfill run; a resumed run continues its row. `cursor` (the last committed key,
+/// exclusive lower bound of the next batch) is written in the same transaction as its batch.
+/// `requested` is how another session (CLI or TUI) asks the running engine to `pause` or `cancel`;
+/// the engine reads it when it saves each batch. `pid` is the worker's backend pid while running.
 const CREATE_BACKFILL_RUNS: &str = "CREATE TABLE IF NOT EXISTS pgshift_backfill_runs (
     id bigserial PRIMARY KEY,
     name text NOT NULL,
-    state text NOT NULL,
+    state text NOT NULL CHECK (state IN ('running', 'paused', 'done', 'cancelled', 'failed')),
+    requested text CHECK (requested IN ('pause', 'cancel')),
     cursor text,
     rows_done int8 NOT NULL DEFAULT 0,
     rows_estimate int8,
     batch_size int4 NOT NULL,
+    batches int8 NOT NULL DEFAULT 0,
+    retries int8 NOT NULL DEFAULT 0,
+    batch_ms_p50 int4,
+    batch_ms_max int4,
+    active_ms int8 NOT NULL DEFAULT 0,
     dry_run bool NOT NULL DEFAULT false,
     last_error text,
     operator text NOT NULL,
+    pid int4,
     started_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
-    finished_at timestamptz)";
+    finished_at timestamptz);
+CREATE INDEX IF NOT EXISTS pgshift_backfill_runs_name_idx ON pgshift_backfill_runs (name, id)";
 
 const CREATE_CHECKLIST_RUNS: &str = "CREATE TABLE IF NOT EXISTS pgshift_checklist_runs (
     id bigserial PRIMARY KEY,

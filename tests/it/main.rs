@@ -3,6 +3,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod backfill;
 mod migrate;
 mod runbook;
 mod sandbox;

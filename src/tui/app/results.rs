@@ -211,6 +211,11 @@ pub(super) fn on_progress(app: &mut App, e: Event) {
                 crate::output::one_line(&text, 120)
             ))
         }
-        Event::Log { .. } => {}
+        // Backfill progress is the Backfills pane's, not a migration's.
+        Event::Log { .. }
+        | Event::BackfillStarted { .. }
+        | Event::BackfillProgress { .. }
+        | Event::BackfillRetry { .. }
+        | Event::BackfillStopped { .. } => {}
     }
 }
