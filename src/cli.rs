@@ -418,6 +418,15 @@ pub async fn sandbox_target(
 /// A reporter printing progress on stderr (human lines, or JSON lines with --json), and the task
 /// doing the printing (await it after the operation to flush).
 pub fn progress_reporter(g: &GlobalArgs) -> (Reporter, tokio::task::JoinHandle<()>) {
+    printing_reporter(g, |_| false)
+}
+
+/// Like [`progress_reporter`], but events for which `to_stdout` is true are printed as plain
+/// lines on stdout (without --json): `startup` puts the runbook's lines there for log matchers.
+pub fn printing_reporter(
+    g: &GlobalArgs,
+    to_stdout: fn(&Event) -> bool,
+) -> (Reporter, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let json = g.json;
     let printer = tokio::spawn(async move {
@@ -427,7 +436,14 @@ pub fn progress_reporter(g: &GlobalArgs) -> (Reporter, tokio::task::JoinHandle<(
                     eprintln!("{line}");
                 }
             } else if let Some(line) = output::event_line(&e) {
-                eprintln!("{line}");
+                if to_stdout(&e) {
+                    use std::io::Write;
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "{line}").ok();
+                    out.flush().ok();
+                } else {
+                    eprintln!("{line}");
+                }
             }
         }
     });

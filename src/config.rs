@@ -139,7 +139,8 @@ impl Guard {
     }
 }
 
-mod millis {
+/// Serialize a Duration as whole milliseconds (JSON output); shared by every module.
+pub(crate) mod millis {
     pub fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,
         s: S,

@@ -35,13 +35,13 @@ pub enum Event {
         attempt: u32,
         attempts: u32,
         reason: String,
-        #[serde(with = "ms")]
+        #[serde(with = "crate::config::millis")]
         delay: Duration,
         blockers: Vec<Blocker>,
     },
     StepFinished {
         revision: Revision,
-        #[serde(with = "ms")]
+        #[serde(with = "crate::config::millis")]
         elapsed: Duration,
         attempts: u32,
     },
@@ -78,7 +78,7 @@ pub enum Event {
         attempt: u32,
         attempts: u32,
         reason: String,
-        #[serde(with = "ms")]
+        #[serde(with = "crate::config::millis")]
         delay: Duration,
         batch_size: i64,
     },
@@ -88,7 +88,7 @@ pub enum Event {
         run_id: i64,
         state: String,
         rows_done: i64,
-        #[serde(with = "ms")]
+        #[serde(with = "crate::config::millis")]
         elapsed: Duration,
         /// What to type next (resume command), when there is something left to do.
         next: Option<String>,
@@ -101,15 +101,6 @@ pub enum Level {
     Info,
     Warn,
     Error,
-}
-
-mod ms {
-    pub fn serialize<S: serde::Serializer>(
-        d: &std::time::Duration,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis() as u64)
-    }
 }
 
 /// Where a core operation sends its progress. Progress is advisory: when nobody listens any more

@@ -67,20 +67,11 @@ pub struct Definition {
     pub setup: Option<String>,
     pub requires: Option<Revision>,
     pub batch_size: u32,
-    #[serde(with = "millis")]
+    #[serde(with = "crate::config::millis")]
     pub pause: Duration,
-    #[serde(with = "millis")]
+    #[serde(with = "crate::config::millis")]
     pub target_batch: Duration,
     pub file: PathBuf,
-}
-
-mod millis {
-    pub fn serialize<S: serde::Serializer>(
-        d: &std::time::Duration,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis() as u64)
-    }
 }
 
 impl Definition {

@@ -218,37 +218,14 @@ pub async fn health(g: &GlobalArgs, loaded: &Loaded) -> Result<ExitCode> {
 /// A reporter for `startup`: the runbook lines on stdout (what container log matchers watch),
 /// everything else on stderr. With --json, all progress goes to stderr as JSON lines.
 fn startup_reporter(g: &GlobalArgs) -> (Reporter, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-    let json = g.json;
-    let printer = tokio::spawn(async move {
-        while let Some(e) = rx.recv().await {
-            if json {
-                if let Ok(line) = serde_json::to_string(&e) {
-                    eprintln!("{line}");
-                }
-                continue;
-            }
-            match &e {
-                Event::Log { message, .. }
-                    if message == RUNNING
-                        || message == COMPLETED
-                        || message == DEGRADED
-                        || message.starts_with(FAILED)
-                        || message.contains("DEV_CREATE_TABLES=true: created") =>
-                {
-                    let mut out = std::io::stdout().lock();
-                    writeln!(out, "{message}").ok();
-                    out.flush().ok();
-                }
-                _ => {
-                    if let Some(line) = output::event_line(&e) {
-                        eprintln!("{line}");
-                    }
-                }
-            }
-        }
-    });
-    (Reporter::new(tx), printer)
+    crate::cli::printing_reporter(g, |e| {
+        matches!(e, Event::Log { message, .. }
+            if message == RUNNING
+                || message == COMPLETED
+                || message == DEGRADED
+                || message.starts_with(FAILED)
+                || message.contains("DEV_CREATE_TABLES=true: created"))
+    })
 }
 
 pub async fn startup(g: &GlobalArgs, loaded: &Loaded, a: &StartupArgs) -> Result<ExitCode> {
