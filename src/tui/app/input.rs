@@ -7,6 +7,9 @@ pub(super) fn on_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
     if app.popup.is_some() {
         return on_popup_key(app, ev);
     }
+    if app.checklists.open {
+        return checklist::on_key(app, ev);
+    }
     if app.filtering {
         return on_filter_key(app, ev);
     }
@@ -16,7 +19,7 @@ pub(super) fn on_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
     }
 }
 
-fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
+pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
     let focus = app.focus;
     match a {
         Action::Quit => {
@@ -90,9 +93,20 @@ fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
                 None => start_plan(app, Direction::Up, app.upgrade_target(), Purpose::Preview),
             };
         }
+        Action::Checklists => return checklist::open(app),
         Action::CancelBlocker => ask_signal(app, Signal::Cancel),
         Action::TerminateBlocker => ask_signal(app, Signal::Terminate),
-        Action::Confirm | Action::Dismiss => {}
+        // Dialog and overlay actions; the main screen never maps keys to them.
+        Action::Confirm
+        | Action::Dismiss
+        | Action::RunCheck
+        | Action::RunAllChecks
+        | Action::ConfirmItem
+        | Action::SkipItem
+        | Action::NewRun
+        | Action::NextChecklist
+        | Action::PrevChecklist
+        | Action::Close => {}
     }
     vec![]
 }

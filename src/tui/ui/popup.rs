@@ -201,7 +201,7 @@ fn dialog(
 fn help(theme: &Theme, f: &mut Frame, scroll: u16) {
     let g = theme.glyphs();
     let mut lines = Vec::new();
-    for scope in [Scope::Main, Scope::Dialog] {
+    for scope in [Scope::Main, Scope::Checklist, Scope::Dialog] {
         lines.push(Line::styled(scope.title(), theme.title(true)));
         for (s, keys, text) in keys::help() {
             if s == scope {
