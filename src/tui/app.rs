@@ -632,7 +632,7 @@ pub mod checklist;
 mod input;
 mod results;
 
-pub use checklist::{ChecklistOp, ChecklistState, CheckRun, NoteKind, NotePrompt};
+pub use checklist::{CheckRun, ChecklistOp, ChecklistState, NoteKind, NotePrompt};
 
 use input::on_key;
 pub use results::same_blockers;

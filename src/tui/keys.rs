@@ -365,14 +365,14 @@ pub const BINDINGS: &[Binding] = &[
     ),
     bind(
         Checklist,
-        &[key('l'), special(KeyCode::Right), special(KeyCode::Tab)],
+        &[key('l'), special(KeyCode::Right)],
         Action::NextChecklist,
         Some("next list"),
         "Next checklist",
     ),
     bind(
         Checklist,
-        &[key('h'), special(KeyCode::Left), special(KeyCode::BackTab)],
+        &[key('h'), special(KeyCode::Left)],
         Action::PrevChecklist,
         None,
         "Previous checklist",
@@ -434,6 +434,8 @@ pub fn label(k: &Key) -> String {
         KeyCode::Tab => "Tab".into(),
         KeyCode::BackTab => "Shift-Tab".into(),
         KeyCode::Up => "Up".into(),
+        KeyCode::Left => "Left".into(),
+        KeyCode::Right => "Right".into(),
         KeyCode::Down => "Down".into(),
         KeyCode::PageUp => "PgUp".into(),
         KeyCode::PageDown => "PgDn".into(),
@@ -514,7 +516,7 @@ mod tests {
     }
 
     #[test]
-    fn ctrl_c_quits_in_every_scope_but_plain_c_does_not() {
+    fn ctrl_c_quits_in_every_scope_but_plain_c_opens_or_closes_the_checklists() {
         assert_eq!(
             action(Scope::Main, &ev(KeyCode::Char('c'), KeyModifiers::CONTROL)),
             Some(Action::Quit)
@@ -527,8 +529,22 @@ mod tests {
             Some(Action::Quit)
         );
         assert_eq!(
+            action(
+                Scope::Checklist,
+                &ev(KeyCode::Char('c'), KeyModifiers::CONTROL)
+            ),
+            Some(Action::Quit)
+        );
+        assert_eq!(
             action(Scope::Main, &ev(KeyCode::Char('c'), KeyModifiers::NONE)),
-            None
+            Some(Action::Checklists)
+        );
+        assert_eq!(
+            action(
+                Scope::Checklist,
+                &ev(KeyCode::Char('c'), KeyModifiers::NONE)
+            ),
+            Some(Action::Close)
         );
     }
 

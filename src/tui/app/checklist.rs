@@ -460,7 +460,11 @@ pub(super) fn on_done(
     if view.state == RunState::Passed && op.checklist().is_some() {
         app.log(
             Level::Info,
-            format!("checklist: {} passed (run #{})", view.name, view.run_id.unwrap_or(0)),
+            format!(
+                "checklist: {} passed (run #{})",
+                view.name,
+                view.run_id.unwrap_or(0)
+            ),
         );
     }
     // `R`: the next check in line, now that this one is recorded.
@@ -472,3 +476,7 @@ pub(super) fn on_done(
         _ => vec![],
     }
 }
+
+#[cfg(test)]
+#[path = "checklist_tests.rs"]
+mod tests;

@@ -33,7 +33,7 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
             format!(" Checklists on {} ", app.target.name),
             theme.title(true),
         ));
-    let inner = block.inner(area);
+    let inner = block.inner(area).inner(ratatui::layout::Margin::new(1, 0));
     f.render_widget(block, area);
     let Some(view) = c.view() else {
         let text = match (&c.load_error, c.loading) {
@@ -50,9 +50,9 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
     };
     let prompt_h = u16::from(c.prompt.is_some()) * 2;
     let [head, list, detail, prompt, notice] = Layout::vertical([
-        Constraint::Length(2),
+        Constraint::Length(3),
+        Constraint::Length(view.items.len() as u16 + 1),
         Constraint::Min(3),
-        Constraint::Length(5),
         Constraint::Length(prompt_h),
         Constraint::Length(1),
     ])
@@ -67,7 +67,7 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
         let lines = vec![
             Line::styled(
                 format!(
-                    " {} {}: type the {}, Enter records it, Esc cancels",
+                    "{} {}: type the {}",
                     match p.kind {
                         crate::tui::app::NoteKind::Confirm => "Confirm",
                         crate::tui::app::NoteKind::Skip => "Skip",
@@ -78,8 +78,9 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
                 theme.warn(),
             ),
             Line::from(vec![
-                Span::raw(" > "),
+                Span::raw("> "),
                 Span::styled(format!("{}_", p.text), theme.title(true)),
+                Span::styled("  Enter records · Esc cancels", theme.dim()),
             ]),
         ];
         f.render_widget(Paragraph::new(lines), prompt);
@@ -91,7 +92,7 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
             _ => Style::default(),
         };
         f.render_widget(
-            Paragraph::new(Line::styled(format!(" {}", n.text), style)),
+            Paragraph::new(Line::styled(n.text.clone(), style)).wrap(Wrap { trim: false }),
             notice,
         );
     }
@@ -109,13 +110,12 @@ fn heading<'a>(c: &ChecklistState, view: &'a ChecklistView, theme: &Theme) -> Ve
     vec![
         Line::from(vec![
             Span::styled(
-                format!("‹ {} ({}/{}) › ", view.name, c.shown + 1, c.views.len()),
+                format!("‹ {} {}/{} › ", view.name, c.shown + 1, c.views.len()),
                 theme.title(true),
             ),
-            Span::styled(view.title.clone(), theme.title(false)),
-            Span::raw("  "),
             Span::styled(run, style),
-            Span::raw(format!("  {done}/{} done", view.items.len())),
+            Span::raw(format!(" · {done}/{} done  ", view.items.len())),
+            Span::styled(view.title.clone(), theme.title(false)),
         ]),
         Line::styled(view.when.clone(), theme.dim()),
     ]
@@ -158,7 +158,7 @@ fn items(c: &ChecklistState, view: &ChecklistView, theme: &Theme, f: &mut Frame,
             let label = state_label(c, view, item);
             let auto = if item.check.is_some() { "auto" } else { "    " };
             let line = Line::from(vec![
-                Span::styled(format!(" {label:<STATE_W$} "), state_style(theme, label)),
+                Span::styled(format!("{label:<STATE_W$} "), state_style(theme, label)),
                 Span::styled(format!("{auto} "), theme.dim()),
                 Span::raw(item.text.clone()),
             ]);
@@ -173,27 +173,33 @@ fn details<'a>(c: &ChecklistState, theme: &Theme) -> Vec<Line<'a>> {
         return vec![];
     };
     let check = match item.check {
-        Some(k) => format!("automatic check {}", serde_json::to_value(k).unwrap_or_default()),
+        Some(k) => format!(
+            "automatic check {}",
+            serde_json::to_value(k).unwrap_or_default()
+        ),
         None => "no automatic check: confirm with a note or skip with a reason".into(),
     };
     let mut lines = vec![Line::from(vec![
-        Span::styled(format!(" {} ", item.id), theme.title(false)),
+        Span::styled(format!("{}: ", item.id), theme.title(false)),
         Span::styled(check.replace('"', ""), theme.dim()),
     ])];
     if !item.help.is_empty() {
-        lines.push(Line::from(format!(" {}", item.help)));
+        lines.push(Line::from(item.help.clone()));
     }
     match (&item.evidence, &item.operator, &item.at) {
         (Some(e), Some(who), Some(at)) => {
             lines.push(Line::from(vec![
                 Span::styled(
-                    format!(" {} by {who} at {}: ", item.state.as_str(), short_time(at)),
+                    format!("{} by {who} at {}: ", item.state.as_str(), short_time(at)),
                     theme.title(false),
                 ),
                 Span::raw(e.lines().collect::<Vec<_>>().join(" | ")),
             ]));
         }
-        _ => lines.push(Line::styled(" nothing recorded in this run yet", theme.dim())),
+        _ => lines.push(Line::styled(
+            " nothing recorded in this run yet",
+            theme.dim(),
+        )),
     }
     lines
 }
