@@ -393,3 +393,15 @@ fn question_mark_opens_help_over_the_overlay_and_esc_returns_to_it() {
     assert!(app.popup.is_none());
     assert!(app.checklists.open);
 }
+
+#[test]
+fn quitting_while_a_check_runs_asks_first() {
+    let mut app = open_app();
+    key(&mut app, 'r');
+    code(&mut app, KeyCode::Esc);
+    key(&mut app, 'q');
+    assert!(!app.quit);
+    assert!(matches!(app.popup, Some(Popup::QuitWhileRunning)));
+    key(&mut app, 'y');
+    assert!(app.quit);
+}

@@ -23,7 +23,8 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
     let focus = app.focus;
     match a {
         Action::Quit => {
-            if app.is_busy() {
+            // A running check is asked about too: quitting abandons it unrecorded.
+            if app.is_busy() || app.checklists.running.is_some() {
                 app.popup = Some(Popup::QuitWhileRunning);
             } else {
                 app.quit = true;
