@@ -266,6 +266,8 @@ pub enum Msg {
         op: ChecklistOp,
         result: Result<crate::runbook::ChecklistView, String>,
     },
+    /// `health::check` for the overlay's summary line.
+    HealthChecked(Box<crate::health::Health>),
     /// SIGTERM/SIGHUP: leave now, restoring the terminal.
     Terminate,
 }
@@ -307,6 +309,8 @@ pub enum Effect {
     },
     /// Runbook work for the checklist overlay.
     Checklist(ChecklistOp),
+    /// `health::check` (the runbook's health summary, shown in the checklist overlay).
+    CheckHealth,
 }
 
 pub struct App {
@@ -570,6 +574,10 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
         Msg::Planned { purpose, result } => on_planned(app, purpose, result),
         Msg::Checklists(r) => checklist::on_loaded(app, r),
+        Msg::HealthChecked(h) => {
+            app.checklists.health = Some(*h);
+            vec![]
+        }
         Msg::ChecklistDone { op, result } => checklist::on_done(app, op, result),
         Msg::Progress(e) => {
             on_progress(app, e);

@@ -291,3 +291,35 @@ pub fn pre_deploy_in_progress() -> Vec<ChecklistView> {
     }
     all
 }
+
+/// `pgshift health` with one migration pending (degraded: the schema is behind the files).
+pub fn health_pending(target: &Target) -> crate::health::Health {
+    use crate::health::*;
+    Health {
+        status: HealthStatus::Degraded,
+        target: target.name.clone(),
+        environment: target.environment,
+        database: DatabaseHealth {
+            reachable: true,
+            latency_ms: Some(3),
+            version: Some("15.14".into()),
+            error: None,
+        },
+        migrations: MigrationsHealth {
+            state: MigrationState::Pending,
+            current: Some(Revision(3)),
+            head: Some(Revision(4)),
+            pending: vec![Revision(4)],
+            drift: vec![],
+            last_error: None,
+            catalog_error: None,
+        },
+        backfills: BackfillsHealth {
+            state: BackfillState::None,
+            runs: vec![],
+            error: None,
+        },
+        alerts: vec![],
+        diagnosis: vec![],
+    }
+}

@@ -98,6 +98,9 @@ impl Worker {
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(e.clone()),
             }),
+            Effect::CheckHealth => {
+                Msg::HealthChecked(Box::new(crate::health::check(&self.target).await))
+            }
             Effect::Checklist(op) => Msg::ChecklistDone {
                 result: self.checklist(&op).await,
                 op,

@@ -469,8 +469,11 @@ fn c_opens_the_checklists_runs_the_rollback_check_and_confirms_an_item_with_a_no
         s.contains("health OK") && s.contains("(up to date)")
     });
     screen.keys("c");
-    let overlay = screen.wait_text("Pre-Deployment Checklist");
+    screen.wait_text("Pre-Deployment Checklist");
+    // The runbook's health summary arrives on its own worker task.
+    let overlay = screen.wait_text("migrations ok");
     assert!(overlay.contains("not started"), "{overlay}");
+    assert!(overlay.contains("health ok"), "{overlay}");
     assert!(
         overlay.contains("r run check"),
         "the footer shows the overlay's keys:\n{overlay}"

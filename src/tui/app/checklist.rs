@@ -96,6 +96,8 @@ pub struct ChecklistState {
     pub prompt: Option<NotePrompt>,
     /// The last outcome, shown at the bottom of the overlay (also in the log pane).
     pub notice: Option<LogLine>,
+    /// `pgshift health`, checked when the overlay opens.
+    pub health: Option<crate::health::Health>,
 }
 
 impl ChecklistState {
@@ -148,7 +150,7 @@ pub(super) fn open(app: &mut App) -> Vec<Effect> {
         return vec![];
     }
     c.loading = true;
-    vec![Effect::Checklist(ChecklistOp::Load)]
+    vec![Effect::Checklist(ChecklistOp::Load), Effect::CheckHealth]
 }
 
 pub(super) fn on_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {

@@ -38,7 +38,7 @@ fn open_app() -> App {
     let mut app = sample::connected(Environment::Production, 3, vec![], vec![], true);
     assert_eq!(
         key(&mut app, 'c'),
-        vec![Effect::Checklist(ChecklistOp::Load)]
+        vec![Effect::Checklist(ChecklistOp::Load), Effect::CheckHealth]
     );
     assert!(app.checklists.open && app.checklists.loading);
     update(
@@ -68,7 +68,7 @@ fn c_opens_on_pre_deploy_and_esc_closes_without_touching_the_main_screen() {
     assert!(!app.checklists.open);
     assert_eq!(
         key(&mut app, 'c'),
-        vec![Effect::Checklist(ChecklistOp::Load)]
+        vec![Effect::Checklist(ChecklistOp::Load), Effect::CheckHealth]
     );
     key(&mut app, 'c');
     assert!(!app.checklists.open, "c closes it again");
@@ -332,7 +332,7 @@ fn a_result_arriving_after_close_still_updates_the_state() {
     // Reopening while nothing runs reloads from the database.
     assert_eq!(
         key(&mut app, 'c'),
-        vec![Effect::Checklist(ChecklistOp::Load)]
+        vec![Effect::Checklist(ChecklistOp::Load), Effect::CheckHealth]
     );
 }
 

@@ -118,7 +118,46 @@ fn heading<'a>(c: &ChecklistState, view: &'a ChecklistView, theme: &Theme) -> Ve
             Span::styled(view.title.clone(), theme.title(false)),
         ]),
         Line::styled(view.when.clone(), theme.dim()),
+        c.health
+            .as_ref()
+            .map(|h| health_line(h, theme))
+            .unwrap_or_default(),
     ]
+}
+
+/// `pgshift health` in one line: status, migrations, backfills, the most severe alert.
+fn health_line(h: &crate::health::Health, theme: &Theme) -> Line<'static> {
+    use crate::health::{HealthStatus, MigrationState};
+    let name = |v: serde_json::Value| v.as_str().unwrap_or("?").to_string();
+    let (status, style) = match h.status {
+        HealthStatus::Ok => ("health ok", theme.ok()),
+        HealthStatus::Degraded => ("health DEGRADED", theme.warn()),
+        HealthStatus::Down => ("health DOWN", theme.error()),
+    };
+    let m = &h.migrations;
+    let migrations = match m.state {
+        MigrationState::Pending => format!("migrations pending ({})", m.pending.len()),
+        other => format!(
+            "migrations {}",
+            name(serde_json::to_value(other).unwrap_or_default())
+        ),
+    };
+    let backfills = name(serde_json::to_value(h.backfills.state).unwrap_or_default());
+    let mut spans = vec![
+        Span::styled(status, style),
+        Span::raw(format!(" · {migrations} · backfills {backfills}")),
+    ];
+    if let Some(a) = h.alerts.first() {
+        spans.push(Span::styled(
+            format!(
+                " · {}: {}",
+                name(serde_json::to_value(a.severity).unwrap_or_default()),
+                a.message
+            ),
+            theme.warn(),
+        ));
+    }
+    Line::from(spans)
 }
 
 /// The state column of an item: what is recorded, or what is happening to it now.

@@ -328,6 +328,8 @@ fn checklist_app() -> App {
         &mut app,
         Msg::Checklists(Ok(sample::pre_deploy_in_progress())),
     );
+    let health = sample::health_pending(&sample::target(Environment::Production));
+    update(&mut app, Msg::HealthChecked(Box::new(health)));
     key(&mut app, 'j');
     key(&mut app, 'j');
     key(&mut app, 'r');
@@ -343,6 +345,10 @@ fn checklist_overlay_with_a_running_check() {
     assert!(screen.contains("running..."), "{screen}");
     assert!(screen.contains("needs confirmation"), "{screen}");
     assert!(screen.contains("0005_add_x has no down"), "{screen}");
+    assert!(
+        screen.contains("health DEGRADED · migrations pending (1)"),
+        "{screen}"
+    );
 }
 
 #[test]
