@@ -696,7 +696,8 @@ async fn default_screen(g: &GlobalArgs, loaded: &Loaded, explicit: bool) -> Resu
     let result = async {
         let catalog = ops::catalog(&target)?;
         if screen {
-            crate::tui::run(target.clone(), catalog).await?;
+            let runbook = crate::runbook::Runbook::load(loaded).map_err(|e| e.to_string());
+            crate::tui::run(target.clone(), catalog, runbook).await?;
             return Ok(ExitCode::Ok);
         }
         let s = ops::status::status(&target, &catalog).await?;

@@ -259,6 +259,15 @@ pub enum Msg {
         signal: Signal,
         result: Result<bool, String>,
     },
+    /// Every checklist with its newest run, for the overlay.
+    Checklists(Result<Vec<crate::runbook::ChecklistView>, String>),
+    /// A checklist operation ended; `result` is the checklist's fresh view.
+    ChecklistDone {
+        op: ChecklistOp,
+        result: Result<crate::runbook::ChecklistView, String>,
+    },
+    /// `health::check` for the overlay's summary line.
+    HealthChecked(Box<crate::health::Health>),
     /// SIGTERM/SIGHUP: leave now, restoring the terminal.
     Terminate,
 }
@@ -298,6 +307,10 @@ pub enum Effect {
         blocker: Blocker,
         signal: Signal,
     },
+    /// Runbook work for the checklist overlay.
+    Checklist(ChecklistOp),
+    /// `health::check` (the runbook's health summary, shown in the checklist overlay).
+    CheckHealth,
 }
 
 pub struct App {
@@ -320,6 +333,8 @@ pub struct App {
     pub target_rev: Option<Revision>,
     pub activity: Activity,
     pub popup: Option<Popup>,
+    /// The checklist overlay (`c`).
+    pub checklists: ChecklistState,
     /// Rows moved by PgUp/PgDn (from the terminal size).
     pub page: usize,
     pub quit: bool,
@@ -366,6 +381,7 @@ impl App {
             target_rev: None,
             activity: Activity::Idle,
             popup: None,
+            checklists: ChecklistState::default(),
             page: 5,
             quit: false,
         };
@@ -557,6 +573,12 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             vec![]
         }
         Msg::Planned { purpose, result } => on_planned(app, purpose, result),
+        Msg::Checklists(r) => checklist::on_loaded(app, r),
+        Msg::HealthChecked(h) => {
+            app.checklists.health = Some(*h);
+            vec![]
+        }
+        Msg::ChecklistDone { op, result } => checklist::on_done(app, op, result),
         Msg::Progress(e) => {
             on_progress(app, e);
             vec![]
@@ -614,8 +636,11 @@ fn log_error(app: &mut App, text: &str) {
     }
 }
 
+pub mod checklist;
 mod input;
 mod results;
+
+pub use checklist::{CheckRun, ChecklistOp, ChecklistState, NoteKind, NotePrompt};
 
 use input::on_key;
 pub use results::same_blockers;

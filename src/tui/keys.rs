@@ -35,6 +35,22 @@ pub enum Action {
     Confirm,
     /// In a dialog: close it without running anything (or clear the filter).
     Dismiss,
+    /// Open the checklist overlay.
+    Checklists,
+    /// Checklist overlay: run the selected item's automatic check.
+    RunCheck,
+    /// Checklist overlay: run every automatic check not done yet in the current run.
+    RunAllChecks,
+    /// Checklist overlay: confirm the selected item with a typed note.
+    ConfirmItem,
+    /// Checklist overlay: skip the selected item with a typed reason.
+    SkipItem,
+    /// Checklist overlay: start a fresh run of the shown checklist.
+    NewRun,
+    NextChecklist,
+    PrevChecklist,
+    /// Close the overlay (a running check goes on and is recorded).
+    Close,
 }
 
 /// Where a binding applies.
@@ -44,6 +60,8 @@ pub enum Scope {
     Main,
     /// An open dialog (confirmation, preview, help) or the filter prompt.
     Dialog,
+    /// The checklist overlay (`c`); its note prompt takes text and only Enter/Esc act there.
+    Checklist,
 }
 
 impl Scope {
@@ -51,6 +69,7 @@ impl Scope {
         match self {
             Scope::Main => "Main screen",
             Scope::Dialog => "Dialogs and the filter prompt",
+            Scope::Checklist => "Checklist overlay (c)",
         }
     }
 }
@@ -108,7 +127,7 @@ const fn bind(
     }
 }
 
-use Scope::{Dialog, Main};
+use Scope::{Checklist, Dialog, Main};
 
 /// Footer order is table order: the most used actions first, so a narrow terminal keeps them.
 pub const BINDINGS: &[Binding] = &[
@@ -139,6 +158,13 @@ pub const BINDINGS: &[Binding] = &[
         Action::Preview,
         Some("plan"),
         "Preview the SQL of the planned upgrade (or downgrade to the cursor) without running it",
+    ),
+    bind(
+        Main,
+        &[key('c')],
+        Action::Checklists,
+        Some("checklist"),
+        "Checklists: run checks, confirm or skip items (pre-deploy first; recorded)",
     ),
     bind(
         Main,
@@ -302,6 +328,84 @@ pub const BINDINGS: &[Binding] = &[
         None,
         "Quit (asks first while an action runs)",
     ),
+    bind(
+        Checklist,
+        &[key('r'), special(KeyCode::Enter)],
+        Action::RunCheck,
+        Some("run check"),
+        "Run the selected item's automatic check and record the outcome",
+    ),
+    bind(
+        Checklist,
+        &[key('R')],
+        Action::RunAllChecks,
+        Some("run all"),
+        "Run every automatic check not done yet in this run, one after the other",
+    ),
+    bind(
+        Checklist,
+        &[key('y')],
+        Action::ConfirmItem,
+        Some("confirm"),
+        "Confirm the selected item: type a note (what you checked), Enter records it",
+    ),
+    bind(
+        Checklist,
+        &[key('s')],
+        Action::SkipItem,
+        Some("skip"),
+        "Skip the selected item: type the reason, Enter records it",
+    ),
+    bind(
+        Checklist,
+        &[key('n')],
+        Action::NewRun,
+        Some("new run"),
+        "Start a new run of this checklist (the unfinished one stays recorded)",
+    ),
+    bind(
+        Checklist,
+        &[key('l'), special(KeyCode::Right)],
+        Action::NextChecklist,
+        Some("next list"),
+        "Next checklist",
+    ),
+    bind(
+        Checklist,
+        &[key('h'), special(KeyCode::Left)],
+        Action::PrevChecklist,
+        None,
+        "Previous checklist",
+    ),
+    bind(
+        Checklist,
+        &[key('k'), special(KeyCode::Up)],
+        Action::Up,
+        None,
+        "Previous item",
+    ),
+    bind(
+        Checklist,
+        &[key('j'), special(KeyCode::Down)],
+        Action::Down,
+        None,
+        "Next item",
+    ),
+    bind(Checklist, &[key('?')], Action::Help, None, "This help"),
+    bind(
+        Checklist,
+        &[special(KeyCode::Esc), key('q'), key('c')],
+        Action::Close,
+        Some("close"),
+        "Close the overlay (a running check goes on and is recorded)",
+    ),
+    bind(
+        Checklist,
+        &[ctrl('c')],
+        Action::Quit,
+        None,
+        "Quit (asks first while an action runs)",
+    ),
 ];
 
 /// The action bound to `ev` in `scope`, if any. Key releases (Windows, kitty) are ignored.
@@ -330,6 +434,8 @@ pub fn label(k: &Key) -> String {
         KeyCode::Tab => "Tab".into(),
         KeyCode::BackTab => "Shift-Tab".into(),
         KeyCode::Up => "Up".into(),
+        KeyCode::Left => "Left".into(),
+        KeyCode::Right => "Right".into(),
         KeyCode::Down => "Down".into(),
         KeyCode::PageUp => "PgUp".into(),
         KeyCode::PageDown => "PgDn".into(),
@@ -344,10 +450,11 @@ pub fn label(k: &Key) -> String {
     }
 }
 
-/// `(keys, label)` pairs for the footer, in table order.
-pub fn footer() -> Vec<(String, &'static str)> {
+/// `(keys, label)` pairs for the footer of `scope`, in table order.
+pub fn footer(scope: Scope) -> Vec<(String, &'static str)> {
     BINDINGS
         .iter()
+        .filter(|b| b.scope == scope)
         .filter_map(|b| Some((label(b.keys.first()?), b.footer?)))
         .collect()
 }
@@ -376,7 +483,7 @@ mod tests {
 
     #[test]
     fn every_key_is_bound_once_per_scope() {
-        for scope in [Scope::Main, Scope::Dialog] {
+        for scope in [Scope::Main, Scope::Dialog, Scope::Checklist] {
             let keys: Vec<&Key> = BINDINGS
                 .iter()
                 .filter(|b| b.scope == scope)
@@ -409,7 +516,7 @@ mod tests {
     }
 
     #[test]
-    fn ctrl_c_quits_in_every_scope_but_plain_c_does_not() {
+    fn ctrl_c_quits_in_every_scope_but_plain_c_opens_or_closes_the_checklists() {
         assert_eq!(
             action(Scope::Main, &ev(KeyCode::Char('c'), KeyModifiers::CONTROL)),
             Some(Action::Quit)
@@ -422,15 +529,33 @@ mod tests {
             Some(Action::Quit)
         );
         assert_eq!(
+            action(
+                Scope::Checklist,
+                &ev(KeyCode::Char('c'), KeyModifiers::CONTROL)
+            ),
+            Some(Action::Quit)
+        );
+        assert_eq!(
             action(Scope::Main, &ev(KeyCode::Char('c'), KeyModifiers::NONE)),
-            None
+            Some(Action::Checklists)
+        );
+        assert_eq!(
+            action(
+                Scope::Checklist,
+                &ev(KeyCode::Char('c'), KeyModifiers::NONE)
+            ),
+            Some(Action::Close)
         );
     }
 
     #[test]
     fn footer_and_help_come_from_the_table() {
-        let footer = footer();
+        let footer = footer(Scope::Main);
         assert_eq!(footer.first(), Some(&("u".to_string(), "upgrade")));
+        assert!(footer.iter().any(|(k, l)| k == "c" && *l == "checklist"));
+        let overlay = super::footer(Scope::Checklist);
+        assert_eq!(overlay.first(), Some(&("r".to_string(), "run check")));
+        assert!(!overlay.iter().any(|(k, _)| k == "u"));
         assert!(footer.iter().any(|(k, l)| k == "q" && *l == "quit"));
         let help = help();
         assert_eq!(help.len(), BINDINGS.len());

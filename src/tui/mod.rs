@@ -27,6 +27,7 @@ use tokio::sync::Notify;
 use crate::catalog::Catalog;
 use crate::config::Target;
 use crate::error::{Error, Result};
+use crate::runbook::Runbook;
 use app::{App, Msg, TargetInfo, update};
 
 /// Redraw at least this often so ages and the unreachable countdown stay honest.
@@ -38,9 +39,15 @@ pub fn color_allowed() -> bool {
 }
 
 /// Open the screen on `target` and run until the operator quits.
-pub async fn run(target: Target, catalog: Catalog) -> Result<()> {
+/// `runbook` is the checklists for the overlay (`c`), or why they could not be loaded: that is
+/// shown in the overlay and never keeps the screen from opening.
+pub async fn run(
+    target: Target,
+    catalog: Catalog,
+    runbook: std::result::Result<Runbook, String>,
+) -> Result<()> {
     let mut terminal = setup().map_err(|e| Error::io("setting up the terminal", e))?;
-    let result = event_loop(&mut terminal, target, catalog).await;
+    let result = event_loop(&mut terminal, target, catalog, runbook).await;
     restore();
     match result? {
         Some(unfinished) => unfinished.wait().await,
@@ -149,6 +156,7 @@ async fn event_loop(
     terminal: &mut Term,
     target: Target,
     catalog: Catalog,
+    runbook: std::result::Result<Runbook, String>,
 ) -> Result<Option<Unfinished>> {
     let mut app = App::new(TargetInfo::from(&target), &catalog, color_allowed());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
@@ -161,7 +169,7 @@ async fn event_loop(
         tx.clone(),
         poke.clone(),
     ));
-    let worker = worker::Worker::new(target, catalog, tx.clone(), poke);
+    let worker = worker::Worker::new(target, catalog, Arc::new(runbook), tx.clone(), poke);
     spawn_signal_watch(tx.clone());
     drop(tx);
     for e in App::init() {

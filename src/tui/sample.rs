@@ -14,6 +14,7 @@ use crate::db::lock::Holder;
 use crate::ops::history::History;
 use crate::ops::status::{self, Status};
 use crate::plan::Applied;
+use crate::runbook::{ChecklistView, ItemState, ItemView, RunState};
 
 pub fn target(environment: Environment) -> Target {
     Target {
@@ -221,4 +222,104 @@ pub fn big(events: usize, waits: usize) -> App {
         .map(|i| conflict(10_000 + i, 20_000 + i))
         .collect();
     connected(Environment::Production, 3, history, conflicts, true)
+}
+
+/// The embedded checklists as the overlay gets them from `runbook::overview`, nothing recorded.
+pub fn checklists() -> Vec<ChecklistView> {
+    crate::runbook::definition::load(std::path::Path::new("/nonexistent"))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| ChecklistView {
+            name: c.name,
+            title: c.title,
+            when: c.when,
+            source: c.source,
+            run_id: None,
+            state: RunState::NotStarted,
+            items: c
+                .items
+                .into_iter()
+                .map(|i| ItemView {
+                    id: i.id,
+                    text: i.text,
+                    help: i.help,
+                    check: i.check,
+                    state: ItemState::Pending,
+                    operator: None,
+                    at: None,
+                    evidence: None,
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Record `state` with `evidence` for `item` of `view` (run 12, fixed operator and time).
+pub fn record(view: &mut ChecklistView, item: &str, state: ItemState, evidence: &str) {
+    view.run_id = Some(12);
+    view.state = RunState::InProgress;
+    if let Some(i) = view.items.iter_mut().find(|i| i.id == item) {
+        i.state = state;
+        i.operator = Some("alice@bastion".into());
+        i.at = Some("2026-11-24T09:14:05.000+00:00".into());
+        i.evidence = Some(evidence.into());
+    }
+}
+
+/// The pre-deploy checklist half way: committed passed, backup undecided, rollback plan failed.
+pub fn pre_deploy_in_progress() -> Vec<ChecklistView> {
+    let mut all = checklists();
+    if let Some(pre) = all.first_mut() {
+        record(
+            pre,
+            "committed",
+            ItemState::Passed,
+            "migrations/ is clean and main is not ahead of origin/main",
+        );
+        record(
+            pre,
+            "backup",
+            ItemState::Unverified,
+            "no backup_command configured and WAL archiving is off (pg_stat_archiver): confirm with the backup id",
+        );
+        record(
+            pre,
+            "rollback-plan",
+            ItemState::Failed,
+            "0005_add_x has no down migration: write migrations/0005_add_x.down.sql",
+        );
+    }
+    all
+}
+
+/// `pgshift health` with one migration pending (degraded: the schema is behind the files).
+pub fn health_pending(target: &Target) -> crate::health::Health {
+    use crate::health::*;
+    Health {
+        status: HealthStatus::Degraded,
+        target: target.name.clone(),
+        environment: target.environment,
+        database: DatabaseHealth {
+            reachable: true,
+            latency_ms: Some(3),
+            version: Some("15.14".into()),
+            error: None,
+        },
+        migrations: MigrationsHealth {
+            state: MigrationState::Pending,
+            current: Some(Revision(3)),
+            head: Some(Revision(4)),
+            pending: vec![Revision(4)],
+            drift: vec![],
+            last_error: None,
+            catalog_error: None,
+        },
+        backfills: BackfillsHealth {
+            state: BackfillState::None,
+            runs: vec![],
+            error: None,
+        },
+        alerts: vec![],
+        diagnosis: vec![],
+    }
 }

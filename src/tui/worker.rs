@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, mpsc::UnboundedSender};
 
-use super::app::{Effect, HISTORY_LIMIT, Msg, Signal};
+use super::app::{ChecklistOp, Effect, HISTORY_LIMIT, Msg, Signal};
 use crate::catalog::Catalog;
 use crate::config::Target;
 use crate::db::audit::{self, NewEvent, Outcome};
@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::event::{Event, Reporter};
 use crate::ops::{self, migrate};
 use crate::plan::{Direction, TargetSpec};
+use crate::runbook::{self, ChecklistView, Runbook};
 
 /// The audit `detail.via` of actions started from the TUI.
 const VIA: &str = "tui";
@@ -23,6 +24,8 @@ const VIA: &str = "tui";
 pub struct Worker {
     target: Arc<Target>,
     catalog: Arc<Catalog>,
+    /// The checklists, or why they could not be loaded (shown in the overlay).
+    runbook: Arc<std::result::Result<Runbook, String>>,
     tx: UnboundedSender<Msg>,
     /// Wakes the monitor for an immediate poll.
     poke: Arc<Notify>,
@@ -32,12 +35,14 @@ impl Worker {
     pub fn new(
         target: Arc<Target>,
         catalog: Arc<Catalog>,
+        runbook: Arc<std::result::Result<Runbook, String>>,
         tx: UnboundedSender<Msg>,
         poke: Arc<Notify>,
     ) -> Self {
         Worker {
             target,
             catalog,
+            runbook,
             tx,
             poke,
         }
@@ -87,7 +92,76 @@ impl Worker {
                     .await
                     .map_err(|e| e.to_string()),
             },
+            Effect::Checklist(ChecklistOp::Load) => Msg::Checklists(match self.runbook.as_ref() {
+                Ok(rb) => runbook::overview(rb, &self.target)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.clone()),
+            }),
+            Effect::CheckHealth => {
+                Msg::HealthChecked(Box::new(crate::health::check(&self.target).await))
+            }
+            Effect::Checklist(op) => Msg::ChecklistDone {
+                result: self.checklist(&op).await,
+                op,
+            },
         })
+    }
+
+    /// One checklist operation with the runbook core, then the checklist's fresh view. Progress
+    /// of long checks (the local-testing rehearsal) goes to the log pane as it happens.
+    async fn checklist(&self, op: &ChecklistOp) -> std::result::Result<ChecklistView, String> {
+        let rb = self.runbook.as_ref().as_ref().map_err(Clone::clone)?;
+        let t = &self.target;
+        let result = async {
+            let name = match op {
+                ChecklistOp::Load => return Err(Error::Failed("not a single checklist".into())),
+                ChecklistOp::RunCheck { checklist, item } => {
+                    let (reporter, forward) = self.progress();
+                    let r = runbook::run_check(rb, t, checklist, item, &reporter).await;
+                    drop(reporter);
+                    forward.await.ok();
+                    r?;
+                    checklist
+                }
+                ChecklistOp::Confirm {
+                    checklist,
+                    item,
+                    note,
+                } => {
+                    runbook::confirm(rb, t, checklist, item, note).await?;
+                    checklist
+                }
+                ChecklistOp::Skip {
+                    checklist,
+                    item,
+                    reason,
+                } => {
+                    runbook::skip(rb, t, checklist, item, reason).await?;
+                    checklist
+                }
+                ChecklistOp::NewRun { checklist } => {
+                    runbook::start_run(rb, t, checklist).await?;
+                    checklist
+                }
+            };
+            runbook::view(rb, t, name).await
+        }
+        .await;
+        result.map_err(|e| e.to_string())
+    }
+
+    /// A reporter whose events arrive as `Msg::Progress`; await the handle after dropping the
+    /// reporter so every event is delivered before the result.
+    fn progress(&self) -> (Reporter, tokio::task::JoinHandle<()>) {
+        let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+        let tx = self.tx.clone();
+        let forward = tokio::spawn(async move {
+            while let Some(e) = erx.recv().await {
+                tx.send(Msg::Progress(e)).ok();
+            }
+        });
+        (Reporter::new(etx), forward)
     }
 
     async fn plan(
@@ -112,14 +186,7 @@ impl Worker {
         let mut req = migrate::Request::new(direction, spec);
         req.expect = Some(expect);
         req.detail = serde_json::json!({ "via": VIA });
-        let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-        let tx = self.tx.clone();
-        let forward = tokio::spawn(async move {
-            while let Some(e) = erx.recv().await {
-                tx.send(Msg::Progress(e)).ok();
-            }
-        });
-        let reporter = Reporter::new(etx);
+        let (reporter, forward) = self.progress();
         let result = migrate::run(&self.target, &self.catalog, &req, &reporter).await;
         drop(reporter);
         forward.await.ok();

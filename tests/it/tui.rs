@@ -454,3 +454,69 @@ fn quitting_during_a_blocked_upgrade_waits_for_its_audited_end() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn c_opens_the_checklists_runs_the_rollback_check_and_confirms_an_item_with_a_note() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    // At head nothing is pending, so the rollback plan check passes without git or a scratch db.
+    db.run(&["up"]).ok();
+    let migrations = db.migrations().display().to_string();
+    let screen = Screen::start(&db, &args(&db, &migrations, &[]));
+    screen.wait_for("status at head", |s| {
+        s.contains("health OK") && s.contains("(up to date)")
+    });
+    screen.keys("c");
+    screen.wait_text("Pre-Deployment Checklist");
+    // The runbook's health summary arrives on its own worker task.
+    let overlay = screen.wait_text("migrations ok");
+    assert!(overlay.contains("not started"), "{overlay}");
+    assert!(overlay.contains("health ok"), "{overlay}");
+    assert!(
+        overlay.contains("r run check"),
+        "the footer shows the overlay's keys:\n{overlay}"
+    );
+    // The cursor starts on backup; rollback-plan is the fourth item.
+    screen.keys("jjj");
+    screen.keys("r");
+    let checked = screen.wait_text("rollback-plan passed");
+    assert!(
+        checked
+            .lines()
+            .any(|l| l.contains("passed") && l.contains("Rollback plan prepared")),
+        "the row shows its new state:\n{checked}"
+    );
+    screen.keys("kkk");
+    screen.keys("y");
+    screen.wait_text("Confirm backup");
+    screen.keys("backup b-2041 verified");
+    screen
+        .tmux()
+        .args(["send-keys", "-t", "0", "Enter"])
+        .status()
+        .unwrap();
+    let confirmed = screen.wait_text("backup confirmed: backup b-2041 verified");
+    assert!(confirmed.contains("2/5 done"), "{confirmed}");
+    let rows = db.column(
+        "SELECT item || '|' || state || '|' || coalesce(evidence, '') FROM pgshift_checklist_runs
+         WHERE checklist = 'pre-deploy' AND item <> '(run started)' ORDER BY id",
+    );
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows[0].starts_with("rollback-plan|passed|"), "{rows:?}");
+    assert_eq!(rows[1], "backup|confirmed|backup b-2041 verified");
+    assert_eq!(
+        db.scalar("SELECT count(DISTINCT run_id) FROM pgshift_checklist_runs"),
+        "1",
+        "both items went to the same run"
+    );
+    // Esc closes the overlay; the main screen's keys are back.
+    screen
+        .tmux()
+        .args(["send-keys", "-t", "0", "Escape"])
+        .status()
+        .unwrap();
+    screen.wait_text("u upgrade");
+    screen.quit();
+}

@@ -7,6 +7,9 @@ pub(super) fn on_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
     if app.popup.is_some() {
         return on_popup_key(app, ev);
     }
+    if app.checklists.open {
+        return checklist::on_key(app, ev);
+    }
     if app.filtering {
         return on_filter_key(app, ev);
     }
@@ -16,11 +19,12 @@ pub(super) fn on_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
     }
 }
 
-fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
+pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
     let focus = app.focus;
     match a {
         Action::Quit => {
-            if app.is_busy() {
+            // A running check is asked about too: quitting abandons it unrecorded.
+            if app.is_busy() || app.checklists.running.is_some() {
                 app.popup = Some(Popup::QuitWhileRunning);
             } else {
                 app.quit = true;
@@ -90,9 +94,20 @@ fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
                 None => start_plan(app, Direction::Up, app.upgrade_target(), Purpose::Preview),
             };
         }
+        Action::Checklists => return checklist::open(app),
         Action::CancelBlocker => ask_signal(app, Signal::Cancel),
         Action::TerminateBlocker => ask_signal(app, Signal::Terminate),
-        Action::Confirm | Action::Dismiss => {}
+        // Dialog and overlay actions; the main screen never maps keys to them.
+        Action::Confirm
+        | Action::Dismiss
+        | Action::RunCheck
+        | Action::RunAllChecks
+        | Action::ConfirmItem
+        | Action::SkipItem
+        | Action::NewRun
+        | Action::NextChecklist
+        | Action::PrevChecklist
+        | Action::Close => {}
     }
     vec![]
 }

@@ -13,8 +13,13 @@ use crate::tui::keys;
 /// Entries at the end of the key map that are never dropped.
 const PINNED: usize = 2;
 
-pub fn draw(_app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
-    let mut entries = keys::footer();
+pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
+    let scope = if app.checklists.open {
+        keys::Scope::Checklist
+    } else {
+        keys::Scope::Main
+    };
+    let mut entries = keys::footer(scope);
     let width = |e: &[(String, &str)]| {
         e.iter()
             .map(|(k, l)| k.chars().count() + l.chars().count() + 2)

@@ -2,6 +2,7 @@
 //! helpers here. Only the visible window of each list is turned into lines, so a frame costs the
 //! same with 10 or 10,000 history rows.
 
+mod checklist;
 mod footer;
 mod header;
 mod history;
@@ -65,6 +66,7 @@ pub fn draw(app: &App, f: &mut Frame) {
     }
     log::status_line(app, &theme, f, status);
     footer::draw(app, &theme, f, footer);
+    checklist::draw(app, &theme, f);
     popup::draw(app, &theme, f);
 }
 

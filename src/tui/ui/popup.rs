@@ -36,22 +36,34 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
         }
         Popup::Confirm(c) => confirm(app, theme, f, c),
         Popup::QuitWhileRunning => {
-            let what = match &app.activity {
-                Activity::Migrating(p) => {
-                    format!("A {} {} → {} is running.", p.direction.verb(), p.from, p.to)
-                }
-                _ => "An action is running.".into(),
+            let body = match (&app.activity, &app.checklists.running) {
+                (Activity::Migrating(p), _) => vec![
+                    Line::from(format!(
+                        "A {} {} → {} is running.",
+                        p.direction.verb(),
+                        p.from,
+                        p.to
+                    )),
+                    Line::from(
+                        "Quitting closes the screen; pgshift then waits on the terminal for the run",
+                    ),
+                    Line::from(
+                        "to end so it is recorded. Ctrl-C there abandons it: the server rolls back",
+                    ),
+                    Line::from("the step in progress; finished steps stay applied."),
+                ],
+                (_, Some(run)) => vec![
+                    Line::from(format!(
+                        "The {} checklist's {} is running.",
+                        run.checklist,
+                        run.item.as_deref().unwrap_or("new run")
+                    )),
+                    Line::from("Quitting abandons it: nothing is recorded for it. An abandoned"),
+                    Line::from("local-testing rehearsal may leave its pgshift_scratch_* database"),
+                    Line::from("behind (DROP DATABASE it by hand)."),
+                ],
+                _ => vec![Line::from("An action is running.")],
             };
-            let body = vec![
-                Line::from(what),
-                Line::from(
-                    "Quitting closes the screen; pgshift then waits on the terminal for the run",
-                ),
-                Line::from(
-                    "to end so it is recorded. Ctrl-C there abandons it: the server rolls back",
-                ),
-                Line::from("the step in progress; finished steps stay applied."),
-            ];
             let prompt = vec![Line::from(
                 " y / Enter close the screen · n / Esc keep watching",
             )];
@@ -201,7 +213,7 @@ fn dialog(
 fn help(theme: &Theme, f: &mut Frame, scroll: u16) {
     let g = theme.glyphs();
     let mut lines = Vec::new();
-    for scope in [Scope::Main, Scope::Dialog] {
+    for scope in [Scope::Main, Scope::Checklist, Scope::Dialog] {
         lines.push(Line::styled(scope.title(), theme.title(true)));
         for (s, keys, text) in keys::help() {
             if s == scope {

@@ -318,3 +318,75 @@ fn running_upgrade_blocked_by_a_lock() {
     }
     snapshot("running_upgrade_blocked", &app);
 }
+
+/// The overlay on pre-deploy half way through: local-testing running (`r`), the cursor on
+/// rollback-plan (failed, with its evidence).
+fn checklist_app() -> App {
+    let mut app = sample::connected(Environment::Production, 3, history(), vec![], true);
+    key(&mut app, 'c');
+    update(
+        &mut app,
+        Msg::Checklists(Ok(sample::pre_deploy_in_progress())),
+    );
+    let health = sample::health_pending(&sample::target(Environment::Production));
+    update(&mut app, Msg::HealthChecked(Box::new(health)));
+    key(&mut app, 'j');
+    key(&mut app, 'j');
+    key(&mut app, 'r');
+    key(&mut app, 'j');
+    app
+}
+
+#[test]
+fn checklist_overlay_with_a_running_check() {
+    let app = checklist_app();
+    snapshot("checklist_overlay", &app);
+    let screen = terminal(&app, 80, 24).backend().to_string();
+    assert!(screen.contains("running..."), "{screen}");
+    assert!(screen.contains("needs confirmation"), "{screen}");
+    assert!(screen.contains("0005_add_x has no down"), "{screen}");
+    assert!(
+        screen.contains("health DEGRADED · migrations pending (1)"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn checklist_note_prompt() {
+    let mut app = sample::connected(Environment::Production, 3, history(), vec![], true);
+    key(&mut app, 'c');
+    update(
+        &mut app,
+        Msg::Checklists(Ok(sample::pre_deploy_in_progress())),
+    );
+    // The cursor is on backup (needs confirmation): confirm it with a note.
+    key(&mut app, 'y');
+    for c in "backup b-2041".chars() {
+        key(&mut app, c);
+    }
+    snapshot("checklist_note_prompt", &app);
+}
+
+#[test]
+fn checklist_overlay_draws_at_tiny_sizes_without_panicking() {
+    let mut app = checklist_app();
+    key(&mut app, 's');
+    for (w, h) in [(1, 1), (10, 5), (40, 10), (79, 23), (300, 100)] {
+        terminal(&app, w, h);
+    }
+}
+
+#[test]
+fn checklist_load_error() {
+    let mut app = sample::connected(Environment::Production, 3, history(), vec![], true);
+    key(&mut app, 'c');
+    update(
+        &mut app,
+        Msg::Checklists(Err(
+            "config/checklists/pre-deploy.toml: item id \"backup\" appears twice".into(),
+        )),
+    );
+    let screen = terminal(&app, 80, 24).backend().to_string();
+    assert!(screen.contains("could not be loaded"), "{screen}");
+    assert!(screen.contains("appears twice"), "{screen}");
+}
