@@ -477,18 +477,16 @@ async fn migrate_cmd(
     }
     let (trigger, interrupt) = crate::interrupt::Interrupt::new();
     req.interrupt = interrupt;
-    let on_ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+    let on_ctrl_c = on_ctrl_c(
+        move || {
             eprintln!(
                 "\ninterrupt: stopping after the current statement is canceled and rolled back (Ctrl-C again to quit at once)"
             );
             trigger.fire();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                // The server rolls back the open transaction when the connection drops.
-                std::process::exit(130);
-            }
-        }
-    });
+        },
+        // The server rolls back the open transaction when the connection drops.
+        "quitting: the step in progress is rolled back by the server",
+    )?;
     let (reporter, printer) = progress_reporter(g);
     let result = migrate::run(target, catalog, &req, &reporter).await;
     on_ctrl_c.abort();
@@ -508,6 +506,27 @@ async fn migrate_cmd(
             report.duration_ms
         )
     })
+}
+
+/// Handle Ctrl-C: `first` on the first one, exit 130 (printing `quit_note`) on the second. The
+/// handler is installed before this returns, so an early Ctrl-C is never lost to the default
+/// action (which would skip the graceful stop and its audit row).
+pub fn on_ctrl_c(
+    first: impl FnOnce() + Send + 'static,
+    quit_note: &'static str,
+) -> Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigint = signal(SignalKind::interrupt())
+        .map_err(|e| Error::io("installing the Ctrl-C handler", e))?;
+    Ok(tokio::spawn(async move {
+        if sigint.recv().await.is_some() {
+            first();
+            if sigint.recv().await.is_some() {
+                eprintln!("{quit_note}");
+                std::process::exit(130);
+            }
+        }
+    }))
 }
 
 /// Show the SQL of a destructive plan and get a typed confirmation (or --yes).

@@ -199,7 +199,18 @@ async fn run_names(
     resume: bool,
 ) -> Result<ExitCode> {
     let control = Control::default();
-    let ctrl_c = tokio::spawn(pause_on_ctrl_c(control.clone()));
+    let pause = control.clone();
+    // First Ctrl-C: pause after the current batch. A second one quits at once (the open batch is
+    // rolled back by the server; the saved cursor is from the batch before).
+    let ctrl_c = crate::cli::on_ctrl_c(
+        move || {
+            pause.request_pause();
+            eprintln!(
+                "\npausing after the current batch and saving the cursor (Ctrl-C again to quit at once)..."
+            );
+        },
+        "quitting: the batch in progress is rolled back; resume with `pgshift backfill resume NAME`",
+    )?;
     let (reporter, printer) = printer(g);
     let mut reports: Vec<RunReport> = Vec::new();
     let mut failure = None;
@@ -246,24 +257,6 @@ async fn run_names(
             Ok(())
         },
     )
-}
-
-/// First Ctrl-C: pause after the current batch. A second one quits at once (the open batch is
-/// rolled back by the server; the saved cursor is from the batch before).
-async fn pause_on_ctrl_c(control: Control) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
-    }
-    control.request_pause();
-    eprintln!(
-        "\npausing after the current batch and saving the cursor (Ctrl-C again to quit at once)..."
-    );
-    if tokio::signal::ctrl_c().await.is_ok() {
-        eprintln!(
-            "quitting: the batch in progress is rolled back; resume with `pgshift backfill resume NAME`"
-        );
-        std::process::exit(130);
-    }
 }
 
 /// Progress on stderr: JSON lines, or human lines with the progress line redrawn in place on a
