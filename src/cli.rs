@@ -55,6 +55,10 @@ pub struct GlobalArgs {
     /// Attempts per step on lock timeouts and deadlocks [default: 10]
     #[arg(long, global = true, value_name = "N")]
     pub retries: Option<u32>,
+    /// Terminate sessions that have blocked a step this long, e.g. 30s (opt-in; each one audited).
+    /// Other pgshift sessions are never terminated. [default: never]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
+    pub terminate_blockers_after: Option<Duration>,
     /// How long to wait for another pgshift run on the same database [default: 30s]
     #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
     pub lock_wait: Option<Duration>,
@@ -110,6 +114,8 @@ pub enum Command {
     Startup(crate::runbook::cli::StartupArgs),
     /// HTTP: GET /health, GET /admin/migrations, POST /admin/migrations/retry (bearer token)
     Serve(crate::runbook::cli::ServeArgs),
+    /// Check pending migrations for locking or breaking DDL: rule, line, why, safe rewrite
+    Lint(crate::lint::cli::LintArgs),
     /// Open the operator screen (the default on a terminal)
     Tui,
 }
@@ -133,6 +139,9 @@ pub struct UpArgs {
     /// `head` (default), a revision like 0003, or +N steps
     #[arg(default_value = "head")]
     pub to: String,
+    /// Run even though lint found errors in the pending migrations (recorded in the audit)
+    #[arg(long)]
+    pub allow_lint: bool,
 }
 
 #[derive(Debug, Args)]
@@ -232,6 +241,7 @@ fn command_name(cli: &Cli) -> &'static str {
         Some(Command::Startup(_)) => "startup",
         Some(Command::Serve(_)) => "serve",
         Some(Command::Backfill(_)) => "backfill",
+        Some(Command::Lint(_)) => "lint",
     }
 }
 
@@ -295,6 +305,7 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
         Some(Command::Health) => crate::runbook::cli::health(g, loaded).await,
         Some(Command::Startup(a)) => crate::runbook::cli::startup(g, loaded, a).await,
         Some(Command::Serve(a)) => crate::runbook::cli::serve(g, loaded, a).await,
+        Some(Command::Lint(a)) => crate::lint::cli::lint(g, loaded, a).await,
         Some(cmd) => {
             let (target, _sandbox) = resolve_target(g, loaded).await?;
             let catalog = ops::catalog(&target)?;
@@ -317,13 +328,13 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                 }
                 Command::Up(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Up).map_err(Error::Usage)?;
-                    migrate_cmd(g, &target, &catalog, Direction::Up, spec)
+                    migrate_cmd(g, &target, &catalog, Direction::Up, spec, a.allow_lint)
                         .await
                         .inspect_err(|e| crate::runbook::cli::print_diagnosis(g, &target, e))
                 }
                 Command::Down(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Down).map_err(Error::Usage)?;
-                    migrate_cmd(g, &target, &catalog, Direction::Down, spec).await
+                    migrate_cmd(g, &target, &catalog, Direction::Down, spec, false).await
                 }
                 Command::Plan(a) => {
                     let dir = a.direction.into();
@@ -333,7 +344,17 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                             .map_err(Error::Usage)?;
                     let p = migrate::preview(&target, &catalog, &migrate::Request::new(dir, spec))
                         .await?;
-                    emit(g, "plan", &p, |out| output::plan(out, &p))
+                    let lint = crate::lint::cli::of_plan(&p, &catalog);
+                    let linted = crate::lint::cli::LintedPlan { plan: &p, lint };
+                    emit(g, "plan", &linted, |out| {
+                        output::plan(out, &p)?;
+                        if linted.lint.iter().any(|l| !l.findings.is_empty()) {
+                            use std::io::Write;
+                            writeln!(out)?;
+                            crate::lint::render::findings(out, &linted.lint, false)?;
+                        }
+                        Ok(())
+                    })
                 }
                 Command::Stamp(a) => stamp(g, &target, &catalog, &a.revision).await,
                 Command::Backfill(a) => {
@@ -345,7 +366,8 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                 | Command::Checklist(_)
                 | Command::Health
                 | Command::Startup(_)
-                | Command::Serve(_) => unreachable!("handled above"),
+                | Command::Serve(_)
+                | Command::Lint(_) => unreachable!("handled above"),
             }
         }
     }
@@ -412,6 +434,9 @@ pub async fn sandbox_target(
     if let Some(r) = o.retries {
         target.guard.retries = r;
     }
+    if let Some(d) = o.statement_timeout {
+        target.guard.statement_timeout = Some(d).filter(|d| !d.is_zero());
+    }
     Ok((target, started))
 }
 
@@ -456,6 +481,7 @@ async fn migrate_cmd(
     catalog: &crate::catalog::Catalog,
     direction: Direction,
     spec: TargetSpec,
+    allow_lint: bool,
 ) -> Result<ExitCode> {
     let mut req = migrate::Request::new(direction, spec);
     if direction == Direction::Down {
@@ -471,10 +497,26 @@ async fn migrate_cmd(
             confirm_destructive(g, target, &plan)?;
         }
         req.expect = Some((plan.from, plan.to));
+    } else if let Ok(plan) = migrate::preview(target, catalog, &req).await {
+        // Lint what `up` is about to run, before anything runs. (A preview that fails is left to
+        // the run itself, which reports and audits the same failure.)
+        let lints = crate::lint::cli::of_plan(&plan, catalog);
+        if !lints.is_empty() {
+            match crate::lint::cli::gate(g, &lints, allow_lint) {
+                Ok(detail) => req.detail["lint"] = detail,
+                Err(e) => {
+                    migrate::record_refusal(target, &req, &e).await;
+                    return Err(e);
+                }
+            }
+        }
     }
     if direction == Direction::Up {
         crate::runbook::cli::gate_up(g, target).await?;
     }
+    let mut target = target.clone();
+    target.guard.terminate_blockers_after = g.terminate_blockers_after;
+    let target = &target;
     let (trigger, interrupt) = crate::interrupt::Interrupt::new();
     req.interrupt = interrupt;
     let on_ctrl_c = on_ctrl_c(

@@ -110,6 +110,10 @@ pub struct Guard {
     pub backoff: Duration,
     #[serde(with = "millis")]
     pub max_backoff: Duration,
+    /// Terminate sessions that blocked a step this long (`--terminate-blockers-after`, per run
+    /// only: killing sessions is a deliberate decision, never a config default).
+    #[serde(with = "opt_millis")]
+    pub terminate_blockers_after: Option<Duration>,
 }
 
 impl Default for Guard {
@@ -120,6 +124,7 @@ impl Default for Guard {
             retries: 10,
             backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
+            terminate_blockers_after: None,
         }
     }
 }

@@ -44,6 +44,28 @@ impl Diagnosis {
         })
     }
 
+    pub const ALL: [Diagnosis; 12] = [
+        Diagnosis::ConnectionTimeout,
+        Diagnosis::ConnectionRefused,
+        Diagnosis::AuthenticationFailed,
+        Diagnosis::UnknownDatabase,
+        Diagnosis::PermissionDenied,
+        Diagnosis::DiskFull,
+        Diagnosis::LockConflict,
+        Diagnosis::Deadlock,
+        Diagnosis::StatementTimeout,
+        Diagnosis::ReadOnly,
+        Diagnosis::AlreadyExists,
+        Diagnosis::MissingObject,
+    ];
+
+    /// The class whose advice a message already carries (connect errors are text by then).
+    pub fn in_text(text: &str) -> Option<Diagnosis> {
+        Diagnosis::ALL
+            .into_iter()
+            .find(|d| text.contains(d.next_step()))
+    }
+
     /// What to do next, in the runbook's words, adapted to what the server said.
     pub fn next_step(self) -> &'static str {
         match self {

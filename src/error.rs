@@ -101,6 +101,42 @@ impl std::fmt::Display for DbFailure {
     }
 }
 
+/// Why a guarded step gave up waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockWait {
+    Timeout,
+    Deadlock,
+}
+
+impl LockWait {
+    pub fn sqlstate(self) -> &'static str {
+        match self {
+            LockWait::Timeout => "55P03",
+            LockWait::Deadlock => "40P01",
+        }
+    }
+}
+
+/// What a failed step left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leftover {
+    /// A transactional step: rolled back, nothing applied.
+    Nothing,
+    /// A no-transaction step: earlier statements stay applied, no history row.
+    EarlierStatements,
+}
+
+impl std::fmt::Display for Leftover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Leftover::Nothing => "Nothing was applied for this step.",
+            Leftover::EarlierStatements => {
+                "This no-transaction migration's statements before the blocked one stay applied; it is not recorded in history."
+            }
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -141,12 +177,16 @@ pub enum Error {
     BackfillBlocked(String),
 
     #[error(
-        "{action} {revision} failed: {reason} after {attempts} tries{blockers}\n  Nothing was applied for {revision}. Retry when the blocker ends, or raise --lock-timeout / --retries."
+        "{action} {revision} failed: {reason} after {attempts} tries{blockers}\n  {state} Retry when the blocker ends, or raise --lock-timeout / --retries (or --terminate-blockers-after if ending the blocker is safe)."
     )]
     LockRetriesExhausted {
         action: String,
         revision: Revision,
         reason: String,
+        /// Lock timeout (55P03) or deadlock (40P01) on the last attempt.
+        cause: LockWait,
+        /// What the step left behind.
+        state: Leftover,
         attempts: u32,
         blockers: String,
     },
@@ -240,7 +280,22 @@ impl Error {
             Error::StepFailed { failure, .. } | Error::Db { failure, .. } => {
                 failure.sqlstate.as_deref()
             }
-            Error::LockRetriesExhausted { .. } => Some("55P03"),
+            Error::LockRetriesExhausted { cause, .. } => Some(cause.sqlstate()),
+            _ => None,
+        }
+    }
+
+    /// The runbook failure class behind this error, when there is one.
+    pub fn diagnosis(&self) -> Option<crate::diagnosis::Diagnosis> {
+        use crate::diagnosis::Diagnosis;
+        match self {
+            Error::StepFailed { failure, .. } | Error::Db { failure, .. } => Diagnosis::of(failure),
+            Error::LockRetriesExhausted {
+                cause: LockWait::Deadlock,
+                ..
+            } => Some(Diagnosis::Deadlock),
+            Error::LockRetriesExhausted { .. } => Some(Diagnosis::LockConflict),
+            Error::Unreachable { reason, .. } => Diagnosis::in_text(reason),
             _ => None,
         }
     }

@@ -131,6 +131,12 @@ impl Reporter {
                 message,
             } => tracing::warn!("{message}"),
             Event::Log { message, .. } => tracing::info!("{message}"),
+            // Lock waits go to the log with the blocker named, as on the screen.
+            Event::Blocked { .. } | Event::StepRetry { .. } => {
+                if let Some(line) = crate::output::event_line(&event) {
+                    tracing::warn!("{}", line.trim_start());
+                }
+            }
             other => tracing::debug!(?other),
         }
         if let Some(tx) = &self.tx {

@@ -14,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod health;
 pub mod interrupt;
+pub mod lint;
 pub mod logging;
 pub mod ops;
 pub mod output;

@@ -50,6 +50,7 @@ pub fn json_error(command: &str, e: &Error) -> serde_json::Value {
             "kind": e.kind(),
             "message": e.to_string(),
             "sqlstate": e.sqlstate(),
+            "diagnosis": e.diagnosis(),
             "exit_code": e.exit_code() as u8,
         }
     })
@@ -102,12 +103,12 @@ pub fn event_line(e: &Event) -> Option<String> {
                 String::new()
             } else {
                 format!(
-                    " (blocked by pid {})",
+                    "; blocked by {}",
                     blockers
                         .iter()
-                        .map(|b| b.pid.to_string())
+                        .map(ToString::to_string)
                         .collect::<Vec<_>>()
-                        .join(", ")
+                        .join("; ")
                 )
             },
             delay.as_millis()
@@ -298,6 +299,13 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
                 i.index, i.table
             )?;
         }
+    }
+    if s.lint.iter().any(|l| !l.findings.is_empty()) {
+        writeln!(
+            out,
+            "\nlint of pending migrations (`pgshift lint` for why and the safe rewrite):"
+        )?;
+        crate::lint::render::findings(out, &s.lint, false)?;
     }
     if let Some(v) = &s.alembic_version {
         writeln!(

@@ -315,12 +315,6 @@ pub async fn dev_create_tables(target: &Target, reporter: &Reporter) -> Result<V
         )));
     }
     let catalog = Catalog::load(&target.migrations)?;
-    if let Some(m) = catalog.migrations.iter().find(|m| m.no_transaction) {
-        return Err(Error::Refused(format!(
-            "DEV_CREATE_TABLES cannot create the schema in one transaction: {} is a no-transaction migration",
-            m.label()
-        )));
-    }
     let start = Instant::now();
     let mut s = Session::connect(&target.conn, DEV_ACTION).await?;
     schema::ensure(&s).await?;
@@ -334,6 +328,17 @@ pub async fn dev_create_tables(target: &Target, reporter: &Reporter) -> Result<V
         .await
         .map_err(|e| Error::db("taking the DEV_CREATE_TABLES lock", &e))?;
     let applied = applied_in(&tx).await?;
+    // Only what is still missing must fit in one transaction (an applied CONCURRENTLY index is fine).
+    if let Some(m) = catalog
+        .migrations
+        .iter()
+        .find(|m| m.no_transaction && !applied.contains(&m.revision))
+    {
+        return Err(Error::Refused(format!(
+            "DEV_CREATE_TABLES cannot create the schema in one transaction: {} is a no-transaction migration",
+            m.label()
+        )));
+    }
     let mut created = Vec::new();
     for m in catalog
         .migrations

@@ -96,7 +96,7 @@ pub async fn run_step(
     let attempts = if step.no_transaction {
         run_no_transaction(&watch, prepared).await?
     } else {
-        retrying(&watch, || {
+        retrying(&watch, &step.sql, || {
             run_in_transaction(worker, prepared, step, guard, durability)
         })
         .await
@@ -211,7 +211,16 @@ async fn run_no_transaction(watch: &Watch<'_>, prepared: &Prepared) -> Result<u3
                 line: stmt.line,
                 text: crate::output::one_line(&stmt.text, 200),
             });
-            let n = retrying(watch, || async {
+            // A CONCURRENTLY build or drop holds only SHARE UPDATE EXCLUSIVE, which no app read or
+            // write conflicts with: its waits (for the lock, then for older transactions) stall
+            // nobody, while a lock_timeout would throw away a finished build at its last wait and
+            // rebuild it on every retry. So it waits, reported like any blocked step, bounded by
+            // statement_timeout, Ctrl-C and --terminate-blockers-after.
+            let concurrent = crate::lint::runs_concurrently(&stmt.text);
+            if concurrent {
+                set_lock_timeout(worker, None).await?;
+            }
+            let n = retrying(watch, &stmt.text, || async {
                 super::indexes::drop_invalid_before_retry(worker, &stmt.text, reporter).await?;
                 worker.client.batch_execute(&stmt.text).await
             })
@@ -219,6 +228,9 @@ async fn run_no_transaction(watch: &Watch<'_>, prepared: &Prepared) -> Result<u3
             .map_err(|(failure, blockers, attempts)| {
                 step_error(step, failure, Some(&stmt), &blockers, attempts)
             })?;
+            if concurrent {
+                set_lock_timeout(worker, Some(guard.lock_timeout)).await?;
+            }
             attempts = attempts.max(n);
         }
         record_history(worker, prepared, step)
@@ -238,6 +250,17 @@ async fn run_no_transaction(watch: &Watch<'_>, prepared: &Prepared) -> Result<u3
     result
 }
 
+/// `SET lock_timeout` on the worker's session (`None`: wait without limit).
+async fn set_lock_timeout(worker: &Session, limit: Option<Duration>) -> Result<()> {
+    // Integers from our own Durations: no user text reaches this SQL.
+    let ms = limit.map_or(0, |d| d.as_millis().max(1));
+    worker
+        .client
+        .batch_execute(&format!("SET lock_timeout = {ms}"))
+        .await
+        .map_err(|e| Error::db("setting lock_timeout", &e))
+}
+
 type Attempt = (DbFailure, Vec<Blocker>, u32);
 
 /// What a running step is watched with.
@@ -252,9 +275,14 @@ struct Watch<'a> {
 }
 
 /// Run `attempt` until it succeeds, fails for a reason other than a lock wait, or runs out of
-/// tries. While it runs, poll the monitor connection for the sessions blocking the worker, and
-/// cancel the statement on the server when the operator interrupts.
-async fn retrying<F, Fut>(watch: &Watch<'_>, mut attempt: F) -> std::result::Result<u32, Attempt>
+/// tries. While it runs, poll the monitor connection for the sessions blocking the worker, report
+/// them, terminate the ones that blocked too long (opt-in), and cancel the statement on the server
+/// when the operator interrupts. `sql` is what the attempt runs (for the failing line).
+async fn retrying<F, Fut>(
+    watch: &Watch<'_>,
+    sql: &str,
+    mut attempt: F,
+) -> std::result::Result<u32, Attempt>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = std::result::Result<(), tokio_postgres::Error>>,
@@ -269,14 +297,20 @@ where
     } = *watch;
     let poll_every =
         (guard.lock_timeout / 3).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    // The first look comes early so that even a short lock_timeout names its blocker.
+    let first_look = (guard.lock_timeout / 4).clamp(Duration::from_millis(10), poll_every);
+    let mut overdue = super::terminate::Overdue::default();
+    // Who was last reported as blocking: a retry line names them anyway, so a new `Blocked`
+    // event only when the set of sessions changes (ages change every poll).
+    let mut reported: Vec<i32> = Vec::new();
     let mut n = 0;
     loop {
         n += 1;
         let mut seen: Vec<Blocker> = Vec::new();
         let work = attempt();
         tokio::pin!(work);
-        let mut tick = tokio::time::interval(poll_every);
-        tick.tick().await; // the first tick is immediate; give the step a head start
+        let mut tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + first_look, poll_every);
         let mut canceled = false;
         let result = loop {
             tokio::select! {
@@ -289,18 +323,25 @@ where
                     }
                 }
                 _ = tick.tick() => {
-                    if let Ok(b) = blockers::blockers_of(monitor, worker.pid).await
-                        && !b.is_empty() && b != seen {
-                        reporter.emit(Event::Blocked { revision: step.revision, blockers: b.clone() });
-                        seen = b;
+                    let Ok(b) = blockers::blockers_of(monitor, worker.pid).await else { continue };
+                    if b.is_empty() {
+                        continue;
                     }
+                    if pids(&b) != reported {
+                        reported = pids(&b);
+                        reporter.emit(Event::Blocked { revision: step.revision, blockers: b.clone() });
+                    }
+                    if let Some(after) = guard.terminate_blockers_after {
+                        overdue.terminate(monitor, step, &b, after, reporter).await;
+                    }
+                    seen = b;
                 }
             }
         };
         let Err(err) = result else {
             return Ok(n);
         };
-        let mut failure = DbFailure::from_pg(&err, Some(&step.sql));
+        let mut failure = DbFailure::from_pg(&err, Some(sql));
         if err.is_closed() && failure.sqlstate.is_none() {
             // A dropped link has no server error; class it as connection_failure.
             failure.sqlstate = Some("08006".into());
@@ -327,6 +368,10 @@ where
     }
 }
 
+fn pids(b: &[Blocker]) -> Vec<i32> {
+    b.iter().map(|b| b.pid).collect()
+}
+
 fn step_error(
     step: &Step,
     failure: DbFailure,
@@ -346,6 +391,16 @@ fn step_error(
             action,
             revision: step.revision,
             reason: failure.to_string(),
+            cause: if failure.is("40P01") {
+                crate::error::LockWait::Deadlock
+            } else {
+                crate::error::LockWait::Timeout
+            },
+            state: if step.no_transaction {
+                crate::error::Leftover::EarlierStatements
+            } else {
+                crate::error::Leftover::Nothing
+            },
             attempts,
             blockers: if blockers.is_empty() {
                 String::new()

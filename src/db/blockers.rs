@@ -31,7 +31,9 @@ impl std::fmt::Display for Blocker {
         if let Some(age) = self.xact_age_s {
             write!(f, " {}", crate::output::human_duration_s(age))?;
         }
-        write!(f, "): {}", crate::output::one_line(&self.query, 120))
+        // Without its trailing `;`, so the line reads well inside a sentence.
+        let query = self.query.trim_end().trim_end_matches(';');
+        write!(f, "): {}", crate::output::one_line(query, 120))
     }
 }
 

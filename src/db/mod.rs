@@ -9,6 +9,7 @@ pub mod indexes;
 pub mod lock;
 pub mod sandbox;
 pub mod schema;
+pub mod terminate;
 
 use std::time::Duration;
 
@@ -70,10 +71,25 @@ impl Session {
             pg.connect_timeout(CONNECT_TIMEOUT);
         }
         pg.application_name(application_name(action));
-        let (client, connection) = pg.connect(NoTls).await.map_err(|e| Error::Unreachable {
-            target: conn.redacted(),
-            reason: crate::diagnosis::connect_reason(&e),
-        })?;
+        // tokio-postgres bounds only the TCP connect: a server (or proxy) that accepts and then
+        // never answers the startup would hang us forever. Bound the whole handshake.
+        let limit = pg.get_connect_timeout().copied().unwrap_or(CONNECT_TIMEOUT);
+        let (client, connection) = match tokio::time::timeout(limit, pg.connect(NoTls)).await {
+            Ok(connected) => connected.map_err(|e| Error::Unreachable {
+                target: conn.redacted(),
+                reason: crate::diagnosis::connect_reason(&e),
+            })?,
+            Err(_) => {
+                return Err(Error::Unreachable {
+                    target: conn.redacted(),
+                    reason: format!(
+                        "timed out after {} ms waiting for the server's startup reply\n  {}",
+                        limit.as_millis(),
+                        crate::diagnosis::Diagnosis::ConnectionTimeout.next_step()
+                    ),
+                });
+            }
+        };
         let driver = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!("database connection ended: {e}");

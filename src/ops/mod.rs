@@ -3,6 +3,7 @@
 //! return typed results.
 
 pub mod history;
+pub mod lint;
 pub mod migrate;
 pub mod new;
 pub mod stamp;

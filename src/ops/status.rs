@@ -34,6 +34,8 @@ pub struct Status {
     pub invalid_indexes: Vec<InvalidIndex>,
     /// What an Alembic `alembic_version` table holds, when there is one.
     pub alembic_version: Option<String>,
+    /// Lint of the pending migrations (what `up` would run).
+    pub lint: Vec<crate::lint::MigrationLint>,
 }
 
 impl Status {
@@ -135,6 +137,7 @@ pub fn build(
         runner_lock,
         invalid_indexes,
         alembic_version,
+        lint: super::lint::pending_of(catalog, applied),
     }
 }
 

@@ -348,6 +348,8 @@ mod tests {
             action: "upgrade".into(),
             revision: Revision(3),
             reason: "canceling statement due to lock timeout (55P03)".into(),
+            cause: crate::error::LockWait::Timeout,
+            state: crate::error::Leftover::Nothing,
             attempts: 3,
             blockers: "; blocked by pid 4121 (psql, idle in transaction)".into(),
         };

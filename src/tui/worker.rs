@@ -186,6 +186,17 @@ impl Worker {
         let mut req = migrate::Request::new(direction, spec);
         req.expect = Some(expect);
         req.detail = serde_json::json!({ "via": VIA });
+        if direction == Direction::Up {
+            // The same lint gate as `pgshift up`: errors nobody allowed are refused here too
+            // (overriding them is a CLI decision: `up --allow-lint`, audited).
+            let blocking = crate::lint::blocking_between(&self.catalog, expect.0, expect.1);
+            if !blocking.is_empty() {
+                return Err(format!(
+                    "lint found error(s) in the migrations to run ({}); nothing was run. See `pgshift lint` for why and the safe rewrite; fix the migration, add `-- pgshift: allow RULE reason`, or run `pgshift up --allow-lint`.",
+                    blocking.join(", ")
+                ));
+            }
+        }
         let (reporter, forward) = self.progress();
         let result = migrate::run(&self.target, &self.catalog, &req, &reporter).await;
         drop(reporter);

@@ -6,5 +6,6 @@ mod common;
 mod backfill;
 mod migrate;
 mod runbook;
+mod safety;
 mod sandbox;
 mod tui;

@@ -8,7 +8,7 @@ fn up_head_then_down_base_then_up_head_leaves_an_identical_schema() {
     db.run(&["up"])
         .ok()
         .stderr_has("✅ Database migrations completed successfully");
-    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
     let first = db.schema_dump();
     assert!(first.contains("CREATE TABLE public.documents"), "{first}");
     db.run(&["down", "base", "--yes"]).ok();
@@ -43,7 +43,7 @@ fn up_to_a_revision_and_by_steps_then_down_by_steps() {
     assert_eq!(db.applied(), Vec::<u32>::new());
     db.run(&["up", "+9"])
         .code(2)
-        .stderr_has("only 4 are possible");
+        .stderr_has("only 5 are possible");
     db.run(&["up", "0007"])
         .code(2)
         .stderr_has("revision 0007 is not in the catalog");
@@ -67,8 +67,8 @@ fn status_check_exits_10_while_pending_and_0_at_head() {
     let j = r.json();
     assert_eq!(j["ok"], true);
     assert_eq!(j["result"]["current"], 0);
-    assert_eq!(j["result"]["head"], 4);
-    assert_eq!(j["result"]["pending"].as_array().unwrap().len(), 4);
+    assert_eq!(j["result"]["head"], 5);
+    assert_eq!(j["result"]["pending"].as_array().unwrap().len(), 5);
     assert!(j["result"]["runner_lock"].is_null());
     db.run(&["up"]).ok();
     db.run(&["status", "--check"])
@@ -85,7 +85,7 @@ fn failing_migration_rolls_back_schema_history_and_data_and_is_audited() {
     // Valid first statements, then a failure: the whole step must roll back.
     db.write_migration(
         "0004_add_ingestion_run_errors.up.sql",
-        "ALTER TABLE ingestion_runs ADD COLUMN error_text text;\nDELETE FROM sources;\nSELECT 1/0;\n",
+        "-- pgshift: allow backfill-in-migration the test needs data changes to roll back\nALTER TABLE ingestion_runs ADD COLUMN error_text text;\nDELETE FROM sources;\nSELECT 1/0;\n",
     );
     let r = db.run(&["up"]);
     r.code(1)
@@ -117,7 +117,7 @@ fn downgrade_needs_yes_when_stdin_is_not_a_terminal_and_changes_nothing() {
     r.code(2)
         .stderr_has("pass --yes")
         .stderr_has("DROP TABLE proposals;");
-    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
 }
 
 #[test]
@@ -127,7 +127,7 @@ fn downgrade_through_irreversible_is_refused_before_anything_runs() {
     db.run(&["up"]).ok();
     let r = db.run(&["down", "0001", "--yes"]);
     r.code(1).stderr_has("irreversible");
-    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
     assert_eq!(db.events().last().unwrap().1, "refused");
     // Down to just above it works.
     db.run(&["down", "0002", "--yes"]).ok();
@@ -276,7 +276,7 @@ fn step_waiting_on_a_lock_succeeds_once_the_blocker_ends() {
     );
     drop(blocker);
     assert!(child.wait().unwrap().success(), "{}", stderr.text());
-    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
 }
 
 #[test]
@@ -310,10 +310,10 @@ fn eight_concurrent_ups_apply_each_migration_exactly_once() {
         }
     }
     assert_eq!(
-        applied_steps, 4,
+        applied_steps, 5,
         "each migration applied exactly once across all runners"
     );
-    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
     assert_eq!(
         db.scalar("SELECT count(*) FROM pgshift_events WHERE action = 'up' AND outcome = 'ok'"),
         "1"
@@ -384,7 +384,7 @@ fn stamp_adopts_an_existing_schema_and_reports_alembic_version() {
         .stdout_has("recorded 2 as applied");
     assert_eq!(db.applied(), vec![1, 2]);
     db.run(&["up"]).ok();
-    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
     // Stamping down removes history rows only with --yes.
     db.run(&["stamp", "0001"]).code(2).stderr_has("--yes");
     db.run(&["stamp", "0001", "--yes"]).ok();
@@ -400,15 +400,15 @@ fn new_writes_the_next_pair_and_refuses_a_clash() {
     let db = TestDb::with_demo_migrations();
     let r = db.run(&["new", "Add index to documents", "--json"]);
     r.ok();
-    assert_eq!(r.json()["result"]["revision"], 5);
+    assert_eq!(r.json()["result"]["revision"], 6);
     assert!(
         db.migrations()
-            .join("0005_add_index_to_documents.up.sql")
+            .join("0006_add_index_to_documents.up.sql")
             .is_file()
     );
     assert!(
         db.migrations()
-            .join("0005_add_index_to_documents.down.sql")
+            .join("0006_add_index_to_documents.down.sql")
             .is_file()
     );
     db.run(&["new", "add index to documents"])

@@ -81,7 +81,7 @@ fn six_replicas_starting_at_once_apply_each_migration_once_and_print_the_lines_e
             run.stderr
         );
     }
-    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
     // One audited startup did the work; the others found nothing to do.
     assert_eq!(db.events(), vec![("startup".to_string(), "ok".to_string())]);
     db.run(&["health"]).ok();
@@ -91,10 +91,10 @@ fn six_replicas_starting_at_once_apply_each_migration_once_and_print_the_lines_e
 fn failed_startup_prints_failed_and_degraded_exits_0_and_health_reports_failed() {
     let db = TestDb::with_demo_migrations();
     db.write_migration(
-        "0005_broken.up.sql",
+        "0006_broken.up.sql",
         "ALTER TABLE no_such_table ADD COLUMN x int;",
     );
-    db.write_migration("0005_broken.down.sql", "SELECT 1;");
+    db.write_migration("0006_broken.down.sql", "SELECT 1;");
     let run = db.run(&["startup"]);
     run.ok();
     let lines = stdout_lines(&run);
@@ -105,7 +105,7 @@ fn failed_startup_prints_failed_and_degraded_exits_0_and_health_reports_failed()
         "{lines:?}"
     );
     assert_eq!(lines[2], DEGRADED);
-    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
     // One audit row for the one failure (migrate::run wrote it; startup does not add another).
     assert_eq!(
         db.events(),
@@ -117,7 +117,7 @@ fn failed_startup_prints_failed_and_degraded_exits_0_and_health_reports_failed()
     let h = health.json();
     assert_eq!(h["result"]["status"], "degraded");
     assert_eq!(h["result"]["migrations"]["state"], "failed");
-    assert_eq!(h["result"]["migrations"]["pending"], serde_json::json!([5]));
+    assert_eq!(h["result"]["migrations"]["pending"], serde_json::json!([6]));
     assert!(
         h["result"]["migrations"]["last_error"]["error"]
             .as_str()
@@ -139,7 +139,7 @@ fn failed_startup_prints_failed_and_degraded_exits_0_and_health_reports_failed()
 
     // Fixed and retried: healthy again.
     db.write_migration(
-        "0005_broken.up.sql",
+        "0006_broken.up.sql",
         "ALTER TABLE documents ADD COLUMN x int;",
     );
     let fixed = db.run(&["startup"]);
@@ -172,6 +172,14 @@ fn startup_on_an_unreachable_database_starts_degraded_and_names_the_connection_s
 #[test]
 fn dev_create_tables_creates_the_schema_in_one_transaction_on_dev_when_migration_fails() {
     let db = TestDb::with_demo_migrations();
+    // The demo's 0005 builds an index CONCURRENTLY, which cannot join one transaction.
+    for side in ["up", "down"] {
+        std::fs::remove_file(
+            db.migrations()
+                .join(format!("0005_index_documents_concurrently.{side}.sql")),
+        )
+        .unwrap();
+    }
     // History records a revision whose file is gone: migration refuses (drift).
     db.exec(
         "CREATE TABLE refinery_schema_history(version int4 PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), checksum VARCHAR(255));
@@ -311,7 +319,7 @@ fn up_with_missing_migration_files_names_the_runbook_section_and_the_file() {
             .join("0004_add_ingestion_run_errors.down.sql"),
     )
     .unwrap();
-    db.write_migration("0005_more.up.sql", "CREATE TABLE more_things (id int);");
+    db.write_migration("0006_more.up.sql", "CREATE TABLE more_things (id int);");
     let r = db.run(&["up"]);
     r.code(5)
         .stderr_has("runbook: Missing Migration Files")
@@ -418,11 +426,11 @@ fn committed_and_pushed_check_fails_on_a_dirty_tree_or_unpushed_commits_and_pass
     let (_, it) = check(&db, "committed");
     assert_eq!(it["state"], "passed", "{it}");
 
-    db.write_migration("0005_new.up.sql", "CREATE TABLE t5 (id int);");
+    db.write_migration("0006_new.up.sql", "CREATE TABLE t5 (id int);");
     let (_, it) = check(&db, "committed");
     assert_eq!(it["state"], "failed");
     assert!(
-        it["evidence"].as_str().unwrap().contains("0005_new.up.sql"),
+        it["evidence"].as_str().unwrap().contains("0006_new.up.sql"),
         "{it}"
     );
 
@@ -442,7 +450,7 @@ fn rollback_plan_check_fails_for_a_migration_without_down_and_shows_the_down_sql
     write_config(&db, "staging", "", "");
     run_cfg(&db, &["up"]).ok();
     db.write_migration(
-        "0005_add_x.up.sql",
+        "0006_add_x.up.sql",
         "ALTER TABLE documents ADD COLUMN x int;",
     );
     let (_, it) = check(&db, "rollback-plan");
@@ -451,11 +459,11 @@ fn rollback_plan_check_fails_for_a_migration_without_down_and_shows_the_down_sql
         it["evidence"]
             .as_str()
             .unwrap()
-            .contains("0005_add_x.down.sql"),
+            .contains("0006_add_x.down.sql"),
         "{it}"
     );
     db.write_migration(
-        "0005_add_x.down.sql",
+        "0006_add_x.down.sql",
         "ALTER TABLE documents DROP COLUMN x;",
     );
     let (_, it) = check(&db, "rollback-plan");
@@ -479,8 +487,8 @@ fn local_testing_rehearses_up_down_up_on_a_scratch_database_and_catches_a_broken
     let evidence = it["evidence"].as_str().unwrap();
     assert!(
         evidence.contains("setup up base -> 0002")
-            && evidence.contains("down 0004 -> 0002")
-            && evidence.contains("up again 0002 -> 0004"),
+            && evidence.contains("down 0005 -> 0002")
+            && evidence.contains("up again 0002 -> 0005"),
         "{evidence}"
     );
     let scratch = evidence
@@ -743,21 +751,21 @@ fn up_on_production_refuses_without_a_recent_passed_pre_deploy_checklist_when_re
     .ok();
     run_cfg(&db, &["--json", "checklist", "pre-deploy"]).ok();
     run_cfg(&db, &["up"]).ok();
-    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
 
-    // New migration files: the checklist that passed covered head 0004, not 0005.
+    // New migration files: the checklist that passed covered head 0005, not 0006.
     db.write_migration(
-        "0005_add_x.up.sql",
+        "0006_add_x.up.sql",
         "ALTER TABLE documents ADD COLUMN x int;",
     );
     db.write_migration(
-        "0005_add_x.down.sql",
+        "0006_add_x.down.sql",
         "ALTER TABLE documents DROP COLUMN x;",
     );
     run_cfg(&db, &["up"])
         .code(1)
-        .stderr_has("covered other migration files than the ones being deployed (head 0005)");
-    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+        .stderr_has("covered other migration files than the ones being deployed (head 0006)");
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
     run_cfg(&db, &["checklist", "pre-deploy", "--new", "--run-checks"]).code(10);
     run_cfg(
         &db,
@@ -772,7 +780,7 @@ fn up_on_production_refuses_without_a_recent_passed_pre_deploy_checklist_when_re
     )
     .ok();
     run_cfg(&db, &["up"]).ok();
-    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5, 6]);
 }
 
 #[test]
@@ -782,7 +790,7 @@ fn up_on_production_only_warns_when_the_checklist_is_not_required() {
     run_cfg(&db, &["up"])
         .ok()
         .stderr_has("warning: no pre-deploy checklist passed on main (production) in the last 24h");
-    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
 }
 
 // ---------------------------------------------------------------- serve
@@ -866,7 +874,10 @@ fn serve_health_migrations_page_and_retry_with_and_without_the_token() {
     let (code, body) = server.request("GET", "/admin/migrations", &["Accept: application/json"]);
     assert_eq!(code, 200);
     let m: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(m["migrations"]["pending"], serde_json::json!([1, 2, 3, 4]));
+    assert_eq!(
+        m["migrations"]["pending"],
+        serde_json::json!([1, 2, 3, 4, 5])
+    );
     let (code, page) = server.request(
         "GET",
         "/admin/migrations",
@@ -875,7 +886,7 @@ fn serve_health_migrations_page_and_retry_with_and_without_the_token() {
     assert_eq!(code, 200);
     assert!(
         page.contains("<th>current</th><td>base</td>")
-            && page.contains("<th>target (head)</th><td>0004</td>"),
+            && page.contains("<th>target (head)</th><td>0005</td>"),
         "{page}"
     );
     assert!(
@@ -903,7 +914,7 @@ fn serve_health_migrations_page_and_retry_with_and_without_the_token() {
         &["Authorization: Bearer s3cret-token"],
     );
     assert_eq!(code, 200, "{body}");
-    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
     assert_eq!(db.events(), vec![("retry".to_string(), "ok".to_string())]);
     let (_, body) = server.request("GET", "/health", &[]);
     assert_eq!(
@@ -943,14 +954,14 @@ fn migrate_on_startup_library_api_returns_typed_outcomes_and_strict_errors() {
         Outcome::Migrated {
             from, to, steps, ..
         } => {
-            assert_eq!((from.0, to.0, steps), (0, 4, 4));
+            assert_eq!((from.0, to.0, steps), (0, 5, 5));
         }
         other => panic!("expected Migrated, got {other:?}"),
     }
-    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
 
     db.write_migration(
-        "0005_broken.up.sql",
+        "0006_broken.up.sql",
         "ALTER TABLE missing_table ADD COLUMN y int;",
     );
     let outcome = block_on(migrate_on_startup(&cfg)).unwrap();
@@ -975,7 +986,7 @@ fn migrate_on_startup_library_api_returns_typed_outcomes_and_strict_errors() {
         } => assert!(why.contains("rolled back"), "{why}"),
         other => panic!("expected Degraded, got {other:?}"),
     }
-    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
 }
 
 #[test]
@@ -984,7 +995,7 @@ fn health_with_unreadable_migration_files_is_an_integrity_failure_and_serve_retr
     let db = TestDb::with_demo_migrations();
     db.run(&["up"]).ok();
     db.write_migration(
-        "0005_broken.up.sql",
+        "0006_broken.up.sql",
         "ALTER TABLE missing_table ADD COLUMN y int;",
     );
     let server = Server::start(&db, Some("t0ken"));

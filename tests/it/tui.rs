@@ -179,12 +179,12 @@ fn u_then_y_upgrades_to_head_and_the_header_shows_it() {
     let db = TestDb::with_demo_migrations();
     let migrations = db.migrations().display().to_string();
     let screen = Screen::start(&db, &args(&db, &migrations, &[]));
-    screen.wait_for("status with 4 pending", |s| {
-        s.contains("health OK") && s.contains("(4 pending)")
+    screen.wait_for("status with 5 pending", |s| {
+        s.contains("health OK") && s.contains("(5 pending)")
     });
     screen.keys("u");
     let confirm = screen.wait_text("this SQL will run");
-    assert!(confirm.contains("upgrade base → 0004"), "{confirm}");
+    assert!(confirm.contains("upgrade base → 0005"), "{confirm}");
     assert!(
         confirm.contains("CREATE TABLE proposals"),
         "the exact SQL is shown:\n{confirm}"
@@ -196,13 +196,13 @@ fn u_then_y_upgrades_to_head_and_the_header_shows_it() {
     );
     screen.keys("y");
     let done = screen.wait_for("head in the header", |s| {
-        s.contains("revision 0004 → 0004 (up to date)")
+        s.contains("revision 0005 → 0005 (up to date)")
     });
     assert!(
         done.contains("Database migrations completed"),
         "runbook line in the log:\n{done}"
     );
-    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
     assert_eq!(db.events(), vec![("up".to_string(), "ok".to_string())]);
     assert_eq!(
         db.scalar("SELECT detail->>'via' FROM pgshift_events"),
@@ -230,8 +230,8 @@ fn a_blocked_upgrade_shows_its_blocker_in_the_lock_pane_and_k_terminates_it_audi
             &["--lock-timeout", "60s", "--retries", "3"],
         ),
     );
-    screen.wait_for("status with 1 pending", |s| {
-        s.contains("health OK") && s.contains("(1 pending)")
+    screen.wait_for("status with 2 pending", |s| {
+        s.contains("health OK") && s.contains("(2 pending)")
     });
     screen.keys("u");
     screen.wait_text("this SQL will run");
@@ -261,9 +261,9 @@ fn a_blocked_upgrade_shows_its_blocker_in_the_lock_pane_and_k_terminates_it_audi
     );
     screen.keys("y");
     screen.wait_for("head after the blocker is gone", |s| {
-        s.contains("revision 0004 → 0004 (up to date)")
+        s.contains("revision 0005 → 0005 (up to date)")
     });
-    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
     let events = db.events();
     assert!(
         events.contains(&("terminate".into(), "ok".into())),
@@ -322,7 +322,7 @@ fn no_subcommand_without_a_terminal_prints_status_and_tui_refuses() {
     db.run(&[])
         .ok()
         .stdout_has("current")
-        .stdout_has("(4 pending)");
+        .stdout_has("(5 pending)");
     db.run(&["tui"]).code(2).stderr_has("needs a terminal");
 }
 
@@ -336,7 +336,7 @@ fn a_lost_monitor_connection_shows_unreachable_then_reconnects_by_itself() {
     let migrations = db.migrations().display().to_string();
     let screen = Screen::start(&db, &args(&db, &migrations, &[]));
     screen.wait_for("status", |s| {
-        s.contains("health OK") && s.contains("(2 pending)")
+        s.contains("health OK") && s.contains("(3 pending)")
     });
     // What a server restart or a DBA's pg_terminate_backend does to the monitoring connection.
     db.exec(
@@ -347,7 +347,7 @@ fn a_lost_monitor_connection_shows_unreachable_then_reconnects_by_itself() {
     let back = screen.wait_for("the reconnect", |s| {
         s.contains("database reachable again") && s.contains("health OK")
     });
-    assert!(back.contains("(2 pending)"), "{back}");
+    assert!(back.contains("(3 pending)"), "{back}");
     screen.quit();
 }
 
@@ -374,9 +374,9 @@ fn a_production_downgrade_runs_only_after_the_revision_is_typed() {
         s.contains("PRODUCTION") && s.contains("(up to date)")
     });
     screen.keys("d");
-    let ask = screen.wait_text("Type 0003 and press Enter");
+    let ask = screen.wait_text("Type 0004 and press Enter");
     assert!(
-        ask.contains("ALTER TABLE ingestion_runs DROP COLUMN error_text"),
+        ask.contains("DROP INDEX CONCURRENTLY IF EXISTS documents_source_id_idx"),
         "the down SQL is shown:\n{ask}"
     );
     // `y` is text here, and a wrong answer runs nothing.
@@ -386,18 +386,18 @@ fn a_production_downgrade_runs_only_after_the_revision_is_typed() {
         .args(["send-keys", "-t", "0", "Enter"])
         .status()
         .unwrap();
-    screen.wait_text("type 0003 exactly");
-    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
-    screen.keys("0003");
+    screen.wait_text("type 0004 exactly");
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
+    screen.keys("0004");
     screen
         .tmux()
         .args(["send-keys", "-t", "0", "Enter"])
         .status()
         .unwrap();
     screen.wait_for("the downgrade", |s| {
-        s.contains("revision 0003 → 0004 (1 pending)")
+        s.contains("revision 0004 → 0005 (1 pending)")
     });
-    assert_eq!(db.applied(), vec![1, 2, 3]);
+    assert_eq!(db.applied(), vec![1, 2, 3, 4]);
     assert_eq!(
         db.events().last(),
         Some(&("down".to_string(), "ok".to_string()))
@@ -422,8 +422,8 @@ fn quitting_during_a_blocked_upgrade_waits_for_its_audited_end() {
             &["--lock-timeout", "60s", "--retries", "3"],
         ),
     );
-    screen.wait_for("status with 1 pending", |s| {
-        s.contains("health OK") && s.contains("(1 pending)")
+    screen.wait_for("status with 2 pending", |s| {
+        s.contains("health OK") && s.contains("(2 pending)")
     });
     screen.keys("u");
     screen.wait_text("this SQL will run");
@@ -439,7 +439,7 @@ fn quitting_during_a_blocked_upgrade_waits_for_its_audited_end() {
     wait_until(
         DEADLINE,
         "the upgrade to finish after the screen closed",
-        || db.applied() == vec![1, 2, 3, 4],
+        || db.applied() == vec![1, 2, 3, 4, 5],
     );
     wait_until(DEADLINE, "the audit row", || {
         db.events().last() == Some(&("up".to_string(), "ok".to_string()))
