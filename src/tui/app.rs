@@ -30,10 +30,17 @@ pub enum Pane {
     History,
     Locks,
     Log,
+    Backfills,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 4] = [Pane::Revisions, Pane::History, Pane::Locks, Pane::Log];
+    pub const ALL: [Pane; 5] = [
+        Pane::Revisions,
+        Pane::History,
+        Pane::Locks,
+        Pane::Log,
+        Pane::Backfills,
+    ];
 
     pub fn index(self) -> usize {
         Pane::ALL.iter().position(|p| *p == self).unwrap_or(0)
@@ -46,7 +53,7 @@ impl Pane {
             Pane::Revisions => Slot::TopLeft,
             Pane::History => Slot::TopRight,
             Pane::Locks => Slot::BottomLeft,
-            Pane::Log => Slot::BottomRight,
+            Pane::Log | Pane::Backfills => Slot::BottomRight,
         }
     }
 
@@ -56,6 +63,7 @@ impl Pane {
             Pane::History => "History",
             Pane::Locks => "Lock conflicts",
             Pane::Log => "Log",
+            Pane::Backfills => "Backfills",
         }
     }
 }
@@ -182,6 +190,7 @@ pub enum Popup {
     Confirm(Confirm),
     /// Quit was asked for while an action runs.
     QuitWhileRunning,
+    Backfill(BackfillDialog),
 }
 
 /// Progress of the running migration, from the core's events.
@@ -261,6 +270,7 @@ pub enum Msg {
     },
     /// SIGTERM/SIGHUP: leave now, restoring the terminal.
     Terminate,
+    Backfill(BackfillMsg),
 }
 
 /// What the monitoring connection reports.
@@ -298,6 +308,7 @@ pub enum Effect {
         blocker: Blocker,
         signal: Signal,
     },
+    Backfill(BackfillEffect),
 }
 
 pub struct App {
@@ -323,6 +334,7 @@ pub struct App {
     /// Rows moved by PgUp/PgDn (from the terminal size).
     pub page: usize,
     pub quit: bool,
+    pub backfills: Backfills,
 }
 
 fn base_row() -> RevisionRow {
@@ -368,6 +380,7 @@ impl App {
             popup: None,
             page: 5,
             quit: false,
+            backfills: Backfills::default(),
         };
         for p in Pane::ALL {
             app.refresh_view(p);
@@ -485,6 +498,7 @@ impl App {
                 })
                 .unwrap_or_default(),
             Pane::Log => self.log.get(i).map(|l| l.text.clone()).unwrap_or_default(),
+            Pane::Backfills => self.backfills.row_text(i),
         }
     }
 
@@ -494,6 +508,7 @@ impl App {
             Pane::History => self.history.len(),
             Pane::Locks => self.lock_rows.len(),
             Pane::Log => self.log.len(),
+            Pane::Backfills => self.backfills.rows.len(),
         }
     }
 
@@ -601,6 +616,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             }
             vec![Effect::Poll, Effect::LoadHistory]
         }
+        Msg::Backfill(m) => backfills::on_msg(app, m),
     }
 }
 
@@ -614,8 +630,13 @@ fn log_error(app: &mut App, text: &str) {
     }
 }
 
+mod backfills;
 mod input;
 mod results;
+
+pub use backfills::{
+    BackfillDialog, BackfillEffect, BackfillMsg, Backfills, DryPurpose, LocalRun, RowView, Stop,
+};
 
 use input::on_key;
 pub use results::same_blockers;

@@ -16,13 +16,13 @@ pub(super) fn on_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
     }
 }
 
-fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
+pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
     let focus = app.focus;
     match a {
         Action::Quit => {
             if app.is_busy() {
                 app.popup = Some(Popup::QuitWhileRunning);
-            } else {
+            } else if !super::backfills::ask_quit(app) {
                 app.quit = true;
             }
         }
@@ -92,6 +92,10 @@ fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         }
         Action::CancelBlocker => ask_signal(app, Signal::Cancel),
         Action::TerminateBlocker => ask_signal(app, Signal::Terminate),
+        Action::BackfillDryRun
+        | Action::BackfillRun
+        | Action::BackfillPauseResume
+        | Action::BackfillCancel => return super::backfills::on_action(app, a),
         Action::Confirm | Action::Dismiss => {}
     }
     vec![]
@@ -202,6 +206,7 @@ fn on_popup_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
             }
         }
         Popup::Confirm(c) => return on_confirm_key(app, c, action, ev),
+        Popup::Backfill(d) => return super::backfills::on_dialog_key(app, d, action, ev),
     }
     vec![]
 }

@@ -35,6 +35,7 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
             );
         }
         Popup::Confirm(c) => confirm(app, theme, f, c),
+        Popup::Backfill(d) => super::backfills::dialog_for(app, theme, f, d),
         Popup::QuitWhileRunning => {
             let what = match &app.activity {
                 Activity::Migrating(p) => {
@@ -173,7 +174,7 @@ fn confirm(app: &App, theme: &Theme, f: &mut Frame, c: &Confirm) {
     );
 }
 
-fn dialog(
+pub(super) fn dialog(
     f: &mut Frame,
     theme: &Theme,
     title: Line,
