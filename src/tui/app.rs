@@ -630,7 +630,7 @@ fn log_error(app: &mut App, text: &str) {
     }
 }
 
-mod backfills;
+pub(crate) mod backfills;
 mod input;
 mod results;
 

@@ -790,3 +790,7 @@ pub(crate) mod sample {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "backfills_tests.rs"]
+mod tests;

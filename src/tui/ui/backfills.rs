@@ -14,8 +14,8 @@ use super::{age, cursor_style, pane_block, window};
 use crate::backfill::{DryRun, Overview, Shown};
 use crate::tui::app::{App, BackfillDialog, Pane, RowView, Stop};
 
-/// Lines for the selected backfill's detail, when the pane is tall enough.
-const DETAIL_LINES: u16 = 6;
+/// Lines kept for the selected backfill's detail, when the pane is tall enough.
+const DETAIL_MIN: u16 = 4;
 /// From these inner widths on, the row also shows the ETA, then the rate.
 const WITH_ETA: u16 = 44;
 const WITH_RATE: u16 = 60;
@@ -57,13 +57,16 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         f.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), inner);
         return;
     }
-    let detail_h = if inner.height >= 6 {
-        DETAIL_LINES.min(inner.height / 2)
+    // The list as tall as its rows (keeping room for the detail), the detail below it.
+    let detail_min = if inner.height >= 6 {
+        DETAIL_MIN.min(inner.height / 2)
     } else {
         0
     };
+    let list_h = (state.visible.len() as u16).clamp(1, inner.height - detail_min);
     let [list, detail_area] =
-        Layout::vertical([Constraint::Min(1), Constraint::Length(detail_h)]).areas(inner);
+        Layout::vertical([Constraint::Length(list_h), Constraint::Min(0)]).areas(inner);
+    let detail_h = detail_area.height;
     let name_w = bf
         .rows
         .iter()
@@ -216,10 +219,20 @@ fn detail(theme: &Theme, v: &RowView, r: &Overview) -> Vec<Line<'static>> {
     if v.state == Shown::Running && v.rate > 0.0 {
         numbers.push_str(&format!(" · {}/s", count(v.rate.round() as i64)));
     }
-    if v.state != Shown::Done {
+    if matches!(v.state, Shown::Running | Shown::Paused) && v.eta_s.is_some() {
         numbers.push_str(&format!(" · ETA {}", eta(v)));
     }
     lines.push(Line::from(numbers));
+    // The error before the run's numbers: on a small screen it is what the operator needs.
+    if let Some(why) = &v.retrying {
+        lines.push(Line::styled(format!("retrying: {why}"), theme.warn()));
+    }
+    if let Some(e) = &v.last_error {
+        lines.push(Line::styled(
+            format!("last error: {}", crate::output::one_line(e, 400)),
+            theme.error(),
+        ));
+    }
     let mut run = match &r.run {
         Some(run) => format!("run #{} {}", run.id, v.state.as_str()),
         None => v.state.as_str().to_string(),
@@ -231,18 +244,9 @@ fn detail(theme: &Theme, v: &RowView, r: &Overview) -> Vec<Line<'static>> {
         run.push_str(&format!(" · batch p50 {p50}ms max {max}ms"));
     }
     if v.retries > 0 {
-        run.push_str(&format!(" · {} retries", v.retries));
+        run.push_str(&format!(" · retries {}", v.retries));
     }
     lines.push(Line::from(run));
-    if let Some(why) = &v.retrying {
-        lines.push(Line::styled(format!("retrying: {why}"), theme.warn()));
-    }
-    if let Some(e) = &v.last_error {
-        lines.push(Line::styled(
-            format!("last error: {}", crate::output::one_line(e, 400)),
-            theme.error(),
-        ));
-    }
     match v.state {
         Shown::Paused | Shown::Interrupted | Shown::Failed if v.stopping.is_none() => {
             lines.push(Line::styled(
@@ -259,9 +263,9 @@ fn detail(theme: &Theme, v: &RowView, r: &Overview) -> Vec<Line<'static>> {
 pub fn dry_run_lines(d: &DryRun) -> Vec<Line<'static>> {
     let mut lines = vec![Line::from(d.description.clone())];
     lines.push(Line::from(format!(
-        "table {}: {} rows to change (count query), table about {} rows",
-        d.table,
+        "{} rows to change in {} (about {} in the table)",
         count(d.rows_to_do),
+        d.table,
         d.table_rows_estimate.map_or("?".into(), count)
     )));
     lines.push(Line::from(format!(
@@ -269,7 +273,11 @@ pub fn dry_run_lines(d: &DryRun) -> Vec<Line<'static>> {
         count(d.batches),
         count(d.batch_size),
         d.pause_ms,
-        age(d.estimated_s)
+        if d.estimated_s < 1.0 {
+            "a second or less".to_string()
+        } else {
+            age(d.estimated_s)
+        }
     )));
     lines.push(Line::from(match (&d.continues_run, &d.from_key) {
         (Some(id), Some(k)) => format!("continues run #{id} after key {k}"),
@@ -391,3 +399,7 @@ pub fn dialog_for(app: &App, theme: &Theme, f: &mut Frame, d: &BackfillDialog) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "backfills_tests.rs"]
+mod tests;
