@@ -188,6 +188,42 @@ fn row(theme: &Theme, v: &RowView, name_w: usize, width: u16) -> Line<'static> {
     Line::from(spans)
 }
 
+/// The status line while this screen runs backfills (or a dry run) and nothing else.
+pub fn status_line(app: &App, theme: &Theme) -> Line<'static> {
+    let bf = &app.backfills;
+    let mut spans = Vec::new();
+    for l in &bf.local {
+        let mut text = format!(" backfill {}", l.name);
+        match bf
+            .rows
+            .iter()
+            .position(|r| r.name == l.name)
+            .and_then(|i| bf.view(i))
+        {
+            Some(v) if v.stopping.is_some() => text.push_str(&format!(" {}…", state_word(&v))),
+            Some(v) if l.run_id.is_some() => {
+                text.push_str(&format!(" {}", percent(v.fraction).trim_start()));
+                if l.rate.is_some() {
+                    text.push_str(&format!(
+                        " · {}/s · ETA {}",
+                        count(v.rate.round() as i64),
+                        eta(&v)
+                    ));
+                }
+            }
+            _ => text.push_str(" starting…"),
+        }
+        spans.push(Span::styled(text, theme.title(true)));
+        if let Some(why) = &l.retrying {
+            spans.push(Span::styled(format!(" · retrying {why}"), theme.warn()));
+        }
+    }
+    if let Some((name, _)) = &bf.dry_running {
+        spans.push(Span::raw(format!(" dry run of {name} (rolled back)…")));
+    }
+    Line::from(spans)
+}
+
 /// `135000` → `135,000`.
 pub fn count(n: i64) -> String {
     let digits = n.abs().to_string();
