@@ -40,8 +40,15 @@ pub fn color_allowed() -> bool {
 /// Open the screen on `target` and run until the operator quits.
 pub async fn run(target: Target, catalog: Catalog) -> Result<()> {
     let mut terminal = setup().map_err(|e| Error::io("setting up the terminal", e))?;
-    let result = event_loop(&mut terminal, target, catalog).await;
+    let mut abandoned = Vec::new();
+    let result = event_loop(&mut terminal, target, catalog, &mut abandoned).await;
     restore();
+    for name in abandoned {
+        // Ctrl-C or a hangup while a backfill started here ran: it ends with this process.
+        say(&format!(
+            "pgshift: backfill {name} was running from the screen and stops as pgshift exits: its open batch rolls back, committed batches stay; it shows as interrupted. Continue with `pgshift backfill resume {name}`."
+        ));
+    }
     match result? {
         Some(unfinished) => unfinished.wait().await,
         None => Ok(()),
@@ -149,6 +156,7 @@ async fn event_loop(
     terminal: &mut Term,
     target: Target,
     catalog: Catalog,
+    abandoned: &mut Vec<String>,
 ) -> Result<Option<Unfinished>> {
     let mut app = App::new(TargetInfo::from(&target), &catalog, color_allowed());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
@@ -206,6 +214,7 @@ async fn event_loop(
         }
     };
     monitor.abort();
+    abandoned.extend(app.backfills.local.iter().map(|l| l.name.clone()));
     result?;
     Ok(match &app.activity {
         app::Activity::Migrating(p) => Some(Unfinished {

@@ -596,3 +596,78 @@ fn a_backfill_run_from_another_terminal_shows_live_and_space_pauses_then_resumes
     );
     screen.quit();
 }
+
+#[test]
+fn quitting_while_a_backfill_runs_from_the_screen_asks_then_pauses_it_and_quits() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0003"]).ok();
+    db.exec(TEMPLATES);
+    // A deliberately slow definition: ten rows per batch, 100 ms apart.
+    let dir = db.migrations().join("backfills");
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ORDER"), "slowhash\n").unwrap();
+    std::fs::write(
+        dir.join("slowhash.toml"),
+        r#"
+description = "hashes, slowly"
+table = "proposal_templates"
+key = "id"
+batch_size = 10
+pause = "100ms"
+target_batch = "10s"
+batch = "UPDATE proposal_templates SET content_hash = md5(body) WHERE id > $1 AND id <= $2 AND content_hash IS NULL"
+count = "SELECT count(*) FROM proposal_templates WHERE content_hash IS NULL"
+"#,
+    )
+    .unwrap();
+    let migrations = db.migrations().display().to_string();
+    let screen = Screen::start(&db, &args(&db, &migrations, &[]));
+    screen.wait_text("health OK");
+    screen.keys("5");
+    screen.wait_text("never run");
+    screen.keys("B");
+    screen.wait_text("Run backfill slowhash on");
+    screen.keys("y");
+    screen.wait_for("slowhash running from this screen", |s| {
+        s.contains("by this screen")
+    });
+    screen.keys("q");
+    screen.wait_text("Quit while a backfill runs?");
+    assert!(screen.running(), "q alone does not quit while it runs");
+    screen.keys("y");
+    let deadline = Instant::now() + DEADLINE;
+    while screen.running() {
+        assert!(
+            Instant::now() < deadline,
+            "pgshift did not quit after pausing; screen:\n{}",
+            screen.text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        db.scalar("SELECT state FROM pgshift_backfill_runs WHERE name = 'slowhash'"),
+        "paused",
+        "paused with its cursor saved before quitting"
+    );
+    let nulls = db.scalar("SELECT count(*) FROM proposal_templates WHERE content_hash IS NULL");
+    assert_ne!(nulls, "0", "paused before the end");
+    // It resumes from the CLI where it stopped.
+    db.run(&[
+        "backfill",
+        "resume",
+        "slowhash",
+        "--batch-size",
+        "1000",
+        "--pause",
+        "0",
+    ])
+    .ok();
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM proposal_templates WHERE content_hash IS NULL"),
+        "0"
+    );
+}
