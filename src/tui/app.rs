@@ -30,10 +30,17 @@ pub enum Pane {
     History,
     Locks,
     Log,
+    Backfills,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 4] = [Pane::Revisions, Pane::History, Pane::Locks, Pane::Log];
+    pub const ALL: [Pane; 5] = [
+        Pane::Revisions,
+        Pane::History,
+        Pane::Locks,
+        Pane::Log,
+        Pane::Backfills,
+    ];
 
     pub fn index(self) -> usize {
         Pane::ALL.iter().position(|p| *p == self).unwrap_or(0)
@@ -46,7 +53,7 @@ impl Pane {
             Pane::Revisions => Slot::TopLeft,
             Pane::History => Slot::TopRight,
             Pane::Locks => Slot::BottomLeft,
-            Pane::Log => Slot::BottomRight,
+            Pane::Log | Pane::Backfills => Slot::BottomRight,
         }
     }
 
@@ -56,6 +63,7 @@ impl Pane {
             Pane::History => "History",
             Pane::Locks => "Lock conflicts",
             Pane::Log => "Log",
+            Pane::Backfills => "Backfills",
         }
     }
 }
@@ -182,6 +190,7 @@ pub enum Popup {
     Confirm(Confirm),
     /// Quit was asked for while an action runs.
     QuitWhileRunning,
+    Backfill(BackfillDialog),
 }
 
 /// Progress of the running migration, from the core's events.
@@ -270,6 +279,7 @@ pub enum Msg {
     HealthChecked(Box<crate::health::Health>),
     /// SIGTERM/SIGHUP: leave now, restoring the terminal.
     Terminate,
+    Backfill(BackfillMsg),
 }
 
 /// What the monitoring connection reports.
@@ -311,6 +321,7 @@ pub enum Effect {
     Checklist(ChecklistOp),
     /// `health::check` (the runbook's health summary, shown in the checklist overlay).
     CheckHealth,
+    Backfill(BackfillEffect),
 }
 
 pub struct App {
@@ -338,6 +349,7 @@ pub struct App {
     /// Rows moved by PgUp/PgDn (from the terminal size).
     pub page: usize,
     pub quit: bool,
+    pub backfills: Backfills,
 }
 
 fn base_row() -> RevisionRow {
@@ -384,6 +396,7 @@ impl App {
             checklists: ChecklistState::default(),
             page: 5,
             quit: false,
+            backfills: Backfills::default(),
         };
         for p in Pane::ALL {
             app.refresh_view(p);
@@ -501,6 +514,7 @@ impl App {
                 })
                 .unwrap_or_default(),
             Pane::Log => self.log.get(i).map(|l| l.text.clone()).unwrap_or_default(),
+            Pane::Backfills => self.backfills.row_text(i),
         }
     }
 
@@ -510,6 +524,7 @@ impl App {
             Pane::History => self.history.len(),
             Pane::Locks => self.lock_rows.len(),
             Pane::Log => self.log.len(),
+            Pane::Backfills => self.backfills.rows.len(),
         }
     }
 
@@ -623,6 +638,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             }
             vec![Effect::Poll, Effect::LoadHistory]
         }
+        Msg::Backfill(m) => backfills::on_msg(app, m),
     }
 }
 
@@ -636,10 +652,14 @@ fn log_error(app: &mut App, text: &str) {
     }
 }
 
+pub(crate) mod backfills;
 pub mod checklist;
 mod input;
 mod results;
 
+pub use backfills::{
+    BackfillDialog, BackfillEffect, BackfillMsg, Backfills, DryPurpose, LocalRun, RowView, Stop,
+};
 pub use checklist::{CheckRun, ChecklistOp, ChecklistState, NoteKind, NotePrompt};
 
 use input::on_key;

@@ -378,7 +378,7 @@ fn tab_shift_tab_and_numbers_switch_panes() {
         &mut app,
         Msg::Key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT)),
     );
-    assert_eq!(app.focus, Pane::Log);
+    assert_eq!(app.focus, Pane::Backfills);
     update(&mut app, key('2'));
     assert_eq!(app.focus, Pane::History);
 }

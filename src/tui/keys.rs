@@ -31,6 +31,11 @@ pub enum Action {
     Preview,
     CancelBlocker,
     TerminateBlocker,
+    /// Backfills pane: dry run, run, pause/resume, cancel the selected backfill.
+    BackfillDryRun,
+    BackfillRun,
+    BackfillPauseResume,
+    BackfillCancel,
     /// In a dialog: run the confirmed action (or keep the typed filter).
     Confirm,
     /// In a dialog: close it without running anything (or clear the filter).
@@ -253,6 +258,41 @@ pub const BINDINGS: &[Binding] = &[
     ),
     bind(
         Main,
+        &[key('5')],
+        Action::Focus(Pane::Backfills),
+        None,
+        "Backfills pane (shares the Log's place)",
+    ),
+    bind(
+        Main,
+        &[key('b')],
+        Action::BackfillDryRun,
+        None,
+        "Backfills: dry run of the selected backfill (changes nothing; from another pane: go to Backfills)",
+    ),
+    bind(
+        Main,
+        &[key('B')],
+        Action::BackfillRun,
+        None,
+        "Backfills: run the selected backfill (dry run first; asks with its numbers)",
+    ),
+    bind(
+        Main,
+        &[key(' ')],
+        Action::BackfillPauseResume,
+        None,
+        "Backfills: pause the selected running backfill / resume a paused, interrupted or failed one",
+    ),
+    bind(
+        Main,
+        &[key('x')],
+        Action::BackfillCancel,
+        None,
+        "Backfills: cancel the selected backfill's run (asks; committed batches stay)",
+    ),
+    bind(
+        Main,
         &[key('k'), special(KeyCode::Up)],
         Action::Up,
         None,
@@ -428,6 +468,7 @@ pub fn action(scope: Scope, ev: &KeyEvent) -> Option<Action> {
 /// How a key is written in the footer and help.
 pub fn label(k: &Key) -> String {
     let base = match k.code {
+        KeyCode::Char(' ') => "Space".into(),
         KeyCode::Char(c) => c.to_string(),
         KeyCode::Enter => "Enter".into(),
         KeyCode::Esc => "Esc".into(),

@@ -47,8 +47,15 @@ pub async fn run(
     runbook: std::result::Result<Runbook, String>,
 ) -> Result<()> {
     let mut terminal = setup().map_err(|e| Error::io("setting up the terminal", e))?;
-    let result = event_loop(&mut terminal, target, catalog, runbook).await;
+    let mut abandoned = Vec::new();
+    let result = event_loop(&mut terminal, target, catalog, runbook, &mut abandoned).await;
     restore();
+    for name in abandoned {
+        // Ctrl-C or a hangup while a backfill started here ran: it ends with this process.
+        say(&format!(
+            "pgshift: backfill {name} was running from the screen and stops as pgshift exits: its open batch rolls back, committed batches stay; it shows as interrupted. Continue with `pgshift backfill resume {name}`."
+        ));
+    }
     match result? {
         Some(unfinished) => unfinished.wait().await,
         None => Ok(()),
@@ -157,6 +164,7 @@ async fn event_loop(
     target: Target,
     catalog: Catalog,
     runbook: std::result::Result<Runbook, String>,
+    abandoned: &mut Vec<String>,
 ) -> Result<Option<Unfinished>> {
     let mut app = App::new(TargetInfo::from(&target), &catalog, color_allowed());
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
@@ -214,6 +222,7 @@ async fn event_loop(
         }
     };
     monitor.abort();
+    abandoned.extend(app.backfills.local.iter().map(|l| l.name.clone()));
     result?;
     Ok(match &app.activity {
         app::Activity::Migrating(p) => Some(Unfinished {

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc::UnboundedSender};
 
-use super::app::{Monitor, Msg};
+use super::app::{BackfillMsg, Monitor, Msg};
+use crate::backfill::{self, Registry};
 use crate::catalog::Catalog;
 use crate::config::Target;
 use crate::db::{Session, blockers};
@@ -30,6 +31,8 @@ pub async fn run(
     tx: UnboundedSender<Msg>,
     poke: Arc<Notify>,
 ) {
+    // Loaded once: the Backfills pane lists what this screen can run.
+    let registry = crate::backfill::registry(&target, &catalog).map_err(|e| e.to_string());
     let mut backoff = RECONNECT_FIRST;
     while !tx.is_closed() {
         let session = tokio::time::timeout(
@@ -40,7 +43,7 @@ pub async fn run(
         let reason = match session {
             Ok(Ok(s)) => {
                 backoff = RECONNECT_FIRST;
-                match poll_loop(&s, &target, &catalog, &tx, &poke).await {
+                match poll_loop(&s, &target, &catalog, &registry, &tx, &poke).await {
                     Some(reason) => reason,
                     None => return,
                 }
@@ -73,6 +76,7 @@ async fn poll_loop(
     s: &Session,
     target: &Target,
     catalog: &Catalog,
+    registry: &std::result::Result<Registry, String>,
     tx: &UnboundedSender<Msg>,
     poke: &Notify,
 ) -> Option<String> {
@@ -93,6 +97,21 @@ async fn poll_loop(
             }
         };
         if tx.send(Msg::Monitor(msg)).is_err() {
+            return None;
+        }
+        // The run table, every poll: runs from other terminals show live too.
+        let backfills = match registry {
+            Ok(r) if r.definitions.is_empty() => Ok(vec![]),
+            Ok(r) => tokio::time::timeout(POLL_TIMEOUT, backfill::overview_on(s, r))
+                .await
+                .map_err(|_| "the backfill run table did not answer in time".to_string())
+                .and_then(|o| o.map_err(|e| e.to_string())),
+            Err(e) => Err(e.clone()),
+        };
+        if tx
+            .send(Msg::Backfill(BackfillMsg::Overview(backfills)))
+            .is_err()
+        {
             return None;
         }
         tokio::select! {

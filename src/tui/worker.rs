@@ -5,7 +5,10 @@ use std::sync::Arc;
 
 use tokio::sync::{Notify, mpsc::UnboundedSender};
 
-use super::app::{ChecklistOp, Effect, HISTORY_LIMIT, Msg, Signal};
+use super::app::{
+    BackfillEffect, BackfillMsg, ChecklistOp, Effect, HISTORY_LIMIT, Msg, Signal, Stop,
+};
+use crate::backfill;
 use crate::catalog::Catalog;
 use crate::config::Target;
 use crate::db::audit::{self, NewEvent, Outcome};
@@ -105,6 +108,7 @@ impl Worker {
                 result: self.checklist(&op).await,
                 op,
             },
+            Effect::Backfill(e) => Msg::Backfill(self.backfill(e).await),
         })
     }
 
@@ -199,6 +203,72 @@ impl Worker {
         }
         let (reporter, forward) = self.progress();
         let result = migrate::run(&self.target, &self.catalog, &req, &reporter).await;
+        drop(reporter);
+        forward.await.ok();
+        result.map_err(|e| e.to_string())
+    }
+}
+
+impl Worker {
+    /// A backfill effect with the CLI's own core functions; a run's events arrive as
+    /// `Msg::Progress` before its `BackfillMsg::Ran`.
+    async fn backfill(&self, effect: BackfillEffect) -> BackfillMsg {
+        let registry = backfill::registry(&self.target, &self.catalog);
+        let opts = backfill::Options::default();
+        match effect {
+            BackfillEffect::DryRun { name, purpose } => {
+                let result = match &registry {
+                    Ok(r) => backfill::dry_run(&self.target, r, &name, &opts, &Reporter::silent())
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                BackfillMsg::DryRan {
+                    name,
+                    purpose,
+                    result,
+                }
+            }
+            BackfillEffect::Run { name, resume } => {
+                let result = match &registry {
+                    Ok(r) => self.run_backfill(r, &name, resume, &opts).await,
+                    Err(e) => Err(e.to_string()),
+                };
+                BackfillMsg::Ran { name, result }
+            }
+            BackfillEffect::Stop { name, stop } => {
+                let result = match stop {
+                    Stop::Pause => backfill::pause(&self.target, &name).await,
+                    Stop::Cancel => backfill::cancel(&self.target, &name).await,
+                }
+                .map_err(|e| e.to_string());
+                BackfillMsg::Stopped { name, stop, result }
+            }
+        }
+    }
+
+    async fn run_backfill(
+        &self,
+        registry: &backfill::Registry,
+        name: &str,
+        resume: bool,
+        opts: &backfill::Options,
+    ) -> std::result::Result<backfill::RunReport, String> {
+        let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+        let tx = self.tx.clone();
+        let forward = tokio::spawn(async move {
+            while let Some(e) = erx.recv().await {
+                tx.send(Msg::Progress(e)).ok();
+            }
+        });
+        let reporter = Reporter::new(etx);
+        // Pause and cancel go through the run table (`backfill::pause`), as from any terminal.
+        let control = backfill::Control::default();
+        let result = if resume {
+            backfill::resume(&self.target, registry, name, opts, &control, &reporter).await
+        } else {
+            backfill::run(&self.target, registry, name, opts, &control, &reporter).await
+        };
         drop(reporter);
         forward.await.ok();
         result.map_err(|e| e.to_string())

@@ -520,3 +520,220 @@ fn c_opens_the_checklists_runs_the_rollback_check_and_confirms_an_item_with_a_no
     screen.wait_text("u upgrade");
     screen.quit();
 }
+
+/// Demo-shaped templates for the `hashes` backfill (content_hash NULL until it runs).
+const TEMPLATES: &str = "
+INSERT INTO proposal_templates (name, body)
+SELECT 'template-' || g, 'Dear {{customer}}, template ' || g || repeat(' lorem', 1 + g % 8)
+FROM generate_series(1, 3000) g;
+ANALYZE proposal_templates;
+";
+
+#[test]
+fn backfills_pane_b_dry_runs_then_capital_b_runs_hashes_to_done() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0003"]).ok();
+    db.exec(TEMPLATES);
+    let nulls = || db.scalar("SELECT count(*) FROM proposal_templates WHERE content_hash IS NULL");
+    let migrations = db.migrations().display().to_string();
+    let screen = Screen::start(&db, &args(&db, &migrations, &[]));
+    screen.wait_text("health OK");
+    screen.keys("5");
+    let pane = screen.wait_for("the Backfills pane with its four backfills", |s| {
+        s.contains("5 Backfills") && s.contains("cleanup") && s.contains("never run")
+    });
+    assert!(pane.contains("hashes"), "{pane}");
+    // Select hashes by filtering the pane to it.
+    screen.keys("/hashes\r");
+    screen.wait_for("the filter applied", |s| {
+        s.contains("/hashes") && !s.contains("cleanup")
+    });
+
+    screen.keys("b");
+    let dry = screen.wait_text("Dry run: hashes (nothing was changed)");
+    assert!(
+        dry.contains("3,000 rows to change in proposal_templates"),
+        "the count is shown:\n{dry}"
+    );
+    assert_eq!(nulls(), "3000", "a dry run changes nothing");
+    screen.keys("n");
+    screen.wait_for("the dialog closed", |s| !s.contains("Dry run: hashes"));
+
+    screen.keys("B");
+    let confirm = screen.wait_text("Run backfill hashes on");
+    assert!(
+        confirm.contains("3,000 rows to change"),
+        "the confirmation shows the dry run's numbers:\n{confirm}"
+    );
+    assert_eq!(nulls(), "3000", "nothing runs before the confirmation");
+    screen.keys("y");
+    let done = screen.wait_for("hashes done at 100% in the pane", |s| {
+        s.lines()
+            .any(|l| l.contains("hashes") && l.contains("done") && l.contains("100%"))
+    });
+    assert!(done.contains("3,000 / 3,000 rows"), "{done}");
+    assert_eq!(nulls(), "0");
+    assert_eq!(
+        db.scalar(
+            "SELECT count(*) FROM proposal_templates WHERE content_hash = encode(sha256(convert_to(body, 'UTF8')), 'hex')"
+        ),
+        "3000"
+    );
+    assert_eq!(
+        db.scalar(
+            "SELECT state FROM pgshift_backfill_runs WHERE name = 'hashes' ORDER BY id DESC LIMIT 1"
+        ),
+        "done"
+    );
+    screen.quit();
+}
+
+#[test]
+fn a_backfill_run_from_another_terminal_shows_live_and_space_pauses_then_resumes_it() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0003"]).ok();
+    db.exec(TEMPLATES);
+    let migrations = db.migrations().display().to_string();
+    let screen = Screen::start(&db, &args(&db, &migrations, &[]));
+    screen.wait_text("health OK");
+    screen.keys("5");
+    screen.wait_text("never run");
+    // Another terminal: small fixed batches with a pause, so it runs for several seconds.
+    let cli = db
+        .pgshift()
+        .args([
+            "backfill",
+            "hashes",
+            "--batch-size",
+            "20",
+            "--pause",
+            "50",
+            "--json",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn pgshift backfill");
+    let running = screen.wait_for("hashes running from the other terminal", |s| {
+        s.lines()
+            .any(|l| l.contains("hashes") && l.contains("running"))
+            && s.contains("by pid")
+    });
+    assert!(running.contains("1 running"), "{running}");
+    // hashes is the first row: Space asks its engine, in the other process, to pause.
+    screen.keys(" ");
+    screen.wait_for("hashes paused", |s| {
+        s.lines()
+            .any(|l| l.contains("hashes") && l.contains("paused"))
+    });
+    let out = cli
+        .wait_with_output()
+        .expect("the other terminal's run ends");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("paused"),
+        "the other terminal's run was paused:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nulls = db.scalar("SELECT count(*) FROM proposal_templates WHERE content_hash IS NULL");
+    assert_ne!(nulls, "0", "paused before the end");
+    assert_ne!(nulls, "3000", "some batches were committed");
+    // Space again resumes it from this screen, from the saved cursor, to the end.
+    screen.keys(" ");
+    screen.wait_for("hashes done", |s| {
+        s.lines()
+            .any(|l| l.contains("hashes") && l.contains("done") && l.contains("100%"))
+    });
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM proposal_templates WHERE content_hash IS NULL"),
+        "0"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pgshift_backfill_runs WHERE name = 'hashes'"),
+        "1",
+        "one continuous run"
+    );
+    screen.quit();
+}
+
+#[test]
+fn quitting_while_a_backfill_runs_from_the_screen_asks_then_pauses_it_and_quits() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0003"]).ok();
+    db.exec(TEMPLATES);
+    // A deliberately slow definition: ten rows per batch, 100 ms apart.
+    let dir = db.migrations().join("backfills");
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ORDER"), "slowhash\n").unwrap();
+    std::fs::write(
+        dir.join("slowhash.toml"),
+        r#"
+description = "hashes, slowly"
+table = "proposal_templates"
+key = "id"
+batch_size = 10
+pause = "100ms"
+target_batch = "10s"
+batch = "UPDATE proposal_templates SET content_hash = md5(body) WHERE id > $1 AND id <= $2 AND content_hash IS NULL"
+count = "SELECT count(*) FROM proposal_templates WHERE content_hash IS NULL"
+"#,
+    )
+    .unwrap();
+    let migrations = db.migrations().display().to_string();
+    let screen = Screen::start(&db, &args(&db, &migrations, &[]));
+    screen.wait_text("health OK");
+    screen.keys("5");
+    screen.wait_text("never run");
+    screen.keys("B");
+    screen.wait_text("Run backfill slowhash on");
+    screen.keys("y");
+    screen.wait_for("slowhash running from this screen", |s| {
+        s.contains("by this screen")
+    });
+    screen.keys("q");
+    screen.wait_text("Quit while a backfill runs?");
+    assert!(screen.running(), "q alone does not quit while it runs");
+    screen.keys("y");
+    let deadline = Instant::now() + DEADLINE;
+    while screen.running() {
+        assert!(
+            Instant::now() < deadline,
+            "pgshift did not quit after pausing; screen:\n{}",
+            screen.text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        db.scalar("SELECT state FROM pgshift_backfill_runs WHERE name = 'slowhash'"),
+        "paused",
+        "paused with its cursor saved before quitting"
+    );
+    let nulls = db.scalar("SELECT count(*) FROM proposal_templates WHERE content_hash IS NULL");
+    assert_ne!(nulls, "0", "paused before the end");
+    // It resumes from the CLI where it stopped.
+    db.run(&[
+        "backfill",
+        "resume",
+        "slowhash",
+        "--batch-size",
+        "1000",
+        "--pause",
+        "0",
+    ])
+    .ok();
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM proposal_templates WHERE content_hash IS NULL"),
+        "0"
+    );
+}

@@ -26,7 +26,7 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
             // A running check is asked about too: quitting abandons it unrecorded.
             if app.is_busy() || app.checklists.running.is_some() {
                 app.popup = Some(Popup::QuitWhileRunning);
-            } else {
+            } else if !super::backfills::ask_quit(app) {
                 app.quit = true;
             }
         }
@@ -97,6 +97,10 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         Action::Checklists => return checklist::open(app),
         Action::CancelBlocker => ask_signal(app, Signal::Cancel),
         Action::TerminateBlocker => ask_signal(app, Signal::Terminate),
+        Action::BackfillDryRun
+        | Action::BackfillRun
+        | Action::BackfillPauseResume
+        | Action::BackfillCancel => return super::backfills::on_action(app, a),
         // Dialog and overlay actions; the main screen never maps keys to them.
         Action::Confirm
         | Action::Dismiss
@@ -217,6 +221,7 @@ fn on_popup_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
             }
         }
         Popup::Confirm(c) => return on_confirm_key(app, c, action, ev),
+        Popup::Backfill(d) => return super::backfills::on_dialog_key(app, d, action, ev),
     }
     vec![]
 }

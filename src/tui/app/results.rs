@@ -158,6 +158,9 @@ pub fn same_blockers(before: &[Blocker], now: &[Blocker]) -> bool {
 }
 
 pub(super) fn on_progress(app: &mut App, e: Event) {
+    if super::backfills::is_backfill(&e) {
+        return super::backfills::on_event(app, e);
+    }
     let repeat = match (&app.activity, &e) {
         (Activity::Migrating(p), Event::Blocked { blockers, .. }) => {
             same_blockers(&p.blockers, blockers)

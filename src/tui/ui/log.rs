@@ -88,6 +88,11 @@ pub fn status_line(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         Activity::Idle if app.filtering => {
             Line::from(" filter: type to narrow the pane, Enter keeps it, Esc clears it")
         }
+        Activity::Idle
+            if !app.backfills.local.is_empty() || app.backfills.dry_running.is_some() =>
+        {
+            super::backfills::status_line(app, theme)
+        }
         Activity::Idle => match &app.health {
             Health::Unreachable { .. } => Line::styled(
                 " database unreachable: showing the last known state (greyed); reconnecting",

@@ -2,6 +2,7 @@
 //! helpers here. Only the visible window of each list is turned into lines, so a frame costs the
 //! same with 10 or 10,000 history rows.
 
+mod backfills;
 mod checklist;
 mod footer;
 mod header;
@@ -77,6 +78,7 @@ fn draw_pane(app: &App, theme: &Theme, f: &mut Frame, pane: Pane, area: Rect) {
         Pane::History => history::draw(app, theme, f, area),
         Pane::Locks => locks::draw(app, theme, f, area),
         Pane::Log => log::draw(app, theme, f, area),
+        Pane::Backfills => backfills::draw(app, theme, f, area),
     }
 }
 

@@ -35,6 +35,7 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
             );
         }
         Popup::Confirm(c) => confirm(app, theme, f, c),
+        Popup::Backfill(d) => super::backfills::dialog_for(app, theme, f, d),
         Popup::QuitWhileRunning => {
             let body = match (&app.activity, &app.checklists.running) {
                 (Activity::Migrating(p), _) => vec![
@@ -185,7 +186,7 @@ fn confirm(app: &App, theme: &Theme, f: &mut Frame, c: &Confirm) {
     );
 }
 
-fn dialog(
+pub(super) fn dialog(
     f: &mut Frame,
     theme: &Theme,
     title: Line,
