@@ -23,28 +23,40 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let inner = block.inner(area);
     f.render_widget(block, area);
     let focused = app.focus == Pane::Revisions;
-    let mut lines: Vec<Line> = window(state.selected, state.visible.len(), inner.height as usize)
+    let lines: Vec<Line> = window(state.selected, state.visible.len(), inner.height as usize)
         .map(|i| {
             let row = &app.revisions[state.visible[i]];
-            cursor_style(line(app, theme, row), i == state.selected, focused)
+            cursor_style(
+                line(app, theme, row, inner.width),
+                i == state.selected,
+                focused,
+            )
         })
         .collect();
-    if app.revisions.len() == 1 && state.filter.is_empty() {
-        lines.push(Line::styled(
+    // One row per revision, never wrapped: the cursor and scrolling count rows.
+    let rows = lines.len() as u16;
+    f.render_widget(Paragraph::new(lines), inner);
+    if app.revisions.len() == 1 && state.filter.is_empty() && rows < inner.height {
+        let hint = Line::styled(
             format!(
                 "no migrations in {}: add one with `pgshift new \"what it does\"`",
                 app.target.migrations
             ),
             theme.dim(),
-        ));
+        );
+        let below = Rect {
+            y: inner.y + rows,
+            height: inner.height - rows,
+            ..inner
+        };
+        f.render_widget(
+            Paragraph::new(hint).wrap(ratatui::widgets::Wrap { trim: false }),
+            below,
+        );
     }
-    f.render_widget(
-        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }),
-        inner,
-    );
 }
 
-fn line<'a>(app: &App, theme: &Theme, r: &'a RevisionRow) -> Line<'a> {
+fn line<'a>(app: &App, theme: &Theme, r: &'a RevisionRow, width: u16) -> Line<'a> {
     let g = theme.glyphs();
     let known = app.status.is_some();
     let current = app.current() == Some(r.revision);
@@ -95,7 +107,13 @@ fn line<'a>(app: &App, theme: &Theme, r: &'a RevisionRow) -> Line<'a> {
     } else {
         Default::default()
     };
-    spans.push(Span::styled(r.name.as_str(), name_style));
+    // A long name is cut with an ellipsis rather than wrapped onto the next row.
+    let used: usize = spans.iter().map(Span::width).sum();
+    let room = (width as usize).saturating_sub(used).max(1);
+    spans.push(Span::styled(
+        crate::output::one_line(&r.name, room),
+        name_style,
+    ));
     Line::from(spans)
 }
 

@@ -390,3 +390,42 @@ fn checklist_load_error() {
     assert!(screen.contains("could not be loaded"), "{screen}");
     assert!(screen.contains("appears twice"), "{screen}");
 }
+
+#[test]
+fn long_revision_names_are_cut_not_wrapped() {
+    let target = sample::target(Environment::Development);
+    let mut catalog = sample::catalog();
+    let long = "index_documents_concurrently_with_a_very_long_name";
+    catalog.migrations.push(
+        crate::catalog::Migration::new(Revision(9), long, "select 1;".into(), None)
+            .expect("migration"),
+    );
+    let app = App::new(TargetInfo::from(&target), &catalog, false);
+    let t = terminal(&app, 80, 24);
+    let screen: Vec<String> = (0..24)
+        .map(|y| {
+            (0..80)
+                .map(|x| t.backend().buffer()[(x, y)].symbol().to_string())
+                .collect()
+        })
+        .collect();
+    let row = screen
+        .iter()
+        .position(|l| l.contains("0009"))
+        .expect("row for 0009");
+    assert!(
+        screen[row].contains("index_documents_concurr"),
+        "{}",
+        screen[row]
+    );
+    assert!(
+        screen[row].contains('…'),
+        "cut with an ellipsis: {}",
+        screen[row]
+    );
+    assert!(
+        !screen[row + 1].contains("with_a_very_long_name"),
+        "no wrapped tail: {}",
+        screen[row + 1]
+    );
+}
