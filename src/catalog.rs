@@ -223,9 +223,11 @@ impl Catalog {
                 dir: dir.to_path_buf(),
                 reason: e.to_string(),
             })?;
-            let path = entry.path();
-            if path.is_file() {
-                files.push(path);
+            // The entry's type comes with the directory listing: no stat per file.
+            let is_file =
+                entry.file_type().map(|t| t.is_file()).unwrap_or(false) || entry.path().is_file(); // a symlink to a file
+            if is_file {
+                files.push(entry.path());
             }
         }
         files.sort();

@@ -387,13 +387,16 @@ fn emit<T: serde::Serialize>(
     g: &GlobalArgs,
     command: &str,
     value: &T,
-    human: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>,
+    human: impl FnOnce(&mut std::io::BufWriter<std::io::StdoutLock<'static>>) -> std::io::Result<()>,
 ) -> Result<ExitCode> {
     match g.format() {
         Format::Json => output::print_json(&output::json_ok(command, value)),
         Format::Human => {
-            // A closed pipe is not an error worth reporting.
-            human(&mut std::io::stdout().lock()).ok();
+            // Buffered: one write instead of one per line. A closed pipe is not worth reporting.
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            human(&mut out)
+                .and_then(|()| std::io::Write::flush(&mut out))
+                .ok();
         }
     }
     Ok(ExitCode::Ok)
