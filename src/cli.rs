@@ -312,15 +312,16 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
             match cmd {
                 Command::Status(a) => {
                     let s = ops::status::status(&target, &catalog).await?;
-                    emit(g, "status", &s, |out| output::status(out, &s))?;
-                    if !s.drift.is_empty() {
-                        return Ok(ExitCode::Integrity);
-                    }
-                    Ok(if a.check && s.is_pending() {
+                    let code = if !s.drift.is_empty() {
+                        ExitCode::Integrity
+                    } else if a.check && s.is_pending() {
                         ExitCode::Pending
                     } else {
                         ExitCode::Ok
-                    })
+                    };
+                    Ok(output::finish(g.format(), "status", &s, code, |out| {
+                        output::status(out, &s)
+                    }))
                 }
                 Command::History(a) => {
                     let h = ops::history::history(&target, &catalog, a.limit).await?;
@@ -382,24 +383,20 @@ impl From<PlanDirection> for Direction {
     }
 }
 
-/// Print a result: JSON document, or human text on stdout.
+/// Print a successful result: JSON document, or human text on stdout.
 fn emit<T: serde::Serialize>(
     g: &GlobalArgs,
     command: &str,
     value: &T,
-    human: impl FnOnce(&mut std::io::BufWriter<std::io::StdoutLock<'static>>) -> std::io::Result<()>,
+    human: impl FnOnce(&mut output::Out) -> std::io::Result<()>,
 ) -> Result<ExitCode> {
-    match g.format() {
-        Format::Json => output::print_json(&output::json_ok(command, value)),
-        Format::Human => {
-            // Buffered: one write instead of one per line. A closed pipe is not worth reporting.
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            human(&mut out)
-                .and_then(|()| std::io::Write::flush(&mut out))
-                .ok();
-        }
-    }
-    Ok(ExitCode::Ok)
+    Ok(output::finish(
+        g.format(),
+        command,
+        value,
+        ExitCode::Ok,
+        human,
+    ))
 }
 
 /// The target to use, starting the sandbox for `--target sandbox`.

@@ -19,6 +19,15 @@ pub enum ExitCode {
     Pending = 10,
 }
 
+impl ExitCode {
+    /// The one rule for `"ok"` in every JSON document: false exactly when the command failed
+    /// (1–5). 10 (`status --check`, `health`, a checklist with open items) reports pending work,
+    /// which is a finding, not a failure.
+    pub fn is_ok(self) -> bool {
+        matches!(self, ExitCode::Ok | ExitCode::Pending)
+    }
+}
+
 impl From<ExitCode> for std::process::ExitCode {
     fn from(code: ExitCode) -> Self {
         std::process::ExitCode::from(code as u8)

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::error::Error;
+use crate::error::{Error, ExitCode};
 use crate::event::{Event, Level};
 use crate::ops::history::History;
 use crate::ops::status::Status;
@@ -37,15 +37,26 @@ pub fn human_duration_s(secs: f64) -> String {
     }
 }
 
-/// The JSON document for a successful command.
-pub fn json_ok(command: &str, result: &impl serde::Serialize) -> serde_json::Value {
-    serde_json::json!({ "ok": true, "command": command, "result": result })
+/// The JSON document for a command that ran to the end and exits with `code`: `ok` follows
+/// [`ExitCode::is_ok`], and `exit_code` is the process's exit code, so a script can read either.
+pub fn json_result(
+    command: &str,
+    result: &impl serde::Serialize,
+    code: ExitCode,
+) -> serde_json::Value {
+    serde_json::json!({
+        "ok": code.is_ok(),
+        "command": command,
+        "exit_code": code as u8,
+        "result": result,
+    })
 }
 
 pub fn json_error(command: &str, e: &Error) -> serde_json::Value {
     serde_json::json!({
         "ok": false,
         "command": command,
+        "exit_code": e.exit_code() as u8,
         "error": {
             "kind": e.kind(),
             "message": e.to_string(),
@@ -54,6 +65,29 @@ pub fn json_error(command: &str, e: &Error) -> serde_json::Value {
             "exit_code": e.exit_code() as u8,
         }
     })
+}
+
+/// Where a command's human result goes: stdout, buffered (one write instead of one per line).
+pub type Out = std::io::BufWriter<std::io::StdoutLock<'static>>;
+
+/// Print what a command that ran to its end found, and return the code it exits with: the JSON
+/// document (`ok` follows `code`), or the human text on stdout.
+pub fn finish<T: serde::Serialize>(
+    format: Format,
+    command: &str,
+    value: &T,
+    code: ExitCode,
+    human: impl FnOnce(&mut Out) -> std::io::Result<()>,
+) -> ExitCode {
+    match format {
+        Format::Json => print_json(&json_result(command, value, code)),
+        Format::Human => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            // A closed pipe is not worth reporting.
+            human(&mut out).and_then(|()| out.flush()).ok();
+        }
+    }
+    code
 }
 
 pub fn print_json(doc: &serde_json::Value) {
