@@ -281,8 +281,8 @@ impl GlobalArgs {
 async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
     let g = &cli.global;
     match &cli.command {
-        None => default_screen(g, loaded, false).await,
-        Some(Command::Tui) => default_screen(g, loaded, true).await,
+        None => default_screen(g, loaded, Asked::Nothing).await,
+        Some(Command::Tui) => default_screen(g, loaded, Asked::Screen).await,
         Some(Command::New(a)) => {
             let dir = g
                 .migrations
@@ -722,14 +722,26 @@ async fn sandbox(g: &GlobalArgs, action: SandboxAction) -> Result<ExitCode> {
     })
 }
 
+/// What the operator asked for when [`default_screen`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    /// No subcommand: the screen on a terminal, the status otherwise.
+    Nothing,
+    /// `pgshift tui`: the screen, or a usage error without a terminal.
+    Screen,
+}
+
 /// No subcommand: the operator screen (`pgshift tui` asks for it explicitly). When stdout or stdin
 /// is not a terminal (a pipe, CI, `--json`), the status is printed instead. With nothing configured,
 /// the sandbox is started (and stopped again on exit if we started it); a configured but
 /// unreachable database opens the screen in its UNREACHABLE state, never the sandbox.
-async fn default_screen(g: &GlobalArgs, loaded: &Loaded, explicit: bool) -> Result<ExitCode> {
-    let screen =
-        explicit || (!g.json && std::io::stdout().is_terminal() && std::io::stdin().is_terminal());
-    if explicit && !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
+async fn default_screen(g: &GlobalArgs, loaded: &Loaded, asked: Asked) -> Result<ExitCode> {
+    let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let screen = match asked {
+        Asked::Screen => true,
+        Asked::Nothing => !g.json && terminal,
+    };
+    if asked == Asked::Screen && !terminal {
         return Err(Error::Usage(
             "`pgshift tui` needs a terminal on stdin and stdout; use `pgshift status` in scripts"
                 .into(),
