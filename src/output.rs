@@ -26,6 +26,15 @@ pub fn one_line(s: &str, max: usize) -> String {
     cut
 }
 
+/// The items on one line, separated by `; ` (blockers, drift).
+pub fn joined<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// `4s`, `3m12s`, `2h05m`, `3d4h`.
 pub fn human_duration_s(secs: f64) -> String {
     let s = secs.max(0.0) as u64;
@@ -118,11 +127,7 @@ pub fn event_line(e: &Event) -> Option<String> {
         Event::Statement { line, text, .. } => format!("        line {line}: {text}"),
         Event::Blocked { revision, blockers } => format!(
             "        {revision} waits for a lock held by {}",
-            blockers
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
+            joined(blockers)
         ),
         Event::StepRetry {
             revision,
@@ -133,18 +138,7 @@ pub fn event_line(e: &Event) -> Option<String> {
             blockers,
         } => format!(
             "        {revision} attempt {attempt}/{attempts}: {reason}{}; retrying in {} ms",
-            if blockers.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; blocked by {}",
-                    blockers
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )
-            },
+            crate::db::blockers::blocked_by(blockers),
             delay.as_millis()
         ),
         Event::StepFinished {

@@ -255,14 +255,7 @@ impl Worker {
         resume: bool,
         opts: &backfill::Options,
     ) -> std::result::Result<backfill::RunReport, String> {
-        let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-        let tx = self.tx.clone();
-        let forward = tokio::spawn(async move {
-            while let Some(e) = erx.recv().await {
-                tx.send(Msg::Progress(e)).ok();
-            }
-        });
-        let reporter = Reporter::new(etx);
+        let (reporter, forward) = self.progress();
         // Pause and cancel go through the run table (`backfill::pause`), as from any terminal.
         let control = backfill::Control::default();
         let result = if resume {
