@@ -281,8 +281,8 @@ impl GlobalArgs {
 async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
     let g = &cli.global;
     match &cli.command {
-        None => default_screen(g, loaded, false).await,
-        Some(Command::Tui) => default_screen(g, loaded, true).await,
+        None => default_screen(g, loaded, Asked::Nothing).await,
+        Some(Command::Tui) => default_screen(g, loaded, Asked::Screen).await,
         Some(Command::New(a)) => {
             let dir = g
                 .migrations
@@ -312,15 +312,16 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
             match cmd {
                 Command::Status(a) => {
                     let s = ops::status::status(&target, &catalog).await?;
-                    emit(g, "status", &s, |out| output::status(out, &s))?;
-                    if !s.drift.is_empty() {
-                        return Ok(ExitCode::Integrity);
-                    }
-                    Ok(if a.check && s.is_pending() {
+                    let code = if !s.drift.is_empty() {
+                        ExitCode::Integrity
+                    } else if a.check && s.is_pending() {
                         ExitCode::Pending
                     } else {
                         ExitCode::Ok
-                    })
+                    };
+                    Ok(output::finish(g.format(), "status", &s, code, |out| {
+                        output::status(out, &s)
+                    }))
                 }
                 Command::History(a) => {
                     let h = ops::history::history(&target, &catalog, a.limit).await?;
@@ -382,24 +383,20 @@ impl From<PlanDirection> for Direction {
     }
 }
 
-/// Print a result: JSON document, or human text on stdout.
+/// Print a successful result: JSON document, or human text on stdout.
 fn emit<T: serde::Serialize>(
     g: &GlobalArgs,
     command: &str,
     value: &T,
-    human: impl FnOnce(&mut std::io::BufWriter<std::io::StdoutLock<'static>>) -> std::io::Result<()>,
+    human: impl FnOnce(&mut output::Out) -> std::io::Result<()>,
 ) -> Result<ExitCode> {
-    match g.format() {
-        Format::Json => output::print_json(&output::json_ok(command, value)),
-        Format::Human => {
-            // Buffered: one write instead of one per line. A closed pipe is not worth reporting.
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            human(&mut out)
-                .and_then(|()| std::io::Write::flush(&mut out))
-                .ok();
-        }
-    }
-    Ok(ExitCode::Ok)
+    Ok(output::finish(
+        g.format(),
+        command,
+        value,
+        ExitCode::Ok,
+        human,
+    ))
 }
 
 /// The target to use, starting the sandbox for `--target sandbox`.
@@ -725,14 +722,26 @@ async fn sandbox(g: &GlobalArgs, action: SandboxAction) -> Result<ExitCode> {
     })
 }
 
+/// What the operator asked for when [`default_screen`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    /// No subcommand: the screen on a terminal, the status otherwise.
+    Nothing,
+    /// `pgshift tui`: the screen, or a usage error without a terminal.
+    Screen,
+}
+
 /// No subcommand: the operator screen (`pgshift tui` asks for it explicitly). When stdout or stdin
 /// is not a terminal (a pipe, CI, `--json`), the status is printed instead. With nothing configured,
 /// the sandbox is started (and stopped again on exit if we started it); a configured but
 /// unreachable database opens the screen in its UNREACHABLE state, never the sandbox.
-async fn default_screen(g: &GlobalArgs, loaded: &Loaded, explicit: bool) -> Result<ExitCode> {
-    let screen =
-        explicit || (!g.json && std::io::stdout().is_terminal() && std::io::stdin().is_terminal());
-    if explicit && !(std::io::stdout().is_terminal() && std::io::stdin().is_terminal()) {
+async fn default_screen(g: &GlobalArgs, loaded: &Loaded, asked: Asked) -> Result<ExitCode> {
+    let terminal = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let screen = match asked {
+        Asked::Screen => true,
+        Asked::Nothing => !g.json && terminal,
+    };
+    if asked == Asked::Screen && !terminal {
         return Err(Error::Usage(
             "`pgshift tui` needs a terminal on stdin and stdout; use `pgshift status` in scripts"
                 .into(),

@@ -19,6 +19,15 @@ pub enum ExitCode {
     Pending = 10,
 }
 
+impl ExitCode {
+    /// The one rule for `"ok"` in every JSON document: false exactly when the command failed
+    /// (1–5). 10 (`status --check`, `health`, a checklist with open items) reports pending work,
+    /// which is a finding, not a failure.
+    pub fn is_ok(self) -> bool {
+        matches!(self, ExitCode::Ok | ExitCode::Pending)
+    }
+}
+
 impl From<ExitCode> for std::process::ExitCode {
     fn from(code: ExitCode) -> Self {
         std::process::ExitCode::from(code as u8)
@@ -172,6 +181,15 @@ pub enum Error {
     )]
     BackfillBusy { name: String, holder: String },
 
+    #[error(
+        "backfill {name} not started: another backfill is writing to table {table}: {holder}\n  One backfill per table at a time (their batches would wait on each other's row locks). Watch it with `pgshift backfill status` and run this one when it is done, or pause it with `pgshift backfill pause NAME`."
+    )]
+    BackfillTableBusy {
+        name: String,
+        table: String,
+        holder: String,
+    },
+
     /// A backfill batch kept hitting lock or statement timeouts until its retries ran out.
     #[error("{0}")]
     BackfillBlocked(String),
@@ -234,6 +252,7 @@ impl Error {
             Error::Unreachable { .. } | Error::ConnectionLost { .. } => ExitCode::Unreachable,
             Error::RunnerLockBusy { .. }
             | Error::BackfillBusy { .. }
+            | Error::BackfillTableBusy { .. }
             | Error::BackfillBlocked(_)
             | Error::LockRetriesExhausted { .. } => ExitCode::LockBusy,
             Error::StepFailed { .. }
@@ -309,6 +328,7 @@ impl Error {
             Error::ConnectionLost { .. } => "connection_lost",
             Error::RunnerLockBusy { .. } => "runner_lock_busy",
             Error::BackfillBusy { .. } => "backfill_busy",
+            Error::BackfillTableBusy { .. } => "backfill_table_busy",
             Error::BackfillBlocked(_) => "backfill_blocked",
             Error::LockRetriesExhausted { .. } => "lock_retries_exhausted",
             Error::StepFailed { .. } => "step_failed",

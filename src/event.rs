@@ -105,39 +105,48 @@ pub enum Level {
 
 /// Where a core operation sends its progress. Progress is advisory: when nobody listens any more
 /// (the UI closed), events are dropped and the operation carries on to a consistent end.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Reporter {
     tx: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
+    /// Whether `emit` logs the event. Off only for a reporter whose receiver re-emits into
+    /// another reporter, which logs it: each event reaches the log file exactly once.
+    logs: bool,
+}
+
+impl Default for Reporter {
+    fn default() -> Self {
+        Reporter::silent()
+    }
 }
 
 impl Reporter {
     pub fn new(tx: tokio::sync::mpsc::UnboundedSender<Event>) -> Self {
-        Reporter { tx: Some(tx) }
+        Reporter {
+            tx: Some(tx),
+            logs: true,
+        }
     }
 
-    /// A reporter that drops everything (tests, library callers without progress).
+    /// A reporter for a forwarder: its receiver passes (some) events on to another `Reporter`'s
+    /// `emit`, which logs them, so this one does not.
+    pub fn forwarding(tx: tokio::sync::mpsc::UnboundedSender<Event>) -> Self {
+        Reporter {
+            tx: Some(tx),
+            logs: false,
+        }
+    }
+
+    /// A reporter that only logs (tests, library callers without progress).
     pub fn silent() -> Self {
-        Reporter { tx: None }
+        Reporter {
+            tx: None,
+            logs: true,
+        }
     }
 
     pub fn emit(&self, event: Event) {
-        match &event {
-            Event::Log {
-                level: Level::Error,
-                message,
-            } => tracing::error!("{message}"),
-            Event::Log {
-                level: Level::Warn,
-                message,
-            } => tracing::warn!("{message}"),
-            Event::Log { message, .. } => tracing::info!("{message}"),
-            // Lock waits go to the log with the blocker named, as on the screen.
-            Event::Blocked { .. } | Event::StepRetry { .. } => {
-                if let Some(line) = crate::output::event_line(&event) {
-                    tracing::warn!("{}", line.trim_start());
-                }
-            }
-            other => tracing::debug!(?other),
+        if self.logs {
+            log(&event);
         }
         if let Some(tx) = &self.tx {
             // A closed receiver means nobody watches progress; the work itself must go on.
@@ -150,5 +159,27 @@ impl Reporter {
             level,
             message: message.into(),
         });
+    }
+}
+
+/// The event in the log file (tracing).
+fn log(event: &Event) {
+    match event {
+        Event::Log {
+            level: Level::Error,
+            message,
+        } => tracing::error!("{message}"),
+        Event::Log {
+            level: Level::Warn,
+            message,
+        } => tracing::warn!("{message}"),
+        Event::Log { message, .. } => tracing::info!("{message}"),
+        // Lock waits go to the log with the blocker named, as on the screen.
+        Event::Blocked { .. } | Event::StepRetry { .. } => {
+            if let Some(line) = crate::output::event_line(event) {
+                tracing::warn!("{}", line.trim_start());
+            }
+        }
+        other => tracing::debug!(?other),
     }
 }

@@ -421,11 +421,7 @@ fn judge(h: &mut Health, target: &Target, catalog_error: Option<crate::catalog::
             AlertKind::SchemaOutOfSync,
             format!(
                 "schema out of sync with the files: {}",
-                m.drift
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                crate::output::joined(&m.drift)
             ),
         )),
         MigrationState::Pending => h.alerts.push(Alert::new(

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::error::Error;
+use crate::error::{Error, ExitCode};
 use crate::event::{Event, Level};
 use crate::ops::history::History;
 use crate::ops::status::Status;
@@ -26,6 +26,15 @@ pub fn one_line(s: &str, max: usize) -> String {
     cut
 }
 
+/// The items on one line, separated by `; ` (blockers, drift).
+pub fn joined<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// `4s`, `3m12s`, `2h05m`, `3d4h`.
 pub fn human_duration_s(secs: f64) -> String {
     let s = secs.max(0.0) as u64;
@@ -37,15 +46,26 @@ pub fn human_duration_s(secs: f64) -> String {
     }
 }
 
-/// The JSON document for a successful command.
-pub fn json_ok(command: &str, result: &impl serde::Serialize) -> serde_json::Value {
-    serde_json::json!({ "ok": true, "command": command, "result": result })
+/// The JSON document for a command that ran to the end and exits with `code`: `ok` follows
+/// [`ExitCode::is_ok`], and `exit_code` is the process's exit code, so a script can read either.
+pub fn json_result(
+    command: &str,
+    result: &impl serde::Serialize,
+    code: ExitCode,
+) -> serde_json::Value {
+    serde_json::json!({
+        "ok": code.is_ok(),
+        "command": command,
+        "exit_code": code as u8,
+        "result": result,
+    })
 }
 
 pub fn json_error(command: &str, e: &Error) -> serde_json::Value {
     serde_json::json!({
         "ok": false,
         "command": command,
+        "exit_code": e.exit_code() as u8,
         "error": {
             "kind": e.kind(),
             "message": e.to_string(),
@@ -54,6 +74,29 @@ pub fn json_error(command: &str, e: &Error) -> serde_json::Value {
             "exit_code": e.exit_code() as u8,
         }
     })
+}
+
+/// Where a command's human result goes: stdout, buffered (one write instead of one per line).
+pub type Out = std::io::BufWriter<std::io::StdoutLock<'static>>;
+
+/// Print what a command that ran to its end found, and return the code it exits with: the JSON
+/// document (`ok` follows `code`), or the human text on stdout.
+pub fn finish<T: serde::Serialize>(
+    format: Format,
+    command: &str,
+    value: &T,
+    code: ExitCode,
+    human: impl FnOnce(&mut Out) -> std::io::Result<()>,
+) -> ExitCode {
+    match format {
+        Format::Json => print_json(&json_result(command, value, code)),
+        Format::Human => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            // A closed pipe is not worth reporting.
+            human(&mut out).and_then(|()| out.flush()).ok();
+        }
+    }
+    code
 }
 
 pub fn print_json(doc: &serde_json::Value) {
@@ -84,11 +127,7 @@ pub fn event_line(e: &Event) -> Option<String> {
         Event::Statement { line, text, .. } => format!("        line {line}: {text}"),
         Event::Blocked { revision, blockers } => format!(
             "        {revision} waits for a lock held by {}",
-            blockers
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
+            joined(blockers)
         ),
         Event::StepRetry {
             revision,
@@ -99,18 +138,7 @@ pub fn event_line(e: &Event) -> Option<String> {
             blockers,
         } => format!(
             "        {revision} attempt {attempt}/{attempts}: {reason}{}; retrying in {} ms",
-            if blockers.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; blocked by {}",
-                    blockers
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )
-            },
+            crate::db::blockers::blocked_by(blockers),
             delay.as_millis()
         ),
         Event::StepFinished {

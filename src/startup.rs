@@ -231,7 +231,8 @@ fn runbook_lines_filtered(outer: &Reporter) -> (Reporter, tokio::task::JoinHandl
             }
         }
     });
-    (Reporter::new(tx), forward)
+    // The outer reporter logs what it is given; startup logs the runbook lines itself.
+    (Reporter::forwarding(tx), forward)
 }
 
 async fn last_event_id(target: &Target) -> Option<i64> {

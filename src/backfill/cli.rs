@@ -13,7 +13,7 @@ use crate::cli::GlobalArgs;
 use crate::config::Target;
 use crate::error::{Error, ExitCode, Result};
 use crate::event::{Event, Reporter};
-use crate::output::{self, Format, human_duration_s, one_line};
+use crate::output::{self, human_duration_s, one_line};
 
 /// Arguments of `pgshift backfill`.
 #[derive(Debug, Args)]
@@ -137,25 +137,17 @@ pub async fn command(
     }
 }
 
-/// The JSON document (with `ok` saying whether the command reached its goal) or human text.
+/// The JSON document (`ok` follows the exit code: a run that ended paused or cancelled exits 1)
+/// or human text.
 fn print<T: serde::Serialize>(
     g: &GlobalArgs,
     command: &str,
     value: &T,
     ok: bool,
-    human: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>,
+    human: impl FnOnce(&mut output::Out) -> std::io::Result<()>,
 ) -> Result<ExitCode> {
-    match g.format() {
-        Format::Json => {
-            let mut doc = output::json_ok(command, value);
-            doc["ok"] = serde_json::json!(ok);
-            output::print_json(&doc);
-        }
-        Format::Human => {
-            human(&mut std::io::stdout().lock()).ok();
-        }
-    }
-    Ok(if ok { ExitCode::Ok } else { ExitCode::Failed })
+    let code = if ok { ExitCode::Ok } else { ExitCode::Failed };
+    Ok(output::finish(g.format(), command, value, code, human))
 }
 
 async fn dry_runs(

@@ -210,11 +210,7 @@ pub async fn run_batches(
                     tracing::warn!("rollback after a failed batch also failed: {re}");
                 }
                 let mut failure = DbFailure::from_pg(&e, None);
-                if !blockers.is_empty() {
-                    let list = blockers.iter().map(ToString::to_string).collect::<Vec<_>>();
-                    failure.message =
-                        format!("{}; blocked by {}", failure.message, list.join("; "));
-                }
+                failure.message.push_str(&blockers::blocked_by(&blockers));
                 let retryable = RETRYABLE.iter().any(|c| failure.is(c));
                 attempt += 1;
                 if e.is_closed() || !retryable || attempt >= plan.guard.retries {

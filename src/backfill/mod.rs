@@ -448,7 +448,7 @@ async fn run_mode(
     let d = registry.get(name)?;
     let s = Session::connect(&target.conn, &format!("backfill {name}")).await?;
     ensure_tables(&s, target, reporter).await?;
-    take_lock(&s, name).await?;
+    take_locks(&s, d).await?;
     let start = Instant::now();
     let result = run_locked(&s, target, d, opts, mode, control, reporter, start).await;
     if let Err(f) = &result
@@ -692,21 +692,44 @@ async fn ensure_tables(s: &Session, target: &Target, reporter: &Reporter) -> Res
     result
 }
 
-/// One run of a backfill at a time: its advisory lock, held for the session.
-async fn take_lock(s: &Session, name: &str) -> Result<()> {
+/// One run of a backfill at a time, and one backfill per table: both advisory locks, held for
+/// the session.
+async fn take_locks(s: &Session, d: &Definition) -> Result<()> {
+    let name = &d.name;
+    take_lock(s, lock::BACKFILL, name, |holder| Error::BackfillBusy {
+        name: name.clone(),
+        holder,
+    })
+    .await?;
+    let table = lock::table_key(s, &d.table_sql()).await?;
+    take_lock(s, lock::BACKFILL_TABLE, &table, |holder| {
+        Error::BackfillTableBusy {
+            name: name.clone(),
+            table: d.table.clone(),
+            holder,
+        }
+    })
+    .await
+}
+
+/// Take the lock `namespace || key`, waiting [`LOCK_GRACE`] for a run that is just ending; else
+/// `busy` with the holder named.
+async fn take_lock(
+    s: &Session,
+    namespace: &str,
+    key: &str,
+    busy: impl FnOnce(String) -> Error,
+) -> Result<()> {
     let deadline = Instant::now() + LOCK_GRACE;
     loop {
-        if lock::try_acquire(s, lock::BACKFILL, name).await? {
+        if lock::try_acquire(s, namespace, key).await? {
             return Ok(());
         }
         if Instant::now() >= deadline {
-            let holder = lock::holder(s, lock::BACKFILL, name).await?;
-            return Err(Error::BackfillBusy {
-                name: name.into(),
-                holder: holder
-                    .map(|h| h.to_string())
-                    .unwrap_or_else(|| "holder unknown (it may have just finished)".into()),
-            });
+            let holder = lock::holder(s, namespace, key).await?;
+            return Err(busy(holder.map(|h| h.to_string()).unwrap_or_else(|| {
+                "holder unknown (it may have just finished)".into()
+            })));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

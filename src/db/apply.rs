@@ -402,18 +402,7 @@ fn step_error(
                 crate::error::Leftover::Nothing
             },
             attempts,
-            blockers: if blockers.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; blocked by {}",
-                    blockers
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                )
-            },
+            blockers: super::blockers::blocked_by(blockers),
         };
     }
     let statement = match stmt {

@@ -37,6 +37,15 @@ impl std::fmt::Display for Blocker {
     }
 }
 
+/// `; blocked by pid … ; pid …` to end a sentence about a wait, or nothing when nobody blocked.
+pub fn blocked_by(blockers: &[Blocker]) -> String {
+    if blockers.is_empty() {
+        String::new()
+    } else {
+        format!("; blocked by {}", crate::output::joined(blockers))
+    }
+}
+
 const BLOCKERS_OF: &str = "SELECT a.pid, coalesce(a.usename::text, ''), coalesce(a.application_name, ''),
        coalesce(a.state, ''), extract(epoch FROM now() - a.xact_start)::float8, coalesce(a.query, '')
 FROM pg_stat_activity a

@@ -10,6 +10,13 @@ use crate::event::{Event, Reporter};
 /// Namespaces for advisory lock keys; the key is `hashtextextended(namespace || name, 0)`.
 pub const RUNNER: &str = "pgshift:runner:";
 pub const BACKFILL: &str = "pgshift:backfill:";
+/// One backfill per table at a time: keyed by the table's OID (see [`table_key`]), so `t` and
+/// `public.t` are the same table.
+pub const BACKFILL_TABLE: &str = "pgshift:backfill-table:";
+
+/// The table's OID as text, or the name as given when no such table exists (then nothing can
+/// write to it, and the run fails on its own check with a clear message).
+const TABLE_KEY: &str = "SELECT coalesce(to_regclass($1)::oid::text, $1)";
 
 const TRY_LOCK: &str = "SELECT pg_try_advisory_lock(hashtextextended($1 || $2, 0))";
 const UNLOCK: &str = "SELECT pg_advisory_unlock(hashtextextended($1 || $2, 0))";
@@ -131,6 +138,15 @@ pub async fn release(s: &Session, namespace: &str, name: &str) -> Result<()> {
         .await
         .map_err(|e| Error::db("releasing the runner lock", &e))?;
     Ok(())
+}
+
+/// The [`BACKFILL_TABLE`] lock key's name part for `table` (quoted SQL, e.g. `"public"."t"`).
+pub async fn table_key(s: &Session, table: &str) -> Result<String> {
+    Ok(s.client
+        .query_one(TABLE_KEY, &[&table])
+        .await
+        .map_err(|e| Error::db(format!("looking up table {table}"), &e))?
+        .get(0))
 }
 
 /// The runner lock key's name part: the database name.

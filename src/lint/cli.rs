@@ -47,15 +47,16 @@ pub async fn lint(g: &GlobalArgs, loaded: &Loaded, a: &LintArgs) -> Result<ExitC
             }
         }
     };
-    match g.format() {
-        Format::Json => output::print_json(&output::json_ok("lint", &report)),
-        Format::Human => human(&report),
-    }
-    Ok(if report.errors > 0 {
+    let code = if report.errors > 0 {
         ExitCode::Failed
     } else {
         ExitCode::Ok
-    })
+    };
+    match g.format() {
+        Format::Json => output::print_json(&output::json_result("lint", &report, code)),
+        Format::Human => human(&report),
+    }
+    Ok(code)
 }
 
 fn human(report: &LintReport) {
@@ -88,7 +89,7 @@ fn rule_list(g: &GlobalArgs) -> Result<ExitCode> {
         .map(|r| serde_json::json!({"rule": r.name, "severity": r.severity, "why": r.why, "fix": r.fix}))
         .collect();
     match g.format() {
-        Format::Json => output::print_json(&output::json_ok("lint", &list)),
+        Format::Json => output::print_json(&output::json_result("lint", &list, ExitCode::Ok)),
         Format::Human => {
             for r in rules::RULES {
                 println!(

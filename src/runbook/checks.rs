@@ -323,14 +323,7 @@ async fn at_head(target: &Target) -> Result<CheckOutcome> {
     let drift = plan::drift(&catalog, &applied);
     let current = plan::current(&applied);
     Ok(if !drift.is_empty() {
-        CheckOutcome::fail(format!(
-            "drift: {}",
-            drift
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        ))
+        CheckOutcome::fail(format!("drift: {}", crate::output::joined(&drift)))
     } else if current == catalog.head() {
         CheckOutcome::pass(format!("at head {current}"))
     } else {

@@ -66,20 +66,6 @@ struct StartupConfig {
     strict: Option<bool>,
 }
 
-fn print<T: serde::Serialize>(
-    g: &GlobalArgs,
-    command: &str,
-    value: &T,
-    human: impl FnOnce(&mut std::io::StdoutLock<'static>) -> std::io::Result<()>,
-) {
-    match g.format() {
-        Format::Json => output::print_json(&output::json_ok(command, value)),
-        Format::Human => {
-            human(&mut std::io::stdout().lock()).ok();
-        }
-    }
-}
-
 pub async fn checklist(g: &GlobalArgs, loaded: &Loaded, a: &ChecklistArgs) -> Result<ExitCode> {
     let rb = Runbook::load(loaded)?;
     let (target, _sandbox) = resolve_target(g, loaded).await?;
@@ -90,16 +76,21 @@ pub async fn checklist(g: &GlobalArgs, loaded: &Loaded, a: &ChecklistArgs) -> Re
             ));
         }
         let all = super::overview(&rb, &target).await?;
-        print(g, "checklist", &all, |out| {
-            for c in &all {
-                writeln!(out, "{:<28} {:<12} {}", c.name, run_word(c.state), c.title)?;
-            }
-            writeln!(
-                out,
-                "\nWalk one with `pgshift checklist NAME --run-checks`."
-            )
-        });
-        return Ok(ExitCode::Ok);
+        return Ok(output::finish(
+            g.format(),
+            "checklist",
+            &all,
+            ExitCode::Ok,
+            |out| {
+                for c in &all {
+                    writeln!(out, "{:<28} {:<12} {}", c.name, run_word(c.state), c.title)?;
+                }
+                writeln!(
+                    out,
+                    "\nWalk one with `pgshift checklist NAME --run-checks`."
+                )
+            },
+        ));
     };
     rb.checklist(name)?;
     if a.new {
@@ -125,12 +116,18 @@ pub async fn checklist(g: &GlobalArgs, loaded: &Loaded, a: &ChecklistArgs) -> Re
     drop(reporter);
     printer.await.ok();
     let view = result?;
-    print(g, "checklist", &view, |out| render(out, &view));
-    Ok(match view.state {
+    let code = match view.state {
         RunState::Passed => ExitCode::Ok,
         RunState::Failed => ExitCode::Failed,
         RunState::InProgress | RunState::NotStarted => ExitCode::Pending,
-    })
+    };
+    Ok(output::finish(
+        g.format(),
+        "checklist",
+        &view,
+        code,
+        |out| render(out, &view),
+    ))
 }
 
 fn run_word(s: RunState) -> &'static str {
@@ -211,8 +208,13 @@ fn render_item(out: &mut impl Write, i: &ItemView) -> std::io::Result<()> {
 pub async fn health(g: &GlobalArgs, loaded: &Loaded) -> Result<ExitCode> {
     let (target, _sandbox) = resolve_target(g, loaded).await?;
     let h = health::check(&target).await;
-    print(g, "health", &h, |out| health::render(out, &h));
-    Ok(h.exit_code())
+    Ok(output::finish(
+        g.format(),
+        "health",
+        &h,
+        h.exit_code(),
+        |out| health::render(out, &h),
+    ))
 }
 
 /// A reporter for `startup`: the runbook lines on stdout (what container log matchers watch),
@@ -255,8 +257,13 @@ pub async fn startup(g: &GlobalArgs, loaded: &Loaded, a: &StartupArgs) -> Result
                 return Err(e);
             }
             let doc = serde_json::json!({ "outcome": "degraded", "error": e.to_string(), "kind": e.kind() });
-            print(g, "startup", &doc, |_| Ok(()));
-            return Ok(ExitCode::Ok);
+            return Ok(output::finish(
+                g.format(),
+                "startup",
+                &doc,
+                ExitCode::Ok,
+                |_| Ok(()),
+            ));
         }
     };
     let cfg = startup::Config {
@@ -267,7 +274,13 @@ pub async fn startup(g: &GlobalArgs, loaded: &Loaded, a: &StartupArgs) -> Result
     let outcome = startup::run(&cfg, &reporter).await;
     drop(reporter);
     printer.await.ok();
-    print(g, "startup", &outcome, |_| Ok(()));
+    let code = output::finish(
+        g.format(),
+        "startup",
+        &outcome,
+        outcome.exit_code(cfg.strict),
+        |_| Ok(()),
+    );
     if g.format() == Format::Human
         && let startup::Outcome::Degraded {
             diagnosis: Some(f), ..
@@ -278,7 +291,7 @@ pub async fn startup(g: &GlobalArgs, loaded: &Loaded, a: &StartupArgs) -> Result
     {
         eprint!("{f}");
     }
-    Ok(outcome.exit_code(cfg.strict))
+    Ok(code)
 }
 
 pub async fn serve(g: &GlobalArgs, loaded: &Loaded, a: &ServeArgs) -> Result<ExitCode> {

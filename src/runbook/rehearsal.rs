@@ -27,11 +27,7 @@ pub(super) async fn local_testing(cx: &CheckContext<'_>) -> Result<CheckOutcome>
     if !drift.is_empty() {
         return Ok(CheckOutcome::fail(format!(
             "drift between files and database; rehearsal would not mean anything: {}",
-            drift
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
+            crate::output::joined(&drift)
         )));
     }
     if current == catalog.head() {

@@ -2,6 +2,7 @@
 //! run. No awaits, no SQL, no clock: everything from the outside world arrives as a [`Msg`].
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crossterm::event::KeyEvent;
 
@@ -10,6 +11,7 @@ use crate::catalog::{Catalog, Revision};
 use crate::config::{Environment, Target};
 use crate::db::audit;
 use crate::db::blockers::{Blocker, Conflict};
+use crate::error::Error;
 use crate::event::{Event, Level};
 use crate::ops::history::History;
 use crate::ops::migrate::Report;
@@ -262,7 +264,9 @@ pub enum Msg {
         result: Result<Plan, String>,
     },
     Progress(Event),
-    Migrated(Result<Report, String>),
+    /// A migration ended. The error is kept whole (not its text) so that a run that outlives the
+    /// screen exits with its own code: 4 for lock retries exhausted, 3 for a lost connection.
+    Migrated(Result<Report, Arc<Error>>),
     Signalled {
         pid: i32,
         signal: Signal,
@@ -612,7 +616,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                         rep.duration_ms
                     ),
                 ),
-                Err(e) => log_error(app, &e),
+                Err(e) => log_error(app, &e.to_string()),
             }
             vec![Effect::Poll, Effect::LoadHistory]
         }

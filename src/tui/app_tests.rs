@@ -304,9 +304,9 @@ fn progress_events_drive_the_status_and_the_log() {
     );
     let effects = update(
         &mut app,
-        Msg::Migrated(Err(
+        Msg::Migrated(Err(std::sync::Arc::new(crate::error::Error::Failed(
             "upgrade 0004 failed: lock_timeout\n  Nothing was applied.".into(),
-        )),
+        )))),
     );
     assert_eq!(effects, vec![Effect::Poll, Effect::LoadHistory]);
     assert_eq!(app.activity, Activity::Idle);

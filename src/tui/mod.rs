@@ -108,7 +108,7 @@ impl Unfinished {
                         say(&format!("{} {} -> {}: {} step(s) in {} ms", r.direction.verb(), r.from, r.to, r.steps.len(), r.duration_ms));
                         return Ok(());
                     }
-                    Some(Msg::Migrated(Err(e))) => return Err(Error::Failed(e)),
+                    Some(Msg::Migrated(Err(e))) => return Err(run_error(e)),
                     Some(_) => {}
                     None => return Ok(()),
                 },
@@ -124,6 +124,13 @@ impl Unfinished {
             self.what
         ))
     }
+}
+
+/// The failed run's own error, so pgshift exits with its code (4 for lock retries exhausted, 3 for
+/// a lost connection, ...) and prints its diagnosis. The worker sends it once, so this is its only
+/// holder; were it ever shared, the text is kept with the generic failure code.
+fn run_error(e: Arc<Error>) -> Error {
+    Arc::try_unwrap(e).unwrap_or_else(|shared| Error::Failed(shared.to_string()))
 }
 
 /// A line on stderr that never panics (the terminal may be gone after a hangup).
@@ -268,4 +275,46 @@ fn spawn_signal_watch(tx: tokio::sync::mpsc::UnboundedSender<Msg>) {
         }
         tx.send(Msg::Terminate).ok();
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What pgshift exits with when a run that outlived the screen ends with `error`.
+    fn exit_after_quit(error: Error) -> crate::error::ExitCode {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tx.send(Msg::Migrated(Err(Arc::new(error)))).unwrap();
+        let unfinished = Unfinished {
+            rx,
+            what: "upgrade 0003 -> 0005".into(),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(unfinished.wait()).unwrap_err().exit_code()
+    }
+
+    #[test]
+    fn a_run_that_fails_after_the_screen_closed_exits_with_its_own_code() {
+        use crate::error::ExitCode;
+        let lost = Error::ConnectionLost {
+            action: "upgrade 0004".into(),
+            reason: "server closed the connection".into(),
+        };
+        assert_eq!(exit_after_quit(lost), ExitCode::Unreachable);
+        let exhausted = Error::LockRetriesExhausted {
+            action: "upgrade".into(),
+            revision: crate::catalog::Revision(4),
+            reason: "canceling statement due to lock timeout (55P03)".into(),
+            cause: crate::error::LockWait::Timeout,
+            state: crate::error::Leftover::Nothing,
+            attempts: 10,
+            blockers: "; blocked by pid 42".into(),
+        };
+        assert_eq!(exit_after_quit(exhausted), ExitCode::LockBusy);
+        let failed = Error::Refused("lint found error(s)".into());
+        assert_eq!(exit_after_quit(failed), ExitCode::Failed);
+    }
 }

@@ -186,7 +186,7 @@ impl Worker {
         direction: Direction,
         spec: TargetSpec,
         expect: (crate::catalog::Revision, crate::catalog::Revision),
-    ) -> std::result::Result<migrate::Report, String> {
+    ) -> std::result::Result<migrate::Report, Arc<Error>> {
         let mut req = migrate::Request::new(direction, spec);
         req.expect = Some(expect);
         req.detail = serde_json::json!({ "via": VIA });
@@ -195,17 +195,18 @@ impl Worker {
             // (overriding them is a CLI decision: `up --allow-lint`, audited).
             let blocking = crate::lint::blocking_between(&self.catalog, expect.0, expect.1);
             if !blocking.is_empty() {
-                return Err(format!(
+                // Refused, exit 1, as `pgshift up` refuses them.
+                return Err(Arc::new(Error::Refused(format!(
                     "lint found error(s) in the migrations to run ({}); nothing was run. See `pgshift lint` for why and the safe rewrite; fix the migration, add `-- pgshift: allow RULE reason`, or run `pgshift up --allow-lint`.",
                     blocking.join(", ")
-                ));
+                ))));
             }
         }
         let (reporter, forward) = self.progress();
         let result = migrate::run(&self.target, &self.catalog, &req, &reporter).await;
         drop(reporter);
         forward.await.ok();
-        result.map_err(|e| e.to_string())
+        result.map_err(Arc::new)
     }
 }
 
@@ -254,14 +255,7 @@ impl Worker {
         resume: bool,
         opts: &backfill::Options,
     ) -> std::result::Result<backfill::RunReport, String> {
-        let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-        let tx = self.tx.clone();
-        let forward = tokio::spawn(async move {
-            while let Some(e) = erx.recv().await {
-                tx.send(Msg::Progress(e)).ok();
-            }
-        });
-        let reporter = Reporter::new(etx);
+        let (reporter, forward) = self.progress();
         // Pause and cancel go through the run table (`backfill::pause`), as from any terminal.
         let control = backfill::Control::default();
         let result = if resume {

@@ -671,3 +671,57 @@ fn rows_written_behind_the_cursor_are_reported_after_the_run() {
         vec!["done 3000", "done 1"]
     );
 }
+
+#[test]
+fn two_backfills_of_one_table_never_run_at_once() {
+    let db = seeded();
+    let dir = db.migrations().join("backfills");
+    std::fs::write(
+        dir.join("names.toml"),
+        r#"description = "Template names in capitals, on the same table as hashes"
+table = "public.proposal_templates"
+key = "id"
+batch = "UPDATE proposal_templates SET name = upper(name) WHERE id > $1 AND id <= $2 AND name <> upper(name)"
+count = "SELECT count(*) FROM proposal_templates WHERE name <> upper(name)"
+"#,
+    )
+    .unwrap();
+    let order = std::fs::read_to_string(dir.join("ORDER")).unwrap();
+    std::fs::write(dir.join("ORDER"), format!("{order}names\n")).unwrap();
+
+    // Slower than spawn_slow (about 300 batches): it must outlast two refusals of 2 s grace each.
+    let child = db
+        .pgshift()
+        .args(["backfill", "hashes", "--batch-size", "10", "--pause", "40"])
+        .args(["--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_progress(&db, "hashes");
+    // `public.proposal_templates` and `proposal_templates` are one table: refused, holder named.
+    db.run(&["backfill", "names"])
+        .code(4)
+        .stderr_has("backfill names not started: another backfill is writing to table public.proposal_templates: pid")
+        .stderr_has("pgshift backfill hashes");
+    let refused = db.run(&["backfill", "names", "--json"]);
+    refused.code(4);
+    assert_eq!(refused.json()["error"]["kind"], "backfill_table_busy");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM proposal_templates WHERE name <> lower(name)"),
+        "0",
+        "the refused backfill changed nothing"
+    );
+    db.run(&["backfill", "cleanup", "--dry-run"]).ok(); // other tables are not blocked
+
+    db.run(&["backfill", "pause", "hashes"]).ok();
+    finish(child).code(1);
+    // Once the table is free, the second one runs.
+    db.run(&["backfill", "names"]).ok();
+    assert_eq!(run_state(&db, "names"), "done");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM proposal_templates WHERE name <> upper(name)"),
+        "0"
+    );
+}

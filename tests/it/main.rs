@@ -4,6 +4,7 @@
 mod common;
 
 mod backfill;
+mod contract;
 mod migrate;
 mod runbook;
 mod safety;

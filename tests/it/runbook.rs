@@ -1074,3 +1074,37 @@ fn startup_that_cannot_get_the_runner_lock_is_recorded_once_and_health_names_the
     );
     db.run(&["health"]).ok();
 }
+
+// ---------------------------------------------------------------- startup log file
+
+/// Every `*.log` under the test's data dir (PGSHIFT_DATA_DIR puts the logs in `<dir>/logs`).
+fn log_text(db: &TestDb) -> String {
+    let dir = db.dir.path().join("state").join("logs");
+    let mut text = String::new();
+    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        if e.path().extension().is_some_and(|x| x == "log") {
+            text.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+        }
+    }
+    text
+}
+
+#[test]
+fn startup_logs_each_event_once() {
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0003"]).ok();
+    // 0004 waits on this lock: its retries are forwarded from the migration to startup's output.
+    let holder = Holder::hold(&db, "LOCK TABLE documents IN ACCESS EXCLUSIVE MODE");
+    let earlier = log_text(&db).len(); // the log file is per day: skip `up 0003`'s lines
+    let run = db.run(&["startup", "--lock-timeout", "50ms", "--retries", "2"]);
+    drop(holder);
+    run.ok().stderr_has("attempt 1/2");
+    let log = log_text(&db)[earlier..].to_string();
+    for line in ["attempt 1/2", RUNNING, FAILED, DEGRADED] {
+        assert_eq!(
+            log.matches(line).count(),
+            1,
+            "`{line}` must be logged exactly once:\n{log}"
+        );
+    }
+}

@@ -30,6 +30,15 @@ fn tmux_available() -> bool {
 impl Screen {
     /// Start pgshift with `args` and a clean environment, as an operator would on a terminal.
     fn start(db: &TestDb, args: &[&str]) -> Screen {
+        Screen::start_then(db, args, "")
+    }
+
+    /// [`Screen::start`], then `pgshift exited N` in the pane once pgshift ends (the pane stays).
+    fn start_showing_exit(db: &TestDb, args: &[&str]) -> Screen {
+        Screen::start_then(db, args, "; echo \"pgshift exited $?\"; sleep 600")
+    }
+
+    fn start_then(db: &TestDb, args: &[&str], shell_after: &str) -> Screen {
         let socket = format!("pgshift-it-{}-{}", std::process::id(), fastrand::u64(..));
         let bin = env!("CARGO_BIN_EXE_pgshift");
         let dir = db.dir.path();
@@ -65,7 +74,7 @@ impl Screen {
                 "-c",
             ])
             .arg(dir)
-            .arg(shell_join(&cmd))
+            .arg(shell_join(&cmd) + shell_after)
             .env("LANG", "C.UTF-8")
             .status()
             .expect("tmux new-session");
@@ -453,6 +462,40 @@ fn quitting_during_a_blocked_upgrade_waits_for_its_audited_end() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn a_run_failing_after_the_screen_closed_exits_with_its_own_code() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0003"]).ok();
+    // Held for the whole test: the upgrade runs out of lock retries after the screen closed.
+    let _holder = Holder::hold(&db, "LOCK TABLE ingestion_runs IN ACCESS SHARE MODE");
+    let migrations = db.migrations().display().to_string();
+    let screen = Screen::start_showing_exit(
+        &db,
+        &args(
+            &db,
+            &migrations,
+            &["--lock-timeout", "1s", "--retries", "5"],
+        ),
+    );
+    screen.wait_for("status with 2 pending", |s| {
+        s.contains("health OK") && s.contains("(2 pending)")
+    });
+    screen.keys("u");
+    screen.wait_text("this SQL will run");
+    screen.keys("y");
+    screen.wait_text("Lock conflicts 1 waiting");
+    screen.keys("q");
+    screen.wait_text("Quit while running?");
+    screen.keys("y");
+    screen.wait_text("is still running");
+    // Lock retries exhausted: exit 4 (runner lock / lock retries), not a generic 1.
+    screen.wait_text("pgshift exited 4");
+    assert_eq!(db.applied(), vec![1, 2, 3]);
 }
 
 #[test]
