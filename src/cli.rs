@@ -777,7 +777,15 @@ async fn default_screen(g: &GlobalArgs, loaded: &Loaded, asked: Asked) -> Result
         if target.is_sandbox() {
             eprintln!("== SANDBOX: a local throwaway cluster with demo data ==");
         }
-        emit(g, "status", &s, |out| output::status(out, &s))
+        // The same exit code as `pgshift status`: drift is an integrity problem.
+        let code = if s.drift.is_empty() {
+            ExitCode::Ok
+        } else {
+            ExitCode::Integrity
+        };
+        Ok(output::finish(g.format(), "status", &s, code, |out| {
+            output::status(out, &s)
+        }))
     }
     .await;
     if started == Some(crate::db::sandbox::Started::Now) {

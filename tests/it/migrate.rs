@@ -521,3 +521,11 @@ fn ctrl_c_cancels_the_running_step_rolls_it_back_and_audits() {
     );
     assert_eq!(db.events(), vec![("up".to_string(), "failed".to_string())]);
 }
+
+#[test]
+fn no_subcommand_without_a_terminal_exits_like_status_on_drift() {
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0001"]).ok();
+    db.write_migration("0001_baseline.up.sql", "CREATE TABLE proposals (id int);\n");
+    db.run(&[]).code(5).stdout_has("DRIFT");
+}
