@@ -57,6 +57,10 @@ pub struct TargetConfig {
     pub scratch_url: Option<String>,
     /// Refuse `up` on this target without a passed pre-deploy checklist in the last N hours.
     pub require_checklist_hours: Option<u32>,
+    /// libpq's sslmode: disable, prefer, require, verify-ca, verify-full (wins over the URL's).
+    pub sslmode: Option<String>,
+    /// PEM file of the CA certificates to trust for verify-ca/verify-full, or `system`.
+    pub sslrootcert: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for TargetConfig {
@@ -170,17 +174,32 @@ mod opt_millis {
 #[derive(Clone)]
 pub struct ConnInfo {
     pub pg: tokio_postgres::Config,
+    /// sslmode/sslrootcert, kept here because tokio-postgres knows only part of libpq's set.
+    pub tls: crate::tls::TlsSettings,
 }
 
 impl ConnInfo {
+    /// A URL or libpq `key=value` string; `PGSSLMODE`/`PGSSLROOTCERT` fill in TLS parameters it
+    /// does not give, as in libpq.
     pub fn parse(url: &str) -> Result<ConnInfo> {
-        let pg: tokio_postgres::Config = url.parse().map_err(|e| {
+        let bad = |e: String| {
             Error::Usage(format!(
                 "cannot parse database URL {}: {e}",
                 redact_url(url)
             ))
-        })?;
-        Ok(ConnInfo { pg })
+        };
+        let (rest, given) = crate::tls::params::split(url).map_err(bad)?;
+        let pg: tokio_postgres::Config = rest.parse().map_err(|e| bad(format!("{e}")))?;
+        let tls = crate::tls::TlsSettings::with_env_defaults(given).map_err(bad)?;
+        Ok(ConnInfo { pg, tls })
+    }
+
+    /// Parameters from code (sandbox, samples): default TLS settings.
+    pub fn from_pg(pg: tokio_postgres::Config) -> ConnInfo {
+        ConnInfo {
+            pg,
+            tls: Default::default(),
+        }
     }
 
     pub fn host(&self) -> String {
@@ -224,7 +243,10 @@ impl ConnInfo {
     pub fn with_dbname(&self, db: &str) -> ConnInfo {
         let mut pg = self.pg.clone();
         pg.dbname(db);
-        ConnInfo { pg }
+        ConnInfo {
+            pg,
+            tls: self.tls.clone(),
+        }
     }
 }
 
@@ -463,10 +485,10 @@ fn build_target(name: &str, t: &TargetConfig, o: &Overrides, source: &str) -> Re
     let config_err = |message: String| Error::Usage(format!("{source}: {message}"));
     let mut conn = match &t.url {
         Some(url) => ConnInfo::parse(url)?,
-        None => {
-            let (conn, _) = from_env()?.unwrap_or_else(|| (libpq_defaults(), String::new()));
-            conn
-        }
+        None => match from_env()? {
+            Some((conn, _)) => conn,
+            None => libpq_defaults()?,
+        },
     };
     if let Some(h) = &t.host {
         conn.pg.host(h);
@@ -479,6 +501,12 @@ fn build_target(name: &str, t: &TargetConfig, o: &Overrides, source: &str) -> Re
     }
     if let Some(d) = &t.dbname {
         conn.pg.dbname(d);
+    }
+    if let Some(m) = &t.sslmode {
+        conn.tls.mode = crate::tls::SslMode::parse(m).map_err(config_err)?;
+    }
+    if let Some(p) = &t.sslrootcert {
+        conn.tls.root_cert = Some(p.clone());
     }
     if let Some(var) = &t.password_env {
         let pw = std::env::var(var)
@@ -550,7 +578,7 @@ fn from_env() -> Result<Option<(ConnInfo, String)>> {
     }
     const VARS: [&str; 5] = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER"];
     if VARS.iter().any(|v| std::env::var_os(v).is_some()) {
-        let mut conn = libpq_defaults();
+        let mut conn = libpq_defaults()?;
         fill_password_from_pgpass(&mut conn);
         return Ok(Some((conn, "PG* environment".into())));
     }
@@ -558,7 +586,7 @@ fn from_env() -> Result<Option<(ConnInfo, String)>> {
 }
 
 /// The connection psql would make from the environment alone.
-fn libpq_defaults() -> ConnInfo {
+fn libpq_defaults() -> Result<ConnInfo> {
     let env = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
     let mut pg = tokio_postgres::Config::new();
     let host = env("PGHOST")
@@ -583,7 +611,9 @@ fn libpq_defaults() -> ConnInfo {
     if let Some(t) = env("PGCONNECT_TIMEOUT").and_then(|t| t.parse().ok()) {
         pg.connect_timeout(Duration::from_secs(t));
     }
-    ConnInfo { pg }
+    let tls = crate::tls::TlsSettings::with_env_defaults(Default::default())
+        .map_err(|e| Error::Usage(format!("PG* environment: {e}")))?;
+    Ok(ConnInfo { pg, tls })
 }
 
 /// Look the password up in `PGPASSFILE` or `~/.pgpass` when none was given, as libpq does.

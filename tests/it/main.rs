@@ -8,4 +8,5 @@ mod migrate;
 mod runbook;
 mod safety;
 mod sandbox;
+mod tls;
 mod tui;

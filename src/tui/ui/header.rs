@@ -43,6 +43,13 @@ fn identity<'a>(app: &'a App, theme: &Theme) -> Line<'a> {
         if s.server.read_only {
             spans.push(Span::styled(" READ ONLY", theme.warn()));
         }
+        let tls = &s.server.tls;
+        if tls.encrypted {
+            spans.push(Span::raw(format!("{SEP}TLS {}", tls.label())));
+        } else if !tls.unix_socket {
+            // Plain text over the network is worth a glance, never silent.
+            spans.push(Span::styled(format!("{SEP}NO TLS"), theme.warn()));
+        }
     }
     Line::from(spans)
 }
