@@ -148,8 +148,9 @@ pub async fn open(
     Ok((client, connection, state))
 }
 
-/// Ask the server to cancel the running statement of `token`'s session, over TLS when the
-/// session used it (a cancel request in plain text would be refused by a `hostssl`-only server).
+/// Ask the server to cancel the running statement of `token`'s session, with the session's TLS
+/// settings, so that its cancel key does not cross the network in plain text when the session
+/// itself is encrypted.
 pub async fn cancel(token: CancelToken, conn: &ConnInfo) -> Result<()> {
     let tls = connector(&conn.tls, Arc::default())?;
     token
@@ -197,7 +198,12 @@ fn unreachable(conn: &ConnInfo, failure: ConnectFailure) -> Error {
             Diagnosis::ConnectionTimeout.next_step()
         ),
         ConnectFailure::Pg(e) => {
-            let base = connect_reason(&e);
+            // A TLS refusal is not an authentication problem: skip the generic next step.
+            let base = if tls_hint(conn, &e).is_some() && e.as_db_error().is_some() {
+                crate::error::DbFailure::from_pg(&e, None).to_string()
+            } else {
+                connect_reason(&e)
+            };
             match tls_hint(conn, &e) {
                 Some(hint) => format!("{base}\n  {hint}"),
                 None => base,
@@ -227,7 +233,13 @@ fn tls_hint(conn: &ConnInfo, e: &tokio_postgres::Error) -> Option<String> {
     if let Some(cert) = rustls_error(e) {
         return Some(certificate_hint(conn, cert));
     }
-    let text = e.to_string();
+    // tokio-postgres's Display shows only the error kind; the words are in the sources.
+    let mut text = e.to_string();
+    let mut next = std::error::Error::source(e);
+    while let Some(s) = next {
+        text.push_str(&format!(": {s}"));
+        next = s.source();
+    }
     if text.contains("server does not support TLS") {
         return Some(format!(
             "sslmode={mode} refuses plain text, and the server (or a pooler in front of it) \

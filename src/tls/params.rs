@@ -146,16 +146,13 @@ pub fn split(conninfo: &str) -> Result<(String, TlsParams), String> {
         // Malformed: let tokio-postgres report it in its own words.
         return Ok((conninfo.to_string(), found));
     };
-    let mut rest = String::new();
-    let mut from = 0;
+    let mut kept = Vec::new();
     for p in pairs {
-        if found.take(&p.key, &p.value)? {
-            rest.push_str(&conninfo[from..p.start]);
-            from = p.end;
+        if !found.take(&p.key, &p.value)? {
+            kept.push(&conninfo[p.start..p.end]);
         }
     }
-    rest.push_str(&conninfo[from..]);
-    Ok((rest.trim().to_string(), found))
+    Ok((kept.join(" "), found))
 }
 
 struct Pair {
@@ -278,7 +275,7 @@ mod tests {
         let (rest, p) =
             split("host=db sslmode = verify-ca  sslrootcert='/etc/my ca\\'s.pem' dbname=prod")
                 .unwrap();
-        assert_eq!(rest, "host=db   dbname=prod");
+        assert_eq!(rest, "host=db dbname=prod");
         assert_eq!(p.mode, Some(SslMode::VerifyCa));
         assert_eq!(p.root_cert, Some(PathBuf::from("/etc/my ca's.pem")));
         let parsed: tokio_postgres::Config = rest.parse().unwrap();

@@ -40,9 +40,16 @@ impl TlsCluster {
 }
 
 static CLUSTER: OnceLock<TlsCluster> = OnceLock::new();
+static PLAIN: OnceLock<TlsCluster> = OnceLock::new();
 
 pub fn tls_cluster() -> &'static TlsCluster {
-    CLUSTER.get_or_init(start)
+    CLUSTER.get_or_init(|| start(true))
+}
+
+/// The opposite: `ssl = off`, plain `host` SCRAM only (a server or pooler without TLS), for
+/// proving that `require` refuses it. Started only by the test that needs it.
+pub fn plain_cluster() -> &'static TlsCluster {
+    PLAIN.get_or_init(|| start(false))
 }
 
 fn run(cmd: &mut Command, what: &str) {
@@ -142,9 +149,13 @@ fn make_certificates(data: &Path, dir: &Path) {
     }
 }
 
-fn start() -> TlsCluster {
+fn start(tls: bool) -> TlsCluster {
     let bin = pg_bin();
-    let dir = std::env::temp_dir().join(format!("pgshift-test-tls-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "pgshift-test-{}-{}",
+        if tls { "tls" } else { "plain" },
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     if is_root() {
         run(Command::new("chown").arg("postgres:").arg(&dir), "chown");
@@ -159,21 +170,26 @@ fn start() -> TlsCluster {
             .stdout(Stdio::null()),
         "initdb (TLS cluster)",
     );
-    make_certificates(&data, &dir);
-    std::fs::write(
-        data.join("pg_hba.conf"),
+    let hba = if tls {
+        make_certificates(&data, &dir);
         "local all all trust\n\
          hostssl all all 127.0.0.1/32 scram-sha-256\n\
-         hostnossl all all 127.0.0.1/32 reject\n",
-    )
-    .unwrap();
-    let port = 40000 + (std::process::id() % 20000) as u16;
+         hostnossl all all 127.0.0.1/32 reject\n"
+    } else {
+        "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
+    };
+    std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+    let port = if tls { 40000 } else { 60000 } + (std::process::id() % 5000) as u16;
     let server = format!(
-        "{} -D {} -p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c ssl=on \
-         -c ssl_cert_file=server.crt -c ssl_key_file=server.key",
+        "{} -D {} -p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off {}",
         bin.join("postgres").display(),
         data.display(),
-        dir.display()
+        dir.display(),
+        if tls {
+            "-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
+        } else {
+            "-c ssl=off"
+        }
     );
     let runner = if is_root() {
         format!("runuser -u postgres -- {server}")

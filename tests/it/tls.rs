@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Stdio;
 
-use crate::common::tls_cluster::{PASSWORD, tls_cluster};
+use crate::common::tls_cluster::{PASSWORD, plain_cluster, tls_cluster};
 use crate::common::{Run, TestDb, pgshift_bare, repo};
 
 /// pgshift with a clean environment, `HOME` in the scratch dir (no stray ~/.postgresql/root.crt).
@@ -50,6 +50,7 @@ fn sslmode_disable_is_refused_by_a_tls_only_server_with_the_way_out() {
         .stderr_has("no encryption")
         .stderr_has("accepts only TLS connections")
         .stderr_has("sslmode=disable");
+    assert!(!r.stderr.contains("Authentication failed"), "{}", r.stderr);
     no_password(&r);
 }
 
@@ -203,4 +204,73 @@ fn sslmode_disable_on_the_plain_server_says_no_tls() {
     if tls["unix_socket"] == false {
         assert_eq!(tls["mode"], "disable", "{tls}");
     }
+}
+
+#[test]
+fn require_refuses_a_server_without_tls_and_prefer_says_plain_text() {
+    let c = plain_cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let r = pgshift(
+        dir.path(),
+        &c.url("127.0.0.1", "sslmode=require"),
+        &["status"],
+    );
+    r.code(3)
+        .stderr_has("server does not support TLS")
+        .stderr_has("sslmode=require refuses plain text");
+    no_password(&r);
+    let r = pgshift(
+        dir.path(),
+        &c.url("127.0.0.1", "sslmode=verify-full"),
+        &["status"],
+    );
+    r.code(3)
+        .stderr_has("sslmode=verify-full refuses plain text");
+    no_password(&r);
+    let r = pgshift(dir.path(), &c.url("127.0.0.1", ""), &["status", "--json"]);
+    r.ok();
+    let tls = tls_json(&r);
+    assert_eq!(
+        (tls["mode"].as_str(), tls["encrypted"].as_bool()),
+        (Some("prefer"), Some(false))
+    );
+    pgshift(dir.path(), &c.url("127.0.0.1", ""), &["status"])
+        .ok()
+        .stdout_has("tls      none (sslmode=prefer: the server did not offer TLS, plain text)");
+}
+
+#[test]
+fn pgsslmode_and_pgsslrootcert_apply_when_connecting_from_the_environment() {
+    let c = tls_cluster();
+    let dir = tempfile::tempdir().unwrap();
+    let from_env = |mode: &str| {
+        Run::from(
+            pgshift_bare(dir.path())
+                .env("HOME", dir.path())
+                .env("PGHOST", "localhost")
+                .env("PGPORT", c.port.to_string())
+                .env("PGUSER", "postgres")
+                .env("PGDATABASE", "postgres")
+                .env("PGPASSWORD", PASSWORD)
+                .env("PGSSLMODE", mode)
+                .env("PGSSLROOTCERT", &c.ca)
+                .arg("--migrations")
+                .arg(repo().join("migrations"))
+                .args(["status", "--json"])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        )
+    };
+    let r = from_env("verify-full");
+    r.ok();
+    assert_eq!(tls_json(&r)["verified"], "full");
+    // --json: the error is a JSON document on stdout.
+    let r = from_env("disable");
+    r.code(3).stdout_has("accepts only TLS connections");
+    assert_eq!(r.json()["ok"], false);
+    no_password(&r);
+    let r = from_env("verify-everything");
+    r.code(2).stdout_has("PGSSLMODE: invalid sslmode");
+    r.stdout_has("verify-everything");
 }
