@@ -490,11 +490,10 @@ fn build_target(name: &str, t: &TargetConfig, o: &Overrides, source: &str) -> Re
             None => libpq_defaults()?,
         },
     };
-    if let Some(h) = &t.host {
-        conn.pg.host(h);
-    }
-    if let Some(p) = t.port {
-        conn.pg.port(p);
+    if t.host.is_some() || t.port.is_some() {
+        // tokio-postgres's `host`/`port` append to the list: on top of the environment's
+        // defaults they would try the local socket (or DATABASE_URL's host) first.
+        conn.pg = with_server(&conn.pg, t.host.as_deref(), t.port);
     }
     if let Some(u) = &t.user {
         conn.pg.user(u);
@@ -533,6 +532,64 @@ fn build_target(name: &str, t: &TargetConfig, o: &Overrides, source: &str) -> Re
         require_checklist_hours: t.require_checklist_hours,
         source: source.to_string(),
     })
+}
+
+/// `pg` with its host and/or port replaced (not appended), everything else kept.
+fn with_server(
+    pg: &tokio_postgres::Config,
+    host: Option<&str>,
+    port: Option<u16>,
+) -> tokio_postgres::Config {
+    use tokio_postgres::config::Host;
+    let mut out = tokio_postgres::Config::new();
+    match host {
+        Some(h) => {
+            out.host(h);
+        }
+        None => {
+            for h in pg.get_hosts() {
+                match h {
+                    Host::Tcp(h) => out.host(h),
+                    #[cfg(unix)]
+                    Host::Unix(p) => out.host_path(p),
+                };
+            }
+            for a in pg.get_hostaddrs() {
+                out.hostaddr(*a);
+            }
+        }
+    }
+    match port {
+        Some(p) => {
+            out.port(p);
+        }
+        None => {
+            for p in pg.get_ports() {
+                out.port(*p);
+            }
+        }
+    }
+    if let Some(u) = pg.get_user() {
+        out.user(u);
+    }
+    if let Some(p) = pg.get_password() {
+        out.password(p);
+    }
+    if let Some(d) = pg.get_dbname() {
+        out.dbname(d);
+    }
+    if let Some(o) = pg.get_options() {
+        out.options(o);
+    }
+    if let Some(a) = pg.get_application_name() {
+        out.application_name(a);
+    }
+    if let Some(t) = pg.get_connect_timeout() {
+        out.connect_timeout(*t);
+    }
+    out.ssl_mode(pg.get_ssl_mode());
+    out.target_session_attrs(pg.get_target_session_attrs());
+    out
 }
 
 fn guard_from(t: &TargetConfig, o: &Overrides) -> Result<Guard> {
@@ -732,6 +789,29 @@ mod tests {
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("500").unwrap_err().contains("needs a unit"));
         assert!(parse_duration("5 fortnights").is_err());
+    }
+
+    #[test]
+    fn target_host_and_port_replace_the_environment_defaults() {
+        let t = TargetConfig {
+            host: Some("db.internal".into()),
+            port: Some(6432),
+            user: Some("migrator".into()),
+            ..Default::default()
+        };
+        let target = build_target("prod", &t, &Overrides::default(), "test").unwrap();
+        assert_eq!(
+            target.conn.pg.get_hosts(),
+            &[tokio_postgres::config::Host::Tcp("db.internal".into())]
+        );
+        assert_eq!(target.conn.pg.get_ports(), &[6432]);
+        assert_eq!(
+            target.conn.redacted(),
+            format!(
+                "postgres://migrator@db.internal:6432/{}",
+                target.conn.dbname()
+            )
+        );
     }
 
     #[test]
