@@ -134,6 +134,13 @@ pub async fn open(
         seen.protocol()
     };
     let encrypted = protocol.is_some();
+    if !encrypted && !unix_socket && mode == SslMode::Prefer {
+        // Not an error (libpq's default does the same), but never silent.
+        tracing::warn!(
+            "connected to {} in plain text: the server offered no TLS (sslmode=prefer)",
+            conn.redacted()
+        );
+    }
     let state = TlsState {
         mode,
         encrypted,

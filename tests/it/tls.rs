@@ -157,6 +157,24 @@ fn verify_full_without_the_ca_fails_on_the_certificate() {
         .stderr_has("not signed by a root trusted here (the system certificate store)")
         .stderr_has("sslrootcert");
     no_password(&r);
+    // `sslrootcert=system` says the same explicitly; a missing file is a config error.
+    let r = pgshift(
+        dir.path(),
+        &c.url("localhost", "sslmode=verify-full&sslrootcert=system"),
+        &["status"],
+    );
+    r.code(3).stderr_has("(the system certificate store)");
+    let r = pgshift(
+        dir.path(),
+        &c.url(
+            "localhost",
+            "sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+        ),
+        &["status"],
+    );
+    r.code(2)
+        .stderr_has("sslrootcert /nonexistent/ca.pem: cannot read");
+    no_password(&r);
 }
 
 #[test]
