@@ -57,6 +57,10 @@ pub struct TargetConfig {
     pub scratch_url: Option<String>,
     /// Refuse `up` on this target without a passed pre-deploy checklist in the last N hours.
     pub require_checklist_hours: Option<u32>,
+    /// libpq's sslmode: disable, prefer, require, verify-ca, verify-full (wins over the URL's).
+    pub sslmode: Option<String>,
+    /// PEM file of the CA certificates to trust for verify-ca/verify-full, or `system`.
+    pub sslrootcert: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for TargetConfig {
@@ -170,17 +174,32 @@ mod opt_millis {
 #[derive(Clone)]
 pub struct ConnInfo {
     pub pg: tokio_postgres::Config,
+    /// sslmode/sslrootcert, kept here because tokio-postgres knows only part of libpq's set.
+    pub tls: crate::tls::TlsSettings,
 }
 
 impl ConnInfo {
+    /// A URL or libpq `key=value` string; `PGSSLMODE`/`PGSSLROOTCERT` fill in TLS parameters it
+    /// does not give, as in libpq.
     pub fn parse(url: &str) -> Result<ConnInfo> {
-        let pg: tokio_postgres::Config = url.parse().map_err(|e| {
+        let bad = |e: String| {
             Error::Usage(format!(
                 "cannot parse database URL {}: {e}",
                 redact_url(url)
             ))
-        })?;
-        Ok(ConnInfo { pg })
+        };
+        let (rest, given) = crate::tls::params::split(url).map_err(bad)?;
+        let pg: tokio_postgres::Config = rest.parse().map_err(|e| bad(format!("{e}")))?;
+        let tls = crate::tls::TlsSettings::with_env_defaults(given).map_err(bad)?;
+        Ok(ConnInfo { pg, tls })
+    }
+
+    /// Parameters from code (sandbox, samples): default TLS settings.
+    pub fn from_pg(pg: tokio_postgres::Config) -> ConnInfo {
+        ConnInfo {
+            pg,
+            tls: Default::default(),
+        }
     }
 
     pub fn host(&self) -> String {
@@ -224,7 +243,10 @@ impl ConnInfo {
     pub fn with_dbname(&self, db: &str) -> ConnInfo {
         let mut pg = self.pg.clone();
         pg.dbname(db);
-        ConnInfo { pg }
+        ConnInfo {
+            pg,
+            tls: self.tls.clone(),
+        }
     }
 }
 
@@ -463,22 +485,27 @@ fn build_target(name: &str, t: &TargetConfig, o: &Overrides, source: &str) -> Re
     let config_err = |message: String| Error::Usage(format!("{source}: {message}"));
     let mut conn = match &t.url {
         Some(url) => ConnInfo::parse(url)?,
-        None => {
-            let (conn, _) = from_env()?.unwrap_or_else(|| (libpq_defaults(), String::new()));
-            conn
-        }
+        None => match from_env()? {
+            Some((conn, _)) => conn,
+            None => libpq_defaults()?,
+        },
     };
-    if let Some(h) = &t.host {
-        conn.pg.host(h);
-    }
-    if let Some(p) = t.port {
-        conn.pg.port(p);
+    if t.host.is_some() || t.port.is_some() {
+        // tokio-postgres's `host`/`port` append to the list: on top of the environment's
+        // defaults they would try the local socket (or DATABASE_URL's host) first.
+        conn.pg = with_server(&conn.pg, t.host.as_deref(), t.port);
     }
     if let Some(u) = &t.user {
         conn.pg.user(u);
     }
     if let Some(d) = &t.dbname {
         conn.pg.dbname(d);
+    }
+    if let Some(m) = &t.sslmode {
+        conn.tls.mode = crate::tls::SslMode::parse(m).map_err(config_err)?;
+    }
+    if let Some(p) = &t.sslrootcert {
+        conn.tls.root_cert = Some(p.clone());
     }
     if let Some(var) = &t.password_env {
         let pw = std::env::var(var)
@@ -505,6 +532,64 @@ fn build_target(name: &str, t: &TargetConfig, o: &Overrides, source: &str) -> Re
         require_checklist_hours: t.require_checklist_hours,
         source: source.to_string(),
     })
+}
+
+/// `pg` with its host and/or port replaced (not appended), everything else kept.
+fn with_server(
+    pg: &tokio_postgres::Config,
+    host: Option<&str>,
+    port: Option<u16>,
+) -> tokio_postgres::Config {
+    use tokio_postgres::config::Host;
+    let mut out = tokio_postgres::Config::new();
+    match host {
+        Some(h) => {
+            out.host(h);
+        }
+        None => {
+            for h in pg.get_hosts() {
+                match h {
+                    Host::Tcp(h) => out.host(h),
+                    #[cfg(unix)]
+                    Host::Unix(p) => out.host_path(p),
+                };
+            }
+            for a in pg.get_hostaddrs() {
+                out.hostaddr(*a);
+            }
+        }
+    }
+    match port {
+        Some(p) => {
+            out.port(p);
+        }
+        None => {
+            for p in pg.get_ports() {
+                out.port(*p);
+            }
+        }
+    }
+    if let Some(u) = pg.get_user() {
+        out.user(u);
+    }
+    if let Some(p) = pg.get_password() {
+        out.password(p);
+    }
+    if let Some(d) = pg.get_dbname() {
+        out.dbname(d);
+    }
+    if let Some(o) = pg.get_options() {
+        out.options(o);
+    }
+    if let Some(a) = pg.get_application_name() {
+        out.application_name(a);
+    }
+    if let Some(t) = pg.get_connect_timeout() {
+        out.connect_timeout(*t);
+    }
+    out.ssl_mode(pg.get_ssl_mode());
+    out.target_session_attrs(pg.get_target_session_attrs());
+    out
 }
 
 fn guard_from(t: &TargetConfig, o: &Overrides) -> Result<Guard> {
@@ -550,7 +635,7 @@ fn from_env() -> Result<Option<(ConnInfo, String)>> {
     }
     const VARS: [&str; 5] = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER"];
     if VARS.iter().any(|v| std::env::var_os(v).is_some()) {
-        let mut conn = libpq_defaults();
+        let mut conn = libpq_defaults()?;
         fill_password_from_pgpass(&mut conn);
         return Ok(Some((conn, "PG* environment".into())));
     }
@@ -558,7 +643,7 @@ fn from_env() -> Result<Option<(ConnInfo, String)>> {
 }
 
 /// The connection psql would make from the environment alone.
-fn libpq_defaults() -> ConnInfo {
+fn libpq_defaults() -> Result<ConnInfo> {
     let env = |k: &str| std::env::var(k).ok().filter(|s| !s.is_empty());
     let mut pg = tokio_postgres::Config::new();
     let host = env("PGHOST")
@@ -583,7 +668,9 @@ fn libpq_defaults() -> ConnInfo {
     if let Some(t) = env("PGCONNECT_TIMEOUT").and_then(|t| t.parse().ok()) {
         pg.connect_timeout(Duration::from_secs(t));
     }
-    ConnInfo { pg }
+    let tls = crate::tls::TlsSettings::with_env_defaults(Default::default())
+        .map_err(|e| Error::Usage(format!("PG* environment: {e}")))?;
+    Ok(ConnInfo { pg, tls })
 }
 
 /// Look the password up in `PGPASSFILE` or `~/.pgpass` when none was given, as libpq does.
@@ -702,6 +789,29 @@ mod tests {
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("500").unwrap_err().contains("needs a unit"));
         assert!(parse_duration("5 fortnights").is_err());
+    }
+
+    #[test]
+    fn target_host_and_port_replace_the_environment_defaults() {
+        let t = TargetConfig {
+            host: Some("db.internal".into()),
+            port: Some(6432),
+            user: Some("migrator".into()),
+            ..Default::default()
+        };
+        let target = build_target("prod", &t, &Overrides::default(), "test").unwrap();
+        assert_eq!(
+            target.conn.pg.get_hosts(),
+            &[tokio_postgres::config::Host::Tcp("db.internal".into())]
+        );
+        assert_eq!(target.conn.pg.get_ports(), &[6432]);
+        assert_eq!(
+            target.conn.redacted(),
+            format!(
+                "postgres://migrator@db.internal:6432/{}",
+                target.conn.dbname()
+            )
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod runbook;
 pub mod serve;
 pub mod sql;
 pub mod startup;
+pub mod tls;
 pub mod tui;
 
 pub use error::{Error, ExitCode, Result};

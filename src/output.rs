@@ -250,6 +250,7 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
             ""
         }
     )?;
+    writeln!(out, "tls      {}", s.server.tls.describe())?;
     let label = |rev| {
         s.revisions
             .iter()

@@ -318,7 +318,7 @@ where
                 _ = interrupt.fired(), if !canceled => {
                     canceled = true;
                     reporter.log(Level::Warn, format!("interrupt: canceling {} on the server; it rolls back", step.label()));
-                    if let Err(e) = worker.client.cancel_token().cancel_query(tokio_postgres::NoTls).await {
+                    if let Err(e) = crate::tls::cancel(worker.client.cancel_token(), &worker.conn).await {
                         tracing::warn!("cancel request failed: {e}");
                     }
                 }

@@ -13,7 +13,7 @@ pub mod terminate;
 
 use std::time::Duration;
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::config::ConnInfo;
 use crate::error::{Error, Result};
@@ -25,6 +25,8 @@ pub struct Session {
     pub client: Client,
     pub pid: i32,
     pub conn: ConnInfo,
+    /// What protects this connection (TLS mode, protocol, verification).
+    pub tls: crate::tls::TlsState,
     driver: tokio::task::JoinHandle<()>,
 }
 
@@ -71,25 +73,8 @@ impl Session {
             pg.connect_timeout(CONNECT_TIMEOUT);
         }
         pg.application_name(application_name(action));
-        // tokio-postgres bounds only the TCP connect: a server (or proxy) that accepts and then
-        // never answers the startup would hang us forever. Bound the whole handshake.
         let limit = pg.get_connect_timeout().copied().unwrap_or(CONNECT_TIMEOUT);
-        let (client, connection) = match tokio::time::timeout(limit, pg.connect(NoTls)).await {
-            Ok(connected) => connected.map_err(|e| Error::Unreachable {
-                target: conn.redacted(),
-                reason: crate::diagnosis::connect_reason(&e),
-            })?,
-            Err(_) => {
-                return Err(Error::Unreachable {
-                    target: conn.redacted(),
-                    reason: format!(
-                        "timed out after {} ms waiting for the server's startup reply\n  {}",
-                        limit.as_millis(),
-                        crate::diagnosis::Diagnosis::ConnectionTimeout.next_step()
-                    ),
-                });
-            }
-        };
+        let (client, connection, tls) = crate::tls::open(conn, pg, limit).await?;
         let driver = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!("database connection ended: {e}");
@@ -104,6 +89,7 @@ impl Session {
             client,
             pid,
             conn: conn.clone(),
+            tls,
             driver,
         })
     }
@@ -119,6 +105,7 @@ impl Session {
             database: row.get(1),
             role: row.get(2),
             read_only: row.get::<_, String>(3) == "on",
+            tls: self.tls,
         })
     }
 }
@@ -132,6 +119,8 @@ pub struct ServerInfo {
     pub database: String,
     pub role: String,
     pub read_only: bool,
+    /// The connection's TLS state (`tls` in JSON: mode, encrypted, protocol, verified).
+    pub tls: crate::tls::TlsState,
 }
 
 /// Format a timestamp for JSON and the audit table.

@@ -103,7 +103,7 @@ impl Sandbox {
         pg.port(PORT);
         pg.user("postgres");
         pg.dbname(DATABASE);
-        ConnInfo { pg }
+        ConnInfo::from_pg(pg)
     }
 
     pub fn url(&self) -> String {

@@ -36,9 +36,7 @@ pub fn target(environment: Environment) -> Target {
 }
 
 fn unreachable_conn() -> ConnInfo {
-    ConnInfo {
-        pg: tokio_postgres::Config::new(),
-    }
+    ConnInfo::from_pg(tokio_postgres::Config::new())
 }
 
 /// The demo catalog's shape: 0003 irreversible, 0004 no-transaction.
@@ -84,6 +82,8 @@ fn server() -> ServerInfo {
         database: "orders".into(),
         role: "deploy".into(),
         read_only: false,
+        // No TLS line in the header for a socket: keeps the layout snapshots about layout.
+        tls: crate::tls::TlsState::unix_socket(),
     }
 }
 

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 pub use pgshift::config::ConnInfo;
 
+pub mod tls_cluster;
+
 static SERVER: OnceLock<String> = OnceLock::new();
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 

@@ -9,4 +9,5 @@ mod migrate;
 mod runbook;
 mod safety;
 mod sandbox;
+mod tls;
 mod tui;

@@ -43,6 +43,13 @@ fn identity<'a>(app: &'a App, theme: &Theme) -> Line<'a> {
         if s.server.read_only {
             spans.push(Span::styled(" READ ONLY", theme.warn()));
         }
+        let tls = &s.server.tls;
+        if tls.encrypted {
+            spans.push(Span::raw(format!("{SEP}TLS {}", tls.label())));
+        } else if !tls.unix_socket {
+            // Plain text over the network is worth a glance, never silent.
+            spans.push(Span::styled(format!("{SEP}NO TLS"), theme.warn()));
+        }
     }
     Line::from(spans)
 }
@@ -94,4 +101,55 @@ fn position<'a>(app: &'a App, theme: &Theme) -> Line<'a> {
         }
     }
     Line::from(spans)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Environment;
+    use crate::tls::{SslMode, TlsState, Verified};
+    use crate::tui::sample;
+
+    fn identity_text(tls: TlsState) -> (String, Vec<ratatui::style::Style>) {
+        let mut app = sample::connected(Environment::Production, 2, vec![], vec![], true);
+        if let Some(s) = app.status.as_mut() {
+            s.server.tls = tls;
+        }
+        let theme = Theme::of(&app);
+        let line = identity(&app, &theme);
+        let text = line.spans.iter().map(|s| s.content.as_ref()).collect();
+        (text, line.spans.iter().map(|s| s.style).collect())
+    }
+
+    #[test]
+    fn the_header_names_the_tls_mode_and_warns_about_plain_text_on_the_network() {
+        let verified = TlsState {
+            mode: SslMode::VerifyFull,
+            encrypted: true,
+            protocol: Some("TLSv1.3"),
+            verified: Verified::Full,
+            unix_socket: false,
+        };
+        let (text, _) = identity_text(verified);
+        assert!(text.ends_with("│ TLS verify-full"), "{text}");
+        let plain = TlsState {
+            mode: SslMode::Prefer,
+            encrypted: false,
+            protocol: None,
+            verified: Verified::None,
+            unix_socket: false,
+        };
+        let (text, styles) = identity_text(plain);
+        assert!(text.ends_with("│ NO TLS"), "{text}");
+        let theme = Theme::of(&sample::connected(
+            Environment::Production,
+            2,
+            vec![],
+            vec![],
+            true,
+        ));
+        assert_eq!(styles.last(), Some(&theme.warn()));
+        let (text, _) = identity_text(TlsState::unix_socket());
+        assert!(!text.contains("TLS"), "{text}");
+    }
 }
