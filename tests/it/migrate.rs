@@ -459,7 +459,8 @@ fn connection_lost_mid_step_exits_3_with_nothing_applied_and_is_audited() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let find_worker = "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'pgshift up %' \
+    let find_worker = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                       AND application_name LIKE 'pgshift up %' \
                        AND application_name NOT LIKE '%monitor%' AND query LIKE '%pg_sleep%'";
     wait_until(
         std::time::Duration::from_secs(20),
@@ -497,7 +498,7 @@ fn ctrl_c_cancels_the_running_step_rolls_it_back_and_audits() {
         std::time::Duration::from_secs(20),
         "the slow step to start",
         || {
-            !db.column("SELECT pid FROM pg_stat_activity WHERE query LIKE 'CREATE TABLE slow%'")
+            !db.column("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'CREATE TABLE slow%'")
                 .is_empty()
         },
     );

@@ -422,11 +422,13 @@ fn concurrent_index_under_the_runner_lock_waits_only_for_app_transactions() {
     wait_until(LONG, "the index build to wait for 1 s", || {
         db.scalar(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgshift up%'
+               AND datname = current_database()
                AND wait_event_type = 'Lock' AND now() - state_change > interval '1 second'",
         ) == "1"
     });
     let idle_in_tx = db.scalar(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgshift%' AND state LIKE 'idle in transaction%'",
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'pgshift%'
+           AND datname = current_database() AND state LIKE 'idle in transaction%'",
     );
     assert_eq!(
         idle_in_tx, "0",
@@ -693,6 +695,7 @@ fn deadlocking_app(db: &TestDb) -> std::thread::JoinHandle<()> {
                     .query_one(
                         "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
                          WHERE NOT l.granted AND a.application_name LIKE 'pgshift%'
+                           AND a.datname = current_database()
                            AND l.relation = 'sources'::regclass",
                         &[],
                     )
