@@ -2,6 +2,8 @@
 //!
 //! Layers: `cli` and `tui` on top of core operations (`ops`), which use `plan` (pure), `catalog`
 //! (files) and `db` (all SQL). See DESIGN.md.
+// As in gitui: no unwrap/expect outside tests; failures are errors with context.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod backfill;
 pub mod catalog;
