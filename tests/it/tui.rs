@@ -180,6 +180,26 @@ fn args<'a>(db: &'a TestDb, migrations: &'a str, extra: &[&'a str]) -> Vec<&'a s
     a
 }
 
+/// A database at 0003 whose upgrade to 0004 (it alters `ingestion_runs`) waits behind a session
+/// holding ACCESS SHARE on that table, and a screen on which `u`, `y` has started that upgrade.
+fn start_blocked_upgrade(
+    db: &TestDb,
+    start: fn(&TestDb, &[&str]) -> Screen,
+    guard: &[&str],
+) -> (Holder, Screen) {
+    db.run(&["up", "0003"]).ok();
+    let holder = Holder::hold(db, "LOCK TABLE ingestion_runs IN ACCESS SHARE MODE");
+    let migrations = db.migrations().display().to_string();
+    let screen = start(db, &args(db, &migrations, guard));
+    screen.wait_for("status with 2 pending", |s| {
+        s.contains("health OK") && s.contains("(2 pending)")
+    });
+    screen.keys("u");
+    screen.wait_text("this SQL will run");
+    screen.keys("y");
+    (holder, screen)
+}
+
 #[test]
 fn u_then_y_upgrades_to_head_and_the_header_shows_it() {
     if !tmux_available() {
@@ -226,25 +246,12 @@ fn a_blocked_upgrade_shows_its_blocker_in_the_lock_pane_and_k_terminates_it_audi
         return;
     }
     let db = TestDb::with_demo_migrations();
-    db.run(&["up", "0003"]).ok();
-    // 0004 alters ingestion_runs: an open transaction holding even ACCESS SHARE makes it wait.
     // One long lock_timeout keeps the wait (and so the conflict row) steady while keys are sent.
-    let holder = Holder::hold(&db, "LOCK TABLE ingestion_runs IN ACCESS SHARE MODE");
-    let migrations = db.migrations().display().to_string();
-    let screen = Screen::start(
+    let (holder, screen) = start_blocked_upgrade(
         &db,
-        &args(
-            &db,
-            &migrations,
-            &["--lock-timeout", "60s", "--retries", "3"],
-        ),
+        Screen::start,
+        &["--lock-timeout", "60s", "--retries", "3"],
     );
-    screen.wait_for("status with 2 pending", |s| {
-        s.contains("health OK") && s.contains("(2 pending)")
-    });
-    screen.keys("u");
-    screen.wait_text("this SQL will run");
-    screen.keys("y");
     let pid = format!("pid {}", holder.pid);
     // The lock pane (3) lists the waiter and, under it, the blocker with its state.
     let blocked = screen.wait_for("the blocker in the lock pane", |s| {
@@ -420,23 +427,11 @@ fn quitting_during_a_blocked_upgrade_waits_for_its_audited_end() {
         return;
     }
     let db = TestDb::with_demo_migrations();
-    db.run(&["up", "0003"]).ok();
-    let holder = Holder::hold(&db, "LOCK TABLE ingestion_runs IN ACCESS SHARE MODE");
-    let migrations = db.migrations().display().to_string();
-    let screen = Screen::start(
+    let (holder, screen) = start_blocked_upgrade(
         &db,
-        &args(
-            &db,
-            &migrations,
-            &["--lock-timeout", "60s", "--retries", "3"],
-        ),
+        Screen::start,
+        &["--lock-timeout", "60s", "--retries", "3"],
     );
-    screen.wait_for("status with 2 pending", |s| {
-        s.contains("health OK") && s.contains("(2 pending)")
-    });
-    screen.keys("u");
-    screen.wait_text("this SQL will run");
-    screen.keys("y");
     screen.wait_text("Lock conflicts 1 waiting");
     screen.keys("q");
     screen.wait_text("Quit while running?");
@@ -470,24 +465,13 @@ fn a_run_failing_after_the_screen_closed_exits_with_its_own_code() {
         return;
     }
     let db = TestDb::with_demo_migrations();
-    db.run(&["up", "0003"]).ok();
-    // Held for the whole test: the upgrade runs out of lock retries after the screen closed.
-    let _holder = Holder::hold(&db, "LOCK TABLE ingestion_runs IN ACCESS SHARE MODE");
-    let migrations = db.migrations().display().to_string();
-    let screen = Screen::start_showing_exit(
+    // The holder stays for the whole test: the upgrade runs out of lock retries after the screen
+    // closed.
+    let (_holder, screen) = start_blocked_upgrade(
         &db,
-        &args(
-            &db,
-            &migrations,
-            &["--lock-timeout", "1s", "--retries", "5"],
-        ),
+        Screen::start_showing_exit,
+        &["--lock-timeout", "1s", "--retries", "5"],
     );
-    screen.wait_for("status with 2 pending", |s| {
-        s.contains("health OK") && s.contains("(2 pending)")
-    });
-    screen.keys("u");
-    screen.wait_text("this SQL will run");
-    screen.keys("y");
     screen.wait_text("Lock conflicts 1 waiting");
     screen.keys("q");
     screen.wait_text("Quit while running?");
