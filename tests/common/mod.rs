@@ -82,6 +82,31 @@ fn as_server_user(program: PathBuf) -> Command {
     }
 }
 
+/// Start `server` (a `postgres ...` command line) for the data in `dir`, as the server account
+/// when we are root, under a shell that stops it and deletes `dir` once this test process exits.
+pub fn spawn_watched_server(server: &str, dir: &Path) {
+    let runner = if is_root() {
+        format!("runuser -u postgres -- {server}")
+    } else {
+        server.to_string()
+    };
+    // The watcher stops the server when the test process ($PPID) is gone.
+    let script = format!(
+        "{runner} >{d}/server.log 2>&1 & while kill -0 $PPID 2>/dev/null; do sleep 1; done; \
+         kill -INT $(head -1 {d}/data/postmaster.pid) 2>/dev/null; \
+         while [ -f {d}/data/postmaster.pid ]; do sleep 0.2; done; rm -rf {d}",
+        d = dir.display()
+    );
+    // The watcher outlives this function on purpose: it is the server's lifetime guard.
+    let watcher = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::mem::forget(watcher);
+}
+
 /// initdb + a postgres child watched by a shell that stops it when this process exits.
 fn start_throwaway_cluster() -> String {
     let bin = pg_bin();
@@ -120,26 +145,7 @@ fn start_throwaway_cluster() -> String {
         data.display(),
         dir.display()
     );
-    let runner = if is_root() {
-        format!("runuser -u postgres -- {server}")
-    } else {
-        server
-    };
-    // The watcher stops the server when the test process ($PPID) is gone.
-    let script = format!(
-        "{runner} >{d}/server.log 2>&1 & while kill -0 $PPID 2>/dev/null; do sleep 1; done; \
-         kill -INT $(head -1 {d}/data/postmaster.pid) 2>/dev/null; \
-         while [ -f {d}/data/postmaster.pid ]; do sleep 0.2; done; rm -rf {d}",
-        d = dir.display()
-    );
-    // The watcher outlives this function on purpose: it is the server's lifetime guard.
-    let watcher = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::mem::forget(watcher);
+    spawn_watched_server(&server, &dir);
     let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !block_on(can_connect(&url)) {

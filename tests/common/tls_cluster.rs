@@ -191,26 +191,7 @@ fn start(tls: bool) -> TlsCluster {
             "-c ssl=off"
         }
     );
-    let runner = if is_root() {
-        format!("runuser -u postgres -- {server}")
-    } else {
-        server
-    };
-    // The watcher stops the server when the test process ($PPID) is gone.
-    let script = format!(
-        "{runner} >{d}/server.log 2>&1 & while kill -0 $PPID 2>/dev/null; do sleep 1; done; \
-         kill -INT $(head -1 {d}/data/postmaster.pid) 2>/dev/null; \
-         while [ -f {d}/data/postmaster.pid ]; do sleep 0.2; done; rm -rf {d}",
-        d = dir.display()
-    );
-    let watcher = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    // The watcher outlives this function on purpose: it is the server's lifetime guard.
-    std::mem::forget(watcher);
+    super::spawn_watched_server(&server, &dir);
     set_password(&dir, port);
     TlsCluster {
         port,
