@@ -196,7 +196,11 @@ pub fn event_line(e: &Event) -> Option<String> {
             next,
         } => format!(
             "backfill {name}: run #{run_id} {state} after {rows_done} rows in {}{}",
-            human_duration_s(elapsed.as_secs_f64()),
+            if elapsed.as_secs() < 10 {
+                format!("{:.1}s", elapsed.as_secs_f64())
+            } else {
+                human_duration_s(elapsed.as_secs_f64())
+            },
             next.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
         ),
     })
