@@ -78,25 +78,16 @@ pub async fn run_step(
 ) -> Result<StepReport> {
     let Runner {
         worker,
-        monitor,
         prepared,
         guard,
-        interrupt,
         reporter,
+        ..
     } = *runner;
     let start = Instant::now();
-    let watch = Watch {
-        worker,
-        monitor,
-        step,
-        guard,
-        interrupt,
-        reporter,
-    };
     let attempts = if step.no_transaction {
-        run_no_transaction(&watch, prepared).await?
+        run_no_transaction(runner, step).await?
     } else {
-        retrying(&watch, &step.sql, || {
+        retrying(runner, step, &step.sql, || {
             run_in_transaction(worker, prepared, step, guard, durability)
         })
         .await
@@ -189,14 +180,14 @@ async fn record_history(
 
 /// A `-- pgshift: no-transaction` step: each statement on its own, each guarded and retried; the
 /// history row is written only after every statement succeeded.
-async fn run_no_transaction(watch: &Watch<'_>, prepared: &Prepared) -> Result<u32> {
-    let Watch {
+async fn run_no_transaction(runner: &Runner<'_>, step: &Step) -> Result<u32> {
+    let Runner {
         worker,
-        step,
+        prepared,
         guard,
         reporter,
         ..
-    } = *watch;
+    } = *runner;
     let settings = session_settings(guard, "SESSION");
     worker
         .client
@@ -220,7 +211,7 @@ async fn run_no_transaction(watch: &Watch<'_>, prepared: &Prepared) -> Result<u3
             if concurrent {
                 set_lock_timeout(worker, None).await?;
             }
-            let n = retrying(watch, &stmt.text, || async {
+            let n = retrying(runner, step, &stmt.text, || async {
                 super::indexes::drop_invalid_before_retry(worker, &stmt.text, reporter).await?;
                 worker.client.batch_execute(&stmt.text).await
             })
@@ -263,23 +254,13 @@ async fn set_lock_timeout(worker: &Session, limit: Option<Duration>) -> Result<(
 
 type Attempt = (DbFailure, Vec<Blocker>, u32);
 
-/// What a running step is watched with.
-#[derive(Clone, Copy)]
-struct Watch<'a> {
-    worker: &'a Session,
-    monitor: &'a Session,
-    step: &'a Step,
-    guard: &'a Guard,
-    interrupt: &'a Interrupt,
-    reporter: &'a Reporter,
-}
-
 /// Run `attempt` until it succeeds, fails for a reason other than a lock wait, or runs out of
 /// tries. While it runs, poll the monitor connection for the sessions blocking the worker, report
 /// them, terminate the ones that blocked too long (opt-in), and cancel the statement on the server
 /// when the operator interrupts. `sql` is what the attempt runs (for the failing line).
 async fn retrying<F, Fut>(
-    watch: &Watch<'_>,
+    runner: &Runner<'_>,
+    step: &Step,
     sql: &str,
     mut attempt: F,
 ) -> std::result::Result<u32, Attempt>
@@ -287,14 +268,14 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = std::result::Result<(), tokio_postgres::Error>>,
 {
-    let Watch {
+    let Runner {
         worker,
         monitor,
-        step,
         guard,
         interrupt,
         reporter,
-    } = *watch;
+        ..
+    } = *runner;
     let poll_every =
         (guard.lock_timeout / 3).clamp(Duration::from_millis(50), Duration::from_secs(1));
     // The first look comes early so that even a short lock_timeout names its blocker.
