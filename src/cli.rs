@@ -11,6 +11,7 @@ use crate::catalog::Revision;
 use crate::config::{self, Loaded, Overrides, Resolved, Target};
 use crate::error::{Error, ExitCode, Result};
 use crate::event::{Event, Reporter};
+use crate::ops::gate::{Caller, LintOverride, Policy};
 use crate::ops::{self, migrate};
 use crate::output::{self, Format};
 use crate::plan::{Direction, TargetSpec};
@@ -329,13 +330,20 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                 }
                 Command::Up(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Up).map_err(Error::Usage)?;
-                    migrate_cmd(g, &target, &catalog, Direction::Up, spec, a.allow_lint)
+                    let lint = if a.allow_lint {
+                        LintOverride::Allowed
+                    } else {
+                        LintOverride::No
+                    };
+                    let policy = cli_policy(loaded).with_lint_override(lint);
+                    migrate_cmd(g, &target, &catalog, Direction::Up, spec, policy)
                         .await
                         .inspect_err(|e| crate::runbook::cli::print_diagnosis(g, &target, e))
                 }
                 Command::Down(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Down).map_err(Error::Usage)?;
-                    migrate_cmd(g, &target, &catalog, Direction::Down, spec, false).await
+                    let policy = cli_policy(loaded);
+                    migrate_cmd(g, &target, &catalog, Direction::Down, spec, policy).await
                 }
                 Command::Plan(a) => {
                     let dir = a.direction.into();
@@ -343,9 +351,9 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                     let spec =
                         TargetSpec::parse(a.revisions.first().map_or(default, String::as_str), dir)
                             .map_err(Error::Usage)?;
-                    let p = migrate::preview(&target, &catalog, &migrate::Request::new(dir, spec))
-                        .await?;
-                    let lint = crate::lint::cli::of_plan(&p, &catalog);
+                    let req = migrate::Request::new(dir, spec, cli_policy(loaded));
+                    let p = migrate::preview(&target, &catalog, &req).await?;
+                    let lint = ops::lint::of_plan(&p, &catalog);
                     let linted = crate::lint::cli::LintedPlan { plan: &p, lint };
                     emit(g, "plan", &linted, |out| {
                         output::plan(out, &p)?;
@@ -475,44 +483,39 @@ pub fn printing_reporter(
     (Reporter::new(tx), printer)
 }
 
+/// The CLI's gate policy, with the configured checklists (see `ops::gate`).
+fn cli_policy(loaded: &Loaded) -> Policy {
+    let runbook = crate::runbook::Runbook::load(loaded).map_err(|e| e.to_string());
+    Policy::new(Caller::Cli, runbook.into())
+}
+
 async fn migrate_cmd(
     g: &GlobalArgs,
     target: &Target,
     catalog: &crate::catalog::Catalog,
     direction: Direction,
     spec: TargetSpec,
-    allow_lint: bool,
+    policy: Policy,
 ) -> Result<ExitCode> {
-    let mut req = migrate::Request::new(direction, spec);
-    if direction == Direction::Down {
-        // A downgrade is confirmed against an exact plan; the run refuses if the database moved.
-        let plan = match migrate::preview(target, catalog, &req).await {
-            Ok(p) => p,
-            Err(e) => {
-                migrate::record_refusal(target, &req, &e).await;
-                return Err(e);
-            }
-        };
-        if plan.is_destructive() {
-            confirm_destructive(g, target, &plan)?;
-        }
-        req.expect = Some((plan.from, plan.to));
-    } else if let Ok(plan) = migrate::preview(target, catalog, &req).await {
-        // Lint what `up` is about to run, before anything runs. (A preview that fails is left to
-        // the run itself, which reports and audits the same failure.)
-        let lints = crate::lint::cli::of_plan(&plan, catalog);
-        if !lints.is_empty() {
-            match crate::lint::cli::gate(g, &lints, allow_lint) {
-                Ok(detail) => req.detail["lint"] = detail,
-                Err(e) => {
-                    migrate::record_refusal(target, &req, &e).await;
-                    return Err(e);
+    let mut req = migrate::Request::new(direction, spec, policy);
+    // What the gates say before anything runs (the run checks them again under the lock, refuses
+    // and audits). A preview that fails is left to the run, which reports and audits the same
+    // failure; a downgrade is confirmed against its exact plan, so its failure ends here.
+    match migrate::preview_gated(target, catalog, &req).await {
+        Ok(preview) => {
+            print_lint(g, &preview.verdict.lint);
+            if direction == Direction::Down {
+                if preview.plan.is_destructive() && !preview.verdict.is_refused() {
+                    confirm_destructive(g, target, &preview.plan)?;
                 }
+                req.expect = Some((preview.plan.from, preview.plan.to));
             }
         }
-    }
-    if direction == Direction::Up {
-        crate::runbook::cli::gate_up(g, target).await?;
+        Err(e) if direction == Direction::Down => {
+            migrate::record_refusal(target, &req, &e).await;
+            return Err(e);
+        }
+        Err(_) => {}
     }
     let mut target = target.clone();
     target.guard.terminate_blockers_after = g.terminate_blockers_after;
@@ -548,6 +551,20 @@ async fn migrate_cmd(
             report.duration_ms
         )
     })
+}
+
+/// The lint findings of what is about to run, on stderr before it runs (a JSON line with --json).
+fn print_lint(g: &GlobalArgs, lints: &[crate::lint::MigrationLint]) {
+    let (errors, allowed, warnings) = crate::lint::render::counts(lints);
+    if errors + allowed + warnings == 0 {
+        return;
+    }
+    if g.json {
+        let line = serde_json::json!({"event": "lint", "migrations": lints});
+        eprintln!("{line}");
+    } else {
+        crate::lint::render::findings(&mut std::io::stderr().lock(), lints, false).ok();
+    }
 }
 
 /// Handle Ctrl-C: `first` on the first one, exit 130 (printing `quit_note`) on the second. The

@@ -19,6 +19,7 @@ use crate::db::audit::{self, NewEvent, Outcome as AuditOutcome};
 use crate::db::{Session, history, lock, schema};
 use crate::error::{Error, ExitCode, Result};
 use crate::event::{Event, Level, Reporter};
+use crate::ops::gate::{Caller, Checklists, Policy};
 use crate::ops::migrate::{self, COMPLETED, DEGRADED, FAILED, RUNNING};
 use crate::plan::{Direction, TargetSpec};
 use crate::runbook::diagnose::{self, Finding};
@@ -42,6 +43,8 @@ pub struct Config {
     pub strict: bool,
     /// `DEV_CREATE_TABLES=true`: the non-production fallback.
     pub dev_create_tables: bool,
+    /// What the checklist gate reads on a production target (see `ops::gate`).
+    pub checklists: Checklists,
 }
 
 impl Config {
@@ -50,6 +53,7 @@ impl Config {
             target,
             strict: false,
             dev_create_tables: false,
+            checklists: Checklists::Defaults,
         }
     }
 
@@ -161,7 +165,8 @@ pub async fn run(cfg: &Config, reporter: &Reporter) -> Outcome {
     let inner = runbook_lines_filtered(reporter);
     let result = async {
         let catalog = Catalog::load(&target.migrations)?;
-        let mut req = migrate::Request::new(Direction::Up, TargetSpec::Head);
+        let policy = Policy::new(Caller::Startup, cfg.checklists.clone());
+        let mut req = migrate::Request::new(Direction::Up, TargetSpec::Head, policy);
         req.action = ACTION.into();
         migrate::run(target, &catalog, &req, &inner.0).await
     }

@@ -64,26 +64,6 @@ impl MigrationLint {
     }
 }
 
-/// The unallowed errors of the migrations after `from` up to `to`, as `0004 line 2: rule`
-/// (the gate of every upgrade front end).
-pub fn blocking_between(
-    catalog: &crate::catalog::Catalog,
-    from: Revision,
-    to: Revision,
-) -> Vec<String> {
-    catalog
-        .migrations
-        .iter()
-        .filter(|m| m.revision > from && m.revision <= to)
-        .flat_map(|m| {
-            lint_migration(m)
-                .into_iter()
-                .filter(Finding::blocks)
-                .map(move |f| format!("{} line {}: {}", m.revision, f.line, f.rule))
-        })
-        .collect()
-}
-
 /// Lint `m`'s up SQL and apply its allow directives. Allowed findings stay in the result (marked),
 /// so reports and the audit show what was accepted and why.
 pub fn lint_migration(m: &Migration) -> Vec<Finding> {

@@ -14,6 +14,7 @@ use crate::db::{Session, history, schema};
 use crate::error::{Error, Result};
 use crate::event::{Event, Level, Reporter};
 use crate::interrupt::Interrupt;
+use crate::ops::gate::{self, Policy, Verdict};
 use crate::plan::{self, Direction, Plan, PlanError, TargetSpec};
 
 /// The runbook's log lines, verbatim.
@@ -34,13 +35,16 @@ pub struct Request {
     pub detail: serde_json::Value,
     /// Fired by the operator: cancel the running statement, stop after it rolls back.
     pub interrupt: Interrupt,
+    /// Who asks, and so which gates the run applies (checked again under the lock).
+    pub policy: Policy,
 }
 
 impl Request {
-    pub fn new(direction: Direction, target: TargetSpec) -> Self {
+    pub fn new(direction: Direction, target: TargetSpec, policy: Policy) -> Self {
         Request {
             direction,
             target,
+            policy,
             expect: None,
             action: match direction {
                 Direction::Up => "up",
@@ -60,6 +64,16 @@ pub struct Report {
     pub to: Revision,
     pub steps: Vec<StepReport>,
     pub duration_ms: u64,
+    /// What the gates said under the lock.
+    pub verdict: Verdict,
+}
+
+/// A plan and its gates, before the operator confirms.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Preview {
+    #[serde(flatten)]
+    pub plan: Plan,
+    pub verdict: Verdict,
 }
 
 pub fn plan_error(e: PlanError) -> Error {
@@ -77,6 +91,16 @@ pub async fn preview(target: &Target, catalog: &Catalog, req: &Request) -> Resul
     let s = Session::connect(&target.conn, "plan").await?;
     let applied = history::applied(&s).await?;
     plan::plan(catalog, &applied, req.direction, req.target).map_err(plan_error)
+}
+
+/// The plan and what the request's gates will say about it, for the operator to see before
+/// confirming (the run checks them again under the lock). Changes nothing.
+pub async fn preview_gated(target: &Target, catalog: &Catalog, req: &Request) -> Result<Preview> {
+    let s = Session::connect(&target.conn, "plan").await?;
+    let applied = history::applied(&s).await?;
+    let plan = plan::plan(catalog, &applied, req.direction, req.target).map_err(plan_error)?;
+    let verdict = gate::check(&s, target, catalog, &plan, &req.policy).await?;
+    Ok(Preview { plan, verdict })
 }
 
 /// Record a refused request (irreversible step, drift) in the audit trail. Best effort: the
@@ -128,6 +152,17 @@ pub async fn run(
     );
     event.duration = start.elapsed();
     event.detail = req.detail.clone();
+    let verdict = match &result {
+        Ok(r) => Some(&r.verdict),
+        Err(f) => f.verdict.as_ref(),
+    };
+    if let Some(v) = verdict
+        && let serde_json::Value::Object(gates) = v.audit_detail()
+    {
+        for (k, value) in gates {
+            event.detail[k] = value;
+        }
+    }
     match &result {
         Ok(r) => {
             event.from = Some(r.from);
@@ -139,6 +174,7 @@ pub async fn run(
             from,
             reached,
             steps,
+            ..
         }) => {
             if matches!(
                 error,
@@ -169,6 +205,7 @@ struct Failure {
     from: Option<Revision>,
     reached: Option<Revision>,
     steps: Vec<StepReport>,
+    verdict: Option<Verdict>,
 }
 
 impl From<Error> for Failure {
@@ -178,6 +215,7 @@ impl From<Error> for Failure {
             from: None,
             reached: None,
             steps: Vec::new(),
+            verdict: None,
         }
     }
 }
@@ -195,6 +233,7 @@ async fn run_locked(
     let current = plan::current(&applied);
     let plan = plan::plan(catalog, &applied, req.direction, req.target).map_err(|e| Failure {
         from: Some(current),
+        verdict: gate::of_plan_error(&e, &req.policy),
         ..Failure::from(plan_error(e))
     })?;
     if let Some((from, to)) = req.expect
@@ -207,6 +246,20 @@ async fn run_locked(
                 plan.from, plan.to
             )))
         });
+    }
+    // The gates again, now that nobody else can run: what was previewed may have changed.
+    let verdict = gate::check(worker, target, catalog, &plan, &req.policy).await?;
+    if let Some(error) = verdict.refusal() {
+        return Err(Failure {
+            error,
+            from: Some(current),
+            reached: None,
+            steps: Vec::new(),
+            verdict: Some(verdict),
+        });
+    }
+    for w in verdict.warnings() {
+        reporter.log(Level::Warn, w.message.clone());
     }
     if plan.direction == Direction::Up {
         reporter.log(Level::Info, RUNNING);
@@ -232,6 +285,7 @@ async fn run_locked(
                 from: Some(plan.from),
                 reached: Some(reached),
                 steps: reports,
+                verdict: Some(verdict),
             });
         }
         reporter.emit(Event::StepStarted {
@@ -257,6 +311,7 @@ async fn run_locked(
                     from: Some(plan.from),
                     reached: Some(reached),
                     steps: reports,
+                    verdict: Some(verdict),
                 });
             }
         }
@@ -278,5 +333,6 @@ async fn run_locked(
         to: plan.to,
         steps: reports,
         duration_ms: start.elapsed().as_millis() as u64,
+        verdict,
     })
 }

@@ -1,12 +1,12 @@
-//! The runbook's subcommands: `checklist`, `health`, `startup`, `serve`; plus the pre-deploy gate
-//! and diagnosis printing that `up` calls. Argument structs live here; `crate::cli` dispatches.
+//! The runbook's subcommands: `checklist`, `health`, `startup`, `serve`; plus the diagnosis
+//! printing that `up` calls. Argument structs live here; `crate::cli` dispatches.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use clap::Args;
 
-use super::{ChecklistView, Gate, ItemState, ItemView, RunState, Runbook};
+use super::{ChecklistView, ItemState, ItemView, RunState, Runbook};
 use crate::cli::{GlobalArgs, resolve_target};
 use crate::config::{Loaded, Target};
 use crate::error::{Error, ExitCode, Result};
@@ -270,6 +270,7 @@ pub async fn startup(g: &GlobalArgs, loaded: &Loaded, a: &StartupArgs) -> Result
         target,
         strict,
         dev_create_tables: a.dev_create_tables,
+        checklists: Runbook::load(loaded).map_err(|e| e.to_string()).into(),
     };
     let outcome = startup::run(&cfg, &reporter).await;
     drop(reporter);
@@ -327,31 +328,12 @@ pub async fn serve(g: &GlobalArgs, loaded: &Loaded, a: &ServeArgs) -> Result<Exi
     }
     let state = Arc::new(crate::serve::AppState {
         target,
+        checklists: Runbook::load(loaded).map_err(|e| e.to_string()).into(),
         token,
         token_env: sc.token_env().to_string(),
     });
     crate::serve::serve(listener, state).await?;
     Ok(ExitCode::Ok)
-}
-
-/// Before `up`: the pre-deploy checklist gate on production targets. Warns on stderr or refuses.
-pub async fn gate_up(g: &GlobalArgs, target: &Target) -> Result<()> {
-    if !target.environment.is_production() {
-        return Ok(());
-    }
-    let loaded = Loaded::find(g.config.as_deref())?;
-    let rb = Runbook::load(&loaded)?;
-    match super::pre_deploy_gate(&rb, target).await? {
-        Gate::Clear => Ok(()),
-        Gate::Warn(m) => {
-            let (reporter, printer) = crate::cli::progress_reporter(g);
-            reporter.log(Level::Warn, m);
-            drop(reporter);
-            printer.await.ok();
-            Ok(())
-        }
-        Gate::Refuse(m) => Err(Error::Refused(m)),
-    }
 }
 
 /// After a failed `up`: which runbook failure it is, and that section's solutions (stderr).

@@ -764,3 +764,41 @@ count = "SELECT count(*) FROM proposal_templates WHERE content_hash IS NULL"
         "0"
     );
 }
+
+/// A production target requiring a pre-deploy checklist (none has passed), as ./config/pgshift.toml.
+fn production_requiring_a_checklist(db: &TestDb) {
+    let dir = db.dir.path().join("config");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("pgshift.toml"),
+        format!(
+            "[targets.main]\nurl = \"{}\"\nenvironment = \"production\"\nmigrations = \"{}\"\nlock_wait = \"5s\"\nrequire_checklist_hours = 4\n",
+            db.url,
+            db.migrations().display()
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn u_y_on_production_without_a_fresh_checklist_is_refused_and_audited() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    production_requiring_a_checklist(&db);
+    let screen = Screen::start(&db, &[]);
+    screen.wait_text("(5 pending)");
+    screen.keys("u");
+    screen.wait_text("this SQL will run");
+    screen.keys("y");
+    let refused = screen.wait_text("no pre-deploy checklist passed");
+    assert!(refused.contains("refusing to upgrade"), "{refused}");
+    assert_eq!(db.applied(), Vec::<u32>::new(), "nothing ran");
+    assert_eq!(db.events(), vec![("up".to_string(), "refused".to_string())]);
+    assert_eq!(
+        db.scalar("SELECT (detail->>'via') || ' ' || (detail->>'caller') FROM pgshift_events"),
+        "tui tui"
+    );
+    screen.quit();
+}
