@@ -174,7 +174,7 @@ pub struct GateResult {
 }
 
 impl GateResult {
-    fn new(gate: Gate, state: GateState, message: impl Into<String>) -> GateResult {
+    pub fn new(gate: Gate, state: GateState, message: impl Into<String>) -> GateResult {
         GateResult {
             gate,
             state,
@@ -261,6 +261,13 @@ pub async fn check(
     plan: &Plan,
     policy: &Policy,
 ) -> Result<Verdict> {
+    let checklist = checklist_gate(s, target, plan, policy).await?;
+    Ok(verdict(plan, catalog, policy, checklist))
+}
+
+/// The verdict over `plan` given the checklist gate's result (the one gate that reads the
+/// database); the rest is pure.
+pub fn verdict(plan: &Plan, catalog: &Catalog, policy: &Policy, checklist: GateResult) -> Verdict {
     let mut gates = vec![
         GateResult::new(
             Gate::Drift,
@@ -287,13 +294,13 @@ pub async fn check(
         _ => Vec::new(),
     };
     gates.push(lint_gate(plan, policy, &lint));
-    gates.push(checklist_gate(s, target, plan, policy).await?);
-    Ok(Verdict {
+    gates.push(checklist);
+    Verdict {
         caller: policy.caller,
         gates,
         lint,
         lint_override: policy.lint_override,
-    })
+    }
 }
 
 /// The verdict for a plan `plan::plan` refused: drift and irreversible steps are gates too, so

@@ -14,9 +14,9 @@ use crate::db::blockers::{Blocker, Conflict};
 use crate::error::Error;
 use crate::event::{Event, Level};
 use crate::ops::history::History;
-use crate::ops::migrate::Report;
+use crate::ops::migrate::{Preview, Report};
 use crate::ops::status::{RevisionRow, Status};
-use crate::plan::{Direction, Plan, TargetSpec};
+use crate::plan::{Direction, TargetSpec};
 
 /// Log lines kept in memory; older ones are in the log file.
 pub const LOG_CAPACITY: usize = 2000;
@@ -167,8 +167,12 @@ pub enum Purpose {
 /// An action that changes the database and so waits for the operator's yes.
 #[derive(Debug, Clone)]
 pub enum Pending {
-    Migrate(Plan),
-    Signal { blocker: Blocker, signal: Signal },
+    /// The plan with its gates' verdict, both shown before the operator's yes.
+    Migrate(Preview),
+    Signal {
+        blocker: Blocker,
+        signal: Signal,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -186,7 +190,7 @@ pub enum Popup {
         scroll: u16,
     },
     Preview {
-        plan: Plan,
+        preview: Preview,
         scroll: u16,
     },
     Confirm(Confirm),
@@ -261,7 +265,7 @@ pub enum Msg {
     History(Result<History, String>),
     Planned {
         purpose: Purpose,
-        result: Result<Plan, String>,
+        result: Result<Preview, String>,
     },
     Progress(Event),
     /// A migration ended. The error is kept whole (not its text) so that a run that outlives the

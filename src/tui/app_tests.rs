@@ -4,7 +4,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::config::Environment;
-use crate::plan::Step;
+use crate::plan::{Plan, Step};
 use crate::tui::sample;
 
 fn key(c: char) -> Msg {
@@ -57,7 +57,7 @@ fn planned(app: &mut App, p: Plan) -> Vec<Effect> {
         app,
         Msg::Planned {
             purpose: Purpose::Confirm,
-            result: Ok(p),
+            result: Ok(sample::preview(p)),
         },
     )
 }
@@ -212,7 +212,7 @@ fn p_previews_without_a_confirmation_and_nothing_runs() {
         &mut app,
         Msg::Planned {
             purpose: Purpose::Preview,
-            result: Ok(plan(Direction::Up, 2, 4)),
+            result: Ok(sample::preview(plan(Direction::Up, 2, 4))),
         },
     );
     assert!(matches!(app.popup, Some(Popup::Preview { .. })));

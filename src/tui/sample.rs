@@ -11,9 +11,11 @@ use crate::db::ServerInfo;
 use crate::db::audit::Event;
 use crate::db::blockers::{Blocker, Conflict};
 use crate::db::lock::Holder;
+use crate::ops::gate::{self, Caller, Checklists, Gate, GateResult, GateState, Policy};
 use crate::ops::history::History;
+use crate::ops::migrate::Preview;
 use crate::ops::status::{self, Status};
-use crate::plan::Applied;
+use crate::plan::{Applied, Direction, Plan, TargetSpec};
 use crate::runbook::{ChecklistView, ItemState, ItemView, RunState};
 
 pub fn target(environment: Environment) -> Target {
@@ -322,4 +324,51 @@ pub fn health_pending(target: &Target) -> crate::health::Health {
         alerts: vec![],
         diagnosis: vec![],
     }
+}
+
+/// `plan` as the TUI previews it on a development target: every gate passes or does not apply.
+pub fn preview(plan: Plan) -> Preview {
+    let policy = Policy::new(Caller::Tui, Checklists::Defaults);
+    let checklist = GateResult::new(
+        Gate::Checklist,
+        GateState::Skipped,
+        "not a production target",
+    );
+    let verdict = gate::verdict(&plan, &catalog(), &policy, checklist);
+    Preview { plan, verdict }
+}
+
+/// An upgrade 0003 → 0005 on production where 0005 builds an index without CONCURRENTLY (a lint
+/// error) and no pre-deploy checklist passed: both gates refuse, before the operator's yes.
+pub fn refused_upgrade() -> Preview {
+    let mut catalog = catalog();
+    if let Ok(m) = Migration::new(
+        Revision(5),
+        "index_documents_title",
+        "CREATE INDEX documents_title_idx ON documents (title);".into(),
+        Some("DROP INDEX documents_title_idx;".into()),
+    ) {
+        catalog.migrations.push(m);
+    }
+    let plan = crate::plan::plan(
+        &catalog,
+        &applied(&catalog, 3),
+        Direction::Up,
+        TargetSpec::Head,
+    )
+    // The sample catalog always plans; an empty plan would show as "nothing to do".
+    .unwrap_or_else(|_| Plan {
+        direction: Direction::Up,
+        from: Revision(3),
+        to: Revision(3),
+        steps: vec![],
+    });
+    let policy = Policy::new(Caller::Tui, Checklists::Defaults);
+    let checklist = GateResult::new(
+        Gate::Checklist,
+        GateState::Refused,
+        "refusing to upgrade: no pre-deploy checklist passed on orders (production) in the last 4h: run `pgshift checklist pre-deploy --run-checks` and confirm the rest (required by require_checklist_hours = 4). Nothing was run.",
+    );
+    let verdict = gate::verdict(&plan, &catalog, &policy, checklist);
+    Preview { plan, verdict }
 }

@@ -178,9 +178,9 @@ impl Worker {
         &self,
         direction: Direction,
         spec: TargetSpec,
-    ) -> std::result::Result<crate::plan::Plan, String> {
+    ) -> std::result::Result<migrate::Preview, String> {
         let req = migrate::Request::new(direction, spec, self.policy());
-        migrate::preview(&self.target, &self.catalog, &req)
+        migrate::preview_gated(&self.target, &self.catalog, &req)
             .await
             .map_err(|e| e.to_string())
     }

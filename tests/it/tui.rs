@@ -790,9 +790,17 @@ fn u_y_on_production_without_a_fresh_checklist_is_refused_and_audited() {
     let screen = Screen::start(&db, &[]);
     screen.wait_text("(5 pending)");
     screen.keys("u");
-    screen.wait_text("this SQL will run");
+    let confirm = screen.wait_text("this SQL will run");
+    assert!(
+        confirm.contains("REFUSED checklist: refusing to upgrade")
+            && confirm.contains("REFUSED: y records the attempt"),
+        "the refusal is shown before the yes:\n{confirm}"
+    );
+    assert_eq!(db.events(), vec![], "a preview is not an attempt");
     screen.keys("y");
-    let refused = screen.wait_text("no pre-deploy checklist passed");
+    let refused = screen.wait_for("the refusal in the log", |s| {
+        !s.contains("this SQL will run") && s.contains("no pre-deploy checklist passed")
+    });
     assert!(refused.contains("refusing to upgrade"), "{refused}");
     assert_eq!(db.applied(), Vec::<u32>::new(), "nothing ran");
     assert_eq!(db.events(), vec![("up".to_string(), "refused".to_string())]);

@@ -120,18 +120,19 @@ fn set_conflicts(app: &mut App, conflicts: Vec<Conflict>) {
 pub(super) fn on_planned(
     app: &mut App,
     purpose: Purpose,
-    result: Result<Plan, String>,
+    result: Result<Preview, String>,
 ) -> Vec<Effect> {
     app.activity = Activity::Idle;
-    let plan = match result {
+    let preview = match result {
         Ok(p) => p,
         Err(e) => {
             log_error(app, &e);
             return vec![];
         }
     };
+    let plan = &preview.plan;
     match purpose {
-        Purpose::Preview => app.popup = Some(Popup::Preview { plan, scroll: 0 }),
+        Purpose::Preview => app.popup = Some(Popup::Preview { preview, scroll: 0 }),
         Purpose::Confirm if plan.is_empty() => {
             app.log(
                 Level::Info,
@@ -142,7 +143,7 @@ pub(super) fn on_planned(
             let must_type = (plan.is_destructive() && app.target.environment.is_production())
                 .then_some(plan.to);
             app.popup = Some(Popup::Confirm(Confirm {
-                pending: Pending::Migrate(plan),
+                pending: Pending::Migrate(preview),
                 must_type,
                 typed: String::new(),
                 scroll: 0,
