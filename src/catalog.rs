@@ -353,7 +353,7 @@ impl Catalog {
     }
 }
 
-fn parse_stem(stem: &str) -> Result<(u32, String), String> {
+pub(crate) fn parse_stem(stem: &str) -> Result<(u32, String), String> {
     let (digits, name) = stem.split_once('_').unwrap_or((stem, ""));
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(

@@ -47,21 +47,21 @@ pub struct GlobalArgs {
     /// Migrations directory [default: the target's `migrations`, else ./migrations]
     #[arg(long, global = true, value_name = "DIR")]
     pub migrations: Option<PathBuf>,
-    /// Longest wait for a table lock per DDL attempt, e.g. 200ms [default: 500ms]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
+    /// Longest wait for a table lock per DDL attempt, e.g. 200ms, 1ms to 10m [default: 500ms]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = config::lock_timeout_arg, allow_hyphen_values = true)]
     pub lock_timeout: Option<Duration>,
-    /// Longest run of one statement, e.g. 5m [default: the server's]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
+    /// Longest run of one statement, e.g. 5m, up to 2147483647ms; 0 = the server's [default: the server's]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = config::statement_timeout_arg, allow_hyphen_values = true)]
     pub statement_timeout: Option<Duration>,
-    /// Attempts per step on lock timeouts and deadlocks [default: 10]
-    #[arg(long, global = true, value_name = "N")]
+    /// Attempts per step on lock timeouts and deadlocks, 1 to 1000 [default: 10]
+    #[arg(long, global = true, value_name = "N", value_parser = config::retries_arg, allow_hyphen_values = true)]
     pub retries: Option<u32>,
     /// Terminate sessions that have blocked a step this long, e.g. 30s (opt-in; each one audited).
     /// Other pgshift sessions are never terminated. [default: never]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = config::terminate_after_arg, allow_hyphen_values = true)]
     pub terminate_blockers_after: Option<Duration>,
-    /// How long to wait for another pgshift run on the same database [default: 30s]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
+    /// How long to wait for another pgshift run on the same database, 0 to 24h [default: 30s]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = config::lock_wait_arg, allow_hyphen_values = true)]
     pub lock_wait: Option<Duration>,
     /// One JSON document on stdout (progress as JSON lines on stderr)
     #[arg(long, global = true)]
@@ -69,10 +69,6 @@ pub struct GlobalArgs {
     /// Confirm destructive actions without asking (for scripts)
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
-}
-
-fn duration(s: &str) -> std::result::Result<Duration, String> {
-    config::parse_duration(s)
 }
 
 #[derive(Debug, Subcommand)]
@@ -208,6 +204,17 @@ pub fn main() -> std::process::ExitCode {
         Err(e) => return report_error(&cli, &e).into(),
     };
     let _log = crate::logging::init(&loaded.log_dir());
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+        let event = Event::Log {
+            level: crate::event::Level::Warn,
+            message: w.clone(),
+        };
+        match serde_json::to_string(&event) {
+            Ok(line) if cli.global.json => eprintln!("{line}"),
+            _ => eprintln!("warning: {w}"),
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -251,7 +258,7 @@ fn report_error(cli: &Cli, e: &Error) -> ExitCode {
     if cli.global.json {
         output::print_json(&output::json_error(command_name(cli), e));
     } else {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", crate::secrets::redact(&e.to_string()));
     }
     e.exit_code()
 }

@@ -18,10 +18,13 @@ pub mod health;
 pub mod interrupt;
 pub mod lint;
 pub mod logging;
+#[cfg(test)]
+mod no_panic_tests;
 pub mod ops;
 pub mod output;
 pub mod plan;
 pub mod runbook;
+pub mod secrets;
 pub mod serve;
 pub mod sql;
 pub mod startup;

@@ -68,7 +68,7 @@ pub fn json_error(command: &str, e: &Error) -> serde_json::Value {
         "exit_code": e.exit_code() as u8,
         "error": {
             "kind": e.kind(),
-            "message": e.to_string(),
+            "message": crate::secrets::redact(&e.to_string()),
             "sqlstate": e.sqlstate(),
             "diagnosis": e.diagnosis(),
             "exit_code": e.exit_code() as u8,

@@ -239,7 +239,7 @@ async fn post_retry(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Resp
             };
             let body = serde_json::json!({
                 "ok": false,
-                "error": e.to_string(),
+                "error": crate::secrets::redact(&e.to_string()),
                 "kind": e.kind(),
                 "sqlstate": e.sqlstate(),
                 "diagnosis": diagnose::from_error(&e, &st.target),

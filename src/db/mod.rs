@@ -59,11 +59,23 @@ fn user_from_passwd() -> Option<String> {
     })
 }
 
+/// PostgreSQL keeps the first 63 bytes of `application_name` (NAMEDATALEN - 1).
+const APPLICATION_NAME_MAX: usize = 63;
+
 /// `application_name` so that anyone looking at `pg_stat_activity` sees who runs what.
 pub fn application_name(action: &str) -> String {
-    let mut name = format!("pgshift {action} {}", operator());
-    name.truncate(63);
-    name
+    let name = format!("pgshift {action} {}", operator());
+    truncate_bytes(&crate::secrets::redact(&name), APPLICATION_NAME_MAX).to_string()
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary (a user name
+/// like `jürgen` must not be cut inside its `ü`).
+pub fn truncate_bytes(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 impl Session {

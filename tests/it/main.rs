@@ -4,10 +4,12 @@
 mod common;
 
 mod backfill;
+mod bad_input;
 mod contract;
 mod migrate;
 mod runbook;
 mod safety;
 mod sandbox;
+mod secrets;
 mod tls;
 mod tui;
