@@ -59,6 +59,10 @@ pub struct GlobalArgs {
     /// Other pgshift sessions are never terminated. [default: never]
     #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
     pub terminate_blockers_after: Option<Duration>,
+    /// Do not hold backfill batches and no-transaction statements for replicas whose replay lag
+    /// is above the target's max_replica_lag (default 10s); for operators who accept stale replicas
+    #[arg(long, global = true)]
+    pub ignore_replica_lag: bool,
     /// How long to wait for another pgshift run on the same database [default: 30s]
     #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
     pub lock_wait: Option<Duration>,
@@ -266,6 +270,7 @@ impl GlobalArgs {
             statement_timeout: self.statement_timeout,
             retries: self.retries,
             lock_wait: self.lock_wait,
+            ignore_replica_lag: self.ignore_replica_lag,
         }
     }
 
@@ -437,6 +442,9 @@ pub async fn sandbox_target(
     if let Some(d) = o.statement_timeout {
         target.guard.statement_timeout = Some(d).filter(|d| !d.is_zero());
     }
+    if o.ignore_replica_lag {
+        target.guard.max_replica_lag = None;
+    }
     Ok((target, started))
 }
 
@@ -484,6 +492,8 @@ async fn migrate_cmd(
     allow_lint: bool,
 ) -> Result<ExitCode> {
     let mut req = migrate::Request::new(direction, spec);
+    // Before any preview, gate or confirmation: a standby cannot take writes.
+    crate::db::topology::ensure_primary(&target.conn, &req.action).await?;
     if direction == Direction::Down {
         // A downgrade is confirmed against an exact plan; the run refuses if the database moved.
         let plan = match migrate::preview(target, catalog, &req).await {

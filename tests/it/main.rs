@@ -6,6 +6,7 @@ mod common;
 mod backfill;
 mod contract;
 mod migrate;
+mod replicas;
 mod runbook;
 mod safety;
 mod sandbox;
