@@ -60,6 +60,10 @@ pub struct GlobalArgs {
     /// Other pgshift sessions are never terminated. [default: never]
     #[arg(long, global = true, value_name = "DURATION", value_parser = config::terminate_after_arg, allow_hyphen_values = true)]
     pub terminate_blockers_after: Option<Duration>,
+    /// Do not hold backfill batches and no-transaction statements for replicas whose replay lag
+    /// is above the target's max_replica_lag (default 10s); for operators who accept stale replicas
+    #[arg(long, global = true)]
+    pub ignore_replica_lag: bool,
     /// How long to wait for another pgshift run on the same database, 0 to 24h [default: 30s]
     #[arg(long, global = true, value_name = "DURATION", value_parser = config::lock_wait_arg, allow_hyphen_values = true)]
     pub lock_wait: Option<Duration>,
@@ -274,6 +278,7 @@ impl GlobalArgs {
             statement_timeout: self.statement_timeout,
             retries: self.retries,
             lock_wait: self.lock_wait,
+            ignore_replica_lag: self.ignore_replica_lag,
         }
     }
 
@@ -452,6 +457,9 @@ pub async fn sandbox_target(
     if let Some(d) = o.statement_timeout {
         target.guard.statement_timeout = Some(d).filter(|d| !d.is_zero());
     }
+    if o.ignore_replica_lag {
+        target.guard.max_replica_lag = None;
+    }
     Ok((target, started))
 }
 
@@ -505,6 +513,8 @@ async fn migrate_cmd(
     policy: Policy,
 ) -> Result<ExitCode> {
     let mut req = migrate::Request::new(direction, spec, policy);
+    // Before any preview, gate or confirmation: a standby cannot take writes.
+    crate::db::topology::ensure_primary(&target.conn, &req.action).await?;
     // What the gates say before anything runs (the run checks them again under the lock, refuses
     // and audits). A preview that fails is left to the run, which reports and audits the same
     // failure; a downgrade is confirmed against its exact plan, so its failure ends here.

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::catalog::{Catalog, Revision};
 use crate::config::{Environment, Target};
+use crate::db::topology::{self, Topology};
 use crate::db::{Session, history, schema};
 use crate::error::{Error, ExitCode, Result};
 use crate::plan::{self, Drift};
@@ -58,6 +59,10 @@ pub enum AlertKind {
     SchemaOutOfSync,
     BackfillFailure,
     DatabaseConnectivity,
+    /// A streaming replica's replay lag is above the target's `max_replica_lag`.
+    ReplicaLag,
+    /// A replica named in `expected_replicas` is not streaming.
+    ReplicaMissing,
 }
 
 impl AlertKind {
@@ -67,6 +72,8 @@ impl AlertKind {
             AlertKind::SchemaOutOfSync => Severity::Warning,
             AlertKind::BackfillFailure => Severity::Error,
             AlertKind::DatabaseConnectivity => Severity::Critical,
+            AlertKind::ReplicaLag => Severity::Warning,
+            AlertKind::ReplicaMissing => Severity::Error,
         }
     }
 }
@@ -163,6 +170,8 @@ pub struct Health {
     pub database: DatabaseHealth,
     pub migrations: MigrationsHealth,
     pub backfills: BackfillsHealth,
+    /// Primary or standby and its replicas (`None` when unreachable or unreadable).
+    pub topology: Option<Topology>,
     pub alerts: Vec<Alert>,
     /// The runbook failure behind a failed state, with its solutions.
     pub diagnosis: Vec<Finding>,
@@ -182,6 +191,13 @@ impl Health {
             }
             MigrationState::Failed => ExitCode::Failed,
             _ if self.backfills.state == BackfillState::Failed => ExitCode::Failed,
+            _ if self
+                .alerts
+                .iter()
+                .any(|a| a.kind == AlertKind::ReplicaMissing) =>
+            {
+                ExitCode::Failed
+            }
             MigrationState::Pending => ExitCode::Pending,
             _ => ExitCode::Ok,
         }
@@ -220,6 +236,10 @@ pub async fn check(target: &Target) -> Health {
         },
     };
     let backfills = backfills(&session).await;
+    let topology = topology::read(&session)
+        .await
+        .inspect_err(|e| tracing::warn!("health: cannot read the replication state: {e}"))
+        .ok();
     let mut h = Health {
         status: HealthStatus::Ok,
         target: target.name.clone(),
@@ -227,9 +247,11 @@ pub async fn check(target: &Target) -> Health {
         database,
         migrations,
         backfills,
+        topology,
         alerts: vec![],
         diagnosis: vec![],
     };
+    replica_alerts(&mut h, target);
     judge(&mut h, target, catalog.err());
     h
 }
@@ -259,6 +281,7 @@ fn unreachable(target: &Target, e: &Error) -> Health {
             runs: vec![],
             error: None,
         },
+        topology: None,
         alerts: vec![Alert::new(
             AlertKind::DatabaseConnectivity,
             format!("database unreachable: {}", first_line(&e.to_string())),
@@ -389,6 +412,34 @@ pub async fn backfills(s: &Session) -> BackfillsHealth {
         state,
         runs,
         error: None,
+    }
+}
+
+/// A replica lagging above `max_replica_lag` (warning), an expected replica not streaming (error).
+/// Which replicas are expected is configuration (`expected_replicas`), not memory: health is a
+/// one-shot read and never writes, so "it was there before" has to be said by the operator.
+fn replica_alerts(h: &mut Health, target: &Target) {
+    let Some(t) = &h.topology else {
+        return;
+    };
+    if t.is_standby() {
+        return;
+    }
+    let max = target
+        .guard
+        .max_replica_lag
+        .unwrap_or(crate::config::DEFAULT_MAX_REPLICA_LAG);
+    if let Some(l) = t.lagging(max) {
+        h.alerts
+            .push(Alert::new(AlertKind::ReplicaLag, l.to_string()));
+    }
+    for name in t.missing(&target.expected_replicas) {
+        h.alerts.push(Alert::new(
+            AlertKind::ReplicaMissing,
+            format!(
+                "expected replica {name} is not streaming (not in pg_stat_replication, or not in state streaming): check the standby and its replication connection"
+            ),
+        ));
     }
 }
 
@@ -523,6 +574,9 @@ pub fn render(out: &mut impl std::io::Write, h: &Health) -> std::io::Result<()> 
     }
     for d in &m.drift {
         writeln!(out, "            drift: {d}")?;
+    }
+    if let Some(t) = &h.topology {
+        writeln!(out, "topology    {}", t.summary())?;
     }
     writeln!(out, "backfills   {}", serde_plain(&h.backfills.state))?;
     for r in &h.backfills.runs {

@@ -255,6 +255,9 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
         }
     )?;
     writeln!(out, "tls      {}", s.server.tls.describe())?;
+    if let Some(t) = &s.topology {
+        topology(out, t)?;
+    }
     let label = |rev| {
         s.revisions
             .iter()
@@ -345,6 +348,26 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
             out,
             "\nalembic_version holds {v}. pgshift keeps its own history; if the schema is at that Alembic revision, adopt it with `pgshift stamp {v}`."
         )?;
+    }
+    Ok(())
+}
+
+/// `topology primary, 1 replica(s)` and one line per replica, or the standby and its primary.
+fn topology(out: &mut impl Write, t: &crate::db::topology::Topology) -> std::io::Result<()> {
+    if t.is_standby() {
+        writeln!(
+            out,
+            "topology {}; up, down, stamp and backfills are refused here",
+            t.summary()
+        )?;
+        return Ok(());
+    }
+    match t.replicas.len() {
+        0 => writeln!(out, "topology primary, no replicas")?,
+        n => writeln!(out, "topology primary, {n} replica(s)")?,
+    }
+    for r in &t.replicas {
+        writeln!(out, "replica  {r}")?;
     }
     Ok(())
 }

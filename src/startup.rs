@@ -74,6 +74,8 @@ impl Config {
             scratch_url: None,
             require_checklist_hours: None,
             source: "startup config".into(),
+            expected_replicas: Vec::new(),
+            out_of_order: false,
         }))
     }
 

@@ -26,7 +26,7 @@ pub use store::{RunRow, RunState};
 use crate::catalog::Catalog;
 use crate::config::Target;
 use crate::db::audit::{self, NewEvent, Outcome};
-use crate::db::{Session, lock, schema};
+use crate::db::{Session, lock, schema, topology};
 use crate::error::{Error, Result};
 use crate::event::{Event, Level, Reporter};
 use key::Key;
@@ -212,6 +212,10 @@ pub async fn dry_run(
 ) -> Result<DryRun> {
     let d = registry.get(name)?;
     let s = Session::connect(&target.conn, &format!("backfill dry-run {name}")).await?;
+    // Its sample batch writes (then rolls back): a standby cannot run it.
+    topology::read(&s)
+        .await?
+        .refuse_standby(&format!("dry-run backfill {name}"))?;
     inspect::check_requires(&s, d).await?;
     let p = inspect::prepare(&s, d).await?;
     let rows_to_do = inspect::count(&s, d, &p).await?;
@@ -447,6 +451,9 @@ async fn run_mode(
 ) -> Result<RunReport> {
     let d = registry.get(name)?;
     let s = Session::connect(&target.conn, &format!("backfill {name}")).await?;
+    topology::read(&s)
+        .await?
+        .refuse_standby(&format!("run backfill {name}"))?;
     ensure_tables(&s, target, reporter).await?;
     take_locks(&s, d).await?;
     let start = Instant::now();

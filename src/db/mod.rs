@@ -10,6 +10,7 @@ pub mod lock;
 pub mod sandbox;
 pub mod schema;
 pub mod terminate;
+pub mod topology;
 
 use std::time::Duration;
 

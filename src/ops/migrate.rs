@@ -10,7 +10,7 @@ use crate::config::Target;
 use crate::db::apply::{self, Prepared, StepReport};
 use crate::db::audit::{self, NewEvent, Outcome};
 use crate::db::lock;
-use crate::db::{Session, history, schema};
+use crate::db::{Session, history, schema, topology};
 use crate::error::{Error, Result};
 use crate::event::{Event, Level, Reporter};
 use crate::interrupt::Interrupt;
@@ -134,6 +134,8 @@ pub async fn run(
     reporter: &Reporter,
 ) -> Result<Report> {
     let worker = Session::connect(&target.conn, &req.action).await?;
+    // Writes go to the primary: a standby is refused before the lock or anything else.
+    topology::read(&worker).await?.refuse_standby(&req.action)?;
     // A separate connection watches for blockers and writes the audit row, so both work while
     // the worker waits or after its transaction failed.
     let monitor = Session::connect(&target.conn, &format!("{} monitor", req.action)).await?;

@@ -325,6 +325,8 @@ mod tests {
             scratch_url: None,
             require_checklist_hours: None,
             source: "test".into(),
+            expected_replicas: Vec::new(),
+            out_of_order: false,
         }
     }
 

@@ -34,6 +34,8 @@ pub fn target(environment: Environment) -> Target {
         scratch_url: None,
         require_checklist_hours: None,
         source: "sample".into(),
+        expected_replicas: Vec::new(),
+        out_of_order: false,
     }
 }
 
@@ -321,6 +323,7 @@ pub fn health_pending(target: &Target) -> crate::health::Health {
             runs: vec![],
             error: None,
         },
+        topology: None,
         alerts: vec![],
         diagnosis: vec![],
     }

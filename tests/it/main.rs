@@ -7,6 +7,7 @@ mod backfill;
 mod bad_input;
 mod contract;
 mod migrate;
+mod replicas;
 mod runbook;
 mod safety;
 mod sandbox;

@@ -56,6 +56,15 @@ fn health_of(s: &Status) -> Health {
             "{} INVALID index(es) from a failed CONCURRENTLY build",
             s.invalid_indexes.len()
         ))
+    } else if let Some(t) = s.topology.as_ref().filter(|t| t.is_standby()) {
+        Health::Degraded(format!(
+            "STANDBY: upgrades, downgrades and backfills are refused here; connect to the primary{}",
+            t.primary
+                .as_ref()
+                .and_then(|p| p.address())
+                .map(|a| format!(" ({a})"))
+                .unwrap_or_default()
+        ))
     } else if s.server.read_only {
         Health::Degraded("server is read-only (a standby?)".into())
     } else {
