@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::{Notify, mpsc::UnboundedSender};
 
 use super::app::{
-    BackfillEffect, BackfillMsg, ChecklistOp, Effect, HISTORY_LIMIT, Msg, Signal, Stop,
+    BackfillEffect, BackfillMsg, ChecklistOp, Effect, HISTORY_LIMIT, Msg, Signal, Signalled, Stop,
 };
 use crate::backfill;
 use crate::catalog::Catalog;
@@ -269,16 +269,28 @@ impl Worker {
     }
 }
 
-/// Cancel or terminate a blocker and write the audit row either way.
-pub async fn signal_audited(target: &Target, blocker: &Blocker, signal: Signal) -> Result<bool> {
+/// How long a signalled session gets to let go of its locks before we say it did not.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Cancel or terminate a blocker, check that its locks went, and write the audit row either way:
+/// a cancel that leaves the locks held (idle in transaction) is a failure, never "sent".
+pub async fn signal_audited(
+    target: &Target,
+    blocker: &Blocker,
+    signal: Signal,
+) -> Result<Signalled> {
     let s = Session::connect(&target.conn, signal.verb()).await?;
     let terminate = signal == Signal::Terminate;
-    let result = blockers::signal(&s, blocker.pid, terminate).await;
+    let result = match blockers::signal(&s, blocker.pid, terminate).await {
+        Ok(true) => released(&s, blocker.pid).await,
+        Ok(false) => Ok(Signalled::Gone),
+        Err(e) => Err(e),
+    };
     let mut event = NewEvent::new(
         signal.verb(),
         match &result {
-            Ok(true) => Outcome::Ok,
-            Ok(false) | Err(_) => Outcome::Failed,
+            Ok(Signalled::Released) => Outcome::Ok,
+            Ok(_) | Err(_) => Outcome::Failed,
         },
     );
     event.detail = serde_json::json!({
@@ -292,9 +304,18 @@ pub async fn signal_audited(target: &Target, blocker: &Blocker, signal: Signal) 
         "query": blocker.query,
     });
     match &result {
-        Ok(false) => event.error = Some(format!("pid {} was gone before the signal", blocker.pid)),
+        Ok(Signalled::Gone) => {
+            event.error = Some(format!("pid {} was gone before the signal", blocker.pid))
+        }
+        Ok(Signalled::StillHolding(state)) => {
+            event.error = Some(format!(
+                "{} sent, but pid {} still holds its locks ({state})",
+                signal.verb(),
+                blocker.pid
+            ))
+        }
         Err(e) => event.error = Some(e.to_string()),
-        Ok(true) => {}
+        Ok(Signalled::Released) => {}
     }
     let audit = async {
         schema::ensure(&s).await?;
@@ -302,11 +323,25 @@ pub async fn signal_audited(target: &Target, blocker: &Blocker, signal: Signal) 
     }
     .await;
     match (result, audit) {
-        (Ok(sent), Ok(())) => Ok(sent),
+        (Ok(outcome), Ok(())) => Ok(outcome),
         (Ok(_), Err(e)) => Err(Error::Failed(format!(
             "the signal was sent to pid {}, but the audit row could not be written: {e}",
             blocker.pid
         ))),
         (Err(e), _) => Err(e),
+    }
+}
+
+/// Poll until `pid` holds no lock any more, up to [`RELEASE_WAIT`].
+async fn released(s: &Session, pid: i32) -> Result<Signalled> {
+    let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+    loop {
+        match blockers::still_holding(s, pid).await? {
+            None => return Ok(Signalled::Released),
+            Some(state) if tokio::time::Instant::now() >= deadline => {
+                return Ok(Signalled::StillHolding(state));
+            }
+            Some(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
     }
 }

@@ -95,8 +95,8 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
             };
         }
         Action::Checklists => return checklist::open(app),
-        Action::CancelBlocker => ask_signal(app, Signal::Cancel),
-        Action::TerminateBlocker => ask_signal(app, Signal::Terminate),
+        Action::CancelBlocker => super::locks::ask_signal(app, Signal::Cancel),
+        Action::TerminateBlocker => super::locks::ask_signal(app, Signal::Terminate),
         Action::BackfillDryRun
         | Action::BackfillRun
         | Action::BackfillPauseResume
@@ -142,26 +142,6 @@ fn start_plan(
         spec,
         purpose,
     }]
-}
-
-fn ask_signal(app: &mut App, signal: Signal) {
-    match app.selected_blocker().cloned() {
-        Some(blocker) => {
-            app.popup = Some(Popup::Confirm(Confirm {
-                pending: Pending::Signal { blocker, signal },
-                must_type: None,
-                typed: String::new(),
-                scroll: 0,
-            }))
-        }
-        None => app.log(
-            Level::Warn,
-            format!(
-                "{}: select a blocker in the Lock conflicts pane (3) first",
-                signal.verb()
-            ),
-        ),
-    }
 }
 
 fn on_filter_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
@@ -226,8 +206,9 @@ fn on_popup_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
     vec![]
 }
 
-/// Keys in a confirmation. Typing mode (production downgrade) takes characters as the revision,
-/// so only Enter, Esc, arrows and Backspace act there.
+/// Keys in a confirmation. Typing mode (production downgrade or terminate) takes characters as
+/// the text to type, so only Enter, Esc, arrows and Backspace act there. A destructive action
+/// never runs on a bare Enter: `y` (or the typed text, then Enter) runs it.
 fn on_confirm_key(
     app: &mut App,
     mut c: Confirm,
@@ -237,7 +218,14 @@ fn on_confirm_key(
     use crossterm::event::KeyCode;
     let typing = c.must_type.is_some();
     let cancel = ev.code == KeyCode::Esc || (!typing && action == Some(Action::Dismiss));
-    let run = ev.code == KeyCode::Enter || (!typing && action == Some(Action::Confirm));
+    let enter = ev.code == KeyCode::Enter;
+    let run = if typing {
+        enter
+    } else if enter {
+        !c.is_destructive()
+    } else {
+        action == Some(Action::Confirm)
+    };
     if action == Some(Action::Quit) {
         // Quitting while idle just closes the dialog with the app; while busy it asks.
         return on_action(app, Action::Quit);
@@ -246,14 +234,22 @@ fn on_confirm_key(
         app.log(Level::Info, "not confirmed; nothing was run");
         return vec![];
     }
+    if enter && !typing && !run {
+        app.log(
+            Level::Warn,
+            "Enter alone does not run a destructive action: press y to run it, Esc to cancel",
+        );
+        app.popup = Some(Popup::Confirm(c));
+        return vec![];
+    }
     if run {
-        if let Some(rev) = c.must_type
-            && Revision::parse(&c.typed) != Some(rev)
+        if let Some(want) = &c.must_type
+            && !typed_matches(want, &c.typed)
         {
             app.log(
                 Level::Warn,
                 format!(
-                    "type {rev} exactly to confirm (you typed {:?}); nothing was run",
+                    "type {want} exactly to confirm (you typed {:?}); nothing was run",
                     c.typed
                 ),
             );
@@ -276,6 +272,12 @@ fn on_confirm_key(
     }
     app.popup = Some(Popup::Confirm(c));
     vec![]
+}
+
+/// The typed confirmation: the exact text, or the same revision written another way (`4`).
+pub(super) fn typed_matches(want: &str, typed: &str) -> bool {
+    let typed = typed.trim();
+    typed == want || Revision::parse(want).is_some_and(|w| Revision::parse(typed) == Some(w))
 }
 
 fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
