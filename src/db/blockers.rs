@@ -175,3 +175,19 @@ pub async fn still_holding(s: &Session, pid: i32) -> Result<Option<String>> {
         .map(|r| r.get::<_, String>(0));
     Ok(state)
 }
+
+const HOLDERS_OF: &str = "SELECT DISTINCT a.pid, coalesce(a.usename::text, ''), coalesce(a.application_name, ''),
+       coalesce(a.state, ''), extract(epoch FROM now() - a.xact_start)::float8, coalesce(a.query, '')
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.relation = to_regclass($1) AND l.granted AND a.pid <> pg_backend_pid()";
+
+/// Sessions holding a lock on `table` (a quoted name) now: who to name when a wait on it timed
+/// out and there is no waiter left to ask `pg_blocking_pids` about.
+pub async fn holders_of(s: &Session, table: &str) -> Result<Vec<Blocker>> {
+    let rows = s
+        .client
+        .query(HOLDERS_OF, &[&table])
+        .await
+        .map_err(|e| Error::db(format!("looking up the sessions holding {table}"), &e))?;
+    Ok(rows.iter().map(blocker_from_row).collect())
+}

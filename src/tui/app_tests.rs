@@ -639,3 +639,39 @@ fn a_waiting_step_logs_its_blockers_once_not_every_poll() {
 
 #[path = "app/locks_tests.rs"]
 mod locks_tests;
+
+/// Issue 12, defect 7: clearing a filter keeps the cursor on its row (it jumped to `base`, so
+/// `p`/`D` aimed at base), and Esc on the main screen clears a filter kept with Enter.
+#[test]
+fn clearing_a_filter_keeps_the_cursor_and_esc_clears_a_kept_filter() {
+    let mut app = app_at(Environment::Development, 4);
+    update(&mut app, key('/'));
+    for c in "variants".chars() {
+        update(&mut app, key(c));
+    }
+    assert_eq!(
+        app.selected_revision().map(|r| r.revision),
+        Some(Revision(2))
+    );
+    update(&mut app, code(KeyCode::Esc));
+    assert!(app.pane(Pane::Revisions).filter.is_empty());
+    assert_eq!(
+        app.selected_revision().map(|r| r.revision),
+        Some(Revision(2)),
+        "the cursor stays on 0002 after the filter is cleared"
+    );
+    // Kept with Enter, then cleared with Esc from the main screen.
+    update(&mut app, key('/'));
+    for c in "baseline".chars() {
+        update(&mut app, key(c));
+    }
+    update(&mut app, code(KeyCode::Enter));
+    assert!(!app.filtering);
+    assert_eq!(app.pane(Pane::Revisions).visible.len(), 1);
+    update(&mut app, code(KeyCode::Esc));
+    assert!(app.pane(Pane::Revisions).filter.is_empty());
+    assert_eq!(
+        app.selected_revision().map(|r| r.revision),
+        Some(Revision(1))
+    );
+}

@@ -32,6 +32,8 @@ pub struct Worker {
     tx: UnboundedSender<Msg>,
     /// Wakes the monitor for an immediate poll.
     poke: Arc<Notify>,
+    /// Cancels the backfill dry run in flight (Esc).
+    dry_run: Arc<std::sync::Mutex<Option<crate::interrupt::Trigger>>>,
 }
 
 impl Worker {
@@ -48,6 +50,7 @@ impl Worker {
             runbook,
             tx,
             poke,
+            dry_run: Arc::default(),
         }
     }
 
@@ -55,6 +58,14 @@ impl Worker {
     pub fn run(&self, effect: Effect) {
         if effect == Effect::Poll {
             self.poke.notify_one();
+            return;
+        }
+        if effect == Effect::Backfill(BackfillEffect::CancelDryRun) {
+            if let Ok(mut t) = self.dry_run.lock()
+                && let Some(t) = t.take()
+            {
+                t.fire();
+            }
             return;
         }
         let w = self.clone();
@@ -108,7 +119,7 @@ impl Worker {
                 result: self.checklist(&op).await,
                 op,
             },
-            Effect::Backfill(e) => Msg::Backfill(self.backfill(e).await),
+            Effect::Backfill(e) => Msg::Backfill(self.backfill(e).await?),
         })
     }
 
@@ -213,15 +224,26 @@ impl Worker {
 impl Worker {
     /// A backfill effect with the CLI's own core functions; a run's events arrive as
     /// `Msg::Progress` before its `BackfillMsg::Ran`.
-    async fn backfill(&self, effect: BackfillEffect) -> BackfillMsg {
+    async fn backfill(&self, effect: BackfillEffect) -> Option<BackfillMsg> {
         let registry = backfill::registry(&self.target, &self.catalog);
         let opts = backfill::Options::default();
-        match effect {
+        Some(match effect {
             BackfillEffect::DryRun { name, purpose } => {
+                let (trigger, interrupt) = crate::interrupt::Interrupt::new();
+                if let Ok(mut t) = self.dry_run.lock() {
+                    *t = Some(trigger);
+                }
                 let result = match &registry {
-                    Ok(r) => backfill::dry_run(&self.target, r, &name, &opts, &Reporter::silent())
-                        .await
-                        .map_err(|e| e.to_string()),
+                    Ok(r) => backfill::dry_run_until(
+                        &self.target,
+                        r,
+                        &name,
+                        &opts,
+                        &Reporter::silent(),
+                        &interrupt,
+                    )
+                    .await
+                    .map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 };
                 BackfillMsg::DryRan {
@@ -237,6 +259,8 @@ impl Worker {
                 };
                 BackfillMsg::Ran { name, result }
             }
+            // Handled in `run` (it fires the dry run's interrupt); nothing to report.
+            BackfillEffect::CancelDryRun => return None,
             BackfillEffect::Stop { name, stop } => {
                 let result = match stop {
                     Stop::Pause => backfill::pause(&self.target, &name).await,
@@ -245,7 +269,7 @@ impl Worker {
                 .map_err(|e| e.to_string());
                 BackfillMsg::Stopped { name, stop, result }
             }
-        }
+        })
     }
 
     async fn run_backfill(

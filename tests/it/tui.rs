@@ -909,3 +909,52 @@ fn cancel_of_an_idle_in_transaction_blocker_is_checked_and_reported_as_not_relea
     );
     drop(holder);
 }
+
+/// Issue 12, defect 4: `B` on a locked table, then Esc, cancels the dry run on the server (no
+/// session left waiting there), and no "Run backfill?" appears when the lock goes later.
+#[test]
+fn esc_cancels_a_waiting_backfill_dry_run_on_the_server_and_nothing_pops_up_later() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0003"]).ok();
+    db.exec(TEMPLATES);
+    let holder = Holder::hold(
+        &db,
+        "LOCK TABLE proposal_templates IN ACCESS EXCLUSIVE MODE",
+    );
+    let migrations = db.migrations().display().to_string();
+    // A long lock_timeout keeps the dry run waiting while Esc is sent.
+    let screen = Screen::start(&db, &args(&db, &migrations, &["--lock-timeout", "60s"]));
+    screen.wait_text("health OK");
+    screen.keys("5");
+    screen.wait_text("never run");
+    screen.keys("B");
+    screen.wait_text("Esc cancels it");
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                   AND application_name LIKE 'pgshift backfill dry-run%' AND wait_event_type = 'Lock'";
+    wait_until(DEADLINE, "the dry run waiting on the server", || {
+        db.scalar(waiting) == "1"
+    });
+    screen
+        .tmux()
+        .args(["send-keys", "-t", "0", "Escape"])
+        .status()
+        .unwrap();
+    screen.wait_text("cancelled dry run ended");
+    assert_eq!(
+        db.scalar(waiting),
+        "0",
+        "nothing left waiting on the server"
+    );
+    drop(holder);
+    // The lock is gone; the screen asks nothing on its own.
+    let later = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < later {
+        let s = screen.text();
+        assert!(!s.contains("Run backfill"), "a dialog popped up:\n{s}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    screen.quit();
+}

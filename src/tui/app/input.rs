@@ -101,9 +101,17 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         | Action::BackfillRun
         | Action::BackfillPauseResume
         | Action::BackfillCancel => return super::backfills::on_action(app, a),
+        // Esc: cancel the dry run in flight, else clear the focused pane's kept filter.
+        Action::Dismiss => {
+            if let Some(effects) = super::backfills::cancel_dry_run(app) {
+                return effects;
+            }
+            if !app.pane(focus).filter.is_empty() {
+                clear_filter(app, focus);
+            }
+        }
         // Dialog and overlay actions; the main screen never maps keys to them.
         Action::Confirm
-        | Action::Dismiss
         | Action::RunCheck
         | Action::RunAllChecks
         | Action::ConfirmItem
@@ -152,7 +160,8 @@ fn on_filter_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
         Some(Action::Confirm) if ev.code == KeyCode::Enter => app.filtering = false,
         Some(Action::Dismiss) if ev.code == KeyCode::Esc => {
             app.filtering = false;
-            app.pane_mut(pane).filter.clear();
+            clear_filter(app, pane);
+            return vec![];
         }
         _ => match ev.code {
             KeyCode::Backspace => {
@@ -164,6 +173,21 @@ fn on_filter_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
     }
     app.refresh_view(pane);
     vec![]
+}
+
+/// Clear `pane`'s filter, keeping the cursor on the row it was on (not the first row: `p`/`D`
+/// act on the cursor, and jumping to `base` would aim them elsewhere).
+fn clear_filter(app: &mut App, pane: Pane) {
+    let p = app.pane(pane);
+    let row = p.visible.get(p.selected).copied();
+    app.pane_mut(pane).filter.clear();
+    app.refresh_view(pane);
+    if let Some(row) = row {
+        let p = app.pane_mut(pane);
+        if let Some(pos) = p.visible.iter().position(|i| *i == row) {
+            p.selected = pos;
+        }
+    }
 }
 
 fn on_popup_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
