@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::catalog::{Catalog, Revision};
 use crate::config::{Environment, Target};
+use crate::db::indexes::{self, InvalidIndex};
 use crate::db::{Session, history, schema};
 use crate::error::{Error, ExitCode, Result};
 use crate::plan::{self, Drift};
@@ -188,7 +189,23 @@ impl Health {
     }
 }
 
-/// Check health now. Never fails: what cannot be read is reported in the result.
+/// What health is judged from, as [`observe`] reads it on one session.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// Connect (for [`check`]) or one round trip (on an open session), in ms.
+    pub latency_ms: u64,
+    pub version: String,
+    pub read_only: bool,
+    /// The applied history and the last migration run when it did not end ok; or why they could
+    /// not be read.
+    pub history: std::result::Result<(Vec<plan::Applied>, Option<LastFailure>), String>,
+    pub invalid_indexes: Vec<InvalidIndex>,
+    pub backfills: BackfillsHealth,
+}
+
+/// Check health now. Never fails: what cannot be read is reported in the result. The one health
+/// computation: `pgshift health`, `/health`, the TUI header and its checklist overlay all use
+/// [`observe`] and [`assess`].
 pub async fn check(target: &Target) -> Health {
     let catalog = Catalog::load(&target.migrations);
     let start = Instant::now();
@@ -196,42 +213,106 @@ pub async fn check(target: &Target) -> Health {
         Ok(s) => s,
         Err(e) => return unreachable(target, &e),
     };
-    let version = match session.server_info().await {
-        Ok(i) => i.version,
-        Err(e) => return unreachable(target, &e),
-    };
+    match observe(&session, start).await {
+        Ok(o) => assess(target, catalog.as_ref(), o),
+        Err(e) => unreachable(target, &e),
+    }
+}
+
+/// Read what health is judged from on `s` (`start`: when the connection attempt began). Fails
+/// only when the server does not answer at all; other failures are kept in the result.
+pub async fn observe(s: &Session, start: Instant) -> Result<Observed> {
+    let info = s.server_info().await?;
     let latency_ms = start.elapsed().as_millis() as u64;
+    let history = match history::applied(s).await {
+        Ok(applied) => match last_failure(s).await {
+            Ok(last) => Ok((applied, last)),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    // An unreadable INVALID-index list is not a health problem of its own.
+    let invalid_indexes = indexes::invalid(s).await.unwrap_or_default();
+    Ok(Observed {
+        latency_ms,
+        version: info.version,
+        read_only: info.read_only,
+        history,
+        invalid_indexes,
+        backfills: backfills(s).await,
+    })
+}
+
+/// Judge what was observed (pure).
+pub fn assess(
+    target: &Target,
+    catalog: std::result::Result<&Catalog, &crate::catalog::CatalogError>,
+    o: Observed,
+) -> Health {
     let database = DatabaseHealth {
         reachable: true,
-        latency_ms: Some(latency_ms),
-        version: Some(version),
+        latency_ms: Some(o.latency_ms),
+        version: Some(o.version),
         error: None,
     };
-    let migrations = match migrations(&session, catalog.as_ref()).await {
-        Ok(m) => m,
+    let migrations = match o.history {
+        Ok((applied, last_error)) => migrations(&applied, last_error, catalog),
         Err(e) => MigrationsHealth {
             state: MigrationState::Unknown,
             current: None,
-            head: catalog.as_ref().ok().map(Catalog::head),
+            head: catalog.ok().map(Catalog::head),
             pending: vec![],
             drift: vec![],
             last_error: None,
-            catalog_error: Some(e.to_string()),
+            catalog_error: Some(e),
         },
     };
-    let backfills = backfills(&session).await;
     let mut h = Health {
         status: HealthStatus::Ok,
         target: target.name.clone(),
         environment: target.environment,
         database,
         migrations,
-        backfills,
+        backfills: o.backfills,
         alerts: vec![],
         diagnosis: vec![],
     };
-    judge(&mut h, target, catalog.err());
+    if !o.invalid_indexes.is_empty() {
+        h.alerts.push(Alert::new(
+            AlertKind::SchemaOutOfSync,
+            format!(
+                "{} INVALID index(es) from a failed CONCURRENTLY build: {}",
+                o.invalid_indexes.len(),
+                crate::output::joined(
+                    &o.invalid_indexes
+                        .iter()
+                        .map(|i| &i.index)
+                        .collect::<Vec<_>>()
+                )
+            ),
+        ));
+    }
+    if o.read_only {
+        h.alerts.push(Alert::new(
+            AlertKind::DatabaseConnectivity,
+            "the server is read-only (a standby?): migrations cannot run here",
+        ));
+    }
+    judge(&mut h, target, catalog.err().cloned());
     h
+}
+
+impl Health {
+    /// The alert an operator should read first (most severe), for one-line summaries.
+    pub fn headline(&self) -> Option<&Alert> {
+        let rank = |s: Severity| match s {
+            Severity::Critical => 0,
+            Severity::Immediate => 1,
+            Severity::Error => 2,
+            Severity::Warning => 3,
+        };
+        self.alerts.iter().min_by_key(|a| rank(a.severity))
+    }
 }
 
 fn unreachable(target: &Target, e: &Error) -> Health {
@@ -273,16 +354,15 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
-async fn migrations(
-    s: &Session,
+fn migrations(
+    applied: &[plan::Applied],
+    last_error: Option<LastFailure>,
     catalog: std::result::Result<&Catalog, &crate::catalog::CatalogError>,
-) -> Result<MigrationsHealth> {
-    let applied = history::applied(s).await?;
-    let current = plan::current(&applied);
-    let last_error = last_failure(s).await?;
+) -> MigrationsHealth {
+    let current = plan::current(applied);
     let Ok(catalog) = catalog else {
         let e = catalog.err().map(ToString::to_string);
-        return Ok(MigrationsHealth {
+        return MigrationsHealth {
             state: MigrationState::Failed,
             current: Some(current),
             head: None,
@@ -290,10 +370,10 @@ async fn migrations(
             drift: vec![],
             last_error,
             catalog_error: e,
-        });
+        };
     };
-    let drift = plan::drift(catalog, &applied);
-    let pending: Vec<Revision> = plan::pending(catalog, &applied)
+    let drift = plan::drift(catalog, applied);
+    let pending: Vec<Revision> = plan::pending(catalog, applied)
         .iter()
         .map(|m| m.revision)
         .collect();
@@ -306,7 +386,7 @@ async fn migrations(
     } else {
         MigrationState::Ok
     };
-    Ok(MigrationsHealth {
+    MigrationsHealth {
         state,
         current: Some(current),
         head: Some(catalog.head()),
@@ -318,7 +398,7 @@ async fn migrations(
             last_error
         },
         catalog_error: None,
-    })
+    }
 }
 
 /// The last migration run, if it did not end ok.

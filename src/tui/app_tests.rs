@@ -468,12 +468,13 @@ fn unreachable_keeps_the_last_state_refuses_actions_and_recovers() {
     let status = sample::status_at(&target, &sample::catalog(), 3);
     let effects = update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![],
-        }),
+        sample::snapshot(&target, &sample::catalog(), status, vec![], None),
     );
-    assert_eq!(app.health, Health::Ok);
+    assert_eq!(
+        app.health,
+        Health::Degraded("1 migration(s) pending".into()),
+        "pgshift health's answer at 0003 of 0004"
+    );
     assert_eq!(
         effects,
         vec![Effect::LoadHistory],
@@ -493,12 +494,13 @@ fn drift_makes_health_degraded() {
     let mut app = app_at(Environment::Development, 2);
     update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![],
-        }),
+        sample::snapshot(&target, &sample::catalog(), status, vec![], None),
     );
-    assert!(matches!(&app.health, Health::Degraded(why) if why.contains("drift")));
+    assert!(
+        matches!(&app.health, Health::Degraded(why) if why.contains("out of sync")),
+        "{:?}",
+        app.health
+    );
 }
 
 #[test]
@@ -509,20 +511,14 @@ fn a_database_moved_by_someone_else_reloads_history() {
     assert_eq!(
         update(
             &mut app,
-            Msg::Monitor(Monitor::Snapshot {
-                status: Box::new(status.clone()),
-                conflicts: vec![]
-            })
+            sample::snapshot(&target, &sample::catalog(), status.clone(), vec![], None)
         ),
         vec![Effect::LoadHistory]
     );
     assert!(
         update(
             &mut app,
-            Msg::Monitor(Monitor::Snapshot {
-                status: Box::new(status),
-                conflicts: vec![]
-            })
+            sample::snapshot(&target, &sample::catalog(), status, vec![], None)
         )
         .is_empty()
     );
@@ -545,10 +541,13 @@ fn the_lock_cursor_follows_its_blocker_across_polls() {
     // The first conflict ended: the cursor stays on 4122.
     update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![sample::conflict(901, 4122)],
-        }),
+        sample::snapshot(
+            &target,
+            &sample::catalog(),
+            status,
+            vec![sample::conflict(901, 4122)],
+            None,
+        ),
     );
     assert_eq!(app.selected_blocker().map(|b| b.pid), Some(4122));
 }
@@ -630,4 +629,28 @@ fn a_waiting_step_logs_its_blockers_once_not_every_poll() {
         }),
     );
     assert_eq!(app.log.len(), before + 2, "a new blocker is logged");
+}
+
+#[test]
+fn after_a_failed_upgrade_with_pending_migrations_the_header_and_overlay_say_degraded() {
+    let target = sample::target(Environment::Production);
+    let catalog = sample::catalog();
+    let mut app = app_at(Environment::Production, 3);
+    let status = sample::status_at(&target, &catalog, 3);
+    update(
+        &mut app,
+        sample::snapshot(&target, &catalog, status, vec![], Some(sample::failed_up())),
+    );
+    assert_eq!(app.health, Health::Degraded("migrations failed".into()));
+    let overlay = app
+        .checklists
+        .health
+        .as_ref()
+        .expect("the overlay's health");
+    assert_eq!(overlay.status, crate::health::HealthStatus::Degraded);
+    assert_eq!(
+        overlay.migrations.state,
+        crate::health::MigrationState::Failed,
+        "the overlay and the header read the same health"
+    );
 }

@@ -4,7 +4,11 @@ use super::*;
 
 pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
     match m {
-        Monitor::Snapshot { status, conflicts } => {
+        Monitor::Snapshot {
+            status,
+            conflicts,
+            health,
+        } => {
             let reconnected = app.health.is_unreachable();
             if reconnected {
                 app.log(Level::Info, "database reachable again");
@@ -13,7 +17,8 @@ pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
                 .status
                 .as_ref()
                 .is_some_and(|s| s.current != status.current);
-            app.health = health_of(&status);
+            app.health = Health::of(&health);
+            app.checklists.health = Some(*health);
             set_status(app, *status);
             set_conflicts(app, conflicts);
             // After an outage, or when someone (maybe another operator) moved the database, the
@@ -43,24 +48,6 @@ pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
 
 pub(super) fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").to_string()
-}
-
-fn health_of(s: &Status) -> Health {
-    if !s.drift.is_empty() {
-        Health::Degraded(format!(
-            "drift in {} revision(s): run `pgshift status`",
-            s.drift.len()
-        ))
-    } else if !s.invalid_indexes.is_empty() {
-        Health::Degraded(format!(
-            "{} INVALID index(es) from a failed CONCURRENTLY build",
-            s.invalid_indexes.len()
-        ))
-    } else if s.server.read_only {
-        Health::Degraded("server is read-only (a standby?)".into())
-    } else {
-        Health::Ok
-    }
 }
 
 fn set_status(app: &mut App, s: Status) {
