@@ -9,7 +9,6 @@
 //! - [`run`] / [`resume`]: run batches until done, paused (a [`Control`] or [`pause`]) or cancelled;
 //! - [`pause`] / [`cancel`]: ask the engine running a backfill, in any process, to stop.
 
-pub mod cli;
 pub mod definition;
 pub mod engine;
 pub mod inspect;

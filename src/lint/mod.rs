@@ -4,7 +4,6 @@
 //!
 //! Only up SQL is linted: a down migration is destructive by design and is confirmed separately.
 
-pub mod cli;
 mod own;
 pub mod render;
 pub mod rules;
