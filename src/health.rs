@@ -11,6 +11,7 @@ use crate::db::{Session, history, schema};
 use crate::error::{Error, ExitCode, Result};
 use crate::plan::{self, Drift};
 use crate::runbook::diagnose::{self, Finding};
+use crate::text::first_line;
 
 /// The last migration run (`up`, `down`, `startup`, `retry`) and how it ended.
 const LAST_MIGRATION_EVENT: &str =
@@ -283,7 +284,7 @@ pub fn assess(
             format!(
                 "{} INVALID index(es) from a failed CONCURRENTLY build: {}",
                 o.invalid_indexes.len(),
-                crate::output::joined(
+                crate::text::joined(
                     &o.invalid_indexes
                         .iter()
                         .map(|i| &i.index)
@@ -348,10 +349,6 @@ fn unreachable(target: &Target, e: &Error) -> Health {
     };
     h.diagnosis.extend(diagnose::from_error(e, target));
     h
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or("")
 }
 
 fn migrations(
@@ -501,7 +498,7 @@ fn judge(h: &mut Health, target: &Target, catalog_error: Option<crate::catalog::
             AlertKind::SchemaOutOfSync,
             format!(
                 "schema out of sync with the files: {}",
-                crate::output::joined(&m.drift)
+                crate::text::joined(&m.drift)
             ),
         )),
         MigrationState::Pending => h.alerts.push(Alert::new(

@@ -25,6 +25,7 @@ pub mod sandbox;
 pub mod serve;
 pub mod sql;
 pub mod startup;
+pub mod text;
 pub mod tls;
 pub mod tui;
 

@@ -15,36 +15,8 @@ pub enum Format {
     Json,
 }
 
-/// `s` on one line, at most `max` chars, with an ellipsis when cut.
-pub fn one_line(s: &str, max: usize) -> String {
-    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        return flat;
-    }
-    let mut cut: String = flat.chars().take(max.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
-}
-
-/// The items on one line, separated by `; ` (blockers, drift).
-pub fn joined<T: std::fmt::Display>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// `4s`, `3m12s`, `2h05m`, `3d4h`.
-pub fn human_duration_s(secs: f64) -> String {
-    let s = secs.max(0.0) as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        3600..86400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
-    }
-}
+// The text helpers live in the leaf `text` module; re-exported for the shells.
+pub use crate::text::{human_duration_s, joined, one_line};
 
 /// The JSON document for a command that ran to the end and exits with `code`: `ok` follows
 /// [`ExitCode::is_ok`], and `exit_code` is the process's exit code, so a script can read either.

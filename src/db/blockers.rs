@@ -29,11 +29,11 @@ impl std::fmt::Display for Blocker {
         }
         write!(f, ", {}", self.state)?;
         if let Some(age) = self.xact_age_s {
-            write!(f, " {}", crate::output::human_duration_s(age))?;
+            write!(f, " {}", crate::text::human_duration_s(age))?;
         }
         // Without its trailing `;`, so the line reads well inside a sentence.
         let query = self.query.trim_end().trim_end_matches(';');
-        write!(f, "): {}", crate::output::one_line(query, 120))
+        write!(f, "): {}", crate::text::one_line(query, 120))
     }
 }
 
@@ -42,7 +42,7 @@ pub fn blocked_by(blockers: &[Blocker]) -> String {
     if blockers.is_empty() {
         String::new()
     } else {
-        format!("; blocked by {}", crate::output::joined(blockers))
+        format!("; blocked by {}", crate::text::joined(blockers))
     }
 }
 

@@ -80,8 +80,41 @@ pub async fn holder(s: &Session, namespace: &str, name: &str) -> Result<Option<H
     }))
 }
 
+/// Proof that a session holds the runner lock (one runner per database). What must run under it
+/// (creating pgshift's tables: [`super::schema::ensure`]) takes `&RunnerLock`, so calling it without
+/// the lock does not compile. The lock is the session's: it ends with [`RunnerLock::release`] or
+/// when the connection closes (a kill -9 leaves no stale lock).
+#[must_use = "the runner lock is held until released or the session ends"]
+pub struct RunnerLock<'s> {
+    session: &'s Session,
+    name: String,
+}
+
+impl<'s> RunnerLock<'s> {
+    /// The session holding the lock.
+    pub fn session(&self) -> &'s Session {
+        self.session
+    }
+
+    /// Give the lock back while keeping the session open.
+    pub async fn release(self) -> Result<()> {
+        release(self.session, RUNNER, &self.name).await
+    }
+}
+
+/// Take the runner lock of `s`'s database, waiting up to `wait` and reporting the holder.
+pub async fn acquire_runner<'s>(
+    s: &'s Session,
+    wait: Duration,
+    reporter: &Reporter,
+) -> Result<RunnerLock<'s>> {
+    let name = runner_name(s);
+    acquire(s, RUNNER, &name, wait, reporter).await?;
+    Ok(RunnerLock { session: s, name })
+}
+
 /// Take the advisory lock, polling with backoff up to `wait`. Reports the holder while waiting.
-pub async fn acquire(
+async fn acquire(
     s: &Session,
     namespace: &str,
     name: &str,

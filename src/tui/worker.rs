@@ -292,8 +292,9 @@ pub async fn signal_audited(target: &Target, blocker: &Blocker, signal: Signal) 
         Err(e) => event.error = Some(e.to_string()),
         Ok(true) => {}
     }
+    // Never waits on the runner lock when the tables exist: a blocked run holds it right now.
     let audit = async {
-        schema::ensure(&s).await?;
+        schema::ensure_unlocked(&s, target.lock_wait, &Reporter::silent()).await?;
         audit::record(&s, &event).await
     }
     .await;

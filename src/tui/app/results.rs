@@ -46,8 +46,9 @@ pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
     }
 }
 
+/// The first line, owned (for state that outlives the message).
 pub(super) fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").to_string()
+    crate::text::first_line(s).to_string()
 }
 
 fn set_status(app: &mut App, s: Status) {
