@@ -23,6 +23,7 @@ pub mod plan;
 pub mod runbook;
 pub mod sandbox;
 pub mod serve;
+pub mod sessions;
 pub mod sql;
 pub mod startup;
 pub mod text;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use super::Session;
 use crate::error::{Error, Result};
 use crate::event::{Event, Reporter};
+pub use crate::sessions::Holder;
 
 /// Namespaces for advisory lock keys; the key is `hashtextextended(namespace || name, 0)`.
 pub const RUNNER: &str = "pgshift:runner:";
@@ -31,36 +32,6 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND l.classid = ((k.key >> 32) & 4294967295)::oid
   AND l.objid = (k.key & 4294967295)::oid";
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Holder {
-    pub pid: i32,
-    pub application: String,
-    pub user: String,
-    pub client: String,
-    pub since: String,
-    pub state: String,
-    pub held_s: f64,
-}
-
-impl std::fmt::Display for Holder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "pid {} ({}, user {}, from {}, connected {:.0}s ago, {})",
-            self.pid,
-            if self.application.is_empty() {
-                "no application_name"
-            } else {
-                &self.application
-            },
-            self.user,
-            self.client,
-            self.held_s,
-            self.state
-        )
-    }
-}
 
 /// The current holder of the lock `namespace || name`, if any.
 pub async fn holder(s: &Session, namespace: &str, name: &str) -> Result<Option<Holder>> {
