@@ -16,13 +16,14 @@ use std::time::Instant;
 use crate::catalog::{Catalog, Revision};
 use crate::config::{ConnInfo, Environment, Guard, Target};
 use crate::db::audit::{self, NewEvent, Outcome as AuditOutcome};
-use crate::db::{Session, history, lock, schema};
+use crate::db::{Session, history, schema};
 use crate::error::{Error, ExitCode, Result};
 use crate::event::{Event, Level, Reporter};
 use crate::ops::gate::{Caller, Checklists, Policy};
 use crate::ops::migrate::{self, COMPLETED, DEGRADED, FAILED, RUNNING};
 use crate::plan::{Direction, TargetSpec};
 use crate::runbook::diagnose::{self, Finding};
+use crate::text::first_line;
 
 /// The audit action of a startup run, and of the dev fallback.
 pub const ACTION: &str = "startup";
@@ -220,10 +221,6 @@ pub async fn run(cfg: &Config, reporter: &Reporter) -> Outcome {
     }
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or("")
-}
-
 /// A reporter for `migrate::run` that forwards everything except the runbook lines, which startup
 /// prints itself (so each appears exactly once, also when `run` fails before emitting them).
 fn runbook_lines_filtered(outer: &Reporter) -> (Reporter, tokio::task::JoinHandle<()>) {
@@ -272,25 +269,12 @@ async fn record_failure(target: &Target, before: Option<i64>, error: &Error, sta
     {
         return; // migrate::run wrote it
     }
-    if !exists {
-        let name = lock::runner_name(&s);
-        if lock::acquire(
-            &s,
-            lock::RUNNER,
-            &name,
-            std::time::Duration::from_secs(5),
-            &Reporter::silent(),
-        )
-        .await
-        .is_err()
-        {
-            return;
-        }
-        let ok = schema::ensure(&s).await.is_ok();
-        lock::release(&s, lock::RUNNER, &name).await.ok();
-        if !ok {
-            return;
-        }
+    if !exists
+        && schema::ensure_unlocked(&s, std::time::Duration::from_secs(5), &Reporter::silent())
+            .await
+            .is_err()
+    {
+        return;
     }
     let mut event = NewEvent::new(ACTION, AuditOutcome::Failed);
     if matches!(
@@ -325,7 +309,8 @@ pub async fn dev_create_tables(target: &Target, reporter: &Reporter) -> Result<V
     let catalog = Catalog::load(&target.migrations)?;
     let start = Instant::now();
     let mut s = Session::connect(&target.conn, DEV_ACTION).await?;
-    schema::ensure(&s).await?;
+    // It was called without the runner lock (tables created by a failed run may be missing).
+    schema::ensure_unlocked(&s, target.lock_wait, reporter).await?;
     let tx = s
         .client
         .transaction()

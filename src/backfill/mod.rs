@@ -9,7 +9,6 @@
 //! - [`run`] / [`resume`]: run batches until done, paused (a [`Control`] or [`pause`]) or cancelled;
 //! - [`pause`] / [`cancel`]: ask the engine running a backfill, in any process, to stop.
 
-pub mod cli;
 pub mod definition;
 pub mod engine;
 pub mod guarded;
@@ -720,14 +719,7 @@ async fn run_setup(
 
 /// pgshift's tables, created under the runner lock the first time (like migrations do).
 async fn ensure_tables(s: &Session, target: &Target, reporter: &Reporter) -> Result<()> {
-    if schema::exists(s, store::TABLE).await? && schema::exists(s, "pgshift_events").await? {
-        return Ok(());
-    }
-    let db = lock::runner_name(s);
-    lock::acquire(s, lock::RUNNER, &db, target.lock_wait, reporter).await?;
-    let result = schema::ensure(s).await;
-    lock::release(s, lock::RUNNER, &db).await?;
-    result
+    schema::ensure_unlocked(s, target.lock_wait, reporter).await
 }
 
 /// One run of a backfill at a time, and one backfill per table: both advisory locks, held for

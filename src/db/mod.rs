@@ -7,7 +7,6 @@ pub mod blockers;
 pub mod history;
 pub mod indexes;
 pub mod lock;
-pub mod sandbox;
 pub mod schema;
 pub mod terminate;
 pub mod topology;

@@ -4,7 +4,6 @@
 //!
 //! Only up SQL is linted: a down migration is destructive by design and is confirmed separately.
 
-pub mod cli;
 mod own;
 pub mod render;
 pub mod rules;
@@ -106,7 +105,7 @@ pub fn lint_sql(sql: &str, no_transaction: bool) -> Vec<Finding> {
             .unwrap_or((offset, offset));
         (
             start,
-            crate::output::one_line(sql.get(start..end).unwrap_or(""), 160),
+            crate::text::one_line(sql.get(start..end).unwrap_or(""), 160),
         )
     };
     let mut findings: Vec<Finding> = linter
@@ -137,7 +136,7 @@ pub fn lint_sql(sql: &str, no_transaction: bool) -> Vec<Finding> {
             format!(
                 "{}: {}",
                 e.message(),
-                crate::output::one_line(sql.get(offset..).unwrap_or(""), 80)
+                crate::text::one_line(sql.get(offset..).unwrap_or(""), 80)
             ),
         ));
     }

@@ -75,7 +75,7 @@ pub async fn pending(target: &Target, cat: &Catalog) -> Result<LintReport> {
         Err(e @ Error::Unreachable { .. }) => {
             let note = format!(
                 "database unreachable, linted the whole catalog offline: {}",
-                first_line(&e)
+                crate::text::first_line(&e.to_string())
             );
             return Ok(catalog(cat, Scope::Catalog, Some(note)));
         }
@@ -108,8 +108,4 @@ pub fn of_plan(plan: &plan::Plan, catalog: &Catalog) -> Vec<MigrationLint> {
         .filter_map(|s| catalog.get(s.revision))
         .map(MigrationLint::of)
         .collect()
-}
-
-fn first_line(e: &Error) -> String {
-    e.to_string().lines().next().unwrap_or_default().to_string()
 }

@@ -111,8 +111,8 @@ pub async fn record_refusal(target: &Target, req: &Request, error: &Error) {
     }
     let result = async {
         let s = Session::connect(&target.conn, &req.action).await?;
-        lock::acquire(&s, lock::RUNNER, &lock::runner_name(&s), target.lock_wait, &Reporter::silent()).await?;
-        schema::ensure(&s).await?;
+        let lock = lock::acquire_runner(&s, target.lock_wait, &Reporter::silent()).await?;
+        schema::ensure(&lock).await?;
         let current = plan::current(&history::applied(&s).await?);
         let mut e = NewEvent::new(&req.action, Outcome::Refused);
         e.from = Some(current);
@@ -139,9 +139,8 @@ pub async fn run(
     // A separate connection watches for blockers and writes the audit row, so both work while
     // the worker waits or after its transaction failed.
     let monitor = Session::connect(&target.conn, &format!("{} monitor", req.action)).await?;
-    let db = lock::runner_name(&worker);
-    lock::acquire(&worker, lock::RUNNER, &db, target.lock_wait, reporter).await?;
-    schema::ensure(&worker).await?;
+    let lock = lock::acquire_runner(&worker, target.lock_wait, reporter).await?;
+    schema::ensure(&lock).await?;
     let start = Instant::now();
     let result = run_locked(&worker, &monitor, target, catalog, req, reporter).await;
     let mut event = NewEvent::new(

@@ -6,7 +6,6 @@
 //! [`start_run`]; [`pre_deploy_gate`] for `ops::gate`.
 
 pub mod checks;
-pub mod cli;
 pub mod definition;
 pub mod diagnose;
 mod git;

@@ -28,7 +28,7 @@ pub(super) async fn local_testing(cx: &CheckContext<'_>) -> Result<CheckOutcome>
     if !drift.is_empty() {
         return Ok(CheckOutcome::fail(format!(
             "drift between files and database; rehearsal would not mean anything: {}",
-            crate::output::joined(&drift)
+            crate::text::joined(&drift)
         )));
     }
     if current == catalog.head() {

@@ -108,6 +108,19 @@ impl Health {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Health::Unreachable { .. })
     }
+
+    /// The header's word for `pgshift health`'s answer: OK, or DEGRADED with the summary of its
+    /// most severe alert (the part before `: `; `pgshift health` and the overlay show the rest).
+    pub fn of(h: &crate::health::Health) -> Health {
+        match h.headline() {
+            None if h.status == crate::health::HealthStatus::Ok => Health::Ok,
+            None => Health::Degraded(format!("{:?}", h.status).to_lowercase()),
+            Some(a) => {
+                let line = a.message.lines().next().unwrap_or("");
+                Health::Degraded(line.split(": ").next().unwrap_or(line).to_string())
+            }
+        }
+    }
 }
 
 /// The target as the header shows it (no password: `ConnInfo::redacted`).
@@ -331,6 +344,9 @@ pub enum Monitor {
     Snapshot {
         status: Box<Status>,
         conflicts: Vec<Conflict>,
+        /// `pgshift health`'s answer on the same connection: the header and the checklist
+        /// overlay show this, so they cannot disagree with the CLI or `/health`.
+        health: Box<crate::health::Health>,
     },
     /// Connected, but this poll failed (the connection stays).
     PollFailed(String),

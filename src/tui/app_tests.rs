@@ -473,12 +473,13 @@ fn unreachable_keeps_the_last_state_refuses_actions_and_recovers() {
     let status = sample::status_at(&target, &sample::catalog(), 3);
     let effects = update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![],
-        }),
+        sample::snapshot(&target, &sample::catalog(), status, vec![], None),
     );
-    assert_eq!(app.health, Health::Ok);
+    assert_eq!(
+        app.health,
+        Health::Degraded("1 migration(s) pending".into()),
+        "pgshift health's answer at 0003 of 0004"
+    );
     assert_eq!(
         effects,
         vec![Effect::LoadHistory],
@@ -498,12 +499,13 @@ fn drift_makes_health_degraded() {
     let mut app = app_at(Environment::Development, 2);
     update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![],
-        }),
+        sample::snapshot(&target, &sample::catalog(), status, vec![], None),
     );
-    assert!(matches!(&app.health, Health::Degraded(why) if why.contains("drift")));
+    assert!(
+        matches!(&app.health, Health::Degraded(why) if why.contains("out of sync")),
+        "{:?}",
+        app.health
+    );
 }
 
 #[test]
@@ -514,20 +516,14 @@ fn a_database_moved_by_someone_else_reloads_history() {
     assert_eq!(
         update(
             &mut app,
-            Msg::Monitor(Monitor::Snapshot {
-                status: Box::new(status.clone()),
-                conflicts: vec![]
-            })
+            sample::snapshot(&target, &sample::catalog(), status.clone(), vec![], None)
         ),
         vec![Effect::LoadHistory]
     );
     assert!(
         update(
             &mut app,
-            Msg::Monitor(Monitor::Snapshot {
-                status: Box::new(status),
-                conflicts: vec![]
-            })
+            sample::snapshot(&target, &sample::catalog(), status, vec![], None)
         )
         .is_empty()
     );
@@ -550,10 +546,13 @@ fn the_lock_cursor_follows_its_blocker_across_polls() {
     // The first conflict ended: the cursor stays on 4122.
     update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![sample::conflict(901, 4122)],
-        }),
+        sample::snapshot(
+            &target,
+            &sample::catalog(),
+            status,
+            vec![sample::conflict(901, 4122)],
+            None,
+        ),
     );
     assert_eq!(app.selected_blocker().map(|b| b.pid), Some(4122));
 }
@@ -673,5 +672,29 @@ fn clearing_a_filter_keeps_the_cursor_and_esc_clears_a_kept_filter() {
     assert_eq!(
         app.selected_revision().map(|r| r.revision),
         Some(Revision(1))
+    );
+}
+
+#[test]
+fn after_a_failed_upgrade_with_pending_migrations_the_header_and_overlay_say_degraded() {
+    let target = sample::target(Environment::Production);
+    let catalog = sample::catalog();
+    let mut app = app_at(Environment::Production, 3);
+    let status = sample::status_at(&target, &catalog, 3);
+    update(
+        &mut app,
+        sample::snapshot(&target, &catalog, status, vec![], Some(sample::failed_up())),
+    );
+    assert_eq!(app.health, Health::Degraded("migrations failed".into()));
+    let overlay = app
+        .checklists
+        .health
+        .as_ref()
+        .expect("the overlay's health");
+    assert_eq!(overlay.status, crate::health::HealthStatus::Degraded);
+    assert_eq!(
+        overlay.migrations.state,
+        crate::health::MigrationState::Failed,
+        "the overlay and the header read the same health"
     );
 }

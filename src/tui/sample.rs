@@ -105,6 +105,89 @@ fn applied(catalog: &Catalog, up_to: u32) -> Vec<Applied> {
         .collect()
 }
 
+/// `pgshift health` at `up_to`, judged by the real `health::assess` (`last`: a failed run).
+pub fn health_at(
+    target: &Target,
+    catalog: &Catalog,
+    up_to: u32,
+    last: Option<crate::health::LastFailure>,
+) -> crate::health::Health {
+    crate::health::assess(target, Ok(catalog), observed(catalog, up_to, last))
+}
+
+/// The last migration run failed (as `health` reads it from `pgshift_events`).
+pub fn failed_up() -> crate::health::LastFailure {
+    crate::health::LastFailure {
+        action: "up".into(),
+        outcome: "failed".into(),
+        at: "2026-11-20T10:05:00Z".into(),
+        operator: "alice@deploy-1".into(),
+        error: "upgrade 0004 failed: relation \"documents\" does not exist (42P01)".into(),
+        sqlstate: Some("42P01".into()),
+    }
+}
+
+/// The monitor's snapshot of `status`, with `pgshift health` judged from the history that status
+/// describes (a drifted row gets a wrong checksum, a missing file stays applied) and `last`.
+pub fn snapshot(
+    target: &Target,
+    catalog: &Catalog,
+    status: Status,
+    conflicts: Vec<Conflict>,
+    last: Option<crate::health::LastFailure>,
+) -> Msg {
+    let mut history: Vec<Applied> = status
+        .revisions
+        .iter()
+        .filter(|r| r.applied)
+        .map(|r| Applied {
+            revision: r.revision,
+            name: r.name.clone(),
+            applied_on: r.applied_on.clone().unwrap_or_default(),
+            checksum: catalog
+                .get(r.revision)
+                .map_or(0, |m| m.checksum.wrapping_add(u64::from(r.drift))),
+        })
+        .collect();
+    for d in &status.drift {
+        if !history.iter().any(|a| a.revision == d.revision()) {
+            history.push(Applied {
+                revision: d.revision(),
+                name: "gone".into(),
+                applied_on: String::new(),
+                checksum: 0,
+            });
+        }
+    }
+    let mut observed = observed(catalog, 0, last);
+    observed.history = observed.history.map(|(_, last)| (history, last));
+    Msg::Monitor(Monitor::Snapshot {
+        status: Box::new(status),
+        conflicts,
+        health: Box::new(crate::health::assess(target, Ok(catalog), observed)),
+    })
+}
+
+fn observed(
+    catalog: &Catalog,
+    up_to: u32,
+    last: Option<crate::health::LastFailure>,
+) -> crate::health::Observed {
+    crate::health::Observed {
+        latency_ms: 3,
+        version: server().version,
+        read_only: false,
+        history: Ok((applied(catalog, up_to), last)),
+        invalid_indexes: vec![],
+        backfills: crate::health::BackfillsHealth {
+            state: crate::health::BackfillState::None,
+            runs: vec![],
+            error: None,
+        },
+        topology: None,
+    }
+}
+
 pub fn status_at(target: &Target, catalog: &Catalog, up_to: u32) -> Status {
     status::build(
         target,
@@ -183,6 +266,7 @@ pub fn connected(
         Msg::Monitor(Monitor::Snapshot {
             status: Box::new(status),
             conflicts,
+            health: Box::new(health_at(&target, &catalog, up_to, None)),
         }),
     );
     update(

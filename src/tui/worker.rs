@@ -337,8 +337,9 @@ pub async fn signal_audited(
         Err(e) => event.error = Some(e.to_string()),
         Ok(Signalled::Released) => {}
     }
+    // Never waits on the runner lock when the tables exist: a blocked run holds it right now.
     let audit = async {
-        schema::ensure(&s).await?;
+        schema::ensure_unlocked(&s, target.lock_wait, &Reporter::silent()).await?;
         audit::record(&s, &event).await
     }
     .await;

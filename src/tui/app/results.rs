@@ -4,7 +4,11 @@ use super::*;
 
 pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
     match m {
-        Monitor::Snapshot { status, conflicts } => {
+        Monitor::Snapshot {
+            status,
+            conflicts,
+            health,
+        } => {
             let reconnected = app.health.is_unreachable();
             if reconnected {
                 app.log(Level::Info, "database reachable again");
@@ -13,7 +17,8 @@ pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
                 .status
                 .as_ref()
                 .is_some_and(|s| s.current != status.current);
-            app.health = health_of(&status);
+            app.health = Health::of(&health);
+            app.checklists.health = Some(*health);
             set_status(app, *status);
             locks::on_conflicts(app, conflicts);
             // After an outage, or when someone (maybe another operator) moved the database, the
@@ -41,35 +46,9 @@ pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
     }
 }
 
+/// The first line, owned (for state that outlives the message).
 pub(super) fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").to_string()
-}
-
-fn health_of(s: &Status) -> Health {
-    if !s.drift.is_empty() {
-        Health::Degraded(format!(
-            "drift in {} revision(s): run `pgshift status`",
-            s.drift.len()
-        ))
-    } else if !s.invalid_indexes.is_empty() {
-        Health::Degraded(format!(
-            "{} INVALID index(es) from a failed CONCURRENTLY build",
-            s.invalid_indexes.len()
-        ))
-    } else if let Some(t) = s.topology.as_ref().filter(|t| t.is_standby()) {
-        Health::Degraded(format!(
-            "STANDBY: upgrades, downgrades and backfills are refused here; connect to the primary{}",
-            t.primary
-                .as_ref()
-                .and_then(|p| p.address())
-                .map(|a| format!(" ({a})"))
-                .unwrap_or_default()
-        ))
-    } else if s.server.read_only {
-        Health::Degraded("server is read-only (a standby?)".into())
-    } else {
-        Health::Ok
-    }
+    crate::text::first_line(s).to_string()
 }
 
 fn set_status(app: &mut App, s: Status) {

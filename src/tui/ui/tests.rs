@@ -61,10 +61,7 @@ fn empty_catalog() {
     );
     update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![],
-        }),
+        sample::snapshot(&target, &catalog, status, vec![], None),
     );
     update(
         &mut app,
@@ -112,10 +109,7 @@ fn drift() {
     let mut app = sample::connected(Environment::Production, 3, history(), vec![], true);
     update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![],
-        }),
+        sample::snapshot(&target, &catalog, status, vec![], None),
     );
     snapshot("drift", &app);
 }

@@ -10,7 +10,7 @@ use crate::ops::lint::{self as op, LintReport, Scope};
 use crate::output::{self, Format};
 use crate::plan::Plan;
 
-use super::{MigrationLint, render, rules};
+use crate::lint::{MigrationLint, render, rules};
 
 #[derive(Debug, clap::Args)]
 pub struct LintArgs {

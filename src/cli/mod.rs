@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod backfill;
+pub mod lint;
+pub mod runbook;
+
 use crate::catalog::Revision;
 use crate::config::{self, Loaded, Overrides, Resolved, Target};
 use crate::error::{Error, ExitCode, Result};
@@ -104,19 +108,19 @@ pub enum Command {
     )]
     Stamp(StampArgs),
     /// Batched, throttled, resumable data backfills; `status`, `pause|resume|cancel NAME` (make backfill)
-    Backfill(crate::backfill::cli::BackfillArgs),
+    Backfill(backfill::BackfillArgs),
     /// The local throwaway demo cluster
     Sandbox(SandboxArgs),
     /// The runbook's checklists: run automatic checks, confirm or skip items; recorded and resumable
-    Checklist(crate::runbook::cli::ChecklistArgs),
+    Checklist(runbook::ChecklistArgs),
     /// ok / degraded / down: database, migrations, backfills, alerts (exit 3 unreachable, 5 drift, 1 failed, 10 pending)
     Health,
     /// Migrate on application start with the runbook's log lines; starts degraded on failure (exit 0 unless --strict)
-    Startup(crate::runbook::cli::StartupArgs),
+    Startup(runbook::StartupArgs),
     /// HTTP: GET /health, GET /admin/migrations, POST /admin/migrations/retry (bearer token)
-    Serve(crate::runbook::cli::ServeArgs),
+    Serve(runbook::ServeArgs),
     /// Check pending migrations for locking or breaking DDL: rule, line, why, safe rewrite
-    Lint(crate::lint::cli::LintArgs),
+    Lint(lint::LintArgs),
     /// Open the operator screen (the default on a terminal)
     Tui,
 }
@@ -314,11 +318,11 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
         }
         Some(Command::Plan(a)) if a.revisions.len() == 2 => plan_offline(g, a),
         Some(Command::Sandbox(a)) => sandbox(g, a.action).await,
-        Some(Command::Checklist(a)) => crate::runbook::cli::checklist(g, loaded, a).await,
-        Some(Command::Health) => crate::runbook::cli::health(g, loaded).await,
-        Some(Command::Startup(a)) => crate::runbook::cli::startup(g, loaded, a).await,
-        Some(Command::Serve(a)) => crate::runbook::cli::serve(g, loaded, a).await,
-        Some(Command::Lint(a)) => crate::lint::cli::lint(g, loaded, a).await,
+        Some(Command::Checklist(a)) => runbook::checklist(g, loaded, a).await,
+        Some(Command::Health) => runbook::health(g, loaded).await,
+        Some(Command::Startup(a)) => runbook::startup(g, loaded, a).await,
+        Some(Command::Serve(a)) => runbook::serve(g, loaded, a).await,
+        Some(Command::Lint(a)) => lint::lint(g, loaded, a).await,
         Some(cmd) => {
             let (target, _sandbox) = resolve_target(g, loaded).await?;
             let catalog = ops::catalog(&target)?;
@@ -350,7 +354,7 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                     let policy = cli_policy(loaded).with_lint_override(lint);
                     migrate_cmd(g, &target, &catalog, Direction::Up, spec, policy)
                         .await
-                        .inspect_err(|e| crate::runbook::cli::print_diagnosis(g, &target, e))
+                        .inspect_err(|e| runbook::print_diagnosis(g, &target, e))
                 }
                 Command::Down(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Down).map_err(Error::Usage)?;
@@ -366,7 +370,7 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                     let req = migrate::Request::new(dir, spec, cli_policy(loaded));
                     let p = migrate::preview(&target, &catalog, &req).await?;
                     let lint = ops::lint::of_plan(&p, &catalog);
-                    let linted = crate::lint::cli::LintedPlan { plan: &p, lint };
+                    let linted = lint::LintedPlan { plan: &p, lint };
                     emit(g, "plan", &linted, |out| {
                         output::plan(out, &p)?;
                         if linted.lint.iter().any(|l| !l.findings.is_empty()) {
@@ -378,9 +382,7 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                     })
                 }
                 Command::Stamp(a) => stamp(g, &target, &catalog, &a.revision).await,
-                Command::Backfill(a) => {
-                    crate::backfill::cli::command(g, &target, &catalog, a).await
-                }
+                Command::Backfill(a) => backfill::command(g, &target, &catalog, a).await,
                 Command::New(_)
                 | Command::Sandbox(_)
                 | Command::Tui
@@ -423,7 +425,7 @@ fn emit<T: serde::Serialize>(
 pub async fn resolve_target(
     g: &GlobalArgs,
     loaded: &Loaded,
-) -> Result<(Target, Option<crate::db::sandbox::Started>)> {
+) -> Result<(Target, Option<crate::sandbox::Started>)> {
     match loaded.resolve(&g.overrides())? {
         Resolved::Target(t) => Ok((*t, None)),
         Resolved::Sandbox(o) => {
@@ -440,8 +442,8 @@ pub async fn resolve_target(
 pub async fn sandbox_target(
     o: &Overrides,
     reporter: &Reporter,
-) -> Result<(Target, crate::db::sandbox::Started)> {
-    let sandbox = crate::db::sandbox::Sandbox::locate()?;
+) -> Result<(Target, crate::sandbox::Started)> {
+    let sandbox = crate::sandbox::Sandbox::locate()?;
     let migrations = o
         .migrations
         .clone()
@@ -724,7 +726,7 @@ async fn stamp(
 }
 
 async fn sandbox(g: &GlobalArgs, action: SandboxAction) -> Result<ExitCode> {
-    let sandbox = crate::db::sandbox::Sandbox::locate()?;
+    let sandbox = crate::sandbox::Sandbox::locate()?;
     let migrations = g
         .migrations
         .clone()
@@ -822,8 +824,8 @@ async fn default_screen(g: &GlobalArgs, loaded: &Loaded, asked: Asked) -> Result
         }))
     }
     .await;
-    if started == Some(crate::db::sandbox::Started::Now) {
-        crate::db::sandbox::Sandbox::locate()?.stop().await?;
+    if started == Some(crate::sandbox::Started::Now) {
+        crate::sandbox::Sandbox::locate()?.stop().await?;
     }
     result
 }

@@ -11,7 +11,7 @@ use crate::plan::{Direction, TargetSpec};
 
 /// The schema revision the demo data is written for.
 pub const DEMO_REVISION: Revision = Revision(3);
-pub const DEMO_DATA: &str = include_str!("../assets/demo_data.sql");
+pub const DEMO_DATA: &str = include_str!("../../assets/demo_data.sql");
 
 pub async fn load(target: &Target, reporter: &Reporter) -> Result<()> {
     let catalog = crate::ops::catalog(target)?;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{ChecklistView, ItemState, ItemView, RunState, Runbook};
 use crate::cli::{GlobalArgs, resolve_target};
 use crate::config::{Loaded, Target};
 use crate::error::{Error, ExitCode, Result};
@@ -14,6 +13,7 @@ use crate::event::{Event, Level, Reporter};
 use crate::health;
 use crate::ops::migrate::{COMPLETED, DEGRADED, FAILED, RUNNING};
 use crate::output::{self, Format};
+use crate::runbook::{ChecklistView, ItemState, ItemView, RunState, Runbook};
 use crate::startup;
 
 #[derive(Debug, Args)]
@@ -75,7 +75,7 @@ pub async fn checklist(g: &GlobalArgs, loaded: &Loaded, a: &ChecklistArgs) -> Re
                 "name the checklist, e.g. `pgshift checklist pre-deploy --run-checks`".into(),
             ));
         }
-        let all = super::overview(&rb, &target).await?;
+        let all = crate::runbook::overview(&rb, &target).await?;
         return Ok(output::finish(
             g.format(),
             "checklist",
@@ -94,23 +94,23 @@ pub async fn checklist(g: &GlobalArgs, loaded: &Loaded, a: &ChecklistArgs) -> Re
     };
     rb.checklist(name)?;
     if a.new {
-        super::start_run(&rb, &target, name).await?;
+        crate::runbook::start_run(&rb, &target, name).await?;
     }
     let (reporter, printer) = crate::cli::progress_reporter(g);
     let result = async {
         if let (Some(item), Some(note)) = (&a.confirm, &a.note) {
-            super::confirm(&rb, &target, name, item, note).await?;
+            crate::runbook::confirm(&rb, &target, name, item, note).await?;
         }
         if let (Some(item), Some(reason)) = (&a.skip, &a.reason) {
-            super::skip(&rb, &target, name, item, reason).await?;
+            crate::runbook::skip(&rb, &target, name, item, reason).await?;
         }
         if let Some(item) = &a.check {
-            super::run_check(&rb, &target, name, item, &reporter).await?;
+            crate::runbook::run_check(&rb, &target, name, item, &reporter).await?;
         }
         if a.run_checks {
-            super::run_checks(&rb, &target, name, &reporter).await?;
+            crate::runbook::run_checks(&rb, &target, name, &reporter).await?;
         }
-        super::view(&rb, &target, name).await
+        crate::runbook::view(&rb, &target, name).await
     }
     .await;
     drop(reporter);
@@ -339,7 +339,7 @@ pub async fn serve(g: &GlobalArgs, loaded: &Loaded, a: &ServeArgs) -> Result<Exi
 /// After a failed `up`: which runbook failure it is, and that section's solutions (stderr).
 pub fn print_diagnosis(g: &GlobalArgs, target: &Target, e: &Error) {
     if g.format() == Format::Human
-        && let Some(f) = super::diagnose::from_error(e, target)
+        && let Some(f) = crate::runbook::diagnose::from_error(e, target)
     {
         eprint!("{f}");
     }
