@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 pub use pgshift::config::ConnInfo;
 
+pub mod fault_cluster;
 pub mod tls_cluster;
 
 static SERVER: OnceLock<String> = OnceLock::new();
