@@ -268,3 +268,63 @@ pub fn resolve_started(e: &mut Event, runner_pid: Option<i32>) {
         e.error.get_or_insert_with(|| INTERRUPTED.to_string());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(pid: Option<i64>) -> Event {
+        Event {
+            id: 7,
+            at: "2026-12-03T07:00:00Z".into(),
+            operator: "alice@deploy-1".into(),
+            db_role: "app".into(),
+            action: "up".into(),
+            from_revision: Some(Revision(0)),
+            to_revision: Some(Revision(1)),
+            outcome: Outcome::Started,
+            duration_ms: Some(0),
+            error: None,
+            detail: match pid {
+                Some(p) => serde_json::json!({ "backend_pid": p }),
+                None => serde_json::json!({}),
+            },
+        }
+    }
+
+    #[test]
+    fn a_started_run_is_live_only_while_its_backend_holds_the_runner_lock() {
+        let mut live = started(Some(4121));
+        resolve_started(&mut live, Some(4121));
+        assert_eq!(live.outcome, Outcome::Started);
+        assert_eq!(live.error, None);
+        for (pid, holder) in [
+            (Some(4121), None),
+            (Some(4121), Some(5000)),
+            (None, Some(4121)),
+        ] {
+            let mut dead = started(pid);
+            resolve_started(&mut dead, holder);
+            assert_eq!(dead.outcome, Outcome::Interrupted, "{pid:?} vs {holder:?}");
+            assert!(dead.error.as_deref().unwrap().starts_with("interrupted"));
+        }
+        let mut ok = started(Some(1));
+        ok.outcome = Outcome::Ok;
+        resolve_started(&mut ok, None);
+        assert_eq!(ok.outcome, Outcome::Ok);
+    }
+
+    #[test]
+    fn outcomes_read_back_as_written() {
+        for o in [
+            Outcome::Ok,
+            Outcome::Failed,
+            Outcome::Refused,
+            Outcome::Started,
+            Outcome::Interrupted,
+        ] {
+            assert_eq!(Outcome::from_db(o.as_str()), o);
+            assert_eq!(format!("{o:<12}|"), format!("{:<12}|", o.as_str()));
+        }
+    }
+}

@@ -589,20 +589,26 @@ fn on_cluster(
 }
 
 fn cluster_column(c: &crate::common::fault_cluster::FaultCluster, sql: &str) -> Vec<String> {
+    try_cluster_column(c, sql).unwrap()
+}
+
+fn try_cluster_column(
+    c: &crate::common::fault_cluster::FaultCluster,
+    sql: &str,
+) -> Result<Vec<String>, tokio_postgres::Error> {
     let conn = pgshift::config::ConnInfo::parse(&c.url("postgres")).unwrap();
     block_on(async {
-        let (client, connection) = conn.pg.connect(tokio_postgres::NoTls).await.unwrap();
+        let (client, connection) = conn.pg.connect(tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
-        client
+        Ok(client
             .simple_query(sql)
-            .await
-            .unwrap()
+            .await?
             .iter()
             .filter_map(|m| match m {
                 tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
                 _ => None,
             })
-            .collect()
+            .collect())
     })
 }
 
@@ -744,4 +750,53 @@ fn disk_full_fails_the_step_rolls_it_back_and_gives_the_disk_space_advice() {
         cluster_column(&c, "SELECT outcome FROM pgshift_events ORDER BY id"),
         vec!["failed"]
     );
+}
+
+#[test]
+fn a_connection_cut_while_committing_says_the_outcome_is_unknown() {
+    let c = crate::common::fault_cluster::FaultCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("migrations");
+    std::fs::create_dir_all(&m).unwrap();
+    // A deferred trigger makes COMMIT itself slow: the moment to cut the connection.
+    std::fs::write(
+        m.join("0001_slow_commit.up.sql"),
+        "CREATE TABLE t (id int);\n\
+         CREATE FUNCTION slow_commit() RETURNS trigger LANGUAGE plpgsql AS $$\n\
+         BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$;\n\
+         CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON t DEFERRABLE INITIALLY DEFERRED\n\
+         FOR EACH ROW EXECUTE FUNCTION slow_commit();\n\
+         INSERT INTO t VALUES (1);\n",
+    )
+    .unwrap();
+    let child = on_cluster(&c, dir.path())
+        .args(["up", "--allow-lint"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let committing = "SELECT pid FROM pg_stat_activity WHERE query = 'COMMIT' AND state = 'active'";
+    wait_until(Duration::from_secs(20), "COMMIT to run", || {
+        !cluster_column(&c, committing).is_empty()
+    });
+    // SIGKILL the backend: the server restarts without a word to the client.
+    let pid = cluster_column(&c, committing).remove(0);
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let r = crate::common::Run::from(child.wait_with_output().unwrap());
+    r.code(3)
+        .stderr_has("the connection was lost while committing 0001")
+        .stderr_has("check `pgshift status`");
+    assert!(!r.stderr.contains("rolled back"), "{}", r.stderr);
+    // It did not commit (crash recovery discards it); only the database could tell.
+    let count = "SELECT count(*) FROM refinery_schema_history";
+    wait_until(Duration::from_secs(30), "crash recovery", || {
+        try_cluster_column(&c, count).is_ok()
+    });
+    assert_eq!(cluster_column(&c, count)[0], "0");
 }
