@@ -28,23 +28,7 @@ impl FaultCluster {
                 .status()
                 .unwrap();
         }
-        let ok = as_server_user(pg_bin().join("initdb"))
-            .arg("-D")
-            .arg(dir.join("data"))
-            .args([
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--no-sync",
-                "-E",
-                "UTF8",
-                "--locale=C",
-            ])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "initdb failed in {}", dir.display());
+        super::initdb(&dir.join("data"));
         let port = free_port();
         let server = format!(
             "{} -D {} -p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",

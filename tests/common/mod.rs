@@ -108,22 +108,11 @@ pub fn spawn_watched_server(server: &str, dir: &Path) {
     std::mem::forget(watcher);
 }
 
-/// initdb + a postgres child watched by a shell that stops it when this process exits.
-fn start_throwaway_cluster() -> String {
-    let bin = pg_bin();
-    let dir = std::env::temp_dir().join(format!("pgshift-test-cluster-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    if is_root() {
-        Command::new("chown")
-            .arg("postgres:")
-            .arg(&dir)
-            .status()
-            .unwrap();
-    }
-    let data = dir.join("data");
-    let ok = as_server_user(bin.join("initdb"))
+/// `initdb` of a trust-auth UTF8 cluster into `data`, as the server account when we are root.
+fn initdb(data: &Path) {
+    let ok = as_server_user(pg_bin().join("initdb"))
         .arg("-D")
-        .arg(&data)
+        .arg(data)
         .args([
             "-U",
             "postgres",
@@ -137,7 +126,23 @@ fn start_throwaway_cluster() -> String {
         .status()
         .unwrap()
         .success();
-    assert!(ok, "initdb failed in {}", dir.display());
+    assert!(ok, "initdb failed in {}", data.display());
+}
+
+/// initdb + a postgres child watched by a shell that stops it when this process exits.
+fn start_throwaway_cluster() -> String {
+    let bin = pg_bin();
+    let dir = std::env::temp_dir().join(format!("pgshift-test-cluster-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    if is_root() {
+        Command::new("chown")
+            .arg("postgres:")
+            .arg(&dir)
+            .status()
+            .unwrap();
+    }
+    let data = dir.join("data");
+    initdb(&data);
     let port = 20000 + (std::process::id() % 20000) as u16;
     let postgres = bin.join("postgres");
     let server = format!(
