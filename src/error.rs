@@ -242,12 +242,16 @@ pub enum Error {
 
     #[error("{0}")]
     Failed(String),
+
+    /// The connection goes through a transaction-pooling pooler (see `db::pooler`).
+    #[error("{0}")]
+    TransactionPooler(String),
 }
 
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Usage(_) | Error::Config { .. } => ExitCode::Usage,
+            Error::Usage(_) | Error::Config { .. } | Error::TransactionPooler(_) => ExitCode::Usage,
             Error::Catalog(_) | Error::Integrity(_) => ExitCode::Integrity,
             Error::Unreachable { .. } | Error::ConnectionLost { .. } => ExitCode::Unreachable,
             Error::RunnerLockBusy { .. }
@@ -267,6 +271,9 @@ impl Error {
     pub fn db(action: impl Into<String>, err: &tokio_postgres::Error) -> Self {
         let action = action.into();
         let failure = DbFailure::from_pg(err, None);
+        if let Some(evidence) = crate::db::pooler::evidence_in(&failure) {
+            return crate::db::pooler::refusal("this connection", &evidence);
+        }
         if err.is_closed()
             || failure.is_connection_loss()
             || err.as_db_error().is_none() && is_io(err)
@@ -337,6 +344,7 @@ impl Error {
             Error::Db { .. } => "database",
             Error::Io { .. } => "io",
             Error::Failed(_) => "failed",
+            Error::TransactionPooler(_) => "transaction_pooler",
         }
     }
 }

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 pub use pgshift::config::ConnInfo;
 
+pub mod deps;
+pub mod pgbouncer;
 pub mod tls_cluster;
 
 static SERVER: OnceLock<String> = OnceLock::new();
@@ -65,7 +67,7 @@ fn pg_bin() -> PathBuf {
         .expect("no initdb under /usr/lib/postgresql/*/bin")
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)

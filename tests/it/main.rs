@@ -7,6 +7,7 @@ mod backfill;
 mod bad_input;
 mod contract;
 mod migrate;
+mod poolers;
 mod runbook;
 mod safety;
 mod sandbox;
