@@ -12,5 +12,6 @@ mod runbook;
 mod safety;
 mod sandbox;
 mod secrets;
+mod startup_dev;
 mod tls;
 mod tui;
