@@ -359,6 +359,7 @@ async fn create_directly(target: &Target, reporter: &Reporter) -> Result<Vec<Rev
         )));
     }
     let catalog = Catalog::load(&target.migrations)?;
+    catalog.refuse_scaffolds()?;
     let mut s = Session::connect(&target.conn, DEV_ACTION).await?;
     schema::ensure(&s).await?;
     let tx = s

@@ -109,6 +109,10 @@ pub async fn run(
     req: &Request,
     reporter: &Reporter,
 ) -> Result<Report> {
+    if req.direction == Direction::Up {
+        // A migration with no SQL yet must not be skipped over silently, nor recorded as applied.
+        catalog.refuse_scaffolds()?;
+    }
     let worker = Session::connect(&target.conn, &req.action).await?;
     // A separate connection watches for blockers and writes the audit row, so both work while
     // the worker waits or after its transaction failed.

@@ -36,6 +36,8 @@ pub struct Status {
     pub alembic_version: Option<String>,
     /// Lint of the pending migrations (what `up` would run).
     pub lint: Vec<crate::lint::MigrationLint>,
+    /// Migrations with no SQL yet ("empty: fill it in"); `up` refuses while there are any.
+    pub scaffolds: Vec<crate::catalog::Scaffold>,
 }
 
 impl Status {
@@ -138,6 +140,7 @@ pub fn build(
         invalid_indexes,
         alembic_version,
         lint: super::lint::pending_of(catalog, applied),
+        scaffolds: catalog.scaffolds.clone(),
     }
 }
 

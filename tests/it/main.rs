@@ -11,6 +11,7 @@ mod poolers;
 mod runbook;
 mod safety;
 mod sandbox;
+mod scaffold;
 mod secrets;
 mod startup_dev;
 mod tls;
