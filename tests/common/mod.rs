@@ -365,6 +365,18 @@ pub fn pgshift_bare(dir: &Path) -> Command {
     c
 }
 
+/// Run pgshift with a clean environment (plus `env`), its state in `db`'s dir, `db`'s migrations,
+/// stdin closed, and no `--database-url`: the connection comes from `args` (a URL, a config file) or
+/// from `env` (`PG*`).
+pub fn run_bare(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut c = pgshift_bare(db.dir.path());
+    c.arg("--migrations").arg(db.migrations()).args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    Run::from(c.stdin(Stdio::null()).output().unwrap())
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

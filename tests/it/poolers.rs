@@ -16,17 +16,9 @@ fn demo() -> TestDb {
 
 /// pgshift against `db` through the pooler at `url`.
 fn via(db: &TestDb, url: &str, args: &[&str]) -> Run {
-    Run::from(
-        pgshift_bare(db.dir.path())
-            .arg("--database-url")
-            .arg(url)
-            .arg("--migrations")
-            .arg(db.migrations())
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap(),
-    )
+    let mut all = vec!["--database-url", url];
+    all.extend_from_slice(args);
+    run_bare(db, &all, &[])
 }
 
 /// Advisory locks held in `db` by anyone (pooled server connections included).

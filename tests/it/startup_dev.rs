@@ -1,7 +1,5 @@
 //! `DEV_CREATE_TABLES` leaves an audit row whatever happens: created, failed, or refused.
 
-use std::process::Stdio;
-
 use crate::common::*;
 
 fn startup_dev(db: &TestDb, environment: &str) -> Run {
@@ -15,15 +13,10 @@ fn startup_dev(db: &TestDb, environment: &str) -> Run {
         ),
     )
     .unwrap();
-    Run::from(
-        pgshift_bare(db.dir.path())
-            .arg("--config")
-            .arg(&cfg)
-            .arg("startup")
-            .env("DEV_CREATE_TABLES", "true")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap(),
+    run_bare(
+        db,
+        &["--config", &cfg.display().to_string(), "startup"],
+        &[("DEV_CREATE_TABLES", "true")],
     )
 }
 
