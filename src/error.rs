@@ -270,12 +270,19 @@ pub enum Error {
 
     #[error("{0}")]
     Failed(String),
+
+    /// The connection goes through a transaction-pooling pooler (see `db::pooler`).
+    #[error("{0}")]
+    TransactionPooler(String),
 }
 
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Usage(_) | Error::Config { .. } | Error::Standby { .. } => ExitCode::Usage,
+            Error::Usage(_)
+            | Error::Config { .. }
+            | Error::Standby { .. }
+            | Error::TransactionPooler(_) => ExitCode::Usage,
             Error::Catalog(_) | Error::Integrity(_) => ExitCode::Integrity,
             Error::Unreachable { .. } | Error::ConnectionLost { .. } => ExitCode::Unreachable,
             Error::RunnerLockBusy { .. }
@@ -295,6 +302,9 @@ impl Error {
     pub fn db(action: impl Into<String>, err: &tokio_postgres::Error) -> Self {
         let action = action.into();
         let failure = DbFailure::from_pg(err, None);
+        if let Some(evidence) = crate::db::pooler::evidence_in(&failure) {
+            return crate::db::pooler::refusal("this connection", &evidence);
+        }
         if err.is_closed()
             || failure.is_connection_loss()
             || err.as_db_error().is_none() && is_io(err)
@@ -366,6 +376,7 @@ impl Error {
             Error::Db { .. } => "database",
             Error::Io { .. } => "io",
             Error::Failed(_) => "failed",
+            Error::TransactionPooler(_) => "transaction_pooler",
         }
     }
 }

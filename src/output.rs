@@ -168,6 +168,15 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
             writeln!(out, "  - {d}")?;
         }
     }
+    if !s.scaffolds.is_empty() {
+        writeln!(
+            out,
+            "\nempty: fill it in (no SQL yet; `up` refuses to run until these have some or are deleted):"
+        )?;
+        for m in &s.scaffolds {
+            writeln!(out, "  - {} ({})", m.file, m.revision)?;
+        }
+    }
     if !s.invalid_indexes.is_empty() {
         writeln!(
             out,

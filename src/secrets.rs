@@ -191,8 +191,8 @@ fn redact_url_rest(rest: &str) -> Option<String> {
     changed.then_some(out)
 }
 
-/// `%XX` decoded (invalid escapes kept as they are).
-fn percent_decode(s: &str) -> String {
+/// `%XX` decoded (invalid escapes kept as they are), as libpq reads URL parts.
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -303,8 +303,51 @@ async fn record_failure(target: &Target, before: Option<i64>, error: &Error, sta
 
 /// Create the schema straight from the catalog: every migration not in history, up SQL and history
 /// row, all in one transaction (all or nothing). Refused on production; refused when a migration
-/// must run outside a transaction.
+/// must run outside a transaction. Audited as `dev_create_tables` whatever the outcome.
 pub async fn dev_create_tables(target: &Target, reporter: &Reporter) -> Result<Vec<Revision>> {
+    let start = Instant::now();
+    let result = create_directly(target, reporter).await;
+    record_dev_create_tables(target, &result, start).await;
+    result
+}
+
+/// The `dev_create_tables` audit row: ok with what was created, refused (production, a
+/// no-transaction migration, bad files) or failed with the error. Best effort, on its own
+/// connection (the failed transaction's connection may be gone).
+async fn record_dev_create_tables(target: &Target, result: &Result<Vec<Revision>>, start: Instant) {
+    let Ok(s) = Session::connect(&target.conn, DEV_ACTION).await else {
+        return;
+    };
+    if !schema::exists(&s, "pgshift_events").await.unwrap_or(false) {
+        tracing::warn!("DEV_CREATE_TABLES: no pgshift_events table, the outcome is not audited");
+        return;
+    }
+    let outcome = match result {
+        Ok(_) => AuditOutcome::Ok,
+        Err(Error::Refused(_) | Error::Catalog(_) | Error::Integrity(_)) => AuditOutcome::Refused,
+        Err(_) => AuditOutcome::Failed,
+    };
+    let mut event = NewEvent::new(DEV_ACTION, outcome);
+    event.duration = start.elapsed();
+    event.detail =
+        serde_json::json!({ "target": target.name, "environment": target.environment.as_str() });
+    match result {
+        Ok(created) => {
+            event.to = created.last().copied();
+            event.detail["created"] = serde_json::json!(created);
+        }
+        Err(e) => {
+            event.error = Some(e.to_string());
+            event.detail["kind"] = serde_json::json!(e.kind());
+            event.detail["sqlstate"] = serde_json::json!(e.sqlstate());
+        }
+    }
+    if let Err(e) = audit::record(&s, &event).await {
+        tracing::warn!("could not record the DEV_CREATE_TABLES outcome: {e}");
+    }
+}
+
+async fn create_directly(target: &Target, reporter: &Reporter) -> Result<Vec<Revision>> {
     if target.environment.is_production() {
         return Err(Error::Refused(format!(
             "DEV_CREATE_TABLES=true is refused on production target {}: production schema comes only from migrations. Fix the failure above and retry (POST /admin/migrations/retry or `pgshift up`).",
@@ -312,7 +355,7 @@ pub async fn dev_create_tables(target: &Target, reporter: &Reporter) -> Result<V
         )));
     }
     let catalog = Catalog::load(&target.migrations)?;
-    let start = Instant::now();
+    catalog.refuse_scaffolds()?;
     let mut s = Session::connect(&target.conn, DEV_ACTION).await?;
     // It was called without the runner lock (tables created by a failed run may be missing).
     schema::ensure_unlocked(&s, target.lock_wait, reporter).await?;
@@ -369,11 +412,6 @@ pub async fn dev_create_tables(target: &Target, reporter: &Reporter) -> Result<V
             if labels.is_empty() { "nothing was missing".into() } else { labels.join(", ") }
         ),
     );
-    let mut event = NewEvent::new(DEV_ACTION, AuditOutcome::Ok);
-    event.duration = start.elapsed();
-    event.to = created.last().copied();
-    event.detail = serde_json::json!({ "created": created, "target": target.name, "environment": target.environment.as_str() });
-    audit::record(&s, &event).await.ok();
     Ok(created)
 }
 

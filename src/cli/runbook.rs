@@ -312,9 +312,8 @@ pub async fn serve(g: &GlobalArgs, loaded: &Loaded, a: &ServeArgs) -> Result<Exi
         .clone()
         .or_else(|| sc.listen.clone())
         .unwrap_or_else(|| crate::serve::DEFAULT_LISTEN.into());
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .map_err(|e| Error::io(format!("binding {listen}"), e))?;
+    let token = sc.token()?;
+    let listener = crate::serve::bind(&listen).await?;
     let addr = listener
         .local_addr()
         .map_err(|e| Error::io("reading the bound address", e))?;
@@ -323,7 +322,6 @@ pub async fn serve(g: &GlobalArgs, loaded: &Loaded, a: &ServeArgs) -> Result<Exi
             "warning: listening on {addr}, reachable from the network; prefer 127.0.0.1 behind a proxy"
         );
     }
-    let token = sc.token();
     eprintln!(
         "pgshift serve: listening on http://{addr} for target {} ({})",
         target.name,
@@ -340,6 +338,7 @@ pub async fn serve(g: &GlobalArgs, loaded: &Loaded, a: &ServeArgs) -> Result<Exi
         checklists: Runbook::load(loaded).map_err(|e| e.to_string()).into(),
         token,
         token_env: sc.token_env().to_string(),
+        hosts: crate::serve::HostPolicy::new(addr, sc.hosts.as_deref().unwrap_or_default()),
     });
     crate::serve::serve(listener, state).await?;
     Ok(ExitCode::Ok)

@@ -7,6 +7,7 @@ pub mod blockers;
 pub mod history;
 pub mod indexes;
 pub mod lock;
+pub mod pooler;
 pub mod schema;
 pub mod terminate;
 pub mod topology;
@@ -27,6 +28,9 @@ pub struct Session {
     pub conn: ConnInfo,
     /// What protects this connection (TLS mode, protocol, verification).
     pub tls: crate::tls::TlsState,
+    /// Set once [`pooler::require_session`] has verified this is a real session (checked once,
+    /// before the first advisory lock).
+    session_verified: std::sync::atomic::AtomicBool,
     driver: tokio::task::JoinHandle<()>,
 }
 
@@ -92,18 +96,21 @@ impl Session {
                 tracing::warn!("database connection ended: {e}");
             }
         });
-        let pid: i32 = client
-            .query_one(SESSION_SETUP, &[])
+        // Simple protocol: no prepared statement, so a transaction pooler cannot clash with it.
+        let pid = pooler::pid_from(&client, SESSION_SETUP)
             .await
-            .map_err(|e| Error::db("reading the backend pid", &e))?
-            .get(0);
-        Ok(Session {
+            .map_err(|e| Error::db("reading the backend pid", &e))?;
+        let session = Session {
             client,
             pid,
             conn: conn.clone(),
             tls,
+            session_verified: Default::default(),
             driver,
-        })
+        };
+        // A transaction pool shows itself here when it moves us to another backend.
+        pooler::check_stable(&session).await?;
+        Ok(session)
     }
 
     pub async fn server_info(&self) -> Result<ServerInfo> {

@@ -133,6 +133,10 @@ pub async fn run(
     req: &Request,
     reporter: &Reporter,
 ) -> Result<Report> {
+    if req.direction == Direction::Up {
+        // A migration with no SQL yet must not be skipped over silently, nor recorded as applied.
+        catalog.refuse_scaffolds()?;
+    }
     let worker = Session::connect(&target.conn, &req.action).await?;
     // Writes go to the primary: a standby is refused before the lock or anything else.
     topology::read(&worker).await?.refuse_standby(&req.action)?;

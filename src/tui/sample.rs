@@ -77,6 +77,7 @@ pub fn catalog() -> Catalog {
     Catalog {
         dir: PathBuf::from("migrations"),
         migrations: migrations.into_iter().filter_map(Result::ok).collect(),
+        ..Default::default()
     }
 }
 

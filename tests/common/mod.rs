@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 pub use pgshift::config::ConnInfo;
 
+pub mod deps;
 pub mod fault_cluster;
+pub mod pgbouncer;
 pub mod replica;
 pub mod tls_cluster;
 
@@ -67,7 +69,7 @@ fn pg_bin() -> PathBuf {
         .expect("no initdb under /usr/lib/postgresql/*/bin")
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
@@ -393,6 +395,18 @@ pub fn pgshift_bare(dir: &Path) -> Command {
         .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
         .current_dir(dir);
     c
+}
+
+/// Run pgshift with a clean environment (plus `env`), its state in `db`'s dir, `db`'s migrations,
+/// stdin closed, and no `--database-url`: the connection comes from `args` (a URL, a config file) or
+/// from `env` (`PG*`).
+pub fn run_bare(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut c = pgshift_bare(db.dir.path());
+    c.arg("--migrations").arg(db.migrations()).args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    Run::from(c.stdin(Stdio::null()).output().unwrap())
 }
 
 pub fn repo() -> PathBuf {

@@ -65,14 +65,10 @@ fn absurd_numbers_in_the_config_file_are_config_errors_with_the_range() {
             ),
         )
         .unwrap();
-        let r = Run::from(
-            pgshift_bare(db.dir.path())
-                .arg("--config")
-                .arg(&cfg)
-                .args(["up", "--json"])
-                .stdin(std::process::Stdio::null())
-                .output()
-                .unwrap(),
+        let r = run_bare(
+            &db,
+            &["--config", &cfg.display().to_string(), "up", "--json"],
+            &[],
         );
         r.code(2);
         let msg = r.json()["error"]["message"].as_str().unwrap().to_string();

@@ -1,8 +1,6 @@
 //! Secrets stay secret: a password given in any form libpq accepts never shows in stdout, stderr,
 //! `--json`, the log file or the audit table, on success and on every failure path.
 
-use std::process::Stdio;
-
 use crate::common::*;
 
 /// Distinct per form, so a leak names its form.
@@ -47,16 +45,6 @@ fn logs(db: &TestDb) -> std::path::PathBuf {
     db.dir.path().join("state").join("logs")
 }
 
-/// pgshift with a clean environment, its state in the test's dir, no --database-url.
-fn bare(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut c = pgshift_bare(db.dir.path());
-    c.arg("--migrations").arg(db.migrations()).args(args);
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    Run::from(c.stdin(Stdio::null()).output().unwrap())
-}
-
 /// A migration that fails, so that `up` takes its error path (audit row, log, diagnosis).
 fn failing_catalog(db: &TestDb) {
     db.write_migration("0001_ok.up.sql", "CREATE TABLE t1 (id int);");
@@ -88,14 +76,14 @@ fn passwords_in_every_form_stay_out_of_output_logs_json_and_audit_on_failure() {
         let db = TestDb::new();
         failing_catalog(&db);
         let (url, secret) = working_url(&db, form);
-        let up = bare(&db, &["--database-url", &url, "up"], &[]);
+        let up = run_bare(&db, &["--database-url", &url, "up"], &[]);
         up.code(1);
         assert_eq!(db.applied(), vec![1], "{form}: the URL must have worked");
-        let json = bare(&db, &["--database-url", &url, "up", "--json"], &[]);
+        let json = run_bare(&db, &["--database-url", &url, "up", "--json"], &[]);
         json.code(1);
-        let status = bare(&db, &["--database-url", &url, "status", "--json"], &[]);
+        let status = run_bare(&db, &["--database-url", &url, "status", "--json"], &[]);
         status.ok();
-        let history = bare(&db, &["--database-url", &url, "history"], &[]);
+        let history = run_bare(&db, &["--database-url", &url, "history"], &[]);
         history.ok();
         assert!(
             std::fs::read_dir(logs(&db)).unwrap().count() > 0,
@@ -128,9 +116,9 @@ fn unparsable_connection_strings_with_passwords_are_reported_without_them() {
             .split(|c: char| !c.is_ascii_alphanumeric())
             .find(|w| w.starts_with("Sekr1t"))
             .unwrap();
-        let human = bare(&db, &["--database-url", url, "status"], &[]);
+        let human = run_bare(&db, &["--database-url", url, "status"], &[]);
         human.code(2).stderr_has("cannot parse database URL");
-        let json = bare(&db, &["--database-url", url, "status", "--json"], &[]);
+        let json = run_bare(&db, &["--database-url", url, "status", "--json"], &[]);
         json.code(2);
         assert_eq!(json.json()["error"]["kind"], "usage");
         assert_hidden(&db, s, &[&human, &json]);
@@ -148,9 +136,9 @@ fn a_toml_syntax_error_on_a_line_with_a_password_does_not_quote_it() {
     )
     .unwrap();
     let cfg = cfg.display().to_string();
-    let human = bare(&db, &["--config", &cfg, "status"], &[]);
+    let human = run_bare(&db, &["--config", &cfg, "status"], &[]);
     human.code(2).stderr_has("line 2");
-    let json = bare(&db, &["--config", &cfg, "status", "--json"], &[]);
+    let json = run_bare(&db, &["--config", &cfg, "status", "--json"], &[]);
     json.code(2);
     assert_eq!(json.json()["error"]["kind"], "config");
     assert_hidden(&db, &s, &[&human, &json]);
@@ -175,13 +163,13 @@ fn a_password_written_in_the_config_file_works_but_is_warned_about() {
     )
     .unwrap();
     let cfg = cfg.display().to_string();
-    let up = bare(&db, &["--config", &cfg, "up"], &[]);
+    let up = run_bare(&db, &["--config", &cfg, "up"], &[]);
     up.code(1)
         .stderr_has("warning: target \"main\"")
         .stderr_has("password_env")
         .stderr_has("~/.pgpass");
     assert_eq!(db.applied(), vec![1]);
-    let json = bare(&db, &["--config", &cfg, "status", "--json"], &[]);
+    let json = run_bare(&db, &["--config", &cfg, "status", "--json"], &[]);
     json.ok();
     assert!(
         json.stderr
@@ -208,13 +196,13 @@ fn pgpassword_is_never_echoed() {
         ("PGPASSWORD", s.clone()),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let up = bare(&db, &["up", "--json"], &env);
+    let up = run_bare(&db, &["up", "--json"], &env);
     up.code(1);
     assert_eq!(db.applied(), vec![1]);
     // Unreachable: the connection error path.
     let mut gone = env.clone();
     gone[1] = ("PGPORT", "1");
-    let down = bare(&db, &["status"], &gone);
+    let down = run_bare(&db, &["status"], &gone);
     down.code(3);
     assert_hidden(&db, &s, &[&up, &down]);
 }

@@ -14,17 +14,10 @@ struct Screen {
     socket: String,
 }
 
+/// tmux is there; else skipped with a message, or a failure under `CI=true` (see `deps`).
+#[track_caller]
 fn tmux_available() -> bool {
-    let ok = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!(
-            "SKIPPED: tmux is not installed, so the end-to-end TUI tests cannot run (.ci/run installs it; apt-get install tmux)"
-        );
-    }
-    ok
+    deps::tmux()
 }
 
 impl Screen {
