@@ -197,6 +197,7 @@ async fn run_no_transaction(runner: &Runner<'_>, step: &Step) -> Result<u32> {
     let mut attempts = 1;
     let result = async {
         for stmt in crate::sql::statements(&step.sql) {
+            hold_for_replicas(runner, step).await?;
             reporter.emit(Event::Statement {
                 revision: step.revision,
                 line: stmt.line,
@@ -417,4 +418,30 @@ fn step_error(
         state,
         next,
     }
+}
+
+/// Before each statement of a no-transaction step (index builds write a lot of WAL at once):
+/// wait while a replica lags more than `max_replica_lag`, watched from the monitor connection.
+async fn hold_for_replicas(runner: &Runner<'_>, step: &Step) -> Result<()> {
+    let end = super::topology::wait_for_replicas(
+        runner.monitor,
+        runner.guard.max_replica_lag,
+        |lagging, waited| {
+            runner.reporter.emit(Event::replica_wait(
+                None,
+                Some(step.revision),
+                lagging,
+                waited,
+            ));
+        },
+        || async { runner.interrupt.is_set() },
+    )
+    .await;
+    if end == super::topology::WaitEnd::Stopped {
+        return Err(Error::Failed(format!(
+            "interrupted by the operator while {} waited for a lagging replica; its statements before this one stay applied and it is not recorded in history",
+            step.label()
+        )));
+    }
+    Ok(())
 }
