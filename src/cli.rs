@@ -106,6 +106,11 @@ pub enum Command {
         after_help = "Example: a database migrated by Alembic to 0003 (see `pgshift status`):\n  pgshift stamp 0003"
     )]
     Stamp(StampArgs),
+    /// Re-approve one drifted migration's changed file after showing the diff (audited; runs no SQL)
+    #[command(
+        after_help = "Example: 0004's up file was reformatted after it was applied:\n  pgshift status            # shows the diff\n  pgshift accept 0004       # shows it again and asks (type 0004 on production)\n  pgshift accept 0004 --yes # from a script"
+    )]
+    Accept(AcceptArgs),
     /// Batched, throttled, resumable data backfills; `status`, `pause|resume|cancel NAME` (make backfill)
     Backfill(crate::backfill::cli::BackfillArgs),
     /// The local throwaway demo cluster
@@ -186,6 +191,12 @@ pub struct StampArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct AcceptArgs {
+    /// The drifted revision whose current files are right (e.g. 0004)
+    pub revision: String,
+}
+
+#[derive(Debug, Args)]
 pub struct SandboxArgs {
     #[command(subcommand)]
     pub action: SandboxAction,
@@ -239,6 +250,7 @@ fn command_name(cli: &Cli) -> &'static str {
         Some(Command::Plan(_)) => "plan",
         Some(Command::New(_)) => "new",
         Some(Command::Stamp(_)) => "stamp",
+        Some(Command::Accept(_)) => "accept",
         Some(Command::Sandbox(_)) => "sandbox",
         Some(Command::Checklist(_)) => "checklist",
         Some(Command::Health) => "health",
@@ -363,6 +375,7 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                     })
                 }
                 Command::Stamp(a) => stamp(g, &target, &catalog, &a.revision).await,
+                Command::Accept(a) => accept(g, &target, &catalog, &a.revision).await,
                 Command::Backfill(a) => {
                     crate::backfill::cli::command(g, &target, &catalog, a).await
                 }
@@ -645,6 +658,7 @@ fn plan_offline(g: &GlobalArgs, a: &PlanArgs) -> Result<ExitCode> {
             name: m.name.clone(),
             applied_on: String::new(),
             checksum: m.checksum,
+            recorded: None,
         })
         .collect();
     let p = crate::plan::plan(
@@ -695,6 +709,71 @@ async fn stamp(
             p.to,
             p.insert.len(),
             p.remove.len()
+        )
+    })
+}
+
+/// Show the diff, get a confirmation (typed revision on production, `--yes` from scripts), accept.
+async fn accept(
+    g: &GlobalArgs,
+    target: &Target,
+    catalog: &crate::catalog::Catalog,
+    rev: &str,
+) -> Result<ExitCode> {
+    let rev = Revision::parse(rev)
+        .ok_or_else(|| Error::Usage(format!("{rev:?} is not a revision (e.g. 0004)")))?;
+    let preview = ops::accept::preview(target, catalog, rev).await?;
+    let mut err = std::io::stderr().lock();
+    for d in &preview.drift {
+        use std::io::Write;
+        writeln!(err, "{d}").ok();
+        output::drift_diff(&mut err, d).ok();
+    }
+    drop(err);
+    if !g.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Usage(format!(
+                "refusing to accept {rev} without confirmation: stdin is not a terminal. Review the diff above and pass --yes."
+            )));
+        }
+        let expected = if target.environment.is_production() {
+            eprint!(
+                "\nAccept the files of {rev} as applied on PRODUCTION {}? Type the revision ({rev}) to confirm: ",
+                target.name
+            );
+            rev.to_string()
+        } else {
+            eprint!(
+                "\nAccept the files of {rev} as applied on {}? [y/N] ",
+                target.name
+            );
+            "y".into()
+        };
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .map_err(|e| Error::io("reading the confirmation", e))?;
+        let answer = answer.trim();
+        let confirmed = if target.environment.is_production() {
+            Revision::parse(answer) == Some(rev)
+        } else {
+            answer.eq_ignore_ascii_case(&expected)
+        };
+        if !confirmed {
+            return Err(Error::Refused("not confirmed; nothing was accepted".into()));
+        }
+    }
+    let (reporter, printer) = progress_reporter(g);
+    let result = ops::accept::accept(target, catalog, &preview, &reporter).await;
+    drop(reporter);
+    printer.await.ok();
+    let a = result?;
+    emit(g, "accept", &a, |out| {
+        use std::io::Write;
+        writeln!(
+            out,
+            "accepted {}_{}: checksum {} -> {}; no migration SQL was run",
+            a.revision, a.name, a.old_checksum, a.new_checksum
         )
     })
 }

@@ -335,6 +335,18 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
         writeln!(out, "\ndrift: the database and the files disagree")?;
         for d in &s.drift {
             writeln!(out, "  - {d}")?;
+            drift_diff(out, d)?;
+        }
+        if s.drift.iter().any(|d| {
+            matches!(
+                d,
+                crate::plan::Drift::ChecksumChanged { .. } | crate::plan::Drift::DownChanged { .. }
+            )
+        }) {
+            writeln!(
+                out,
+                "  If a file's change is intended: `pgshift accept REV` re-approves it (audited)."
+            )?;
         }
     }
     if !s.invalid_indexes.is_empty() {
@@ -362,6 +374,23 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
             out,
             "\nalembic_version holds {v}. pgshift keeps its own history; if the schema is at that Alembic revision, adopt it with `pgshift stamp {v}`."
         )?;
+    }
+    Ok(())
+}
+
+/// The diff of a changed file under its drift line, indented.
+pub fn drift_diff(out: &mut impl Write, d: &crate::plan::Drift) -> std::io::Result<()> {
+    use crate::plan::Drift;
+    if let Drift::ChecksumChanged {
+        diff: Some(diff), ..
+    }
+    | Drift::DownChanged {
+        diff: Some(diff), ..
+    } = d
+    {
+        for line in diff.lines() {
+            writeln!(out, "      {line}")?;
+        }
     }
     Ok(())
 }

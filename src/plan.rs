@@ -6,13 +6,64 @@ use std::collections::BTreeMap;
 
 use crate::catalog::{Catalog, Revision};
 
-/// One row of `refinery_schema_history`.
+/// One row of `refinery_schema_history`, with what pgshift recorded when it applied it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Applied {
     pub revision: Revision,
     pub name: String,
     pub applied_on: String,
     pub checksum: u64,
+    /// `None` for rows written before pgshift kept the SQL, or by another tool.
+    pub recorded: Option<Recorded>,
+}
+
+/// What pgshift kept when it applied a migration (`pgshift_applied_sql`): the up and down SQL as
+/// applied, so drift can show what changed, and the order of application.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Recorded {
+    #[serde(skip)]
+    pub up: String,
+    /// The down file's text at apply time; `None`: there was none.
+    #[serde(skip)]
+    pub down: Option<String>,
+    /// Order of application (increasing).
+    pub seq: i64,
+    /// Applied below the head that was applied then (`up --out-of-order`).
+    pub out_of_order: bool,
+}
+
+/// How a file differs from what was applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// The SQL changed.
+    Content,
+    /// Only line endings or whitespace at line ends or around the text changed (CRLF vs LF).
+    Whitespace,
+    /// Same SQL, new migration name (refinery's checksum includes the name).
+    Renamed,
+    /// A down file appeared after the migration was applied.
+    Added,
+    /// The down file was deleted after the migration was applied.
+    Removed,
+    /// The applied SQL was not recorded (applied before pgshift kept it, or by another tool):
+    /// only the checksum says it changed.
+    Unknown,
+}
+
+impl Change {
+    fn note(self) -> &'static str {
+        match self {
+            Change::Content => "",
+            Change::Whitespace => "; whitespace or line endings only (CRLF vs LF)",
+            Change::Renamed => "; the SQL is the same, the migration was renamed",
+            Change::Added => "",
+            Change::Removed => "",
+            Change::Unknown => {
+                "; no diff: the applied SQL was not recorded (applied before pgshift kept it, or by another tool)"
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -79,6 +130,11 @@ pub struct Step {
     pub no_transaction: bool,
     /// The checksum written to history for an up step.
     pub checksum: u64,
+    /// An up step's down SQL, recorded with it (drift of the down file is then visible).
+    #[serde(skip)]
+    pub down: Option<String>,
+    /// An up step below the applied head (`--out-of-order`).
+    pub out_of_order: bool,
 }
 
 impl Step {
@@ -115,6 +171,16 @@ pub enum Drift {
         name: String,
         applied: u64,
         file: u64,
+        change: Change,
+        /// Applied vs file, as a unified line diff (`None` when unknown or whitespace only).
+        diff: Option<String>,
+    },
+    /// The down file changed (or appeared, or went) after the migration was applied.
+    DownChanged {
+        revision: Revision,
+        name: String,
+        change: Change,
+        diff: Option<String>,
     },
     /// History has a revision the catalog does not (file deleted, wrong directory, newer branch).
     MissingFile { revision: Revision, name: String },
@@ -126,6 +192,7 @@ impl Drift {
     pub fn revision(&self) -> Revision {
         match self {
             Drift::ChecksumChanged { revision, .. }
+            | Drift::DownChanged { revision, .. }
             | Drift::MissingFile { revision, .. }
             | Drift::NotApplied { revision, .. } => *revision,
         }
@@ -140,10 +207,33 @@ impl std::fmt::Display for Drift {
                 name,
                 applied,
                 file,
+                change,
+                ..
             } => write!(
                 f,
-                "{revision}_{name}: the file changed after it was applied (checksum applied {applied}, file {file})"
+                "{revision}_{name}: the up file changed after it was applied (checksum applied {applied}, file {file}){}",
+                change.note()
             ),
+            Drift::DownChanged {
+                revision,
+                name,
+                change,
+                ..
+            } => match change {
+                Change::Added => write!(
+                    f,
+                    "{revision}_{name}: a down file was added after the migration was applied"
+                ),
+                Change::Removed => write!(
+                    f,
+                    "{revision}_{name}: the down file was deleted after the migration was applied"
+                ),
+                _ => write!(
+                    f,
+                    "{revision}_{name}: the down file changed after the migration was applied{}",
+                    change.note()
+                ),
+            },
             Drift::MissingFile { revision, name } => write!(
                 f,
                 "{revision}_{name}: applied, but no such migration file in the catalog"
@@ -176,14 +266,25 @@ pub fn drift(catalog: &Catalog, applied: &[Applied]) -> Vec<Drift> {
                 name: a.name.clone(),
             }),
             Some(m) if m.checksum != a.checksum || m.name != a.name => {
+                let (change, diff) = match &a.recorded {
+                    Some(r) if r.up == m.up => (Change::Renamed, None),
+                    Some(r) => compare(&r.up, &m.up),
+                    None => (Change::Unknown, None),
+                };
                 out.push(Drift::ChecksumChanged {
                     revision: a.revision,
                     name: m.name.clone(),
                     applied: a.checksum,
                     file: m.checksum,
+                    change,
+                    diff,
                 })
             }
-            Some(_) => {}
+            Some(m) => {
+                if let Some(d) = down_drift(a, m) {
+                    out.push(d);
+                }
+            }
         }
     }
     for m in &catalog.migrations {
@@ -196,6 +297,66 @@ pub fn drift(catalog: &Catalog, applied: &[Applied]) -> Vec<Drift> {
     }
     out.sort_by_key(Drift::revision);
     out
+}
+
+/// The down file against the one recorded at apply time (nothing to say without a record).
+fn down_drift(a: &Applied, m: &crate::catalog::Migration) -> Option<Drift> {
+    let r = a.recorded.as_ref()?;
+    let (change, diff) = match (&r.down, &m.down) {
+        (None, None) => return None,
+        (Some(old), Some(new)) if old == new => return None,
+        (Some(old), Some(new)) => compare(old, new),
+        (None, Some(new)) => (Change::Added, Some(line_diff("", new))),
+        (Some(old), None) => (Change::Removed, Some(line_diff(old, ""))),
+    };
+    Some(Drift::DownChanged {
+        revision: a.revision,
+        name: m.name.clone(),
+        change,
+        diff,
+    })
+}
+
+/// Two different texts: whitespace only, or a content change with its diff.
+fn compare(applied: &str, file: &str) -> (Change, Option<String>) {
+    if normalized(applied) == normalized(file) {
+        (Change::Whitespace, None)
+    } else {
+        (Change::Content, Some(line_diff(applied, file)))
+    }
+}
+
+/// Line endings as LF, no whitespace at line ends, no blank lines around the text.
+fn normalized(s: &str) -> String {
+    s.replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim()
+        .to_string()
+}
+
+/// Lines of diff shown at most; the rest is counted.
+const DIFF_LINES: usize = 80;
+
+/// A unified line diff, `--- applied` / `+++ file`, two lines of context, capped.
+pub fn line_diff(applied: &str, file: &str) -> String {
+    let text = similar::TextDiff::from_lines(applied, file)
+        .unified_diff()
+        .context_radius(2)
+        .header("applied", "file")
+        .to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= DIFF_LINES {
+        return text;
+    }
+    format!(
+        "{}\n... {} more diff lines",
+        lines[..DIFF_LINES].join("\n"),
+        lines.len() - DIFF_LINES
+    )
 }
 
 /// Migrations in the catalog above the current revision, in order.
@@ -236,7 +397,7 @@ pub enum PlanError {
         "refusing to downgrade through {revision}_{name}: it is irreversible (no {revision}_{name}.down.sql). Nothing was run. Downgrade to {revision} or above, or write the down migration first."
     )]
     Irreversible { revision: Revision, name: String },
-    #[error("the database and the migration files disagree; nothing was run:\n{}\n  Restore the files (right branch? right --migrations dir?) or, if the database is right, adopt it with `pgshift stamp`.", .0.iter().map(|d| format!("  - {d}")).collect::<Vec<_>>().join("\n"))]
+    #[error("the database and the migration files disagree; nothing was run:\n{}\n  Restore the files (right branch? right --migrations dir?); if a file's change is intended, `pgshift accept REV` re-approves it after showing the diff (`pgshift status` shows it too); if the database is right, adopt it with `pgshift stamp`.", .0.iter().map(|d| format!("  - {d}")).collect::<Vec<_>>().join("\n"))]
     Drift(Vec<Drift>),
 }
 
@@ -306,6 +467,8 @@ fn plan_up(catalog: &Catalog, cur: Revision, target: TargetSpec) -> Result<Plan,
             sql: m.up.clone(),
             no_transaction: m.no_transaction,
             checksum: m.checksum,
+            down: m.down.clone(),
+            out_of_order: false,
         })
         .collect();
     let to = steps.last().map(|s| s.revision).unwrap_or(cur);
@@ -372,6 +535,8 @@ fn plan_down(
                 .map(|d| d.no_transaction)
                 .unwrap_or(false),
             checksum: m.checksum,
+            down: None,
+            out_of_order: false,
         });
     }
     let to = revs.get(take).copied().unwrap_or(Revision::BASE);
@@ -415,6 +580,7 @@ mod tests {
                 name: m.name.clone(),
                 applied_on: String::new(),
                 checksum: m.checksum,
+                recorded: None,
             })
             .collect()
     }
@@ -590,6 +756,7 @@ mod tests {
             name: "gone".into(),
             applied_on: String::new(),
             checksum: 1,
+            recorded: None,
         });
         assert_eq!(
             drift(&c, &a),
@@ -614,6 +781,115 @@ mod tests {
                 name: "m2".into()
             }]
         );
+    }
+
+    fn recorded(a: &mut Applied, up: &str, down: Option<&str>) {
+        a.recorded = Some(Recorded {
+            up: up.into(),
+            down: down.map(Into::into),
+            seq: a.revision.0 as i64,
+            out_of_order: false,
+        });
+    }
+
+    #[test]
+    fn changed_up_file_drift_carries_a_diff_of_applied_vs_file() {
+        let c = catalog(&[(1, true)]);
+        let mut a = applied(&c, 1);
+        recorded(&mut a[0], "create table t0();", Some("drop table t1;"));
+        a[0].checksum ^= 1;
+        let d = drift(&c, &a);
+        let Drift::ChecksumChanged { change, diff, .. } = &d[0] else {
+            panic!("{d:?}")
+        };
+        assert_eq!(*change, Change::Content);
+        let diff = diff.as_deref().unwrap();
+        assert!(diff.contains("--- applied"), "{diff}");
+        assert!(diff.contains("-create table t0();"), "{diff}");
+        assert!(diff.contains("+create table t1();"), "{diff}");
+    }
+
+    #[test]
+    fn line_ending_only_changes_are_reported_as_whitespace() {
+        let c = catalog(&[(1, true)]);
+        let mut a = applied(&c, 1);
+        recorded(
+            &mut a[0],
+            "create table t1();\r\n\r\n",
+            Some("drop table t1;"),
+        );
+        a[0].checksum ^= 1;
+        let d = drift(&c, &a);
+        assert!(
+            matches!(
+                &d[0],
+                Drift::ChecksumChanged {
+                    change: Change::Whitespace,
+                    diff: None,
+                    ..
+                }
+            ),
+            "{d:?}"
+        );
+        assert!(d[0].to_string().contains("whitespace or line endings only"));
+    }
+
+    #[test]
+    fn an_edited_down_file_is_drift_and_blocks_planning() {
+        let c = catalog(&[(1, true), (2, true)]);
+        let mut a = applied(&c, 2);
+        recorded(
+            &mut a[1],
+            "create table t2();",
+            Some("drop table t2 cascade;"),
+        );
+        let d = drift(&c, &a);
+        assert_eq!(d.len(), 1, "{d:?}");
+        let Drift::DownChanged { change, diff, .. } = &d[0] else {
+            panic!("{d:?}")
+        };
+        assert_eq!(*change, Change::Content);
+        assert!(diff.as_deref().unwrap().contains("+drop table t2;"));
+        assert!(
+            plan(&c, &a, Direction::Down, TargetSpec::Head)
+                .unwrap_err()
+                .is_integrity()
+        );
+        // A down file added after the fact, or deleted, is drift too.
+        recorded(&mut a[1], "create table t2();", None);
+        assert!(matches!(
+            drift(&c, &a)[0],
+            Drift::DownChanged {
+                change: Change::Added,
+                ..
+            }
+        ));
+        let c = catalog(&[(1, true), (2, false)]);
+        recorded(&mut a[1], "create table t2();", Some("drop table t2;"));
+        assert!(matches!(
+            drift(&c, &a)[0],
+            Drift::DownChanged {
+                change: Change::Removed,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn without_recorded_sql_drift_says_no_diff_is_possible() {
+        let c = catalog(&[(1, true)]);
+        let mut a = applied(&c, 1);
+        a[0].checksum ^= 1;
+        let d = drift(&c, &a);
+        assert!(matches!(
+            &d[0],
+            Drift::ChecksumChanged {
+                change: Change::Unknown,
+                diff: None,
+                ..
+            }
+        ));
+        assert!(d[0].to_string().contains("not recorded"));
     }
 
     #[test]

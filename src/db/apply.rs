@@ -48,7 +48,7 @@ impl Prepared {
     pub async fn new(s: &Session) -> Result<Prepared> {
         let prep = |sql| s.client.prepare(sql);
         Ok(Prepared {
-            insert: prep(history::INSERT_APPLIED)
+            insert: prep(history::INSERT_APPLIED_WITH_SQL)
                 .await
                 .map_err(|e| Error::db("preparing the history insert", &e))?,
             delete: prep(history::DELETE_APPLIED)
@@ -166,8 +166,9 @@ async fn record_history(
     match step.direction {
         Direction::Up => {
             let (v, name, on, sum) = history::row_values(step.revision, &step.name, step.checksum);
+            let (up, down, late) = (&step.sql, &step.down, &step.out_of_order);
             s.client
-                .execute(&prepared.insert, &[&v, &name, &on, &sum])
+                .execute(&prepared.insert, &[&v, &name, &on, &sum, up, down, late])
                 .await
         }
         Direction::Down => {

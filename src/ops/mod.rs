@@ -2,6 +2,7 @@
 //! nothing about terminals; they take a [`Target`], report progress through a [`Reporter`] and
 //! return typed results.
 
+pub mod accept;
 pub mod history;
 pub mod lint;
 pub mod migrate;

@@ -99,6 +99,7 @@ fn applied(catalog: &Catalog, up_to: u32) -> Vec<Applied> {
             name: m.name.clone(),
             applied_on: "2026-11-20T10:00:00Z".into(),
             checksum: m.checksum,
+            recorded: None,
         })
         .collect()
 }

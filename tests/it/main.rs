@@ -5,6 +5,7 @@ mod common;
 
 mod backfill;
 mod contract;
+mod drift;
 mod migrate;
 mod replicas;
 mod runbook;
