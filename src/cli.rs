@@ -151,6 +151,10 @@ pub struct UpArgs {
     /// Run even though lint found errors in the pending migrations (recorded in the audit)
     #[arg(long)]
     pub allow_lint: bool,
+    /// Apply migrations below the applied head that were never applied (merged late from a
+    /// branch) first; recorded and audited as out of order
+    #[arg(long)]
+    pub out_of_order: bool,
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +171,9 @@ pub struct PlanArgs {
     /// Target (as for up/down); with two revisions FROM TO, planned offline without a database
     #[arg(allow_negative_numbers = true, num_args = 0..=2)]
     pub revisions: Vec<String>,
+    /// Plan migrations below the applied head that were never applied first (as `up --out-of-order`)
+    #[arg(long)]
+    pub out_of_order: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -346,13 +353,25 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                 }
                 Command::Up(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Up).map_err(Error::Usage)?;
-                    migrate_cmd(g, &target, &catalog, Direction::Up, spec, a.allow_lint)
+                    let flags = RunFlags {
+                        allow_lint: a.allow_lint,
+                        out_of_order: a.out_of_order,
+                    };
+                    migrate_cmd(g, &target, &catalog, Direction::Up, spec, flags)
                         .await
                         .inspect_err(|e| crate::runbook::cli::print_diagnosis(g, &target, e))
                 }
                 Command::Down(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Down).map_err(Error::Usage)?;
-                    migrate_cmd(g, &target, &catalog, Direction::Down, spec, false).await
+                    migrate_cmd(
+                        g,
+                        &target,
+                        &catalog,
+                        Direction::Down,
+                        spec,
+                        RunFlags::default(),
+                    )
+                    .await
                 }
                 Command::Plan(a) => {
                     let dir = a.direction.into();
@@ -360,8 +379,9 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                     let spec =
                         TargetSpec::parse(a.revisions.first().map_or(default, String::as_str), dir)
                             .map_err(Error::Usage)?;
-                    let p = migrate::preview(&target, &catalog, &migrate::Request::new(dir, spec))
-                        .await?;
+                    let mut req = migrate::Request::new(dir, spec);
+                    req.out_of_order = a.out_of_order;
+                    let p = migrate::preview(&target, &catalog, &req).await?;
                     let lint = crate::lint::cli::of_plan(&p, &catalog);
                     let linted = crate::lint::cli::LintedPlan { plan: &p, lint };
                     emit(g, "plan", &linted, |out| {
@@ -496,15 +516,27 @@ pub fn printing_reporter(
     (Reporter::new(tx), printer)
 }
 
+/// `up`'s flags (a downgrade takes none).
+#[derive(Debug, Clone, Copy, Default)]
+struct RunFlags {
+    allow_lint: bool,
+    out_of_order: bool,
+}
+
 async fn migrate_cmd(
     g: &GlobalArgs,
     target: &Target,
     catalog: &crate::catalog::Catalog,
     direction: Direction,
     spec: TargetSpec,
-    allow_lint: bool,
+    flags: RunFlags,
 ) -> Result<ExitCode> {
+    let RunFlags {
+        allow_lint,
+        out_of_order,
+    } = flags;
     let mut req = migrate::Request::new(direction, spec);
+    req.out_of_order = out_of_order;
     // Before any preview, gate or confirmation: a standby cannot take writes.
     crate::db::topology::ensure_primary(&target.conn, &req.action).await?;
     if direction == Direction::Down {

@@ -223,7 +223,10 @@ pub async fn check(target: &Target) -> Health {
         version: Some(version),
         error: None,
     };
-    let migrations = match migrations(&session, catalog.as_ref()).await {
+    let policy = plan::Policy {
+        out_of_order: target.out_of_order,
+    };
+    let migrations = match migrations(&session, catalog.as_ref(), policy).await {
         Ok(m) => m,
         Err(e) => MigrationsHealth {
             state: MigrationState::Unknown,
@@ -299,6 +302,7 @@ fn first_line(s: &str) -> &str {
 async fn migrations(
     s: &Session,
     catalog: std::result::Result<&Catalog, &crate::catalog::CatalogError>,
+    policy: plan::Policy,
 ) -> Result<MigrationsHealth> {
     let applied = history::applied(s).await?;
     let current = plan::current(&applied);
@@ -315,8 +319,8 @@ async fn migrations(
             catalog_error: e,
         });
     };
-    let drift = plan::drift(catalog, &applied);
-    let pending: Vec<Revision> = plan::pending(catalog, &applied)
+    let drift = plan::drift_with(catalog, &applied, policy);
+    let pending: Vec<Revision> = plan::pending_with(catalog, &applied, policy)
         .iter()
         .map(|m| m.revision)
         .collect();

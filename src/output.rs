@@ -317,6 +317,9 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
         if r.no_transaction {
             notes.push("no-transaction".into());
         }
+        if r.out_of_order {
+            notes.push("out of order".into());
+        }
         if r.drift {
             notes.push("DRIFT".into());
         }
@@ -474,12 +477,11 @@ pub fn plan(out: &mut impl Write, p: &Plan) -> std::io::Result<()> {
             ""
         }
     )?;
+    if let Some(note) = p.out_of_order_note() {
+        writeln!(out, "{note}")?;
+    }
     for s in &p.steps {
-        let how = if s.no_transaction {
-            "no transaction, statement by statement"
-        } else {
-            "one transaction"
-        };
+        let how = s.how();
         writeln!(
             out,
             "\n-- {} {} ({how})",

@@ -141,6 +141,19 @@ impl Step {
     pub fn label(&self) -> String {
         format!("{}_{}", self.revision, self.name)
     }
+
+    /// How it runs, for plans and confirmations.
+    pub fn how(&self) -> &'static str {
+        match (
+            self.no_transaction,
+            self.out_of_order && self.direction == Direction::Up,
+        ) {
+            (true, true) => "OUT OF ORDER, no transaction, statement by statement",
+            (true, false) => "no transaction, statement by statement",
+            (false, true) => "OUT OF ORDER, one transaction",
+            (false, false) => "one transaction",
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -158,6 +171,27 @@ impl Plan {
 
     pub fn is_destructive(&self) -> bool {
         self.direction == Direction::Down && !self.steps.is_empty()
+    }
+
+    /// The up steps below the applied head (`--out-of-order`), as labels.
+    pub fn out_of_order(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .filter(|s| s.out_of_order && s.direction == Direction::Up)
+            .map(Step::label)
+            .collect()
+    }
+
+    /// `out of order (below the applied head 0004, merged late): 0003_x`, when there are any.
+    pub fn out_of_order_note(&self) -> Option<String> {
+        let late = self.out_of_order();
+        (!late.is_empty()).then(|| {
+            format!(
+                "OUT OF ORDER (below the applied head {}, merged late): {}",
+                self.from,
+                late.join(", ")
+            )
+        })
     }
 }
 
@@ -240,7 +274,7 @@ impl std::fmt::Display for Drift {
             ),
             Drift::NotApplied { revision, name } => write!(
                 f,
-                "{revision}_{name}: below the current revision but never applied"
+                "{revision}_{name}: below the current revision but never applied (merged late from a branch?); `pgshift up --out-of-order` applies it first (or set `out_of_order = true` on the target)"
             ),
         }
     }
@@ -415,36 +449,110 @@ pub fn plan(
     direction: Direction,
     target: TargetSpec,
 ) -> Result<Plan, PlanError> {
-    let drift = drift(catalog, applied);
+    plan_with(catalog, applied, direction, target, Policy::default())
+}
+
+/// How strict planning is about history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Migrations below the applied head that were never applied (merged late from a branch) are
+    /// applied first by `up` (recorded as out of order) instead of being drift.
+    pub out_of_order: bool,
+}
+
+/// Drift under `policy`: with `out_of_order`, a never-applied migration below the head is
+/// pending work, not drift.
+pub fn drift_with(catalog: &Catalog, applied: &[Applied], policy: Policy) -> Vec<Drift> {
+    drift(catalog, applied)
+        .into_iter()
+        .filter(|d| !(policy.out_of_order && matches!(d, Drift::NotApplied { .. })))
+        .collect()
+}
+
+/// Catalog migrations below the current revision that were never applied, in order.
+pub fn late<'c>(catalog: &'c Catalog, applied: &[Applied]) -> Vec<&'c crate::catalog::Migration> {
+    let cur = current(applied);
+    catalog
+        .migrations
+        .iter()
+        .filter(|m| m.revision < cur && !applied.iter().any(|a| a.revision == m.revision))
+        .collect()
+}
+
+/// Pending work under `policy`: the late migrations first (when allowed), then those above the
+/// current revision. This is the order `up` applies them in.
+pub fn pending_with<'c>(
+    catalog: &'c Catalog,
+    applied: &[Applied],
+    policy: Policy,
+) -> Vec<&'c crate::catalog::Migration> {
+    let mut out = if policy.out_of_order {
+        late(catalog, applied)
+    } else {
+        Vec::new()
+    };
+    out.extend(pending(catalog, applied));
+    out
+}
+
+/// [`plan`] under `policy`.
+pub fn plan_with(
+    catalog: &Catalog,
+    applied: &[Applied],
+    direction: Direction,
+    target: TargetSpec,
+    policy: Policy,
+) -> Result<Plan, PlanError> {
+    // A downgrade reverts applied migrations only: a never-applied one below the head (merged
+    // late, or reverted out of order) has nothing to revert and does not block it.
+    let drift: Vec<Drift> = drift_with(catalog, applied, policy)
+        .into_iter()
+        .filter(|d| !(direction == Direction::Down && matches!(d, Drift::NotApplied { .. })))
+        .collect();
     if !drift.is_empty() {
         return Err(PlanError::Drift(drift));
     }
     let cur = current(applied);
     match direction {
-        Direction::Up => plan_up(catalog, cur, target),
+        Direction::Up => {
+            let late = if policy.out_of_order {
+                late(catalog, applied)
+            } else {
+                Vec::new()
+            };
+            plan_up(catalog, cur, &late, target)
+        }
         Direction::Down => plan_down(catalog, applied, cur, target),
     }
 }
 
-fn plan_up(catalog: &Catalog, cur: Revision, target: TargetSpec) -> Result<Plan, PlanError> {
-    let pending: Vec<_> = catalog
-        .migrations
+fn plan_up(
+    catalog: &Catalog,
+    cur: Revision,
+    late: &[&crate::catalog::Migration],
+    target: TargetSpec,
+) -> Result<Plan, PlanError> {
+    // Late migrations (below the head, never applied) come first, then the pending ones.
+    let pending: Vec<_> = late
         .iter()
-        .filter(|m| m.revision > cur)
+        .copied()
+        .chain(catalog.migrations.iter().filter(|m| m.revision > cur))
         .collect();
-    let take = match target {
-        TargetSpec::Head => pending.len(),
+    let chosen: Vec<&crate::catalog::Migration> = match target {
+        TargetSpec::Head => pending,
         TargetSpec::Revision(t) => {
             if !catalog.contains(t) {
                 return Err(PlanError::UnknownRevision(t));
             }
-            if t < cur {
+            if t < cur && !late.iter().any(|m| m.revision == t) {
                 return Err(PlanError::TargetBelowCurrent {
                     current: cur,
                     target: t,
                 });
             }
-            pending.iter().take_while(|m| m.revision <= t).count()
+            // Up to t: the late ones up to t and, when t is at or above the head, the pending
+            // ones up to t.
+            pending.into_iter().filter(|m| m.revision <= t).collect()
         }
         TargetSpec::Steps(_, n) => {
             if n as usize > pending.len() {
@@ -455,10 +563,10 @@ fn plan_up(catalog: &Catalog, cur: Revision, target: TargetSpec) -> Result<Plan,
                     current: cur,
                 });
             }
-            n as usize
+            pending.into_iter().take(n as usize).collect()
         }
     };
-    let steps: Vec<Step> = pending[..take]
+    let steps: Vec<Step> = chosen
         .iter()
         .map(|m| Step {
             revision: m.revision,
@@ -468,10 +576,15 @@ fn plan_up(catalog: &Catalog, cur: Revision, target: TargetSpec) -> Result<Plan,
             no_transaction: m.no_transaction,
             checksum: m.checksum,
             down: m.down.clone(),
-            out_of_order: false,
+            out_of_order: m.revision < cur,
         })
         .collect();
-    let to = steps.last().map(|s| s.revision).unwrap_or(cur);
+    let to = steps
+        .iter()
+        .map(|s| s.revision)
+        .max()
+        .unwrap_or(cur)
+        .max(cur);
     Ok(Plan {
         direction: Direction::Up,
         from: cur,
@@ -480,16 +593,32 @@ fn plan_up(catalog: &Catalog, cur: Revision, target: TargetSpec) -> Result<Plan,
     })
 }
 
+/// Applied revisions, most recently applied first: by the order recorded in pgshift's table;
+/// rows without a record (applied before pgshift kept one, or by another tool) count as applied
+/// before every recorded one, in version order.
+pub fn by_application_desc(applied: &[Applied]) -> Vec<Revision> {
+    let mut rows: Vec<&Applied> = applied.iter().collect();
+    rows.sort_by_key(|a| {
+        (
+            a.recorded.is_some(),
+            a.recorded.as_ref().map_or(0, |r| r.seq),
+            a.revision,
+        )
+    });
+    rows.iter().rev().map(|a| a.revision).collect()
+}
+
 fn plan_down(
     catalog: &Catalog,
     applied: &[Applied],
     cur: Revision,
     target: TargetSpec,
 ) -> Result<Plan, PlanError> {
-    let mut revs: Vec<Revision> = applied.iter().map(|a| a.revision).collect();
-    revs.sort_unstable_by(|a, b| b.cmp(a)); // top first
-    let take = match target {
-        TargetSpec::Head => 0,
+    // Reverted in reverse order of application, so a migration applied out of order is reverted
+    // where it was actually applied.
+    let revs = by_application_desc(applied);
+    let chosen: Vec<Revision> = match target {
+        TargetSpec::Head => Vec::new(),
         TargetSpec::Revision(t) => {
             if !catalog.contains(t) {
                 return Err(PlanError::UnknownRevision(t));
@@ -500,7 +629,7 @@ fn plan_down(
                     target: t,
                 });
             }
-            revs.iter().take_while(|r| **r > t).count()
+            revs.iter().copied().filter(|r| *r > t).collect()
         }
         TargetSpec::Steps(_, n) => {
             if n as usize > revs.len() {
@@ -511,11 +640,11 @@ fn plan_down(
                     current: cur,
                 });
             }
-            n as usize
+            revs[..n as usize].to_vec()
         }
     };
-    let mut steps = Vec::with_capacity(take);
-    for rev in &revs[..take] {
+    let mut steps = Vec::with_capacity(chosen.len());
+    for rev in &chosen {
         // drift() already guaranteed every applied revision has a file.
         let Some(m) = catalog.get(*rev) else {
             return Err(PlanError::UnknownRevision(*rev));
@@ -536,10 +665,19 @@ fn plan_down(
                 .unwrap_or(false),
             checksum: m.checksum,
             down: None,
-            out_of_order: false,
+            out_of_order: applied
+                .iter()
+                .find(|a| a.revision == *rev)
+                .and_then(|a| a.recorded.as_ref())
+                .is_some_and(|r| r.out_of_order),
         });
     }
-    let to = revs.get(take).copied().unwrap_or(Revision::BASE);
+    let to = revs
+        .iter()
+        .filter(|r| !chosen.contains(r))
+        .max()
+        .copied()
+        .unwrap_or(Revision::BASE);
     Ok(Plan {
         direction: Direction::Down,
         from: cur,
@@ -890,6 +1028,126 @@ mod tests {
             }
         ));
         assert!(d[0].to_string().contains("not recorded"));
+    }
+
+    /// 1, 2, 4 applied (in that order); 3 merged late from a branch.
+    fn with_late_three() -> (Catalog, Vec<Applied>) {
+        let c = catalog(&[(1, true), (2, true), (3, true), (4, true), (5, true)]);
+        let mut a: Vec<Applied> = applied(&c, 4)
+            .into_iter()
+            .filter(|a| a.revision != Revision(3))
+            .collect();
+        for x in &mut a {
+            let m = c.get(x.revision).unwrap();
+            recorded(x, &m.up, m.down.as_deref());
+        }
+        (c, a)
+    }
+
+    const LATE: Policy = Policy { out_of_order: true };
+
+    #[test]
+    fn a_late_migration_stays_drift_by_default_and_says_how_to_proceed() {
+        let (c, a) = with_late_three();
+        let e = plan(&c, &a, Direction::Up, TargetSpec::Head).unwrap_err();
+        assert!(e.is_integrity());
+        assert!(e.to_string().contains("--out-of-order"), "{e}");
+        assert!(
+            pending_with(&c, &a, Policy::default())
+                .iter()
+                .all(|m| m.revision != Revision(3))
+        );
+    }
+
+    #[test]
+    fn out_of_order_applies_late_migrations_first_marked_as_such() {
+        let (c, a) = with_late_three();
+        let p = plan_with(&c, &a, Direction::Up, TargetSpec::Head, LATE).unwrap();
+        assert_eq!(revs(&p), vec![3, 5]);
+        assert!(p.steps[0].out_of_order && !p.steps[1].out_of_order);
+        assert_eq!((p.from, p.to), (Revision(4), Revision(5)));
+        assert!(drift_with(&c, &a, LATE).is_empty());
+        let pending: Vec<u32> = pending_with(&c, &a, LATE)
+            .iter()
+            .map(|m| m.revision.0)
+            .collect();
+        assert_eq!(pending, vec![3, 5]);
+    }
+
+    #[test]
+    fn out_of_order_to_a_late_revision_applies_only_the_late_ones_up_to_it() {
+        let (c, a) = with_late_three();
+        let p = plan_with(
+            &c,
+            &a,
+            Direction::Up,
+            TargetSpec::Revision(Revision(3)),
+            LATE,
+        )
+        .unwrap();
+        assert_eq!(revs(&p), vec![3]);
+        assert_eq!(p.to, Revision(4), "the head does not move");
+        let p = plan_with(
+            &c,
+            &a,
+            Direction::Up,
+            TargetSpec::Steps(Direction::Up, 1),
+            LATE,
+        )
+        .unwrap();
+        assert_eq!(revs(&p), vec![3]);
+        let e = plan_with(
+            &c,
+            &a,
+            Direction::Up,
+            TargetSpec::Revision(Revision(2)),
+            LATE,
+        );
+        assert!(matches!(e, Err(PlanError::TargetBelowCurrent { .. })));
+    }
+
+    #[test]
+    fn down_reverts_in_reverse_order_of_application() {
+        let (c, mut a) = with_late_three();
+        // 3 was applied out of order, after 4.
+        let mut three = applied(&c, 3).pop().unwrap();
+        recorded(&mut three, "create table t3();", Some("drop table t3;"));
+        if let Some(r) = three.recorded.as_mut() {
+            r.seq = 10;
+            r.out_of_order = true;
+        }
+        a.push(three);
+        let p = plan(
+            &c,
+            &a,
+            Direction::Down,
+            TargetSpec::Steps(Direction::Down, 1),
+        )
+        .unwrap();
+        assert_eq!(revs(&p), vec![3]);
+        assert!(p.steps[0].out_of_order);
+        assert_eq!(p.to, Revision(4), "4 is still applied");
+        let p = plan(&c, &a, Direction::Down, TargetSpec::Revision(Revision(1))).unwrap();
+        assert_eq!(revs(&p), vec![3, 4, 2]);
+        assert_eq!(p.to, Revision(1));
+        // Once 3 is reverted it is late again: that does not block downgrading the rest.
+        let without_three: Vec<Applied> = a
+            .iter()
+            .filter(|x| x.revision != Revision(3))
+            .cloned()
+            .collect();
+        let p = plan(
+            &c,
+            &without_three,
+            Direction::Down,
+            TargetSpec::Revision(Revision(1)),
+        )
+        .unwrap();
+        assert_eq!(revs(&p), vec![4, 2]);
+        assert!(plan(&c, &without_three, Direction::Up, TargetSpec::Head).is_err());
+        // Rows without a record count as applied before every recorded one.
+        a[0].recorded = None;
+        assert_eq!(by_application_desc(&a).last(), Some(&Revision(1)));
     }
 
     #[test]

@@ -34,9 +34,19 @@ pub struct Request {
     pub detail: serde_json::Value,
     /// Fired by the operator: cancel the running statement, stop after it rolls back.
     pub interrupt: Interrupt,
+    /// `--out-of-order`: apply migrations below the applied head first (the target's
+    /// `out_of_order = true` does the same).
+    pub out_of_order: bool,
 }
 
 impl Request {
+    /// How strictly this request plans on `target`.
+    pub fn policy(&self, target: &Target) -> plan::Policy {
+        plan::Policy {
+            out_of_order: self.out_of_order || target.out_of_order,
+        }
+    }
+
     pub fn new(direction: Direction, target: TargetSpec) -> Self {
         Request {
             direction,
@@ -49,6 +59,7 @@ impl Request {
             .into(),
             detail: serde_json::json!({}),
             interrupt: Interrupt::none(),
+            out_of_order: false,
         }
     }
 }
@@ -60,6 +71,8 @@ pub struct Report {
     pub to: Revision,
     pub steps: Vec<StepReport>,
     pub duration_ms: u64,
+    /// Revisions applied below the head (`--out-of-order`), also in the audit row.
+    pub out_of_order: Vec<Revision>,
 }
 
 pub fn plan_error(e: PlanError) -> Error {
@@ -76,7 +89,14 @@ pub fn plan_error(e: PlanError) -> Error {
 pub async fn preview(target: &Target, catalog: &Catalog, req: &Request) -> Result<Plan> {
     let s = Session::connect(&target.conn, "plan").await?;
     let applied = history::applied(&s).await?;
-    plan::plan(catalog, &applied, req.direction, req.target).map_err(plan_error)
+    plan::plan_with(
+        catalog,
+        &applied,
+        req.direction,
+        req.target,
+        req.policy(target),
+    )
+    .map_err(plan_error)
 }
 
 /// Record a refused request (irreversible step, drift) in the audit trail. Best effort: the
@@ -135,6 +155,9 @@ pub async fn run(
             event.from = Some(r.from);
             event.to = Some(r.to);
             event.detail["steps"] = serde_json::to_value(&r.steps).unwrap_or_default();
+            if !r.out_of_order.is_empty() {
+                event.detail["out_of_order"] = serde_json::json!(r.out_of_order);
+            }
         }
         Err(Failure {
             error,
@@ -195,7 +218,14 @@ async fn run_locked(
     let start = Instant::now();
     let applied = history::applied(worker).await?;
     let current = plan::current(&applied);
-    let plan = plan::plan(catalog, &applied, req.direction, req.target).map_err(|e| Failure {
+    let plan = plan::plan_with(
+        catalog,
+        &applied,
+        req.direction,
+        req.target,
+        req.policy(target),
+    )
+    .map_err(|e| Failure {
         from: Some(current),
         ..Failure::from(plan_error(e))
     })?;
@@ -213,6 +243,9 @@ async fn run_locked(
     if plan.direction == Direction::Up {
         reporter.log(Level::Info, RUNNING);
     }
+    if let Some(note) = plan.out_of_order_note() {
+        reporter.log(Level::Warn, format!("applying {note}"));
+    }
     let prepared = Prepared::new(worker).await?;
     let runner = apply::Runner {
         worker,
@@ -224,6 +257,9 @@ async fn run_locked(
     };
     let mut reports = Vec::with_capacity(plan.steps.len());
     let mut reached = plan.from;
+    // What is applied as the steps go (out-of-order steps do not move the head).
+    let mut now_applied: std::collections::BTreeSet<Revision> =
+        applied.iter().map(|a| a.revision).collect();
     for (index, step) in plan.steps.iter().enumerate() {
         if req.interrupt.is_set() {
             return Err(Failure {
@@ -262,14 +298,11 @@ async fn run_locked(
                 });
             }
         }
-        reached = match step.direction {
-            Direction::Up => step.revision,
-            Direction::Down => plan
-                .steps
-                .get(index + 1)
-                .map(|s| s.revision)
-                .unwrap_or(plan.to),
+        match step.direction {
+            Direction::Up => now_applied.insert(step.revision),
+            Direction::Down => now_applied.remove(&step.revision),
         };
+        reached = now_applied.last().copied().unwrap_or(Revision::BASE);
     }
     if plan.direction == Direction::Up {
         reporter.log(Level::Info, COMPLETED);
@@ -280,5 +313,11 @@ async fn run_locked(
         to: plan.to,
         steps: reports,
         duration_ms: start.elapsed().as_millis() as u64,
+        out_of_order: plan
+            .steps
+            .iter()
+            .filter(|s| s.out_of_order && s.direction == Direction::Up)
+            .map(|s| s.revision)
+            .collect(),
     })
 }

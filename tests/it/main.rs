@@ -7,6 +7,7 @@ mod backfill;
 mod contract;
 mod drift;
 mod migrate;
+mod out_of_order;
 mod replicas;
 mod runbook;
 mod safety;
