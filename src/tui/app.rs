@@ -427,6 +427,7 @@ fn base_row() -> RevisionRow {
         reversible: true,
         no_transaction: false,
         drift: false,
+        out_of_order: false,
     }
 }
 
@@ -441,6 +442,7 @@ impl App {
             reversible: m.is_reversible(),
             no_transaction: m.no_transaction,
             drift: false,
+            out_of_order: false,
         }));
         let mut app = App {
             target,

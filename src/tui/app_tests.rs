@@ -47,6 +47,8 @@ fn plan(direction: Direction, from: u32, to: u32) -> Plan {
                 sql: "SELECT 1;".into(),
                 no_transaction: false,
                 checksum: 0,
+                down: None,
+                out_of_order: false,
             })
             .collect(),
     }

@@ -92,12 +92,11 @@ pub fn plan_lines(plan: &Plan) -> Vec<Line<'static>> {
             plan.from
         )));
     }
+    if let Some(note) = plan.out_of_order_note() {
+        lines.push(Line::from(note));
+    }
     for (i, s) in plan.steps.iter().enumerate() {
-        let tx = if s.no_transaction {
-            "no transaction, statement by statement"
-        } else {
-            "one transaction"
-        };
+        let tx = s.how();
         lines.push(Line::from(format!(
             "-- step {}/{}: {} {} ({tx})",
             i + 1,

@@ -104,6 +104,8 @@ fn drift() {
         name: "add_variants".into(),
         applied: 1,
         file: 2,
+        change: crate::plan::Change::Content,
+        diff: None,
     });
     status.revisions[1].drift = true;
     let mut app = sample::connected(Environment::Production, 3, history(), vec![], true);
@@ -154,6 +156,7 @@ fn confirm_production_downgrade() {
             name: m.name.clone(),
             applied_on: String::new(),
             checksum: m.checksum,
+            recorded: None,
         })
         .collect();
     let plan = crate::plan::plan(
@@ -268,6 +271,7 @@ fn running_upgrade_blocked_by_a_lock() {
             name: m.name.clone(),
             applied_on: String::new(),
             checksum: m.checksum,
+            recorded: None,
         })
         .collect();
     let plan = crate::plan::plan(
