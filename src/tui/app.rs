@@ -382,6 +382,8 @@ pub struct App {
     /// The time of the message being handled, set by the event loop before each `update` (and by
     /// tests): the clock is an input like any other.
     pub now: std::time::Instant,
+    /// When the monitor retries the lost connection (the header counts down to it).
+    pub retry_at: Option<std::time::Instant>,
     pub log: VecDeque<LogLine>,
     pub focus: Pane,
     pub panes: Vec<PaneState>,
@@ -394,6 +396,8 @@ pub struct App {
     pub checklists: ChecklistState,
     /// Rows moved by PgUp/PgDn (from the terminal size).
     pub page: usize,
+    /// The terminal's width and height (where a dialog's scrolling stops).
+    pub size: (u16, u16),
     pub quit: bool,
     pub backfills: Backfills,
 }
@@ -435,6 +439,7 @@ impl App {
             run_wait: None,
             lock_rows: Vec::new(),
             now: std::time::Instant::now(),
+            retry_at: None,
             log: VecDeque::new(),
             focus: Pane::Revisions,
             panes: Pane::ALL.iter().map(|_| PaneState::default()).collect(),
@@ -444,6 +449,7 @@ impl App {
             popup: None,
             checklists: ChecklistState::default(),
             page: 5,
+            size: (80, 24),
             quit: false,
             backfills: Backfills::default(),
         };
@@ -464,6 +470,15 @@ impl App {
 
     fn pane_mut(&mut self, p: Pane) -> &mut PaneState {
         &mut self.panes[p.index()]
+    }
+
+    /// Seconds until the monitor's next reconnect attempt, counting down (0: trying now).
+    pub fn retry_in_s(&self) -> u64 {
+        self.retry_at.map_or(0, |at| {
+            at.saturating_duration_since(self.now)
+                .as_millis()
+                .div_ceil(1000) as u64
+        })
     }
 
     pub fn current(&self) -> Option<Revision> {
@@ -609,7 +624,8 @@ impl App {
 pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(ev) => on_key(app, &ev),
-        Msg::Resize { height, .. } => {
+        Msg::Resize { width, height } => {
+            app.size = (width, height);
             // Each list pane gets about half the body height, minus borders.
             app.page = (height as usize / 2).saturating_sub(4).max(1);
             vec![]

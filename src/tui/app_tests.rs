@@ -675,3 +675,40 @@ fn clearing_a_filter_keeps_the_cursor_and_esc_clears_a_kept_filter() {
         Some(Revision(1))
     );
 }
+
+/// Issue 12, defect 7: the unreachable retry counts down with the clock, and `r` retries now
+/// without raising the next wait (the monitor doubles its backoff only after a full wait).
+#[test]
+fn the_retry_countdown_ticks_down() {
+    let mut app = app_at(Environment::Development, 3);
+    update(
+        &mut app,
+        Msg::Monitor(Monitor::Unreachable {
+            reason: "connection refused".into(),
+            retry_in_s: 8,
+        }),
+    );
+    assert_eq!(app.retry_in_s(), 8);
+    app.now += std::time::Duration::from_millis(3500);
+    update(&mut app, Msg::Tick);
+    assert_eq!(app.retry_in_s(), 5);
+    app.now += std::time::Duration::from_secs(10);
+    assert_eq!(app.retry_in_s(), 0);
+}
+
+/// Issue 12, defect 7: `j` in a dialog stops where its last line is at the bottom.
+#[test]
+fn j_stops_at_the_end_of_a_dialog() {
+    let mut app = app_at(Environment::Development, 3);
+    update(&mut app, key('?'));
+    for _ in 0..500 {
+        update(&mut app, key('j'));
+    }
+    let Some(Popup::Help { scroll }) = app.popup else {
+        panic!("help closed")
+    };
+    let limit = crate::tui::ui::scroll_limit(&app, 80, 24).unwrap_or(0);
+    assert!(limit > 0 && scroll == limit, "{scroll} vs {limit}");
+    update(&mut app, key('k'));
+    assert!(matches!(app.popup, Some(Popup::Help { scroll }) if scroll == limit - 1));
+}

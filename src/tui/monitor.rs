@@ -62,13 +62,17 @@ pub async fn run(
         if tx.send(msg).is_err() {
             return;
         }
-        // `r` (a poke) retries at once.
+        // `r` (a poke) retries at once; only a retry that waited its backoff doubles it, so `r`
+        // never makes the next automatic retry wait longer.
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(backoff) => backoff = next_backoff(backoff),
             _ = poke.notified() => {}
         }
-        backoff = (backoff * 2).min(RECONNECT_MAX);
     }
+}
+
+fn next_backoff(backoff: Duration) -> Duration {
+    (backoff * 2).min(RECONNECT_MAX)
 }
 
 /// Poll on `s` until the connection is lost (returns why) or the UI is gone (returns None).
@@ -133,6 +137,12 @@ async fn poll(s: &Session, target: &Target, catalog: &Catalog) -> crate::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        assert_eq!(next_backoff(RECONNECT_FIRST), RECONNECT_FIRST * 2);
+        assert_eq!(next_backoff(RECONNECT_MAX), RECONNECT_MAX);
+    }
 
     #[test]
     fn intervals_are_seconds_not_minutes() {

@@ -192,6 +192,8 @@ fn clear_filter(app: &mut App, pane: Pane) {
 
 fn on_popup_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
     use crossterm::event::KeyCode;
+    // `j` stops where the dialog's last line is at the bottom.
+    let limit = crate::tui::ui::scroll_limit(app, app.size.0, app.size.1).unwrap_or(u16::MAX);
     let Some(popup) = app.popup.take() else {
         return vec![];
     };
@@ -208,7 +210,7 @@ fn on_popup_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
             let scroll = if action == Some(Action::Up) {
                 scroll.saturating_sub(1)
             } else {
-                scroll.saturating_add(1)
+                scroll.saturating_add(1).min(limit)
             };
             app.popup = Some(match popup {
                 Popup::Preview { plan, .. } => Popup::Preview { plan, scroll },
@@ -224,7 +226,7 @@ fn on_popup_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
                 app.popup = Some(popup);
             }
         }
-        Popup::Confirm(c) => return on_confirm_key(app, c, action, ev),
+        Popup::Confirm(c) => return on_confirm_key(app, c, action, ev, limit),
         Popup::Backfill(d) => return super::backfills::on_dialog_key(app, d, action, ev),
     }
     vec![]
@@ -238,6 +240,7 @@ fn on_confirm_key(
     mut c: Confirm,
     action: Option<Action>,
     ev: &KeyEvent,
+    limit: u16,
 ) -> Vec<Effect> {
     use crossterm::event::KeyCode;
     let typing = c.must_type.is_some();
@@ -285,13 +288,13 @@ fn on_confirm_key(
     }
     match ev.code {
         KeyCode::Up => c.scroll = c.scroll.saturating_sub(1),
-        KeyCode::Down => c.scroll = c.scroll.saturating_add(1),
+        KeyCode::Down => c.scroll = c.scroll.saturating_add(1).min(limit),
         KeyCode::Backspace => {
             c.typed.pop();
         }
         KeyCode::Char(ch) if typing && c.typed.len() < 16 => c.typed.push(ch),
         _ if action == Some(Action::Up) => c.scroll = c.scroll.saturating_sub(1),
-        _ if action == Some(Action::Down) => c.scroll = c.scroll.saturating_add(1),
+        _ if action == Some(Action::Down) => c.scroll = c.scroll.saturating_add(1).min(limit),
         _ => {}
     }
     app.popup = Some(Popup::Confirm(c));

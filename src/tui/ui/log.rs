@@ -105,5 +105,13 @@ pub fn status_line(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
             },
         },
     };
+    // Production you cannot miss: the status line says so before anything else.
+    let line = if app.target.environment.is_production() {
+        let mut spans = vec![Span::styled(" PRODUCTION ", theme.production())];
+        spans.extend(line.spans);
+        Line::from(spans).style(line.style)
+    } else {
+        line
+    };
     f.render_widget(Paragraph::new(line), area);
 }

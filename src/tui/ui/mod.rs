@@ -4,6 +4,7 @@
 
 mod backfills;
 mod checklist;
+pub mod fit;
 mod footer;
 mod header;
 mod history;
@@ -12,6 +13,8 @@ mod log;
 mod popup;
 mod revisions;
 pub mod theme;
+
+pub use popup::scroll_limit;
 
 #[cfg(test)]
 mod tests;
@@ -107,7 +110,10 @@ pub fn pane_block<'a>(app: &App, theme: &Theme, pane: Pane, extra: &str) -> Bloc
         } else {
             BorderType::Plain
         })
-        .border_style(if focused {
+        .border_style(if app.target.environment.is_production() {
+            // Production: every frame is red (the thick border still shows the focus).
+            theme.error()
+        } else if focused {
             theme.focus()
         } else {
             Style::default()

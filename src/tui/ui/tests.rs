@@ -429,3 +429,81 @@ fn long_revision_names_are_cut_not_wrapped() {
         screen[row + 1]
     );
 }
+
+/// Issue 12, defect 6: at 80 columns the header keeps the environment, target, TLS state and the
+/// lock holder whole (the brand, role, address and version go first, never half of `15.20`);
+/// durations keep their unit; a long statement in a confirmation wraps instead of being cut.
+/// At 160×45 everything fits.
+#[test]
+fn truncation_never_changes_meaning() {
+    let mut events = history();
+    events[0].duration_ms = Some(72);
+    let mut app = sample::connected(Environment::Production, 3, events, vec![], true);
+    if let Some(s) = app.status.as_mut() {
+        s.server.version = "15.20".into();
+        s.server.tls = crate::tls::TlsState {
+            mode: crate::tls::SslMode::VerifyFull,
+            encrypted: true,
+            protocol: Some("TLSv1.3"),
+            verified: crate::tls::Verified::Full,
+            unix_socket: false,
+        };
+        s.runner_lock = Some(sample::holder());
+    }
+    let sql = "UPDATE proposals SET variants = jsonb_build_object('default', jsonb_build_object('title', title, 'created_by', 'migration 0004')) WHERE variants IS NULL AND title IS NOT NULL AND id BETWEEN 1 AND 1000000;";
+    let plan = crate::plan::Plan {
+        direction: Direction::Up,
+        from: Revision(3),
+        to: Revision(4),
+        steps: vec![crate::plan::Step {
+            revision: Revision(4),
+            name: "fill_variants".into(),
+            direction: Direction::Up,
+            sql: sql.into(),
+            no_transaction: false,
+            checksum: 0,
+        }],
+    };
+    let screen = |app: &App, w, h| {
+        let t = terminal(app, w, h);
+        let b = t.backend().buffer().clone();
+        let rows: Vec<String> = (0..h)
+            .map(|y| (0..w).map(|x| b[(x, y)].symbol().to_string()).collect())
+            .collect();
+        (t, rows)
+    };
+    let (t, rows) = screen(&app, 80, 24);
+    insta::assert_snapshot!("truncation_main_80x24", t.backend());
+    assert!(rows[0].contains("orders  PRODUCTION"), "{}", rows[0]);
+    assert!(rows[0].contains("TLS verify-full"), "{}", rows[0]);
+    assert!(
+        !rows[0].contains("PG 15.2 ") && !rows[0].ends_with("PG 15.2"),
+        "{}",
+        rows[0]
+    );
+    assert!(rows[1].contains("runner lock: pid 5150"), "{}", rows[1]);
+    assert!(rows.iter().any(|r| r.contains("72ms")), "{rows:?}");
+    assert!(!rows.iter().any(|r| r.contains("72m│")), "{rows:?}");
+    // Production: the top line is the red bar.
+    assert_eq!(t.backend().buffer()[(70, 0)].bg, Color::Red);
+    let (t, rows) = screen(&app, 160, 45);
+    insta::assert_snapshot!("truncation_main_160x45", t.backend());
+    assert!(rows[0].contains("PG 15.20"), "{}", rows[0]);
+    update(
+        &mut app,
+        Msg::Planned {
+            purpose: Purpose::Confirm,
+            result: Ok(plan),
+        },
+    );
+    for (w, h) in [(80, 24), (160, 45)] {
+        let (t, rows) = screen(&app, w, h);
+        insta::assert_snapshot!(format!("truncation_confirm_{w}x{h}"), t.backend());
+        let text = rows.join(" ");
+        assert!(
+            text.contains("1000000;"),
+            "the statement's end is on screen at {w}x{h}:\n{}",
+            rows.join("\n")
+        );
+    }
+}
