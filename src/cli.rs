@@ -426,6 +426,7 @@ pub async fn sandbox_target(
         .migrations
         .clone()
         .unwrap_or_else(config::default_migrations);
+    crate::demo::require_catalog(&migrations)?;
     let started = sandbox.ensure(&migrations, reporter).await?;
     let mut target = sandbox.target(&migrations, crate::config::Guard::default());
     if let Some(d) = o.lock_timeout {

@@ -256,7 +256,12 @@ pub enum Activity {
 pub struct LogLine {
     pub level: Level,
     pub text: String,
+    /// When it was logged (the status line shows the newest line for a while only).
+    pub at: std::time::Instant,
 }
+
+/// How long the newest log line stays on the status line.
+pub const STATUS_MESSAGE_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One row of the lock pane: a waiter, or one of its blockers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,6 +323,9 @@ pub enum Msg {
     HealthChecked(Box<crate::health::Health>),
     /// SIGTERM/SIGHUP: leave now, restoring the terminal.
     Terminate,
+    /// `r` read the migration files again: the revisions that are new, or why the catalog is
+    /// invalid (the old one stays in use).
+    CatalogReloaded(Result<Vec<Revision>, String>),
     Backfill(BackfillMsg),
 }
 
@@ -340,6 +348,8 @@ pub enum Monitor {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     LoadHistory,
+    /// Read the migration files again (before the poll that follows it).
+    ReloadCatalog,
     /// Poll the monitor now instead of at its next tick.
     Poll,
     Plan {
@@ -532,6 +542,7 @@ impl App {
         self.log.push_back(LogLine {
             level,
             text: text.into(),
+            at: self.now,
         });
         self.refresh_view(Pane::Log);
         if follow {
@@ -633,6 +644,25 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         Msg::Tick => vec![],
         Msg::Terminate => {
             app.quit = true;
+            vec![]
+        }
+        Msg::CatalogReloaded(Ok(added)) => {
+            if !added.is_empty() {
+                let names: Vec<String> = added.iter().map(ToString::to_string).collect();
+                app.log(
+                    Level::Info,
+                    format!("new migration file(s): {}", names.join(", ")),
+                );
+            }
+            vec![]
+        }
+        Msg::CatalogReloaded(Err(e)) => {
+            log_error(
+                app,
+                &format!(
+                    "the migration files did not reload (the last good catalog stays in use): {e}"
+                ),
+            );
             vec![]
         }
         Msg::Monitor(m) => on_monitor(app, m),

@@ -467,7 +467,7 @@ fn unreachable_keeps_the_last_state_refuses_actions_and_recovers() {
     );
     assert_eq!(
         update(&mut app, key('r')),
-        vec![Effect::Poll, Effect::LoadHistory]
+        vec![Effect::ReloadCatalog, Effect::Poll, Effect::LoadHistory]
     );
     let target = sample::target(Environment::Production);
     let status = sample::status_at(&target, &sample::catalog(), 3);
@@ -711,4 +711,47 @@ fn j_stops_at_the_end_of_a_dialog() {
     assert!(limit > 0 && scroll == limit, "{scroll} vs {limit}");
     update(&mut app, key('k'));
     assert!(matches!(app.popup, Some(Popup::Help { scroll }) if scroll == limit - 1));
+}
+
+/// Issue 12, defect 7: `t` on an applied revision says why instead of being silently ignored by
+/// `u`; status-line messages clear after a while; `r` reports new migration files.
+#[test]
+fn t_on_an_applied_revision_is_refused_with_a_reason() {
+    let mut app = app_at(Environment::Development, 3);
+    update(&mut app, code(KeyCode::Home));
+    update(&mut app, key('j'));
+    assert_eq!(
+        app.selected_revision().map(|r| r.revision),
+        Some(Revision(1))
+    );
+    update(&mut app, key('t'));
+    assert_eq!(app.target_rev, None);
+    assert!(
+        app.log
+            .back()
+            .is_some_and(|l| l.text.contains("0001 is applied"))
+    );
+    update(&mut app, code(KeyCode::End));
+    update(&mut app, key('t'));
+    assert_eq!(app.target_rev, Some(Revision(4)));
+}
+
+#[test]
+fn new_migration_files_are_reported_after_r() {
+    let mut app = app_at(Environment::Development, 3);
+    update(&mut app, Msg::CatalogReloaded(Ok(vec![Revision(5)])));
+    assert!(
+        app.log
+            .back()
+            .is_some_and(|l| l.text == "new migration file(s): 0005")
+    );
+    update(
+        &mut app,
+        Msg::CatalogReloaded(Err("duplicate version 0005".into())),
+    );
+    assert!(
+        app.log
+            .iter()
+            .any(|l| l.level == Level::Error && l.text.contains("last good catalog"))
+    );
 }

@@ -177,7 +177,7 @@ async fn event_loop(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
     let poke = Arc::new(Notify::new());
     let target = Arc::new(target);
-    let catalog = Arc::new(catalog);
+    let catalog = worker::SharedCatalog::new(catalog);
     let monitor = tokio::spawn(monitor::run(
         target.clone(),
         catalog.clone(),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc::UnboundedSender};
 
 use super::app::{BackfillMsg, Monitor, Msg};
+use super::worker::SharedCatalog;
 use crate::backfill::{self, Registry};
 use crate::catalog::Catalog;
 use crate::config::Target;
@@ -27,12 +28,10 @@ pub const RECONNECT_MAX: Duration = Duration::from_secs(30);
 /// Run until the UI's receiver is gone.
 pub async fn run(
     target: Arc<Target>,
-    catalog: Arc<Catalog>,
+    catalog: SharedCatalog,
     tx: UnboundedSender<Msg>,
     poke: Arc<Notify>,
 ) {
-    // Loaded once: the Backfills pane lists what this screen can run.
-    let registry = crate::backfill::registry(&target, &catalog).map_err(|e| e.to_string());
     let mut backoff = RECONNECT_FIRST;
     while !tx.is_closed() {
         let session = tokio::time::timeout(
@@ -43,7 +42,7 @@ pub async fn run(
         let reason = match session {
             Ok(Ok(s)) => {
                 backoff = RECONNECT_FIRST;
-                match poll_loop(&s, &target, &catalog, &registry, &tx, &poke).await {
+                match poll_loop(&s, &target, &catalog, &tx, &poke).await {
                     Some(reason) => reason,
                     None => return,
                 }
@@ -76,16 +75,25 @@ fn next_backoff(backoff: Duration) -> Duration {
 }
 
 /// Poll on `s` until the connection is lost (returns why) or the UI is gone (returns None).
+/// The catalog is read each poll (`r` may have reloaded it); the backfill definitions with it.
 async fn poll_loop(
     s: &Session,
     target: &Target,
-    catalog: &Catalog,
-    registry: &std::result::Result<Registry, String>,
+    shared: &SharedCatalog,
     tx: &UnboundedSender<Msg>,
     poke: &Notify,
 ) -> Option<String> {
+    let mut loaded: Option<(Arc<Catalog>, std::result::Result<Registry, String>)> = None;
     loop {
-        let polled = tokio::time::timeout(POLL_TIMEOUT, poll(s, target, catalog)).await;
+        let catalog = shared.get();
+        let registry = match &loaded {
+            Some((c, r)) if Arc::ptr_eq(c, &catalog) => r,
+            _ => {
+                let r = crate::backfill::registry(target, &catalog).map_err(|e| e.to_string());
+                &loaded.insert((catalog.clone(), r)).1
+            }
+        };
+        let polled = tokio::time::timeout(POLL_TIMEOUT, poll(s, target, &catalog)).await;
         let msg = match polled {
             Ok(Ok(m)) => m,
             Ok(Err(e @ (Error::ConnectionLost { .. } | Error::Unreachable { .. }))) => {

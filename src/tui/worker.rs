@@ -23,10 +23,35 @@ use crate::runbook::{self, ChecklistView, Runbook};
 /// The audit `detail.via` of actions started from the TUI.
 const VIA: &str = "tui";
 
+/// The catalog the worker and the monitor use: swapped whole when `r` reloads the files.
+#[derive(Clone)]
+pub struct SharedCatalog(Arc<std::sync::RwLock<Arc<Catalog>>>);
+
+impl SharedCatalog {
+    pub fn new(catalog: Catalog) -> SharedCatalog {
+        SharedCatalog(Arc::new(std::sync::RwLock::new(Arc::new(catalog))))
+    }
+
+    /// The current catalog (a poisoned lock still holds a whole catalog: swaps are one write).
+    pub fn get(&self) -> Arc<Catalog> {
+        match self.0.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set(&self, catalog: Catalog) {
+        match self.0.write() {
+            Ok(mut c) => *c = Arc::new(catalog),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(catalog),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Worker {
     target: Arc<Target>,
-    catalog: Arc<Catalog>,
+    catalog: SharedCatalog,
     /// The checklists, or why they could not be loaded (shown in the overlay).
     runbook: Arc<std::result::Result<Runbook, String>>,
     tx: UnboundedSender<Msg>,
@@ -39,7 +64,7 @@ pub struct Worker {
 impl Worker {
     pub fn new(
         target: Arc<Target>,
-        catalog: Arc<Catalog>,
+        catalog: SharedCatalog,
         runbook: Arc<std::result::Result<Runbook, String>>,
         tx: UnboundedSender<Msg>,
         poke: Arc<Notify>,
@@ -60,6 +85,12 @@ impl Worker {
             self.poke.notify_one();
             return;
         }
+        if effect == Effect::ReloadCatalog {
+            // Reading the files is quick, and done before the poll that follows it uses them.
+            let msg = self.reload_catalog();
+            self.tx.send(msg).ok();
+            return;
+        }
         if effect == Effect::Backfill(BackfillEffect::CancelDryRun) {
             if let Ok(mut t) = self.dry_run.lock()
                 && let Some(t) = t.take()
@@ -78,11 +109,30 @@ impl Worker {
         });
     }
 
+    /// `r`: read the migration files again (new ones appear; a broken catalog keeps the old).
+    fn reload_catalog(&self) -> Msg {
+        let before = self.catalog.get();
+        Msg::CatalogReloaded(match ops::catalog(&self.target) {
+            Ok(c) => {
+                let added = c
+                    .migrations
+                    .iter()
+                    .filter(|m| before.get(m.revision).is_none())
+                    .map(|m| m.revision)
+                    .collect();
+                self.catalog.set(c);
+                Ok(added)
+            }
+            Err(e) => Err(e.to_string()),
+        })
+    }
+
     async fn execute(&self, effect: Effect) -> Option<Msg> {
+        let catalog = self.catalog.get();
         Some(match effect {
-            Effect::Poll => return None,
+            Effect::Poll | Effect::ReloadCatalog => return None,
             Effect::LoadHistory => Msg::History(
-                ops::history::history(&self.target, &self.catalog, HISTORY_LIMIT)
+                ops::history::history(&self.target, &catalog, HISTORY_LIMIT)
                     .await
                     .map_err(|e| e.to_string()),
             ),
@@ -185,7 +235,7 @@ impl Worker {
         spec: TargetSpec,
     ) -> std::result::Result<crate::plan::Plan, String> {
         let req = migrate::Request::new(direction, spec);
-        migrate::preview(&self.target, &self.catalog, &req)
+        migrate::preview(&self.target, &self.catalog.get(), &req)
             .await
             .map_err(|e| e.to_string())
     }
@@ -198,13 +248,14 @@ impl Worker {
         spec: TargetSpec,
         expect: (crate::catalog::Revision, crate::catalog::Revision),
     ) -> std::result::Result<migrate::Report, Arc<Error>> {
+        let catalog = self.catalog.get();
         let mut req = migrate::Request::new(direction, spec);
         req.expect = Some(expect);
         req.detail = serde_json::json!({ "via": VIA });
         if direction == Direction::Up {
             // The same lint gate as `pgshift up`: errors nobody allowed are refused here too
             // (overriding them is a CLI decision: `up --allow-lint`, audited).
-            let blocking = crate::lint::blocking_between(&self.catalog, expect.0, expect.1);
+            let blocking = crate::lint::blocking_between(&catalog, expect.0, expect.1);
             if !blocking.is_empty() {
                 // Refused, exit 1, as `pgshift up` refuses them.
                 return Err(Arc::new(Error::Refused(format!(
@@ -214,7 +265,7 @@ impl Worker {
             }
         }
         let (reporter, forward) = self.progress();
-        let result = migrate::run(&self.target, &self.catalog, &req, &reporter).await;
+        let result = migrate::run(&self.target, &catalog, &req, &reporter).await;
         drop(reporter);
         forward.await.ok();
         result.map_err(Arc::new)
@@ -225,7 +276,7 @@ impl Worker {
     /// A backfill effect with the CLI's own core functions; a run's events arrive as
     /// `Msg::Progress` before its `BackfillMsg::Ran`.
     async fn backfill(&self, effect: BackfillEffect) -> Option<BackfillMsg> {
-        let registry = backfill::registry(&self.target, &self.catalog);
+        let registry = backfill::registry(&self.target, &self.catalog.get());
         let opts = backfill::Options::default();
         Some(match effect {
             BackfillEffect::DryRun { name, purpose } => {

@@ -958,3 +958,24 @@ fn esc_cancels_a_waiting_backfill_dry_run_on_the_server_and_nothing_pops_up_late
     }
     screen.quit();
 }
+
+/// Issue 12, defect 7: `r` reads the migration files again; a new one shows as pending.
+#[test]
+fn r_picks_up_a_new_migration_file() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up"]).ok();
+    let migrations = db.migrations().display().to_string();
+    let screen = Screen::start(&db, &args(&db, &migrations, &[]));
+    screen.wait_text("(up to date)");
+    db.write_migration("0006_add_notes.up.sql", "CREATE TABLE notes (id int);");
+    db.write_migration("0006_add_notes.down.sql", "DROP TABLE notes;");
+    screen.keys("r");
+    let s = screen.wait_for("the new file pending", |s| {
+        s.contains("(1 pending)") && s.contains("0006")
+    });
+    assert!(s.contains("add_notes"), "{s}");
+    screen.quit();
+}

@@ -138,7 +138,11 @@ pub fn checks_to_run(view: &ChecklistView) -> VecDeque<String> {
 fn notice(app: &mut App, level: Level, text: impl Into<String>) {
     let text = text.into();
     app.log(level, format!("checklist: {text}"));
-    app.checklists.notice = Some(LogLine { level, text });
+    app.checklists.notice = Some(LogLine {
+        level,
+        text,
+        at: app.now,
+    });
 }
 
 /// `c` on the main screen.
@@ -245,6 +249,7 @@ fn start_check(
     app.checklists.notice = Some(LogLine {
         level: Level::Info,
         text: format!("checking {item}..."),
+        at: app.now,
     });
     vec![Effect::Checklist(ChecklistOp::RunCheck { checklist, item })]
 }
@@ -322,6 +327,7 @@ fn on_prompt_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
                 app.checklists.notice = Some(LogLine {
                     level: Level::Warn,
                     text: format!("type the {} first (Esc cancels)", p.kind.prompt()),
+                    at: app.now,
                 });
                 app.checklists.prompt = Some(p);
                 return vec![];

@@ -43,13 +43,24 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         Action::Home => app.move_cursor(focus, Motion::Home),
         Action::End => app.move_cursor(focus, Motion::End),
         Action::Filter => app.filtering = true,
-        Action::Refresh => return vec![Effect::Poll, Effect::LoadHistory],
+        Action::Refresh => return vec![Effect::ReloadCatalog, Effect::Poll, Effect::LoadHistory],
         Action::SetTarget => {
             if focus == Pane::Revisions
                 && let Some(r) = app.selected_revision().map(|r| r.revision)
             {
-                app.target_rev = Some(r);
-                app.log(Level::Info, format!("target revision set to {r}"));
+                match app.current() {
+                    // `u` only goes up: a target at or below current would be ignored by it.
+                    Some(c) if r <= c => app.log(
+                        Level::Warn,
+                        format!(
+                            "{r} is applied (the database is at {c}): t sets an upgrade target above it; D downgrades to the cursor (asks first)"
+                        ),
+                    ),
+                    _ => {
+                        app.target_rev = Some(r);
+                        app.log(Level::Info, format!("target revision set to {r}"));
+                    }
+                }
             }
         }
         Action::Upgrade => {

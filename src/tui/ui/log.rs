@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 use super::theme::Theme;
 use super::{cursor_style, pane_block, window};
 use crate::event::Level;
-use crate::tui::app::{Activity, App, Health, Pane, Purpose};
+use crate::tui::app::{Activity, App, Health, Pane, Purpose, STATUS_MESSAGE_FOR};
 
 pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let state = app.pane(Pane::Log);
@@ -99,9 +99,12 @@ pub fn status_line(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
                 theme.error(),
             ),
             Health::Degraded(why) => Line::styled(format!(" degraded: {why}"), theme.warn()),
+            // The newest message shows for a while, then the line says ready again.
             _ => match app.log.back() {
-                Some(l) => Line::from(format!(" {}", l.text)),
-                None => Line::from(" ready"),
+                Some(l) if app.now.saturating_duration_since(l.at) < STATUS_MESSAGE_FOR => {
+                    Line::from(format!(" {}", l.text))
+                }
+                _ => Line::from(" ready"),
             },
         },
     };

@@ -507,3 +507,54 @@ fn truncation_never_changes_meaning() {
         );
     }
 }
+
+fn rows_of(app: &App, w: u16, h: u16) -> Vec<String> {
+    let t = terminal(app, w, h);
+    let b = t.backend().buffer().clone();
+    (0..h)
+        .map(|y| (0..w).map(|x| b[(x, y)].symbol().to_string()).collect())
+        .collect()
+}
+
+/// Issue 12, defect 7: a backfill that ended paused or cancelled is not `ok` in History.
+#[test]
+fn paused_and_cancelled_backfills_are_not_ok_in_history() {
+    let mut paused = sample::event(2, "backfill hashes", 0, 0, "ok");
+    paused.from_revision = None;
+    paused.to_revision = None;
+    paused.detail = serde_json::json!({"state": "paused"});
+    let mut cancelled = paused.clone();
+    cancelled.id = 1;
+    cancelled.detail = serde_json::json!({"state": "cancelled"});
+    let app = sample::connected(
+        Environment::Development,
+        3,
+        vec![paused, cancelled],
+        vec![],
+        true,
+    );
+    let rows = rows_of(&app, 120, 40);
+    assert!(
+        rows.iter().any(|r| r.contains("backfill hashes paused")),
+        "{rows:#?}"
+    );
+    assert!(
+        rows.iter().any(|r| r.contains("backfill hashes cancelled")),
+        "{rows:#?}"
+    );
+    assert!(
+        !rows.iter().any(|r| r.contains("backfill hashes ok")),
+        "{rows:#?}"
+    );
+}
+
+/// Issue 12, defect 7: the status line shows the newest message for a while, then `ready`.
+#[test]
+fn status_line_messages_clear_after_a_while() {
+    let mut app = sample::connected(Environment::Development, 3, vec![], vec![], true);
+    app.log(crate::event::Level::Info, "target revision set to 0004");
+    let status = |app: &App| rows_of(app, 80, 24)[22].clone();
+    assert!(status(&app).contains("target revision set to 0004"));
+    app.now += crate::tui::app::STATUS_MESSAGE_FOR;
+    assert_eq!(status(&app).trim(), "ready");
+}
