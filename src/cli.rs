@@ -65,6 +65,9 @@ pub struct GlobalArgs {
     /// One JSON document on stdout (progress as JSON lines on stderr)
     #[arg(long, global = true)]
     pub json: bool,
+    /// Show times in UTC instead of local time with its zone (also `[tui] time = "utc"`)
+    #[arg(long, global = true)]
+    pub utc: bool,
     /// Confirm destructive actions without asking (for scripts)
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
@@ -771,7 +774,8 @@ async fn default_screen(g: &GlobalArgs, loaded: &Loaded, asked: Asked) -> Result
         let catalog = ops::catalog(&target)?;
         if screen {
             let runbook = crate::runbook::Runbook::load(loaded).map_err(|e| e.to_string());
-            crate::tui::run(target.clone(), catalog, runbook).await?;
+            let clock = crate::tui::clock::Clock::from_config(loaded, g.utc)?;
+            crate::tui::run(target.clone(), catalog, runbook, clock).await?;
             return Ok(ExitCode::Ok);
         }
         let s = ops::status::status(&target, &catalog).await?;

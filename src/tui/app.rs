@@ -225,6 +225,8 @@ pub enum Popup {
         scroll: u16,
     },
     Confirm(Confirm),
+    /// A row read whole (Enter or `v` on a Log, History or lock row).
+    Detail(detail::Detail),
     /// Quit was asked for while an action runs.
     QuitWhileRunning,
     Backfill(BackfillDialog),
@@ -371,6 +373,8 @@ pub enum Effect {
     /// `health::check` (the runbook's health summary, shown in the checklist overlay).
     CheckHealth,
     Backfill(BackfillEffect),
+    /// Put this text on the operator's clipboard through the terminal (OSC 52).
+    Copy(String),
 }
 
 pub struct App {
@@ -410,6 +414,8 @@ pub struct App {
     pub size: (u16, u16),
     pub quit: bool,
     pub backfills: Backfills,
+    /// How times are shown: local with its zone, or UTC (`--utc`, `[tui] time`).
+    pub clock: crate::tui::clock::Clock,
 }
 
 fn base_row() -> RevisionRow {
@@ -462,6 +468,7 @@ impl App {
             size: (80, 24),
             quit: false,
             backfills: Backfills::default(),
+            clock: crate::tui::clock::Clock::utc(),
         };
         for p in Pane::ALL {
             app.refresh_view(p);
@@ -766,6 +773,7 @@ fn log_error(app: &mut App, text: &str) {
 
 pub(crate) mod backfills;
 pub mod checklist;
+pub mod detail;
 mod input;
 pub mod locks;
 mod results;

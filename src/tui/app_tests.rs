@@ -755,3 +755,83 @@ fn new_migration_files_are_reported_after_r() {
             .any(|l| l.level == Level::Error && l.text.contains("last good catalog"))
     );
 }
+
+/// Read any line whole: Enter or `v` on a History, lock or Log row opens its full text; `c`
+/// copies it (OSC 52).
+#[test]
+fn enter_or_v_reads_a_row_whole_and_c_copies_it() {
+    let events = vec![sample::event(4, "up", 3, 4, "failed")];
+    let mut app = sample::connected(
+        Environment::Development,
+        3,
+        events,
+        vec![sample::conflict(900, 4121)],
+        true,
+    );
+    update(&mut app, key('2'));
+    update(&mut app, code(KeyCode::Enter));
+    let Some(Popup::Detail(d)) = &app.popup else {
+        panic!("no detail: {:?}", app.popup)
+    };
+    let text = d.text();
+    assert!(text.contains("SQLSTATE  55P03"), "{text}");
+    assert!(
+        text.contains("Nothing was applied for 0004."),
+        "the whole error: {text}"
+    );
+    assert!(text.contains("diagnosis:"), "{text}");
+    assert!(text.contains("when      2026-11-24 09:00:04 UTC"), "{text}");
+    let effects = update(&mut app, key('c'));
+    assert!(matches!(effects.as_slice(), [Effect::Copy(t)] if t.contains("55P03")));
+    assert!(app.popup.is_some(), "copying keeps the dialog open");
+    update(&mut app, code(KeyCode::Esc));
+    assert!(app.popup.is_none());
+    // The lock pane: the waiter's blocked statement and the blocker chain.
+    update(&mut app, key('3'));
+    update(&mut app, key('v'));
+    let Some(Popup::Detail(d)) = &app.popup else {
+        panic!("no detail")
+    };
+    let text = d.text();
+    assert!(
+        text.contains("ALTER TABLE ingestion_runs ADD COLUMN error_text text"),
+        "{text}"
+    );
+    assert!(
+        text.contains("└ pid 4121 (orders-api, user app) idle in transaction"),
+        "{text}"
+    );
+    assert!(text.contains("K terminates it"), "{text}");
+    update(&mut app, code(KeyCode::Esc));
+    // The log: an error with its next lines.
+    update(
+        &mut app,
+        Msg::Migrated(Err(std::sync::Arc::new(crate::error::Error::Failed(
+            "upgrade 0004 failed: lock_timeout\n  Nothing was applied.".into(),
+        )))),
+    );
+    update(&mut app, key('4'));
+    let last = app.pane(Pane::Log).visible.len() - 1;
+    app.panes[Pane::Log.index()].selected = last - 1;
+    update(&mut app, code(KeyCode::Enter));
+    let Some(Popup::Detail(d)) = &app.popup else {
+        panic!("no detail")
+    };
+    assert_eq!(
+        d.lines,
+        vec![
+            "upgrade 0004 failed: lock_timeout",
+            "  Nothing was applied."
+        ]
+    );
+}
+
+#[test]
+fn osc52_payload_is_standard_base64() {
+    use crate::tui::worker::base64;
+    assert_eq!(base64(b""), "");
+    assert_eq!(base64(b"f"), "Zg==");
+    assert_eq!(base64(b"fo"), "Zm8=");
+    assert_eq!(base64(b"foo"), "Zm9v");
+    assert_eq!(base64("pid 4121 → K".as_bytes()), "cGlkIDQxMjEg4oaSIEs=");
+}

@@ -29,6 +29,8 @@ pub enum Action {
     DowngradeOne,
     DowngradeTo,
     Preview,
+    /// Read the row under the cursor whole (Log, History, lock rows).
+    Detail,
     CancelBlocker,
     TerminateBlocker,
     /// Backfills pane: dry run, run, pause/resume, cancel the selected backfill.
@@ -176,7 +178,14 @@ pub const BINDINGS: &[Binding] = &[
         &[key('t'), special(KeyCode::Enter)],
         Action::SetTarget,
         Some("target"),
-        "Set the target revision to the row under the cursor (Revisions pane)",
+        "Revisions: set the target revision to the row under the cursor; Log, History, Lock conflicts: Enter reads the row whole",
+    ),
+    bind(
+        Main,
+        &[key('v')],
+        Action::Detail,
+        None,
+        "Read the row under the cursor whole: full query, error, SQLSTATE, diagnosis, blockers (c copies it)",
     ),
     bind(
         Main,

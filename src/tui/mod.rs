@@ -6,6 +6,7 @@
 //! while nothing happens.
 
 pub mod app;
+pub mod clock;
 pub mod keys;
 pub mod monitor;
 pub mod sample;
@@ -45,10 +46,19 @@ pub async fn run(
     target: Target,
     catalog: Catalog,
     runbook: std::result::Result<Runbook, String>,
+    clock: clock::Clock,
 ) -> Result<()> {
     let mut terminal = setup().map_err(|e| Error::io("setting up the terminal", e))?;
     let mut abandoned = Vec::new();
-    let result = event_loop(&mut terminal, target, catalog, runbook, &mut abandoned).await;
+    let result = event_loop(
+        &mut terminal,
+        target,
+        catalog,
+        runbook,
+        clock,
+        &mut abandoned,
+    )
+    .await;
     restore();
     for name in abandoned {
         // Ctrl-C or a hangup while a backfill started here ran: it ends with this process.
@@ -171,9 +181,11 @@ async fn event_loop(
     target: Target,
     catalog: Catalog,
     runbook: std::result::Result<Runbook, String>,
+    clock: clock::Clock,
     abandoned: &mut Vec<String>,
 ) -> Result<Option<Unfinished>> {
     let mut app = App::new(TargetInfo::from(&target), &catalog, color_allowed());
+    app.clock = clock;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
     let poke = Arc::new(Notify::new());
     let target = Arc::new(target);

@@ -85,6 +85,10 @@ impl Worker {
             self.poke.notify_one();
             return;
         }
+        if let Effect::Copy(text) = &effect {
+            copy_to_clipboard(text);
+            return;
+        }
         if effect == Effect::ReloadCatalog {
             // Reading the files is quick, and done before the poll that follows it uses them.
             let msg = self.reload_catalog();
@@ -130,7 +134,7 @@ impl Worker {
     async fn execute(&self, effect: Effect) -> Option<Msg> {
         let catalog = self.catalog.get();
         Some(match effect {
-            Effect::Poll | Effect::ReloadCatalog => return None,
+            Effect::Poll | Effect::ReloadCatalog | Effect::Copy(_) => return None,
             Effect::LoadHistory => Msg::History(
                 ops::history::history(&self.target, &catalog, HISTORY_LIMIT)
                     .await
@@ -342,6 +346,35 @@ impl Worker {
         forward.await.ok();
         result.map_err(|e| e.to_string())
     }
+}
+
+/// OSC 52: the terminal (and tmux, and an SSH client's terminal) puts `text` on the clipboard.
+/// Written between frames by the event loop's thread, so it never lands inside a frame.
+fn copy_to_clipboard(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    write!(out, "\x1b]52;c;{}\x07", base64(text.as_bytes())).ok();
+    out.flush().ok();
+}
+
+/// Standard base64 with padding (OSC 52's encoding).
+pub fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// How long a signalled session gets to let go of its locks before we say it did not.

@@ -44,6 +44,8 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         Action::End => app.move_cursor(focus, Motion::End),
         Action::Filter => app.filtering = true,
         Action::Refresh => return vec![Effect::ReloadCatalog, Effect::Poll, Effect::LoadHistory],
+        Action::Detail => super::detail::open(app),
+        Action::SetTarget if focus != Pane::Revisions => super::detail::open(app),
         Action::SetTarget => {
             if focus == Pane::Revisions
                 && let Some(r) = app.selected_revision().map(|r| r.revision)
@@ -238,6 +240,7 @@ fn on_popup_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
             }
         }
         Popup::Confirm(c) => return on_confirm_key(app, c, action, ev, limit),
+        Popup::Detail(d) => return super::detail::on_key(app, d, action, ev, limit),
         Popup::Backfill(d) => return super::backfills::on_dialog_key(app, d, action, ev),
     }
     vec![]

@@ -7,7 +7,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::fit::{Part, fit};
 use super::theme::Theme;
-use super::{cursor_style, pane_block, short_time, window};
+use super::{cursor_style, pane_block, window};
 use crate::db::audit::Event;
 use crate::tui::app::{App, Pane};
 
@@ -16,7 +16,8 @@ const DETAIL_LINES: u16 = 3;
 
 pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let state = app.pane(Pane::History);
-    let count = format!("{} events", app.history.len());
+    // Row times are in this zone (local unless --utc).
+    let count = format!("{} events ({})", app.history.len(), app.clock.zone);
     let block = pane_block(app, theme, Pane::History, &count);
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -49,7 +50,7 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let lines: Vec<Line> = window(state.selected, state.visible.len(), list.height as usize)
         .map(|i| {
             cursor_style(
-                row(theme, &app.history[state.visible[i]], list.width),
+                row(app, theme, &app.history[state.visible[i]], list.width),
                 i == state.selected,
                 focused,
             )
@@ -60,7 +61,7 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         && let Some(e) = app.selected_event()
     {
         f.render_widget(
-            Paragraph::new(detail(theme, e))
+            Paragraph::new(detail(app, theme, e))
                 .style(theme.dim())
                 .wrap(Wrap { trim: true }),
             detail_area,
@@ -75,12 +76,12 @@ fn rev(r: Option<crate::catalog::Revision>) -> String {
 /// Below this width the day is dropped from the time.
 const WITH_DAY: u16 = 60;
 
-fn row<'a>(theme: &Theme, e: &'a Event, width: u16) -> Line<'a> {
+fn row<'a>(app: &App, theme: &Theme, e: &'a Event, width: u16) -> Line<'a> {
     let (word, style) = outcome(theme, e);
     let time = if width >= WITH_DAY {
-        short_time(&e.at)
+        app.clock.short(&e.at)
     } else {
-        short_time(&e.at).split_off(6)
+        app.clock.short(&e.at).split_off(6)
     };
     let mut parts = vec![
         Part::new(0, vec![Span::raw(format!("{time} "))]),
@@ -129,10 +130,13 @@ fn outcome(theme: &Theme, e: &Event) -> (String, ratatui::style::Style) {
     }
 }
 
-fn detail<'a>(theme: &Theme, e: &'a Event) -> Vec<Line<'a>> {
+fn detail<'a>(app: &App, theme: &Theme, e: &'a Event) -> Vec<Line<'a>> {
     let mut lines = vec![Line::from(format!(
-        "#{} {} as role {} at {}",
-        e.id, e.operator, e.db_role, e.at
+        "#{} {} as role {} at {} (Enter: all of it)",
+        e.id,
+        e.operator,
+        e.db_role,
+        app.clock.format(&e.at)
     ))];
     if let Some(err) = &e.error {
         let state = e

@@ -36,6 +36,18 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
             );
         }
         Popup::Confirm(c) => confirm(app, theme, f, c),
+        Popup::Detail(d) => {
+            let body = detail_body(d);
+            dialog(
+                f,
+                theme,
+                Line::styled(format!(" {} ", d.title), theme.title(true)),
+                body,
+                d.scroll,
+                vec![Line::from(DETAIL_PROMPT)],
+                false,
+            );
+        }
         Popup::Backfill(d) => super::backfills::dialog_for(app, theme, f, d),
         Popup::QuitWhileRunning => {
             let body = match (&app.activity, &app.checklists.running) {
@@ -108,6 +120,12 @@ pub fn plan_lines(plan: &Plan) -> Vec<Line<'static>> {
         lines.push(Line::from(""));
     }
     lines
+}
+
+const DETAIL_PROMPT: &str = " c copy (OSC 52) · j/k scroll · Esc close";
+
+fn detail_body(d: &crate::tui::app::detail::Detail) -> Vec<Line<'static>> {
+    d.lines.iter().map(|l| Line::from(l.clone())).collect()
 }
 
 /// A dialog's parts before drawing.
@@ -209,6 +227,7 @@ pub fn scroll_limit(app: &App, width: u16, height: u16) -> Option<u16> {
     let theme = Theme::of(app);
     let (rows, prompt) = match app.popup.as_ref()? {
         Popup::Help { .. } => (help_lines(&theme, width).len(), 0),
+        Popup::Detail(d) => (wrapped_rows(detail_body(d), width), 1),
         Popup::Preview { plan, .. } => (wrapped_rows(plan_lines(plan), width), 1),
         Popup::Confirm(c) => {
             let d = confirm_content(app, &theme, c);

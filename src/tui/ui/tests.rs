@@ -558,3 +558,11 @@ fn status_line_messages_clear_after_a_while() {
     app.now += crate::tui::app::STATUS_MESSAGE_FOR;
     assert_eq!(status(&app).trim(), "ready");
 }
+
+#[test]
+fn detail_of_a_failed_event() {
+    let mut app = sample::connected(Environment::Production, 3, history(), vec![], true);
+    key(&mut app, '2');
+    key(&mut app, 'v');
+    snapshot("detail_failed_event", &app);
+}
