@@ -774,8 +774,8 @@ async fn default_screen(g: &GlobalArgs, loaded: &Loaded, asked: Asked) -> Result
         let catalog = ops::catalog(&target)?;
         if screen {
             let runbook = crate::runbook::Runbook::load(loaded).map_err(|e| e.to_string());
-            let clock = crate::tui::clock::Clock::from_config(loaded, g.utc)?;
-            crate::tui::run(target.clone(), catalog, runbook, clock).await?;
+            let options = crate::tui::Options::new(loaded, &o, g.utc)?;
+            crate::tui::run(target.clone(), catalog, runbook, options).await?;
             return Ok(ExitCode::Ok);
         }
         let s = ops::status::status(&target, &catalog).await?;

@@ -375,6 +375,8 @@ pub enum Effect {
     Backfill(BackfillEffect),
     /// Put this text on the operator's clipboard through the terminal (OSC 52).
     Copy(String),
+    /// `:target NAME`: leave this target and open the screen on another configured one.
+    SwitchTarget(String),
 }
 
 pub struct App {
@@ -403,6 +405,8 @@ pub struct App {
     pub panes: Vec<PaneState>,
     /// Typing into the focused pane's filter.
     pub filtering: bool,
+    /// Typing a `:` command (the text after the colon).
+    pub command: Option<String>,
     pub target_rev: Option<Revision>,
     pub activity: Activity,
     pub popup: Option<Popup>,
@@ -460,6 +464,7 @@ impl App {
             focus: Pane::Revisions,
             panes: Pane::ALL.iter().map(|_| PaneState::default()).collect(),
             filtering: false,
+            command: None,
             target_rev: None,
             activity: Activity::Idle,
             popup: None,
@@ -571,8 +576,10 @@ impl App {
                 .get(i)
                 .map(|e| {
                     format!(
-                        "{} {} {} {} {}",
+                        "{} {} {} {} {} {} {}",
                         e.action,
+                        e.from_revision.map(|r| r.to_string()).unwrap_or_default(),
+                        e.to_revision.map(|r| r.to_string()).unwrap_or_default(),
                         e.operator,
                         e.outcome,
                         e.at,
@@ -773,6 +780,7 @@ fn log_error(app: &mut App, text: &str) {
 
 pub(crate) mod backfills;
 pub mod checklist;
+pub mod command;
 pub mod detail;
 mod input;
 pub mod locks;

@@ -835,3 +835,47 @@ fn osc52_payload_is_standard_base64() {
     assert_eq!(base64(b"foo"), "Zm9v");
     assert_eq!(base64("pid 4121 → K".as_bytes()), "cGlkIDQxMjEg4oaSIEs=");
 }
+
+/// The `:` command line: actions without a key; unknown commands say so.
+#[test]
+fn colon_commands_switch_focus_filter_history_open_checklists_and_ask_to_switch_targets() {
+    let events = vec![
+        sample::event(2, "up", 3, 4, "ok"),
+        sample::event(1, "up", 2, 3, "ok"),
+    ];
+    let mut app = sample::connected(Environment::Development, 4, events, vec![], true);
+    let type_line = |app: &mut App, line: &str| {
+        update(app, key(':'));
+        for c in line.chars() {
+            update(app, key(c));
+        }
+        update(app, code(KeyCode::Enter))
+    };
+    assert!(type_line(&mut app, "history 0004").is_empty());
+    assert_eq!(app.focus, Pane::History);
+    assert_eq!(
+        app.pane(Pane::History).visible,
+        vec![0],
+        "only the event reaching 0004"
+    );
+    assert_eq!(
+        type_line(&mut app, "target staging"),
+        vec![Effect::SwitchTarget("staging".into())]
+    );
+    let effects = type_line(&mut app, "checklist rollback");
+    assert!(app.checklists.open);
+    assert_eq!(app.checklists.wanted.as_deref(), Some("rollback"));
+    assert!(effects.contains(&Effect::Checklist(ChecklistOp::Load)));
+    app.checklists.open = false;
+    assert!(type_line(&mut app, "frobnicate now").is_empty());
+    assert!(
+        app.log
+            .back()
+            .is_some_and(|l| l.text.starts_with("unknown command :frobnicate"))
+    );
+    // Esc drops a half-typed command; letters typed there are not keys.
+    update(&mut app, key(':'));
+    update(&mut app, key('q'));
+    update(&mut app, code(KeyCode::Esc));
+    assert!(app.command.is_none() && !app.quit);
+}

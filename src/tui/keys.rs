@@ -23,6 +23,8 @@ pub enum Action {
     Home,
     End,
     Filter,
+    /// The `:` command line.
+    Command,
     Refresh,
     SetTarget,
     Upgrade,
@@ -207,6 +209,13 @@ pub const BINDINGS: &[Binding] = &[
         Action::Filter,
         Some("filter"),
         "Filter the focused pane (Enter keeps it, Esc clears it)",
+    ),
+    bind(
+        Main,
+        &[key(':')],
+        Action::Command,
+        None,
+        "Command line: :target NAME, :backfill NAME, :checklist NAME, :history TEXT (Enter runs, Esc drops)",
     ),
     bind(
         Main,

@@ -134,7 +134,10 @@ impl Worker {
     async fn execute(&self, effect: Effect) -> Option<Msg> {
         let catalog = self.catalog.get();
         Some(match effect {
-            Effect::Poll | Effect::ReloadCatalog | Effect::Copy(_) => return None,
+            // Handled in `run` or by the event loop (`:target` replaces the whole session).
+            Effect::Poll | Effect::ReloadCatalog | Effect::Copy(_) | Effect::SwitchTarget(_) => {
+                return None;
+            }
             Effect::LoadHistory => Msg::History(
                 ops::history::history(&self.target, &catalog, HISTORY_LIMIT)
                     .await

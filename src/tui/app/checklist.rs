@@ -98,6 +98,8 @@ pub struct ChecklistState {
     pub notice: Option<LogLine>,
     /// `pgshift health`, checked when the overlay opens.
     pub health: Option<crate::health::Health>,
+    /// `:checklist NAME`: show this one when the checklists arrive.
+    pub wanted: Option<String>,
 }
 
 impl ChecklistState {
@@ -368,8 +370,9 @@ pub(super) fn on_loaded(app: &mut App, result: Result<Vec<ChecklistView>, String
         Ok(views) => {
             // Keep the shown checklist by name across reloads; the first time, pre-deploy.
             let want = c
-                .view()
-                .map(|v| v.name.clone())
+                .wanted
+                .take()
+                .or_else(|| c.view().map(|v| v.name.clone()))
                 .unwrap_or_else(|| crate::runbook::definition::PRE_DEPLOY.to_string());
             c.shown = views.iter().position(|v| v.name == want).unwrap_or(0);
             c.views = views;

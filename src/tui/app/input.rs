@@ -13,6 +13,9 @@ pub(super) fn on_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
     if app.filtering {
         return on_filter_key(app, ev);
     }
+    if app.command.is_some() {
+        return super::command::on_key(app, ev);
+    }
     match keys::action(Scope::Main, ev) {
         Some(a) => on_action(app, a),
         None => vec![],
@@ -43,6 +46,7 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         Action::Home => app.move_cursor(focus, Motion::Home),
         Action::End => app.move_cursor(focus, Motion::End),
         Action::Filter => app.filtering = true,
+        Action::Command => app.command = Some(String::new()),
         Action::Refresh => return vec![Effect::ReloadCatalog, Effect::Poll, Effect::LoadHistory],
         Action::Detail => super::detail::open(app),
         Action::SetTarget if focus != Pane::Revisions => super::detail::open(app),

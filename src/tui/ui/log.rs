@@ -40,6 +40,20 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
 
 pub fn status_line(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let line = match &app.activity {
+        // Typing a `:` command: the line is its prompt, whatever runs.
+        _ if app.command.is_some() => Line::from(vec![
+            Span::styled(
+                format!(":{}_", app.command.as_deref().unwrap_or("")),
+                theme.title(true),
+            ),
+            Span::styled(
+                format!(
+                    "   {} · Enter runs · Esc drops",
+                    crate::tui::app::command::COMMANDS
+                ),
+                theme.dim(),
+            ),
+        ]),
         Activity::Migrating(p) => {
             let mut spans = vec![Span::styled(
                 format!(" {} {} → {} ", p.direction.verb(), p.from, p.to),
