@@ -121,6 +121,10 @@ pub enum Command {
     Lint(crate::lint::cli::LintArgs),
     /// Open the operator screen (the default on a terminal)
     Tui,
+    /// Shell completions generated from these definitions: `pgshift completions bash > ...`
+    Completions(crate::shell::CompletionsArgs),
+    /// The man page (roff): `pgshift man | man -l -`
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -231,6 +235,8 @@ pub fn main() -> std::process::ExitCode {
 fn command_name(cli: &Cli) -> &'static str {
     match &cli.command {
         None | Some(Command::Tui) => "tui",
+        Some(Command::Completions(_)) => "completions",
+        Some(Command::Man) => "man",
         Some(Command::Status(_)) => "status",
         Some(Command::History(_)) => "history",
         Some(Command::Up(_)) => "up",
@@ -286,6 +292,8 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
     match &cli.command {
         None => default_screen(g, loaded, Asked::Nothing).await,
         Some(Command::Tui) => default_screen(g, loaded, Asked::Screen).await,
+        Some(Command::Completions(a)) => crate::shell::completions(a, &mut std::io::stdout()),
+        Some(Command::Man) => crate::shell::man(&mut std::io::stdout()),
         Some(Command::New(a)) => {
             let dir = g
                 .migrations
@@ -367,6 +375,8 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                 Command::New(_)
                 | Command::Sandbox(_)
                 | Command::Tui
+                | Command::Completions(_)
+                | Command::Man
                 | Command::Checklist(_)
                 | Command::Health
                 | Command::Startup(_)

@@ -23,6 +23,7 @@ pub mod output;
 pub mod plan;
 pub mod runbook;
 pub mod serve;
+pub mod shell;
 pub mod sql;
 pub mod startup;
 pub mod tls;
