@@ -62,6 +62,15 @@ pub struct TargetConfig {
     pub sslmode: Option<String>,
     /// PEM file of the CA certificates to trust for verify-ca/verify-full, or `system`.
     pub sslrootcert: Option<PathBuf>,
+    /// Hold backfill batches and no-transaction statements while a streaming replica's replay
+    /// lag is above this (default 10s; `off` never waits).
+    pub max_replica_lag: Option<String>,
+    /// Replicas (`application_name` in `pg_stat_replication`) that must be streaming: `health`
+    /// reports an error for each one that is not.
+    pub expected_replicas: Option<Vec<String>>,
+    /// Apply migrations below the applied head (merged late from a branch) without asking for
+    /// `--out-of-order` each time.
+    pub out_of_order: Option<bool>,
 }
 
 impl std::fmt::Debug for TargetConfig {
@@ -101,7 +110,8 @@ impl Environment {
     }
 }
 
-/// How DDL waits for locks: bounded `lock_timeout`, retried with jittered exponential backoff.
+/// How a run waits: DDL on locks (bounded `lock_timeout`, retried with jittered exponential
+/// backoff), writes on lagging replicas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Guard {
     #[serde(with = "millis")]
@@ -119,7 +129,14 @@ pub struct Guard {
     /// only: killing sessions is a deliberate decision, never a config default).
     #[serde(with = "opt_millis")]
     pub terminate_blockers_after: Option<Duration>,
+    /// Before each backfill batch and each no-transaction statement, wait while a streaming
+    /// replica's replay lag is above this. `None`: never wait (`--ignore-replica-lag`, or `off`).
+    #[serde(with = "opt_millis")]
+    pub max_replica_lag: Option<Duration>,
 }
+
+/// The default `max_replica_lag`: read replicas at most this stale because of our writes.
+pub const DEFAULT_MAX_REPLICA_LAG: Duration = Duration::from_secs(10);
 
 impl Default for Guard {
     fn default() -> Self {
@@ -130,6 +147,7 @@ impl Default for Guard {
             backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
             terminate_blockers_after: None,
+            max_replica_lag: Some(DEFAULT_MAX_REPLICA_LAG),
         }
     }
 }
@@ -277,6 +295,10 @@ pub struct Target {
     pub require_checklist_hours: Option<u32>,
     /// Where this target came from, for `status` and error messages.
     pub source: String,
+    /// Replicas that must be streaming (`health` errors on one that is not).
+    pub expected_replicas: Vec<String>,
+    /// Apply pending migrations below the applied head without `--out-of-order`.
+    pub out_of_order: bool,
 }
 
 impl Target {
@@ -296,6 +318,8 @@ pub struct Overrides {
     pub statement_timeout: Option<Duration>,
     pub retries: Option<u32>,
     pub lock_wait: Option<Duration>,
+    /// `--ignore-replica-lag`: never wait for lagging replicas in this run.
+    pub ignore_replica_lag: bool,
 }
 
 /// What configuration was found.
@@ -438,6 +462,8 @@ impl Loaded {
                 scratch_url: None,
                 require_checklist_hours: None,
                 source,
+                expected_replicas: Vec::new(),
+                out_of_order: false,
             }))),
             None => Ok(Resolved::Nothing),
         }
@@ -545,6 +571,8 @@ fn build_target(name: &str, t: &TargetConfig, o: &Overrides, source: &str) -> Re
         scratch_url: t.scratch_url.clone(),
         require_checklist_hours: t.require_checklist_hours,
         source: source.to_string(),
+        expected_replicas: t.expected_replicas.clone().unwrap_or_default(),
+        out_of_order: t.out_of_order.unwrap_or(false),
     })
 }
 
@@ -618,6 +646,18 @@ fn guard_from(t: &TargetConfig, o: &Overrides) -> Result<Guard> {
     }
     if let Some(r) = t.retries {
         g.retries = check_retries(r).map_err(usage)?;
+    }
+    if let Some(s) = &t.max_replica_lag {
+        g.max_replica_lag = if s.trim().eq_ignore_ascii_case("off") {
+            None
+        } else {
+            Some(parse_duration(s).map_err(|e| {
+                Error::Usage(format!("max_replica_lag: {e} (or `off` to never wait)"))
+            })?)
+        };
+    }
+    if o.ignore_replica_lag {
+        g.max_replica_lag = None;
     }
     // Flags were range-checked by their parsers; checked again for callers that build Overrides
     // themselves (the TUI, tests).

@@ -3,7 +3,8 @@
 //! - `GET /health`: the health document (200 ok/degraded, 503 down).
 //! - `GET /admin/migrations`: current vs target as JSON, or an HTML page with a Retry button when
 //!   the client accepts `text/html`.
-//! - `POST /admin/migrations/retry`: `up` to head as audit action `retry`. Needs
+//! - `POST /admin/migrations/retry`: `up` to head as audit action `retry`, through the gates of
+//!   [`Caller::Serve`] (a production target's pre-deploy checklist). Needs
 //!   `Authorization: Bearer <token>`; the token comes from the env var named by `[serve] token_env`
 //!   (default `PGSHIFT_SERVE_TOKEN`). Without a configured token the route is disabled (403).
 //!
@@ -29,6 +30,7 @@ use crate::config::{Loaded, Target};
 use crate::error::{Error, Result};
 use crate::event::Reporter;
 use crate::health::{self, HealthStatus};
+use crate::ops::gate::{Caller, Checklists, Policy};
 use crate::ops::migrate;
 use crate::plan::{Direction, TargetSpec};
 use crate::runbook::diagnose;
@@ -171,6 +173,8 @@ fn normalize_host(h: &str) -> String {
 
 pub struct AppState {
     pub target: Target,
+    /// What the checklist gate of a retry reads.
+    pub checklists: Checklists,
     pub token: Option<String>,
     pub token_env: String,
     pub hosts: HostPolicy,
@@ -353,7 +357,8 @@ async fn post_retry(
     }
     let result = async {
         let catalog = Catalog::load(&st.target.migrations)?;
-        let mut req = migrate::Request::new(Direction::Up, TargetSpec::Head);
+        let policy = Policy::new(Caller::Serve, st.checklists.clone());
+        let mut req = migrate::Request::new(Direction::Up, TargetSpec::Head, policy);
         req.action = RETRY_ACTION.into();
         // Who asked: the audit row names the client and the token (by id, never the token).
         req.detail["caller"] = serde_json::json!({
@@ -376,6 +381,8 @@ async fn post_retry(
         Err(e) => {
             tracing::error!("{}: {e}", migrate::FAILED);
             let code = match e.exit_code() {
+                // A gate refused (e.g. no fresh pre-deploy checklist on production): audited.
+                _ if matches!(e, Error::Refused(_)) => StatusCode::FORBIDDEN,
                 crate::error::ExitCode::LockBusy => StatusCode::CONFLICT,
                 crate::error::ExitCode::Unreachable => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,

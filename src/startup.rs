@@ -16,12 +16,14 @@ use std::time::Instant;
 use crate::catalog::{Catalog, Revision};
 use crate::config::{ConnInfo, Environment, Guard, Target};
 use crate::db::audit::{self, NewEvent, Outcome as AuditOutcome};
-use crate::db::{Session, history, lock, schema};
+use crate::db::{Session, history, schema};
 use crate::error::{Error, ExitCode, Result};
 use crate::event::{Event, Level, Reporter};
+use crate::ops::gate::{Caller, Checklists, Policy};
 use crate::ops::migrate::{self, COMPLETED, DEGRADED, FAILED, RUNNING};
 use crate::plan::{Direction, TargetSpec};
 use crate::runbook::diagnose::{self, Finding};
+use crate::text::first_line;
 
 /// The audit action of a startup run, and of the dev fallback.
 pub const ACTION: &str = "startup";
@@ -42,6 +44,8 @@ pub struct Config {
     pub strict: bool,
     /// `DEV_CREATE_TABLES=true`: the non-production fallback.
     pub dev_create_tables: bool,
+    /// What the checklist gate reads on a production target (see `ops::gate`).
+    pub checklists: Checklists,
 }
 
 impl Config {
@@ -50,6 +54,7 @@ impl Config {
             target,
             strict: false,
             dev_create_tables: false,
+            checklists: Checklists::Defaults,
         }
     }
 
@@ -70,6 +75,8 @@ impl Config {
             scratch_url: None,
             require_checklist_hours: None,
             source: "startup config".into(),
+            expected_replicas: Vec::new(),
+            out_of_order: false,
         }))
     }
 
@@ -161,7 +168,8 @@ pub async fn run(cfg: &Config, reporter: &Reporter) -> Outcome {
     let inner = runbook_lines_filtered(reporter);
     let result = async {
         let catalog = Catalog::load(&target.migrations)?;
-        let mut req = migrate::Request::new(Direction::Up, TargetSpec::Head);
+        let policy = Policy::new(Caller::Startup, cfg.checklists.clone());
+        let mut req = migrate::Request::new(Direction::Up, TargetSpec::Head, policy);
         req.action = ACTION.into();
         migrate::run(target, &catalog, &req, &inner.0).await
     }
@@ -213,10 +221,6 @@ pub async fn run(cfg: &Config, reporter: &Reporter) -> Outcome {
     }
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or("")
-}
-
 /// A reporter for `migrate::run` that forwards everything except the runbook lines, which startup
 /// prints itself (so each appears exactly once, also when `run` fails before emitting them).
 fn runbook_lines_filtered(outer: &Reporter) -> (Reporter, tokio::task::JoinHandle<()>) {
@@ -265,25 +269,12 @@ async fn record_failure(target: &Target, before: Option<i64>, error: &Error, sta
     {
         return; // migrate::run wrote it
     }
-    if !exists {
-        let name = lock::runner_name(&s);
-        if lock::acquire(
-            &s,
-            lock::RUNNER,
-            &name,
-            std::time::Duration::from_secs(5),
-            &Reporter::silent(),
-        )
-        .await
-        .is_err()
-        {
-            return;
-        }
-        let ok = schema::ensure(&s).await.is_ok();
-        lock::release(&s, lock::RUNNER, &name).await.ok();
-        if !ok {
-            return;
-        }
+    if !exists
+        && schema::ensure_unlocked(&s, std::time::Duration::from_secs(5), &Reporter::silent())
+            .await
+            .is_err()
+    {
+        return;
     }
     let mut event = NewEvent::new(ACTION, AuditOutcome::Failed);
     if matches!(
@@ -361,7 +352,8 @@ async fn create_directly(target: &Target, reporter: &Reporter) -> Result<Vec<Rev
     let catalog = Catalog::load(&target.migrations)?;
     catalog.refuse_scaffolds()?;
     let mut s = Session::connect(&target.conn, DEV_ACTION).await?;
-    schema::ensure(&s).await?;
+    // It was called without the runner lock (tables created by a failed run may be missing).
+    schema::ensure_unlocked(&s, target.lock_wait, reporter).await?;
     let tx = s
         .client
         .transaction()

@@ -200,7 +200,7 @@ async fn run_no_transaction(runner: &Runner<'_>, step: &Step) -> Result<u32> {
             reporter.emit(Event::Statement {
                 revision: step.revision,
                 line: stmt.line,
-                text: crate::output::one_line(&stmt.text, 200),
+                text: crate::text::one_line(&stmt.text, 200),
             });
             // A CONCURRENTLY build or drop holds only SHARE UPDATE EXCLUSIVE, which no app read or
             // write conflicts with: its waits (for the lock, then for older transactions) stall
@@ -390,7 +390,7 @@ fn step_error(
         Some(s) => format!(
             "\n  statement at line {}: {}",
             s.line,
-            crate::output::one_line(&s.text, 200)
+            crate::text::one_line(&s.text, 200)
         ),
         None => String::new(),
     };

@@ -8,9 +8,9 @@ pub mod history;
 pub mod indexes;
 pub mod lock;
 pub mod pooler;
-pub mod sandbox;
 pub mod schema;
 pub mod terminate;
+pub mod topology;
 
 use std::time::Duration;
 

@@ -10,10 +10,11 @@ use crate::config::Target;
 use crate::db::apply::{self, Prepared, StepReport};
 use crate::db::audit::{self, NewEvent, Outcome};
 use crate::db::lock;
-use crate::db::{Session, history, schema};
+use crate::db::{Session, history, schema, topology};
 use crate::error::{Error, Result};
 use crate::event::{Event, Level, Reporter};
 use crate::interrupt::Interrupt;
+use crate::ops::gate::{self, Policy, Verdict};
 use crate::plan::{self, Direction, Plan, PlanError, TargetSpec};
 
 /// The runbook's log lines, verbatim.
@@ -34,13 +35,16 @@ pub struct Request {
     pub detail: serde_json::Value,
     /// Fired by the operator: cancel the running statement, stop after it rolls back.
     pub interrupt: Interrupt,
+    /// Who asks, and so which gates the run applies (checked again under the lock).
+    pub policy: Policy,
 }
 
 impl Request {
-    pub fn new(direction: Direction, target: TargetSpec) -> Self {
+    pub fn new(direction: Direction, target: TargetSpec, policy: Policy) -> Self {
         Request {
             direction,
             target,
+            policy,
             expect: None,
             action: match direction {
                 Direction::Up => "up",
@@ -60,6 +64,16 @@ pub struct Report {
     pub to: Revision,
     pub steps: Vec<StepReport>,
     pub duration_ms: u64,
+    /// What the gates said under the lock.
+    pub verdict: Verdict,
+}
+
+/// A plan and its gates, before the operator confirms.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Preview {
+    #[serde(flatten)]
+    pub plan: Plan,
+    pub verdict: Verdict,
 }
 
 pub fn plan_error(e: PlanError) -> Error {
@@ -79,6 +93,16 @@ pub async fn preview(target: &Target, catalog: &Catalog, req: &Request) -> Resul
     plan::plan(catalog, &applied, req.direction, req.target).map_err(plan_error)
 }
 
+/// The plan and what the request's gates will say about it, for the operator to see before
+/// confirming (the run checks them again under the lock). Changes nothing.
+pub async fn preview_gated(target: &Target, catalog: &Catalog, req: &Request) -> Result<Preview> {
+    let s = Session::connect(&target.conn, "plan").await?;
+    let applied = history::applied(&s).await?;
+    let plan = plan::plan(catalog, &applied, req.direction, req.target).map_err(plan_error)?;
+    let verdict = gate::check(&s, target, catalog, &plan, &req.policy).await?;
+    Ok(Preview { plan, verdict })
+}
+
 /// Record a refused request (irreversible step, drift) in the audit trail. Best effort: the
 /// refusal itself is what the operator sees; a failure to audit it is logged.
 pub async fn record_refusal(target: &Target, req: &Request, error: &Error) {
@@ -87,8 +111,8 @@ pub async fn record_refusal(target: &Target, req: &Request, error: &Error) {
     }
     let result = async {
         let s = Session::connect(&target.conn, &req.action).await?;
-        lock::acquire(&s, lock::RUNNER, &lock::runner_name(&s), target.lock_wait, &Reporter::silent()).await?;
-        schema::ensure(&s).await?;
+        let lock = lock::acquire_runner(&s, target.lock_wait, &Reporter::silent()).await?;
+        schema::ensure(&lock).await?;
         let current = plan::current(&history::applied(&s).await?);
         let mut e = NewEvent::new(&req.action, Outcome::Refused);
         e.from = Some(current);
@@ -114,12 +138,13 @@ pub async fn run(
         catalog.refuse_scaffolds()?;
     }
     let worker = Session::connect(&target.conn, &req.action).await?;
+    // Writes go to the primary: a standby is refused before the lock or anything else.
+    topology::read(&worker).await?.refuse_standby(&req.action)?;
     // A separate connection watches for blockers and writes the audit row, so both work while
     // the worker waits or after its transaction failed.
     let monitor = Session::connect(&target.conn, &format!("{} monitor", req.action)).await?;
-    let db = lock::runner_name(&worker);
-    lock::acquire(&worker, lock::RUNNER, &db, target.lock_wait, reporter).await?;
-    schema::ensure(&worker).await?;
+    let lock = lock::acquire_runner(&worker, target.lock_wait, reporter).await?;
+    schema::ensure(&lock).await?;
     let start = Instant::now();
     let result = run_locked(&worker, &monitor, target, catalog, req, reporter).await;
     let mut event = NewEvent::new(
@@ -132,6 +157,17 @@ pub async fn run(
     );
     event.duration = start.elapsed();
     event.detail = req.detail.clone();
+    let verdict = match &result {
+        Ok(r) => Some(&r.verdict),
+        Err(f) => f.verdict.as_ref(),
+    };
+    if let Some(v) = verdict
+        && let serde_json::Value::Object(gates) = v.audit_detail()
+    {
+        for (k, value) in gates {
+            event.detail[k] = value;
+        }
+    }
     match &result {
         Ok(r) => {
             event.from = Some(r.from);
@@ -143,6 +179,7 @@ pub async fn run(
             from,
             reached,
             steps,
+            ..
         }) => {
             if matches!(
                 error,
@@ -173,6 +210,7 @@ struct Failure {
     from: Option<Revision>,
     reached: Option<Revision>,
     steps: Vec<StepReport>,
+    verdict: Option<Verdict>,
 }
 
 impl From<Error> for Failure {
@@ -182,6 +220,7 @@ impl From<Error> for Failure {
             from: None,
             reached: None,
             steps: Vec::new(),
+            verdict: None,
         }
     }
 }
@@ -199,6 +238,7 @@ async fn run_locked(
     let current = plan::current(&applied);
     let plan = plan::plan(catalog, &applied, req.direction, req.target).map_err(|e| Failure {
         from: Some(current),
+        verdict: gate::of_plan_error(&e, &req.policy),
         ..Failure::from(plan_error(e))
     })?;
     if let Some((from, to)) = req.expect
@@ -211,6 +251,20 @@ async fn run_locked(
                 plan.from, plan.to
             )))
         });
+    }
+    // The gates again, now that nobody else can run: what was previewed may have changed.
+    let verdict = gate::check(worker, target, catalog, &plan, &req.policy).await?;
+    if let Some(error) = verdict.refusal() {
+        return Err(Failure {
+            error,
+            from: Some(current),
+            reached: None,
+            steps: Vec::new(),
+            verdict: Some(verdict),
+        });
+    }
+    for w in verdict.warnings() {
+        reporter.log(Level::Warn, w.message.clone());
     }
     if plan.direction == Direction::Up {
         reporter.log(Level::Info, RUNNING);
@@ -236,6 +290,7 @@ async fn run_locked(
                 from: Some(plan.from),
                 reached: Some(reached),
                 steps: reports,
+                verdict: Some(verdict),
             });
         }
         reporter.emit(Event::StepStarted {
@@ -261,6 +316,7 @@ async fn run_locked(
                     from: Some(plan.from),
                     reached: Some(reached),
                     steps: reports,
+                    verdict: Some(verdict),
                 });
             }
         }
@@ -282,5 +338,6 @@ async fn run_locked(
         to: plan.to,
         steps: reports,
         duration_ms: start.elapsed().as_millis() as u64,
+        verdict,
     })
 }

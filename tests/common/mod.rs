@@ -17,6 +17,7 @@ pub use pgshift::config::ConnInfo;
 
 pub mod deps;
 pub mod pgbouncer;
+pub mod replica;
 pub mod tls_cluster;
 
 static SERVER: OnceLock<String> = OnceLock::new();
@@ -95,7 +96,7 @@ pub fn spawn_watched_server(server: &str, dir: &Path) {
     // The watcher stops the server when the test process ($PPID) is gone.
     let script = format!(
         "{runner} >{d}/server.log 2>&1 & while kill -0 $PPID 2>/dev/null; do sleep 1; done; \
-         kill -INT $(head -1 {d}/data/postmaster.pid) 2>/dev/null; \
+         kill -INT $(head -1 {d}/data/postmaster.pid 2>/dev/null) 2>/dev/null; \
          while [ -f {d}/data/postmaster.pid ]; do sleep 0.2; done; rm -rf {d}",
         d = dir.display()
     );
@@ -111,13 +112,21 @@ pub fn spawn_watched_server(server: &str, dir: &Path) {
 
 /// initdb + a postgres child watched by a shell that stops it when this process exits.
 fn start_throwaway_cluster() -> String {
-    let bin = pg_bin();
     let dir = std::env::temp_dir().join(format!("pgshift-test-cluster-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    start_cluster(&dir, port, "-c max_connections=200")
+}
+
+/// A new cluster in `dir/data` (initdb, trust for local and 127.0.0.1, replication included),
+/// started on `port` with `options` under the exit watcher; returns its `postgres` URL once it
+/// accepts connections. Runs as the `postgres` account when we are root.
+pub fn start_cluster(dir: &Path, port: u16, options: &str) -> String {
+    let bin = pg_bin();
+    std::fs::create_dir_all(dir).unwrap();
     if is_root() {
         Command::new("chown")
             .arg("postgres:")
-            .arg(&dir)
+            .arg(dir)
             .status()
             .unwrap();
     }
@@ -139,15 +148,18 @@ fn start_throwaway_cluster() -> String {
         .unwrap()
         .success();
     assert!(ok, "initdb failed in {}", dir.display());
-    let port = 20000 + (std::process::id() % 20000) as u16;
-    let postgres = bin.join("postgres");
+    start_server(dir, port, options)
+}
+
+/// Start the cluster already in `dir/data` on `port` under the exit watcher, and wait for it.
+pub fn start_server(dir: &Path, port: u16, options: &str) -> String {
     let server = format!(
-        "{} -D {} -p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=200",
-        postgres.display(),
-        data.display(),
+        "{} -D {} -p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off {options}",
+        pg_bin().join("postgres").display(),
+        dir.join("data").display(),
         dir.display()
     );
-    spawn_watched_server(&server, &dir);
+    spawn_watched_server(&server, dir);
     let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !block_on(can_connect(&url)) {
@@ -161,17 +173,31 @@ fn start_throwaway_cluster() -> String {
     url
 }
 
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
 /// A fresh database, dropped when this goes out of scope.
 pub struct TestDb {
     pub name: String,
     pub url: String,
+    /// The server's admin URL (database `postgres`), where it is created and dropped.
+    pub server: String,
     /// A scratch directory for migrations, configs, data dirs.
     pub dir: tempfile::TempDir,
 }
 
 impl TestDb {
     pub fn new() -> TestDb {
-        let server = server_url();
+        TestDb::on(server_url())
+    }
+
+    /// A fresh database on another server (a throwaway cluster of the test's own).
+    pub fn on(server: &str) -> TestDb {
         let name = format!(
             "pgshift_t_{}_{}_{}",
             std::process::id(),
@@ -190,6 +216,7 @@ impl TestDb {
         TestDb {
             name,
             url,
+            server: server.to_string(),
             dir: tempfile::tempdir().unwrap(),
         }
     }
@@ -332,10 +359,11 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let name = self.name.clone();
+        let server = self.server.clone();
         // Drop runs outside any runtime; use a thread with its own.
         std::thread::spawn(move || {
             block_on(async {
-                let admin = ConnInfo::parse(server_url()).unwrap();
+                let admin = ConnInfo::parse(&server).unwrap();
                 if let Ok((c, conn)) = admin.pg.connect(tokio_postgres::NoTls).await {
                     tokio::spawn(conn);
                     c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

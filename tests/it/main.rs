@@ -8,6 +8,7 @@ mod bad_input;
 mod contract;
 mod migrate;
 mod poolers;
+mod replicas;
 mod runbook;
 mod safety;
 mod sandbox;

@@ -783,6 +783,50 @@ fn up_on_production_refuses_without_a_recent_passed_pre_deploy_checklist_when_re
     assert_eq!(db.applied(), vec![1, 2, 3, 4, 5, 6]);
 }
 
+/// The last audit row's action, outcome and the checklist gate's state in its detail.
+fn last_gate_row(db: &TestDb) -> String {
+    db.scalar(
+        "SELECT action || ' ' || outcome || ' ' || coalesce((SELECT g->>'state' FROM jsonb_array_elements(detail->'gates') g WHERE g->>'gate' = 'checklist'), 'none') || ' ' || coalesce(detail->>'caller', 'none') FROM pgshift_events ORDER BY id DESC LIMIT 1",
+    )
+}
+
+#[test]
+fn every_front_end_refuses_a_production_upgrade_without_a_fresh_checklist_and_audits_it() {
+    let db = TestDb::with_demo_migrations();
+    short_pre_deploy(&db);
+    write_config(&db, "production", "require_checklist_hours = 4", "");
+    run_cfg(&db, &["up"])
+        .code(1)
+        .stderr_has("no pre-deploy checklist passed on main (production) in the last 4h");
+    assert_eq!(last_gate_row(&db), "up refused refused cli");
+
+    // serve's retry: the same gate, refused with 403 and audited.
+    let mut c = pgshift_bare(db.dir.path());
+    c.stdin(Stdio::null());
+    let server = Server::start_with(c, Some("tok"));
+    let (code, body) = server.request(
+        "POST",
+        "/admin/migrations/retry",
+        &["Authorization: Bearer tok"],
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("no pre-deploy checklist passed"), "{body}");
+    assert_eq!(last_gate_row(&db), "retry refused refused serve");
+    drop(server);
+
+    // startup: refused, so the application starts degraded (exit 1 with --strict).
+    run_cfg(&db, &["startup", "--strict"])
+        .code(1)
+        .stdout_has(DEGRADED);
+    assert_eq!(last_gate_row(&db), "startup refused refused startup");
+    assert_eq!(db.applied(), Vec::<u32>::new(), "no front end ran anything");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pgshift_events WHERE outcome = 'refused'"),
+        "3",
+        "one audit row per refusal"
+    );
+}
+
 #[test]
 fn up_on_production_only_warns_when_the_checklist_is_not_required() {
     let db = TestDb::with_demo_migrations();
@@ -802,7 +846,11 @@ struct Server {
 
 impl Server {
     fn start(db: &TestDb, token: Option<&str>) -> Server {
-        let mut c = db.pgshift();
+        Server::start_with(db.pgshift(), token)
+    }
+
+    /// `serve` from `c` (e.g. with the config in the test dir instead of --database-url).
+    fn start_with(mut c: Command, token: Option<&str>) -> Server {
         c.args(["serve", "--listen", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
