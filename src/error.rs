@@ -133,6 +133,13 @@ pub enum Leftover {
     Nothing,
     /// A no-transaction step: earlier statements stay applied, no history row.
     EarlierStatements,
+    /// The step's SQL could not be sent (e.g. a NUL byte): none of it ran, no history row.
+    NeverSent,
+    /// The step's SQL ended pgshift's transaction itself (its own COMMIT/ROLLBACK): what ran before
+    /// that may be committed, no history row.
+    EndedBySql,
+    /// The connection closed with COMMIT on its way: only the database knows.
+    Unknown,
 }
 
 impl std::fmt::Display for Leftover {
@@ -141,6 +148,13 @@ impl std::fmt::Display for Leftover {
             Leftover::Nothing => "Nothing was applied for this step.",
             Leftover::EarlierStatements => {
                 "This no-transaction migration's statements before the blocked one stay applied; it is not recorded in history."
+            }
+            Leftover::NeverSent => "Its SQL was never sent; history is unchanged.",
+            Leftover::EndedBySql => {
+                "Its SQL ended the transaction itself: what ran before that may be committed; it is not recorded in history."
+            }
+            Leftover::Unknown => {
+                "Whether it committed is unknown: check `pgshift status` before running again."
             }
         })
     }
@@ -163,7 +177,7 @@ pub enum Error {
     Unreachable { target: String, reason: String },
 
     #[error(
-        "the database connection was lost while {action}: {reason}\n  Nothing further was run; the step in progress was rolled back by the server. Check the server, then run `pgshift status`."
+        "the database connection was lost while {action}: {reason}\n  Nothing further was run. Check the server, then run `pgshift status` to see what is applied."
     )]
     ConnectionLost { action: String, reason: String },
 

@@ -16,7 +16,8 @@ use crate::text::first_line;
 
 /// The last migration run (`up`, `down`, `startup`, `retry`) and how it ended.
 const LAST_MIGRATION_EVENT: &str =
-    "SELECT action, outcome, coalesce(error, ''), at, operator, detail->>'sqlstate'
+    "SELECT action, outcome, coalesce(error, ''), at, operator, detail->>'sqlstate',
+       (detail->>'backend_pid')::int4
 FROM pgshift_events WHERE action IN ('up', 'down', 'startup', 'retry')
 ORDER BY id DESC LIMIT 1";
 
@@ -446,16 +447,29 @@ async fn last_failure(s: &Session) -> Result<Option<LastFailure>> {
         .query_opt(LAST_MIGRATION_EVENT, &[])
         .await
         .map_err(|e| Error::db("reading the last migration event", &e))?;
-    Ok(row
-        .filter(|r| r.get::<_, String>(1) != "ok")
-        .map(|r| LastFailure {
-            action: r.get(0),
-            outcome: r.get(1),
-            error: r.get(2),
-            at: crate::db::rfc3339(r.get(3)),
-            operator: r.get(4),
-            sqlstate: r.get(5),
-        }))
+    let Some(r) = row else { return Ok(None) };
+    let mut failure = LastFailure {
+        action: r.get(0),
+        outcome: r.get(1),
+        error: r.get(2),
+        at: crate::db::rfc3339(r.get(3)),
+        operator: r.get(4),
+        sqlstate: r.get(5),
+    };
+    match crate::db::audit::Outcome::from_db(&failure.outcome) {
+        crate::db::audit::Outcome::Ok => return Ok(None),
+        // A run under way is not a failure; one whose process is gone is.
+        crate::db::audit::Outcome::Started => {
+            let pid: Option<i32> = r.get(6);
+            if pid.is_some() && pid == crate::db::audit::live_runner(s).await? {
+                return Ok(None);
+            }
+            failure.outcome = crate::db::audit::Outcome::Interrupted.to_string();
+            failure.error = crate::db::audit::INTERRUPTED.into();
+        }
+        _ => {}
+    }
+    Ok(Some(failure))
 }
 
 /// Backfill runs as recorded; a missing or empty table means no backfill ran. A table whose shape

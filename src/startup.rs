@@ -30,9 +30,10 @@ pub const ACTION: &str = "startup";
 pub const DEV_ACTION: &str = "dev_create_tables";
 
 const MAX_EVENT_ID: &str = "SELECT coalesce(max(id), 0) FROM pgshift_events";
-/// Did `migrate::run` already audit this very failure (another replica's rows do not count)?
+/// Did `migrate::run` already audit this very failure (another replica's rows do not count)? An
+/// interrupted run's row says what interrupted it before the error.
 const STARTUP_FAILURE_SINCE: &str = "SELECT EXISTS (SELECT 1 FROM pgshift_events
-    WHERE id > $1 AND action = 'startup' AND outcome <> 'ok' AND error = $2)";
+    WHERE id > $1 AND action = 'startup' AND outcome <> 'ok' AND strpos(error, $2) > 0)";
 
 /// What an embedding application (or `pgshift startup`) asks for.
 #[derive(Debug, Clone)]
@@ -46,6 +47,8 @@ pub struct Config {
     pub dev_create_tables: bool,
     /// What the checklist gate reads on a production target (see `ops::gate`).
     pub checklists: Checklists,
+    /// SIGTERM/SIGINT/SIGHUP: cancel the running step, roll it back, audit, stop.
+    pub interrupt: crate::interrupt::Interrupt,
 }
 
 impl Config {
@@ -55,6 +58,7 @@ impl Config {
             strict: false,
             dev_create_tables: false,
             checklists: Checklists::Defaults,
+            interrupt: crate::interrupt::Interrupt::none(),
         }
     }
 
@@ -171,6 +175,7 @@ pub async fn run(cfg: &Config, reporter: &Reporter) -> Outcome {
         let policy = Policy::new(Caller::Startup, cfg.checklists.clone());
         let mut req = migrate::Request::new(Direction::Up, TargetSpec::Head, policy);
         req.action = ACTION.into();
+        req.interrupt = cfg.interrupt.clone();
         migrate::run(target, &catalog, &req, &inner.0).await
     }
     .await;

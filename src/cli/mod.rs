@@ -541,16 +541,20 @@ async fn migrate_cmd(
     let target = &target;
     let (trigger, interrupt) = crate::interrupt::Interrupt::new();
     req.interrupt = interrupt;
-    let on_ctrl_c = on_ctrl_c(
-        move || {
-            eprintln!(
-                "\ninterrupt: stopping after the current statement is canceled and rolled back (Ctrl-C again to quit at once)"
-            );
-            trigger.fire();
+    let on_ctrl_c = crate::interrupt::on_stop_signals(
+        move |reason| {
+            trigger.fire_because(reason);
+            use std::io::Write;
+            writeln!(
+                std::io::stderr(),
+                "\ninterrupt ({reason}): canceling the running statement on the server, then stopping (Ctrl-C again to quit at once)"
+            )
+            .ok();
         },
         // The server rolls back the open transaction when the connection drops.
         "quitting: the step in progress is rolled back by the server",
-    )?;
+    )
+    .map_err(|e| Error::io("installing the signal handlers", e))?;
     let (reporter, printer) = progress_reporter(g);
     let result = migrate::run(target, catalog, &req, &reporter).await;
     on_ctrl_c.abort();
@@ -586,25 +590,14 @@ fn print_lint(g: &GlobalArgs, lints: &[crate::lint::MigrationLint]) {
     }
 }
 
-/// Handle Ctrl-C: `first` on the first one, exit 130 (printing `quit_note`) on the second. The
-/// handler is installed before this returns, so an early Ctrl-C is never lost to the default
-/// action (which would skip the graceful stop and its audit row).
+/// Handle Ctrl-C, SIGTERM and SIGHUP alike: `first` on the first one, exit 130 (printing
+/// `quit_note`) on the second (see [`crate::interrupt::on_stop_signals`]).
 pub fn on_ctrl_c(
     first: impl FnOnce() + Send + 'static,
     quit_note: &'static str,
 ) -> Result<tokio::task::JoinHandle<()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut sigint = signal(SignalKind::interrupt())
-        .map_err(|e| Error::io("installing the Ctrl-C handler", e))?;
-    Ok(tokio::spawn(async move {
-        if sigint.recv().await.is_some() {
-            first();
-            if sigint.recv().await.is_some() {
-                eprintln!("{quit_note}");
-                std::process::exit(130);
-            }
-        }
-    }))
+    crate::interrupt::on_stop_signals(move |_| first(), quit_note)
+        .map_err(|e| Error::io("installing the signal handlers", e))
 }
 
 /// Show the SQL of a destructive plan and get a typed confirmation (or --yes).

@@ -266,13 +266,22 @@ pub async fn startup(g: &GlobalArgs, loaded: &Loaded, a: &StartupArgs) -> Result
             ));
         }
     };
+    // A container stop (SIGTERM) mid-migration: cancel the step, roll it back, audit, then stop.
+    let (trigger, interrupt) = crate::interrupt::Interrupt::new();
+    let on_signal = crate::interrupt::on_stop_signals(
+        move |reason| trigger.fire_because(reason),
+        "quitting: the step in progress is rolled back by the server",
+    )
+    .map_err(|e| Error::io("installing the signal handlers", e))?;
     let cfg = startup::Config {
         target,
         strict,
         dev_create_tables: a.dev_create_tables,
         checklists: Runbook::load(loaded).map_err(|e| e.to_string()).into(),
+        interrupt,
     };
     let outcome = startup::run(&cfg, &reporter).await;
+    on_signal.abort();
     drop(reporter);
     printer.await.ok();
     let code = output::finish(

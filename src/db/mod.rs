@@ -96,7 +96,8 @@ impl Session {
                 tracing::warn!("database connection ended: {e}");
             }
         });
-        let pid = pooler::backend_pid(&client)
+        // Simple protocol: no prepared statement, so a transaction pooler cannot clash with it.
+        let pid = pooler::pid_from(&client, SESSION_SETUP)
             .await
             .map_err(|e| Error::db("reading the backend pid", &e))?;
         let session = Session {
@@ -127,6 +128,15 @@ impl Session {
         })
     }
 }
+
+/// The backend pid, and on PostgreSQL 14+ `client_connection_check_interval`: a backend whose
+/// client died (kill -9, a dropped link) stops its statement within a second, rolls back and
+/// releases the runner lock, instead of running a long step to its end first. Older servers
+/// notice only when they next write to the client (see README, "How a run stays safe"). Set in
+/// the same round trip as the pid; CASE keeps the call off servers that lack the setting.
+const SESSION_SETUP: &str = "SELECT pg_backend_pid(), \
+     CASE WHEN current_setting('server_version_num')::int >= 140000 \
+     THEN set_config('client_connection_check_interval', '1s', false) END";
 
 const SERVER_INFO_QUERY: &str = "SELECT current_setting('server_version'), current_database(), \
      current_user::text, current_setting('default_transaction_read_only')";

@@ -81,7 +81,15 @@ pub fn refusal(target: &str, evidence: &Evidence) -> Error {
 
 /// The backend pid serving the next transaction on `client`.
 pub async fn backend_pid(client: &Client) -> std::result::Result<i32, tokio_postgres::Error> {
-    let messages = client.simple_query(BACKEND_PID).await?;
+    pid_from(client, BACKEND_PID).await
+}
+
+/// The first column of `sql`'s first row as a pid, over the simple protocol (nothing prepared).
+pub async fn pid_from(
+    client: &Client,
+    sql: &str,
+) -> std::result::Result<i32, tokio_postgres::Error> {
+    let messages = client.simple_query(sql).await?;
     Ok(messages
         .iter()
         .find_map(|m| match m {

@@ -37,10 +37,10 @@ pub struct Status {
     pub alembic_version: Option<String>,
     /// Lint of the pending migrations (what `up` would run).
     pub lint: Vec<crate::lint::MigrationLint>,
-    /// Migrations with no SQL yet ("empty: fill it in"); `up` refuses while there are any.
-    pub scaffolds: Vec<crate::catalog::Scaffold>,
     /// Primary or standby, and the replicas streaming from it (`None` when not read).
     pub topology: Option<Topology>,
+    /// Migrations with no SQL yet ("empty: fill it in"); `up` refuses while there are any.
+    pub scaffolds: Vec<crate::catalog::Scaffold>,
 }
 
 impl Status {
@@ -148,8 +148,8 @@ pub fn build(
         invalid_indexes,
         alembic_version,
         lint: super::lint::pending_of(catalog, applied),
-        scaffolds: catalog.scaffolds.clone(),
         topology: None,
+        scaffolds: catalog.scaffolds.clone(),
     }
 }
 

@@ -6,6 +6,7 @@ mod common;
 mod backfill;
 mod bad_input;
 mod contract;
+mod integrity;
 mod migrate;
 mod poolers;
 mod replicas;
