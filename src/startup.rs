@@ -22,7 +22,7 @@ use crate::event::{Event, Level, Reporter};
 use crate::ops::gate::{Caller, Checklists, Policy};
 use crate::ops::migrate::{self, COMPLETED, DEGRADED, FAILED, RUNNING};
 use crate::plan::{Direction, TargetSpec};
-use crate::runbook::diagnose::{self, Finding};
+use crate::remedy::{self as diagnose, Finding};
 use crate::text::first_line;
 
 /// The audit action of a startup run, and of the dev fallback.
@@ -54,7 +54,10 @@ impl Config {
             target,
             strict: false,
             dev_create_tables: false,
-            checklists: Checklists::Defaults,
+            // The embedded checklists with default settings (`config/checklists` overrides them).
+            checklists: crate::runbook::Runbook::defaults()
+                .map_err(|e| e.to_string())
+                .into(),
         }
     }
 
