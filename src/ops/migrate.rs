@@ -68,6 +68,21 @@ pub struct Report {
     pub verdict: Verdict,
 }
 
+impl Report {
+    /// The one summary line of a finished run, as the CLI prints it and the TUI logs it:
+    /// `upgrade 0003 -> 0005: 2 step(s) in 41 ms`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} {} -> {}: {} step(s) in {} ms",
+            self.direction.verb(),
+            self.from,
+            self.to,
+            self.steps.len(),
+            self.duration_ms
+        )
+    }
+}
+
 /// A plan and its gates, before the operator confirms.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Preview {
@@ -334,4 +349,31 @@ async fn run_locked(
         duration_ms: start.elapsed().as_millis() as u64,
         verdict,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::gate::{Caller, Checklists, Gate, GateResult, GateState};
+
+    #[test]
+    fn the_summary_line_names_direction_revisions_steps_and_time() {
+        let plan = Plan {
+            direction: Direction::Up,
+            from: Revision(3),
+            to: Revision(5),
+            steps: vec![],
+        };
+        let policy = Policy::new(Caller::Cli, Checklists::none());
+        let skipped = GateResult::new(Gate::Checklist, GateState::Skipped, "not production");
+        let report = Report {
+            direction: Direction::Up,
+            from: Revision(3),
+            to: Revision(5),
+            steps: vec![],
+            duration_ms: 41,
+            verdict: gate::verdict(&plan, &Catalog::default(), &policy, skipped),
+        };
+        assert_eq!(report.summary(), "upgrade 0003 -> 0005: 0 step(s) in 41 ms");
+    }
 }
