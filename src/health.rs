@@ -7,6 +7,7 @@ use std::time::Instant;
 use crate::catalog::{Catalog, Revision};
 use crate::config::{Environment, Target};
 use crate::db::indexes::{self, InvalidIndex};
+use crate::db::topology::{self, Topology};
 use crate::db::{Session, history, schema};
 use crate::error::{Error, ExitCode, Result};
 use crate::plan::{self, Drift};
@@ -15,7 +16,8 @@ use crate::text::first_line;
 
 /// The last migration run (`up`, `down`, `startup`, `retry`) and how it ended.
 const LAST_MIGRATION_EVENT: &str =
-    "SELECT action, outcome, coalesce(error, ''), at, operator, detail->>'sqlstate'
+    "SELECT action, outcome, coalesce(error, ''), at, operator, detail->>'sqlstate',
+       (detail->>'backend_pid')::int4
 FROM pgshift_events WHERE action IN ('up', 'down', 'startup', 'retry')
 ORDER BY id DESC LIMIT 1";
 
@@ -60,6 +62,10 @@ pub enum AlertKind {
     SchemaOutOfSync,
     BackfillFailure,
     DatabaseConnectivity,
+    /// A streaming replica's replay lag is above the target's `max_replica_lag`.
+    ReplicaLag,
+    /// A replica named in `expected_replicas` is not streaming.
+    ReplicaMissing,
 }
 
 impl AlertKind {
@@ -69,6 +75,8 @@ impl AlertKind {
             AlertKind::SchemaOutOfSync => Severity::Warning,
             AlertKind::BackfillFailure => Severity::Error,
             AlertKind::DatabaseConnectivity => Severity::Critical,
+            AlertKind::ReplicaLag => Severity::Warning,
+            AlertKind::ReplicaMissing => Severity::Error,
         }
     }
 }
@@ -165,6 +173,8 @@ pub struct Health {
     pub database: DatabaseHealth,
     pub migrations: MigrationsHealth,
     pub backfills: BackfillsHealth,
+    /// Primary or standby and its replicas (`None` when unreachable or unreadable).
+    pub topology: Option<Topology>,
     pub alerts: Vec<Alert>,
     /// The runbook failure behind a failed state, with its solutions.
     pub diagnosis: Vec<Finding>,
@@ -184,6 +194,13 @@ impl Health {
             }
             MigrationState::Failed => ExitCode::Failed,
             _ if self.backfills.state == BackfillState::Failed => ExitCode::Failed,
+            _ if self
+                .alerts
+                .iter()
+                .any(|a| a.kind == AlertKind::ReplicaMissing) =>
+            {
+                ExitCode::Failed
+            }
             MigrationState::Pending => ExitCode::Pending,
             _ => ExitCode::Ok,
         }
@@ -202,6 +219,8 @@ pub struct Observed {
     pub history: std::result::Result<(Vec<plan::Applied>, Option<LastFailure>), String>,
     pub invalid_indexes: Vec<InvalidIndex>,
     pub backfills: BackfillsHealth,
+    /// Role and replicas; `None` when the replication state cannot be read.
+    pub topology: Option<Topology>,
 }
 
 /// Check health now. Never fails: what cannot be read is reported in the result. The one health
@@ -241,6 +260,10 @@ pub async fn observe(s: &Session, start: Instant) -> Result<Observed> {
         history,
         invalid_indexes,
         backfills: backfills(s).await,
+        topology: topology::read(s)
+            .await
+            .inspect_err(|e| tracing::warn!("health: cannot read the replication state: {e}"))
+            .ok(),
     })
 }
 
@@ -275,6 +298,7 @@ pub fn assess(
         database,
         migrations,
         backfills: o.backfills,
+        topology: o.topology,
         alerts: vec![],
         diagnosis: vec![],
     };
@@ -293,12 +317,26 @@ pub fn assess(
             ),
         ));
     }
-    if o.read_only {
+    if let Some(t) = h.topology.as_ref().filter(|t| t.is_standby()) {
+        let primary = t
+            .primary
+            .as_ref()
+            .and_then(|p| p.address())
+            .map(|a| format!(" ({a})"))
+            .unwrap_or_default();
         h.alerts.push(Alert::new(
             AlertKind::DatabaseConnectivity,
-            "the server is read-only (a standby?): migrations cannot run here",
+            format!(
+                "STANDBY: upgrades, downgrades and backfills are refused here; connect to the primary{primary}"
+            ),
+        ));
+    } else if o.read_only {
+        h.alerts.push(Alert::new(
+            AlertKind::DatabaseConnectivity,
+            "the server is read-only: migrations cannot run here",
         ));
     }
+    replica_alerts(&mut h, target);
     judge(&mut h, target, catalog.err().cloned());
     h
 }
@@ -341,6 +379,7 @@ fn unreachable(target: &Target, e: &Error) -> Health {
             runs: vec![],
             error: None,
         },
+        topology: None,
         alerts: vec![Alert::new(
             AlertKind::DatabaseConnectivity,
             format!("database unreachable: {}", first_line(&e.to_string())),
@@ -408,16 +447,29 @@ async fn last_failure(s: &Session) -> Result<Option<LastFailure>> {
         .query_opt(LAST_MIGRATION_EVENT, &[])
         .await
         .map_err(|e| Error::db("reading the last migration event", &e))?;
-    Ok(row
-        .filter(|r| r.get::<_, String>(1) != "ok")
-        .map(|r| LastFailure {
-            action: r.get(0),
-            outcome: r.get(1),
-            error: r.get(2),
-            at: crate::db::rfc3339(r.get(3)),
-            operator: r.get(4),
-            sqlstate: r.get(5),
-        }))
+    let Some(r) = row else { return Ok(None) };
+    let mut failure = LastFailure {
+        action: r.get(0),
+        outcome: r.get(1),
+        error: r.get(2),
+        at: crate::db::rfc3339(r.get(3)),
+        operator: r.get(4),
+        sqlstate: r.get(5),
+    };
+    match crate::db::audit::Outcome::from_db(&failure.outcome) {
+        crate::db::audit::Outcome::Ok => return Ok(None),
+        // A run under way is not a failure; one whose process is gone is.
+        crate::db::audit::Outcome::Started => {
+            let pid: Option<i32> = r.get(6);
+            if pid.is_some() && pid == crate::db::audit::live_runner(s).await? {
+                return Ok(None);
+            }
+            failure.outcome = crate::db::audit::Outcome::Interrupted.to_string();
+            failure.error = crate::db::audit::INTERRUPTED.into();
+        }
+        _ => {}
+    }
+    Ok(Some(failure))
 }
 
 /// Backfill runs as recorded; a missing or empty table means no backfill ran. A table whose shape
@@ -466,6 +518,34 @@ pub async fn backfills(s: &Session) -> BackfillsHealth {
         state,
         runs,
         error: None,
+    }
+}
+
+/// A replica lagging above `max_replica_lag` (warning), an expected replica not streaming (error).
+/// Which replicas are expected is configuration (`expected_replicas`), not memory: health is a
+/// one-shot read and never writes, so "it was there before" has to be said by the operator.
+fn replica_alerts(h: &mut Health, target: &Target) {
+    let Some(t) = &h.topology else {
+        return;
+    };
+    if t.is_standby() {
+        return;
+    }
+    let max = target
+        .guard
+        .max_replica_lag
+        .unwrap_or(crate::config::DEFAULT_MAX_REPLICA_LAG);
+    if let Some(l) = t.lagging(max) {
+        h.alerts
+            .push(Alert::new(AlertKind::ReplicaLag, l.to_string()));
+    }
+    for name in t.missing(&target.expected_replicas) {
+        h.alerts.push(Alert::new(
+            AlertKind::ReplicaMissing,
+            format!(
+                "expected replica {name} is not streaming (not in pg_stat_replication, or not in state streaming): check the standby and its replication connection"
+            ),
+        ));
     }
 }
 
@@ -600,6 +680,9 @@ pub fn render(out: &mut impl std::io::Write, h: &Health) -> std::io::Result<()> 
     }
     for d in &m.drift {
         writeln!(out, "            drift: {d}")?;
+    }
+    if let Some(t) = &h.topology {
+        writeln!(out, "topology    {}", t.summary())?;
     }
     writeln!(out, "backfills   {}", serde_plain(&h.backfills.state))?;
     for r in &h.backfills.runs {

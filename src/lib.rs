@@ -19,12 +19,15 @@ pub mod health;
 pub mod interrupt;
 pub mod lint;
 pub mod logging;
+#[cfg(test)]
+mod no_panic_tests;
 pub mod ops;
 pub mod output;
 pub mod plan;
 pub mod remedy;
 pub mod runbook;
 pub mod sandbox;
+pub mod secrets;
 pub mod serve;
 pub mod sessions;
 pub mod sql;

@@ -39,7 +39,7 @@ pub fn json_error(command: &str, e: &Error) -> serde_json::Value {
         "exit_code": e.exit_code() as u8,
         "error": {
             "kind": e.kind(),
-            "message": e.to_string(),
+            "message": crate::secrets::redact(&e.to_string()),
             "sqlstate": e.sqlstate(),
             "diagnosis": e.diagnosis(),
             "exit_code": e.exit_code() as u8,
@@ -100,6 +100,9 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
         }
     )?;
     writeln!(out, "tls      {}", s.server.tls.describe())?;
+    if let Some(t) = &s.topology {
+        topology(out, t)?;
+    }
     let label = |rev| {
         s.revisions
             .iter()
@@ -165,6 +168,15 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
             writeln!(out, "  - {d}")?;
         }
     }
+    if !s.scaffolds.is_empty() {
+        writeln!(
+            out,
+            "\nempty: fill it in (no SQL yet; `up` refuses to run until these have some or are deleted):"
+        )?;
+        for m in &s.scaffolds {
+            writeln!(out, "  - {} ({})", m.file, m.revision)?;
+        }
+    }
     if !s.invalid_indexes.is_empty() {
         writeln!(
             out,
@@ -190,6 +202,26 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
             out,
             "\nalembic_version holds {v}. pgshift keeps its own history; if the schema is at that Alembic revision, adopt it with `pgshift stamp {v}`."
         )?;
+    }
+    Ok(())
+}
+
+/// `topology primary, 1 replica(s)` and one line per replica, or the standby and its primary.
+fn topology(out: &mut impl Write, t: &crate::db::topology::Topology) -> std::io::Result<()> {
+    if t.is_standby() {
+        writeln!(
+            out,
+            "topology {}; up, down, stamp and backfills are refused here",
+            t.summary()
+        )?;
+        return Ok(());
+    }
+    match t.replicas.len() {
+        0 => writeln!(out, "topology primary, no replicas")?,
+        n => writeln!(out, "topology primary, {n} replica(s)")?,
+    }
+    for r in &t.replicas {
+        writeln!(out, "replica  {r}")?;
     }
     Ok(())
 }

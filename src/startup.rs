@@ -30,9 +30,10 @@ pub const ACTION: &str = "startup";
 pub const DEV_ACTION: &str = "dev_create_tables";
 
 const MAX_EVENT_ID: &str = "SELECT coalesce(max(id), 0) FROM pgshift_events";
-/// Did `migrate::run` already audit this very failure (another replica's rows do not count)?
+/// Did `migrate::run` already audit this very failure (another replica's rows do not count)? An
+/// interrupted run's row says what interrupted it before the error.
 const STARTUP_FAILURE_SINCE: &str = "SELECT EXISTS (SELECT 1 FROM pgshift_events
-    WHERE id > $1 AND action = 'startup' AND outcome <> 'ok' AND error = $2)";
+    WHERE id > $1 AND action = 'startup' AND outcome <> 'ok' AND strpos(error, $2) > 0)";
 
 /// What an embedding application (or `pgshift startup`) asks for.
 #[derive(Debug, Clone)]
@@ -46,6 +47,8 @@ pub struct Config {
     pub dev_create_tables: bool,
     /// What the checklist gate reads on a production target (see `ops::gate`).
     pub checklists: Checklists,
+    /// SIGTERM/SIGINT/SIGHUP: cancel the running step, roll it back, audit, stop.
+    pub interrupt: crate::interrupt::Interrupt,
 }
 
 impl Config {
@@ -58,6 +61,7 @@ impl Config {
             checklists: crate::runbook::Runbook::defaults()
                 .map_err(|e| e.to_string())
                 .into(),
+            interrupt: crate::interrupt::Interrupt::none(),
         }
     }
 
@@ -78,6 +82,8 @@ impl Config {
             scratch_url: None,
             require_checklist_hours: None,
             source: "startup config".into(),
+            expected_replicas: Vec::new(),
+            out_of_order: false,
         }))
     }
 
@@ -172,6 +178,7 @@ pub async fn run(cfg: &Config, reporter: &Reporter) -> Outcome {
         let policy = Policy::new(Caller::Startup, cfg.checklists.clone());
         let mut req = migrate::Request::new(Direction::Up, TargetSpec::Head, policy);
         req.action = ACTION.into();
+        req.interrupt = cfg.interrupt.clone();
         migrate::run(target, &catalog, &req, &inner.0).await
     }
     .await;
@@ -299,8 +306,51 @@ async fn record_failure(target: &Target, before: Option<i64>, error: &Error, sta
 
 /// Create the schema straight from the catalog: every migration not in history, up SQL and history
 /// row, all in one transaction (all or nothing). Refused on production; refused when a migration
-/// must run outside a transaction.
+/// must run outside a transaction. Audited as `dev_create_tables` whatever the outcome.
 pub async fn dev_create_tables(target: &Target, reporter: &Reporter) -> Result<Vec<Revision>> {
+    let start = Instant::now();
+    let result = create_directly(target, reporter).await;
+    record_dev_create_tables(target, &result, start).await;
+    result
+}
+
+/// The `dev_create_tables` audit row: ok with what was created, refused (production, a
+/// no-transaction migration, bad files) or failed with the error. Best effort, on its own
+/// connection (the failed transaction's connection may be gone).
+async fn record_dev_create_tables(target: &Target, result: &Result<Vec<Revision>>, start: Instant) {
+    let Ok(s) = Session::connect(&target.conn, DEV_ACTION).await else {
+        return;
+    };
+    if !schema::exists(&s, "pgshift_events").await.unwrap_or(false) {
+        tracing::warn!("DEV_CREATE_TABLES: no pgshift_events table, the outcome is not audited");
+        return;
+    }
+    let outcome = match result {
+        Ok(_) => AuditOutcome::Ok,
+        Err(Error::Refused(_) | Error::Catalog(_) | Error::Integrity(_)) => AuditOutcome::Refused,
+        Err(_) => AuditOutcome::Failed,
+    };
+    let mut event = NewEvent::new(DEV_ACTION, outcome);
+    event.duration = start.elapsed();
+    event.detail =
+        serde_json::json!({ "target": target.name, "environment": target.environment.as_str() });
+    match result {
+        Ok(created) => {
+            event.to = created.last().copied();
+            event.detail["created"] = serde_json::json!(created);
+        }
+        Err(e) => {
+            event.error = Some(e.to_string());
+            event.detail["kind"] = serde_json::json!(e.kind());
+            event.detail["sqlstate"] = serde_json::json!(e.sqlstate());
+        }
+    }
+    if let Err(e) = audit::record(&s, &event).await {
+        tracing::warn!("could not record the DEV_CREATE_TABLES outcome: {e}");
+    }
+}
+
+async fn create_directly(target: &Target, reporter: &Reporter) -> Result<Vec<Revision>> {
     if target.environment.is_production() {
         return Err(Error::Refused(format!(
             "DEV_CREATE_TABLES=true is refused on production target {}: production schema comes only from migrations. Fix the failure above and retry (POST /admin/migrations/retry or `pgshift up`).",
@@ -308,7 +358,7 @@ pub async fn dev_create_tables(target: &Target, reporter: &Reporter) -> Result<V
         )));
     }
     let catalog = Catalog::load(&target.migrations)?;
-    let start = Instant::now();
+    catalog.refuse_scaffolds()?;
     let mut s = Session::connect(&target.conn, DEV_ACTION).await?;
     // It was called without the runner lock (tables created by a failed run may be missing).
     schema::ensure_unlocked(&s, target.lock_wait, reporter).await?;
@@ -365,11 +415,6 @@ pub async fn dev_create_tables(target: &Target, reporter: &Reporter) -> Result<V
             if labels.is_empty() { "nothing was missing".into() } else { labels.join(", ") }
         ),
     );
-    let mut event = NewEvent::new(DEV_ACTION, AuditOutcome::Ok);
-    event.duration = start.elapsed();
-    event.to = created.last().copied();
-    event.detail = serde_json::json!({ "created": created, "target": target.name, "environment": target.environment.as_str() });
-    audit::record(&s, &event).await.ok();
     Ok(created)
 }
 

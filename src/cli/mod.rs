@@ -51,21 +51,25 @@ pub struct GlobalArgs {
     /// Migrations directory [default: the target's `migrations`, else ./migrations]
     #[arg(long, global = true, value_name = "DIR")]
     pub migrations: Option<PathBuf>,
-    /// Longest wait for a table lock per DDL attempt, e.g. 200ms [default: 500ms]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
+    /// Longest wait for a table lock per DDL attempt, e.g. 200ms, 1ms to 10m [default: 500ms]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = config::lock_timeout_arg, allow_hyphen_values = true)]
     pub lock_timeout: Option<Duration>,
-    /// Longest run of one statement, e.g. 5m [default: the server's]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
+    /// Longest run of one statement, e.g. 5m, up to 2147483647ms; 0 = the server's [default: the server's]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = config::statement_timeout_arg, allow_hyphen_values = true)]
     pub statement_timeout: Option<Duration>,
-    /// Attempts per step on lock timeouts and deadlocks [default: 10]
-    #[arg(long, global = true, value_name = "N")]
+    /// Attempts per step on lock timeouts and deadlocks, 1 to 1000 [default: 10]
+    #[arg(long, global = true, value_name = "N", value_parser = config::retries_arg, allow_hyphen_values = true)]
     pub retries: Option<u32>,
     /// Terminate sessions that have blocked a step this long, e.g. 30s (opt-in; each one audited).
     /// Other pgshift sessions are never terminated. [default: never]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = config::terminate_after_arg, allow_hyphen_values = true)]
     pub terminate_blockers_after: Option<Duration>,
-    /// How long to wait for another pgshift run on the same database [default: 30s]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
+    /// Do not hold backfill batches and no-transaction statements for replicas whose replay lag
+    /// is above the target's max_replica_lag (default 10s); for operators who accept stale replicas
+    #[arg(long, global = true)]
+    pub ignore_replica_lag: bool,
+    /// How long to wait for another pgshift run on the same database, 0 to 24h [default: 30s]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = config::lock_wait_arg, allow_hyphen_values = true)]
     pub lock_wait: Option<Duration>,
     /// One JSON document on stdout (progress as JSON lines on stderr)
     #[arg(long, global = true)]
@@ -73,10 +77,6 @@ pub struct GlobalArgs {
     /// Confirm destructive actions without asking (for scripts)
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
-}
-
-fn duration(s: &str) -> std::result::Result<Duration, String> {
-    config::parse_duration(s)
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +212,17 @@ pub fn main() -> std::process::ExitCode {
         Err(e) => return report_error(&cli, &e).into(),
     };
     let _log = crate::logging::init(&loaded.log_dir());
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+        let event = Event::Log {
+            level: crate::event::Level::Warn,
+            message: w.clone(),
+        };
+        match serde_json::to_string(&event) {
+            Ok(line) if cli.global.json => eprintln!("{line}"),
+            _ => eprintln!("warning: {w}"),
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -255,7 +266,7 @@ fn report_error(cli: &Cli, e: &Error) -> ExitCode {
     if cli.global.json {
         output::print_json(&output::json_error(command_name(cli), e));
     } else {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", crate::secrets::redact(&e.to_string()));
     }
     e.exit_code()
 }
@@ -271,6 +282,7 @@ impl GlobalArgs {
             statement_timeout: self.statement_timeout,
             retries: self.retries,
             lock_wait: self.lock_wait,
+            ignore_replica_lag: self.ignore_replica_lag,
         }
     }
 
@@ -447,6 +459,9 @@ pub async fn sandbox_target(
     if let Some(d) = o.statement_timeout {
         target.guard.statement_timeout = Some(d).filter(|d| !d.is_zero());
     }
+    if o.ignore_replica_lag {
+        target.guard.max_replica_lag = None;
+    }
     Ok((target, started))
 }
 
@@ -500,6 +515,8 @@ async fn migrate_cmd(
     policy: Policy,
 ) -> Result<ExitCode> {
     let mut req = migrate::Request::new(direction, spec, policy);
+    // Before any preview, gate or confirmation: a standby cannot take writes.
+    crate::db::topology::ensure_primary(&target.conn, &req.action).await?;
     // What the gates say before anything runs (the run checks them again under the lock, refuses
     // and audits). A preview that fails is left to the run, which reports and audits the same
     // failure; a downgrade is confirmed against its exact plan, so its failure ends here.
@@ -524,16 +541,20 @@ async fn migrate_cmd(
     let target = &target;
     let (trigger, interrupt) = crate::interrupt::Interrupt::new();
     req.interrupt = interrupt;
-    let on_ctrl_c = on_ctrl_c(
-        move || {
-            eprintln!(
-                "\ninterrupt: stopping after the current statement is canceled and rolled back (Ctrl-C again to quit at once)"
-            );
-            trigger.fire();
+    let on_ctrl_c = crate::interrupt::on_stop_signals(
+        move |reason| {
+            trigger.fire_because(reason);
+            use std::io::Write;
+            writeln!(
+                std::io::stderr(),
+                "\ninterrupt ({reason}): canceling the running statement on the server, then stopping (Ctrl-C again to quit at once)"
+            )
+            .ok();
         },
         // The server rolls back the open transaction when the connection drops.
         "quitting: the step in progress is rolled back by the server",
-    )?;
+    )
+    .map_err(|e| Error::io("installing the signal handlers", e))?;
     let (reporter, printer) = progress_reporter(g);
     let result = migrate::run(target, catalog, &req, &reporter).await;
     on_ctrl_c.abort();
@@ -561,25 +582,14 @@ fn print_lint(g: &GlobalArgs, lints: &[crate::lint::MigrationLint]) {
     }
 }
 
-/// Handle Ctrl-C: `first` on the first one, exit 130 (printing `quit_note`) on the second. The
-/// handler is installed before this returns, so an early Ctrl-C is never lost to the default
-/// action (which would skip the graceful stop and its audit row).
+/// Handle Ctrl-C, SIGTERM and SIGHUP alike: `first` on the first one, exit 130 (printing
+/// `quit_note`) on the second (see [`crate::interrupt::on_stop_signals`]).
 pub fn on_ctrl_c(
     first: impl FnOnce() + Send + 'static,
     quit_note: &'static str,
 ) -> Result<tokio::task::JoinHandle<()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut sigint = signal(SignalKind::interrupt())
-        .map_err(|e| Error::io("installing the Ctrl-C handler", e))?;
-    Ok(tokio::spawn(async move {
-        if sigint.recv().await.is_some() {
-            first();
-            if sigint.recv().await.is_some() {
-                eprintln!("{quit_note}");
-                std::process::exit(130);
-            }
-        }
-    }))
+    crate::interrupt::on_stop_signals(move |_| first(), quit_note)
+        .map_err(|e| Error::io("installing the signal handlers", e))
 }
 
 /// Show the SQL of a destructive plan and get a typed confirmation (or --yes).

@@ -266,13 +266,22 @@ pub async fn startup(g: &GlobalArgs, loaded: &Loaded, a: &StartupArgs) -> Result
             ));
         }
     };
+    // A container stop (SIGTERM) mid-migration: cancel the step, roll it back, audit, then stop.
+    let (trigger, interrupt) = crate::interrupt::Interrupt::new();
+    let on_signal = crate::interrupt::on_stop_signals(
+        move |reason| trigger.fire_because(reason),
+        "quitting: the step in progress is rolled back by the server",
+    )
+    .map_err(|e| Error::io("installing the signal handlers", e))?;
     let cfg = startup::Config {
         target,
         strict,
         dev_create_tables: a.dev_create_tables,
         checklists: Runbook::load(loaded).map_err(|e| e.to_string()).into(),
+        interrupt,
     };
     let outcome = startup::run(&cfg, &reporter).await;
+    on_signal.abort();
     drop(reporter);
     printer.await.ok();
     let code = output::finish(
@@ -303,9 +312,8 @@ pub async fn serve(g: &GlobalArgs, loaded: &Loaded, a: &ServeArgs) -> Result<Exi
         .clone()
         .or_else(|| sc.listen.clone())
         .unwrap_or_else(|| crate::serve::DEFAULT_LISTEN.into());
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .map_err(|e| Error::io(format!("binding {listen}"), e))?;
+    let token = sc.token()?;
+    let listener = crate::serve::bind(&listen).await?;
     let addr = listener
         .local_addr()
         .map_err(|e| Error::io("reading the bound address", e))?;
@@ -314,7 +322,6 @@ pub async fn serve(g: &GlobalArgs, loaded: &Loaded, a: &ServeArgs) -> Result<Exi
             "warning: listening on {addr}, reachable from the network; prefer 127.0.0.1 behind a proxy"
         );
     }
-    let token = sc.token();
     eprintln!(
         "pgshift serve: listening on http://{addr} for target {} ({})",
         target.name,
@@ -331,6 +338,7 @@ pub async fn serve(g: &GlobalArgs, loaded: &Loaded, a: &ServeArgs) -> Result<Exi
         checklists: Runbook::load(loaded).map_err(|e| e.to_string()).into(),
         token,
         token_env: sc.token_env().to_string(),
+        hosts: crate::serve::HostPolicy::new(addr, sc.hosts.as_deref().unwrap_or_default()),
     });
     crate::serve::serve(listener, state).await?;
     Ok(ExitCode::Ok)

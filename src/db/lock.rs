@@ -92,6 +92,8 @@ async fn acquire(
     wait: Duration,
     reporter: &Reporter,
 ) -> Result<()> {
+    // Through a transaction pool the lock would stay on a pooled backend: refuse first.
+    super::pooler::require_session(s).await?;
     let start = Instant::now();
     let mut delay = Duration::from_millis(50);
     let mut last_holder: Option<Holder> = None;
@@ -129,6 +131,7 @@ async fn acquire(
 
 /// One attempt at the lock, without waiting.
 pub async fn try_acquire(s: &Session, namespace: &str, name: &str) -> Result<bool> {
+    super::pooler::require_session(s).await?;
     Ok(s.client
         .query_one(TRY_LOCK, &[&namespace, &name])
         .await

@@ -158,7 +158,7 @@ impl Reporter {
     pub fn log(&self, level: Level, message: impl Into<String>) {
         self.emit(Event::Log {
             level,
-            message: message.into(),
+            message: crate::secrets::redact(&message.into()).into_owned(),
         });
     }
 }

@@ -10,7 +10,7 @@ use crate::config::Target;
 use crate::db::apply::{self, Prepared, StepReport};
 use crate::db::audit::{self, NewEvent, Outcome};
 use crate::db::lock;
-use crate::db::{Session, history, schema};
+use crate::db::{Session, history, schema, topology};
 use crate::error::{Error, Result};
 use crate::event::{Event, Level, Reporter};
 use crate::interrupt::Interrupt;
@@ -148,14 +148,58 @@ pub async fn run(
     req: &Request,
     reporter: &Reporter,
 ) -> Result<Report> {
+    if req.direction == Direction::Up {
+        // A migration with no SQL yet must not be skipped over silently, nor recorded as applied.
+        catalog.refuse_scaffolds()?;
+    }
     let worker = Session::connect(&target.conn, &req.action).await?;
+    // Writes go to the primary: a standby is refused before the lock or anything else.
+    topology::read(&worker).await?.refuse_standby(&req.action)?;
     // A separate connection watches for blockers and writes the audit row, so both work while
     // the worker waits or after its transaction failed.
     let monitor = Session::connect(&target.conn, &format!("{} monitor", req.action)).await?;
     let lock = lock::acquire_runner(&worker, target.lock_wait, reporter).await?;
     schema::ensure(&lock).await?;
+    // The monitor writes the audit row; a worker transaction that outlives its client could hold
+    // that row: wait for it a bounded time, not forever.
+    if let Err(e) = monitor.client.batch_execute(MONITOR_SETTINGS).await {
+        tracing::warn!("setting the monitor's lock_timeout failed: {e}");
+    }
     let start = Instant::now();
-    let result = run_locked(&worker, &monitor, target, catalog, req, reporter).await;
+    let mut started = None;
+    let result = run_locked(
+        &worker,
+        &monitor,
+        target,
+        catalog,
+        req,
+        reporter,
+        &mut started,
+    )
+    .await;
+    let event = outcome_event(target, req, &result, start);
+    let written = match started {
+        Some(row) => audit::finish_run(&monitor, row, &event).await,
+        // No step ran (a no-op `up` writes nothing: every replica's startup would write one).
+        None if matches!(&result, Ok(r) if r.steps.is_empty()) => Ok(()),
+        None => audit::record(&monitor, &event).await,
+    };
+    if let Err(e) = written {
+        reporter.log(Level::Warn, format!("could not write the audit row: {e}"));
+    }
+    drop(worker); // ends the session: the advisory lock goes with it
+    result.map_err(|f| f.error)
+}
+
+const MONITOR_SETTINGS: &str = "SET lock_timeout = '10s'";
+
+/// The audit row of a finished run.
+fn outcome_event(
+    target: &Target,
+    req: &Request,
+    result: &std::result::Result<Report, Failure>,
+    start: Instant,
+) -> NewEvent {
     let mut event = NewEvent::new(
         &req.action,
         if result.is_ok() {
@@ -199,19 +243,23 @@ pub async fn run(
             event.from = *from;
             event.to = *reached;
             event.error = Some(error.to_string());
+            if let Some(reason) = req.interrupt.reason() {
+                event.outcome = Outcome::Interrupted;
+                event.error = Some(format!(
+                    "interrupted by {reason}: the step in progress was stopped; the database is at {}. {error}",
+                    reached
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "the revision it had".into())
+                ));
+                event.detail["interrupted_by"] = serde_json::json!(reason);
+            }
             event.detail["sqlstate"] = serde_json::json!(error.sqlstate());
             event.detail["steps"] = serde_json::to_value(steps).unwrap_or_default();
         }
     }
     event.detail["target"] = serde_json::json!(target.name);
     event.detail["environment"] = serde_json::json!(target.environment.as_str());
-    // Skip the audit row for a no-op `up` (every replica's startup would write one).
-    let noop = matches!(&result, Ok(r) if r.steps.is_empty());
-    if !noop && let Err(e) = audit::record(&monitor, &event).await {
-        reporter.log(Level::Warn, format!("could not write the audit row: {e}"));
-    }
-    drop(worker); // ends the session: the advisory lock goes with it
-    result.map_err(|f| f.error)
+    event
 }
 
 struct Failure {
@@ -241,6 +289,7 @@ async fn run_locked(
     catalog: &Catalog,
     req: &Request,
     reporter: &Reporter,
+    started: &mut Option<audit::RunRow>,
 ) -> std::result::Result<Report, Failure> {
     let start = Instant::now();
     let applied = history::applied(worker).await?;
@@ -279,6 +328,23 @@ async fn run_locked(
         reporter.log(Level::Info, RUNNING);
     }
     let prepared = Prepared::new(worker).await?;
+    if !plan.steps.is_empty() {
+        let mut detail = req.detail.clone();
+        detail["target"] = serde_json::json!(target.name);
+        let row = audit::start_run(monitor, &req.action, plan.from, plan.to, worker.pid, detail)
+            .await
+            .map_err(|error| Failure {
+                from: Some(current),
+                ..Failure::from(error)
+            })?;
+        *started = Some(row);
+        if let Err(e) = audit::close_dead_runs(monitor, row).await {
+            reporter.log(
+                Level::Warn,
+                format!("could not close interrupted runs: {e}"),
+            );
+        }
+    }
     let runner = apply::Runner {
         worker,
         monitor,
@@ -286,6 +352,7 @@ async fn run_locked(
         guard: &target.guard,
         interrupt: &req.interrupt,
         reporter,
+        run: started.map(|r| r.0),
     };
     let mut reports = Vec::with_capacity(plan.steps.len());
     let mut reached = plan.from;

@@ -127,6 +127,8 @@ impl Sandbox {
             scratch_url: None,
             require_checklist_hours: None,
             source: format!("sandbox in {}", self.dir.display()),
+            expected_replicas: Vec::new(),
+            out_of_order: false,
         }
     }
 

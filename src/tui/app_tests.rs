@@ -137,7 +137,9 @@ fn production_downgrade_needs_the_revision_typed_and_y_is_not_enough() {
         }]
     );
     planned(&mut app, plan(Direction::Down, 4, 3));
-    assert!(matches!(&app.popup, Some(Popup::Confirm(c)) if c.must_type == Some(Revision(3))));
+    assert!(
+        matches!(&app.popup, Some(Popup::Confirm(c)) if c.must_type.as_deref() == Some("0003"))
+    );
     // `y` is typed into the box, not taken as yes.
     assert!(update(&mut app, key('y')).is_empty());
     assert!(
@@ -337,7 +339,10 @@ fn cancel_and_terminate_ask_with_the_blocker_and_send_the_signal_once_confirmed(
     assert!(
         matches!(&c.pending, Pending::Signal { blocker, signal: Signal::Terminate } if blocker.pid == 4121)
     );
-    let effects = update(&mut app, code(KeyCode::Enter));
+    // Destructive: a bare Enter does not run it.
+    assert!(update(&mut app, code(KeyCode::Enter)).is_empty());
+    assert!(app.popup.is_some());
+    let effects = update(&mut app, key('y'));
     assert!(
         matches!(effects.as_slice(), [Effect::Signal { blocker, signal: Signal::Terminate }] if blocker.pid == 4121)
     );
@@ -347,7 +352,7 @@ fn cancel_and_terminate_ask_with_the_blocker_and_send_the_signal_once_confirmed(
         Msg::Signalled {
             pid: 4121,
             signal: Signal::Terminate,
-            result: Ok(true),
+            result: Ok(Signalled::Released),
         },
     );
     assert_eq!(after, vec![Effect::Poll, Effect::LoadHistory]);
@@ -629,6 +634,45 @@ fn a_waiting_step_logs_its_blockers_once_not_every_poll() {
         }),
     );
     assert_eq!(app.log.len(), before + 2, "a new blocker is logged");
+}
+
+#[path = "app/locks_tests.rs"]
+mod locks_tests;
+
+/// Issue 12, defect 7: clearing a filter keeps the cursor on its row (it jumped to `base`, so
+/// `p`/`D` aimed at base), and Esc on the main screen clears a filter kept with Enter.
+#[test]
+fn clearing_a_filter_keeps_the_cursor_and_esc_clears_a_kept_filter() {
+    let mut app = app_at(Environment::Development, 4);
+    update(&mut app, key('/'));
+    for c in "variants".chars() {
+        update(&mut app, key(c));
+    }
+    assert_eq!(
+        app.selected_revision().map(|r| r.revision),
+        Some(Revision(2))
+    );
+    update(&mut app, code(KeyCode::Esc));
+    assert!(app.pane(Pane::Revisions).filter.is_empty());
+    assert_eq!(
+        app.selected_revision().map(|r| r.revision),
+        Some(Revision(2)),
+        "the cursor stays on 0002 after the filter is cleared"
+    );
+    // Kept with Enter, then cleared with Esc from the main screen.
+    update(&mut app, key('/'));
+    for c in "baseline".chars() {
+        update(&mut app, key(c));
+    }
+    update(&mut app, code(KeyCode::Enter));
+    assert!(!app.filtering);
+    assert_eq!(app.pane(Pane::Revisions).visible.len(), 1);
+    update(&mut app, code(KeyCode::Esc));
+    assert!(app.pane(Pane::Revisions).filter.is_empty());
+    assert_eq!(
+        app.selected_revision().map(|r| r.revision),
+        Some(Revision(1))
+    );
 }
 
 #[test]

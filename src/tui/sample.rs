@@ -34,6 +34,8 @@ pub fn target(environment: Environment) -> Target {
         scratch_url: None,
         require_checklist_hours: None,
         source: "sample".into(),
+        expected_replicas: Vec::new(),
+        out_of_order: false,
     }
 }
 
@@ -75,6 +77,7 @@ pub fn catalog() -> Catalog {
     Catalog {
         dir: PathBuf::from("migrations"),
         migrations: migrations.into_iter().filter_map(Result::ok).collect(),
+        ..Default::default()
     }
 }
 
@@ -182,6 +185,7 @@ fn observed(
             runs: vec![],
             error: None,
         },
+        topology: None,
     }
 }
 
@@ -404,6 +408,7 @@ pub fn health_pending(target: &Target) -> crate::health::Health {
             runs: vec![],
             error: None,
         },
+        topology: None,
         alerts: vec![],
         diagnosis: vec![],
     }

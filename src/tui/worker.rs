@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::{Notify, mpsc::UnboundedSender};
 
 use super::app::{
-    BackfillEffect, BackfillMsg, ChecklistOp, Effect, HISTORY_LIMIT, Msg, Signal, Stop,
+    BackfillEffect, BackfillMsg, ChecklistOp, Effect, HISTORY_LIMIT, Msg, Signal, Signalled, Stop,
 };
 use crate::backfill;
 use crate::catalog::Catalog;
@@ -35,6 +35,8 @@ pub struct Worker {
     tx: UnboundedSender<Msg>,
     /// Wakes the monitor for an immediate poll.
     poke: Arc<Notify>,
+    /// Cancels the backfill dry run in flight (Esc).
+    dry_run: Arc<std::sync::Mutex<Option<crate::interrupt::Trigger>>>,
 }
 
 impl Worker {
@@ -53,6 +55,7 @@ impl Worker {
             checklists,
             tx,
             poke,
+            dry_run: Arc::default(),
         }
     }
 
@@ -60,6 +63,14 @@ impl Worker {
     pub fn run(&self, effect: Effect) {
         if effect == Effect::Poll {
             self.poke.notify_one();
+            return;
+        }
+        if effect == Effect::Backfill(BackfillEffect::CancelDryRun) {
+            if let Ok(mut t) = self.dry_run.lock()
+                && let Some(t) = t.take()
+            {
+                t.fire();
+            }
             return;
         }
         let w = self.clone();
@@ -113,7 +124,7 @@ impl Worker {
                 result: self.checklist(&op).await,
                 op,
             },
-            Effect::Backfill(e) => Msg::Backfill(self.backfill(e).await),
+            Effect::Backfill(e) => Msg::Backfill(self.backfill(e).await?),
         })
     }
 
@@ -213,15 +224,26 @@ impl Worker {
 impl Worker {
     /// A backfill effect with the CLI's own core functions; a run's events arrive as
     /// `Msg::Progress` before its `BackfillMsg::Ran`.
-    async fn backfill(&self, effect: BackfillEffect) -> BackfillMsg {
+    async fn backfill(&self, effect: BackfillEffect) -> Option<BackfillMsg> {
         let registry = backfill::registry(&self.target, &self.catalog);
         let opts = backfill::Options::default();
-        match effect {
+        Some(match effect {
             BackfillEffect::DryRun { name, purpose } => {
+                let (trigger, interrupt) = crate::interrupt::Interrupt::new();
+                if let Ok(mut t) = self.dry_run.lock() {
+                    *t = Some(trigger);
+                }
                 let result = match &registry {
-                    Ok(r) => backfill::dry_run(&self.target, r, &name, &opts, &Reporter::silent())
-                        .await
-                        .map_err(|e| e.to_string()),
+                    Ok(r) => backfill::dry_run_until(
+                        &self.target,
+                        r,
+                        &name,
+                        &opts,
+                        &Reporter::silent(),
+                        &interrupt,
+                    )
+                    .await
+                    .map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 };
                 BackfillMsg::DryRan {
@@ -237,6 +259,8 @@ impl Worker {
                 };
                 BackfillMsg::Ran { name, result }
             }
+            // Handled in `run` (it fires the dry run's interrupt); nothing to report.
+            BackfillEffect::CancelDryRun => return None,
             BackfillEffect::Stop { name, stop } => {
                 let result = match stop {
                     Stop::Pause => backfill::pause(&self.target, &name).await,
@@ -245,7 +269,7 @@ impl Worker {
                 .map_err(|e| e.to_string());
                 BackfillMsg::Stopped { name, stop, result }
             }
-        }
+        })
     }
 
     async fn run_backfill(
@@ -269,16 +293,28 @@ impl Worker {
     }
 }
 
-/// Cancel or terminate a blocker and write the audit row either way.
-pub async fn signal_audited(target: &Target, blocker: &Blocker, signal: Signal) -> Result<bool> {
+/// How long a signalled session gets to let go of its locks before we say it did not.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Cancel or terminate a blocker, check that its locks went, and write the audit row either way:
+/// a cancel that leaves the locks held (idle in transaction) is a failure, never "sent".
+pub async fn signal_audited(
+    target: &Target,
+    blocker: &Blocker,
+    signal: Signal,
+) -> Result<Signalled> {
     let s = Session::connect(&target.conn, signal.verb()).await?;
     let terminate = signal == Signal::Terminate;
-    let result = blockers::signal(&s, blocker.pid, terminate).await;
+    let result = match blockers::signal(&s, blocker.pid, terminate).await {
+        Ok(true) => released(&s, blocker.pid).await,
+        Ok(false) => Ok(Signalled::Gone),
+        Err(e) => Err(e),
+    };
     let mut event = NewEvent::new(
         signal.verb(),
         match &result {
-            Ok(true) => Outcome::Ok,
-            Ok(false) | Err(_) => Outcome::Failed,
+            Ok(Signalled::Released) => Outcome::Ok,
+            Ok(_) | Err(_) => Outcome::Failed,
         },
     );
     event.detail = serde_json::json!({
@@ -292,9 +328,18 @@ pub async fn signal_audited(target: &Target, blocker: &Blocker, signal: Signal) 
         "query": blocker.query,
     });
     match &result {
-        Ok(false) => event.error = Some(format!("pid {} was gone before the signal", blocker.pid)),
+        Ok(Signalled::Gone) => {
+            event.error = Some(format!("pid {} was gone before the signal", blocker.pid))
+        }
+        Ok(Signalled::StillHolding(state)) => {
+            event.error = Some(format!(
+                "{} sent, but pid {} still holds its locks ({state})",
+                signal.verb(),
+                blocker.pid
+            ))
+        }
         Err(e) => event.error = Some(e.to_string()),
-        Ok(true) => {}
+        Ok(Signalled::Released) => {}
     }
     // Never waits on the runner lock when the tables exist: a blocked run holds it right now.
     let audit = async {
@@ -303,11 +348,25 @@ pub async fn signal_audited(target: &Target, blocker: &Blocker, signal: Signal) 
     }
     .await;
     match (result, audit) {
-        (Ok(sent), Ok(())) => Ok(sent),
+        (Ok(outcome), Ok(())) => Ok(outcome),
         (Ok(_), Err(e)) => Err(Error::Failed(format!(
             "the signal was sent to pid {}, but the audit row could not be written: {e}",
             blocker.pid
         ))),
         (Err(e), _) => Err(e),
+    }
+}
+
+/// Poll until `pid` holds no lock any more, up to [`RELEASE_WAIT`].
+async fn released(s: &Session, pid: i32) -> Result<Signalled> {
+    let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+    loop {
+        match blockers::still_holding(s, pid).await? {
+            None => return Ok(Signalled::Released),
+            Some(state) if tokio::time::Instant::now() >= deadline => {
+                return Ok(Signalled::StillHolding(state));
+            }
+            Some(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
     }
 }

@@ -825,7 +825,11 @@ fn an_audited_cancel_creates_pgshift_tables_only_under_the_runner_lock() {
     drop(runner);
     // Lock free: tables created under it, the failed cancel audited.
     let sent = block_on(signal_audited(&target, &gone, Signal::Cancel)).unwrap();
-    assert!(!sent, "pid 999999 does not exist");
+    assert_eq!(
+        sent,
+        pgshift::tui::app::Signalled::Gone,
+        "pid 999999 does not exist"
+    );
     assert_eq!(
         db.events(),
         vec![("cancel".to_string(), "failed".to_string())]

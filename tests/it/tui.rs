@@ -14,17 +14,10 @@ struct Screen {
     socket: String,
 }
 
+/// tmux is there; else skipped with a message, or a failure under `CI=true` (see `deps`).
+#[track_caller]
 fn tmux_available() -> bool {
-    let ok = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!(
-            "SKIPPED: tmux is not installed, so the end-to-end TUI tests cannot run (.ci/run installs it; apt-get install tmux)"
-        );
-    }
-    ok
+    deps::tmux()
 }
 
 impl Screen {
@@ -763,6 +756,200 @@ count = "SELECT count(*) FROM proposal_templates WHERE content_hash IS NULL"
         db.scalar("SELECT count(*) FROM proposal_templates WHERE content_hash IS NULL"),
         "0"
     );
+}
+
+/// A production target on `db` in a config file; returns its path.
+fn production_config(db: &TestDb) -> String {
+    let config = db.dir.path().join("pgshift.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[targets.prod]\nurl = \"{}\"\nenvironment = \"production\"\nmigrations = \"{}\"\n",
+            db.url,
+            db.migrations().display()
+        ),
+    )
+    .unwrap();
+    config.display().to_string()
+}
+
+/// Issue 12, defect 3: the blocker stays listed (and actionable) through the backoff between
+/// tries, not only while the worker waits; `K` with the pid typed (production) ends it.
+#[test]
+fn a_blocked_production_upgrade_keeps_its_blocker_through_retries_and_k_ends_it() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0003"]).ok();
+    let holder = Holder::hold(&db, "LOCK TABLE ingestion_runs IN ACCESS SHARE MODE");
+    let config = production_config(&db);
+    let screen = Screen::start(
+        &db,
+        &[
+            "--config",
+            &config,
+            "--target",
+            "prod",
+            "--lock-timeout",
+            "700ms",
+            "--retries",
+            "40",
+        ],
+    );
+    screen.wait_for("status with 2 pending", |s| {
+        s.contains("PRODUCTION") && s.contains("(2 pending)")
+    });
+    screen.keys("u");
+    screen.wait_text("this SQL will run");
+    screen.keys("y");
+    let blocker_row = format!("└ pid {}", holder.pid);
+    screen.wait_text(&blocker_row);
+    // From now on, through three retries and their backoffs, every screen lists the blocker.
+    let deadline = Instant::now() + DEADLINE;
+    let mut between_tries = false;
+    loop {
+        let s = screen.text();
+        assert!(
+            s.contains(&blocker_row),
+            "the blocker vanished from the lock pane:\n{s}"
+        );
+        between_tries |= s.contains("between tries");
+        if between_tries && s.contains("try 3/40") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no third try:\n{s}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(db.applied(), vec![1, 2, 3], "0004 must still be waiting");
+    // Actionable: K on the blocker (the cursor is on its waiter row: its first blocker).
+    screen.keys("3");
+    screen.keys("K");
+    let confirm = screen.wait_text(&format!("Type {} and press Enter", holder.pid));
+    assert!(
+        confirm.contains(&format!("terminate pid {}?", holder.pid)),
+        "{confirm}"
+    );
+    screen.keys(&holder.pid.to_string());
+    screen
+        .tmux()
+        .args(["send-keys", "-t", "0", "Enter"])
+        .status()
+        .unwrap();
+    let done = screen.wait_for("head after the blocker is gone", |s| {
+        s.contains("(up to date)")
+    });
+    assert!(
+        done.contains("its locks are released") || done.contains("0005"),
+        "{done}"
+    );
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
+    // History shows both the terminate and the run.
+    screen.wait_for("the terminate and the run in History", |s| {
+        s.lines()
+            .any(|l| l.contains("terminate") && l.contains("ok"))
+            && s.lines()
+                .any(|l| l.contains("up ") && l.contains("0003→0005") && l.contains("ok"))
+    });
+    let events = db.events();
+    assert!(
+        events.contains(&("terminate".into(), "ok".into())),
+        "{events:?}"
+    );
+    assert_eq!(events.last(), Some(&("up".to_string(), "ok".to_string())));
+    screen.quit();
+    drop(holder);
+}
+
+/// Issue 12, defect 3: a cancel cannot release the locks of a session idle in transaction; that
+/// is reported (and audited) as a failure, never as "cancel sent"; a terminate releases them.
+#[test]
+fn cancel_of_an_idle_in_transaction_blocker_is_checked_and_reported_as_not_releasing() {
+    use pgshift::config::Environment;
+    use pgshift::db::blockers::Blocker;
+    use pgshift::tui::app::{Signal, Signalled};
+    use pgshift::tui::worker::signal_audited;
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0003"]).ok();
+    let holder = Holder::hold(&db, "LOCK TABLE ingestion_runs IN ACCESS SHARE MODE");
+    let mut target = pgshift::tui::sample::target(Environment::Development);
+    target.conn = db.conn();
+    let blocker = Blocker {
+        pid: holder.pid,
+        user: "postgres".into(),
+        application: "test blocker".into(),
+        state: "idle in transaction".into(),
+        xact_age_s: Some(1.0),
+        query: "LOCK TABLE ingestion_runs IN ACCESS SHARE MODE".into(),
+    };
+    let cancel = block_on(signal_audited(&target, &blocker, Signal::Cancel)).unwrap();
+    assert!(
+        matches!(&cancel, Signalled::StillHolding(state) if state.starts_with("idle in transaction")),
+        "{cancel:?}"
+    );
+    assert_eq!(
+        db.scalar("SELECT outcome || ' ' || error FROM pgshift_events WHERE action = 'cancel'"),
+        format!(
+            "failed cancel sent, but pid {} still holds its locks (idle in transaction)",
+            holder.pid
+        )
+    );
+    let terminate = block_on(signal_audited(&target, &blocker, Signal::Terminate)).unwrap();
+    assert_eq!(terminate, Signalled::Released);
+    assert_eq!(
+        db.scalar("SELECT outcome FROM pgshift_events WHERE action = 'terminate'"),
+        "ok"
+    );
+    drop(holder);
+}
+
+/// Issue 12, defect 4: `B` on a locked table, then Esc, cancels the dry run on the server (no
+/// session left waiting there), and no "Run backfill?" appears when the lock goes later.
+#[test]
+fn esc_cancels_a_waiting_backfill_dry_run_on_the_server_and_nothing_pops_up_later() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0003"]).ok();
+    db.exec(TEMPLATES);
+    let holder = Holder::hold(
+        &db,
+        "LOCK TABLE proposal_templates IN ACCESS EXCLUSIVE MODE",
+    );
+    let migrations = db.migrations().display().to_string();
+    // A long lock_timeout keeps the dry run waiting while Esc is sent.
+    let screen = Screen::start(&db, &args(&db, &migrations, &["--lock-timeout", "60s"]));
+    screen.wait_text("health OK");
+    screen.keys("5");
+    screen.wait_text("never run");
+    screen.keys("B");
+    screen.wait_text("Esc cancels it");
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                   AND application_name LIKE 'pgshift backfill dry-run%' AND wait_event_type = 'Lock'";
+    wait_until(DEADLINE, "the dry run waiting on the server", || {
+        db.scalar(waiting) == "1"
+    });
+    screen
+        .tmux()
+        .args(["send-keys", "-t", "0", "Escape"])
+        .status()
+        .unwrap();
+    screen.wait_text("cancelled dry run ended");
+    assert_eq!(
+        db.scalar(waiting),
+        "0",
+        "nothing left waiting on the server"
+    );
+    drop(holder);
+    // The lock is gone; the screen asks nothing on its own.
+    let later = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < later {
+        let s = screen.text();
+        assert!(!s.contains("Run backfill"), "a dialog popped up:\n{s}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    screen.quit();
 }
 
 /// A production target requiring a pre-deploy checklist (none has passed), as ./config/pgshift.toml.

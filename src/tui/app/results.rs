@@ -20,7 +20,7 @@ pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
             app.health = Health::of(&health);
             app.checklists.health = Some(*health);
             set_status(app, *status);
-            set_conflicts(app, conflicts);
+            locks::on_conflicts(app, conflicts);
             // After an outage, or when someone (maybe another operator) moved the database, the
             // audit trail changed too.
             if reconnected || moved {
@@ -73,38 +73,6 @@ fn set_status(app: &mut App, s: Status) {
     }
 }
 
-fn set_conflicts(app: &mut App, conflicts: Vec<Conflict>) {
-    let keep = app.selected_blocker().map(|b| b.pid);
-    app.lock_rows = conflicts
-        .iter()
-        .enumerate()
-        .flat_map(|(ci, c)| {
-            std::iter::once(LockRow {
-                conflict: ci,
-                blocker: None,
-            })
-            .chain((0..c.blockers.len()).map(move |bi| LockRow {
-                conflict: ci,
-                blocker: Some(bi),
-            }))
-        })
-        .collect();
-    app.conflicts = conflicts;
-    app.refresh_view(Pane::Locks);
-    if let Some(pid) = keep {
-        let p = &app.panes[Pane::Locks.index()];
-        let pos = p.visible.iter().position(|i| {
-            let r = app.lock_rows[*i];
-            r.blocker
-                .and_then(|b| app.conflicts[r.conflict].blockers.get(b))
-                .is_some_and(|b| b.pid == pid)
-        });
-        if let Some(pos) = pos {
-            app.panes[Pane::Locks.index()].selected = pos;
-        }
-    }
-}
-
 pub(super) fn on_planned(
     app: &mut App,
     purpose: Purpose,
@@ -129,13 +97,11 @@ pub(super) fn on_planned(
         }
         Purpose::Confirm => {
             let must_type = (plan.is_destructive() && app.target.environment.is_production())
-                .then_some(plan.to);
-            app.popup = Some(Popup::Confirm(Confirm {
-                pending: Pending::Migrate(preview),
+                .then(|| plan.to.to_string());
+            app.popup = Some(Popup::Confirm(Confirm::new(
+                Pending::Migrate(preview),
                 must_type,
-                typed: String::new(),
-                scroll: 0,
-            }));
+            )));
         }
     }
     vec![]
@@ -181,8 +147,12 @@ pub(super) fn on_progress(app: &mut App, e: Event) {
             p.attempt = None;
             p.blockers.clear();
             p.statement = None;
+            locks::forget_run_wait(app);
         }
-        Event::Blocked { blockers, .. } => p.blockers = blockers,
+        Event::Blocked { blockers, .. } => {
+            p.blockers = blockers.clone();
+            locks::on_run_blockers(app, blockers);
+        }
         Event::StepRetry {
             attempt,
             attempts,
@@ -191,11 +161,13 @@ pub(super) fn on_progress(app: &mut App, e: Event) {
             ..
         } => {
             p.attempt = Some((attempt, attempts, reason));
-            p.blockers = blockers;
+            p.blockers = blockers.clone();
+            locks::on_run_blockers(app, blockers);
         }
         Event::StepFinished { .. } => {
             p.attempt = None;
             p.blockers.clear();
+            locks::forget_run_wait(app);
         }
         Event::Statement { line, text, .. } => {
             p.statement = Some(format!(

@@ -167,10 +167,15 @@ fn confirm(app: &App, theme: &Theme, f: &mut Frame, c: &Confirm) {
             theme.title(true)
         },
     ));
-    let prompt = match c.must_type {
-        Some(rev) => vec![
+    let mut body = body;
+    if let Some(note) = &c.note {
+        body.insert(0, Line::from(""));
+        body.insert(0, Line::styled(note.clone(), theme.warn()));
+    }
+    let prompt = match &c.must_type {
+        Some(want) => vec![
             Line::styled(
-                format!(" Type {rev} and press Enter to run it. Esc cancels."),
+                format!(" Type {want} and press Enter to run it. Esc cancels."),
                 theme.warn(),
             ),
             Line::from(vec![
@@ -182,6 +187,7 @@ fn confirm(app: &App, theme: &Theme, f: &mut Frame, c: &Confirm) {
             " REFUSED: y records the attempt (nothing runs) · n / Esc cancel · j/k scroll",
             theme.error(),
         )],
+        None if destructive => vec![Line::from(" y run it · n / Esc cancel · j/k scroll")],
         None => vec![Line::from(
             " y / Enter run it · n / Esc cancel · j/k scroll",
         )],
