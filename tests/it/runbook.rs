@@ -786,7 +786,7 @@ fn up_on_production_refuses_without_a_recent_passed_pre_deploy_checklist_when_re
 /// The last audit row's action, outcome and the checklist gate's state in its detail.
 fn last_gate_row(db: &TestDb) -> String {
     db.scalar(
-        "SELECT action || ' ' || outcome || ' ' || coalesce((SELECT g->>'state' FROM jsonb_array_elements(detail->'gates') g WHERE g->>'gate' = 'checklist'), 'none') || ' ' || coalesce(detail->>'caller', 'none') FROM pgshift_events ORDER BY id DESC LIMIT 1",
+        "SELECT action || ' ' || outcome || ' ' || coalesce((SELECT g->>'state' FROM jsonb_array_elements(detail->'gates') g WHERE g->>'gate' = 'checklist'), 'none') || ' ' || coalesce(detail->>'policy', 'none') FROM pgshift_events ORDER BY id DESC LIMIT 1",
     )
 }
 
@@ -803,11 +803,11 @@ fn every_front_end_refuses_a_production_upgrade_without_a_fresh_checklist_and_au
     // serve's retry: the same gate, refused with 403 and audited.
     let mut c = pgshift_bare(db.dir.path());
     c.stdin(Stdio::null());
-    let server = Server::start_with(c, Some("tok"));
+    let server = Server::start_with(c, Some("gate-test-token-0123456789"));
     let (code, body) = server.request(
         "POST",
         "/admin/migrations/retry",
-        &["Authorization: Bearer tok"],
+        &["Authorization: Bearer gate-test-token-0123456789"],
     );
     assert_eq!(code, 403, "{body}");
     assert!(body.contains("no pre-deploy checklist passed"), "{body}");

@@ -920,7 +920,8 @@ fn esc_cancels_a_waiting_backfill_dry_run_on_the_server_and_nothing_pops_up_late
     let migrations = db.migrations().display().to_string();
     // A long lock_timeout keeps the dry run waiting while Esc is sent.
     let screen = Screen::start(&db, &args(&db, &migrations, &["--lock-timeout", "60s"]));
-    screen.wait_text("health OK");
+    // 0003 of 0005: `pgshift health` says degraded (2 pending), and so does the header.
+    screen.wait_text("health DEGRADED");
     screen.keys("5");
     screen.wait_text("never run");
     screen.keys("B");
@@ -992,7 +993,7 @@ fn u_y_on_production_without_a_fresh_checklist_is_refused_and_audited() {
     assert_eq!(db.applied(), Vec::<u32>::new(), "nothing ran");
     assert_eq!(db.events(), vec![("up".to_string(), "refused".to_string())]);
     assert_eq!(
-        db.scalar("SELECT (detail->>'via') || ' ' || (detail->>'caller') FROM pgshift_events"),
+        db.scalar("SELECT (detail->>'via') || ' ' || (detail->>'policy') FROM pgshift_events"),
         "tui tui"
     );
     screen.quit();
