@@ -189,7 +189,20 @@ pub enum CatalogError {
 pub struct Catalog {
     pub dir: PathBuf,
     pub migrations: Vec<Migration>,
+    /// Up files with no SQL yet (a template from `pgshift new`): listed by `status`, not part of
+    /// `migrations`, and refused by `up` ([`Catalog::refuse_scaffolds`]).
+    pub scaffolds: Vec<Scaffold>,
 }
+
+/// A migration whose up file holds only comments: "empty: fill it in".
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Scaffold {
+    pub revision: Revision,
+    pub name: String,
+    pub file: String,
+}
+
+const SCAFFOLD_PROBLEM: &str = "contains no SQL yet (empty: fill it in; only comments, e.g. a template from `pgshift new`): write the migration's SQL, or delete the file";
 
 impl Catalog {
     pub fn head(&self) -> Revision {
@@ -204,6 +217,24 @@ impl Catalog {
             .binary_search_by_key(&rev, |m| m.revision)
             .ok()
             .map(|i| &self.migrations[i])
+    }
+
+    /// An upgrade must not run past a migration that has no SQL yet: refuse while any exists.
+    pub fn refuse_scaffolds(&self) -> Result<(), CatalogError> {
+        if self.scaffolds.is_empty() {
+            return Ok(());
+        }
+        Err(CatalogError::Invalid {
+            dir: self.dir.clone(),
+            problems: self
+                .scaffolds
+                .iter()
+                .map(|s| Problem {
+                    file: s.file.clone(),
+                    problem: SCAFFOLD_PROBLEM.into(),
+                })
+                .collect(),
+        })
     }
 
     pub fn contains(&self, rev: Revision) -> bool {
@@ -278,6 +309,9 @@ impl Catalog {
         // version -> (name, up, down)
         let mut ups: BTreeMap<u32, (String, PathBuf, String)> = BTreeMap::new();
         let mut downs: BTreeMap<u32, (String, PathBuf, String)> = BTreeMap::new();
+        // Comment-only files: an up is a scaffold; a down is fine only next to a scaffold up.
+        let mut scaffolds: BTreeMap<u32, Scaffold> = BTreeMap::new();
+        let mut empty_downs: Vec<(u32, PathBuf)> = Vec::new();
         for path in files {
             let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
                 problem(path, "file name is not UTF-8".into());
@@ -319,7 +353,18 @@ impl Catalog {
                 }
             };
             if !has_sql(&content) {
-                problem(path, "contains no SQL (only whitespace or comments)".into());
+                if is_up {
+                    scaffolds.insert(
+                        version,
+                        Scaffold {
+                            revision: Revision(version),
+                            name,
+                            file: file_name.to_string(),
+                        },
+                    );
+                } else {
+                    empty_downs.push((version, path.clone()));
+                }
                 continue;
             }
             let side = if is_up { &mut ups } else { &mut downs };
@@ -336,8 +381,22 @@ impl Catalog {
             side.insert(version, (name, path.clone(), content));
         }
 
+        for (version, path) in &empty_downs {
+            if !scaffolds.contains_key(version) {
+                problem(path, "contains no SQL (only whitespace or comments)".into());
+            }
+        }
+        for (version, s) in &scaffolds {
+            if let Some((_, path, _)) = ups.get(version) {
+                problem(
+                    path,
+                    format!("duplicate version {version:04}: also used by {}", s.file),
+                );
+            }
+        }
         for (version, (name, path, _)) in &downs {
             match ups.get(version) {
+                None if scaffolds.contains_key(version) => {}
                 None => problem(
                     path,
                     format!("down migration without an up ({version:04}_{name}.up.sql is missing)"),
@@ -376,9 +435,20 @@ impl Catalog {
         }
 
         if !problems.is_empty() {
+            // The catalog is refused anyway: list the unfinished migrations with the rest.
+            for s in scaffolds.values() {
+                problems.push(Problem {
+                    file: s.file.clone(),
+                    problem: SCAFFOLD_PROBLEM.into(),
+                });
+            }
             return Err(CatalogError::Invalid { dir, problems });
         }
-        Ok(Catalog { dir, migrations })
+        Ok(Catalog {
+            dir,
+            migrations,
+            scaffolds: scaffolds.into_values().collect(),
+        })
     }
 }
 
@@ -463,7 +533,7 @@ fn transaction_control_problem(sql: &str) -> Option<String> {
     ))
 }
 
-fn parse_stem(stem: &str) -> Result<(u32, String), String> {
+pub(crate) fn parse_stem(stem: &str) -> Result<(u32, String), String> {
     let (digits, name) = stem.split_once('_').unwrap_or((stem, ""));
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(

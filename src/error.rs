@@ -237,6 +237,20 @@ pub enum Error {
     #[error("{0}")]
     Integrity(String),
 
+    /// A write (`up`, `down`, `stamp`, a backfill) pointed at a standby: refused before anything
+    /// ran. `primary` is the host:port it streams from, when the server shows it.
+    #[error(
+        "refusing to {action}: this database is a standby (a read-only replica; pg_is_in_recovery() is true). Nothing was run.\n  {}",
+        match primary {
+            Some(p) => format!("Point pgshift at the primary, which this standby streams from: {p}."),
+            None => "Point pgshift at the primary (this standby does not show where it streams from: no walreceiver, or the role lacks pg_read_all_stats).".to_string(),
+        }
+    )]
+    Standby {
+        action: String,
+        primary: Option<String>,
+    },
+
     #[error("{0}")]
     Refused(String),
 
@@ -256,12 +270,19 @@ pub enum Error {
 
     #[error("{0}")]
     Failed(String),
+
+    /// The connection goes through a transaction-pooling pooler (see `db::pooler`).
+    #[error("{0}")]
+    TransactionPooler(String),
 }
 
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Usage(_) | Error::Config { .. } => ExitCode::Usage,
+            Error::Usage(_)
+            | Error::Config { .. }
+            | Error::Standby { .. }
+            | Error::TransactionPooler(_) => ExitCode::Usage,
             Error::Catalog(_) | Error::Integrity(_) => ExitCode::Integrity,
             Error::Unreachable { .. } | Error::ConnectionLost { .. } => ExitCode::Unreachable,
             Error::RunnerLockBusy { .. }
@@ -281,6 +302,9 @@ impl Error {
     pub fn db(action: impl Into<String>, err: &tokio_postgres::Error) -> Self {
         let action = action.into();
         let failure = DbFailure::from_pg(err, None);
+        if let Some(evidence) = crate::db::pooler::evidence_in(&failure) {
+            return crate::db::pooler::refusal("this connection", &evidence);
+        }
         if err.is_closed()
             || failure.is_connection_loss()
             || err.as_db_error().is_none() && is_io(err)
@@ -347,10 +371,12 @@ impl Error {
             Error::LockRetriesExhausted { .. } => "lock_retries_exhausted",
             Error::StepFailed { .. } => "step_failed",
             Error::Integrity(_) => "integrity",
+            Error::Standby { .. } => "standby",
             Error::Refused(_) => "refused",
             Error::Db { .. } => "database",
             Error::Io { .. } => "io",
             Error::Failed(_) => "failed",
+            Error::TransactionPooler(_) => "transaction_pooler",
         }
     }
 }

@@ -143,6 +143,13 @@ fn rev(r: Option<Revision>) -> Option<i32> {
 
 /// Write one event. The table must exist (created under the runner lock).
 pub async fn record(s: &Session, e: &NewEvent) -> Result<()> {
+    // Secrets stay out of the audit table, whatever text an error carried.
+    let error = e
+        .error
+        .as_deref()
+        .map(|t| crate::secrets::redact(t).into_owned());
+    let mut detail = e.detail.clone();
+    crate::secrets::redact_json(&mut detail);
     s.client
         .execute(
             INSERT_EVENT,
@@ -153,8 +160,8 @@ pub async fn record(s: &Session, e: &NewEvent) -> Result<()> {
                 &rev(e.to),
                 &e.outcome.as_str(),
                 &(e.duration.as_millis() as i64),
-                &e.error,
-                &e.detail,
+                &error,
+                &detail,
             ],
         )
         .await

@@ -11,6 +11,7 @@ use crate::config::Target;
 use crate::diagnosis::Diagnosis;
 use crate::error::{DbFailure, Error};
 use crate::plan::Drift;
+use crate::text::first_line;
 
 /// The runbook's failure sections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -73,10 +74,6 @@ impl std::fmt::Display for Finding {
         }
         Ok(())
     }
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or("")
 }
 
 /// Diagnose an error from `up`, `startup`, a retry or a check.
@@ -348,6 +345,8 @@ mod tests {
             scratch_url: None,
             require_checklist_hours: None,
             source: "test".into(),
+            expected_replicas: Vec::new(),
+            out_of_order: false,
         }
     }
 

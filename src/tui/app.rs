@@ -14,9 +14,9 @@ use crate::db::blockers::{Blocker, Conflict};
 use crate::error::Error;
 use crate::event::{Event, Level};
 use crate::ops::history::History;
-use crate::ops::migrate::Report;
+use crate::ops::migrate::{Preview, Report};
 use crate::ops::status::{RevisionRow, Status};
-use crate::plan::{Direction, Plan, TargetSpec};
+use crate::plan::{Direction, TargetSpec};
 
 /// Log lines kept in memory; older ones are in the log file.
 pub const LOG_CAPACITY: usize = 2000;
@@ -108,6 +108,19 @@ impl Health {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Health::Unreachable { .. })
     }
+
+    /// The header's word for `pgshift health`'s answer: OK, or DEGRADED with the summary of its
+    /// most severe alert (the part before `: `; `pgshift health` and the overlay show the rest).
+    pub fn of(h: &crate::health::Health) -> Health {
+        match h.headline() {
+            None if h.status == crate::health::HealthStatus::Ok => Health::Ok,
+            None => Health::Degraded(format!("{:?}", h.status).to_lowercase()),
+            Some(a) => {
+                let line = a.message.lines().next().unwrap_or("");
+                Health::Degraded(line.split(": ").next().unwrap_or(line).to_string())
+            }
+        }
+    }
 }
 
 /// The target as the header shows it (no password: `ConnInfo::redacted`).
@@ -157,6 +170,18 @@ impl Signal {
     }
 }
 
+/// What a confirmed cancel or terminate achieved, checked after the signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signalled {
+    /// The session let go of its locks (or ended).
+    Released,
+    /// The session was gone before the signal.
+    Gone,
+    /// The signal was sent, but the session still holds its locks (e.g. idle in transaction:
+    /// a cancel stops a running query only). Its state then.
+    StillHolding(String),
+}
+
 /// Why a plan was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -167,17 +192,44 @@ pub enum Purpose {
 /// An action that changes the database and so waits for the operator's yes.
 #[derive(Debug, Clone)]
 pub enum Pending {
-    Migrate(Plan),
-    Signal { blocker: Blocker, signal: Signal },
+    /// The plan with its gates' verdict, both shown before the operator's yes.
+    Migrate(Preview),
+    Signal {
+        blocker: Blocker,
+        signal: Signal,
+    },
 }
 
 #[derive(Debug, Clone)]
 pub struct Confirm {
     pub pending: Pending,
-    /// `Some(rev)`: the operator must type this revision (a production downgrade).
-    pub must_type: Option<Revision>,
+    /// `Some(text)`: the operator must type this (the revision of a production downgrade, the
+    /// pid of a session to terminate on production) and press Enter.
+    pub must_type: Option<String>,
     pub typed: String,
     pub scroll: u16,
+    /// Why this dialog and not the one asked for (e.g. `C` on an idle-in-transaction blocker).
+    pub note: Option<String>,
+}
+
+impl Confirm {
+    pub fn new(pending: Pending, must_type: Option<String>) -> Confirm {
+        Confirm {
+            pending,
+            must_type,
+            typed: String::new(),
+            scroll: 0,
+            note: None,
+        }
+    }
+
+    /// Whether running it loses something: such actions never run on a bare Enter.
+    pub fn is_destructive(&self) -> bool {
+        match &self.pending {
+            Pending::Migrate(p) => p.plan.is_destructive(),
+            Pending::Signal { .. } => true,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -186,10 +238,12 @@ pub enum Popup {
         scroll: u16,
     },
     Preview {
-        plan: Plan,
+        preview: Preview,
         scroll: u16,
     },
     Confirm(Confirm),
+    /// A row read whole (Enter or `v` on a Log, History or lock row).
+    Detail(detail::Detail),
     /// Quit was asked for while an action runs.
     QuitWhileRunning,
     Backfill(BackfillDialog),
@@ -221,7 +275,12 @@ pub enum Activity {
 pub struct LogLine {
     pub level: Level,
     pub text: String,
+    /// When it was logged (the status line shows the newest line for a while only).
+    pub at: std::time::Instant,
 }
+
+/// How long the newest log line stays on the status line.
+pub const STATUS_MESSAGE_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One row of the lock pane: a waiter, or one of its blockers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,7 +320,7 @@ pub enum Msg {
     History(Result<History, String>),
     Planned {
         purpose: Purpose,
-        result: Result<Plan, String>,
+        result: Result<Preview, String>,
     },
     Progress(Event),
     /// A migration ended. The error is kept whole (not its text) so that a run that outlives the
@@ -270,7 +329,7 @@ pub enum Msg {
     Signalled {
         pid: i32,
         signal: Signal,
-        result: Result<bool, String>,
+        result: Result<Signalled, String>,
     },
     /// Every checklist with its newest run, for the overlay.
     Checklists(Result<Vec<crate::runbook::ChecklistView>, String>),
@@ -283,6 +342,9 @@ pub enum Msg {
     HealthChecked(Box<crate::health::Health>),
     /// SIGTERM/SIGHUP: leave now, restoring the terminal.
     Terminate,
+    /// `r` read the migration files again: the revisions that are new, or why the catalog is
+    /// invalid (the old one stays in use).
+    CatalogReloaded(Result<Vec<Revision>, String>),
     Backfill(BackfillMsg),
 }
 
@@ -292,6 +354,9 @@ pub enum Monitor {
     Snapshot {
         status: Box<Status>,
         conflicts: Vec<Conflict>,
+        /// `pgshift health`'s answer on the same connection: the header and the checklist
+        /// overlay show this, so they cannot disagree with the CLI or `/health`.
+        health: Box<crate::health::Health>,
     },
     /// Connected, but this poll failed (the connection stays).
     PollFailed(String),
@@ -305,6 +370,8 @@ pub enum Monitor {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     LoadHistory,
+    /// Read the migration files again (before the poll that follows it).
+    ReloadCatalog,
     /// Poll the monitor now instead of at its next tick.
     Poll,
     Plan {
@@ -326,6 +393,10 @@ pub enum Effect {
     /// `health::check` (the runbook's health summary, shown in the checklist overlay).
     CheckHealth,
     Backfill(BackfillEffect),
+    /// Put this text on the operator's clipboard through the terminal (OSC 52).
+    Copy(String),
+    /// `:target NAME`: leave this target and open the screen on another configured one.
+    SwitchTarget(String),
 }
 
 pub struct App {
@@ -338,13 +409,24 @@ pub struct App {
     pub revisions: Vec<RevisionRow>,
     pub history: Vec<audit::Event>,
     pub history_error: Option<String>,
+    /// What the lock pane lists: the monitor's live conflicts (the first `live_conflicts`), then
+    /// the running migration's last wait when the monitor does not see it (between tries).
     pub conflicts: Vec<Conflict>,
+    pub live_conflicts: usize,
+    pub run_wait: Option<locks::RunWait>,
     pub lock_rows: Vec<LockRow>,
+    /// The time of the message being handled, set by the event loop before each `update` (and by
+    /// tests): the clock is an input like any other.
+    pub now: std::time::Instant,
+    /// When the monitor retries the lost connection (the header counts down to it).
+    pub retry_at: Option<std::time::Instant>,
     pub log: VecDeque<LogLine>,
     pub focus: Pane,
     pub panes: Vec<PaneState>,
     /// Typing into the focused pane's filter.
     pub filtering: bool,
+    /// Typing a `:` command (the text after the colon).
+    pub command: Option<String>,
     pub target_rev: Option<Revision>,
     pub activity: Activity,
     pub popup: Option<Popup>,
@@ -352,8 +434,12 @@ pub struct App {
     pub checklists: ChecklistState,
     /// Rows moved by PgUp/PgDn (from the terminal size).
     pub page: usize,
+    /// The terminal's width and height (where a dialog's scrolling stops).
+    pub size: (u16, u16),
     pub quit: bool,
     pub backfills: Backfills,
+    /// How times are shown: local with its zone, or UTC (`--utc`, `[tui] time`).
+    pub clock: crate::tui::clock::Clock,
 }
 
 fn base_row() -> RevisionRow {
@@ -365,6 +451,7 @@ fn base_row() -> RevisionRow {
         reversible: true,
         no_transaction: false,
         drift: false,
+        out_of_order: false,
     }
 }
 
@@ -379,6 +466,7 @@ impl App {
             reversible: m.is_reversible(),
             no_transaction: m.no_transaction,
             drift: false,
+            out_of_order: false,
         }));
         let mut app = App {
             target,
@@ -389,18 +477,25 @@ impl App {
             history: Vec::new(),
             history_error: None,
             conflicts: Vec::new(),
+            live_conflicts: 0,
+            run_wait: None,
             lock_rows: Vec::new(),
+            now: std::time::Instant::now(),
+            retry_at: None,
             log: VecDeque::new(),
             focus: Pane::Revisions,
             panes: Pane::ALL.iter().map(|_| PaneState::default()).collect(),
             filtering: false,
+            command: None,
             target_rev: None,
             activity: Activity::Idle,
             popup: None,
             checklists: ChecklistState::default(),
             page: 5,
+            size: (80, 24),
             quit: false,
             backfills: Backfills::default(),
+            clock: crate::tui::clock::Clock::utc(),
         };
         for p in Pane::ALL {
             app.refresh_view(p);
@@ -419,6 +514,15 @@ impl App {
 
     fn pane_mut(&mut self, p: Pane) -> &mut PaneState {
         &mut self.panes[p.index()]
+    }
+
+    /// Seconds until the monitor's next reconnect attempt, counting down (0: trying now).
+    pub fn retry_in_s(&self) -> u64 {
+        self.retry_at.map_or(0, |at| {
+            at.saturating_duration_since(self.now)
+                .as_millis()
+                .div_ceil(1000) as u64
+        })
     }
 
     pub fn current(&self) -> Option<Revision> {
@@ -472,6 +576,7 @@ impl App {
         self.log.push_back(LogLine {
             level,
             text: text.into(),
+            at: self.now,
         });
         self.refresh_view(Pane::Log);
         if follow {
@@ -493,8 +598,10 @@ impl App {
                 .get(i)
                 .map(|e| {
                     format!(
-                        "{} {} {} {} {}",
+                        "{} {} {} {} {} {} {}",
                         e.action,
+                        e.from_revision.map(|r| r.to_string()).unwrap_or_default(),
+                        e.to_revision.map(|r| r.to_string()).unwrap_or_default(),
                         e.operator,
                         e.outcome,
                         e.at,
@@ -564,7 +671,8 @@ impl App {
 pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(ev) => on_key(app, &ev),
-        Msg::Resize { height, .. } => {
+        Msg::Resize { width, height } => {
+            app.size = (width, height);
             // Each list pane gets about half the body height, minus borders.
             app.page = (height as usize / 2).saturating_sub(4).max(1);
             vec![]
@@ -572,6 +680,25 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         Msg::Tick => vec![],
         Msg::Terminate => {
             app.quit = true;
+            vec![]
+        }
+        Msg::CatalogReloaded(Ok(added)) => {
+            if !added.is_empty() {
+                let names: Vec<String> = added.iter().map(ToString::to_string).collect();
+                app.log(
+                    Level::Info,
+                    format!("new migration file(s): {}", names.join(", ")),
+                );
+            }
+            vec![]
+        }
+        Msg::CatalogReloaded(Err(e)) => {
+            log_error(
+                app,
+                &format!(
+                    "the migration files did not reload (the last good catalog stays in use): {e}"
+                ),
+            );
             vec![]
         }
         Msg::Monitor(m) => on_monitor(app, m),
@@ -604,6 +731,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
         Msg::Migrated(r) => {
             app.activity = Activity::Idle;
+            locks::forget_run_wait(app);
             match r {
                 Ok(rep) => app.log(
                     Level::Info,
@@ -627,11 +755,27 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         } => {
             app.activity = Activity::Idle;
             match result {
-                Ok(true) => app.log(
+                Ok(Signalled::Released) => app.log(
                     Level::Info,
-                    format!("{} sent to pid {pid} (audited)", signal.verb()),
+                    format!(
+                        "{} of pid {pid}: its locks are released (audited)",
+                        signal.verb()
+                    ),
                 ),
-                Ok(false) => app.log(
+                Ok(Signalled::StillHolding(state)) => log_error(
+                    app,
+                    &format!(
+                        "{} of pid {pid} did not release its locks: it is {state} (audited as failed)\n{}",
+                        signal.verb(),
+                        match signal {
+                            Signal::Cancel =>
+                                "A cancel stops a running query only; K terminates the session, which ends its transaction.",
+                            Signal::Terminate =>
+                                "It may still be shutting down: r refreshes; check the lock pane.",
+                        }
+                    ),
+                ),
+                Ok(Signalled::Gone) => app.log(
                     Level::Warn,
                     format!(
                         "{} of pid {pid}: no such session any more (audited)",
@@ -658,7 +802,10 @@ fn log_error(app: &mut App, text: &str) {
 
 pub(crate) mod backfills;
 pub mod checklist;
+pub mod command;
+pub mod detail;
 mod input;
+pub mod locks;
 mod results;
 
 pub use backfills::{

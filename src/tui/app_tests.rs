@@ -4,7 +4,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::config::Environment;
-use crate::plan::Step;
+use crate::plan::{Plan, Step};
 use crate::tui::sample;
 
 fn key(c: char) -> Msg {
@@ -47,6 +47,8 @@ fn plan(direction: Direction, from: u32, to: u32) -> Plan {
                 sql: "SELECT 1;".into(),
                 no_transaction: false,
                 checksum: 0,
+                down: None,
+                out_of_order: false,
             })
             .collect(),
     }
@@ -57,7 +59,7 @@ fn planned(app: &mut App, p: Plan) -> Vec<Effect> {
         app,
         Msg::Planned {
             purpose: Purpose::Confirm,
-            result: Ok(p),
+            result: Ok(sample::preview(p)),
         },
     )
 }
@@ -137,7 +139,9 @@ fn production_downgrade_needs_the_revision_typed_and_y_is_not_enough() {
         }]
     );
     planned(&mut app, plan(Direction::Down, 4, 3));
-    assert!(matches!(&app.popup, Some(Popup::Confirm(c)) if c.must_type == Some(Revision(3))));
+    assert!(
+        matches!(&app.popup, Some(Popup::Confirm(c)) if c.must_type.as_deref() == Some("0003"))
+    );
     // `y` is typed into the box, not taken as yes.
     assert!(update(&mut app, key('y')).is_empty());
     assert!(
@@ -212,7 +216,7 @@ fn p_previews_without_a_confirmation_and_nothing_runs() {
         &mut app,
         Msg::Planned {
             purpose: Purpose::Preview,
-            result: Ok(plan(Direction::Up, 2, 4)),
+            result: Ok(sample::preview(plan(Direction::Up, 2, 4))),
         },
     );
     assert!(matches!(app.popup, Some(Popup::Preview { .. })));
@@ -337,7 +341,10 @@ fn cancel_and_terminate_ask_with_the_blocker_and_send_the_signal_once_confirmed(
     assert!(
         matches!(&c.pending, Pending::Signal { blocker, signal: Signal::Terminate } if blocker.pid == 4121)
     );
-    let effects = update(&mut app, code(KeyCode::Enter));
+    // Destructive: a bare Enter does not run it.
+    assert!(update(&mut app, code(KeyCode::Enter)).is_empty());
+    assert!(app.popup.is_some());
+    let effects = update(&mut app, key('y'));
     assert!(
         matches!(effects.as_slice(), [Effect::Signal { blocker, signal: Signal::Terminate }] if blocker.pid == 4121)
     );
@@ -347,7 +354,7 @@ fn cancel_and_terminate_ask_with_the_blocker_and_send_the_signal_once_confirmed(
         Msg::Signalled {
             pid: 4121,
             signal: Signal::Terminate,
-            result: Ok(true),
+            result: Ok(Signalled::Released),
         },
     );
     assert_eq!(after, vec![Effect::Poll, Effect::LoadHistory]);
@@ -462,18 +469,19 @@ fn unreachable_keeps_the_last_state_refuses_actions_and_recovers() {
     );
     assert_eq!(
         update(&mut app, key('r')),
-        vec![Effect::Poll, Effect::LoadHistory]
+        vec![Effect::ReloadCatalog, Effect::Poll, Effect::LoadHistory]
     );
     let target = sample::target(Environment::Production);
     let status = sample::status_at(&target, &sample::catalog(), 3);
     let effects = update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![],
-        }),
+        sample::snapshot(&target, &sample::catalog(), status, vec![], None),
     );
-    assert_eq!(app.health, Health::Ok);
+    assert_eq!(
+        app.health,
+        Health::Degraded("1 migration(s) pending".into()),
+        "pgshift health's answer at 0003 of 0004"
+    );
     assert_eq!(
         effects,
         vec![Effect::LoadHistory],
@@ -493,12 +501,13 @@ fn drift_makes_health_degraded() {
     let mut app = app_at(Environment::Development, 2);
     update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![],
-        }),
+        sample::snapshot(&target, &sample::catalog(), status, vec![], None),
     );
-    assert!(matches!(&app.health, Health::Degraded(why) if why.contains("drift")));
+    assert!(
+        matches!(&app.health, Health::Degraded(why) if why.contains("out of sync")),
+        "{:?}",
+        app.health
+    );
 }
 
 #[test]
@@ -509,20 +518,14 @@ fn a_database_moved_by_someone_else_reloads_history() {
     assert_eq!(
         update(
             &mut app,
-            Msg::Monitor(Monitor::Snapshot {
-                status: Box::new(status.clone()),
-                conflicts: vec![]
-            })
+            sample::snapshot(&target, &sample::catalog(), status.clone(), vec![], None)
         ),
         vec![Effect::LoadHistory]
     );
     assert!(
         update(
             &mut app,
-            Msg::Monitor(Monitor::Snapshot {
-                status: Box::new(status),
-                conflicts: vec![]
-            })
+            sample::snapshot(&target, &sample::catalog(), status, vec![], None)
         )
         .is_empty()
     );
@@ -545,10 +548,13 @@ fn the_lock_cursor_follows_its_blocker_across_polls() {
     // The first conflict ended: the cursor stays on 4122.
     update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![sample::conflict(901, 4122)],
-        }),
+        sample::snapshot(
+            &target,
+            &sample::catalog(),
+            status,
+            vec![sample::conflict(901, 4122)],
+            None,
+        ),
     );
     assert_eq!(app.selected_blocker().map(|b| b.pid), Some(4122));
 }
@@ -630,4 +636,271 @@ fn a_waiting_step_logs_its_blockers_once_not_every_poll() {
         }),
     );
     assert_eq!(app.log.len(), before + 2, "a new blocker is logged");
+}
+
+#[path = "app/locks_tests.rs"]
+mod locks_tests;
+
+/// Issue 12, defect 7: clearing a filter keeps the cursor on its row (it jumped to `base`, so
+/// `p`/`D` aimed at base), and Esc on the main screen clears a filter kept with Enter.
+#[test]
+fn clearing_a_filter_keeps_the_cursor_and_esc_clears_a_kept_filter() {
+    let mut app = app_at(Environment::Development, 4);
+    update(&mut app, key('/'));
+    for c in "variants".chars() {
+        update(&mut app, key(c));
+    }
+    assert_eq!(
+        app.selected_revision().map(|r| r.revision),
+        Some(Revision(2))
+    );
+    update(&mut app, code(KeyCode::Esc));
+    assert!(app.pane(Pane::Revisions).filter.is_empty());
+    assert_eq!(
+        app.selected_revision().map(|r| r.revision),
+        Some(Revision(2)),
+        "the cursor stays on 0002 after the filter is cleared"
+    );
+    // Kept with Enter, then cleared with Esc from the main screen.
+    update(&mut app, key('/'));
+    for c in "baseline".chars() {
+        update(&mut app, key(c));
+    }
+    update(&mut app, code(KeyCode::Enter));
+    assert!(!app.filtering);
+    assert_eq!(app.pane(Pane::Revisions).visible.len(), 1);
+    update(&mut app, code(KeyCode::Esc));
+    assert!(app.pane(Pane::Revisions).filter.is_empty());
+    assert_eq!(
+        app.selected_revision().map(|r| r.revision),
+        Some(Revision(1))
+    );
+}
+
+#[test]
+fn after_a_failed_upgrade_with_pending_migrations_the_header_and_overlay_say_degraded() {
+    let target = sample::target(Environment::Production);
+    let catalog = sample::catalog();
+    let mut app = app_at(Environment::Production, 3);
+    let status = sample::status_at(&target, &catalog, 3);
+    update(
+        &mut app,
+        sample::snapshot(&target, &catalog, status, vec![], Some(sample::failed_up())),
+    );
+    assert_eq!(app.health, Health::Degraded("migrations failed".into()));
+    let overlay = app
+        .checklists
+        .health
+        .as_ref()
+        .expect("the overlay's health");
+    assert_eq!(overlay.status, crate::health::HealthStatus::Degraded);
+    assert_eq!(
+        overlay.migrations.state,
+        crate::health::MigrationState::Failed,
+        "the overlay and the header read the same health"
+    );
+}
+
+/// Issue 12, defect 7: the unreachable retry counts down with the clock, and `r` retries now
+/// without raising the next wait (the monitor doubles its backoff only after a full wait).
+#[test]
+fn the_retry_countdown_ticks_down() {
+    let mut app = app_at(Environment::Development, 3);
+    update(
+        &mut app,
+        Msg::Monitor(Monitor::Unreachable {
+            reason: "connection refused".into(),
+            retry_in_s: 8,
+        }),
+    );
+    assert_eq!(app.retry_in_s(), 8);
+    app.now += std::time::Duration::from_millis(3500);
+    update(&mut app, Msg::Tick);
+    assert_eq!(app.retry_in_s(), 5);
+    app.now += std::time::Duration::from_secs(10);
+    assert_eq!(app.retry_in_s(), 0);
+}
+
+/// Issue 12, defect 7: `j` in a dialog stops where its last line is at the bottom.
+#[test]
+fn j_stops_at_the_end_of_a_dialog() {
+    let mut app = app_at(Environment::Development, 3);
+    update(&mut app, key('?'));
+    for _ in 0..500 {
+        update(&mut app, key('j'));
+    }
+    let Some(Popup::Help { scroll }) = app.popup else {
+        panic!("help closed")
+    };
+    let limit = crate::tui::ui::scroll_limit(&app, 80, 24).unwrap_or(0);
+    assert!(limit > 0 && scroll == limit, "{scroll} vs {limit}");
+    update(&mut app, key('k'));
+    assert!(matches!(app.popup, Some(Popup::Help { scroll }) if scroll == limit - 1));
+}
+
+/// Issue 12, defect 7: `t` on an applied revision says why instead of being silently ignored by
+/// `u`; status-line messages clear after a while; `r` reports new migration files.
+#[test]
+fn t_on_an_applied_revision_is_refused_with_a_reason() {
+    let mut app = app_at(Environment::Development, 3);
+    update(&mut app, code(KeyCode::Home));
+    update(&mut app, key('j'));
+    assert_eq!(
+        app.selected_revision().map(|r| r.revision),
+        Some(Revision(1))
+    );
+    update(&mut app, key('t'));
+    assert_eq!(app.target_rev, None);
+    assert!(
+        app.log
+            .back()
+            .is_some_and(|l| l.text.contains("0001 is applied"))
+    );
+    update(&mut app, code(KeyCode::End));
+    update(&mut app, key('t'));
+    assert_eq!(app.target_rev, Some(Revision(4)));
+}
+
+#[test]
+fn new_migration_files_are_reported_after_r() {
+    let mut app = app_at(Environment::Development, 3);
+    update(&mut app, Msg::CatalogReloaded(Ok(vec![Revision(5)])));
+    assert!(
+        app.log
+            .back()
+            .is_some_and(|l| l.text == "new migration file(s): 0005")
+    );
+    update(
+        &mut app,
+        Msg::CatalogReloaded(Err("duplicate version 0005".into())),
+    );
+    assert!(
+        app.log
+            .iter()
+            .any(|l| l.level == Level::Error && l.text.contains("last good catalog"))
+    );
+}
+
+/// Read any line whole: Enter or `v` on a History, lock or Log row opens its full text; `c`
+/// copies it (OSC 52).
+#[test]
+fn enter_or_v_reads_a_row_whole_and_c_copies_it() {
+    let events = vec![sample::event(4, "up", 3, 4, "failed")];
+    let mut app = sample::connected(
+        Environment::Development,
+        3,
+        events,
+        vec![sample::conflict(900, 4121)],
+        true,
+    );
+    update(&mut app, key('2'));
+    update(&mut app, code(KeyCode::Enter));
+    let Some(Popup::Detail(d)) = &app.popup else {
+        panic!("no detail: {:?}", app.popup)
+    };
+    let text = d.text();
+    assert!(text.contains("SQLSTATE  55P03"), "{text}");
+    assert!(
+        text.contains("Nothing was applied for 0004."),
+        "the whole error: {text}"
+    );
+    assert!(text.contains("diagnosis:"), "{text}");
+    assert!(text.contains("when      2026-11-24 09:00:04 UTC"), "{text}");
+    let effects = update(&mut app, key('c'));
+    assert!(matches!(effects.as_slice(), [Effect::Copy(t)] if t.contains("55P03")));
+    assert!(app.popup.is_some(), "copying keeps the dialog open");
+    update(&mut app, code(KeyCode::Esc));
+    assert!(app.popup.is_none());
+    // The lock pane: the waiter's blocked statement and the blocker chain.
+    update(&mut app, key('3'));
+    update(&mut app, key('v'));
+    let Some(Popup::Detail(d)) = &app.popup else {
+        panic!("no detail")
+    };
+    let text = d.text();
+    assert!(
+        text.contains("ALTER TABLE ingestion_runs ADD COLUMN error_text text"),
+        "{text}"
+    );
+    assert!(
+        text.contains("└ pid 4121 (orders-api, user app) idle in transaction"),
+        "{text}"
+    );
+    assert!(text.contains("K terminates it"), "{text}");
+    update(&mut app, code(KeyCode::Esc));
+    // The log: an error with its next lines.
+    update(
+        &mut app,
+        Msg::Migrated(Err(std::sync::Arc::new(crate::error::Error::Failed(
+            "upgrade 0004 failed: lock_timeout\n  Nothing was applied.".into(),
+        )))),
+    );
+    update(&mut app, key('4'));
+    let last = app.pane(Pane::Log).visible.len() - 1;
+    app.panes[Pane::Log.index()].selected = last - 1;
+    update(&mut app, code(KeyCode::Enter));
+    let Some(Popup::Detail(d)) = &app.popup else {
+        panic!("no detail")
+    };
+    assert_eq!(
+        d.lines,
+        vec![
+            "upgrade 0004 failed: lock_timeout",
+            "  Nothing was applied."
+        ]
+    );
+}
+
+#[test]
+fn osc52_payload_is_standard_base64() {
+    use crate::tui::worker::base64;
+    assert_eq!(base64(b""), "");
+    assert_eq!(base64(b"f"), "Zg==");
+    assert_eq!(base64(b"fo"), "Zm8=");
+    assert_eq!(base64(b"foo"), "Zm9v");
+    assert_eq!(base64("pid 4121 → K".as_bytes()), "cGlkIDQxMjEg4oaSIEs=");
+}
+
+/// The `:` command line: actions without a key; unknown commands say so.
+#[test]
+fn colon_commands_switch_focus_filter_history_open_checklists_and_ask_to_switch_targets() {
+    let events = vec![
+        sample::event(2, "up", 3, 4, "ok"),
+        sample::event(1, "up", 2, 3, "ok"),
+    ];
+    let mut app = sample::connected(Environment::Development, 4, events, vec![], true);
+    let type_line = |app: &mut App, line: &str| {
+        update(app, key(':'));
+        for c in line.chars() {
+            update(app, key(c));
+        }
+        update(app, code(KeyCode::Enter))
+    };
+    assert!(type_line(&mut app, "history 0004").is_empty());
+    assert_eq!(app.focus, Pane::History);
+    assert_eq!(
+        app.pane(Pane::History).visible,
+        vec![0],
+        "only the event reaching 0004"
+    );
+    assert_eq!(
+        type_line(&mut app, "target staging"),
+        vec![Effect::SwitchTarget("staging".into())]
+    );
+    let effects = type_line(&mut app, "checklist rollback");
+    assert!(app.checklists.open);
+    assert_eq!(app.checklists.wanted.as_deref(), Some("rollback"));
+    assert!(effects.contains(&Effect::Checklist(ChecklistOp::Load)));
+    app.checklists.open = false;
+    assert!(type_line(&mut app, "frobnicate now").is_empty());
+    assert!(
+        app.log
+            .back()
+            .is_some_and(|l| l.text.starts_with("unknown command :frobnicate"))
+    );
+    // Esc drops a half-typed command; letters typed there are not keys.
+    update(&mut app, key(':'));
+    update(&mut app, key('q'));
+    update(&mut app, code(KeyCode::Esc));
+    assert!(app.command.is_none() && !app.quit);
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::{Notify, mpsc::UnboundedSender};
 
 use super::app::{
-    BackfillEffect, BackfillMsg, ChecklistOp, Effect, HISTORY_LIMIT, Msg, Signal, Stop,
+    BackfillEffect, BackfillMsg, ChecklistOp, Effect, HISTORY_LIMIT, Msg, Signal, Signalled, Stop,
 };
 use crate::backfill;
 use crate::catalog::Catalog;
@@ -16,6 +16,7 @@ use crate::db::blockers::{self, Blocker};
 use crate::db::{Session, schema};
 use crate::error::{Error, Result};
 use crate::event::{Event, Reporter};
+use crate::ops::gate::{Caller, Policy};
 use crate::ops::{self, migrate};
 use crate::plan::{Direction, TargetSpec};
 use crate::runbook::{self, ChecklistView, Runbook};
@@ -23,21 +24,48 @@ use crate::runbook::{self, ChecklistView, Runbook};
 /// The audit `detail.via` of actions started from the TUI.
 const VIA: &str = "tui";
 
+/// The catalog the worker and the monitor use: swapped whole when `r` reloads the files.
+#[derive(Clone)]
+pub struct SharedCatalog(Arc<std::sync::RwLock<Arc<Catalog>>>);
+
+impl SharedCatalog {
+    pub fn new(catalog: Catalog) -> SharedCatalog {
+        SharedCatalog(Arc::new(std::sync::RwLock::new(Arc::new(catalog))))
+    }
+
+    /// The current catalog (a poisoned lock still holds a whole catalog: swaps are one write).
+    pub fn get(&self) -> Arc<Catalog> {
+        match self.0.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set(&self, catalog: Catalog) {
+        match self.0.write() {
+            Ok(mut c) => *c = Arc::new(catalog),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(catalog),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Worker {
     target: Arc<Target>,
-    catalog: Arc<Catalog>,
+    catalog: SharedCatalog,
     /// The checklists, or why they could not be loaded (shown in the overlay).
     runbook: Arc<std::result::Result<Runbook, String>>,
     tx: UnboundedSender<Msg>,
     /// Wakes the monitor for an immediate poll.
     poke: Arc<Notify>,
+    /// Cancels the backfill dry run in flight (Esc).
+    dry_run: Arc<std::sync::Mutex<Option<crate::interrupt::Trigger>>>,
 }
 
 impl Worker {
     pub fn new(
         target: Arc<Target>,
-        catalog: Arc<Catalog>,
+        catalog: SharedCatalog,
         runbook: Arc<std::result::Result<Runbook, String>>,
         tx: UnboundedSender<Msg>,
         poke: Arc<Notify>,
@@ -48,6 +76,7 @@ impl Worker {
             runbook,
             tx,
             poke,
+            dry_run: Arc::default(),
         }
     }
 
@@ -55,6 +84,24 @@ impl Worker {
     pub fn run(&self, effect: Effect) {
         if effect == Effect::Poll {
             self.poke.notify_one();
+            return;
+        }
+        if let Effect::Copy(text) = &effect {
+            copy_to_clipboard(text);
+            return;
+        }
+        if effect == Effect::ReloadCatalog {
+            // Reading the files is quick, and done before the poll that follows it uses them.
+            let msg = self.reload_catalog();
+            self.tx.send(msg).ok();
+            return;
+        }
+        if effect == Effect::Backfill(BackfillEffect::CancelDryRun) {
+            if let Ok(mut t) = self.dry_run.lock()
+                && let Some(t) = t.take()
+            {
+                t.fire();
+            }
             return;
         }
         let w = self.clone();
@@ -67,11 +114,33 @@ impl Worker {
         });
     }
 
+    /// `r`: read the migration files again (new ones appear; a broken catalog keeps the old).
+    fn reload_catalog(&self) -> Msg {
+        let before = self.catalog.get();
+        Msg::CatalogReloaded(match ops::catalog(&self.target) {
+            Ok(c) => {
+                let added = c
+                    .migrations
+                    .iter()
+                    .filter(|m| before.get(m.revision).is_none())
+                    .map(|m| m.revision)
+                    .collect();
+                self.catalog.set(c);
+                Ok(added)
+            }
+            Err(e) => Err(e.to_string()),
+        })
+    }
+
     async fn execute(&self, effect: Effect) -> Option<Msg> {
+        let catalog = self.catalog.get();
         Some(match effect {
-            Effect::Poll => return None,
+            // Handled in `run` or by the event loop (`:target` replaces the whole session).
+            Effect::Poll | Effect::ReloadCatalog | Effect::Copy(_) | Effect::SwitchTarget(_) => {
+                return None;
+            }
             Effect::LoadHistory => Msg::History(
-                ops::history::history(&self.target, &self.catalog, HISTORY_LIMIT)
+                ops::history::history(&self.target, &catalog, HISTORY_LIMIT)
                     .await
                     .map_err(|e| e.to_string()),
             ),
@@ -108,7 +177,7 @@ impl Worker {
                 result: self.checklist(&op).await,
                 op,
             },
-            Effect::Backfill(e) => Msg::Backfill(self.backfill(e).await),
+            Effect::Backfill(e) => Msg::Backfill(self.backfill(e).await?),
         })
     }
 
@@ -155,6 +224,11 @@ impl Worker {
         result.map_err(|e| e.to_string())
     }
 
+    /// The TUI's gate policy, with the checklists the screen loaded.
+    fn policy(&self) -> Policy {
+        Policy::new(Caller::Tui, self.runbook.as_ref().clone().into())
+    }
+
     /// A reporter whose events arrive as `Msg::Progress`; await the handle after dropping the
     /// reporter so every event is delivered before the result.
     fn progress(&self) -> (Reporter, tokio::task::JoinHandle<()>) {
@@ -172,9 +246,9 @@ impl Worker {
         &self,
         direction: Direction,
         spec: TargetSpec,
-    ) -> std::result::Result<crate::plan::Plan, String> {
-        let req = migrate::Request::new(direction, spec);
-        migrate::preview(&self.target, &self.catalog, &req)
+    ) -> std::result::Result<migrate::Preview, String> {
+        let req = migrate::Request::new(direction, spec, self.policy());
+        migrate::preview_gated(&self.target, &self.catalog.get(), &req)
             .await
             .map_err(|e| e.to_string())
     }
@@ -187,23 +261,14 @@ impl Worker {
         spec: TargetSpec,
         expect: (crate::catalog::Revision, crate::catalog::Revision),
     ) -> std::result::Result<migrate::Report, Arc<Error>> {
-        let mut req = migrate::Request::new(direction, spec);
+        let catalog = self.catalog.get();
+        // The TUI's gates (lint without override, the production checklist) are checked by the
+        // run under the lock, which refuses and audits like any front end.
+        let mut req = migrate::Request::new(direction, spec, self.policy());
         req.expect = Some(expect);
         req.detail = serde_json::json!({ "via": VIA });
-        if direction == Direction::Up {
-            // The same lint gate as `pgshift up`: errors nobody allowed are refused here too
-            // (overriding them is a CLI decision: `up --allow-lint`, audited).
-            let blocking = crate::lint::blocking_between(&self.catalog, expect.0, expect.1);
-            if !blocking.is_empty() {
-                // Refused, exit 1, as `pgshift up` refuses them.
-                return Err(Arc::new(Error::Refused(format!(
-                    "lint found error(s) in the migrations to run ({}); nothing was run. See `pgshift lint` for why and the safe rewrite; fix the migration, add `-- pgshift: allow RULE reason`, or run `pgshift up --allow-lint`.",
-                    blocking.join(", ")
-                ))));
-            }
-        }
         let (reporter, forward) = self.progress();
-        let result = migrate::run(&self.target, &self.catalog, &req, &reporter).await;
+        let result = migrate::run(&self.target, &catalog, &req, &reporter).await;
         drop(reporter);
         forward.await.ok();
         result.map_err(Arc::new)
@@ -213,15 +278,26 @@ impl Worker {
 impl Worker {
     /// A backfill effect with the CLI's own core functions; a run's events arrive as
     /// `Msg::Progress` before its `BackfillMsg::Ran`.
-    async fn backfill(&self, effect: BackfillEffect) -> BackfillMsg {
-        let registry = backfill::registry(&self.target, &self.catalog);
+    async fn backfill(&self, effect: BackfillEffect) -> Option<BackfillMsg> {
+        let registry = backfill::registry(&self.target, &self.catalog.get());
         let opts = backfill::Options::default();
-        match effect {
+        Some(match effect {
             BackfillEffect::DryRun { name, purpose } => {
+                let (trigger, interrupt) = crate::interrupt::Interrupt::new();
+                if let Ok(mut t) = self.dry_run.lock() {
+                    *t = Some(trigger);
+                }
                 let result = match &registry {
-                    Ok(r) => backfill::dry_run(&self.target, r, &name, &opts, &Reporter::silent())
-                        .await
-                        .map_err(|e| e.to_string()),
+                    Ok(r) => backfill::dry_run_until(
+                        &self.target,
+                        r,
+                        &name,
+                        &opts,
+                        &Reporter::silent(),
+                        &interrupt,
+                    )
+                    .await
+                    .map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 };
                 BackfillMsg::DryRan {
@@ -237,6 +313,8 @@ impl Worker {
                 };
                 BackfillMsg::Ran { name, result }
             }
+            // Handled in `run` (it fires the dry run's interrupt); nothing to report.
+            BackfillEffect::CancelDryRun => return None,
             BackfillEffect::Stop { name, stop } => {
                 let result = match stop {
                     Stop::Pause => backfill::pause(&self.target, &name).await,
@@ -245,7 +323,7 @@ impl Worker {
                 .map_err(|e| e.to_string());
                 BackfillMsg::Stopped { name, stop, result }
             }
-        }
+        })
     }
 
     async fn run_backfill(
@@ -269,16 +347,57 @@ impl Worker {
     }
 }
 
-/// Cancel or terminate a blocker and write the audit row either way.
-pub async fn signal_audited(target: &Target, blocker: &Blocker, signal: Signal) -> Result<bool> {
+/// OSC 52: the terminal (and tmux, and an SSH client's terminal) puts `text` on the clipboard.
+/// Written between frames by the event loop's thread, so it never lands inside a frame.
+fn copy_to_clipboard(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    write!(out, "\x1b]52;c;{}\x07", base64(text.as_bytes())).ok();
+    out.flush().ok();
+}
+
+/// Standard base64 with padding (OSC 52's encoding).
+pub fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// How long a signalled session gets to let go of its locks before we say it did not.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Cancel or terminate a blocker, check that its locks went, and write the audit row either way:
+/// a cancel that leaves the locks held (idle in transaction) is a failure, never "sent".
+pub async fn signal_audited(
+    target: &Target,
+    blocker: &Blocker,
+    signal: Signal,
+) -> Result<Signalled> {
     let s = Session::connect(&target.conn, signal.verb()).await?;
     let terminate = signal == Signal::Terminate;
-    let result = blockers::signal(&s, blocker.pid, terminate).await;
+    let result = match blockers::signal(&s, blocker.pid, terminate).await {
+        Ok(true) => released(&s, blocker.pid).await,
+        Ok(false) => Ok(Signalled::Gone),
+        Err(e) => Err(e),
+    };
     let mut event = NewEvent::new(
         signal.verb(),
         match &result {
-            Ok(true) => Outcome::Ok,
-            Ok(false) | Err(_) => Outcome::Failed,
+            Ok(Signalled::Released) => Outcome::Ok,
+            Ok(_) | Err(_) => Outcome::Failed,
         },
     );
     event.detail = serde_json::json!({
@@ -292,21 +411,45 @@ pub async fn signal_audited(target: &Target, blocker: &Blocker, signal: Signal) 
         "query": blocker.query,
     });
     match &result {
-        Ok(false) => event.error = Some(format!("pid {} was gone before the signal", blocker.pid)),
+        Ok(Signalled::Gone) => {
+            event.error = Some(format!("pid {} was gone before the signal", blocker.pid))
+        }
+        Ok(Signalled::StillHolding(state)) => {
+            event.error = Some(format!(
+                "{} sent, but pid {} still holds its locks ({state})",
+                signal.verb(),
+                blocker.pid
+            ))
+        }
         Err(e) => event.error = Some(e.to_string()),
-        Ok(true) => {}
+        Ok(Signalled::Released) => {}
     }
+    // Never waits on the runner lock when the tables exist: a blocked run holds it right now.
     let audit = async {
-        schema::ensure(&s).await?;
+        schema::ensure_unlocked(&s, target.lock_wait, &Reporter::silent()).await?;
         audit::record(&s, &event).await
     }
     .await;
     match (result, audit) {
-        (Ok(sent), Ok(())) => Ok(sent),
+        (Ok(outcome), Ok(())) => Ok(outcome),
         (Ok(_), Err(e)) => Err(Error::Failed(format!(
             "the signal was sent to pid {}, but the audit row could not be written: {e}",
             blocker.pid
         ))),
         (Err(e), _) => Err(e),
+    }
+}
+
+/// Poll until `pid` holds no lock any more, up to [`RELEASE_WAIT`].
+async fn released(s: &Session, pid: i32) -> Result<Signalled> {
+    let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+    loop {
+        match blockers::still_holding(s, pid).await? {
+            None => return Ok(Signalled::Released),
+            Some(state) if tokio::time::Instant::now() >= deadline => {
+                return Ok(Signalled::StillHolding(state));
+            }
+            Some(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
     }
 }

@@ -23,6 +23,8 @@ fn step(revision: u32, direction: Direction, sql: &str) -> Step {
         sql: sql.into(),
         no_transaction: false,
         checksum: 42,
+        down: None,
+        out_of_order: false,
     }
 }
 
@@ -32,7 +34,11 @@ fn run_one(db: &TestDb, s: &Step, guard: &Guard) -> String {
     block_on(async {
         let worker = Session::connect(&conn, "test").await.unwrap();
         let monitor = Session::connect(&conn, "test monitor").await.unwrap();
-        schema::ensure(&worker).await.unwrap();
+        let lock =
+            pgshift::db::lock::acquire_runner(&worker, Duration::from_secs(5), &Reporter::silent())
+                .await
+                .unwrap();
+        schema::ensure(&lock).await.unwrap();
         let prepared = Prepared::new(&worker).await.unwrap();
         let interrupt = Interrupt::none();
         let reporter = Reporter::silent();

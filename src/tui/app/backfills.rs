@@ -39,6 +39,9 @@ pub struct LocalRun {
     pub retries: i64,
     /// The last retry's reason, until the next committed batch.
     pub retrying: Option<String>,
+    /// Held for a lagging replica (`waiting for replica r1: replay lag 12.3s > 10s`), until the
+    /// next committed batch.
+    pub waiting: Option<String>,
 }
 
 impl LocalRun {
@@ -54,6 +57,7 @@ impl LocalRun {
             batch_ms_max: 0,
             retries: 0,
             retrying: None,
+            waiting: None,
         }
     }
 }
@@ -84,10 +88,14 @@ impl Stop {
 pub enum BackfillDialog {
     /// `b`: what a run would do; nothing was changed.
     DryRun { dry: Box<DryRun>, scroll: u16 },
-    /// `B`: run it? With the dry run's numbers.
-    ConfirmRun { dry: Box<DryRun>, scroll: u16 },
-    /// `x`: cancel the run?
-    ConfirmCancel { row: Box<Overview> },
+    /// `B`: run it? With the dry run's numbers. On production the name is typed (`typed`).
+    ConfirmRun {
+        dry: Box<DryRun>,
+        scroll: u16,
+        typed: String,
+    },
+    /// `x`: end the run? On production the name is typed.
+    ConfirmCancel { row: Box<Overview>, typed: String },
     /// `q` while runs started here are going: pause them and quit?
     Quit { names: Vec<String> },
 }
@@ -119,6 +127,8 @@ pub enum BackfillEffect {
         name: String,
         purpose: DryPurpose,
     },
+    /// Esc while a dry run is in flight: cancel its statement on the server.
+    CancelDryRun,
     /// `resume`: continue the unfinished run (refuses when there is none).
     Run {
         name: String,
@@ -145,6 +155,8 @@ pub struct RowView {
     pub retries: i64,
     pub last_error: Option<String>,
     pub retrying: Option<String>,
+    /// Held for a lagging replica (a run started from this screen).
+    pub waiting: Option<String>,
     /// Who runs it: "this screen" or the holder's pid and application.
     pub runner: Option<String>,
     pub stopping: Option<Stop>,
@@ -191,6 +203,7 @@ impl Backfills {
             retries: r.run.as_ref().map_or(0, |run| run.retries),
             last_error: r.last_error.clone(),
             retrying: None,
+            waiting: None,
             runner: r
                 .holder
                 .as_ref()
@@ -208,6 +221,7 @@ impl Backfills {
             v.runner = Some("this screen".into());
             v.last_error = None;
             v.retrying = l.retrying.clone();
+            v.waiting = l.waiting.clone();
             if l.run_id.is_some() && l.rows_done >= r.rows_done {
                 let estimate = l.rows_estimate.max(l.rows_done);
                 v.rows_done = l.rows_done;
@@ -338,6 +352,7 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
             Shown::Running | Shown::Paused | Shown::Interrupted | Shown::Failed => {
                 app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmCancel {
                     row: Box::new(row),
+                    typed: String::new(),
                 }));
                 vec![]
             }
@@ -382,6 +397,17 @@ fn stop(app: &mut App, name: String, stop: Stop) -> Vec<Effect> {
     );
     app.backfills.stopping.push((name.clone(), stop));
     vec![Effect::Backfill(BackfillEffect::Stop { name, stop })]
+}
+
+/// Esc on the main screen while a dry run is in flight: cancel it on the server. Its result, when
+/// it comes, is dropped. False when there is none.
+pub(super) fn cancel_dry_run(app: &mut App) -> Option<Vec<Effect>> {
+    let (name, _) = app.backfills.dry_running.take()?;
+    app.log(
+        Level::Info,
+        format!("backfill {name}: cancelling the dry run on the server (nothing was changed)"),
+    );
+    Some(vec![Effect::Backfill(BackfillEffect::CancelDryRun)])
 }
 
 /// `q` with runs started here still going: ask (true) instead of quitting.
@@ -447,36 +473,97 @@ pub(super) fn on_dialog_key(
             }
             vec![]
         }
-        BackfillDialog::ConfirmRun { dry, scroll } => match action {
-            Some(Action::Confirm) => {
-                let name = dry.name.clone();
-                app.log(Level::Info, format!("backfill {name}: run confirmed"));
-                start_run(app, name, false)
+        BackfillDialog::ConfirmRun { dry, scroll, typed } => {
+            let name = dry.name.clone();
+            let reopen =
+                |typed, scroll| Popup::Backfill(BackfillDialog::ConfirmRun { dry, scroll, typed });
+            match answer(app, &name, typed, action, ev) {
+                Answer::Run => {
+                    app.log(Level::Info, format!("backfill {name}: run confirmed"));
+                    start_run(app, name, false)
+                }
+                Answer::Back => {
+                    app.log(Level::Info, "not confirmed; nothing was run");
+                    vec![]
+                }
+                Answer::Quit => input::on_action(app, Action::Quit),
+                Answer::Stay(typed) => {
+                    let scroll = scroll_by(scroll).unwrap_or(scroll);
+                    app.popup = Some(reopen(typed, scroll));
+                    vec![]
+                }
             }
-            Some(Action::Dismiss) => {
-                app.log(Level::Info, "not confirmed; nothing was run");
-                vec![]
+        }
+        BackfillDialog::ConfirmCancel { row, typed } => {
+            let name = row.name.clone();
+            match answer(app, &name, typed, action, ev) {
+                Answer::Run => stop(app, name, Stop::Cancel),
+                Answer::Back => {
+                    app.log(Level::Info, "not confirmed; the run goes on");
+                    vec![]
+                }
+                Answer::Quit => input::on_action(app, Action::Quit),
+                Answer::Stay(typed) => {
+                    app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmCancel {
+                        row,
+                        typed,
+                    }));
+                    vec![]
+                }
             }
-            Some(Action::Quit) => input::on_action(app, Action::Quit),
-            _ => {
-                let scroll = scroll_by(scroll).unwrap_or(scroll);
-                app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmRun { dry, scroll }));
-                vec![]
-            }
-        },
-        BackfillDialog::ConfirmCancel { row } => match action {
-            Some(Action::Confirm) => stop(app, row.name.clone(), Stop::Cancel),
-            Some(Action::Dismiss) => {
-                app.log(Level::Info, "not confirmed; nothing was cancelled");
-                vec![]
-            }
-            Some(Action::Quit) => input::on_action(app, Action::Quit),
-            _ => {
-                app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmCancel { row }));
-                vec![]
-            }
-        },
+        }
     }
+}
+
+/// What a key does in a backfill confirmation.
+enum Answer {
+    Run,
+    Back,
+    Quit,
+    /// Keep the dialog open, with this much typed.
+    Stay(String),
+}
+
+/// The same rules as every confirmation: `y` runs, `n`/Esc goes back, a bare Enter never runs
+/// (a backfill changes data); on production the backfill's name is typed, then Enter.
+fn answer(
+    app: &mut App,
+    name: &str,
+    mut typed: String,
+    action: Option<Action>,
+    ev: &KeyEvent,
+) -> Answer {
+    use crossterm::event::KeyCode;
+    let typing = app.target.environment.is_production();
+    if action == Some(Action::Quit) {
+        return Answer::Quit;
+    }
+    if ev.code == KeyCode::Esc || (!typing && action == Some(Action::Dismiss)) {
+        return Answer::Back;
+    }
+    match ev.code {
+        KeyCode::Enter if typing => {
+            if input::typed_matches(name, &typed) {
+                return Answer::Run;
+            }
+            app.log(
+                Level::Warn,
+                format!("type {name} exactly to confirm (you typed {typed:?}); nothing was run"),
+            );
+            typed.clear();
+        }
+        KeyCode::Enter => app.log(
+            Level::Warn,
+            "Enter alone does not run this: press y to run it, Esc to cancel",
+        ),
+        KeyCode::Backspace if typing => {
+            typed.pop();
+        }
+        KeyCode::Char(c) if typing && typed.chars().count() < 64 => typed.push(c),
+        KeyCode::Char('y') => return Answer::Run,
+        _ => {}
+    }
+    Answer::Stay(typed)
 }
 
 pub(super) fn on_msg(app: &mut App, m: BackfillMsg) -> Vec<Effect> {
@@ -507,6 +594,15 @@ pub(super) fn on_msg(app: &mut App, m: BackfillMsg) -> Vec<Effect> {
             purpose,
             result,
         } => {
+            if app.backfills.dry_running.as_ref() != Some(&(name.clone(), purpose)) {
+                // Cancelled with Esc: its result (or its cancellation) is not what anyone waits
+                // for now, and must never pop up a dialog on its own.
+                app.log(
+                    Level::Info,
+                    format!("backfill {name}: the cancelled dry run ended; nothing was changed"),
+                );
+                return vec![];
+            }
             app.backfills.dry_running = None;
             let dry = match result {
                 Ok(d) => Box::new(d),
@@ -532,10 +628,18 @@ pub(super) fn on_msg(app: &mut App, m: BackfillMsg) -> Vec<Effect> {
                         format!("backfill {name}: nothing to do (its count query finds no rows)"),
                     );
                 }
+                // The operator moved on (another dialog, the checklists): never ask over that.
+                DryPurpose::Confirm if app.popup.is_some() || app.checklists.open => {
+                    app.log(
+                        Level::Info,
+                        format!("backfill {name}: dry run ready; B asks to run it"),
+                    );
+                }
                 DryPurpose::Confirm => {
                     app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmRun {
                         dry,
                         scroll: 0,
+                        typed: String::new(),
                     }))
                 }
             }
@@ -587,17 +691,21 @@ pub(super) fn is_backfill(e: &Event) -> bool {
             | Event::BackfillProgress { .. }
             | Event::BackfillRetry { .. }
             | Event::BackfillStopped { .. }
+            | Event::ReplicaWait { name: Some(_), .. }
     )
 }
 
 /// A run's events: progress goes to the pane (several a second: not the log); start, retries
 /// and the end go to the log too.
 pub(super) fn on_event(app: &mut App, e: Event) {
+    // A replica wait repeats every poll: the log gets its first line, the pane the rest.
+    let repeated_wait = matches!(&e, Event::ReplicaWait { waited_s, .. } if *waited_s >= crate::db::topology::LAG_POLL.as_secs_f64());
     if !matches!(e, Event::BackfillProgress { .. })
+        && !repeated_wait
         && let Some(line) = crate::output::event_line(&e)
     {
         let level = match &e {
-            Event::BackfillRetry { .. } => Level::Warn,
+            Event::BackfillRetry { .. } | Event::ReplicaWait { .. } => Level::Warn,
             Event::BackfillStopped { state, .. } if state == "failed" => Level::Error,
             _ => Level::Info,
         };
@@ -608,6 +716,9 @@ pub(super) fn on_event(app: &mut App, e: Event) {
         | Event::BackfillProgress { name, .. }
         | Event::BackfillRetry { name, .. }
         | Event::BackfillStopped { name, .. } => name.clone(),
+        Event::ReplicaWait {
+            name: Some(name), ..
+        } => name.clone(),
         _ => return,
     };
     let Some(l) = app.backfills.local.iter_mut().find(|l| l.name == name) else {
@@ -642,6 +753,7 @@ pub(super) fn on_event(app: &mut App, e: Event) {
             l.batch_ms_max = batch_ms_max;
             l.retries = retries;
             l.retrying = None;
+            l.waiting = None;
         }
         Event::BackfillRetry {
             attempt,
@@ -649,6 +761,9 @@ pub(super) fn on_event(app: &mut App, e: Event) {
             reason,
             ..
         } => l.retrying = Some(format!("attempt {attempt}/{attempts}: {reason}")),
+        Event::ReplicaWait { .. } => {
+            l.waiting = e.lagging().map(|lagging| format!("waiting for {lagging}"));
+        }
         _ => {}
     }
 }
