@@ -421,6 +421,7 @@ async fn run_locked(
             );
         }
     }
+    let progress = started.map(audit::Progress::new);
     let runner = apply::Runner {
         worker,
         monitor,
@@ -428,7 +429,7 @@ async fn run_locked(
         guard: &target.guard,
         interrupt: &req.interrupt,
         reporter,
-        run: started.map(|r| r.0),
+        run: progress.as_ref(),
     };
     let mut reports = Vec::with_capacity(plan.steps.len());
     let mut reached = plan.from;
