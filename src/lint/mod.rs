@@ -111,19 +111,12 @@ pub fn lint_sql(sql: &str, no_transaction: bool) -> Vec<Finding> {
     let file = parse.tree();
     let mut linter = squawk_linter::Linter::from(rules::SQUAWK_RULES);
     linter.settings.assume_in_transaction = !no_transaction;
-    let statements: Vec<(usize, usize)> = file
-        .stmts()
-        .map(|s| {
-            let r = s.syntax().text_range();
-            (usize::from(r.start()), usize::from(r.end()))
-        })
-        .collect();
+    // Both lookups below run once per finding: they must not rescan the file (a 4 MB migration
+    // has tens of thousands of findings).
+    let statements = Statements::of(&file);
+    let lines = LineIndex::new(sql);
     let statement_at = |offset: usize| {
-        let (start, end) = statements
-            .iter()
-            .copied()
-            .find(|(s, e)| (*s..=*e).contains(&offset))
-            .unwrap_or((offset, offset));
+        let (start, end) = statements.around(offset);
         (
             start,
             crate::output::one_line(sql.get(start..end).unwrap_or(""), 160),
@@ -134,7 +127,7 @@ pub fn lint_sql(sql: &str, no_transaction: bool) -> Vec<Finding> {
         .into_iter()
         .map(|v| {
             let (start, text) = statement_at(usize::from(v.text_range.start()));
-            let mut f = finding(&v.code.to_string(), line_of(sql, start), text);
+            let mut f = finding(&v.code.to_string(), lines.statement_line(sql, start), text);
             if f.why.is_empty() {
                 // A squawk rule missing from our rule book: keep squawk's own words.
                 f.why = v.message;
@@ -145,7 +138,7 @@ pub fn lint_sql(sql: &str, no_transaction: bool) -> Vec<Finding> {
         .collect();
     for (rule, offset, severity) in own::check(&file, no_transaction) {
         let (start, text) = statement_at(offset);
-        let mut f = finding(rule, line_of(sql, start), text);
+        let mut f = finding(rule, lines.statement_line(sql, start), text);
         f.severity = severity;
         findings.push(f);
     }
@@ -153,7 +146,7 @@ pub fn lint_sql(sql: &str, no_transaction: bool) -> Vec<Finding> {
         let offset = usize::from(e.range().start());
         findings.push(finding(
             rules::UNPARSED_SQL,
-            line_of(sql, offset),
+            lines.statement_line(sql, offset),
             format!(
                 "{}: {}",
                 e.message(),
@@ -196,21 +189,66 @@ fn finding(rule: &str, line: usize, statement: String) -> Finding {
     }
 }
 
-/// 1-based line of byte `offset`, skipping leading whitespace and comment lines so the line
-/// points at the statement itself.
-fn line_of(sql: &str, offset: usize) -> usize {
-    let mut offset = offset.min(sql.len());
-    loop {
-        let rest = &sql[offset..];
-        let trimmed = rest.trim_start();
-        offset += rest.len() - trimmed.len();
-        if trimmed.starts_with("--") {
-            offset += trimmed.find('\n').map_or(trimmed.len(), |n| n + 1);
-        } else {
-            break;
-        }
+/// The byte ranges of a file's statements, in order, for finding the statement around an offset
+/// by binary search.
+struct Statements(Vec<(usize, usize)>);
+
+impl Statements {
+    fn of(file: &squawk_syntax::SourceFile) -> Self {
+        Statements(
+            file.stmts()
+                .map(|s| {
+                    let r = s.syntax().text_range();
+                    (usize::from(r.start()), usize::from(r.end()))
+                })
+                .collect(),
+        )
     }
-    sql[..offset.min(sql.len())].matches('\n').count() + 1
+
+    /// The statement containing `offset` (ends inclusive), or the empty range at `offset`.
+    fn around(&self, offset: usize) -> (usize, usize) {
+        let after = self.0.partition_point(|(start, _)| *start <= offset);
+        after
+            .checked_sub(1)
+            .and_then(|i| self.0.get(i))
+            .copied()
+            .filter(|(_, end)| offset <= *end)
+            .unwrap_or((offset, offset))
+    }
+}
+
+/// Start offsets of every line, so a line number costs a binary search, not a scan of the file.
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(sql: &str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        LineIndex(starts)
+    }
+
+    /// 1-based line of byte `offset`.
+    fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|start| *start <= offset).max(1)
+    }
+
+    /// 1-based line of the statement at `offset`, skipping leading whitespace and comment lines
+    /// so the line points at the statement itself.
+    fn statement_line(&self, sql: &str, offset: usize) -> usize {
+        let mut offset = offset.min(sql.len());
+        loop {
+            let rest = &sql[offset..];
+            let trimmed = rest.trim_start();
+            offset += rest.len() - trimmed.len();
+            if trimmed.starts_with("--") {
+                offset += trimmed.find('\n').map_or(trimmed.len(), |n| n + 1);
+            } else {
+                break;
+            }
+        }
+        self.line(offset)
+    }
 }
 
 fn directive_line(sql: &str, rule: &str) -> usize {
