@@ -329,13 +329,23 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                 }
                 Command::Up(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Up).map_err(Error::Usage)?;
-                    migrate_cmd(g, &target, &catalog, Direction::Up, spec, a.allow_lint)
-                        .await
-                        .inspect_err(|e| crate::runbook::cli::print_diagnosis(g, &target, e))
+                    let lint = crate::lint::Settings::from_config(loaded)?;
+                    migrate_cmd(
+                        g,
+                        &target,
+                        &catalog,
+                        Direction::Up,
+                        spec,
+                        a.allow_lint,
+                        &lint,
+                    )
+                    .await
+                    .inspect_err(|e| crate::runbook::cli::print_diagnosis(g, &target, e))
                 }
                 Command::Down(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Down).map_err(Error::Usage)?;
-                    migrate_cmd(g, &target, &catalog, Direction::Down, spec, false).await
+                    let lint = crate::lint::Settings::default();
+                    migrate_cmd(g, &target, &catalog, Direction::Down, spec, false, &lint).await
                 }
                 Command::Plan(a) => {
                     let dir = a.direction.into();
@@ -482,6 +492,7 @@ async fn migrate_cmd(
     direction: Direction,
     spec: TargetSpec,
     allow_lint: bool,
+    lint: &crate::lint::Settings,
 ) -> Result<ExitCode> {
     let mut req = migrate::Request::new(direction, spec);
     if direction == Direction::Down {
@@ -500,14 +511,12 @@ async fn migrate_cmd(
     } else if let Ok(plan) = migrate::preview(target, catalog, &req).await {
         // Lint what `up` is about to run, before anything runs. (A preview that fails is left to
         // the run itself, which reports and audits the same failure.)
-        let lints = crate::lint::cli::of_plan(&plan, catalog);
-        if !lints.is_empty() {
-            match crate::lint::cli::gate(g, &lints, allow_lint) {
-                Ok(detail) => req.detail["lint"] = detail,
-                Err(e) => {
-                    migrate::record_refusal(target, &req, &e).await;
-                    return Err(e);
-                }
+        match crate::lint::cli::gate(g, target, &plan, catalog, lint, allow_lint).await {
+            Ok(serde_json::Value::Null) => {}
+            Ok(detail) => req.detail["lint"] = detail,
+            Err(e) => {
+                migrate::record_refusal(target, &req, &e).await;
+                return Err(e);
             }
         }
     }

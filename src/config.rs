@@ -28,6 +28,8 @@ pub struct ConfigFile {
     pub backfills: Option<toml::Table>,
     pub serve: Option<toml::Table>,
     pub startup: Option<toml::Table>,
+    /// `[lint]`: baseline and thresholds, typed by `crate::lint::Settings`.
+    pub lint: Option<toml::Table>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -4,13 +4,14 @@ use std::path::PathBuf;
 
 use crate::catalog::Catalog;
 use crate::cli::GlobalArgs;
-use crate::config::{Loaded, Resolved};
+use crate::config::{Loaded, Resolved, Target};
+use crate::db::Session;
 use crate::error::{Error, ExitCode, Result};
 use crate::ops::lint::{self as op, LintReport, Scope};
 use crate::output::{self, Format};
 use crate::plan::Plan;
 
-use super::{MigrationLint, render, rules};
+use super::{MigrationLint, Settings, Weighed, render, rules};
 
 #[derive(Debug, clap::Args)]
 pub struct LintArgs {
@@ -30,20 +31,27 @@ pub async fn lint(g: &GlobalArgs, loaded: &Loaded, a: &LintArgs) -> Result<ExitC
     if a.rules {
         return rule_list(g);
     }
+    let settings = Settings::from_config(loaded)?;
     let report = if !a.files.is_empty() {
         op::files(&a.files)?
     } else if a.all {
-        op::catalog(&offline_catalog(g, loaded)?, Scope::Catalog, None)
+        op::catalog(
+            &offline_catalog(g, loaded)?,
+            &settings,
+            Scope::Catalog,
+            None,
+        )
     } else {
         match loaded.resolve(&g.overrides())? {
             Resolved::Nothing => op::catalog(
                 &offline_catalog(g, loaded)?,
+                &settings,
                 Scope::Catalog,
                 Some("no database configured: linted the whole catalog".into()),
             ),
             _ => {
                 let (target, _sandbox) = crate::cli::resolve_target(g, loaded).await?;
-                op::pending(&target, &crate::ops::catalog(&target)?).await?
+                op::pending(&target, &crate::ops::catalog(&target)?, &settings).await?
             }
         }
     };
@@ -64,6 +72,15 @@ fn human(report: &LintReport) {
     let mut out = std::io::stdout().lock();
     if let Some(note) = &report.note {
         writeln!(out, "note: {note}").ok();
+    }
+    writeln!(out, "lint: {}", report.basis).ok();
+    if let (Some(base), false) = (report.start_after, report.not_linted.is_empty()) {
+        writeln!(
+            out,
+            "lint: {} migration(s) at or below start_after = {base} not linted",
+            report.not_linted.len()
+        )
+        .ok();
     }
     if report.migrations.is_empty() {
         let what = match report.scope {
@@ -135,37 +152,81 @@ pub struct LintedPlan<'a> {
     pub lint: Vec<MigrationLint>,
 }
 
-/// Before `up`: print the findings, refuse blocking errors unless `allow_lint`, and return the
-/// audit detail (`lint` in the run's JSON detail) recording what was allowed and how.
-pub fn gate(
+/// Before `up`: weigh the plan's steps against the target (one query on its own connection), print
+/// a short summary (at most ~15 lines; with `--json` every finding as one JSON line on stderr),
+/// refuse blocking errors unless `allow_lint`, and return the audit detail (`lint` in the run's
+/// JSON detail) recording how lint weighed and what was allowed.
+pub async fn gate(
     g: &GlobalArgs,
-    lints: &[MigrationLint],
+    target: &Target,
+    plan: &Plan,
+    catalog: &Catalog,
+    settings: &Settings,
     allow_lint: bool,
 ) -> Result<serde_json::Value> {
-    let (errors, allowed, warnings) = render::counts(lints);
-    if errors + allowed + warnings > 0 {
-        if g.json {
-            // Progress on stderr is JSON lines with --json; the findings are one of them.
-            let line = serde_json::json!({"event": "lint", "migrations": lints});
-            eprintln!("{line}");
-        } else {
-            render::findings(&mut std::io::stderr().lock(), lints, false).ok();
-        }
-    }
-    if errors > 0 && !allow_lint {
-        let list: Vec<String> = lints
+    let steps: Vec<&crate::catalog::Migration> = match plan.direction {
+        crate::plan::Direction::Up => plan
+            .steps
             .iter()
-            .flat_map(|l| {
-                l.blocking()
-                    .map(move |f| format!("{} line {}: {}", l.revision, f.line, f.rule))
-            })
-            .collect();
-        return Err(Error::Refused(format!(
-            "lint found {errors} error(s) in the pending migrations ({}); nothing was run. Run `pgshift lint` for why and the safe rewrite; fix the migration, add `-- pgshift: allow RULE reason`, or pass --allow-lint (recorded in the audit).",
-            list.join(", ")
-        )));
+            .filter_map(|s| catalog.get(s.revision))
+            .collect(),
+        crate::plan::Direction::Down => Vec::new(),
+    };
+    if steps.is_empty() {
+        return Ok(serde_json::Value::Null);
     }
-    let noted: Vec<serde_json::Value> = lints
+    let session = Session::connect(&target.conn, "lint").await?;
+    let w = super::weigh(&session.client, &steps, settings).await?;
+    drop(session);
+    let c = w.counts();
+    if g.json {
+        // Progress on stderr is JSON lines with --json; the weighed findings are one of them.
+        let line = serde_json::json!({"event": "lint", "lint": &w});
+        eprintln!("{line}");
+    } else if c.errors + c.warnings > 0 {
+        render::short(&mut std::io::stderr().lock(), &w, &all_command(g)).ok();
+    }
+    if c.errors > 0 && !allow_lint {
+        return Err(refusal(&w));
+    }
+    Ok(audit_detail(&w, allow_lint))
+}
+
+/// The command that lists every finding of this target.
+fn all_command(g: &GlobalArgs) -> String {
+    match &g.target {
+        Some(t) => format!("pgshift lint --target {t}"),
+        None => "pgshift lint".into(),
+    }
+}
+
+/// The refusal of a run with blocking findings: one short paragraph (the summary above it says
+/// which); the full list is `pgshift lint` and `--json`.
+pub fn refusal(w: &Weighed) -> Error {
+    let c = w.counts();
+    let first: Vec<String> = w
+        .blocking()
+        .take(3)
+        .map(|(rev, f)| format!("{rev} line {}: {}", f.line, f.rule))
+        .collect();
+    let more = c.errors.saturating_sub(first.len());
+    Error::Refused(format!(
+        "lint found {} error(s) in the pending migrations ({}{}); nothing was run. Fix the migration as `pgshift lint` says, add `-- pgshift: allow RULE reason`, or pass --allow-lint (recorded in the audit).",
+        c.errors,
+        first.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    ))
+}
+
+/// What the audit row keeps: how lint weighed, what was allowed or overridden.
+pub fn audit_detail(w: &Weighed, allow_lint: bool) -> serde_json::Value {
+    let c = w.counts();
+    let noted: Vec<serde_json::Value> = w
+        .migrations
         .iter()
         .flat_map(|l| {
             l.findings
@@ -174,14 +235,17 @@ pub fn gate(
                 .map(move |f| {
                     serde_json::json!({
                         "revision": l.revision, "rule": f.rule, "line": f.line,
-                        "severity": f.severity, "allowed": f.allowed,
+                        "severity": f.severity, "allowed": f.allowed, "weighed": f.weighed,
                     })
                 })
         })
         .collect();
-    Ok(serde_json::json!({
-        "errors_overridden": if allow_lint { errors } else { 0 },
+    serde_json::json!({
+        "mode": w.mode,
+        "counts": c,
+        "not_linted": w.not_linted,
+        "errors_overridden": if allow_lint { c.errors } else { 0 },
         "allow_lint_flag": allow_lint,
         "findings": noted,
-    }))
+    })
 }

@@ -3,19 +3,30 @@
 //! rules where squawk has none. `-- pgshift: allow RULE reason` turns a finding into an allowed one.
 //!
 //! Only up SQL is linted: a down migration is destructive by design and is confirmed separately.
+//!
+//! The findings of a file are static (what the SQL says). [`weigh`] then weighs them for one run:
+//! tables new in the run are quiet, and with a database each lock finding is weighed by the live
+//! size and activity of its table.
 
 pub mod cli;
+mod estimate;
 mod own;
+pub mod relation;
 pub mod render;
 pub mod rules;
+pub mod settings;
+pub mod weigh;
 
-use squawk_syntax::ast::AstNode;
+use squawk_syntax::ast::{self, AstNode};
 
 use crate::catalog::{Migration, Revision};
+pub use relation::Relation;
 pub use rules::{RuleDoc, Severity};
+pub use settings::Settings;
+pub use weigh::{Mode, Weighed, weigh, weigh_with};
 
 /// One problem in one migration.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Finding {
     pub rule: String,
     pub severity: Severity,
@@ -29,6 +40,13 @@ pub struct Finding {
     pub fix: String,
     /// The reason given in `-- pgshift: allow RULE reason`, when the author accepted it.
     pub allowed: Option<String>,
+    /// The table (or index) the statement works on, when lint can tell.
+    pub table: Option<Relation>,
+    /// How the run or the live table weighed this finding (why its severity is what it is), e.g.
+    /// `documents: 812 rows, 96 kB: SHARE lock held ~1 ms, allowed`. `None`: static.
+    pub weighed: Option<String>,
+    /// The estimated time the statement holds its lock, in seconds (lock findings on live tables).
+    pub estimate_s: Option<f64>,
 }
 
 impl Finding {
@@ -46,16 +64,35 @@ pub struct MigrationLint {
     pub file: String,
     pub no_transaction: bool,
     pub findings: Vec<Finding>,
+    /// Tables this migration creates or renames, in order (for the run context of the weighing).
+    #[serde(skip)]
+    pub tables: Vec<TableEvent>,
+}
+
+/// A table coming into being in a migration, at a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableEvent {
+    pub line: usize,
+    pub change: TableChange,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableChange {
+    Created(Relation),
+    /// (old name, new name).
+    Renamed(Relation, Relation),
 }
 
 impl MigrationLint {
     pub fn of(m: &Migration) -> Self {
+        let a = analyse_migration(m);
         MigrationLint {
             revision: m.revision,
             name: m.name.clone(),
             file: m.up_path.display().to_string(),
             no_transaction: m.no_transaction,
-            findings: lint_migration(m),
+            findings: a.findings,
+            tables: a.tables,
         }
     }
 
@@ -64,30 +101,36 @@ impl MigrationLint {
     }
 }
 
-/// The unallowed errors of the migrations after `from` up to `to`, as `0004 line 2: rule`
-/// (the gate of every upgrade front end).
+/// The unallowed errors of the migrations after `from` up to `to`, as `0004 line 2: rule`,
+/// weighed by the run (tables created earlier in it are new) but not by a database: the TUI's
+/// gate until it weighs with [`weigh`].
 pub fn blocking_between(
     catalog: &crate::catalog::Catalog,
     from: Revision,
     to: Revision,
 ) -> Vec<String> {
-    catalog
+    let steps: Vec<&Migration> = catalog
         .migrations
         .iter()
         .filter(|m| m.revision > from && m.revision <= to)
-        .flat_map(|m| {
-            lint_migration(m)
-                .into_iter()
-                .filter(Finding::blocks)
-                .map(move |f| format!("{} line {}: {}", m.revision, f.line, f.rule))
-        })
+        .collect();
+    weigh_with(&steps, &Settings::default(), None)
+        .blocking()
+        .map(|(rev, f)| format!("{rev} line {}: {}", f.line, f.rule))
         .collect()
 }
 
 /// Lint `m`'s up SQL and apply its allow directives. Allowed findings stay in the result (marked),
 /// so reports and the audit show what was accepted and why.
 pub fn lint_migration(m: &Migration) -> Vec<Finding> {
-    let mut findings = lint_sql(&m.up, m.no_transaction);
+    analyse_migration(m).findings
+}
+
+fn analyse_migration(m: &Migration) -> Analysis {
+    let Analysis {
+        mut findings,
+        tables,
+    } = analyse(&m.up, m.no_transaction);
     for f in &mut findings {
         if let Some(a) = m.allows.iter().find(|a| a.rule == f.rule) {
             f.allowed = Some(a.reason.clone());
@@ -101,12 +144,22 @@ pub fn lint_migration(m: &Migration) -> Vec<Finding> {
         ));
     }
     findings.sort_by_key(|f| f.line);
-    findings
+    Analysis { findings, tables }
 }
 
 /// Lint SQL without directives. `no_transaction`: the statements run one by one outside a
 /// transaction (tables created earlier in the file are then committed, existing tables).
 pub fn lint_sql(sql: &str, no_transaction: bool) -> Vec<Finding> {
+    analyse(sql, no_transaction).findings
+}
+
+/// What one parse of a file gives: its findings and the tables it creates or renames.
+struct Analysis {
+    findings: Vec<Finding>,
+    tables: Vec<TableEvent>,
+}
+
+fn analyse(sql: &str, no_transaction: bool) -> Analysis {
     let parse = squawk_syntax::SourceFile::parse(sql);
     let file = parse.tree();
     let mut linter = squawk_linter::Linter::from(rules::SQUAWK_RULES);
@@ -116,18 +169,20 @@ pub fn lint_sql(sql: &str, no_transaction: bool) -> Vec<Finding> {
     let statements = Statements::of(&file);
     let lines = LineIndex::new(sql);
     let statement_at = |offset: usize| {
-        let (start, end) = statements.around(offset);
+        let (start, end, stmt) = statements.around(offset);
         (
             start,
             crate::output::one_line(sql.get(start..end).unwrap_or(""), 160),
+            stmt.and_then(relation::target_of),
         )
     };
     let mut findings: Vec<Finding> = linter
         .lint(&parse, sql)
         .into_iter()
         .map(|v| {
-            let (start, text) = statement_at(usize::from(v.text_range.start()));
+            let (start, text, table) = statement_at(usize::from(v.text_range.start()));
             let mut f = finding(&v.code.to_string(), lines.statement_line(sql, start), text);
+            f.table = table;
             if f.why.is_empty() {
                 // A squawk rule missing from our rule book: keep squawk's own words.
                 f.why = v.message;
@@ -137,9 +192,10 @@ pub fn lint_sql(sql: &str, no_transaction: bool) -> Vec<Finding> {
         })
         .collect();
     for (rule, offset, severity) in own::check(&file, no_transaction) {
-        let (start, text) = statement_at(offset);
+        let (start, text, table) = statement_at(offset);
         let mut f = finding(rule, lines.statement_line(sql, start), text);
         f.severity = severity;
+        f.table = table;
         findings.push(f);
     }
     if let Some(e) = parse.errors().first() {
@@ -156,7 +212,8 @@ pub fn lint_sql(sql: &str, no_transaction: bool) -> Vec<Finding> {
     }
     findings.sort_by_key(|f| f.line);
     findings.dedup_by(|a, b| a.rule == b.rule && a.line == b.line);
-    findings
+    let tables = statements.table_events(sql, &lines);
+    Analysis { findings, tables }
 }
 
 /// Whether `stmt` is a CONCURRENTLY index build, drop or reindex (which locks out no reads or
@@ -186,12 +243,15 @@ fn finding(rule: &str, line: usize, statement: String) -> Finding {
         why: doc.map(|d| d.why.to_string()).unwrap_or_default(),
         fix: doc.map(|d| d.fix.to_string()).unwrap_or_default(),
         allowed: None,
+        table: None,
+        weighed: None,
+        estimate_s: None,
     }
 }
 
-/// The byte ranges of a file's statements, in order, for finding the statement around an offset
-/// by binary search.
-struct Statements(Vec<(usize, usize)>);
+/// A file's statements with their byte ranges, in order, for finding the statement around an
+/// offset by binary search.
+struct Statements(Vec<(usize, usize, Option<ast::Stmt>)>);
 
 impl Statements {
     fn of(file: &squawk_syntax::SourceFile) -> Self {
@@ -199,21 +259,43 @@ impl Statements {
             file.stmts()
                 .map(|s| {
                     let r = s.syntax().text_range();
-                    (usize::from(r.start()), usize::from(r.end()))
+                    (usize::from(r.start()), usize::from(r.end()), Some(s))
                 })
                 .collect(),
         )
     }
 
     /// The statement containing `offset` (ends inclusive), or the empty range at `offset`.
-    fn around(&self, offset: usize) -> (usize, usize) {
-        let after = self.0.partition_point(|(start, _)| *start <= offset);
+    fn around(&self, offset: usize) -> (usize, usize, Option<&ast::Stmt>) {
+        let after = self.0.partition_point(|(start, _, _)| *start <= offset);
         after
             .checked_sub(1)
             .and_then(|i| self.0.get(i))
-            .copied()
-            .filter(|(_, end)| offset <= *end)
-            .unwrap_or((offset, offset))
+            .filter(|(_, end, _)| offset <= *end)
+            .map_or((offset, offset, None), |(s, e, stmt)| {
+                (*s, *e, stmt.as_ref())
+            })
+    }
+
+    /// The tables the statements create or rename, at their lines.
+    fn table_events(&self, sql: &str, lines: &LineIndex) -> Vec<TableEvent> {
+        self.0
+            .iter()
+            .filter_map(|(start, _, stmt)| {
+                let stmt = stmt.as_ref()?;
+                let change = match relation::created_by(stmt) {
+                    Some(t) => TableChange::Created(t),
+                    None => {
+                        let (old, new) = relation::renamed_by(stmt)?;
+                        TableChange::Renamed(old, new)
+                    }
+                };
+                Some(TableEvent {
+                    line: lines.statement_line(sql, *start),
+                    change,
+                })
+            })
+            .collect()
     }
 }
 
