@@ -110,10 +110,16 @@ pub fn short(out: &mut impl Write, w: &Weighed, all_command: &str) -> std::io::R
     let mut rules: Vec<(&str, (usize, usize, usize))> = per_rule.into_iter().collect();
     rules.sort_by_key(|(name, (e, wa, o))| (std::cmp::Reverse((*e, *wa, *o)), *name));
     for (name, (e, wa, o)) in rules.iter().take(RULES_SHOWN) {
-        writeln!(
-            out,
-            "  {name:<44} {e:>5} error(s) {wa:>5} warning(s) {o:>5} other"
-        )?;
+        let parts: Vec<String> = [
+            (*e, "error(s)"),
+            (*wa, "warning(s)"),
+            (*o, "info or allowed"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        writeln!(out, "  {name:<40} {}", parts.join(", "))?;
     }
     if rules.len() > RULES_SHOWN {
         writeln!(out, "  ... and {} more rule(s)", rules.len() - RULES_SHOWN)?;

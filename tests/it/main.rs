@@ -5,6 +5,7 @@ mod common;
 
 mod backfill;
 mod contract;
+mod lint;
 mod migrate;
 mod runbook;
 mod safety;
