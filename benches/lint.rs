@@ -1,12 +1,17 @@
 //! Lint speed: `lint_migration` on each demo migration, a larger synthetic one, and generated
 //! migrations of 1, 4 and 16 MB (linear in size: 4 MB well under a second; before the line and
 //! statement lookups became binary searches it was quadratic, 5 s at 4 MB and 118 s at 20 MB).
-//! Targets: a typical migration <= 5 ms, 4 MB < 1 s. Run: `cargo bench --bench lint`.
+//! Targets: a typical migration <= 5 ms, 4 MB < 1 s.
+//!
+//! Then the weighing: `lint::weigh` of 50 pending migrations touching 50 live tables (one query)
+//! next to a `SELECT 1` round trip on the same connection, on a scratch database of the server at
+//! BENCH_DATABASE_URL (else postgres@127.0.0.1:5432); skipped when no server answers.
+//! Run: `cargo bench --bench lint`.
 
 use std::time::{Duration, Instant};
 
 use pgshift::catalog::{Catalog, Migration, Revision};
-use pgshift::lint::lint_migration;
+use pgshift::lint::{Settings, lint_migration};
 
 const RUNS: usize = 200;
 
@@ -112,4 +117,94 @@ fn main() {
         let m = migration("large", large(mb << 20));
         report(&format!("generated {mb} MB"), &m, LARGE_RUNS);
     }
+    weighing();
+}
+
+/// Tables (and pending migrations, one index each) of the weighing benchmark.
+const WEIGH_TABLES: usize = 50;
+const WEIGH_RUNS: usize = 50;
+
+fn weighing() {
+    let server = std::env::var("BENCH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("weighing skipped: no runtime: {e}");
+            return;
+        }
+    };
+    let db = format!("pgshift_bench_lint_{}", std::process::id());
+    let result = runtime.block_on(async {
+        let admin = connect(&format!("{server}/postgres")).await?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {db}"))
+            .await?;
+        let measured = measure_weighing(&format!("{server}/{db}")).await;
+        admin
+            .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+            .await?;
+        measured
+    });
+    if let Err(e) = result {
+        eprintln!("weighing skipped: {e}");
+    }
+}
+
+async fn connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+async fn measure_weighing(url: &str) -> Result<(), tokio_postgres::Error> {
+    let client = connect(url).await?;
+    let mut setup = String::new();
+    for t in 0..WEIGH_TABLES {
+        setup.push_str(&format!(
+            "CREATE TABLE t{t} (id bigserial PRIMARY KEY, name text); INSERT INTO t{t} (name) SELECT 'n' || g FROM generate_series(1, 1000) g; ANALYZE t{t};\n"
+        ));
+    }
+    client.batch_execute(&setup).await?;
+    let steps: Vec<Migration> = (0..WEIGH_TABLES)
+        .map(|t| {
+            migration(
+                "index",
+                format!("CREATE INDEX t{t}_name_idx ON t{t} (name);\n"),
+            )
+        })
+        .collect();
+    let refs: Vec<&Migration> = steps.iter().collect();
+    let settings = Settings::default();
+    let (mut weigh, mut offline, mut ping) = (Vec::new(), Vec::new(), Vec::new());
+    let mut tables = 0;
+    for _ in 0..WEIGH_RUNS {
+        let t = Instant::now();
+        client.simple_query("SELECT 1").await?;
+        ping.push(t.elapsed());
+        let t = Instant::now();
+        match pgshift::lint::weigh(&client, &refs, &settings).await {
+            Ok(w) => tables = w.tables.len(),
+            Err(e) => {
+                eprintln!("weigh failed: {e}");
+                return Ok(());
+            }
+        }
+        weigh.push(t.elapsed());
+        let t = Instant::now();
+        std::hint::black_box(pgshift::lint::weigh_with(&refs, &settings, None));
+        offline.push(t.elapsed());
+    }
+    let (w, o, p) = (median(weigh), median(offline), median(ping));
+    println!(
+        "weigh {WEIGH_TABLES} migrations / {tables} live tables, median of {WEIGH_RUNS}: {:.2} ms (lint alone {:.2} ms, so the query costs {:.2} ms; a SELECT 1 round trip {:.2} ms)",
+        w.as_secs_f64() * 1e3,
+        o.as_secs_f64() * 1e3,
+        w.saturating_sub(o).as_secs_f64() * 1e3,
+        p.as_secs_f64() * 1e3
+    );
+    Ok(())
 }
