@@ -92,17 +92,11 @@ pub fn catalog(
     scope: Scope,
     note: Option<String>,
 ) -> LintReport {
-    let (skipped, linted): (Vec<_>, Vec<_>) = catalog
-        .migrations
-        .iter()
-        .partition(|m| settings.skips(m.revision));
-    let mut r = LintReport::new(
-        scope,
-        note,
-        linted.into_iter().map(MigrationLint::of).collect(),
-    );
+    let all: Vec<&crate::catalog::Migration> = catalog.migrations.iter().collect();
+    let (lints, not_linted) = crate::lint::weigh::lint_run(&all, settings);
+    let mut r = LintReport::new(scope, note, lints);
     r.start_after = settings.start_after;
-    r.not_linted = skipped.into_iter().map(|m| m.revision).collect();
+    r.not_linted = not_linted;
     r
 }
 
