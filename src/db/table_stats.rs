@@ -27,6 +27,18 @@ WITH wanted AS (
     JOIN pg_namespace n ON n.oid = c.relnamespace
     LEFT JOIN pg_index i ON i.indexrelid = c.oid
     WHERE (w.schema_name = '' AND pg_table_is_visible(c.oid)) OR n.nspname = w.schema_name
+), holders AS MATERIALIZED (
+    SELECT l.relation, a.pid, a.xact_start
+    FROM pg_locks l
+    JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'relation'
+      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND a.pid <> pg_backend_pid()
+      AND a.xact_start < now() - make_interval(secs => $3)
+), stats_window AS MATERIALIZED (
+    SELECT EXTRACT(epoch FROM now() - COALESCE(
+               (SELECT stats_reset FROM pg_stat_database WHERE datname = current_database()),
+               pg_postmaster_start_time()))::float8 AS seconds
 )
 SELECT f.schema_name, f.rel_name,
        tn.nspname::text AS table_schema, t.relname::text AS table_name,
@@ -36,24 +48,19 @@ SELECT f.schema_name, f.rel_name,
        s.n_live_tup::int8 AS live_rows,
        (s.n_tup_ins + s.n_tup_upd + s.n_tup_del)::int8 AS writes,
        (s.seq_scan + COALESCE(s.idx_scan, 0))::int8 AS scans,
-       EXTRACT(epoch FROM now() - COALESCE(d.stats_reset, pg_postmaster_start_time()))::float8
-           AS stats_window_s,
+       w.seconds AS stats_window_s,
        lt.count AS long_transactions, lt.oldest_s, lt.oldest_pid
 FROM found f
 JOIN pg_class t ON t.oid = f.table_oid
 JOIN pg_namespace tn ON tn.oid = t.relnamespace
 LEFT JOIN pg_stat_user_tables s ON s.relid = t.oid
-LEFT JOIN pg_stat_database d ON d.datname = current_database()
+CROSS JOIN stats_window w
 CROSS JOIN LATERAL (
-    SELECT count(DISTINCT a.pid)::int8 AS count,
-           max(EXTRACT(epoch FROM now() - a.xact_start))::float8 AS oldest_s,
-           (array_agg(a.pid ORDER BY a.xact_start))[1] AS oldest_pid
-    FROM pg_locks l
-    JOIN pg_stat_activity a ON a.pid = l.pid
-    WHERE l.locktype = 'relation' AND l.relation = t.oid
-      AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-      AND a.pid <> pg_backend_pid()
-      AND a.xact_start < now() - make_interval(secs => $3)
+    SELECT count(DISTINCT h.pid)::int8 AS count,
+           max(EXTRACT(epoch FROM now() - h.xact_start))::float8 AS oldest_s,
+           (array_agg(h.pid ORDER BY h.xact_start))[1] AS oldest_pid
+    FROM holders h
+    WHERE h.relation = t.oid
 ) lt";
 
 /// One table's figures on the target.

@@ -128,7 +128,10 @@ pub fn weigh_with(
 }
 
 /// The static lint of each migration `settings` does not skip, and the skipped revisions.
-pub fn lint_run(migrations: &[&Migration], settings: &Settings) -> (Vec<MigrationLint>, Vec<Revision>) {
+pub fn lint_run(
+    migrations: &[&Migration],
+    settings: &Settings,
+) -> (Vec<MigrationLint>, Vec<Revision>) {
     let (skipped, linted): (Vec<&&Migration>, Vec<&&Migration>) =
         migrations.iter().partition(|m| settings.skips(m.revision));
     (
