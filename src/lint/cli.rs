@@ -132,16 +132,18 @@ fn offline_catalog(g: &GlobalArgs, loaded: &Loaded) -> Result<Catalog> {
     Ok(Catalog::load(&dir)?)
 }
 
-/// The lint of an upgrade plan's steps (empty for a downgrade: down SQL is not linted).
+/// The lint of an upgrade plan's steps, weighed by the run without a database (empty for a
+/// downgrade: down SQL is not linted).
 pub fn of_plan(plan: &Plan, catalog: &Catalog) -> Vec<MigrationLint> {
     if plan.direction != crate::plan::Direction::Up {
         return Vec::new();
     }
-    plan.steps
+    let steps: Vec<&crate::catalog::Migration> = plan
+        .steps
         .iter()
         .filter_map(|s| catalog.get(s.revision))
-        .map(MigrationLint::of)
-        .collect()
+        .collect();
+    super::weigh_with(&steps, &Settings::default(), None).migrations
 }
 
 /// A plan with the lint of its steps, for `plan --json` (the plan's own fields stay on top).

@@ -34,10 +34,9 @@ pub fn findings(
     verbose: bool,
 ) -> std::io::Result<()> {
     for l in lints.iter().filter(|l| !l.findings.is_empty()) {
-        let (quiet, shown): (Vec<&Finding>, Vec<&Finding>) = l
-            .findings
-            .iter()
-            .partition(|f| f.severity == Severity::Info && f.estimate_s.is_none());
+        let (quiet, shown): (Vec<&Finding>, Vec<&Finding>) = l.findings.iter().partition(|f| {
+            f.severity == Severity::Info && f.estimate_s.is_none() && f.allowed.is_none()
+        });
         if shown.is_empty() && !verbose {
             continue;
         }

@@ -133,12 +133,10 @@ pub async fn pending(target: &Target, cat: &Catalog, settings: &Settings) -> Res
     Ok(LintReport::weighed(Scope::Pending, None, w))
 }
 
-/// Lint of the migrations `up` would run from `applied` (also used by `status` and `plan`).
+/// Lint of the migrations `up` would run from `applied` (also used by `status` and `plan`),
+/// weighed by the run without a database: tables created earlier in it are new.
 pub fn pending_of(cat: &Catalog, applied: &[plan::Applied]) -> Vec<MigrationLint> {
-    plan::pending(cat, applied)
-        .into_iter()
-        .map(MigrationLint::of)
-        .collect()
+    crate::lint::weigh_with(&plan::pending(cat, applied), &Settings::default(), None).migrations
 }
 
 fn first_line(e: &Error) -> String {

@@ -109,6 +109,19 @@ fn a_generated_catalog_of_hundreds_of_migrations_applies_to_a_fresh_database_wit
         .ok()
         .stdout_has("lint: weighed against the live database");
 
+    // `status` and `plan` weigh by the run too: no ERROR for what `up` accepts.
+    let status = db.run(&["status", "--json"]).json();
+    let severities: Vec<String> = status["result"]["lint"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["findings"].as_array().unwrap().clone())
+        .map(|f| f["severity"].as_str().unwrap().to_string())
+        .collect();
+    assert!(severities.len() >= 300);
+    assert!(severities.iter().all(|s| s == "info"), "{severities:?}");
+    db.run(&["plan", "up"]).ok().stdout_has("info");
+
     let up = db.run(&["up"]);
     up.ok();
     assert_eq!(db.applied().len(), 300);
