@@ -88,7 +88,7 @@ fn finding(out: &mut impl Write, f: &Finding, verbose: bool) -> std::io::Result<
 
 /// Rules and first findings shown by [`short`].
 const RULES_SHOWN: usize = 5;
-const FINDINGS_SHOWN: usize = 5;
+const FINDINGS_SHOWN: usize = 4;
 
 /// At most 14 lines for a run that lint refuses (or that has warnings): totals and how they were
 /// weighed, counts per rule, the first findings with their weighing, and the command that shows

@@ -225,3 +225,34 @@ fn figures_read_like_pg_size_pretty() {
     assert_eq!(human_seconds(0.0004), "<1 ms");
     assert_eq!(human_seconds(41.2), "41 s");
 }
+
+#[test]
+fn the_short_summary_stays_within_15_lines_whatever_the_number_of_findings() {
+    let rules = [
+        "ALTER TABLE documents RENAME COLUMN a{i} TO b{i};",
+        "ALTER TABLE documents ALTER COLUMN c{i} TYPE bigint;",
+        "ALTER TABLE documents DROP COLUMN d{i};",
+        "CREATE INDEX i{i} ON documents (e{i});",
+        "ALTER TABLE documents ADD CONSTRAINT k{i} CHECK (f{i} > 0);",
+        "ALTER TABLE documents ALTER COLUMN g{i} SET NOT NULL;",
+        "UPDATE documents SET h{i} = 0;",
+    ];
+    let ms: Vec<Migration> = (1..=200)
+        .map(|i| {
+            let sql: String = rules
+                .iter()
+                .map(|r| r.replace("{i}", &i.to_string()) + "\n")
+                .collect();
+            m(i, &sql)
+        })
+        .collect();
+    let w = weighed(&ms, &Settings::default(), None);
+    assert_eq!(w.counts().errors, 1400);
+    let mut out = Vec::new();
+    crate::lint::render::short(&mut out, &w, "pgshift lint").unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.lines().count() <= 14, "{text}");
+    assert!(text.contains("... and 2 more rule(s)"), "{text}");
+    assert!(text.contains("... and 1396 more"), "{text}");
+    assert!(text.contains("`pgshift lint`"), "{text}");
+}
