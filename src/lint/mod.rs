@@ -8,7 +8,6 @@
 //! tables new in the run are quiet, and with a database each lock finding is weighed by the live
 //! size and activity of its table.
 
-pub mod cli;
 mod estimate;
 mod own;
 pub mod relation;
@@ -101,25 +100,6 @@ impl MigrationLint {
     }
 }
 
-/// The unallowed errors of the migrations after `from` up to `to`, as `0004 line 2: rule`,
-/// weighed by the run (tables created earlier in it are new) but not by a database: the TUI's
-/// gate until it weighs with [`weigh`].
-pub fn blocking_between(
-    catalog: &crate::catalog::Catalog,
-    from: Revision,
-    to: Revision,
-) -> Vec<String> {
-    let steps: Vec<&Migration> = catalog
-        .migrations
-        .iter()
-        .filter(|m| m.revision > from && m.revision <= to)
-        .collect();
-    weigh_with(&steps, &Settings::default(), None)
-        .blocking()
-        .map(|(rev, f)| format!("{rev} line {}: {}", f.line, f.rule))
-        .collect()
-}
-
 /// Lint `m`'s up SQL and apply its allow directives. Allowed findings stay in the result (marked),
 /// so reports and the audit show what was accepted and why.
 pub fn lint_migration(m: &Migration) -> Vec<Finding> {
@@ -172,7 +152,7 @@ fn analyse(sql: &str, no_transaction: bool) -> Analysis {
         let (start, end, stmt) = statements.around(offset);
         (
             start,
-            crate::output::one_line(sql.get(start..end).unwrap_or(""), 160),
+            crate::text::one_line(sql.get(start..end).unwrap_or(""), 160),
             stmt.and_then(relation::target_of),
         )
     };
@@ -206,7 +186,7 @@ fn analyse(sql: &str, no_transaction: bool) -> Analysis {
             format!(
                 "{}: {}",
                 e.message(),
-                crate::output::one_line(sql.get(offset..).unwrap_or(""), 80)
+                crate::text::one_line(sql.get(offset..).unwrap_or(""), 80)
             ),
         ));
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use super::weigh::Counts;
-use super::{Finding, MigrationLint, Severity, Weighed};
+use super::{Finding, MigrationLint, Severity};
 
 /// Counts over a set of migrations: (blocking errors, allowed, warnings). Info is not counted.
 pub fn counts(lints: &[MigrationLint]) -> (usize, usize, usize) {
@@ -93,12 +93,19 @@ const FINDINGS_SHOWN: usize = 4;
 /// At most 14 lines for a run that lint refuses (or that has warnings): totals and how they were
 /// weighed, counts per rule, the first findings with their weighing, and the command that shows
 /// everything. `--json` keeps every finding.
-pub fn short(out: &mut impl Write, w: &Weighed, all_command: &str) -> std::io::Result<()> {
-    let c = w.counts();
-    writeln!(out, "{}", summary(&w.migrations))?;
-    writeln!(out, "  {}", w.basis)?;
+pub fn short(
+    out: &mut impl Write,
+    lints: &[MigrationLint],
+    basis: &str,
+    all_command: &str,
+) -> std::io::Result<()> {
+    let c = Counts::of(lints);
+    writeln!(out, "{}", summary(lints))?;
+    if !basis.is_empty() {
+        writeln!(out, "  {basis}")?;
+    }
     let mut per_rule: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
-    for f in w.migrations.iter().flat_map(|l| &l.findings) {
+    for f in lints.iter().flat_map(|l| &l.findings) {
         let e = per_rule.entry(f.rule.as_str()).or_default();
         match (f.blocks(), f.severity) {
             (true, _) => e.0 += 1,
@@ -123,8 +130,7 @@ pub fn short(out: &mut impl Write, w: &Weighed, all_command: &str) -> std::io::R
     if rules.len() > RULES_SHOWN {
         writeln!(out, "  ... and {} more rule(s)", rules.len() - RULES_SHOWN)?;
     }
-    let first: Vec<(crate::catalog::Revision, &Finding)> = w
-        .migrations
+    let first: Vec<(crate::catalog::Revision, &Finding)> = lints
         .iter()
         .flat_map(|l| {
             l.findings
@@ -136,7 +142,7 @@ pub fn short(out: &mut impl Write, w: &Weighed, all_command: &str) -> std::io::R
     for (rev, f) in first.iter().take(FINDINGS_SHOWN) {
         let what = f.weighed.as_deref().unwrap_or(&f.statement);
         let line = format!("{rev} line {} {} {}: {what}", f.line, label(f), f.rule);
-        writeln!(out, "  {}", crate::output::one_line(&line, 200))?;
+        writeln!(out, "  {}", crate::text::one_line(&line, 200))?;
     }
     if first.len() > FINDINGS_SHOWN {
         writeln!(

@@ -134,6 +134,7 @@ mod tests {
         Loaded {
             file: toml::from_str(toml).unwrap(),
             path: Some("pgshift.toml".into()),
+            ..Loaded::default()
         }
     }
 

@@ -305,7 +305,7 @@ impl Verdict {
             format!(
                 "; pid {} has held a lock on it in a transaction open {}{}: the statement queues behind it (and everything else behind the statement, up to lock_timeout)",
                 t.pid,
-                crate::output::human_duration_s(t.age_s),
+                crate::text::human_duration_s(t.age_s),
                 if t.count > 1 {
                     format!(" (and {} more)", t.count - 1)
                 } else {
@@ -417,7 +417,7 @@ pub fn human_seconds(s: f64) -> String {
         s if s < 0.001 => "<1 ms".into(),
         s if s < 1.0 => format!("{:.0} ms", s * 1e3),
         s if s < 60.0 => format!("{s:.0} s"),
-        s => crate::output::human_duration_s(s),
+        s => crate::text::human_duration_s(s),
     }
 }
 

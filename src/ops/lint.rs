@@ -121,7 +121,7 @@ pub async fn pending(target: &Target, cat: &Catalog, settings: &Settings) -> Res
         Err(e @ Error::Unreachable { .. }) => {
             let note = format!(
                 "database unreachable, linted the whole catalog offline: {}",
-                first_line(&e)
+                crate::text::first_line(&e.to_string())
             );
             return Ok(catalog(cat, settings, Scope::Catalog, Some(note)));
         }
@@ -139,6 +139,16 @@ pub fn pending_of(cat: &Catalog, applied: &[plan::Applied]) -> Vec<MigrationLint
     crate::lint::weigh_with(&plan::pending(cat, applied), &Settings::default(), None).migrations
 }
 
-fn first_line(e: &Error) -> String {
-    e.to_string().lines().next().unwrap_or_default().to_string()
+/// The lint of an upgrade plan's steps, weighed by the run without a database (empty for a
+/// downgrade: down SQL is not linted): `plan up`. The gates weigh against the live tables.
+pub fn of_plan(plan: &plan::Plan, catalog: &Catalog) -> Vec<MigrationLint> {
+    if plan.direction != plan::Direction::Up {
+        return Vec::new();
+    }
+    let steps: Vec<&crate::catalog::Migration> = plan
+        .steps
+        .iter()
+        .filter_map(|s| catalog.get(s.revision))
+        .collect();
+    crate::lint::weigh_with(&steps, &Settings::default(), None).migrations
 }

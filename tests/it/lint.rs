@@ -271,7 +271,8 @@ fn a_refused_up_prints_at_most_15_lines_and_json_keeps_every_finding() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|v| v["event"] == "lint")
         .unwrap_or_else(|| panic!("no lint event:\n{}", json.stderr));
-    let findings: usize = event["lint"]["migrations"]
+    assert_eq!(event["mode"], "live");
+    let findings: usize = event["migrations"]
         .as_array()
         .unwrap()
         .iter()

@@ -249,7 +249,7 @@ fn the_short_summary_stays_within_15_lines_whatever_the_number_of_findings() {
     let w = weighed(&ms, &Settings::default(), None);
     assert_eq!(w.counts().errors, 1400);
     let mut out = Vec::new();
-    crate::lint::render::short(&mut out, &w, "pgshift lint").unwrap();
+    crate::lint::render::short(&mut out, &w.migrations, &w.basis, "pgshift lint").unwrap();
     let text = String::from_utf8(out).unwrap();
     assert!(text.lines().count() <= 14, "{text}");
     assert!(text.contains("... and 2 more rule(s)"), "{text}");

@@ -39,6 +39,9 @@ pub struct LocalRun {
     pub retries: i64,
     /// The last retry's reason, until the next committed batch.
     pub retrying: Option<String>,
+    /// Held for a lagging replica (`waiting for replica r1: replay lag 12.3s > 10s`), until the
+    /// next committed batch.
+    pub waiting: Option<String>,
 }
 
 impl LocalRun {
@@ -54,6 +57,7 @@ impl LocalRun {
             batch_ms_max: 0,
             retries: 0,
             retrying: None,
+            waiting: None,
         }
     }
 }
@@ -119,6 +123,8 @@ pub enum BackfillEffect {
         name: String,
         purpose: DryPurpose,
     },
+    /// Esc while a dry run is in flight: cancel its statement on the server.
+    CancelDryRun,
     /// `resume`: continue the unfinished run (refuses when there is none).
     Run {
         name: String,
@@ -145,6 +151,8 @@ pub struct RowView {
     pub retries: i64,
     pub last_error: Option<String>,
     pub retrying: Option<String>,
+    /// Held for a lagging replica (a run started from this screen).
+    pub waiting: Option<String>,
     /// Who runs it: "this screen" or the holder's pid and application.
     pub runner: Option<String>,
     pub stopping: Option<Stop>,
@@ -191,6 +199,7 @@ impl Backfills {
             retries: r.run.as_ref().map_or(0, |run| run.retries),
             last_error: r.last_error.clone(),
             retrying: None,
+            waiting: None,
             runner: r
                 .holder
                 .as_ref()
@@ -208,6 +217,7 @@ impl Backfills {
             v.runner = Some("this screen".into());
             v.last_error = None;
             v.retrying = l.retrying.clone();
+            v.waiting = l.waiting.clone();
             if l.run_id.is_some() && l.rows_done >= r.rows_done {
                 let estimate = l.rows_estimate.max(l.rows_done);
                 v.rows_done = l.rows_done;
@@ -384,6 +394,17 @@ fn stop(app: &mut App, name: String, stop: Stop) -> Vec<Effect> {
     vec![Effect::Backfill(BackfillEffect::Stop { name, stop })]
 }
 
+/// Esc on the main screen while a dry run is in flight: cancel it on the server. Its result, when
+/// it comes, is dropped. False when there is none.
+pub(super) fn cancel_dry_run(app: &mut App) -> Option<Vec<Effect>> {
+    let (name, _) = app.backfills.dry_running.take()?;
+    app.log(
+        Level::Info,
+        format!("backfill {name}: cancelling the dry run on the server (nothing was changed)"),
+    );
+    Some(vec![Effect::Backfill(BackfillEffect::CancelDryRun)])
+}
+
 /// `q` with runs started here still going: ask (true) instead of quitting.
 pub(super) fn ask_quit(app: &mut App) -> bool {
     if app.backfills.local.is_empty() || app.backfills.quit_when_stopped {
@@ -507,6 +528,15 @@ pub(super) fn on_msg(app: &mut App, m: BackfillMsg) -> Vec<Effect> {
             purpose,
             result,
         } => {
+            if app.backfills.dry_running.as_ref() != Some(&(name.clone(), purpose)) {
+                // Cancelled with Esc: its result (or its cancellation) is not what anyone waits
+                // for now, and must never pop up a dialog on its own.
+                app.log(
+                    Level::Info,
+                    format!("backfill {name}: the cancelled dry run ended; nothing was changed"),
+                );
+                return vec![];
+            }
             app.backfills.dry_running = None;
             let dry = match result {
                 Ok(d) => Box::new(d),
@@ -530,6 +560,13 @@ pub(super) fn on_msg(app: &mut App, m: BackfillMsg) -> Vec<Effect> {
                     app.log(
                         Level::Info,
                         format!("backfill {name}: nothing to do (its count query finds no rows)"),
+                    );
+                }
+                // The operator moved on (another dialog, the checklists): never ask over that.
+                DryPurpose::Confirm if app.popup.is_some() || app.checklists.open => {
+                    app.log(
+                        Level::Info,
+                        format!("backfill {name}: dry run ready; B asks to run it"),
                     );
                 }
                 DryPurpose::Confirm => {
@@ -587,17 +624,21 @@ pub(super) fn is_backfill(e: &Event) -> bool {
             | Event::BackfillProgress { .. }
             | Event::BackfillRetry { .. }
             | Event::BackfillStopped { .. }
+            | Event::ReplicaWait { name: Some(_), .. }
     )
 }
 
 /// A run's events: progress goes to the pane (several a second: not the log); start, retries
 /// and the end go to the log too.
 pub(super) fn on_event(app: &mut App, e: Event) {
+    // A replica wait repeats every poll: the log gets its first line, the pane the rest.
+    let repeated_wait = matches!(&e, Event::ReplicaWait { waited_s, .. } if *waited_s >= crate::db::topology::LAG_POLL.as_secs_f64());
     if !matches!(e, Event::BackfillProgress { .. })
+        && !repeated_wait
         && let Some(line) = crate::output::event_line(&e)
     {
         let level = match &e {
-            Event::BackfillRetry { .. } => Level::Warn,
+            Event::BackfillRetry { .. } | Event::ReplicaWait { .. } => Level::Warn,
             Event::BackfillStopped { state, .. } if state == "failed" => Level::Error,
             _ => Level::Info,
         };
@@ -608,6 +649,9 @@ pub(super) fn on_event(app: &mut App, e: Event) {
         | Event::BackfillProgress { name, .. }
         | Event::BackfillRetry { name, .. }
         | Event::BackfillStopped { name, .. } => name.clone(),
+        Event::ReplicaWait {
+            name: Some(name), ..
+        } => name.clone(),
         _ => return,
     };
     let Some(l) = app.backfills.local.iter_mut().find(|l| l.name == name) else {
@@ -642,6 +686,7 @@ pub(super) fn on_event(app: &mut App, e: Event) {
             l.batch_ms_max = batch_ms_max;
             l.retries = retries;
             l.retrying = None;
+            l.waiting = None;
         }
         Event::BackfillRetry {
             attempt,
@@ -649,6 +694,9 @@ pub(super) fn on_event(app: &mut App, e: Event) {
             reason,
             ..
         } => l.retrying = Some(format!("attempt {attempt}/{attempts}: {reason}")),
+        Event::ReplicaWait { .. } => {
+            l.waiting = e.lagging().map(|lagging| format!("waiting for {lagging}"));
+        }
         _ => {}
     }
 }

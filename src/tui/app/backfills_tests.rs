@@ -360,6 +360,53 @@ fn progress_events_drive_the_row_and_only_start_retry_and_end_reach_the_log() {
             .is_some_and(|r| r.contains("55P03"))
     );
     assert_eq!(app.log.back().map(|l| l.level), Some(Level::Warn));
+    // Held for a lagging replica: shown on the row, logged once, cleared by the next batch.
+    let lagging = crate::db::topology::Lagging {
+        replica: "r1".into(),
+        lag: std::time::Duration::from_millis(12_300),
+        max: std::time::Duration::from_secs(10),
+    };
+    let log_len = app.log.len();
+    for waited in [0, 1, 2] {
+        update(
+            &mut app,
+            Msg::Progress(Event::replica_wait(
+                Some("cleanup"),
+                None,
+                &lagging,
+                std::time::Duration::from_secs(waited),
+            )),
+        );
+    }
+    assert_eq!(
+        app.log.len(),
+        log_len + 1,
+        "a wait is logged once, not every poll"
+    );
+    assert!(logged(
+        &app,
+        "backfill cleanup: waiting for replica r1: replay lag 12.3s > 10s"
+    ));
+    assert_eq!(
+        app.backfills.view(3).and_then(|v| v.waiting).as_deref(),
+        Some("waiting for replica r1: replay lag 12.3s > 10s")
+    );
+    update(
+        &mut app,
+        Msg::Progress(Event::BackfillProgress {
+            name: "cleanup".into(),
+            rows_done: 2000,
+            rows_estimate: 3000,
+            rate: 750.0,
+            eta_s: Some(1.0),
+            batch_ms_p50: 40,
+            batch_ms_max: 55,
+            batch_size: 2000,
+            batches: 2,
+            retries: 1,
+        }),
+    );
+    assert_eq!(app.backfills.view(3).and_then(|v| v.waiting), None);
     let effects = update(
         &mut app,
         Msg::Backfill(BackfillMsg::Ran {
@@ -496,4 +543,50 @@ fn no_definitions_explains_where_they_go() {
         &app,
         "no backfills are defined in migrations/backfills"
     ));
+}
+
+/// Issue 12, defect 4: Esc cancels a dry run in flight on the server, and its late result never
+/// pops up a "Run backfill?" the operator did not just ask for.
+#[test]
+fn esc_cancels_an_in_flight_dry_run_and_its_late_result_asks_nothing() {
+    let mut app = app();
+    select(&mut app, "cleanup");
+    update(&mut app, key('B'));
+    assert_eq!(
+        update(&mut app, code(KeyCode::Esc)),
+        effect(BackfillEffect::CancelDryRun)
+    );
+    assert!(app.backfills.dry_running.is_none());
+    assert!(logged(&app, "cancelling the dry run on the server"));
+    // The lock is released later and the dry run completes after all: no dialog.
+    assert!(
+        dry_ran(
+            &mut app,
+            "cleanup",
+            DryPurpose::Confirm,
+            sample::dry_run("cleanup")
+        )
+        .is_empty()
+    );
+    assert!(app.popup.is_none(), "{:?}", app.popup);
+    assert!(logged(&app, "the cancelled dry run ended"));
+    // Esc with nothing in flight does nothing.
+    assert!(update(&mut app, code(KeyCode::Esc)).is_empty());
+}
+
+#[test]
+fn a_dry_run_finishing_while_another_dialog_is_open_does_not_ask_over_it() {
+    let mut app = app();
+    select(&mut app, "cleanup");
+    update(&mut app, key('B'));
+    update(&mut app, key('?'));
+    assert!(matches!(app.popup, Some(Popup::Help { .. })));
+    dry_ran(
+        &mut app,
+        "cleanup",
+        DryPurpose::Confirm,
+        sample::dry_run("cleanup"),
+    );
+    assert!(matches!(app.popup, Some(Popup::Help { .. })));
+    assert!(logged(&app, "dry run ready; B asks to run it"));
 }
