@@ -11,8 +11,11 @@ use crate::lint::Relation;
 use crate::lint::relation::RelKind;
 
 /// Every wanted relation (schema or '' for the search path, name) that exists, with its table's
-/// figures (an index reports the table it indexes). `reltuples` is -1 before the first
-/// ANALYZE/VACUUM, then `n_live_tup` is the better guess. Write and scan rates are the counters
+/// figures (an index reports the table it indexes). Only catalogs and statistics are read, never
+/// the relations themselves: `pg_relation_size` would take an ACCESS SHARE lock and wait behind
+/// the very blocker the weighing should report. Sizes are therefore `relpages` (table, TOAST and
+/// indexes, as of the last VACUUM/ANALYZE/CREATE INDEX) times the block size. `reltuples` is -1
+/// before the first ANALYZE/VACUUM, then `n_live_tup` is the better guess. Write and scan rates are the counters
 /// over the time since the database's statistics were reset (or the server started). Long
 /// transactions are other sessions of this database holding any lock on the table whose
 /// transaction began more than $3 seconds ago.
@@ -43,8 +46,11 @@ WITH wanted AS (
 SELECT f.schema_name, f.rel_name,
        tn.nspname::text AS table_schema, t.relname::text AS table_name,
        t.reltuples::float8 AS reltuples, t.relpages::int8 AS relpages,
-       pg_relation_size(t.oid)::int8 AS heap_bytes,
-       pg_total_relation_size(t.oid)::int8 AS total_bytes,
+       t.relpages::int8 * b.size AS heap_bytes,
+       (t.relpages
+        + COALESCE((SELECT toast.relpages FROM pg_class toast WHERE toast.oid = t.reltoastrelid), 0)
+        + COALESCE((SELECT sum(ic.relpages) FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
+                    WHERE x.indrelid = t.oid), 0))::int8 * b.size AS total_bytes,
        s.n_live_tup::int8 AS live_rows,
        (s.n_tup_ins + s.n_tup_upd + s.n_tup_del)::int8 AS writes,
        (s.seq_scan + COALESCE(s.idx_scan, 0))::int8 AS scans,
@@ -55,6 +61,7 @@ JOIN pg_class t ON t.oid = f.table_oid
 JOIN pg_namespace tn ON tn.oid = t.relnamespace
 LEFT JOIN pg_stat_user_tables s ON s.relid = t.oid
 CROSS JOIN stats_window w
+CROSS JOIN (SELECT current_setting('block_size')::int8 AS size) b
 CROSS JOIN LATERAL (
     SELECT count(DISTINCT h.pid)::int8 AS count,
            max(EXTRACT(epoch FROM now() - h.xact_start))::float8 AS oldest_s,

@@ -1,7 +1,7 @@
 //! How long a statement holds its lock on a live table: a model, not a measurement.
 //!
-//! Method: PostgreSQL's own figures for the table (`reltuples` rows, `pg_relation_size` heap bytes,
-//! `pg_total_relation_size` with indexes and TOAST), times a cost per byte or per row for the work
+//! Method: PostgreSQL's own figures for the table (`reltuples` rows, `relpages` × block size heap
+//! bytes, and with its indexes and TOAST for the total), times a cost per byte or per row for the work
 //! the statement does while holding the lock:
 //!
 //! | work | estimate |

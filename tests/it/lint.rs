@@ -308,3 +308,41 @@ fn a_small_table_held_by_an_open_transaction_is_a_warning_naming_the_pid() {
         "info"
     );
 }
+
+#[test]
+fn weighing_a_table_locked_by_another_session_does_not_wait_for_the_lock() {
+    let db = TestDb::new();
+    load_documents(&db, 100);
+    write_config(&db, "long_transaction = \"0s\"\n");
+    db.write_migration(
+        "0001_index_title.up.sql",
+        "CREATE INDEX documents_title_idx ON documents (title);\n",
+    );
+    // Sizes read through the relation (pg_relation_size) would queue behind this lock.
+    let holder = Holder::hold(&db, "LOCK TABLE documents IN ACCESS EXCLUSIVE MODE");
+    let mut child = db
+        .pgshift()
+        .args(["lint", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("lint waited behind the lock of pid {}", holder.pid);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let run = crate::common::Run::from(child.wait_with_output().unwrap());
+    let f = &run.json()["result"]["migrations"][0]["findings"][0];
+    assert_eq!(f["severity"], "warning", "{f}");
+    assert!(
+        f["weighed"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("pid {}", holder.pid)),
+        "{f}"
+    );
+}
