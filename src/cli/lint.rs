@@ -10,7 +10,7 @@ use crate::ops::lint::{self as op, LintReport, Scope};
 use crate::output::{self, Format};
 use crate::plan::Plan;
 
-use crate::lint::{MigrationLint, render, rules};
+use crate::lint::{MigrationLint, Settings, render, rules};
 
 #[derive(Debug, clap::Args)]
 pub struct LintArgs {
@@ -30,20 +30,27 @@ pub async fn lint(g: &GlobalArgs, loaded: &Loaded, a: &LintArgs) -> Result<ExitC
     if a.rules {
         return rule_list(g);
     }
+    let settings = Settings::from_config(loaded)?;
     let report = if !a.files.is_empty() {
         op::files(&a.files)?
     } else if a.all {
-        op::catalog(&offline_catalog(g, loaded)?, Scope::Catalog, None)
+        op::catalog(
+            &offline_catalog(g, loaded)?,
+            &settings,
+            Scope::Catalog,
+            None,
+        )
     } else {
         match loaded.resolve(&g.overrides())? {
             Resolved::Nothing => op::catalog(
                 &offline_catalog(g, loaded)?,
+                &settings,
                 Scope::Catalog,
                 Some("no database configured: linted the whole catalog".into()),
             ),
             _ => {
                 let (target, _sandbox) = crate::cli::resolve_target(g, loaded).await?;
-                op::pending(&target, &crate::ops::catalog(&target)?).await?
+                op::pending(&target, &crate::ops::catalog(&target)?, &settings).await?
             }
         }
     };
@@ -64,6 +71,15 @@ fn human(report: &LintReport) {
     let mut out = std::io::stdout().lock();
     if let Some(note) = &report.note {
         writeln!(out, "note: {note}").ok();
+    }
+    writeln!(out, "lint: {}", report.basis).ok();
+    if let (Some(base), false) = (report.start_after, report.not_linted.is_empty()) {
+        writeln!(
+            out,
+            "lint: {} migration(s) at or below start_after = {base} not linted",
+            report.not_linted.len()
+        )
+        .ok();
     }
     if report.migrations.is_empty() {
         let what = match report.scope {

@@ -381,7 +381,7 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                     } else {
                         LintOverride::No
                     };
-                    let policy = cli_policy(loaded).with_lint_override(lint);
+                    let policy = cli_policy(loaded)?.with_lint_override(lint);
                     let mut req = migrate::Request::new(Direction::Up, spec, policy);
                     req.out_of_order = a.out_of_order;
                     migrate_cmd(g, &target, &catalog, req)
@@ -390,7 +390,7 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                 }
                 Command::Down(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Down).map_err(Error::Usage)?;
-                    let req = migrate::Request::new(Direction::Down, spec, cli_policy(loaded));
+                    let req = migrate::Request::new(Direction::Down, spec, cli_policy(loaded)?);
                     migrate_cmd(g, &target, &catalog, req).await
                 }
                 Command::Plan(a) => {
@@ -399,7 +399,7 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                     let spec =
                         TargetSpec::parse(a.revisions.first().map_or(default, String::as_str), dir)
                             .map_err(Error::Usage)?;
-                    let mut req = migrate::Request::new(dir, spec, cli_policy(loaded));
+                    let mut req = migrate::Request::new(dir, spec, cli_policy(loaded)?);
                     req.out_of_order = a.out_of_order;
                     let p = migrate::preview(&target, &catalog, &req).await?;
                     let lint = ops::lint::of_plan(&p, &catalog);
@@ -538,9 +538,10 @@ pub fn printing_reporter(
 }
 
 /// The CLI's gate policy, with the configured checklists (see `ops::gate`).
-fn cli_policy(loaded: &Loaded) -> Policy {
+fn cli_policy(loaded: &Loaded) -> Result<Policy> {
     let runbook = crate::runbook::Runbook::load(loaded).map_err(|e| e.to_string());
-    Policy::new(Caller::Cli, runbook.into())
+    Ok(Policy::new(Caller::Cli, runbook.into())
+        .with_lint_settings(crate::lint::Settings::from_config(loaded)?))
 }
 
 async fn migrate_cmd(
@@ -557,7 +558,7 @@ async fn migrate_cmd(
     // failure; a downgrade is confirmed against its exact plan, so its failure ends here.
     match migrate::preview_gated(target, catalog, &req).await {
         Ok(preview) => {
-            print_lint(g, &preview.verdict.lint);
+            print_lint(g, &preview.verdict);
             if direction == Direction::Down {
                 if preview.plan.is_destructive() && !preview.verdict.is_refused() {
                     confirm_destructive(g, target, &preview.plan)?;
@@ -604,16 +605,24 @@ async fn migrate_cmd(
 }
 
 /// The lint findings of what is about to run, on stderr before it runs (a JSON line with --json).
-fn print_lint(g: &GlobalArgs, lints: &[crate::lint::MigrationLint]) {
-    let (errors, allowed, warnings) = crate::lint::render::counts(lints);
-    if errors + allowed + warnings == 0 {
+/// The weighed findings before a run: at most ~15 lines (counts per rule, the first findings,
+/// the command that lists all); with `--json`, every finding as one JSON line on stderr.
+fn print_lint(g: &GlobalArgs, verdict: &crate::ops::gate::Verdict) {
+    let c = crate::lint::weigh::Counts::of(&verdict.lint);
+    if c.errors + c.allowed + c.warnings == 0 {
         return;
     }
     if g.json {
-        let line = serde_json::json!({"event": "lint", "migrations": lints});
+        let line = serde_json::json!({"event": "lint", "mode": verdict.lint_mode,
+            "basis": verdict.lint_basis, "migrations": verdict.lint});
         eprintln!("{line}");
     } else {
-        crate::lint::render::findings(&mut std::io::stderr().lock(), lints, false).ok();
+        let all = match &g.target {
+            Some(t) => format!("pgshift lint --target {t}"),
+            None => "pgshift lint".into(),
+        };
+        let basis = verdict.lint_basis.as_deref().unwrap_or_default();
+        crate::lint::render::short(&mut std::io::stderr().lock(), &verdict.lint, basis, &all).ok();
     }
 }
 

@@ -9,6 +9,7 @@ pub mod indexes;
 pub mod lock;
 pub mod pooler;
 pub mod schema;
+pub mod table_stats;
 pub mod terminate;
 pub mod topology;
 

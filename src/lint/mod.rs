@@ -3,18 +3,29 @@
 //! rules where squawk has none. `-- pgshift: allow RULE reason` turns a finding into an allowed one.
 //!
 //! Only up SQL is linted: a down migration is destructive by design and is confirmed separately.
+//!
+//! The findings of a file are static (what the SQL says). [`weigh`] then weighs them for one run:
+//! tables new in the run are quiet, and with a database each lock finding is weighed by the live
+//! size and activity of its table.
 
+mod estimate;
 mod own;
+pub mod relation;
 pub mod render;
 pub mod rules;
+pub mod settings;
+pub mod weigh;
 
-use squawk_syntax::ast::AstNode;
+use squawk_syntax::ast::{self, AstNode};
 
 use crate::catalog::{Migration, Revision};
+pub use relation::Relation;
 pub use rules::{RuleDoc, Severity};
+pub use settings::Settings;
+pub use weigh::{Mode, Weighed, weigh, weigh_with};
 
 /// One problem in one migration.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Finding {
     pub rule: String,
     pub severity: Severity,
@@ -28,6 +39,13 @@ pub struct Finding {
     pub fix: String,
     /// The reason given in `-- pgshift: allow RULE reason`, when the author accepted it.
     pub allowed: Option<String>,
+    /// The table (or index) the statement works on, when lint can tell.
+    pub table: Option<Relation>,
+    /// How the run or the live table weighed this finding (why its severity is what it is), e.g.
+    /// `documents: 812 rows, 96 kB: SHARE lock held ~1 ms, allowed`. `None`: static.
+    pub weighed: Option<String>,
+    /// The estimated time the statement holds its lock, in seconds (lock findings on live tables).
+    pub estimate_s: Option<f64>,
 }
 
 impl Finding {
@@ -45,16 +63,35 @@ pub struct MigrationLint {
     pub file: String,
     pub no_transaction: bool,
     pub findings: Vec<Finding>,
+    /// Tables this migration creates or renames, in order (for the run context of the weighing).
+    #[serde(skip)]
+    pub tables: Vec<TableEvent>,
+}
+
+/// A table coming into being in a migration, at a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableEvent {
+    pub line: usize,
+    pub change: TableChange,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableChange {
+    Created(Relation),
+    /// (old name, new name).
+    Renamed(Relation, Relation),
 }
 
 impl MigrationLint {
     pub fn of(m: &Migration) -> Self {
+        let a = analyse_migration(m);
         MigrationLint {
             revision: m.revision,
             name: m.name.clone(),
             file: m.up_path.display().to_string(),
             no_transaction: m.no_transaction,
-            findings: lint_migration(m),
+            findings: a.findings,
+            tables: a.tables,
         }
     }
 
@@ -66,7 +103,14 @@ impl MigrationLint {
 /// Lint `m`'s up SQL and apply its allow directives. Allowed findings stay in the result (marked),
 /// so reports and the audit show what was accepted and why.
 pub fn lint_migration(m: &Migration) -> Vec<Finding> {
-    let mut findings = lint_sql(&m.up, m.no_transaction);
+    analyse_migration(m).findings
+}
+
+fn analyse_migration(m: &Migration) -> Analysis {
+    let Analysis {
+        mut findings,
+        tables,
+    } = analyse(&m.up, m.no_transaction);
     for f in &mut findings {
         if let Some(a) = m.allows.iter().find(|a| a.rule == f.rule) {
             f.allowed = Some(a.reason.clone());
@@ -80,40 +124,45 @@ pub fn lint_migration(m: &Migration) -> Vec<Finding> {
         ));
     }
     findings.sort_by_key(|f| f.line);
-    findings
+    Analysis { findings, tables }
 }
 
 /// Lint SQL without directives. `no_transaction`: the statements run one by one outside a
 /// transaction (tables created earlier in the file are then committed, existing tables).
 pub fn lint_sql(sql: &str, no_transaction: bool) -> Vec<Finding> {
+    analyse(sql, no_transaction).findings
+}
+
+/// What one parse of a file gives: its findings and the tables it creates or renames.
+struct Analysis {
+    findings: Vec<Finding>,
+    tables: Vec<TableEvent>,
+}
+
+fn analyse(sql: &str, no_transaction: bool) -> Analysis {
     let parse = squawk_syntax::SourceFile::parse(sql);
     let file = parse.tree();
     let mut linter = squawk_linter::Linter::from(rules::SQUAWK_RULES);
     linter.settings.assume_in_transaction = !no_transaction;
-    let statements: Vec<(usize, usize)> = file
-        .stmts()
-        .map(|s| {
-            let r = s.syntax().text_range();
-            (usize::from(r.start()), usize::from(r.end()))
-        })
-        .collect();
+    // Both lookups below run once per finding: they must not rescan the file (a 4 MB migration
+    // has tens of thousands of findings).
+    let statements = Statements::of(&file);
+    let lines = LineIndex::new(sql);
     let statement_at = |offset: usize| {
-        let (start, end) = statements
-            .iter()
-            .copied()
-            .find(|(s, e)| (*s..=*e).contains(&offset))
-            .unwrap_or((offset, offset));
+        let (start, end, stmt) = statements.around(offset);
         (
             start,
             crate::text::one_line(sql.get(start..end).unwrap_or(""), 160),
+            stmt.and_then(relation::target_of),
         )
     };
     let mut findings: Vec<Finding> = linter
         .lint(&parse, sql)
         .into_iter()
         .map(|v| {
-            let (start, text) = statement_at(usize::from(v.text_range.start()));
-            let mut f = finding(&v.code.to_string(), line_of(sql, start), text);
+            let (start, text, table) = statement_at(usize::from(v.text_range.start()));
+            let mut f = finding(&v.code.to_string(), lines.statement_line(sql, start), text);
+            f.table = table;
             if f.why.is_empty() {
                 // A squawk rule missing from our rule book: keep squawk's own words.
                 f.why = v.message;
@@ -123,16 +172,17 @@ pub fn lint_sql(sql: &str, no_transaction: bool) -> Vec<Finding> {
         })
         .collect();
     for (rule, offset, severity) in own::check(&file, no_transaction) {
-        let (start, text) = statement_at(offset);
-        let mut f = finding(rule, line_of(sql, start), text);
+        let (start, text, table) = statement_at(offset);
+        let mut f = finding(rule, lines.statement_line(sql, start), text);
         f.severity = severity;
+        f.table = table;
         findings.push(f);
     }
     if let Some(e) = parse.errors().first() {
         let offset = usize::from(e.range().start());
         findings.push(finding(
             rules::UNPARSED_SQL,
-            line_of(sql, offset),
+            lines.statement_line(sql, offset),
             format!(
                 "{}: {}",
                 e.message(),
@@ -142,7 +192,8 @@ pub fn lint_sql(sql: &str, no_transaction: bool) -> Vec<Finding> {
     }
     findings.sort_by_key(|f| f.line);
     findings.dedup_by(|a, b| a.rule == b.rule && a.line == b.line);
-    findings
+    let tables = statements.table_events(sql, &lines);
+    Analysis { findings, tables }
 }
 
 /// Whether `stmt` is a CONCURRENTLY index build, drop or reindex (which locks out no reads or
@@ -172,24 +223,94 @@ fn finding(rule: &str, line: usize, statement: String) -> Finding {
         why: doc.map(|d| d.why.to_string()).unwrap_or_default(),
         fix: doc.map(|d| d.fix.to_string()).unwrap_or_default(),
         allowed: None,
+        table: None,
+        weighed: None,
+        estimate_s: None,
     }
 }
 
-/// 1-based line of byte `offset`, skipping leading whitespace and comment lines so the line
-/// points at the statement itself.
-fn line_of(sql: &str, offset: usize) -> usize {
-    let mut offset = offset.min(sql.len());
-    loop {
-        let rest = &sql[offset..];
-        let trimmed = rest.trim_start();
-        offset += rest.len() - trimmed.len();
-        if trimmed.starts_with("--") {
-            offset += trimmed.find('\n').map_or(trimmed.len(), |n| n + 1);
-        } else {
-            break;
-        }
+/// A file's statements with their byte ranges, in order, for finding the statement around an
+/// offset by binary search.
+struct Statements(Vec<(usize, usize, Option<ast::Stmt>)>);
+
+impl Statements {
+    fn of(file: &squawk_syntax::SourceFile) -> Self {
+        Statements(
+            file.stmts()
+                .map(|s| {
+                    let r = s.syntax().text_range();
+                    (usize::from(r.start()), usize::from(r.end()), Some(s))
+                })
+                .collect(),
+        )
     }
-    sql[..offset.min(sql.len())].matches('\n').count() + 1
+
+    /// The statement containing `offset` (ends inclusive), or the empty range at `offset`.
+    fn around(&self, offset: usize) -> (usize, usize, Option<&ast::Stmt>) {
+        let after = self.0.partition_point(|(start, _, _)| *start <= offset);
+        after
+            .checked_sub(1)
+            .and_then(|i| self.0.get(i))
+            .filter(|(_, end, _)| offset <= *end)
+            .map_or((offset, offset, None), |(s, e, stmt)| {
+                (*s, *e, stmt.as_ref())
+            })
+    }
+
+    /// The tables the statements create or rename, at their lines.
+    fn table_events(&self, sql: &str, lines: &LineIndex) -> Vec<TableEvent> {
+        self.0
+            .iter()
+            .filter_map(|(start, _, stmt)| {
+                let stmt = stmt.as_ref()?;
+                let change = match relation::created_by(stmt) {
+                    Some(t) => TableChange::Created(t),
+                    None => {
+                        let (old, new) = relation::renamed_by(stmt)?;
+                        TableChange::Renamed(old, new)
+                    }
+                };
+                Some(TableEvent {
+                    line: lines.statement_line(sql, *start),
+                    change,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Start offsets of every line, so a line number costs a binary search, not a scan of the file.
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(sql: &str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(sql.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        LineIndex(starts)
+    }
+
+    /// 1-based line of byte `offset`.
+    fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|start| *start <= offset).max(1)
+    }
+
+    /// 1-based line of the statement at `offset`, skipping leading whitespace and comment lines
+    /// so the line points at the statement itself.
+    fn statement_line(&self, sql: &str, offset: usize) -> usize {
+        let mut offset = offset.min(sql.len());
+        loop {
+            let rest = &sql[offset..];
+            let trimmed = rest.trim_start();
+            offset += rest.len() - trimmed.len();
+            if trimmed.starts_with("--") {
+                offset += trimmed.find('\n').map_or(trimmed.len(), |n| n + 1);
+            } else {
+                break;
+            }
+        }
+        self.line(offset)
+    }
 }
 
 fn directive_line(sql: &str, rule: &str) -> usize {

@@ -7,7 +7,10 @@ use squawk_linter::Rule;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
-    /// Informational: worth a look, never blocks.
+    /// Weighed and found harmless for this run (a new or small table): shown with the figures,
+    /// never blocks.
+    Info,
+    /// Worth a look, never blocks.
     Warning,
     /// Locks out the application or breaks it: `up` refuses it unless allowed.
     Error,
@@ -16,6 +19,7 @@ pub enum Severity {
 impl Severity {
     pub fn as_str(self) -> &'static str {
         match self {
+            Severity::Info => "info",
             Severity::Warning => "warning",
             Severity::Error => "error",
         }
@@ -228,6 +232,116 @@ pub fn find(name: &str) -> Option<&'static RuleDoc> {
     RULES.iter().find(|r| r.name == name)
 }
 
+/// What a rule is about, which decides how a run weighs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A lock held while PostgreSQL does `work` on the table: harmless on a table new in the run
+    /// or small on the target, dangerous on a large or busy one.
+    Lock { lock: Lock, work: Work },
+    /// Breaks the running application (drops, renames, type changes): not about size, so it stays
+    /// an error on any existing table, and does not apply to a table new in the run.
+    Breaking,
+    /// Wrong whatever the table (the statement would fail, a nested transaction, a typo).
+    Always,
+}
+
+/// The table lock a statement takes, and what it locks out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// SHARE (CREATE INDEX) or SHARE ROW EXCLUSIVE (foreign keys): reads go on, writes wait.
+    BlocksWrites(&'static str),
+    /// ACCESS EXCLUSIVE: reads and writes wait.
+    BlocksAll,
+    /// Row locks on every row touched, until commit.
+    Rows,
+}
+
+impl Lock {
+    pub fn name(self) -> &'static str {
+        match self {
+            Lock::BlocksWrites(name) => name,
+            Lock::BlocksAll => "ACCESS EXCLUSIVE",
+            Lock::Rows => "row",
+        }
+    }
+
+    pub fn blocks(self) -> &'static str {
+        match self {
+            Lock::BlocksWrites(_) => "writes",
+            Lock::BlocksAll => "reads and writes",
+            Lock::Rows => "writes to the rows it touches",
+        }
+    }
+}
+
+/// What the statement does while it holds the lock (the estimate's model, `estimate.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// Scan the heap, sort, write the index.
+    IndexBuild,
+    /// Read every row to validate a constraint.
+    Scan,
+    /// Rewrite the table and its indexes.
+    Rewrite,
+    /// Read every row and look each one up in the referenced table.
+    ForeignKey,
+    /// Write every row (UPDATE/DELETE).
+    RowWrites,
+    /// A catalog change: brief once granted (it still queues behind open transactions).
+    Brief,
+}
+
+/// What a lock rule's statement is, for "... would block writes for an estimated 41 s".
+pub fn lock_phrase(rule: &str) -> &'static str {
+    match rule {
+        "require-concurrent-index-creation" => "CREATE INDEX without CONCURRENTLY",
+        "require-concurrent-reindex" => "REINDEX without CONCURRENTLY",
+        "adding-serial-primary-key-field" => "ADD PRIMARY KEY",
+        "disallowed-unique-constraint" => "ADD UNIQUE",
+        "constraint-missing-not-valid" => "a constraint validated in place",
+        "adding-not-nullable-field" => "SET NOT NULL",
+        "adding-foreign-key-constraint" => "a foreign key validated in place",
+        "adding-field-with-default" => "the table rewrite",
+        VACUUM_FULL_OR_CLUSTER => "the rewrite",
+        "require-concurrent-index-deletion" => "DROP INDEX without CONCURRENTLY",
+        "require-concurrent-partition-detach" => "DETACH PARTITION without CONCURRENTLY",
+        BACKFILL_IN_MIGRATION => "the UPDATE/DELETE",
+        _ => "the statement",
+    }
+}
+
+const SHARE: Lock = Lock::BlocksWrites("SHARE");
+
+/// How a rule is weighed (`Always` for rules lint does not know, e.g. squawk's).
+pub fn kind(rule: &str) -> Kind {
+    use Work::*;
+    let lock = |lock, work| Kind::Lock { lock, work };
+    match rule {
+        "require-concurrent-index-creation" | "require-concurrent-reindex" => {
+            lock(SHARE, IndexBuild)
+        }
+        "adding-serial-primary-key-field" | "disallowed-unique-constraint" => {
+            lock(Lock::BlocksAll, IndexBuild)
+        }
+        "constraint-missing-not-valid" | "adding-not-nullable-field" => lock(Lock::BlocksAll, Scan),
+        "adding-foreign-key-constraint" => {
+            lock(Lock::BlocksWrites("SHARE ROW EXCLUSIVE"), ForeignKey)
+        }
+        "adding-field-with-default" | VACUUM_FULL_OR_CLUSTER => lock(Lock::BlocksAll, Rewrite),
+        "require-concurrent-index-deletion" | "require-concurrent-partition-detach" => {
+            lock(Lock::BlocksAll, Brief)
+        }
+        BACKFILL_IN_MIGRATION => lock(Lock::Rows, RowWrites),
+        "changing-column-type"
+        | "renaming-column"
+        | "renaming-table"
+        | "ban-drop-column"
+        | "ban-drop-table"
+        | "adding-required-field" => Kind::Breaking,
+        _ => Kind::Always,
+    }
+}
+
 /// A rule for `backfill-in-migration` that matched a statement with a WHERE clause: it may touch
 /// few rows, so it is a warning.
 pub const BACKFILL_WITH_WHERE_SEVERITY: Severity = Severity::Warning;
@@ -235,6 +349,21 @@ pub const BACKFILL_WITH_WHERE_SEVERITY: Severity = Severity::Warning;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lock_rules_and_breaking_rules_are_told_apart() {
+        assert!(matches!(
+            kind("require-concurrent-index-creation"),
+            Kind::Lock {
+                work: Work::IndexBuild,
+                ..
+            }
+        ));
+        assert_eq!(kind("renaming-column"), Kind::Breaking);
+        assert_eq!(kind("changing-column-type"), Kind::Breaking);
+        assert_eq!(kind("transaction-nesting"), Kind::Always);
+        assert_eq!(kind(UNKNOWN_ALLOW), Kind::Always);
+    }
 
     #[test]
     fn every_squawk_rule_we_run_is_documented() {

@@ -257,3 +257,42 @@ fn concurrently_is_recognised_by_parsing_not_by_the_word() {
         "COMMENT ON TABLE t IS 'built concurrently'"
     ));
 }
+
+#[test]
+fn findings_deep_in_a_long_file_name_their_own_line_and_statement() {
+    // The line and statement lookups are binary searches over indexes built once per file.
+    let mut sql = String::new();
+    for i in 0..300 {
+        sql.push_str(&format!(
+            "-- step {i}\n\nALTER TABLE documents RENAME COLUMN a{i} TO b{i};\nSELECT {i};\n"
+        ));
+    }
+    let f = lint_sql(&sql, false);
+    assert_eq!(f.len(), 300, "{:?}", &f[..3]);
+    for (i, f) in f.iter().enumerate() {
+        assert_eq!(f.line, 4 * i + 3);
+        assert_eq!(
+            f.statement,
+            format!("ALTER TABLE documents RENAME COLUMN a{i} TO b{i};")
+        );
+    }
+}
+
+#[test]
+fn line_index_and_statement_ranges_answer_like_a_scan() {
+    let sql = "a\n\nbc\nd";
+    let lines = LineIndex::new(sql);
+    for offset in 0..=sql.len() {
+        assert_eq!(lines.line(offset), sql[..offset].matches('\n').count() + 1);
+    }
+    let s = Statements(vec![(0, 5, None), (7, 9, None), (9, 12, None)]);
+    let range = |o| {
+        let (a, b, _) = s.around(o);
+        (a, b)
+    };
+    assert_eq!(range(0), (0, 5));
+    assert_eq!(range(5), (0, 5));
+    assert_eq!(range(6), (6, 6));
+    assert_eq!(range(9), (9, 12));
+    assert_eq!(range(20), (20, 20));
+}

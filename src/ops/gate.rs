@@ -15,7 +15,7 @@ use crate::catalog::Catalog;
 use crate::config::Target;
 use crate::db::Session;
 use crate::error::{Error, Result};
-use crate::lint::{MigrationLint, render};
+use crate::lint::{MigrationLint, Mode, Weighed, render};
 use crate::plan::{Direction, Plan, PlanError};
 
 /// The front end asking for a run; each applies the gates [`Policy::rule`] gives it.
@@ -120,6 +120,8 @@ pub struct Policy {
     pub caller: Caller,
     pub lint_override: LintOverride,
     pub checklists: Checklists,
+    /// `[lint]`: baseline and thresholds for weighing the findings (defaults without a config).
+    pub lint: crate::lint::Settings,
 }
 
 impl Policy {
@@ -128,7 +130,14 @@ impl Policy {
             caller,
             lint_override: LintOverride::No,
             checklists,
+            lint: crate::lint::Settings::default(),
         }
+    }
+
+    /// The config's `[lint]` section.
+    pub fn with_lint_settings(mut self, settings: crate::lint::Settings) -> Policy {
+        self.lint = settings;
+        self
     }
 
     /// `pgshift up --allow-lint` (only the CLI may override, and the audit says so).
@@ -208,8 +217,14 @@ impl GateResult {
 pub struct Verdict {
     pub caller: Caller,
     pub gates: Vec<GateResult>,
-    /// The findings of the upgrade's steps (empty when lint was not applied).
+    /// The findings of the upgrade's steps, weighed (empty when lint was not applied).
     pub lint: Vec<MigrationLint>,
+    /// How they were weighed (`live` against the target's tables, or by the run only) and in
+    /// words; `None` when lint was not applied.
+    pub lint_mode: Option<Mode>,
+    pub lint_basis: Option<String>,
+    /// Migrations `[lint] start_after` left out.
+    pub not_linted: Vec<crate::catalog::Revision>,
     #[serde(skip)]
     lint_override: LintOverride,
 }
@@ -259,11 +274,15 @@ impl Verdict {
                             serde_json::json!({
                                 "revision": l.revision, "rule": f.rule, "line": f.line,
                                 "severity": f.severity, "allowed": f.allowed,
+                                "weighed": f.weighed,
                             })
                         })
                 })
                 .collect();
             detail["lint"] = serde_json::json!({
+                "mode": self.lint_mode,
+                "counts": crate::lint::weigh::Counts::of(&self.lint),
+                "not_linted": self.not_linted,
                 "errors_overridden": if allow { errors } else { 0 },
                 "allow_lint_flag": allow,
                 "findings": noted,
@@ -274,7 +293,8 @@ impl Verdict {
 }
 
 /// The gates over a plan that could be made (so drift and irreversibility passed). Read-only:
-/// the same call serves the preview and the run under the lock (on the worker session).
+/// the same call serves the preview and the run under the lock (on the worker session). Lint is
+/// weighed against the live tables the steps touch: one query on `s`.
 pub async fn check(
     s: &Session,
     target: &Target,
@@ -283,12 +303,44 @@ pub async fn check(
     policy: &Policy,
 ) -> Result<Verdict> {
     let checklist = checklist_gate(s, target, plan, policy).await?;
-    Ok(verdict(plan, catalog, policy, checklist))
+    let weighed = match lint_steps(plan, catalog, policy) {
+        Some(steps) => Some(crate::lint::weigh(&s.client, &steps, &policy.lint).await?),
+        None => None,
+    };
+    Ok(verdict_weighed(plan, policy, checklist, weighed))
 }
 
-/// The verdict over `plan` given the checklist gate's result (the one gate that reads the
-/// database); the rest is pure.
+/// The verdict over `plan` given the checklist gate's result, with lint weighed by the run only
+/// (no database read); the rest is pure.
 pub fn verdict(plan: &Plan, catalog: &Catalog, policy: &Policy, checklist: GateResult) -> Verdict {
+    let weighed = lint_steps(plan, catalog, policy)
+        .map(|steps| crate::lint::weigh_with(&steps, &policy.lint, None));
+    verdict_weighed(plan, policy, checklist, weighed)
+}
+
+/// The steps lint weighs: an upgrade's, when the caller's policy applies lint.
+fn lint_steps<'c>(
+    plan: &Plan,
+    catalog: &'c Catalog,
+    policy: &Policy,
+) -> Option<Vec<&'c crate::catalog::Migration>> {
+    match (policy.rule(Gate::Lint), plan.direction) {
+        (Rule::Enforce, Direction::Up) if !plan.is_empty() => Some(
+            plan.steps
+                .iter()
+                .filter_map(|s| catalog.get(s.revision))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn verdict_weighed(
+    plan: &Plan,
+    policy: &Policy,
+    checklist: GateResult,
+    weighed: Option<Weighed>,
+) -> Verdict {
     let mut gates = vec![
         GateResult::new(
             Gate::Drift,
@@ -308,11 +360,9 @@ pub fn verdict(plan: &Plan, catalog: &Catalog, policy: &Policy, checklist: GateR
             ),
         },
     ];
-    let lint = match (policy.rule(Gate::Lint), plan.direction) {
-        (Rule::Enforce, Direction::Up) if !plan.is_empty() => {
-            crate::ops::lint::of_plan(plan, catalog)
-        }
-        _ => Vec::new(),
+    let (lint, lint_mode, lint_basis, not_linted) = match weighed {
+        Some(w) => (w.migrations, Some(w.mode), Some(w.basis), w.not_linted),
+        None => (Vec::new(), None, None, Vec::new()),
     };
     gates.push(lint_gate(plan, policy, &lint));
     gates.push(checklist);
@@ -320,6 +370,9 @@ pub fn verdict(plan: &Plan, catalog: &Catalog, policy: &Policy, checklist: GateR
         caller: policy.caller,
         gates,
         lint,
+        lint_mode,
+        lint_basis,
+        not_linted,
         lint_override: policy.lint_override,
     }
 }
@@ -336,6 +389,9 @@ pub fn of_plan_error(e: &PlanError, policy: &Policy) -> Option<Verdict> {
         caller: policy.caller,
         gates: vec![GateResult::new(gate, GateState::Refused, e.to_string())],
         lint: Vec::new(),
+        lint_mode: None,
+        lint_basis: None,
+        not_linted: Vec::new(),
         lint_override: policy.lint_override,
     })
 }
@@ -356,13 +412,22 @@ fn lint_gate(plan: &Plan, policy: &Policy, lint: &[MigrationLint]) -> GateResult
         // Warnings are shown with the findings; they do not hold a run up.
         return GateResult::new(Gate::Lint, GateState::Passed, render::summary(lint));
     }
-    let list: Vec<String> = lint
+    // The first few by name; the summary printed with the verdict counts them per rule, and
+    // `pgshift lint` lists them all (a catalog of hundreds would make this line unreadable).
+    let first: Vec<String> = lint
         .iter()
         .flat_map(|l| {
             l.blocking()
                 .map(move |f| format!("{} line {}: {}", l.revision, f.line, f.rule))
         })
+        .take(3)
         .collect();
+    let more = errors.saturating_sub(first.len());
+    let list = if more > 0 {
+        vec![format!("{} and {more} more", first.join(", "))]
+    } else {
+        first
+    };
     if policy.lint_override == LintOverride::Allowed {
         return GateResult::new(
             Gate::Lint,
@@ -496,7 +561,8 @@ mod tests {
     fn catalog_with_a_rename_in_0002() -> (tempfile::TempDir, Catalog) {
         let dir = tempfile::tempdir().unwrap();
         for (file, sql) in [
-            ("0001_ok.up.sql", "CREATE TABLE t (id int);\n"),
+            // t exists on the target (0001 does not create it): renaming it breaks running code.
+            ("0001_ok.up.sql", "CREATE TABLE other (id int);\n"),
             ("0002_bad.up.sql", "\nALTER TABLE t RENAME TO u;\n"),
             ("0003_ok.up.sql", "ALTER TABLE u ADD COLUMN c text;\n"),
         ] {

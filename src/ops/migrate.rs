@@ -523,6 +523,7 @@ mod tests {
             steps: vec![],
             duration_ms: 41,
             verdict: gate::verdict(&plan, &Catalog::default(), &policy, skipped),
+            out_of_order: vec![],
         };
         assert_eq!(report.summary(), "upgrade 0003 -> 0005: 0 step(s) in 41 ms");
     }

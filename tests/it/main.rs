@@ -9,6 +9,7 @@ mod contract;
 mod drift;
 mod integrity;
 mod layout;
+mod lint;
 mod migrate;
 mod out_of_order;
 mod poolers;

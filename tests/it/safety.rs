@@ -93,25 +93,30 @@ fn remove_demo(db: &TestDb, stem: &str) {
 #[test]
 fn up_refuses_lint_errors_touches_nothing_and_allow_lint_is_audited() {
     let db = TestDb::with_demo_migrations();
+    db.run(&["up"]).ok();
+    // A rename of an existing table's column breaks running code whatever its size.
     db.write_migration(
-        "0006_index_title.up.sql",
-        "CREATE INDEX documents_title_idx ON documents (title);\n",
+        "0006_rename_title.up.sql",
+        "ALTER TABLE documents RENAME COLUMN title TO heading;\n",
     );
     db.write_migration(
-        "0006_index_title.down.sql",
-        "DROP INDEX documents_title_idx;\n",
+        "0006_rename_title.down.sql",
+        "ALTER TABLE documents RENAME COLUMN heading TO title;\n",
     );
     let refused = db.run(&["up"]);
     refused
         .code(1)
-        .stderr_has("require-concurrent-index-creation")
+        .stderr_has("renaming-column")
         .stderr_has("0006 line 1");
     assert_eq!(
         db.applied(),
-        Vec::<u32>::new(),
+        vec![1, 2, 3, 4, 5],
         "nothing may run when lint refuses"
     );
-    assert_eq!(db.scalar("SELECT to_regclass('documents') IS NULL"), "t");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM information_schema.columns WHERE column_name = 'heading'"),
+        "0"
+    );
 
     let json = db.run(&["up", "--json"]);
     json.code(1);
@@ -121,9 +126,10 @@ fn up_refuses_lint_errors_touches_nothing_and_allow_lint_is_audited() {
     assert_eq!(db.applied(), vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(audit_detail(&db, "up", "lint,allow_lint_flag"), "true");
     assert_eq!(audit_detail(&db, "up", "lint,errors_overridden"), "1");
+    assert_eq!(audit_detail(&db, "up", "lint,mode"), "live");
     assert_eq!(
         audit_detail(&db, "up", "lint,findings,0,rule"),
-        "require-concurrent-index-creation"
+        "renaming-column"
     );
 }
 
@@ -167,18 +173,20 @@ fn allow_directive_lets_up_run_and_status_plan_and_audit_report_it() {
 #[test]
 fn lint_defaults_to_pending_and_falls_back_to_the_catalog_offline() {
     let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0004"]).ok();
     db.write_migration(
-        "0006_rewrite.up.sql",
-        "UPDATE documents SET content = '';\n",
+        "0006_drop_content.up.sql",
+        "ALTER TABLE documents DROP COLUMN content;\n",
     );
     let pending = db.run(&["lint", "--json"]);
     pending.code(1);
     let doc = pending.json();
     assert_eq!(doc["result"]["scope"], "pending");
+    assert_eq!(doc["result"]["mode"], "live");
     assert_eq!(doc["result"]["errors"], 1);
-    assert_eq!(doc["result"]["migrations"].as_array().unwrap().len(), 6);
+    assert_eq!(doc["result"]["migrations"].as_array().unwrap().len(), 2);
 
-    std::fs::remove_file(db.migrations().join("0006_rewrite.up.sql")).unwrap();
+    std::fs::remove_file(db.migrations().join("0006_drop_content.up.sql")).unwrap();
     db.run(&["up"]).ok();
     db.run(&["lint"])
         .ok()
@@ -199,6 +207,7 @@ fn lint_defaults_to_pending_and_falls_back_to_the_catalog_offline() {
     offline.ok();
     let doc = offline.json();
     assert_eq!(doc["result"]["scope"], "catalog");
+    assert_eq!(doc["result"]["mode"], "static");
     assert_eq!(doc["result"]["migrations"].as_array().unwrap().len(), 5);
 
     // Configured but unreachable: the catalog, saying why.
