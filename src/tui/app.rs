@@ -168,7 +168,15 @@ pub enum Purpose {
 #[derive(Debug, Clone)]
 pub enum Pending {
     Migrate(Plan),
-    Signal { blocker: Blocker, signal: Signal },
+    Signal {
+        blocker: Blocker,
+        signal: Signal,
+    },
+    /// `pgshift accept REV`: the drift shown (with its diffs) is what gets accepted.
+    Accept {
+        revision: Revision,
+        drift: Vec<crate::plan::Drift>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -284,6 +292,8 @@ pub enum Msg {
     /// SIGTERM/SIGHUP: leave now, restoring the terminal.
     Terminate,
     Backfill(BackfillMsg),
+    /// `Effect::Accept` ended.
+    Accepted(Result<crate::ops::accept::Acceptance, String>),
 }
 
 /// What the monitoring connection reports.
@@ -326,6 +336,11 @@ pub enum Effect {
     /// `health::check` (the runbook's health summary, shown in the checklist overlay).
     CheckHealth,
     Backfill(BackfillEffect),
+    /// Accept `revision`'s changed files, if its drift is still `shown`.
+    Accept {
+        revision: Revision,
+        shown: Vec<crate::plan::Drift>,
+    },
 }
 
 pub struct App {
@@ -645,6 +660,19 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             vec![Effect::Poll, Effect::LoadHistory]
         }
         Msg::Backfill(m) => backfills::on_msg(app, m),
+        Msg::Accepted(result) => {
+            match result {
+                Ok(a) => app.log(
+                    Level::Info,
+                    format!(
+                        "accepted {}_{}: checksum {} -> {} (audited; no migration SQL ran)",
+                        a.revision, a.name, a.old_checksum, a.new_checksum
+                    ),
+                ),
+                Err(e) => log_error(app, &format!("accept failed: {e}")),
+            }
+            vec![Effect::Poll, Effect::LoadHistory]
+        }
     }
 }
 

@@ -44,6 +44,7 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         Action::End => app.move_cursor(focus, Motion::End),
         Action::Filter => app.filtering = true,
         Action::Refresh => return vec![Effect::Poll, Effect::LoadHistory],
+        Action::Accept => ask_accept(app),
         Action::SetTarget => {
             if focus == Pane::Revisions
                 && let Some(r) = app.selected_revision().map(|r| r.revision)
@@ -142,6 +143,42 @@ fn start_plan(
         spec,
         purpose,
     }]
+}
+
+/// The drifted revision under the cursor: its changed files' drift, with diffs, in a dialog.
+fn ask_accept(app: &mut App) {
+    let Some(rev) = app.selected_revision().map(|r| r.revision) else {
+        return;
+    };
+    let drift: Vec<crate::plan::Drift> = app
+        .status
+        .iter()
+        .flat_map(|s| &s.drift)
+        .filter(|d| d.revision() == rev)
+        .filter(|d| {
+            matches!(
+                d,
+                crate::plan::Drift::ChecksumChanged { .. } | crate::plan::Drift::DownChanged { .. }
+            )
+        })
+        .cloned()
+        .collect();
+    if drift.is_empty() {
+        app.log(
+            Level::Warn,
+            format!("accept {rev}: its files match what was applied; a drifted row (!) with a changed file can be accepted"),
+        );
+        return;
+    }
+    app.popup = Some(Popup::Confirm(Confirm {
+        pending: Pending::Accept {
+            revision: rev,
+            drift,
+        },
+        must_type: app.target.environment.is_production().then_some(rev),
+        typed: String::new(),
+        scroll: 0,
+    }));
 }
 
 fn ask_signal(app: &mut App, signal: Signal) {
@@ -312,6 +349,13 @@ fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
                 direction: plan.direction,
                 spec,
                 expect: (plan.from, plan.to),
+            }]
+        }
+        Pending::Accept { revision, drift } => {
+            app.log(Level::Info, format!("accept {revision} confirmed"));
+            vec![Effect::Accept {
+                revision,
+                shown: drift,
             }]
         }
         Pending::Signal { blocker, signal } => {
