@@ -706,6 +706,7 @@ mod tests {
                     .unwrap()
                 })
                 .collect(),
+            ..Default::default()
         }
     }
 

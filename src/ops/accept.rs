@@ -87,9 +87,8 @@ pub async fn accept(
 ) -> Result<Acceptance> {
     let s = Session::connect(&target.conn, "accept").await?;
     topology::read(&s).await?.refuse_standby("accept")?;
-    let db = lock::runner_name(&s);
-    lock::acquire(&s, lock::RUNNER, &db, target.lock_wait, reporter).await?;
-    schema::ensure(&s).await?;
+    let lock = lock::acquire_runner(&s, target.lock_wait, reporter).await?;
+    schema::ensure(&lock).await?;
     let start = Instant::now();
     let result = accept_locked(&s, catalog, expect).await;
     let mut e = NewEvent::new(
@@ -173,6 +172,7 @@ mod tests {
         let c = Catalog {
             dir: Default::default(),
             migrations: vec![m],
+            scaffolds: vec![],
         };
         (c, vec![a])
     }

@@ -64,15 +64,8 @@ pub async fn stamp(
 ) -> Result<StampPlan> {
     let s = Session::connect(&target.conn, "stamp").await?;
     topology::read(&s).await?.refuse_standby("stamp")?;
-    lock::acquire(
-        &s,
-        lock::RUNNER,
-        &lock::runner_name(&s),
-        target.lock_wait,
-        reporter,
-    )
-    .await?;
-    schema::ensure(&s).await?;
+    let lock = lock::acquire_runner(&s, target.lock_wait, reporter).await?;
+    schema::ensure(&lock).await?;
     let applied = history::applied(&s).await?;
     let p = stamp_plan(catalog, &applied, rev)?;
     let result = write(&s, catalog, &p).await;

@@ -42,6 +42,8 @@ pub struct Status {
     pub lint: Vec<crate::lint::MigrationLint>,
     /// Primary or standby, and the replicas streaming from it (`None` when not read).
     pub topology: Option<Topology>,
+    /// Migrations with no SQL yet ("empty: fill it in"); `up` refuses while there are any.
+    pub scaffolds: Vec<crate::catalog::Scaffold>,
 }
 
 impl Status {
@@ -159,6 +161,7 @@ pub fn build(
         alembic_version,
         lint: super::lint::pending_of(catalog, applied),
         topology: None,
+        scaffolds: catalog.scaffolds.clone(),
     }
 }
 

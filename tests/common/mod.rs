@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 pub use pgshift::config::ConnInfo;
 
+pub mod deps;
+pub mod fault_cluster;
+pub mod pgbouncer;
 pub mod replica;
 pub mod tls_cluster;
 
@@ -66,7 +69,7 @@ fn pg_bin() -> PathBuf {
         .expect("no initdb under /usr/lib/postgresql/*/bin")
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
@@ -108,30 +111,12 @@ pub fn spawn_watched_server(server: &str, dir: &Path) {
     std::mem::forget(watcher);
 }
 
-/// initdb + a postgres child watched by a shell that stops it when this process exits.
-fn start_throwaway_cluster() -> String {
-    let dir = std::env::temp_dir().join(format!("pgshift-test-cluster-{}", std::process::id()));
-    let port = 20000 + (std::process::id() % 20000) as u16;
-    start_cluster(&dir, port, "-c max_connections=200")
-}
-
-/// A new cluster in `dir/data` (initdb, trust for local and 127.0.0.1, replication included),
-/// started on `port` with `options` under the exit watcher; returns its `postgres` URL once it
-/// accepts connections. Runs as the `postgres` account when we are root.
-pub fn start_cluster(dir: &Path, port: u16, options: &str) -> String {
-    let bin = pg_bin();
-    std::fs::create_dir_all(dir).unwrap();
-    if is_root() {
-        Command::new("chown")
-            .arg("postgres:")
-            .arg(dir)
-            .status()
-            .unwrap();
-    }
-    let data = dir.join("data");
-    let ok = as_server_user(bin.join("initdb"))
+/// `initdb` of a trust-auth UTF8 cluster into `data` (replication included), as the server
+/// account when we are root.
+fn initdb(data: &Path) {
+    let ok = as_server_user(pg_bin().join("initdb"))
         .arg("-D")
-        .arg(&data)
+        .arg(data)
         .args([
             "-U",
             "postgres",
@@ -145,7 +130,28 @@ pub fn start_cluster(dir: &Path, port: u16, options: &str) -> String {
         .status()
         .unwrap()
         .success();
-    assert!(ok, "initdb failed in {}", dir.display());
+    assert!(ok, "initdb failed in {}", data.display());
+}
+
+/// initdb + a postgres child watched by a shell that stops it when this process exits.
+fn start_throwaway_cluster() -> String {
+    let dir = std::env::temp_dir().join(format!("pgshift-test-cluster-{}", std::process::id()));
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    start_cluster(&dir, port, "-c max_connections=200")
+}
+
+/// A new cluster in `dir/data`, started on `port` with `options` under the exit watcher; returns
+/// its `postgres` URL once it accepts connections. Runs as the `postgres` account when we are root.
+pub fn start_cluster(dir: &Path, port: u16, options: &str) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    if is_root() {
+        Command::new("chown")
+            .arg("postgres:")
+            .arg(dir)
+            .status()
+            .unwrap();
+    }
+    initdb(&dir.join("data"));
     start_server(dir, port, options)
 }
 
@@ -389,6 +395,18 @@ pub fn pgshift_bare(dir: &Path) -> Command {
         .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
         .current_dir(dir);
     c
+}
+
+/// Run pgshift with a clean environment (plus `env`), its state in `db`'s dir, `db`'s migrations,
+/// stdin closed, and no `--database-url`: the connection comes from `args` (a URL, a config file) or
+/// from `env` (`PG*`).
+pub fn run_bare(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut c = pgshift_bare(db.dir.path());
+    c.arg("--migrations").arg(db.migrations()).args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    Run::from(c.stdin(Stdio::null()).output().unwrap())
 }
 
 pub fn repo() -> PathBuf {

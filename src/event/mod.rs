@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
+pub mod line;
+
 use crate::catalog::Revision;
-use crate::db::blockers::Blocker;
-use crate::db::lock::Holder;
 use crate::db::topology::Lagging;
 use crate::plan::Direction;
+use crate::sessions::{Blocker, Holder};
 
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -206,7 +207,7 @@ impl Reporter {
     pub fn log(&self, level: Level, message: impl Into<String>) {
         self.emit(Event::Log {
             level,
-            message: message.into(),
+            message: crate::secrets::redact(&message.into()).into_owned(),
         });
     }
 }
@@ -225,7 +226,7 @@ fn log(event: &Event) {
         Event::Log { message, .. } => tracing::info!("{message}"),
         // Lock and replica waits go to the log with the reason named, as on the screen.
         Event::Blocked { .. } | Event::StepRetry { .. } | Event::ReplicaWait { .. } => {
-            if let Some(line) = crate::output::event_line(event) {
+            if let Some(line) = line::event_line(event) {
                 tracing::warn!("{}", line.trim_start());
             }
         }
