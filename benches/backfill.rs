@@ -7,6 +7,9 @@
 //!
 //! cargo bench --bench backfill            (ROWS=1000000 ROUNDS=3 by default)
 //! TEST_DATABASE_URL=postgres://... picks the server (default postgres@127.0.0.1:5432).
+//! REPLICA=1: the server has a streaming replica (scripts/bench_backfill_replica.sh sets one up);
+//! the third scenario is then `--ignore-replica-lag` instead of `--pause 5`, so defaults vs it is
+//! the replica-lag throttle's cost, and the replica waits of each run are counted.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -82,6 +85,8 @@ struct Measure {
     batch_p50_ms: Option<i64>,
     batches: Option<i64>,
     rss_kib: Option<u64>,
+    /// `replica_wait` events the run printed (JSON lines on stderr).
+    replica_waits: Option<usize>,
 }
 
 async fn single_update(url: &str, rows: i64) -> Measure {
@@ -103,6 +108,7 @@ async fn single_update(url: &str, rows: i64) -> Measure {
         batch_p50_ms: None,
         batches: None,
         rss_kib: None,
+        replica_waits: None,
     }
 }
 
@@ -127,15 +133,16 @@ async fn pgshift_backfill(url: &str, rows: i64, migrations: &Path, extra: &[&str
     let w = writer(url.to_string(), rows, stop.clone());
     tokio::time::sleep(Duration::from_millis(200)).await;
     let t = Instant::now();
+    let progress = migrations.join("progress.jsonl");
     let mut child = Command::new(env!("CARGO_BIN_EXE_pgshift"))
-        .args(["--database-url", url, "--migrations"])
+        .args(["--json", "--database-url", url, "--migrations"])
         .arg(migrations)
         .args(["backfill", "bench"])
         .args(extra)
         .env("PGSHIFT_DATA_DIR", migrations.join("state"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&progress).expect("progress file"))
         .spawn()
         .expect("spawn pgshift");
     let mut rss = None;
@@ -164,6 +171,9 @@ async fn pgshift_backfill(url: &str, rows: i64, migrations: &Path, extra: &[&str
         batch_p50_ms: row.get(3),
         batches: Some(row.get(1)),
         rss_kib: rss,
+        replica_waits: std::fs::read_to_string(&progress)
+            .ok()
+            .map(|t| t.matches("\"event\":\"replica_wait\"").count()),
     }
 }
 
@@ -187,14 +197,19 @@ fn report(label: &str, runs: &[Measure], single: &[Measure]) {
     let p50 = runs.iter().filter_map(|m| m.batch_p50_ms).max();
     let batches = runs.iter().filter_map(|m| m.batches).max();
     let rss = runs.iter().filter_map(|m| m.rss_kib).max();
+    let waits: Option<usize> = runs
+        .iter()
+        .filter_map(|m| m.replica_waits)
+        .reduce(|a, b| a + b);
     let opt = |v: Option<i64>, unit: &str| v.map_or("-".into(), |v| format!("{v}{unit}"));
     println!(
-        "| {label} | {total:.2} s | {ratio:.2}× | {} | {} | {} | {} ms | {} |",
+        "| {label} | {total:.2} s | {ratio:.2}× | {} | {} | {} | {} ms | {} | {} |",
         opt(batches, ""),
         opt(p50, " ms"),
         opt(bmax, " ms"),
         wmax.as_millis(),
         rss.map_or("-".into(), |r| format!("{:.1} MiB", r as f64 / 1024.0)),
+        waits.map_or("-".into(), |w| w.to_string()),
     );
 }
 
@@ -229,15 +244,21 @@ fn main() {
         let admin = connect(&server).await;
         admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).await.unwrap();
         admin.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+        let replica = std::env::var("REPLICA").as_deref() == Ok("1");
+        let (third, third_args): (&str, &[&str]) = if replica {
+            ("--ignore-replica-lag", &["--ignore-replica-lag"])
+        } else {
+            ("--pause 5", &["--pause", "5"])
+        };
         let (mut single, mut defaults, mut paused) = (Vec::new(), Vec::new(), Vec::new());
         for round in 1..=rounds {
             eprintln!("round {round}/{rounds}: single UPDATE");
             single.push(single_update(&url, rows).await);
             eprintln!("round {round}/{rounds}: pgshift backfill (defaults)");
             defaults.push(pgshift_backfill(&url, rows, &migrations, &[]).await);
-            eprintln!("round {round}/{rounds}: pgshift backfill --pause 5");
-            paused.push(pgshift_backfill(&url, rows, &migrations, &["--pause", "5"]).await);
-            for (label, m) in [("single UPDATE", &single), ("defaults", &defaults), ("--pause 5", &paused)] {
+            eprintln!("round {round}/{rounds}: pgshift backfill {third}");
+            paused.push(pgshift_backfill(&url, rows, &migrations, third_args).await);
+            for (label, m) in [("single UPDATE", &single), ("defaults", &defaults), (third, &paused)] {
                 if let Some(m) = m.last() {
                     eprintln!(
                         "  {label}: {:.2} s, batches {:?}, p50 {:?} ms, longest {:?} ms, writer max {} ms",
@@ -251,11 +272,22 @@ fn main() {
             }
         }
         println!("\n{rows} rows, {rounds} rounds (median total time; max over rounds for the rest)\n");
-        println!("| run | total (median) | vs single UPDATE (median of per-round ratios) | batches | batch p50 | longest batch | writer max wait | backfill peak RSS |");
-        println!("|---|---|---|---|---|---|---|---|");
+        println!("| run | total (median) | vs single UPDATE (median of per-round ratios) | batches | batch p50 | longest batch | writer max wait | backfill peak RSS | replica waits |");
+        println!("|---|---|---|---|---|---|---|---|---|");
         report("single UPDATE", &single, &single);
         report("pgshift backfill (defaults)", &defaults, &single);
-        report("pgshift backfill --pause 5", &paused, &single);
+        report(&format!("pgshift backfill {third}"), &paused, &single);
+        if replica {
+            // The throttle's cost: the same backfill with and without it, round by round.
+            let cost = median(
+                defaults
+                    .iter()
+                    .zip(&paused)
+                    .map(|(d, i)| d.total.as_secs_f64() / i.total.as_secs_f64())
+                    .collect(),
+            );
+            println!("\nreplica-lag throttle: defaults / --ignore-replica-lag = {cost:.2}× (median of per-round ratios)");
+        }
         admin.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await.ok();
     });
 }

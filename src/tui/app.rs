@@ -198,6 +198,11 @@ pub enum Pending {
         blocker: Blocker,
         signal: Signal,
     },
+    /// `pgshift accept REV`: the drift shown (with its diffs) is what gets accepted.
+    Accept {
+        revision: Revision,
+        drift: Vec<crate::plan::Drift>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -228,6 +233,8 @@ impl Confirm {
         match &self.pending {
             Pending::Migrate(p) => p.plan.is_destructive(),
             Pending::Signal { .. } => true,
+            // It changes no schema or data; on production the revision is typed anyway.
+            Pending::Accept { .. } => false,
         }
     }
 }
@@ -346,6 +353,8 @@ pub enum Msg {
     /// invalid (the old one stays in use).
     CatalogReloaded(Result<Vec<Revision>, String>),
     Backfill(BackfillMsg),
+    /// `Effect::Accept` ended.
+    Accepted(Result<crate::ops::accept::Acceptance, String>),
 }
 
 /// What the monitoring connection reports.
@@ -397,6 +406,11 @@ pub enum Effect {
     Copy(String),
     /// `:target NAME`: leave this target and open the screen on another configured one.
     SwitchTarget(String),
+    /// Accept `revision`'s changed files, if its drift is still `shown`.
+    Accept {
+        revision: Revision,
+        shown: Vec<crate::plan::Drift>,
+    },
 }
 
 pub struct App {
@@ -777,6 +791,19 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             vec![Effect::Poll, Effect::LoadHistory]
         }
         Msg::Backfill(m) => backfills::on_msg(app, m),
+        Msg::Accepted(result) => {
+            match result {
+                Ok(a) => app.log(
+                    Level::Info,
+                    format!(
+                        "accepted {}_{}: checksum {} -> {} (audited; no migration SQL ran)",
+                        a.revision, a.name, a.old_checksum, a.new_checksum
+                    ),
+                ),
+                Err(e) => log_error(app, &format!("accept failed: {e}")),
+            }
+            vec![Effect::Poll, Effect::LoadHistory]
+        }
     }
 }
 

@@ -904,3 +904,64 @@ fn colon_commands_switch_focus_filter_history_open_checklists_and_ask_to_switch_
     update(&mut app, code(KeyCode::Esc));
     assert!(app.command.is_none() && !app.quit);
 }
+
+#[test]
+fn a_on_a_drifted_row_asks_with_its_diff_and_accepts_only_after_the_revision_is_typed() {
+    let mut app = app_at(Environment::Production, 3);
+    let target = sample::target(Environment::Production);
+    let catalog = sample::catalog();
+    let mut status = sample::status_at(&target, &catalog, 3);
+    let drift = crate::plan::Drift::ChecksumChanged {
+        revision: Revision(2),
+        name: "add_variants".into(),
+        applied: 1,
+        file: 2,
+        change: crate::plan::Change::Content,
+        diff: Some(
+            "--- applied\n+++ file\n-ADD COLUMN variants json;\n+ADD COLUMN variants jsonb;\n"
+                .into(),
+        ),
+    };
+    status.drift.push(drift.clone());
+    status.revisions[1].drift = true;
+    update(
+        &mut app,
+        sample::snapshot(&target, &catalog, status, vec![], None),
+    );
+    // The cursor starts on the current revision (0003): one up is the drifted 0002.
+    update(&mut app, key('k'));
+    assert_eq!(
+        app.selected_revision().map(|r| r.revision),
+        Some(Revision(2))
+    );
+    assert!(update(&mut app, key('a')).is_empty());
+    assert!(matches!(
+        &app.popup,
+        Some(Popup::Confirm(c)) if c.must_type.as_deref() == Some("0002")
+            && matches!(&c.pending, Pending::Accept { revision: Revision(2), drift: d } if d == &vec![drift.clone()])
+    ));
+    assert!(
+        update(&mut app, key('y')).is_empty(),
+        "y is text on production"
+    );
+    assert!(update(&mut app, code(KeyCode::Enter)).is_empty());
+    for c in "0002".chars() {
+        update(&mut app, key(c));
+    }
+    assert_eq!(
+        update(&mut app, code(KeyCode::Enter)),
+        vec![Effect::Accept {
+            revision: Revision(2),
+            shown: vec![drift],
+        }]
+    );
+    // A row whose files match: nothing to accept, said so.
+    update(&mut app, key('k'));
+    assert!(update(&mut app, key('a')).is_empty());
+    assert!(app.popup.is_none());
+    assert!(
+        app.log
+            .back()
+            .is_some_and(|l| l.text.contains("match what was applied"))
+    );
+}

@@ -35,6 +35,8 @@ pub enum Action {
     Detail,
     CancelBlocker,
     TerminateBlocker,
+    /// Revisions pane: re-approve the drifted revision under the cursor (`pgshift accept`).
+    Accept,
     /// Backfills pane: dry run, run, pause/resume, cancel the selected backfill.
     BackfillDryRun,
     BackfillRun,
@@ -202,6 +204,13 @@ pub const BINDINGS: &[Binding] = &[
         Action::TerminateBlocker,
         Some("kill"),
         "Terminate the selected blocker's session (pg_terminate_backend; asks, audited)",
+    ),
+    bind(
+        Main,
+        &[key('a')],
+        Action::Accept,
+        None,
+        "Re-approve the drifted row's changed files (diff, asks)",
     ),
     bind(
         Main,

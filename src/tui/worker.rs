@@ -182,6 +182,11 @@ impl Worker {
                 op,
             },
             Effect::Backfill(e) => Msg::Backfill(self.backfill(e).await?),
+            Effect::Accept { revision, shown } => Msg::Accepted(
+                self.accept(revision, &shown)
+                    .await
+                    .map_err(|e| e.to_string()),
+            ),
         })
     }
 
@@ -255,6 +260,26 @@ impl Worker {
         migrate::preview_gated(&self.target, &self.catalog.get(), &req)
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// `pgshift accept` as confirmed: refused when the drift is not what the dialog showed.
+    async fn accept(
+        &self,
+        revision: crate::catalog::Revision,
+        shown: &[crate::plan::Drift],
+    ) -> crate::Result<crate::ops::accept::Acceptance> {
+        let catalog = self.catalog.get();
+        let preview = crate::ops::accept::preview(&self.target, &catalog, revision).await?;
+        if preview.drift != shown {
+            return Err(Error::Refused(format!(
+                "{revision} changed since its diff was shown; nothing was accepted. Review it again."
+            )));
+        }
+        let (reporter, forward) = self.progress();
+        let result = crate::ops::accept::accept(&self.target, &catalog, &preview, &reporter).await;
+        drop(reporter);
+        forward.await.ok();
+        result
     }
 
     /// `migrate::run` with progress events forwarded as `Msg::Progress`, all delivered before the

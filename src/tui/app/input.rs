@@ -50,6 +50,7 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         Action::Refresh => return vec![Effect::ReloadCatalog, Effect::Poll, Effect::LoadHistory],
         Action::Detail => super::detail::open(app),
         Action::SetTarget if focus != Pane::Revisions => super::detail::open(app),
+        Action::Accept => ask_accept(app),
         Action::SetTarget => {
             if focus == Pane::Revisions
                 && let Some(r) = app.selected_revision().map(|r| r.revision)
@@ -167,6 +168,45 @@ fn start_plan(
         spec,
         purpose,
     }]
+}
+
+/// The drifted revision under the cursor: its changed files' drift, with diffs, in a dialog.
+fn ask_accept(app: &mut App) {
+    let Some(rev) = app.selected_revision().map(|r| r.revision) else {
+        return;
+    };
+    let drift: Vec<crate::plan::Drift> = app
+        .status
+        .iter()
+        .flat_map(|s| &s.drift)
+        .filter(|d| d.revision() == rev)
+        .filter(|d| {
+            matches!(
+                d,
+                crate::plan::Drift::ChecksumChanged { .. } | crate::plan::Drift::DownChanged { .. }
+            )
+        })
+        .cloned()
+        .collect();
+    if drift.is_empty() {
+        app.log(
+            Level::Warn,
+            format!("accept {rev}: its files match what was applied; a drifted row (!) with a changed file can be accepted"),
+        );
+        return;
+    }
+    let must_type = app
+        .target
+        .environment
+        .is_production()
+        .then(|| rev.to_string());
+    app.popup = Some(Popup::Confirm(Confirm::new(
+        Pending::Accept {
+            revision: rev,
+            drift,
+        },
+        must_type,
+    )));
 }
 
 fn on_filter_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
@@ -360,6 +400,13 @@ fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
                 direction: plan.direction,
                 spec,
                 expect: (plan.from, plan.to),
+            }]
+        }
+        Pending::Accept { revision, drift } => {
+            app.log(Level::Info, format!("accept {revision} confirmed"));
+            vec![Effect::Accept {
+                revision,
+                shown: drift,
             }]
         }
         Pending::Signal { blocker, signal } => {

@@ -163,6 +163,28 @@ fn confirm_content(app: &App, theme: &Theme, c: &Confirm, screen_width: u16) -> 
                 plan.is_destructive(),
             )
         }
+        Pending::Accept { revision, drift } => {
+            let mut body = Vec::new();
+            for d in drift {
+                body.push(Line::from(d.to_string()));
+                let mut diff = Vec::new();
+                crate::output::drift_diff(&mut diff, d).ok();
+                body.extend(
+                    String::from_utf8_lossy(&diff)
+                        .lines()
+                        .map(|l| Line::from(l.to_string())),
+                );
+            }
+            body.push(Line::from(""));
+            body.push(Line::from(
+                "The files become the applied version: history takes the new checksum. No migration SQL runs; audited with both checksums.",
+            ));
+            (
+                format!(" accept {revision} on {}? ", app.target.name),
+                body,
+                false,
+            )
+        }
         Pending::Signal { blocker: b, signal } => {
             let age = b
                 .xact_age_s
