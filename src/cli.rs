@@ -70,7 +70,7 @@ pub struct GlobalArgs {
     pub yes: bool,
 }
 
-fn duration(s: &str) -> std::result::Result<Duration, String> {
+pub fn duration(s: &str) -> std::result::Result<Duration, String> {
     config::parse_duration(s)
 }
 
@@ -116,6 +116,8 @@ pub enum Command {
     Serve(crate::runbook::cli::ServeArgs),
     /// Check pending migrations for locking or breaking DDL: rule, line, why, safe rewrite
     Lint(crate::lint::cli::LintArgs),
+    /// Many databases at once: `fleet status|up|backfill|history [GROUP]`, canary first, in waves
+    Fleet(crate::fleet::cli::FleetArgs),
     /// Open the operator screen (the default on a terminal)
     Tui,
 }
@@ -242,6 +244,7 @@ fn command_name(cli: &Cli) -> &'static str {
         Some(Command::Serve(_)) => "serve",
         Some(Command::Backfill(_)) => "backfill",
         Some(Command::Lint(_)) => "lint",
+        Some(Command::Fleet(_)) => "fleet",
     }
 }
 
@@ -306,6 +309,7 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
         Some(Command::Startup(a)) => crate::runbook::cli::startup(g, loaded, a).await,
         Some(Command::Serve(a)) => crate::runbook::cli::serve(g, loaded, a).await,
         Some(Command::Lint(a)) => crate::lint::cli::lint(g, loaded, a).await,
+        Some(Command::Fleet(a)) => crate::fleet::cli::command(g, loaded, a).await,
         Some(cmd) => {
             let (target, _sandbox) = resolve_target(g, loaded).await?;
             let catalog = ops::catalog(&target)?;
@@ -368,7 +372,8 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                 | Command::Health
                 | Command::Startup(_)
                 | Command::Serve(_)
-                | Command::Lint(_) => unreachable!("handled above"),
+                | Command::Lint(_)
+                | Command::Fleet(_) => unreachable!("handled above"),
             }
         }
     }

@@ -196,6 +196,17 @@ pub async fn check(target: &Target) -> Health {
         Ok(s) => s,
         Err(e) => return unreachable(target, &e),
     };
+    check_on(&session, target, catalog.as_ref(), start).await
+}
+
+/// Health on an open session (`fleet status` shares one connection with the status).
+/// `start` is when connecting began, for the latency figure.
+pub async fn check_on(
+    session: &Session,
+    target: &Target,
+    catalog: std::result::Result<&Catalog, &crate::catalog::CatalogError>,
+    start: Instant,
+) -> Health {
     let version = match session.server_info().await {
         Ok(i) => i.version,
         Err(e) => return unreachable(target, &e),
@@ -207,19 +218,19 @@ pub async fn check(target: &Target) -> Health {
         version: Some(version),
         error: None,
     };
-    let migrations = match migrations(&session, catalog.as_ref()).await {
+    let migrations = match migrations(session, catalog).await {
         Ok(m) => m,
         Err(e) => MigrationsHealth {
             state: MigrationState::Unknown,
             current: None,
-            head: catalog.as_ref().ok().map(Catalog::head),
+            head: catalog.ok().map(Catalog::head),
             pending: vec![],
             drift: vec![],
             last_error: None,
             catalog_error: Some(e.to_string()),
         },
     };
-    let backfills = backfills(&session).await;
+    let backfills = backfills(session).await;
     let mut h = Health {
         status: HealthStatus::Ok,
         target: target.name.clone(),
@@ -393,7 +404,7 @@ pub async fn backfills(s: &Session) -> BackfillsHealth {
 }
 
 /// Status, alerts and diagnosis from what was observed.
-fn judge(h: &mut Health, target: &Target, catalog_error: Option<crate::catalog::CatalogError>) {
+fn judge(h: &mut Health, target: &Target, catalog_error: Option<&crate::catalog::CatalogError>) {
     let m = &h.migrations;
     match m.state {
         MigrationState::Failed => {
@@ -442,7 +453,7 @@ fn judge(h: &mut Health, target: &Target, catalog_error: Option<crate::catalog::
         )),
         MigrationState::Ok => {}
     }
-    if let Some(e) = &catalog_error {
+    if let Some(e) = catalog_error {
         h.diagnosis
             .extend(diagnose::from_error(&Error::Catalog(e.clone()), target));
     }

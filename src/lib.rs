@@ -14,6 +14,7 @@ pub mod demo;
 pub mod diagnosis;
 pub mod error;
 pub mod event;
+pub mod fleet;
 pub mod health;
 pub mod interrupt;
 pub mod lint;

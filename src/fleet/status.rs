@@ -1,0 +1,191 @@
+//! `fleet status`: one row per target, gathered concurrently with bounded parallelism and a
+//! per-target timeout. A target that cannot be asked is a row saying why, never a failure of the
+//! whole command.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::catalog::Revision;
+use crate::config::{Environment, Target};
+use crate::db::Session;
+use crate::db::lock::Holder;
+use crate::error::{Error, ExitCode};
+use crate::health::{self, HealthStatus, MigrationState};
+use crate::ops;
+
+use super::{Catalogs, bounded};
+
+/// What one target looks like now.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Row {
+    pub target: String,
+    pub environment: Environment,
+    pub url: String,
+    pub state: RowState,
+    pub current: Option<Revision>,
+    pub head: Option<Revision>,
+    pub pending: Vec<Revision>,
+    /// Drift, one line per revision (`0002 checksum changed ...`).
+    pub drift: Vec<String>,
+    pub health: Option<HealthStatus>,
+    pub runner_lock: Option<Holder>,
+    /// The database role pgshift connects as, and whether the server is read-only.
+    pub role: Option<String>,
+    pub read_only: Option<bool>,
+    pub tls: Option<crate::tls::TlsState>,
+    /// Why the row is not ok: unreachable, drift, a failed last run, a bad catalog.
+    pub error: Option<String>,
+    /// This row's own exit code; the command exits with the worst (see [`super::worst`]).
+    pub exit_code: ExitCode,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowState {
+    /// At head, nothing pending.
+    Ok,
+    Pending,
+    /// The last migration run failed and work is pending.
+    Failed,
+    Drift,
+    Unreachable,
+    /// Reachable, but something could not be read (bad catalog, permissions).
+    Error,
+}
+
+impl RowState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowState::Ok => "ok",
+            RowState::Pending => "pending",
+            RowState::Failed => "FAILED",
+            RowState::Drift => "DRIFT",
+            RowState::Unreachable => "UNREACHABLE",
+            RowState::Error => "ERROR",
+        }
+    }
+}
+
+/// How to gather the rows.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub parallel: usize,
+    /// Longest time for one target (connect and read), after which its row says unreachable.
+    pub timeout: Duration,
+    /// Pending work makes the row exit 10 (as `status --check`).
+    pub check: bool,
+}
+
+/// Every member's row, in the members' order.
+pub async fn gather(members: &[Target], catalogs: &Catalogs, o: Options) -> Vec<Row> {
+    let jobs: Vec<_> = members
+        .iter()
+        .map(|t| (t.clone(), catalogs.of(t)))
+        .collect();
+    bounded(jobs, o.parallel, move |(t, c)| async move {
+        row(&t, c, o).await
+    })
+    .await
+}
+
+async fn row(
+    target: &Target,
+    catalog: Result<Arc<crate::catalog::Catalog>, crate::catalog::CatalogError>,
+    o: Options,
+) -> Row {
+    let start = Instant::now();
+    let mut r = Row {
+        target: target.name.clone(),
+        environment: target.environment,
+        url: target.conn.redacted(),
+        state: RowState::Unreachable,
+        current: None,
+        head: catalog.as_ref().ok().map(|c| c.head()),
+        pending: vec![],
+        drift: vec![],
+        health: None,
+        runner_lock: None,
+        role: None,
+        read_only: None,
+        tls: None,
+        error: None,
+        exit_code: ExitCode::Unreachable,
+        elapsed_ms: 0,
+    };
+    let probe = async {
+        let s = Session::connect(&target.conn, "fleet status").await?;
+        let cat = catalog.as_deref();
+        let status = async {
+            match cat {
+                Ok(c) => ops::status::status_on(&s, target, c).await.map(Some),
+                Err(_) => Ok(None),
+            }
+        };
+        let (h, status) =
+            futures_util::future::join(health::check_on(&s, target, cat, start), status).await;
+        Ok::<_, Error>((h, status?))
+    };
+    match tokio::time::timeout(o.timeout, probe).await {
+        Err(_) => {
+            r.error = Some(format!(
+                "no answer within {} (connect and read); raise --timeout if the link is slow",
+                crate::output::human_duration_s(o.timeout.as_secs_f64())
+            ));
+        }
+        Ok(Err(e)) => {
+            r.exit_code = e.exit_code();
+            r.state = if e.exit_code() == ExitCode::Unreachable {
+                RowState::Unreachable
+            } else {
+                RowState::Error
+            };
+            r.error = Some(first_line(&e.to_string()));
+        }
+        Ok(Ok((h, status))) => fill(&mut r, &h, status.as_ref(), o.check),
+    }
+    r.elapsed_ms = start.elapsed().as_millis() as u64;
+    r
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").to_string()
+}
+
+/// The row from what `health` and `status` found on the target.
+fn fill(r: &mut Row, h: &health::Health, s: Option<&ops::status::Status>, check: bool) {
+    r.health = Some(h.status);
+    r.current = h.migrations.current;
+    r.pending = h.migrations.pending.clone();
+    r.drift = h.migrations.drift.iter().map(ToString::to_string).collect();
+    if let Some(s) = s {
+        r.runner_lock = s.runner_lock.clone();
+        r.role = Some(s.server.role.clone());
+        r.read_only = Some(s.server.read_only);
+        r.tls = Some(s.server.tls);
+    }
+    r.exit_code = h.exit_code();
+    if r.exit_code == ExitCode::Pending && !check {
+        r.exit_code = ExitCode::Ok;
+    }
+    r.state = match h.migrations.state {
+        _ if !h.database.reachable => RowState::Unreachable,
+        MigrationState::Drift => RowState::Drift,
+        MigrationState::Failed if h.migrations.catalog_error.is_some() => RowState::Error,
+        MigrationState::Failed => RowState::Failed,
+        MigrationState::Unknown => RowState::Error,
+        MigrationState::Pending => RowState::Pending,
+        MigrationState::Ok => RowState::Ok,
+    };
+    if r.state == RowState::Error && r.exit_code == ExitCode::Ok {
+        r.exit_code = ExitCode::Failed;
+    }
+    r.error = match r.state {
+        RowState::Ok | RowState::Pending => None,
+        _ => h
+            .alerts
+            .first()
+            .map(|a| a.message.clone())
+            .or_else(|| h.database.error.clone()),
+    };
+}
