@@ -11,8 +11,9 @@ use crate::config::{Environment, Loaded, Target};
 use crate::error::{Error, ExitCode, Result};
 use crate::output;
 
+use super::rollout::{self, FleetEvent, Planned, Summary, TargetState};
 use super::status::{self, Row};
-use super::{Catalogs, group, worst};
+use super::{Catalogs, group, record, worst};
 
 /// Many databases at once: status, and guarded rollouts canary first
 #[derive(Debug, Args)]
@@ -29,6 +30,77 @@ pub enum FleetAction {
         after_help = "Examples:\n  pgshift fleet status prod\n  pgshift fleet status tenants --parallel 32 --timeout 3s --json\n\nExit code: the worst row's, in this order: 2 config error, 3 unreachable, 5 drift,\n1 failed, 4 lock busy, 10 pending (with --check), 0 ok."
     )]
     Status(StatusArgs),
+    /// Upgrade every target of GROUP to head (or REV): the plan per target first, then the
+    /// canaries, then the rest in waves; each target's run is the normal guarded, locked,
+    /// audited `up`.
+    #[command(
+        after_help = "Examples:\n  pgshift fleet up staging\n  pgshift fleet up prod 0005 --canary eu-1 --max-failures 2 --yes\n  pgshift fleet up tenants --canary-count 3 --parallel 16 --pause-between-waves 30s\n\nA target with production environment makes the confirmation typed (the group name), or --yes.\nCtrl-C stops launching; running targets finish their current step. Ctrl-C again quits at once\n(the server rolls back the steps in progress)."
+    )]
+    Up(UpArgs),
+    /// Past fleet runs started from this host, newest first; with RUN_ID, that run's targets
+    History(HistoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The group (every configured target when omitted; a lone revision like 0005 is REV)
+    pub group: Option<String>,
+    /// `head` (default), a revision like 0005, or +N steps
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub waves: WaveArgs,
+    /// Run even though lint found errors in the pending migrations (recorded in each audit row)
+    #[arg(long)]
+    pub allow_lint: bool,
+}
+
+/// Canaries, waves and when to stop: shared by `fleet up` and `fleet backfill`.
+#[derive(Debug, Clone, Args)]
+pub struct WaveArgs {
+    /// Run this target first, alone, and stop if it fails (repeatable)
+    #[arg(long, value_name = "NAME", conflicts_with = "canary_count")]
+    pub canary: Vec<String>,
+    /// Run the first N targets with work first and stop if any fails (0: no canary)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub canary_count: usize,
+    #[command(flatten)]
+    pub pool: PoolArgs,
+    /// Stop launching new targets once K have failed (the running ones finish)
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_failures: u32,
+    /// Targets per wave after the canaries [default: --parallel with a pause, else all]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub wave_size: Option<u32>,
+    /// Wait this long between waves, e.g. 30s (Ctrl-C during the pause stops)
+    #[arg(long, value_name = "DURATION", value_parser = crate::cli::duration, default_value = "0")]
+    pub pause_between_waves: Duration,
+}
+
+impl WaveArgs {
+    pub fn options(&self, g: &GlobalArgs, allow_lint: bool) -> rollout::Options {
+        rollout::Options {
+            parallel: self.pool.parallel.into(),
+            max_failures: self.max_failures as usize,
+            canary: if self.canary.is_empty() {
+                rollout::Canary::Count(self.canary_count)
+            } else {
+                rollout::Canary::Named(self.canary.clone())
+            },
+            wave_size: self.wave_size.map(|w| w as usize),
+            pause_between_waves: self.pause_between_waves,
+            allow_lint,
+            terminate_blockers_after: g.terminate_blockers_after,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// One run's targets and results
+    pub run_id: Option<String>,
+    /// How many runs to list
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +134,8 @@ pub async fn command(g: &GlobalArgs, loaded: &Loaded, a: &FleetArgs) -> Result<E
     }
     match &a.action {
         FleetAction::Status(s) => status_cmd(g, loaded, s).await,
+        FleetAction::Up(u) => up_cmd(g, loaded, u).await,
+        FleetAction::History(h) => history_cmd(g, h),
     }
 }
 
@@ -216,4 +290,459 @@ pub fn status_summary(rows: &[Row]) -> String {
         })
         .collect();
     format!("{} targets: {}", rows.len(), parts.join(", "))
+}
+
+/// `fleet up [GROUP] [REV]`: a lone argument that reads as a revision and names no group is REV.
+fn group_and_revision<'a>(
+    loaded: &Loaded,
+    group: Option<&'a str>,
+    to: Option<&'a str>,
+) -> Result<(Option<&'a str>, &'a str)> {
+    match (group, to) {
+        (Some(g), None)
+            if crate::plan::TargetSpec::parse(g, crate::plan::Direction::Up).is_ok()
+                && !group::Groups::parse(loaded)?
+                    .names(loaded)
+                    .iter()
+                    .any(|n| n == g) =>
+        {
+            Ok((None, g))
+        }
+        (g, to) => Ok((g, to.unwrap_or("head"))),
+    }
+}
+
+async fn up_cmd(g: &GlobalArgs, loaded: &Loaded, a: &UpArgs) -> Result<ExitCode> {
+    let (group, to) = group_and_revision(loaded, a.group.as_deref(), a.to.as_deref())?;
+    let spec =
+        crate::plan::TargetSpec::parse(to, crate::plan::Direction::Up).map_err(Error::Usage)?;
+    let members = members(g, loaded, group).await?;
+    let catalogs = Catalogs::load(&members);
+    let options = a.waves.options(g, a.allow_lint);
+    let planned = rollout::plan_all(
+        &members,
+        &catalogs,
+        spec,
+        options.parallel,
+        a.waves.pool.timeout,
+    )
+    .await;
+    rollout::canaries(&planned, &options.canary)?;
+    show_plan(g, &planned);
+    let rollout = rollout::Rollout::new(group.map(str::to_string), to, spec);
+    if !planned.iter().any(Planned::has_work) {
+        let summary = rollout::execute(
+            rollout,
+            planned,
+            options,
+            None,
+            rollout::FleetReporter::silent(),
+            crate::interrupt::Interrupt::none(),
+        )
+        .await?;
+        return Ok(print_summary(g, &summary));
+    }
+    confirm(g, group, &planned)?;
+    let runbook = if planned
+        .iter()
+        .any(|p| p.has_work() && p.target.environment.is_production())
+    {
+        Some(std::sync::Arc::new(crate::runbook::Runbook::load(loaded)?))
+    } else {
+        None
+    };
+    run_rollout(g, rollout, planned, options, runbook).await
+}
+
+/// Run a planned rollout with Ctrl-C handling and progress on stderr; record and print it.
+async fn run_rollout(
+    g: &GlobalArgs,
+    rollout: rollout::Rollout,
+    planned: Vec<Planned>,
+    options: rollout::Options,
+    runbook: Option<std::sync::Arc<crate::runbook::Runbook>>,
+) -> Result<ExitCode> {
+    record::started(&rollout, planned.len())?;
+    let (trigger, stop) = crate::interrupt::Interrupt::new();
+    let on_ctrl_c = crate::cli::on_ctrl_c(
+        move || {
+            eprintln!(
+                "\ninterrupt: no new targets start; running targets finish their current step (Ctrl-C again to quit at once)"
+            );
+            trigger.fire();
+        },
+        "quitting: the steps in progress are rolled back by their servers",
+    )?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let printer = tokio::spawn(print_progress(rx, g.json));
+    let result = rollout::execute(
+        rollout,
+        planned,
+        options,
+        runbook,
+        rollout::FleetReporter::new(tx),
+        stop,
+    )
+    .await;
+    on_ctrl_c.abort();
+    printer.await.ok();
+    let summary = result?;
+    if let Err(e) = record::finished(&summary) {
+        eprintln!("warning: {e}");
+    }
+    Ok(print_summary(g, &summary))
+}
+
+/// The plan per target on stderr (a JSON line with --json), and the lint of the steps once.
+fn show_plan(g: &GlobalArgs, planned: &[Planned]) {
+    let mut err = std::io::stderr().lock();
+    let lints = distinct_lints(planned);
+    if g.json {
+        let rows: Vec<serde_json::Value> = planned.iter().map(plan_json).collect();
+        let line = serde_json::json!({"event": "fleet_plan", "targets": rows, "lint": lints});
+        writeln!(err, "{line}").ok();
+        return;
+    }
+    plan_table(&mut err, planned).ok();
+    if lints.iter().any(|l| !l.findings.is_empty()) {
+        writeln!(err).ok();
+        crate::lint::render::findings(&mut err, &lints, false).ok();
+    }
+}
+
+fn plan_json(p: &Planned) -> serde_json::Value {
+    match &p.plan {
+        Ok((plan, _)) => serde_json::json!({
+            "target": p.target.name, "environment": p.target.environment,
+            "from": plan.from, "to": plan.to,
+            "steps": plan.steps.iter().map(|s| s.label()).collect::<Vec<_>>(),
+        }),
+        Err(e) => serde_json::json!({
+            "target": p.target.name, "environment": p.target.environment,
+            "error": e.to_string(), "exit_code": e.exit_code() as u8,
+        }),
+    }
+}
+
+/// Each pending migration's lint once, however many targets run it.
+fn distinct_lints(planned: &[Planned]) -> Vec<crate::lint::MigrationLint> {
+    let mut out: Vec<crate::lint::MigrationLint> = Vec::new();
+    for l in planned.iter().flat_map(|p| &p.lint) {
+        if !out
+            .iter()
+            .any(|o| o.revision == l.revision && o.file == l.file)
+        {
+            out.push(l.clone());
+        }
+    }
+    out.sort_by_key(|l| l.revision);
+    out
+}
+
+/// `TARGET ENV PLAN STEPS` per target, then the distinct steps.
+pub fn plan_table(out: &mut impl Write, planned: &[Planned]) -> std::io::Result<()> {
+    let w = name_width(planned.iter().map(|p| p.target.name.as_str()));
+    writeln!(
+        out,
+        "{:w$} {:5} {:10} {:>5} NOTE",
+        "TARGET", "ENV", "PLAN", "STEPS"
+    )?;
+    for p in planned {
+        let (span, steps, note) = match &p.plan {
+            Ok((plan, _)) if plan.is_empty() => (plan.from.to_string(), 0, "up to date".into()),
+            Ok((plan, _)) => (
+                format!("{}→{}", plan.from, plan.to),
+                plan.steps.len(),
+                String::new(),
+            ),
+            Err(e) => (
+                "?".into(),
+                0,
+                format!("not run: {}", output::one_line(&e.to_string(), 60)),
+            ),
+        };
+        writeln!(
+            out,
+            "{:w$} {:5} {:10} {:>5} {note}",
+            output::one_line(&p.target.name, w),
+            env_label(p.target.environment),
+            span,
+            steps
+        )?;
+    }
+    let mut steps: Vec<String> = planned
+        .iter()
+        .filter_map(|p| p.plan.as_ref().ok())
+        .flat_map(|(plan, _)| plan.steps.iter().map(|s| s.label()))
+        .collect();
+    steps.sort();
+    steps.dedup();
+    let to_run = planned
+        .iter()
+        .filter(|p| matches!(&p.plan, Ok((plan, _)) if !plan.is_empty()))
+        .count();
+    let unplanned = planned.iter().filter(|p| p.plan.is_err()).count();
+    writeln!(
+        out,
+        "{to_run} of {} target(s) to upgrade{}; steps: {}",
+        planned.len(),
+        if unplanned > 0 {
+            format!(", {unplanned} without a plan (reported as failed, not run)")
+        } else {
+            String::new()
+        },
+        if steps.is_empty() {
+            "none".into()
+        } else {
+            steps.join(", ")
+        }
+    )
+}
+
+/// A rollout touching production needs the group name typed (or --yes); others run as `up` does.
+fn confirm(g: &GlobalArgs, group: Option<&str>, planned: &[Planned]) -> Result<()> {
+    let with_work = planned.iter().filter(|p| p.has_work()).count();
+    let production = planned
+        .iter()
+        .filter(|p| p.has_work() && p.target.environment.is_production())
+        .count();
+    if production == 0 || g.yes {
+        return Ok(());
+    }
+    let word = group.unwrap_or("all");
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(format!(
+            "refusing a fleet rollout to {production} PRODUCTION target(s) without confirmation: stdin is not a terminal. Review the plan above and pass --yes."
+        )));
+    }
+    eprint!(
+        "\nThis rollout upgrades {with_work} target(s), {production} of them PRODUCTION. Type {word:?} to confirm: "
+    );
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Error::io("reading the confirmation", e))?;
+    if answer.trim() == word {
+        Ok(())
+    } else {
+        Err(Error::Refused(format!(
+            "not confirmed (expected {word:?}); nothing was run"
+        )))
+    }
+}
+
+/// Progress lines on stderr: phases, each target's end, lock waits and blockers as they change.
+async fn print_progress(mut rx: tokio::sync::mpsc::UnboundedReceiver<FleetEvent>, json: bool) {
+    let mut last: std::collections::HashMap<String, String> = Default::default();
+    while let Some(e) = rx.recv().await {
+        if json {
+            if let Ok(line) = serde_json::to_string(&e) {
+                eprintln!("{line}");
+            }
+            continue;
+        }
+        if let Some(line) = progress_line(&e) {
+            // Blockers are re-reported on every retry: print only changes.
+            if let FleetEvent::Target { target, .. } = &e {
+                if last.get(target) == Some(&line) {
+                    continue;
+                }
+                last.insert(target.clone(), line.clone());
+            }
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// One event as a human line, or nothing for the quiet ones.
+pub fn progress_line(e: &FleetEvent) -> Option<String> {
+    match e {
+        FleetEvent::Planned { .. } => None,
+        FleetEvent::Phase { message } => Some(format!("== {message}")),
+        FleetEvent::Warning { target, message } => Some(format!("{target}: warning: {message}")),
+        FleetEvent::Target { target, state, .. } => match state {
+            TargetState::Done {
+                from,
+                to,
+                steps,
+                duration_ms,
+            } => Some(format!(
+                "{target}: done {from}→{to} ({steps} step(s), {duration_ms} ms)"
+            )),
+            TargetState::WaitingForLock { .. }
+            | TargetState::Blocked { .. }
+            | TargetState::Refused { .. }
+            | TargetState::Failed { .. }
+            | TargetState::Interrupted { .. } => Some(format!(
+                "{target}: {}{}",
+                state.label(),
+                state.detail().map(|d| format!(": {d}")).unwrap_or_default()
+            )),
+            _ => None,
+        },
+    }
+}
+
+fn print_summary(g: &GlobalArgs, s: &Summary) -> ExitCode {
+    output::finish(g.format(), "fleet up", s, s.exit_code, |out| {
+        summary_table(out, s)
+    })
+}
+
+/// The final table: one row per target, the problems underneath, one line of totals.
+pub fn summary_table(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
+    let w = name_width(s.targets.iter().map(|t| t.target.as_str()));
+    writeln!(
+        out,
+        "{:w$} {:5} {:11} {:10} {:>5} {:>8}",
+        "TARGET", "ENV", "RESULT", "REVISION", "STEPS", "TIME"
+    )?;
+    for t in &s.targets {
+        let (span, steps, time) = match &t.state {
+            TargetState::Done {
+                from,
+                to,
+                steps,
+                duration_ms,
+            } => (
+                format!("{from}→{to}"),
+                steps.to_string(),
+                format!("{duration_ms} ms"),
+            ),
+            _ => (String::new(), String::new(), String::new()),
+        };
+        let label = if t.canary {
+            format!("{} (c)", t.state.label())
+        } else {
+            t.state.label()
+        };
+        writeln!(
+            out,
+            "{:w$} {:5} {:11} {:10} {:>5} {:>8}",
+            output::one_line(&t.target, w),
+            env_label(t.environment),
+            output::one_line(&label, 11),
+            span,
+            steps,
+            time
+        )?;
+    }
+    let problems: Vec<_> = s
+        .targets
+        .iter()
+        .filter(|t| t.state.is_failure() || matches!(t.state, TargetState::Interrupted { .. }))
+        .collect();
+    if !problems.is_empty() {
+        writeln!(out)?;
+    }
+    for t in problems {
+        writeln!(
+            out,
+            "{}: {}",
+            t.target,
+            output::one_line(&t.state.detail().unwrap_or_default(), 300)
+        )?;
+    }
+    if let Some(why) = &s.stopped {
+        writeln!(out, "stopped launching: {why}")?;
+    }
+    let count = |f: fn(&TargetState) -> bool| s.count(f);
+    writeln!(
+        out,
+        "{}: {} done, {} up to date, {} failed, {} skipped of {} in {} (exit {})",
+        s.run_id,
+        count(|t| matches!(t, TargetState::Done { .. })),
+        count(|t| matches!(t, TargetState::UpToDate)),
+        count(|t| t.is_failure() || matches!(t, TargetState::Interrupted { .. })),
+        count(|t| matches!(t, TargetState::Skipped { .. })),
+        s.targets.len(),
+        super::elapsed(s.duration_ms),
+        s.exit_code as u8
+    )
+}
+
+fn history_cmd(g: &GlobalArgs, a: &HistoryArgs) -> Result<ExitCode> {
+    let runs = record::runs(if a.run_id.is_some() {
+        usize::MAX
+    } else {
+        a.limit
+    })?;
+    if let Some(id) = &a.run_id {
+        let run = runs.into_iter().find(|r| &r.run_id == id).ok_or_else(|| {
+            Error::Usage(format!(
+                "no fleet run {id:?} in {}; `pgshift fleet history` lists them",
+                record::path().display()
+            ))
+        })?;
+        return Ok(output::finish(
+            g.format(),
+            "fleet history",
+            &run,
+            ExitCode::Ok,
+            |out| match run
+                .summary
+                .clone()
+                .and_then(|v| serde_json::from_value::<SummaryView>(v).ok())
+            {
+                Some(v) => {
+                    for t in &v.targets {
+                        writeln!(out, "{:24} {}", t.target, t.state)?;
+                    }
+                    Ok(())
+                }
+                None => writeln!(
+                    out,
+                    "{} started {} by {}: no summary (the process ended before the rollout did); each target's audit row has detail.fleet_run = {:?}",
+                    run.run_id, run.at, run.operator, run.run_id
+                ),
+            },
+        ));
+    }
+    Ok(output::finish(
+        g.format(),
+        "fleet history",
+        &runs,
+        ExitCode::Ok,
+        |out| {
+            if runs.is_empty() {
+                return writeln!(
+                    out,
+                    "no fleet runs recorded in {}",
+                    record::path().display()
+                );
+            }
+            for r in &runs {
+                let outcome = r
+                    .summary
+                    .as_ref()
+                    .map(|s| format!("exit {}", s["exit_code"]))
+                    .unwrap_or_else(|| r.state.to_string());
+                writeln!(
+                    out,
+                    "{}  {}  group {}  to {}  {} target(s)  by {}  {}",
+                    r.run_id,
+                    r.at,
+                    r.group.as_deref().unwrap_or("(all)"),
+                    r.to,
+                    r.targets,
+                    r.operator,
+                    outcome
+                )?;
+            }
+            Ok(())
+        },
+    ))
+}
+
+/// The part of a recorded summary `fleet history RUN_ID` prints.
+#[derive(serde::Deserialize)]
+struct SummaryView {
+    targets: Vec<TargetView>,
+}
+
+#[derive(serde::Deserialize)]
+struct TargetView {
+    target: String,
+    state: String,
 }

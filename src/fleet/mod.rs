@@ -6,6 +6,8 @@
 
 pub mod cli;
 pub mod group;
+pub mod record;
+pub mod rollout;
 pub mod status;
 
 use std::collections::HashMap;
@@ -65,6 +67,25 @@ fn rank(code: ExitCode) -> u8 {
         ExitCode::Integrity => 4,
         ExitCode::Unreachable => 5,
         ExitCode::Usage => 6,
+    }
+}
+
+/// Exit codes as the numbers a script compares (`"exit_code": 3`), as in the JSON envelope.
+pub(crate) mod exit_number {
+    pub fn serialize<S: serde::Serializer>(
+        c: &crate::error::ExitCode,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(*c as u8)
+    }
+}
+
+/// A run's length for humans: `0.4s` under ten seconds, else `3m12s`.
+pub fn elapsed(ms: u64) -> String {
+    if ms < 10_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        crate::output::human_duration_s(ms as f64 / 1000.0)
     }
 }
 

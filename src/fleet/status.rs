@@ -36,6 +36,7 @@ pub struct Row {
     /// Why the row is not ok: unreachable, drift, a failed last run, a bad catalog.
     pub error: Option<String>,
     /// This row's own exit code; the command exits with the worst (see [`super::worst`]).
+    #[serde(with = "super::exit_number")]
     pub exit_code: ExitCode,
     pub elapsed_ms: u64,
 }

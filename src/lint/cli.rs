@@ -152,6 +152,13 @@ pub fn gate(
             render::findings(&mut std::io::stderr().lock(), lints, false).ok();
         }
     }
+    decide(lints, allow_lint)
+}
+
+/// The lint gate's decision alone, printing nothing (a fleet shows the findings once, in its
+/// plan): refuse blocking errors unless `allow_lint`, else the audit detail.
+pub fn decide(lints: &[MigrationLint], allow_lint: bool) -> Result<serde_json::Value> {
+    let (errors, _, _) = render::counts(lints);
     if errors > 0 && !allow_lint {
         let list: Vec<String> = lints
             .iter()

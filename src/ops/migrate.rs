@@ -34,6 +34,8 @@ pub struct Request {
     pub detail: serde_json::Value,
     /// Fired by the operator: cancel the running statement, stop after it rolls back.
     pub interrupt: Interrupt,
+    /// Fired when a fleet stops: the running step finishes, no further step starts.
+    pub stop: Interrupt,
 }
 
 impl Request {
@@ -49,6 +51,7 @@ impl Request {
             .into(),
             detail: serde_json::json!({}),
             interrupt: Interrupt::none(),
+            stop: Interrupt::none(),
         }
     }
 }
@@ -223,7 +226,7 @@ async fn run_locked(
     let mut reports = Vec::with_capacity(plan.steps.len());
     let mut reached = plan.from;
     for (index, step) in plan.steps.iter().enumerate() {
-        if req.interrupt.is_set() {
+        if req.interrupt.is_set() || req.stop.is_set() {
             return Err(Failure {
                 error: Error::Failed(format!(
                     "interrupted by the operator before {}; the database is at {reached}",
