@@ -546,21 +546,21 @@ impl Pool<'_> {
     /// targets already running always finish.
     async fn run(&mut self, ids: &[usize], canary: bool) -> Option<SkipCause> {
         let o = &self.ctx.options;
-        let mut queue = ids.iter().copied();
+        let mut queue = ids.iter().copied().peekable();
         let mut running = tokio::task::JoinSet::new();
         let mut stopped = None;
         loop {
             while stopped.is_none() && running.len() < o.parallel.max(1) {
+                let Some(&i) = queue.peek() else { break };
                 if self.ctx.stop.is_set() {
                     stopped = Some(SkipCause::Operator);
                 } else if self.failures >= o.max_failures.max(1) {
                     stopped = Some(SkipCause::MaxFailures);
-                } else if let Some(i) = queue.next() {
+                } else {
+                    queue.next();
                     let (p, ctx) = (self.planned[i].clone(), self.ctx.clone());
                     running.spawn(async move { (i, run_target(&p, &ctx, canary).await) });
-                    continue;
                 }
-                break;
             }
             if running.is_empty() {
                 return stopped;

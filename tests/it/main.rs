@@ -5,6 +5,7 @@ mod common;
 
 mod backfill;
 mod contract;
+mod fleet;
 mod migrate;
 mod runbook;
 mod safety;
