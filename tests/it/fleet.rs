@@ -351,3 +351,65 @@ fn a_group_generated_from_a_catalog_query_needs_no_entry_per_tenant() {
     bad.code(2).stderr_has("carries a password");
     assert!(!bad.stderr.contains("s3cret") && !bad.stdout.contains("s3cret"));
 }
+
+#[test]
+fn ctrl_c_stops_launching_and_running_targets_finish_their_step() {
+    use crate::common::{StderrLog, wait_until};
+    let f = Fleet::new(SMALL);
+    f.template.write_migration(
+        "0002_two.up.sql",
+        "SELECT pg_sleep(1.5);\nCREATE TABLE two (id int);",
+    );
+    let mut child = pgshift_bare(f.template.dir.path())
+        .arg("--config")
+        .arg(f.config_path())
+        .args([
+            "fleet",
+            "up",
+            "f",
+            "--canary-count",
+            "0",
+            "--parallel",
+            "2",
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = StderrLog::follow(child.stderr.take().unwrap());
+    wait_until(
+        std::time::Duration::from_secs(30),
+        "two targets running 0002",
+        || {
+            log.text()
+                .matches("\"state\":\"running\",\"step\":1")
+                .count()
+                >= 2
+        },
+    );
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let r = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: log.text(),
+    };
+    r.code(1);
+    let ts = rows(&r, "targets");
+    assert_eq!(count(&ts, "interrupted"), 2, "{ts:?}");
+    assert_eq!(count(&ts, "skipped"), SMALL - 2);
+    assert_eq!(r.json()["result"]["stopped"], "stopped by the operator");
+    let applied = f.applied();
+    // The two running targets finished 0002 (their step) and started nothing more.
+    assert_eq!(
+        applied.iter().filter(|a| *a == &vec![1, 2]).count(),
+        2,
+        "{applied:?}"
+    );
+    assert_eq!(applied.iter().filter(|a| *a == &vec![1]).count(), SMALL - 2);
+}
