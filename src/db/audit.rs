@@ -77,8 +77,34 @@ fn rev(r: Option<Revision>) -> Option<i32> {
     r.map(|r| r.0 as i32)
 }
 
+tokio::task_local! {
+    static TAGS: serde_json::Map<String, serde_json::Value>;
+}
+
+/// Run `f` with `tags` added to the detail of every audit row it writes: a fleet rollout tags
+/// each target's rows (run, refusal, backfill start and end) with its run id.
+pub async fn tagged<F: std::future::Future>(
+    tags: serde_json::Map<String, serde_json::Value>,
+    f: F,
+) -> F::Output {
+    TAGS.scope(tags, f).await
+}
+
+/// The event's detail with the current task's tags, if any.
+fn detail_of(e: &NewEvent) -> serde_json::Value {
+    let mut detail = e.detail.clone();
+    TAGS.try_with(|tags| {
+        if let Some(d) = detail.as_object_mut() {
+            d.extend(tags.clone());
+        }
+    })
+    .ok();
+    detail
+}
+
 /// Write one event. The table must exist (created under the runner lock).
 pub async fn record(s: &Session, e: &NewEvent) -> Result<()> {
+    let detail = detail_of(e);
     s.client
         .execute(
             INSERT_EVENT,
@@ -90,7 +116,7 @@ pub async fn record(s: &Session, e: &NewEvent) -> Result<()> {
                 &e.outcome.as_str(),
                 &(e.duration.as_millis() as i64),
                 &e.error,
-                &e.detail,
+                &detail,
             ],
         )
         .await

@@ -37,8 +37,31 @@ pub enum FleetAction {
         after_help = "Examples:\n  pgshift fleet up staging\n  pgshift fleet up prod 0005 --canary eu-1 --max-failures 2 --yes\n  pgshift fleet up tenants --canary-count 3 --parallel 16 --pause-between-waves 30s\n\nA target with production environment makes the confirmation typed (the group name), or --yes.\nCtrl-C stops launching; running targets finish their current step. Ctrl-C again quits at once\n(the server rolls back the steps in progress)."
     )]
     Up(UpArgs),
+    /// Run backfill NAME on every target of GROUP with the same canaries and waves; each target's
+    /// run is the normal batched, resumable backfill (Ctrl-C pauses the running ones after their
+    /// batch)
+    #[command(
+        after_help = "Examples:\n  pgshift fleet backfill hashes tenants --canary-count 2 --parallel 8\n  pgshift fleet backfill hashes prod --batch-size 500 --yes"
+    )]
+    Backfill(BackfillArgs),
     /// Past fleet runs started from this host, newest first; with RUN_ID, that run's targets
     History(HistoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    /// The backfill (a definition in migrations/backfills/)
+    pub name: String,
+    /// The group (every configured target when omitted)
+    pub group: Option<String>,
+    #[command(flatten)]
+    pub waves: WaveArgs,
+    /// Keys per batch, fixed [default: the definition's, then adapted]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_size: Option<u32>,
+    /// Pause between batches, in ms or with a unit [default: the definition's]
+    #[arg(long, value_name = "MS", value_parser = crate::backfill::cli::pause_value)]
+    pub pause: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +158,7 @@ pub async fn command(g: &GlobalArgs, loaded: &Loaded, a: &FleetArgs) -> Result<E
     match &a.action {
         FleetAction::Status(s) => status_cmd(g, loaded, s).await,
         FleetAction::Up(u) => up_cmd(g, loaded, u).await,
+        FleetAction::Backfill(b) => backfill_cmd(g, loaded, b).await,
         FleetAction::History(h) => history_cmd(g, h),
     }
 }
@@ -329,7 +353,7 @@ async fn up_cmd(g: &GlobalArgs, loaded: &Loaded, a: &UpArgs) -> Result<ExitCode>
     .await;
     rollout::canaries(&planned, &options.canary)?;
     show_plan(g, &planned);
-    let rollout = rollout::Rollout::new(group.map(str::to_string), to, spec);
+    let rollout = rollout::Rollout::new(group.map(str::to_string), to, rollout::Job::Migrate(spec));
     if !planned.iter().any(Planned::has_work) {
         let summary = rollout::execute(
             rollout,
@@ -340,7 +364,7 @@ async fn up_cmd(g: &GlobalArgs, loaded: &Loaded, a: &UpArgs) -> Result<ExitCode>
             crate::interrupt::Interrupt::none(),
         )
         .await?;
-        return Ok(print_summary(g, &summary));
+        return Ok(print_summary(g, "fleet up", &summary));
     }
     confirm(g, group, &planned)?;
     let runbook = if planned
@@ -354,6 +378,34 @@ async fn up_cmd(g: &GlobalArgs, loaded: &Loaded, a: &UpArgs) -> Result<ExitCode>
     run_rollout(g, rollout, planned, options, runbook).await
 }
 
+async fn backfill_cmd(g: &GlobalArgs, loaded: &Loaded, a: &BackfillArgs) -> Result<ExitCode> {
+    let members = members(g, loaded, a.group.as_deref()).await?;
+    let catalogs = Catalogs::load(&members);
+    let options = a.waves.options(g, false);
+    let planned = rollout::plan_backfill(&members, &catalogs, &a.name);
+    if planned.iter().all(|p| p.work.is_err())
+        && let Some(Err(e)) = planned.first().map(|p| &p.work)
+    {
+        // The same problem everywhere (an unknown backfill name): say it once, run nothing.
+        return Err(Error::Usage(format!(
+            "no target can run backfill {:?}: {e}",
+            a.name
+        )));
+    }
+    rollout::canaries(&planned, &options.canary)?;
+    show_plan(g, &planned);
+    confirm(g, a.group.as_deref(), &planned)?;
+    let job = rollout::Job::Backfill {
+        name: a.name.clone(),
+        options: crate::backfill::Options {
+            batch_size: a.batch_size,
+            pause: a.pause,
+        },
+    };
+    let rollout = rollout::Rollout::new(a.group.clone(), &format!("backfill {}", a.name), job);
+    run_rollout(g, rollout, planned, options, None).await
+}
+
 /// Run a planned rollout with Ctrl-C handling and progress on stderr; record and print it.
 async fn run_rollout(
     g: &GlobalArgs,
@@ -363,11 +415,12 @@ async fn run_rollout(
     runbook: Option<std::sync::Arc<crate::runbook::Runbook>>,
 ) -> Result<ExitCode> {
     record::started(&rollout, planned.len())?;
+    let rollout_job = rollout.job.clone();
     let (trigger, stop) = crate::interrupt::Interrupt::new();
     let on_ctrl_c = crate::cli::on_ctrl_c(
         move || {
             eprintln!(
-                "\ninterrupt: no new targets start; running targets finish their current step (Ctrl-C again to quit at once)"
+                "\ninterrupt: no new targets start; running targets finish their current step or batch (Ctrl-C again to quit at once)"
             );
             trigger.fire();
         },
@@ -390,7 +443,11 @@ async fn run_rollout(
     if let Err(e) = record::finished(&summary) {
         eprintln!("warning: {e}");
     }
-    Ok(print_summary(g, &summary))
+    let command = match rollout_job {
+        rollout::Job::Migrate(_) => "fleet up",
+        rollout::Job::Backfill { .. } => "fleet backfill",
+    };
+    Ok(print_summary(g, command, &summary))
 }
 
 /// The plan per target on stderr (a JSON line with --json), and the lint of the steps once.
@@ -411,11 +468,14 @@ fn show_plan(g: &GlobalArgs, planned: &[Planned]) {
 }
 
 fn plan_json(p: &Planned) -> serde_json::Value {
-    match &p.plan {
-        Ok((plan, _)) => serde_json::json!({
+    match &p.work {
+        Ok(rollout::Work::Migrate { plan, .. }) => serde_json::json!({
             "target": p.target.name, "environment": p.target.environment,
             "from": plan.from, "to": plan.to,
             "steps": plan.steps.iter().map(|s| s.label()).collect::<Vec<_>>(),
+        }),
+        Ok(rollout::Work::Backfill { .. }) => serde_json::json!({
+            "target": p.target.name, "environment": p.target.environment,
         }),
         Err(e) => serde_json::json!({
             "target": p.target.name, "environment": p.target.environment,
@@ -427,7 +487,7 @@ fn plan_json(p: &Planned) -> serde_json::Value {
 /// Each pending migration's lint once, however many targets run it.
 fn distinct_lints(planned: &[Planned]) -> Vec<crate::lint::MigrationLint> {
     let mut out: Vec<crate::lint::MigrationLint> = Vec::new();
-    for l in planned.iter().flat_map(|p| &p.lint) {
+    for l in planned.iter().flat_map(|p| p.lint()) {
         if !out
             .iter()
             .any(|o| o.revision == l.revision && o.file == l.file)
@@ -448,13 +508,16 @@ pub fn plan_table(out: &mut impl Write, planned: &[Planned]) -> std::io::Result<
         "TARGET", "ENV", "PLAN", "STEPS"
     )?;
     for p in planned {
-        let (span, steps, note) = match &p.plan {
-            Ok((plan, _)) if plan.is_empty() => (plan.from.to_string(), 0, "up to date".into()),
-            Ok((plan, _)) => (
+        let (span, steps, note) = match &p.work {
+            Ok(rollout::Work::Migrate { plan, .. }) if plan.is_empty() => {
+                (plan.from.to_string(), 0, "up to date".into())
+            }
+            Ok(rollout::Work::Migrate { plan, .. }) => (
                 format!("{}→{}", plan.from, plan.to),
                 plan.steps.len(),
                 String::new(),
             ),
+            Ok(rollout::Work::Backfill { .. }) => ("-".into(), 0, "backfill".into()),
             Err(e) => (
                 "?".into(),
                 0,
@@ -472,19 +535,19 @@ pub fn plan_table(out: &mut impl Write, planned: &[Planned]) -> std::io::Result<
     }
     let mut steps: Vec<String> = planned
         .iter()
-        .filter_map(|p| p.plan.as_ref().ok())
-        .flat_map(|(plan, _)| plan.steps.iter().map(|s| s.label()))
+        .filter_map(Planned::plan)
+        .flat_map(|plan| plan.steps.iter().map(|s| s.label()))
         .collect();
     steps.sort();
     steps.dedup();
     let to_run = planned
         .iter()
-        .filter(|p| matches!(&p.plan, Ok((plan, _)) if !plan.is_empty()))
+        .filter(|p| p.work.is_ok() && p.has_work())
         .count();
-    let unplanned = planned.iter().filter(|p| p.plan.is_err()).count();
+    let unplanned = planned.iter().filter(|p| p.work.is_err()).count();
     writeln!(
         out,
-        "{to_run} of {} target(s) to upgrade{}; steps: {}",
+        "{to_run} of {} target(s) to run{}; steps: {}",
         planned.len(),
         if unplanned > 0 {
             format!(", {unplanned} without a plan (reported as failed, not run)")
@@ -570,6 +633,9 @@ pub fn progress_line(e: &FleetEvent) -> Option<String> {
             } => Some(format!(
                 "{target}: done {from}→{to} ({steps} step(s), {duration_ms} ms)"
             )),
+            TargetState::Filled { rows, duration_ms } => {
+                Some(format!("{target}: done, {rows} rows ({duration_ms} ms)"))
+            }
             TargetState::WaitingForLock { .. }
             | TargetState::Blocked { .. }
             | TargetState::Refused { .. }
@@ -584,8 +650,8 @@ pub fn progress_line(e: &FleetEvent) -> Option<String> {
     }
 }
 
-fn print_summary(g: &GlobalArgs, s: &Summary) -> ExitCode {
-    output::finish(g.format(), "fleet up", s, s.exit_code, |out| {
+fn print_summary(g: &GlobalArgs, command: &str, s: &Summary) -> ExitCode {
+    output::finish(g.format(), command, s, s.exit_code, |out| {
         summary_table(out, s)
     })
 }
@@ -608,6 +674,11 @@ pub fn summary_table(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
             } => (
                 format!("{from}→{to}"),
                 steps.to_string(),
+                format!("{duration_ms} ms"),
+            ),
+            TargetState::Filled { rows, duration_ms } => (
+                format!("{rows} rows"),
+                String::new(),
                 format!("{duration_ms} ms"),
             ),
             _ => (String::new(), String::new(), String::new()),
@@ -652,7 +723,7 @@ pub fn summary_table(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
         out,
         "{}: {} done, {} up to date, {} failed, {} skipped of {} in {} (exit {})",
         s.run_id,
-        count(|t| matches!(t, TargetState::Done { .. })),
+        count(|t| matches!(t, TargetState::Done { .. } | TargetState::Filled { .. })),
         count(|t| matches!(t, TargetState::UpToDate)),
         count(|t| t.is_failure() || matches!(t, TargetState::Interrupted { .. })),
         count(|t| matches!(t, TargetState::Skipped { .. })),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::backfill::definition::Registry;
 use crate::catalog::{Catalog, Revision};
 use crate::config::{Environment, Target};
 use crate::error::{Error, ExitCode};
@@ -21,21 +22,80 @@ use crate::runbook::{self, Runbook};
 
 use super::{Catalogs, bounded};
 
+/// What a rollout does on every target.
+#[derive(Debug, Clone)]
+pub enum Job {
+    /// `fleet up`: upgrade to this revision.
+    Migrate(TargetSpec),
+    /// `fleet backfill NAME`: run the backfill (continuing an unfinished run).
+    Backfill {
+        name: String,
+        options: crate::backfill::Options,
+    },
+}
+
+/// What one target will run, as shown before anything runs.
+#[derive(Debug)]
+pub enum Work {
+    /// The plan the operator confirms, the catalog it was made from, and the lint of its steps.
+    Migrate {
+        plan: Plan,
+        catalog: Arc<Catalog>,
+        lint: Vec<MigrationLint>,
+    },
+    /// The target's backfill definitions (the backfill's name is in the [`Job`]).
+    Backfill { registry: Arc<Registry> },
+}
+
 /// One target's plan, made before anything runs (what the operator confirms).
 #[derive(Debug)]
 pub struct Planned {
     pub target: Target,
-    /// The plan and the catalog it was made from, or why there is none (a target without a plan
-    /// is never run: what runs is what was shown).
-    pub plan: Result<(Plan, Arc<Catalog>), Arc<Error>>,
-    pub lint: Vec<MigrationLint>,
+    /// What will run, or why nothing can (a target without a plan is never run: what runs is
+    /// what was shown).
+    pub work: Result<Work, Arc<Error>>,
 }
 
 impl Planned {
     /// Whether there is anything to run here.
     pub fn has_work(&self) -> bool {
-        !matches!(&self.plan, Ok((p, _)) if p.is_empty())
+        !matches!(&self.work, Ok(Work::Migrate { plan, .. }) if plan.is_empty())
     }
+
+    pub fn plan(&self) -> Option<&Plan> {
+        match &self.work {
+            Ok(Work::Migrate { plan, .. }) => Some(plan),
+            _ => None,
+        }
+    }
+
+    pub fn lint(&self) -> &[MigrationLint] {
+        match &self.work {
+            Ok(Work::Migrate { lint, .. }) => lint,
+            _ => &[],
+        }
+    }
+}
+
+/// Every member's backfill `name`, checked against its definitions (no database needed).
+pub fn plan_backfill(members: &[Target], catalogs: &Catalogs, name: &str) -> Vec<Planned> {
+    members
+        .iter()
+        .map(|t| {
+            let work = catalogs
+                .of(t)
+                .map_err(Error::Catalog)
+                .and_then(|c| crate::backfill::registry(t, &c))
+                .and_then(|r| r.get(name).map(|_| ()).map(|()| r))
+                .map(|r| Work::Backfill {
+                    registry: Arc::new(r),
+                });
+            Planned {
+                target: t.clone(),
+                work: work.map_err(Arc::new),
+            }
+        })
+        .collect()
 }
 
 /// Plan every member concurrently (bounded, each within `timeout`), in the members' order.
@@ -56,8 +116,7 @@ pub async fn plan_all(
             Err(e) => {
                 return Planned {
                     target,
-                    plan: Err(Arc::new(Error::Catalog(e))),
-                    lint: vec![],
+                    work: Err(Arc::new(Error::Catalog(e))),
                 };
             }
         };
@@ -73,14 +132,14 @@ pub async fn plan_all(
                     ),
                 }),
             };
-        let lint = plan
-            .as_ref()
-            .map(|p| crate::lint::cli::of_plan(p, &catalog))
-            .unwrap_or_default();
+        let work = plan.map(|plan| Work::Migrate {
+            lint: crate::lint::cli::of_plan(&plan, &catalog),
+            plan,
+            catalog,
+        });
         Planned {
             target,
-            plan: plan.map(|p| (p, catalog)).map_err(Arc::new),
-            lint,
+            work: work.map_err(Arc::new),
         }
     })
     .await
@@ -109,19 +168,19 @@ pub struct Options {
     pub terminate_blockers_after: Option<Duration>,
 }
 
-/// A rollout: its id (in every target's audit row) and what it moves to.
+/// A rollout: its id (in every target's audit row) and what it does.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Rollout {
     pub id: String,
     pub group: Option<String>,
-    /// What the operator asked for: `head`, `0005`, `+1`.
+    /// What the operator asked for: `head`, `0005`, `+1`, or `backfill NAME`.
     pub to: String,
     #[serde(skip)]
-    pub spec: TargetSpec,
+    pub job: Job,
 }
 
 impl Rollout {
-    pub fn new(group: Option<String>, to: &str, spec: TargetSpec) -> Rollout {
+    pub fn new(group: Option<String>, to: &str, job: Job) -> Rollout {
         let now = time::OffsetDateTime::now_utc();
         let stamp = now
             .format(time::macros::format_description!(
@@ -132,7 +191,7 @@ impl Rollout {
             id: format!("fleet-{stamp}-{:04x}", fastrand::u16(..)),
             group,
             to: to.to_string(),
-            spec,
+            job,
         }
     }
 }
@@ -186,6 +245,16 @@ pub enum TargetState {
         steps: usize,
         duration_ms: u64,
     },
+    /// A backfill is running: rows so far of the estimate.
+    Filling {
+        rows_done: i64,
+        rows_estimate: i64,
+    },
+    /// A backfill finished: rows changed in this session.
+    Filled {
+        rows: i64,
+        duration_ms: u64,
+    },
     /// Refused before running (lint, checklist, drift, irreversible): nothing ran.
     Refused {
         reason: String,
@@ -213,6 +282,7 @@ impl TargetState {
             self,
             TargetState::UpToDate
                 | TargetState::Done { .. }
+                | TargetState::Filled { .. }
                 | TargetState::Refused { .. }
                 | TargetState::Failed { .. }
                 | TargetState::Interrupted { .. }
@@ -254,7 +324,14 @@ impl TargetState {
                 Some(pid) => format!("blocked by pid {pid}"),
                 None => "blocked".into(),
             },
-            TargetState::Done { .. } => "done".into(),
+            TargetState::Done { .. } | TargetState::Filled { .. } => "done".into(),
+            TargetState::Filling {
+                rows_done,
+                rows_estimate,
+            } => match rows_done.saturating_mul(100).checked_div(*rows_estimate) {
+                Some(pct) => format!("filling {}%", pct.min(100)),
+                None => format!("filling {rows_done}"),
+            },
             TargetState::Refused { .. } => "REFUSED".into(),
             TargetState::Failed { .. } => "FAILED".into(),
             TargetState::Interrupted { .. } => "interrupted".into(),
@@ -593,23 +670,59 @@ async fn run_target(p: &Planned, ctx: &Ctx, canary: bool) -> TargetState {
 }
 
 async fn guarded_run(p: &Planned, ctx: &Ctx, canary: bool) -> TargetState {
-    let mut req = migrate::Request::new(Direction::Up, ctx.rollout.spec);
-    req.detail = serde_json::json!({
-        "via": "fleet",
-        "fleet_run": ctx.rollout.id,
-        "fleet_group": ctx.rollout.group,
-        "canary": canary,
-    });
-    let (plan, catalog) = match &p.plan {
-        Ok((plan, catalog)) => (plan, catalog),
-        Err(e) => {
-            // Refusals (drift, irreversible) are audited as `up` would audit them.
-            migrate::record_refusal(&p.target, &req, e).await;
-            return refused_or_failed(e);
+    let mut tags = serde_json::Map::new();
+    tags.insert("via".into(), "fleet".into());
+    tags.insert("fleet_run".into(), ctx.rollout.id.clone().into());
+    tags.insert("fleet_group".into(), ctx.rollout.group.clone().into());
+    tags.insert("canary".into(), canary.into());
+    crate::db::audit::tagged(tags, async {
+        match (&p.work, &ctx.rollout.job) {
+            (
+                Ok(Work::Migrate {
+                    plan,
+                    catalog,
+                    lint,
+                }),
+                Job::Migrate(spec),
+            ) => migrate_target(p, ctx, canary, *spec, plan, catalog, lint).await,
+            (Ok(Work::Backfill { registry }), Job::Backfill { name, options }) => {
+                backfill_target(p, ctx, canary, registry, name, options).await
+            }
+            (Err(e), Job::Migrate(spec)) => {
+                // Refusals (drift, irreversible) are audited as `up` would audit them.
+                let req = migrate::Request::new(Direction::Up, *spec);
+                migrate::record_refusal(&p.target, &req, e).await;
+                refused_or_failed(e)
+            }
+            (Err(e), _) => refused_or_failed(e),
+            (Ok(_), _) => refused_or_failed(&Error::Failed(
+                "internal: the plan does not match the rollout's job".into(),
+            )),
         }
-    };
-    if !p.lint.is_empty() {
-        match crate::lint::cli::decide(&p.lint, ctx.options.allow_lint) {
+    })
+    .await
+}
+
+/// The target with the rollout's per-run settings.
+fn prepared(p: &Planned, ctx: &Ctx) -> Target {
+    let mut target = p.target.clone();
+    target.guard.terminate_blockers_after = ctx.options.terminate_blockers_after;
+    target
+}
+
+/// `up`'s gates (lint, pre-deploy checklist on production), then the guarded run of the plan.
+async fn migrate_target(
+    p: &Planned,
+    ctx: &Ctx,
+    canary: bool,
+    spec: TargetSpec,
+    plan: &Plan,
+    catalog: &Catalog,
+    lint: &[MigrationLint],
+) -> TargetState {
+    let mut req = migrate::Request::new(Direction::Up, spec);
+    if !lint.is_empty() {
+        match crate::lint::cli::decide(lint, ctx.options.allow_lint) {
             Ok(detail) => req.detail["lint"] = detail,
             Err(e) => {
                 migrate::record_refusal(&p.target, &req, &e).await;
@@ -630,8 +743,7 @@ async fn guarded_run(p: &Planned, ctx: &Ctx, canary: bool) -> TargetState {
     }
     req.expect = Some((plan.from, plan.to));
     req.stop = ctx.stop.clone();
-    let mut target = p.target.clone();
-    target.guard.terminate_blockers_after = ctx.options.terminate_blockers_after;
+    let target = prepared(p, ctx);
     let (reporter, forwarder) = progress(&target.name, canary, ctx.events.clone());
     let result = migrate::run(&target, catalog, &req, &reporter).await;
     drop(reporter);
@@ -645,6 +757,48 @@ async fn guarded_run(p: &Planned, ctx: &Ctx, canary: bool) -> TargetState {
         },
         Err(e @ Error::Failed(_)) if ctx.stop.is_set() => TargetState::Interrupted {
             error: first_line(&e),
+        },
+        Err(e) => refused_or_failed(&e),
+    }
+}
+
+/// The backfill's normal run (its own locks, batches, cursor and audit rows); a fleet stop
+/// pauses it after its current batch, resumable as any paused run.
+async fn backfill_target(
+    p: &Planned,
+    ctx: &Ctx,
+    canary: bool,
+    registry: &Registry,
+    name: &str,
+    options: &crate::backfill::Options,
+) -> TargetState {
+    let control = crate::backfill::engine::Control::default();
+    let pauser = {
+        let (stop, control) = (ctx.stop.clone(), control.clone());
+        tokio::spawn(async move {
+            stop.fired().await;
+            control.request_pause();
+        })
+    };
+    let target = prepared(p, ctx);
+    let (reporter, forwarder) = progress(&target.name, canary, ctx.events.clone());
+    let result = crate::backfill::run(&target, registry, name, options, &control, &reporter).await;
+    pauser.abort();
+    drop(reporter);
+    forwarder.await.ok();
+    match result {
+        Ok(r) if r.state == "up_to_date" => TargetState::UpToDate,
+        Ok(r) if r.is_complete() => TargetState::Filled {
+            rows: r.rows,
+            duration_ms: r.duration_ms,
+        },
+        Ok(r) => TargetState::Interrupted {
+            error: format!(
+                "backfill {name} {} after {} rows; {}",
+                r.state,
+                r.rows_total,
+                r.next.as_deref().unwrap_or("see `pgshift backfill status`")
+            ),
         },
         Err(e) => refused_or_failed(&e),
     }
@@ -693,6 +847,14 @@ fn progress(
                     step: index,
                     total,
                     revision,
+                },
+                Event::BackfillProgress {
+                    rows_done,
+                    rows_estimate,
+                    ..
+                } => TargetState::Filling {
+                    rows_done,
+                    rows_estimate,
                 },
                 Event::Blocked { revision, blockers }
                 | Event::StepRetry {

@@ -413,3 +413,52 @@ fn ctrl_c_stops_launching_and_running_targets_finish_their_step() {
     );
     assert_eq!(applied.iter().filter(|a| *a == &vec![1]).count(), SMALL - 2);
 }
+
+#[test]
+fn fleet_backfill_runs_the_normal_backfill_on_every_target_tagged_with_the_run() {
+    let f = Fleet::new(SMALL);
+    f.run(&["fleet", "up", "f"]).ok();
+    for db in &f.dbs {
+        db.exec(
+            "ALTER TABLE three ADD COLUMN v int; ALTER TABLE three ADD PRIMARY KEY (id);
+             INSERT INTO three SELECT g FROM generate_series(1, 300) g",
+        );
+    }
+    let dir = f.template.migrations().join("backfills");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ORDER"), "fill\n").unwrap();
+    std::fs::write(
+        dir.join("fill.toml"),
+        "description = \"v from id\"\ntable = \"three\"\nkey = \"id\"\nbatch_size = 100\n\
+         batch = \"UPDATE three SET v = id * 2 WHERE id > $1 AND id <= $2 AND v IS NULL\"\n\
+         count = \"SELECT count(*) FROM three WHERE v IS NULL\"\n",
+    )
+    .unwrap();
+    f.run(&["fleet", "backfill", "nope", "f"])
+        .code(2)
+        .stderr_has("no target can run backfill \"nope\"");
+    let r = f.run(&[
+        "fleet",
+        "backfill",
+        "fill",
+        "f",
+        "--parallel",
+        "4",
+        "--json",
+    ]);
+    r.ok();
+    let ts = rows(&r, "targets");
+    assert_eq!(count(&ts, "filled"), SMALL, "{ts:?}");
+    let run_id = r.json()["result"]["run_id"].as_str().unwrap().to_string();
+    for db in &f.dbs {
+        assert_eq!(db.scalar("SELECT count(*) FROM three WHERE v IS NULL"), "0");
+        assert_eq!(
+            db.column("SELECT DISTINCT detail->>'fleet_run' FROM pgshift_events WHERE action LIKE 'backfill fill%'"),
+            vec![run_id.clone()]
+        );
+    }
+    // Again: every target finds nothing to do.
+    let again = f.run(&["fleet", "backfill", "fill", "f", "--json"]);
+    again.ok();
+    assert_eq!(count(&rows(&again, "targets"), "up_to_date"), SMALL);
+}
