@@ -756,7 +756,7 @@ async fn migrate_target(
             duration_ms: r.duration_ms,
         },
         Err(e @ Error::Failed(_)) if ctx.stop.is_set() => TargetState::Interrupted {
-            error: first_line(&e),
+            error: super::first_line(&e),
         },
         Err(e) => refused_or_failed(&e),
     }
@@ -804,20 +804,16 @@ async fn backfill_target(
     }
 }
 
-fn first_line(e: &Error) -> String {
-    e.to_string().lines().next().unwrap_or("").to_string()
-}
-
 fn refused_or_failed(e: &Error) -> TargetState {
     match e {
         Error::Refused(_) | Error::Integrity(_) | Error::Catalog(_) | Error::Usage(_) => {
             TargetState::Refused {
-                reason: first_line(e),
+                reason: super::first_line(e),
                 exit_code: e.exit_code(),
             }
         }
         _ => TargetState::Failed {
-            error: first_line(e),
+            error: super::first_line(e),
             exit_code: e.exit_code(),
         },
     }

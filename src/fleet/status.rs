@@ -141,16 +141,12 @@ async fn row(
             } else {
                 RowState::Error
             };
-            r.error = Some(first_line(&e.to_string()));
+            r.error = Some(super::first_line(&e));
         }
         Ok(Ok((h, status))) => fill(&mut r, &h, status.as_ref(), o.check),
     }
     r.elapsed_ms = start.elapsed().as_millis() as u64;
     r
-}
-
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").to_string()
 }
 
 /// The row from what `health` and `status` found on the target.
