@@ -817,3 +817,28 @@ struct TargetView {
     target: String,
     state: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lone_revision_is_the_target_revision_unless_a_group_has_that_name() {
+        let loaded = Loaded {
+            file: toml::from_str(
+                "[targets.a]\nurl = \"postgres://h/a\"\ngroups = [\"prod\", \"0007\"]\n",
+            )
+            .unwrap(),
+            path: None,
+        };
+        let split = |g: Option<&'static str>, to: Option<&'static str>| {
+            group_and_revision(&loaded, g, to).unwrap()
+        };
+        assert_eq!(split(Some("prod"), None), (Some("prod"), "head"));
+        assert_eq!(split(Some("0005"), None), (None, "0005"));
+        assert_eq!(split(Some("+2"), None), (None, "+2"));
+        assert_eq!(split(Some("0007"), None), (Some("0007"), "head"));
+        assert_eq!(split(Some("prod"), Some("0005")), (Some("prod"), "0005"));
+        assert_eq!(split(None, None), (None, "head"));
+    }
+}

@@ -876,3 +876,91 @@ fn progress(
     });
     (Reporter::new(tx), task)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn planned(name: &str, steps: usize) -> Planned {
+        let t = crate::config::TargetConfig {
+            url: Some(format!("postgres://u@h/{name}")),
+            ..Default::default()
+        };
+        let target = crate::config::build_target(name, &t, &Default::default(), "test").unwrap();
+        let plan = Plan {
+            direction: Direction::Up,
+            from: Revision(1),
+            to: Revision(1 + steps as u32),
+            steps: (0..steps)
+                .map(|i| crate::plan::Step {
+                    revision: Revision(2 + i as u32),
+                    name: format!("m{i}"),
+                    direction: Direction::Up,
+                    sql: String::new(),
+                    no_transaction: false,
+                    checksum: 0,
+                })
+                .collect(),
+        };
+        Planned {
+            target,
+            work: Ok(Work::Migrate {
+                plan,
+                catalog: Arc::new(Catalog::default()),
+                lint: vec![],
+            }),
+        }
+    }
+
+    #[test]
+    fn canaries_are_the_first_targets_with_work_or_the_named_ones() {
+        let p = vec![
+            planned("a", 0),
+            planned("b", 2),
+            planned("c", 1),
+            planned("d", 1),
+        ];
+        assert_eq!(canaries(&p, &Canary::Count(2)).unwrap(), vec![1, 2]);
+        assert_eq!(
+            canaries(&p, &Canary::Count(0)).unwrap(),
+            Vec::<usize>::new()
+        );
+        assert_eq!(
+            canaries(&p, &Canary::Named(vec!["d".into()])).unwrap(),
+            vec![3]
+        );
+        let e = canaries(&p, &Canary::Named(vec!["zz".into()])).unwrap_err();
+        assert_eq!(e.exit_code(), ExitCode::Usage);
+    }
+
+    #[test]
+    fn only_failures_and_operator_stops_make_a_rollout_fail() {
+        let failed = TargetState::Failed {
+            error: "x".into(),
+            exit_code: ExitCode::LockBusy,
+        };
+        assert_eq!(failed.exit_code(), ExitCode::LockBusy);
+        assert!(failed.is_failure() && failed.is_final());
+        let skipped = |cause| TargetState::Skipped { cause };
+        assert_eq!(skipped(SkipCause::CanaryFailed).exit_code(), ExitCode::Ok);
+        assert_eq!(skipped(SkipCause::MaxFailures).exit_code(), ExitCode::Ok);
+        assert_eq!(skipped(SkipCause::Operator).exit_code(), ExitCode::Failed);
+        assert!(!TargetState::Starting.is_final());
+        assert_eq!(
+            TargetState::Filling {
+                rows_done: 450,
+                rows_estimate: 1000
+            }
+            .label(),
+            "filling 45%"
+        );
+        assert_eq!(
+            TargetState::Filling {
+                rows_done: 7,
+                rows_estimate: 0
+            }
+            .label(),
+            "filling 7"
+        );
+    }
+}
