@@ -43,17 +43,35 @@ impl Catalogs {
     }
 }
 
-/// Run `f` over `items` with at most `parallel` at a time; results in the items' order.
+/// Run `f` over `items` with at most `parallel` at a time, each on its own task (so TLS
+/// handshakes and row decoding use every runtime thread); results in the items' order.
 pub async fn bounded<T, R, F, Fut>(items: Vec<T>, parallel: usize, f: F) -> Vec<R>
 where
     F: Fn(T) -> Fut,
-    Fut: std::future::Future<Output = R>,
+    Fut: std::future::Future<Output = R> + Send + 'static,
+    R: Send + 'static,
 {
-    use futures_util::stream::{self, StreamExt};
-    stream::iter(items.into_iter().map(f))
-        .buffered(parallel.max(1))
-        .collect()
-        .await
+    let permits = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+    let tasks: Vec<_> = items
+        .into_iter()
+        .map(|item| {
+            let (work, permits) = (f(item), permits.clone());
+            tokio::spawn(async move {
+                // The semaphore is never closed: acquiring only waits.
+                let _permit = permits.acquire_owned().await;
+                work.await
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        match task.await {
+            Ok(r) => out.push(r),
+            // A panic in one target's task is a bug: surface it, as it would surface unspawned.
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    out
 }
 
 /// How bad an exit code is, for a fleet's overall code: a usage/config error in a row, then
