@@ -403,6 +403,7 @@ mod tests {
                     .unwrap()
                 })
                 .collect(),
+            ..Default::default()
         }
     }
 

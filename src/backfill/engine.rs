@@ -315,7 +315,7 @@ fn batch_error(
         "backfill {name} failed on the batch after key {}{tries}: {failure}\n  statement: {}\n  That batch was rolled back; {} rows committed before it are kept and the cursor is saved. \
          Fix the cause, then `pgshift backfill resume {name}`.{next}",
         out.cursor,
-        crate::output::one_line(&plan.def.batch, 200),
+        crate::text::one_line(&plan.def.batch, 200),
         plan.rows_before + out.rows
     );
     if RETRYABLE.iter().any(|c| failure.is(c)) {

@@ -52,7 +52,9 @@ fn bad(d: &Definition, what: String) -> Error {
 }
 
 fn prepare_failed(d: &Definition, what: &str, e: &tokio_postgres::Error, sql: &str) -> Error {
-    if e.is_closed() {
+    // Waiting for a lock (prepare takes ACCESS SHARE on the table) is not a bad statement.
+    let waited = DbFailure::from_pg(e, None).is("55P03");
+    if e.is_closed() || waited {
         return Error::db(format!("checking backfill {}", d.name), e);
     }
     bad(
@@ -60,7 +62,7 @@ fn prepare_failed(d: &Definition, what: &str, e: &tokio_postgres::Error, sql: &s
         format!(
             "the {what} statement does not prepare: {}\n  {what}: {}",
             DbFailure::from_pg(e, Some(sql)),
-            crate::output::one_line(sql, 200)
+            crate::text::one_line(sql, 200)
         ),
     )
 }

@@ -9,9 +9,9 @@
 //! - [`run`] / [`resume`]: run batches until done, paused (a [`Control`] or [`pause`]) or cancelled;
 //! - [`pause`] / [`cancel`]: ask the engine running a backfill, in any process, to stop.
 
-pub mod cli;
 pub mod definition;
 pub mod engine;
+pub mod guarded;
 pub mod inspect;
 pub mod key;
 pub mod stats;
@@ -26,9 +26,10 @@ pub use store::{RunRow, RunState};
 use crate::catalog::Catalog;
 use crate::config::Target;
 use crate::db::audit::{self, NewEvent, Outcome};
-use crate::db::{Session, lock, schema};
+use crate::db::{Session, lock, schema, topology};
 use crate::error::{Error, Result};
 use crate::event::{Event, Level, Reporter};
+use crate::interrupt::Interrupt;
 use key::Key;
 
 /// How long a run waits for the backfill's lock before refusing: long enough for the server to
@@ -210,18 +211,51 @@ pub async fn dry_run(
     opts: &Options,
     reporter: &Reporter,
 ) -> Result<DryRun> {
+    dry_run_until(target, registry, name, opts, reporter, &Interrupt::none()).await
+}
+
+/// [`dry_run`], cancelled on the server when `interrupt` fires (the TUI's Esc). Every statement
+/// waits at most `lock_timeout` for a lock; a locked table names its holders (exit 4).
+pub async fn dry_run_until(
+    target: &Target,
+    registry: &Registry,
+    name: &str,
+    opts: &Options,
+    reporter: &Reporter,
+    interrupt: &Interrupt,
+) -> Result<DryRun> {
     let d = registry.get(name)?;
-    let s = Session::connect(&target.conn, &format!("backfill dry-run {name}")).await?;
-    inspect::check_requires(&s, d).await?;
-    let p = inspect::prepare(&s, d).await?;
-    let rows_to_do = inspect::count(&s, d, &p).await?;
+    let s = guarded::session(target, &format!("backfill dry-run {name}")).await?;
+    // Its sample batch writes (then rolls back): a standby cannot run it.
+    topology::read(&s)
+        .await?
+        .refuse_standby(&format!("dry-run backfill {name}"))?;
+    let what = format!("backfill {name}: dry run");
+    let work = dry_run_on(&s, target, d, opts, reporter);
+    match guarded::until(&s, interrupt, &what, work).await {
+        Ok(r) => Ok(r),
+        Err(e) => Err(guarded::explain_lock_wait(&s, &what, &d.table_sql(), e).await),
+    }
+}
+
+async fn dry_run_on(
+    s: &Session,
+    target: &Target,
+    d: &Definition,
+    opts: &Options,
+    reporter: &Reporter,
+) -> Result<DryRun> {
+    let name = &d.name;
+    inspect::check_requires(s, d).await?;
+    let p = inspect::prepare(s, d).await?;
+    let rows_to_do = inspect::count(s, d, &p).await?;
     let reltuples: Option<i64> = s
         .client
         .query_opt(RELTUPLES, &[&d.table_sql()])
         .await
         .map_err(|e| Error::db("reading the table estimate", &e))?
         .map(|r| r.get(0));
-    let unfinished = store::latest(&s, name)
+    let unfinished = store::latest(s, name)
         .await?
         .filter(|r| r.state.is_unfinished());
     let from = start_key(d, &p, unfinished.as_ref())?;
@@ -235,7 +269,7 @@ pub async fn dry_run(
         format!("backfill {name}: dry run, sampling one batch of {batch_size} (rolled back)"),
     );
     let (mut sample, before, after) =
-        sample_batch(&s, d, &p, &target.guard, from, batch_size).await?;
+        sample_batch(s, d, &p, &target.guard, from, batch_size).await?;
     if let Some(smp) = &mut sample
         && from == p.kind.start()
     {
@@ -446,7 +480,10 @@ async fn run_mode(
     reporter: &Reporter,
 ) -> Result<RunReport> {
     let d = registry.get(name)?;
-    let s = Session::connect(&target.conn, &format!("backfill {name}")).await?;
+    let s = guarded::session(target, &format!("backfill {name}")).await?;
+    topology::read(&s)
+        .await?
+        .refuse_standby(&format!("run backfill {name}"))?;
     ensure_tables(&s, target, reporter).await?;
     take_locks(&s, d).await?;
     let start = Instant::now();
@@ -682,14 +719,7 @@ async fn run_setup(
 
 /// pgshift's tables, created under the runner lock the first time (like migrations do).
 async fn ensure_tables(s: &Session, target: &Target, reporter: &Reporter) -> Result<()> {
-    if schema::exists(s, store::TABLE).await? && schema::exists(s, "pgshift_events").await? {
-        return Ok(());
-    }
-    let db = lock::runner_name(s);
-    lock::acquire(s, lock::RUNNER, &db, target.lock_wait, reporter).await?;
-    let result = schema::ensure(s).await;
-    lock::release(s, lock::RUNNER, &db).await?;
-    result
+    schema::ensure_unlocked(s, target.lock_wait, reporter).await
 }
 
 /// One run of a backfill at a time, and one backfill per table: both advisory locks, held for

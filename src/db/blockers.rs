@@ -2,49 +2,7 @@
 
 use super::Session;
 use crate::error::{Error, Result};
-
-/// A session that holds a lock someone else waits for.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Blocker {
-    pub pid: i32,
-    pub user: String,
-    pub application: String,
-    pub state: String,
-    /// Seconds since its transaction began (None: not in a transaction).
-    pub xact_age_s: Option<f64>,
-    pub query: String,
-}
-
-impl Blocker {
-    pub fn idle_in_transaction(&self) -> bool {
-        self.state.starts_with("idle in transaction")
-    }
-}
-
-impl std::fmt::Display for Blocker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "pid {} (user {}", self.pid, self.user)?;
-        if !self.application.is_empty() {
-            write!(f, ", {}", self.application)?;
-        }
-        write!(f, ", {}", self.state)?;
-        if let Some(age) = self.xact_age_s {
-            write!(f, " {}", crate::output::human_duration_s(age))?;
-        }
-        // Without its trailing `;`, so the line reads well inside a sentence.
-        let query = self.query.trim_end().trim_end_matches(';');
-        write!(f, "): {}", crate::output::one_line(query, 120))
-    }
-}
-
-/// `; blocked by pid … ; pid …` to end a sentence about a wait, or nothing when nobody blocked.
-pub fn blocked_by(blockers: &[Blocker]) -> String {
-    if blockers.is_empty() {
-        String::new()
-    } else {
-        format!("; blocked by {}", crate::output::joined(blockers))
-    }
-}
+pub use crate::sessions::{Blocker, blocked_by};
 
 const BLOCKERS_OF: &str = "SELECT a.pid, coalesce(a.usename::text, ''), coalesce(a.application_name, ''),
        coalesce(a.state, ''), extract(epoch FROM now() - a.xact_start)::float8, coalesce(a.query, '')
@@ -145,4 +103,49 @@ pub async fn signal(s: &Session, pid: i32, terminate: bool) -> Result<bool> {
         .await
         .map_err(|e| Error::db(format!("signalling pid {pid}"), &e))?;
     Ok(row.get(0))
+}
+
+/// Whether `pid` still holds a lock others could wait for (anything but its own virtual
+/// transaction id): a cancelled query in autocommit or an aborted transaction releases them, a
+/// session idle in transaction keeps them.
+const HOLDS_LOCKS: &str =
+    "SELECT count(*) FROM pg_locks WHERE pid = $1 AND granted AND locktype <> 'virtualxid'";
+
+const STATE_OF: &str = "SELECT coalesce(state, '') FROM pg_stat_activity WHERE pid = $1";
+
+/// The state of `pid` when it still holds locks after a signal; `None` when it released them or
+/// is gone.
+pub async fn still_holding(s: &Session, pid: i32) -> Result<Option<String>> {
+    let held: i64 = s
+        .client
+        .query_one(HOLDS_LOCKS, &[&pid])
+        .await
+        .map_err(|e| Error::db(format!("checking the locks of pid {pid}"), &e))?
+        .get(0);
+    if held == 0 {
+        return Ok(None);
+    }
+    let state = s
+        .client
+        .query_opt(STATE_OF, &[&pid])
+        .await
+        .map_err(|e| Error::db(format!("reading the state of pid {pid}"), &e))?
+        .map(|r| r.get::<_, String>(0));
+    Ok(state)
+}
+
+const HOLDERS_OF: &str = "SELECT DISTINCT a.pid, coalesce(a.usename::text, ''), coalesce(a.application_name, ''),
+       coalesce(a.state, ''), extract(epoch FROM now() - a.xact_start)::float8, coalesce(a.query, '')
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.relation = to_regclass($1) AND l.granted AND a.pid <> pg_backend_pid()";
+
+/// Sessions holding a lock on `table` (a quoted name) now: who to name when a wait on it timed
+/// out and there is no waiter left to ask `pg_blocking_pids` about.
+pub async fn holders_of(s: &Session, table: &str) -> Result<Vec<Blocker>> {
+    let rows = s
+        .client
+        .query(HOLDERS_OF, &[&table])
+        .await
+        .map_err(|e| Error::db(format!("looking up the sessions holding {table}"), &e))?;
+    Ok(rows.iter().map(blocker_from_row).collect())
 }

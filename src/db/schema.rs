@@ -1,10 +1,21 @@
 //! pgshift's own tables, created idempotently under the runner lock (concurrent `CREATE TABLE IF
 //! NOT EXISTS` can still race on the type catalog). They never appear in the user's catalog.
 
+use std::time::Duration;
+
 use super::Session;
+use super::lock::{self, RunnerLock};
 use crate::error::{Error, Result};
+use crate::event::Reporter;
 
 pub const HISTORY_TABLE: &str = "refinery_schema_history";
+/// Every table [`ensure`] creates.
+const TABLES: [&str; 4] = [
+    HISTORY_TABLE,
+    "pgshift_events",
+    "pgshift_backfill_runs",
+    "pgshift_checklist_runs",
+];
 
 /// refinery's own definition (int4 versions), so the refinery CLI reads what we write.
 const CREATE_HISTORY: &str = "CREATE TABLE IF NOT EXISTS refinery_schema_history(
@@ -74,8 +85,9 @@ pub async fn exists(s: &Session, table: &str) -> Result<bool> {
     Ok(row.get(0))
 }
 
-/// Create pgshift's tables if missing. Call with the runner lock held.
-pub async fn ensure(s: &Session) -> Result<()> {
+/// Create pgshift's tables if missing, under the runner lock.
+pub async fn ensure(lock: &RunnerLock<'_>) -> Result<()> {
+    let s = lock.session();
     for sql in [
         CREATE_HISTORY,
         CREATE_EVENTS,
@@ -88,4 +100,22 @@ pub async fn ensure(s: &Session) -> Result<()> {
             .map_err(|e| Error::db("creating pgshift's tables", &e))?;
     }
     Ok(())
+}
+
+/// Make sure pgshift's tables exist, for a session that does not hold the runner lock (a checklist
+/// record, an audited cancel, a backfill): when one is missing, take the lock (waiting up to `wait`),
+/// create them, and give it back. Never waits for the lock when the tables are there, so it is safe
+/// while another session's run holds the lock.
+pub async fn ensure_unlocked(s: &Session, wait: Duration, reporter: &Reporter) -> Result<()> {
+    let mut all = true;
+    for table in TABLES {
+        all &= exists(s, table).await?;
+    }
+    if all {
+        return Ok(());
+    }
+    let lock = lock::acquire_runner(s, wait, reporter).await?;
+    let created = ensure(&lock).await;
+    lock.release().await?;
+    created
 }

@@ -28,7 +28,7 @@ struct GroupConfig {
     migrations: Option<PathBuf>,
     lock_timeout: Option<String>,
     statement_timeout: Option<String>,
-    retries: Option<u32>,
+    retries: Option<i64>,
     lock_wait: Option<String>,
     sslmode: Option<String>,
     sslrootcert: Option<PathBuf>,
@@ -197,7 +197,7 @@ fn generated(
         if conn.pg.get_password().is_some() {
             return Err(bad(format!(
                 "member {name:?}: its URL ({}) carries a password. Store URLs without passwords; give credentials through ~/.pgpass or the group's password_env.",
-                config::redact_url(&row.url)
+                crate::secrets::redact(&row.url)
             )));
         }
         let source = format!("group {group:?} member {name:?}");
@@ -232,6 +232,7 @@ mod tests {
         Loaded {
             file: toml::from_str(text).unwrap(),
             path: Some("fleet.toml".into()),
+            warnings: vec![],
         }
     }
 

@@ -1,10 +1,9 @@
 //! Fleets: many databases at once, above `ops`. A group of targets ([`group`]), their status in
 //! one table ([`status`]), and rollouts ([`rollout`]): canaries, then waves, through a bounded pool
 //! of per-target runs, each the normal guarded run (`ops::migrate::run`) with its own runner lock,
-//! gates and audit row tagged with the fleet run id. The CLI ([`cli`]) and the TUI fleet pane read
-//! the same state stream ([`rollout::FleetEvent`]).
+//! gates and audit row tagged with the fleet run id. The CLI (`cli::fleet`) prints the same state
+//! stream a TUI pane would draw ([`rollout::FleetEvent`]).
 
-pub mod cli;
 pub mod group;
 pub mod record;
 pub mod rollout;

@@ -16,9 +16,9 @@ use crate::error::{Error, ExitCode};
 use crate::event::{Event, Level, Reporter};
 use crate::interrupt::Interrupt;
 use crate::lint::MigrationLint;
+use crate::ops::gate::{Policy, Verdict};
 use crate::ops::migrate;
 use crate::plan::{Direction, Plan, TargetSpec};
-use crate::runbook::{self, Runbook};
 
 use super::{Catalogs, bounded};
 
@@ -37,11 +37,12 @@ pub enum Job {
 /// What one target will run, as shown before anything runs.
 #[derive(Debug)]
 pub enum Work {
-    /// The plan the operator confirms, the catalog it was made from, and the lint of its steps.
+    /// The plan the operator confirms, the catalog it was made from, and what the gates say
+    /// about it now (the run asks them again under its runner lock).
     Migrate {
         plan: Plan,
         catalog: Arc<Catalog>,
-        lint: Vec<MigrationLint>,
+        verdict: Verdict,
     },
     /// The target's backfill definitions (the backfill's name is in the [`Job`]).
     Backfill { registry: Arc<Registry> },
@@ -71,8 +72,16 @@ impl Planned {
 
     pub fn lint(&self) -> &[MigrationLint] {
         match &self.work {
-            Ok(Work::Migrate { lint, .. }) => lint,
+            Ok(Work::Migrate { verdict, .. }) => &verdict.lint,
             _ => &[],
+        }
+    }
+
+    /// The gates' refusal, if they would refuse this target's run now.
+    pub fn refusal(&self) -> Option<Error> {
+        match &self.work {
+            Ok(Work::Migrate { verdict, .. }) => verdict.refusal(),
+            _ => None,
         }
     }
 }
@@ -103,6 +112,7 @@ pub async fn plan_all(
     members: &[Target],
     catalogs: &Catalogs,
     spec: TargetSpec,
+    policy: &Policy,
     parallel: usize,
     timeout: Duration,
 ) -> Vec<Planned> {
@@ -110,19 +120,25 @@ pub async fn plan_all(
         .iter()
         .map(|t| (t.clone(), catalogs.of(t)))
         .collect();
-    bounded(jobs, parallel, move |(target, catalog)| async move {
-        let catalog = match catalog {
-            Ok(c) => c,
-            Err(e) => {
-                return Planned {
-                    target,
-                    work: Err(Arc::new(Error::Catalog(e))),
-                };
-            }
-        };
-        let req = migrate::Request::new(Direction::Up, spec);
-        let plan =
-            match tokio::time::timeout(timeout, migrate::preview(&target, &catalog, &req)).await {
+    bounded(jobs, parallel, move |(target, catalog)| {
+        let policy = policy.clone();
+        async move {
+            let catalog = match catalog {
+                Ok(c) => c,
+                Err(e) => {
+                    return Planned {
+                        target,
+                        work: Err(Arc::new(Error::Catalog(e))),
+                    };
+                }
+            };
+            let req = migrate::Request::new(Direction::Up, spec, policy);
+            let preview = match tokio::time::timeout(
+                timeout,
+                migrate::preview_gated(&target, &catalog, &req),
+            )
+            .await
+            {
                 Ok(r) => r,
                 Err(_) => Err(Error::Unreachable {
                     target: target.conn.redacted(),
@@ -132,14 +148,15 @@ pub async fn plan_all(
                     ),
                 }),
             };
-        let work = plan.map(|plan| Work::Migrate {
-            lint: crate::lint::cli::of_plan(&plan, &catalog),
-            plan,
-            catalog,
-        });
-        Planned {
-            target,
-            work: work.map_err(Arc::new),
+            let work = preview.map(|p| Work::Migrate {
+                plan: p.plan,
+                verdict: p.verdict,
+                catalog,
+            });
+            Planned {
+                target,
+                work: work.map_err(Arc::new),
+            }
         }
     })
     .await
@@ -164,7 +181,8 @@ pub struct Options {
     /// one wave of all the rest.
     pub wave_size: Option<usize>,
     pub pause_between_waves: Duration,
-    pub allow_lint: bool,
+    /// The gates every target's run applies (`Caller::Fleet`, `--allow-lint`, the checklists).
+    pub policy: Policy,
     pub terminate_blockers_after: Option<Duration>,
 }
 
@@ -441,7 +459,6 @@ impl Summary {
 struct Ctx {
     rollout: Rollout,
     options: Options,
-    runbook: Option<Arc<Runbook>>,
     events: FleetReporter,
     stop: Interrupt,
 }
@@ -475,7 +492,6 @@ pub async fn execute(
     rollout: Rollout,
     planned: Vec<Planned>,
     options: Options,
-    runbook: Option<Arc<Runbook>>,
     events: FleetReporter,
     stop: Interrupt,
 ) -> Result<Summary, Error> {
@@ -503,7 +519,6 @@ pub async fn execute(
     let ctx = Arc::new(Ctx {
         rollout: rollout.clone(),
         options: options.clone(),
-        runbook,
         events: events.clone(),
         stop,
     });
@@ -677,20 +692,15 @@ async fn guarded_run(p: &Planned, ctx: &Ctx, canary: bool) -> TargetState {
     tags.insert("canary".into(), canary.into());
     crate::db::audit::tagged(tags, async {
         match (&p.work, &ctx.rollout.job) {
-            (
-                Ok(Work::Migrate {
-                    plan,
-                    catalog,
-                    lint,
-                }),
-                Job::Migrate(spec),
-            ) => migrate_target(p, ctx, canary, *spec, plan, catalog, lint).await,
+            (Ok(Work::Migrate { plan, catalog, .. }), Job::Migrate(spec)) => {
+                migrate_target(p, ctx, canary, *spec, plan, catalog).await
+            }
             (Ok(Work::Backfill { registry }), Job::Backfill { name, options }) => {
                 backfill_target(p, ctx, canary, registry, name, options).await
             }
             (Err(e), Job::Migrate(spec)) => {
                 // Refusals (drift, irreversible) are audited as `up` would audit them.
-                let req = migrate::Request::new(Direction::Up, *spec);
+                let req = migrate::Request::new(Direction::Up, *spec, ctx.options.policy.clone());
                 migrate::record_refusal(&p.target, &req, e).await;
                 refused_or_failed(e)
             }
@@ -710,7 +720,8 @@ fn prepared(p: &Planned, ctx: &Ctx) -> Target {
     target
 }
 
-/// `up`'s gates (lint, pre-deploy checklist on production), then the guarded run of the plan.
+/// The guarded run of the confirmed plan; `migrate::run` applies `up`'s gates (lint, the
+/// pre-deploy checklist on production) under the runner lock, refusing and auditing there.
 async fn migrate_target(
     p: &Planned,
     ctx: &Ctx,
@@ -718,29 +729,8 @@ async fn migrate_target(
     spec: TargetSpec,
     plan: &Plan,
     catalog: &Catalog,
-    lint: &[MigrationLint],
 ) -> TargetState {
-    let mut req = migrate::Request::new(Direction::Up, spec);
-    if !lint.is_empty() {
-        match crate::lint::cli::decide(lint, ctx.options.allow_lint) {
-            Ok(detail) => req.detail["lint"] = detail,
-            Err(e) => {
-                migrate::record_refusal(&p.target, &req, &e).await;
-                return refused_or_failed(&e);
-            }
-        }
-    }
-    if let Some(rb) = &ctx.runbook {
-        match runbook::pre_deploy_gate(rb, &p.target).await {
-            Ok(runbook::Gate::Clear) => {}
-            Ok(runbook::Gate::Warn(message)) => ctx.events.send(FleetEvent::Warning {
-                target: p.target.name.clone(),
-                message,
-            }),
-            Ok(runbook::Gate::Refuse(m)) => return refused_or_failed(&Error::Refused(m)),
-            Err(e) => return refused_or_failed(&e),
-        }
-    }
+    let mut req = migrate::Request::new(Direction::Up, spec, ctx.options.policy.clone());
     req.expect = Some((plan.from, plan.to));
     req.stop = ctx.stop.clone();
     let target = prepared(p, ctx);
@@ -902,12 +892,23 @@ mod tests {
                 })
                 .collect(),
         };
+        let catalog = Catalog::default();
+        let policy = Policy::new(
+            crate::ops::gate::Caller::Fleet,
+            crate::ops::gate::Checklists::Defaults,
+        );
+        let checklist = crate::ops::gate::GateResult::new(
+            crate::ops::gate::Gate::Checklist,
+            crate::ops::gate::GateState::Passed,
+            "",
+        );
+        let verdict = crate::ops::gate::verdict(&plan, &catalog, &policy, checklist);
         Planned {
             target,
             work: Ok(Work::Migrate {
                 plan,
-                catalog: Arc::new(Catalog::default()),
-                lint: vec![],
+                catalog: Arc::new(catalog),
+                verdict,
             }),
         }
     }

@@ -32,6 +32,10 @@ pub struct Row {
     /// The database role pgshift connects as, and whether the server is read-only.
     pub role: Option<String>,
     pub read_only: Option<bool>,
+    /// `primary` or `standby`, when the replication state could be read.
+    pub replication: Option<&'static str>,
+    /// A standby's replay age, or a primary's largest replica replay lag, in seconds.
+    pub replica_lag_s: Option<f64>,
     pub tls: Option<crate::tls::TlsState>,
     /// Why the row is not ok: unreachable, drift, a failed last run, a bad catalog.
     pub error: Option<String>,
@@ -109,6 +113,8 @@ async fn row(
         runner_lock: None,
         role: None,
         read_only: None,
+        replication: None,
+        replica_lag_s: None,
         tls: None,
         error: None,
         exit_code: ExitCode::Unreachable,
@@ -123,9 +129,9 @@ async fn row(
                 Err(_) => Ok(None),
             }
         };
-        let (h, status) =
-            futures_util::future::join(health::check_on(&s, target, cat, start), status).await;
-        Ok::<_, Error>((h, status?))
+        let (observed, status) =
+            futures_util::future::join(health::observe(&s, start), status).await;
+        Ok::<_, Error>((health::assess(target, cat, observed?), status?))
     };
     match tokio::time::timeout(o.timeout, probe).await {
         Err(_) => {
@@ -155,6 +161,18 @@ fn fill(r: &mut Row, h: &health::Health, s: Option<&ops::status::Status>, check:
     r.current = h.migrations.current;
     r.pending = h.migrations.pending.clone();
     r.drift = h.migrations.drift.iter().map(ToString::to_string).collect();
+    if let Some(t) = &h.topology {
+        r.replication = Some(t.role.as_str());
+        r.replica_lag_s = if t.is_standby() {
+            t.replay_age_s
+        } else {
+            t.replicas
+                .iter()
+                .filter_map(|r| r.effective_replay_lag())
+                .map(|d| d.as_secs_f64())
+                .reduce(f64::max)
+        };
+    }
     if let Some(s) = s {
         r.runner_lock = s.runner_lock.clone();
         r.role = Some(s.server.role.clone());

@@ -4,6 +4,7 @@ use crate::catalog::{Catalog, Revision};
 use crate::config::Target;
 use crate::db::indexes::InvalidIndex;
 use crate::db::lock::{self, Holder};
+use crate::db::topology::{self, Topology};
 use crate::db::{self, ServerInfo, Session, history, indexes};
 use crate::error::Result;
 use crate::plan::{self, Applied, Drift};
@@ -36,6 +37,10 @@ pub struct Status {
     pub alembic_version: Option<String>,
     /// Lint of the pending migrations (what `up` would run).
     pub lint: Vec<crate::lint::MigrationLint>,
+    /// Primary or standby, and the replicas streaming from it (`None` when not read).
+    pub topology: Option<Topology>,
+    /// Migrations with no SQL yet ("empty: fill it in"); `up` refuses while there are any.
+    pub scaffolds: Vec<crate::catalog::Scaffold>,
 }
 
 impl Status {
@@ -59,18 +64,21 @@ pub async fn status(target: &Target, catalog: &Catalog) -> Result<Status> {
 
 /// Status on an open session (the TUI's monitor connection reuses it every tick).
 pub async fn status_on(s: &Session, target: &Target, catalog: &Catalog) -> Result<Status> {
-    // Independent reads, pipelined on one connection: one round trip instead of five.
+    // Independent reads, pipelined on one connection: one round trip instead of six.
     let db = lock::runner_name(s);
-    let (server, applied, runner_lock, invalid_indexes, alembic_version) =
-        futures_util::future::try_join5(
-            s.server_info(),
-            history::applied(s),
-            lock::holder(s, lock::RUNNER, &db),
-            indexes::invalid(s),
-            alembic_version(s),
+    let ((server, applied, runner_lock, invalid_indexes, alembic_version), topology) =
+        futures_util::future::try_join(
+            futures_util::future::try_join5(
+                s.server_info(),
+                history::applied(s),
+                lock::holder(s, lock::RUNNER, &db),
+                indexes::invalid(s),
+                alembic_version(s),
+            ),
+            topology::read(s),
         )
         .await?;
-    Ok(build(
+    let mut status = build(
         target,
         catalog,
         server,
@@ -78,7 +86,9 @@ pub async fn status_on(s: &Session, target: &Target, catalog: &Catalog) -> Resul
         runner_lock,
         invalid_indexes,
         alembic_version,
-    ))
+    );
+    status.topology = Some(topology);
+    Ok(status)
 }
 
 pub fn build(
@@ -138,6 +148,8 @@ pub fn build(
         invalid_indexes,
         alembic_version,
         lint: super::lint::pending_of(catalog, applied),
+        topology: None,
+        scaffolds: catalog.scaffolds.clone(),
     }
 }
 

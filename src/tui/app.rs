@@ -14,9 +14,9 @@ use crate::db::blockers::{Blocker, Conflict};
 use crate::error::Error;
 use crate::event::{Event, Level};
 use crate::ops::history::History;
-use crate::ops::migrate::Report;
+use crate::ops::migrate::{Preview, Report};
 use crate::ops::status::{RevisionRow, Status};
-use crate::plan::{Direction, Plan, TargetSpec};
+use crate::plan::{Direction, TargetSpec};
 
 /// Log lines kept in memory; older ones are in the log file.
 pub const LOG_CAPACITY: usize = 2000;
@@ -108,6 +108,19 @@ impl Health {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Health::Unreachable { .. })
     }
+
+    /// The header's word for `pgshift health`'s answer: OK, or DEGRADED with the summary of its
+    /// most severe alert (the part before `: `; `pgshift health` and the overlay show the rest).
+    pub fn of(h: &crate::health::Health) -> Health {
+        match h.headline() {
+            None if h.status == crate::health::HealthStatus::Ok => Health::Ok,
+            None => Health::Degraded(format!("{:?}", h.status).to_lowercase()),
+            Some(a) => {
+                let line = a.message.lines().next().unwrap_or("");
+                Health::Degraded(line.split(": ").next().unwrap_or(line).to_string())
+            }
+        }
+    }
 }
 
 /// The target as the header shows it (no password: `ConnInfo::redacted`).
@@ -157,6 +170,18 @@ impl Signal {
     }
 }
 
+/// What a confirmed cancel or terminate achieved, checked after the signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signalled {
+    /// The session let go of its locks (or ended).
+    Released,
+    /// The session was gone before the signal.
+    Gone,
+    /// The signal was sent, but the session still holds its locks (e.g. idle in transaction:
+    /// a cancel stops a running query only). Its state then.
+    StillHolding(String),
+}
+
 /// Why a plan was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -167,17 +192,44 @@ pub enum Purpose {
 /// An action that changes the database and so waits for the operator's yes.
 #[derive(Debug, Clone)]
 pub enum Pending {
-    Migrate(Plan),
-    Signal { blocker: Blocker, signal: Signal },
+    /// The plan with its gates' verdict, both shown before the operator's yes.
+    Migrate(Preview),
+    Signal {
+        blocker: Blocker,
+        signal: Signal,
+    },
 }
 
 #[derive(Debug, Clone)]
 pub struct Confirm {
     pub pending: Pending,
-    /// `Some(rev)`: the operator must type this revision (a production downgrade).
-    pub must_type: Option<Revision>,
+    /// `Some(text)`: the operator must type this (the revision of a production downgrade, the
+    /// pid of a session to terminate on production) and press Enter.
+    pub must_type: Option<String>,
     pub typed: String,
     pub scroll: u16,
+    /// Why this dialog and not the one asked for (e.g. `C` on an idle-in-transaction blocker).
+    pub note: Option<String>,
+}
+
+impl Confirm {
+    pub fn new(pending: Pending, must_type: Option<String>) -> Confirm {
+        Confirm {
+            pending,
+            must_type,
+            typed: String::new(),
+            scroll: 0,
+            note: None,
+        }
+    }
+
+    /// Whether running it loses something: such actions never run on a bare Enter.
+    pub fn is_destructive(&self) -> bool {
+        match &self.pending {
+            Pending::Migrate(p) => p.plan.is_destructive(),
+            Pending::Signal { .. } => true,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -186,7 +238,7 @@ pub enum Popup {
         scroll: u16,
     },
     Preview {
-        plan: Plan,
+        preview: Preview,
         scroll: u16,
     },
     Confirm(Confirm),
@@ -261,7 +313,7 @@ pub enum Msg {
     History(Result<History, String>),
     Planned {
         purpose: Purpose,
-        result: Result<Plan, String>,
+        result: Result<Preview, String>,
     },
     Progress(Event),
     /// A migration ended. The error is kept whole (not its text) so that a run that outlives the
@@ -270,7 +322,7 @@ pub enum Msg {
     Signalled {
         pid: i32,
         signal: Signal,
-        result: Result<bool, String>,
+        result: Result<Signalled, String>,
     },
     /// Every checklist with its newest run, for the overlay.
     Checklists(Result<Vec<crate::runbook::ChecklistView>, String>),
@@ -292,6 +344,9 @@ pub enum Monitor {
     Snapshot {
         status: Box<Status>,
         conflicts: Vec<Conflict>,
+        /// `pgshift health`'s answer on the same connection: the header and the checklist
+        /// overlay show this, so they cannot disagree with the CLI or `/health`.
+        health: Box<crate::health::Health>,
     },
     /// Connected, but this poll failed (the connection stays).
     PollFailed(String),
@@ -338,8 +393,15 @@ pub struct App {
     pub revisions: Vec<RevisionRow>,
     pub history: Vec<audit::Event>,
     pub history_error: Option<String>,
+    /// What the lock pane lists: the monitor's live conflicts (the first `live_conflicts`), then
+    /// the running migration's last wait when the monitor does not see it (between tries).
     pub conflicts: Vec<Conflict>,
+    pub live_conflicts: usize,
+    pub run_wait: Option<locks::RunWait>,
     pub lock_rows: Vec<LockRow>,
+    /// The time of the message being handled, set by the event loop before each `update` (and by
+    /// tests): the clock is an input like any other.
+    pub now: std::time::Instant,
     pub log: VecDeque<LogLine>,
     pub focus: Pane,
     pub panes: Vec<PaneState>,
@@ -389,7 +451,10 @@ impl App {
             history: Vec::new(),
             history_error: None,
             conflicts: Vec::new(),
+            live_conflicts: 0,
+            run_wait: None,
             lock_rows: Vec::new(),
+            now: std::time::Instant::now(),
             log: VecDeque::new(),
             focus: Pane::Revisions,
             panes: Pane::ALL.iter().map(|_| PaneState::default()).collect(),
@@ -604,6 +669,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         }
         Msg::Migrated(r) => {
             app.activity = Activity::Idle;
+            locks::forget_run_wait(app);
             match r {
                 Ok(rep) => app.log(
                     Level::Info,
@@ -627,11 +693,27 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         } => {
             app.activity = Activity::Idle;
             match result {
-                Ok(true) => app.log(
+                Ok(Signalled::Released) => app.log(
                     Level::Info,
-                    format!("{} sent to pid {pid} (audited)", signal.verb()),
+                    format!(
+                        "{} of pid {pid}: its locks are released (audited)",
+                        signal.verb()
+                    ),
                 ),
-                Ok(false) => app.log(
+                Ok(Signalled::StillHolding(state)) => log_error(
+                    app,
+                    &format!(
+                        "{} of pid {pid} did not release its locks: it is {state} (audited as failed)\n{}",
+                        signal.verb(),
+                        match signal {
+                            Signal::Cancel =>
+                                "A cancel stops a running query only; K terminates the session, which ends its transaction.",
+                            Signal::Terminate =>
+                                "It may still be shutting down: r refreshes; check the lock pane.",
+                        }
+                    ),
+                ),
+                Ok(Signalled::Gone) => app.log(
                     Level::Warn,
                     format!(
                         "{} of pid {pid}: no such session any more (audited)",
@@ -659,6 +741,7 @@ fn log_error(app: &mut App, text: &str) {
 pub(crate) mod backfills;
 pub mod checklist;
 mod input;
+pub mod locks;
 mod results;
 
 pub use backfills::{

@@ -4,7 +4,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::config::Environment;
-use crate::plan::Step;
+use crate::plan::{Plan, Step};
 use crate::tui::sample;
 
 fn key(c: char) -> Msg {
@@ -57,7 +57,7 @@ fn planned(app: &mut App, p: Plan) -> Vec<Effect> {
         app,
         Msg::Planned {
             purpose: Purpose::Confirm,
-            result: Ok(p),
+            result: Ok(sample::preview(p)),
         },
     )
 }
@@ -137,7 +137,9 @@ fn production_downgrade_needs_the_revision_typed_and_y_is_not_enough() {
         }]
     );
     planned(&mut app, plan(Direction::Down, 4, 3));
-    assert!(matches!(&app.popup, Some(Popup::Confirm(c)) if c.must_type == Some(Revision(3))));
+    assert!(
+        matches!(&app.popup, Some(Popup::Confirm(c)) if c.must_type.as_deref() == Some("0003"))
+    );
     // `y` is typed into the box, not taken as yes.
     assert!(update(&mut app, key('y')).is_empty());
     assert!(
@@ -212,7 +214,7 @@ fn p_previews_without_a_confirmation_and_nothing_runs() {
         &mut app,
         Msg::Planned {
             purpose: Purpose::Preview,
-            result: Ok(plan(Direction::Up, 2, 4)),
+            result: Ok(sample::preview(plan(Direction::Up, 2, 4))),
         },
     );
     assert!(matches!(app.popup, Some(Popup::Preview { .. })));
@@ -337,7 +339,10 @@ fn cancel_and_terminate_ask_with_the_blocker_and_send_the_signal_once_confirmed(
     assert!(
         matches!(&c.pending, Pending::Signal { blocker, signal: Signal::Terminate } if blocker.pid == 4121)
     );
-    let effects = update(&mut app, code(KeyCode::Enter));
+    // Destructive: a bare Enter does not run it.
+    assert!(update(&mut app, code(KeyCode::Enter)).is_empty());
+    assert!(app.popup.is_some());
+    let effects = update(&mut app, key('y'));
     assert!(
         matches!(effects.as_slice(), [Effect::Signal { blocker, signal: Signal::Terminate }] if blocker.pid == 4121)
     );
@@ -347,7 +352,7 @@ fn cancel_and_terminate_ask_with_the_blocker_and_send_the_signal_once_confirmed(
         Msg::Signalled {
             pid: 4121,
             signal: Signal::Terminate,
-            result: Ok(true),
+            result: Ok(Signalled::Released),
         },
     );
     assert_eq!(after, vec![Effect::Poll, Effect::LoadHistory]);
@@ -468,12 +473,13 @@ fn unreachable_keeps_the_last_state_refuses_actions_and_recovers() {
     let status = sample::status_at(&target, &sample::catalog(), 3);
     let effects = update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![],
-        }),
+        sample::snapshot(&target, &sample::catalog(), status, vec![], None),
     );
-    assert_eq!(app.health, Health::Ok);
+    assert_eq!(
+        app.health,
+        Health::Degraded("1 migration(s) pending".into()),
+        "pgshift health's answer at 0003 of 0004"
+    );
     assert_eq!(
         effects,
         vec![Effect::LoadHistory],
@@ -493,12 +499,13 @@ fn drift_makes_health_degraded() {
     let mut app = app_at(Environment::Development, 2);
     update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![],
-        }),
+        sample::snapshot(&target, &sample::catalog(), status, vec![], None),
     );
-    assert!(matches!(&app.health, Health::Degraded(why) if why.contains("drift")));
+    assert!(
+        matches!(&app.health, Health::Degraded(why) if why.contains("out of sync")),
+        "{:?}",
+        app.health
+    );
 }
 
 #[test]
@@ -509,20 +516,14 @@ fn a_database_moved_by_someone_else_reloads_history() {
     assert_eq!(
         update(
             &mut app,
-            Msg::Monitor(Monitor::Snapshot {
-                status: Box::new(status.clone()),
-                conflicts: vec![]
-            })
+            sample::snapshot(&target, &sample::catalog(), status.clone(), vec![], None)
         ),
         vec![Effect::LoadHistory]
     );
     assert!(
         update(
             &mut app,
-            Msg::Monitor(Monitor::Snapshot {
-                status: Box::new(status),
-                conflicts: vec![]
-            })
+            sample::snapshot(&target, &sample::catalog(), status, vec![], None)
         )
         .is_empty()
     );
@@ -545,10 +546,13 @@ fn the_lock_cursor_follows_its_blocker_across_polls() {
     // The first conflict ended: the cursor stays on 4122.
     update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![sample::conflict(901, 4122)],
-        }),
+        sample::snapshot(
+            &target,
+            &sample::catalog(),
+            status,
+            vec![sample::conflict(901, 4122)],
+            None,
+        ),
     );
     assert_eq!(app.selected_blocker().map(|b| b.pid), Some(4122));
 }
@@ -630,4 +634,67 @@ fn a_waiting_step_logs_its_blockers_once_not_every_poll() {
         }),
     );
     assert_eq!(app.log.len(), before + 2, "a new blocker is logged");
+}
+
+#[path = "app/locks_tests.rs"]
+mod locks_tests;
+
+/// Issue 12, defect 7: clearing a filter keeps the cursor on its row (it jumped to `base`, so
+/// `p`/`D` aimed at base), and Esc on the main screen clears a filter kept with Enter.
+#[test]
+fn clearing_a_filter_keeps_the_cursor_and_esc_clears_a_kept_filter() {
+    let mut app = app_at(Environment::Development, 4);
+    update(&mut app, key('/'));
+    for c in "variants".chars() {
+        update(&mut app, key(c));
+    }
+    assert_eq!(
+        app.selected_revision().map(|r| r.revision),
+        Some(Revision(2))
+    );
+    update(&mut app, code(KeyCode::Esc));
+    assert!(app.pane(Pane::Revisions).filter.is_empty());
+    assert_eq!(
+        app.selected_revision().map(|r| r.revision),
+        Some(Revision(2)),
+        "the cursor stays on 0002 after the filter is cleared"
+    );
+    // Kept with Enter, then cleared with Esc from the main screen.
+    update(&mut app, key('/'));
+    for c in "baseline".chars() {
+        update(&mut app, key(c));
+    }
+    update(&mut app, code(KeyCode::Enter));
+    assert!(!app.filtering);
+    assert_eq!(app.pane(Pane::Revisions).visible.len(), 1);
+    update(&mut app, code(KeyCode::Esc));
+    assert!(app.pane(Pane::Revisions).filter.is_empty());
+    assert_eq!(
+        app.selected_revision().map(|r| r.revision),
+        Some(Revision(1))
+    );
+}
+
+#[test]
+fn after_a_failed_upgrade_with_pending_migrations_the_header_and_overlay_say_degraded() {
+    let target = sample::target(Environment::Production);
+    let catalog = sample::catalog();
+    let mut app = app_at(Environment::Production, 3);
+    let status = sample::status_at(&target, &catalog, 3);
+    update(
+        &mut app,
+        sample::snapshot(&target, &catalog, status, vec![], Some(sample::failed_up())),
+    );
+    assert_eq!(app.health, Health::Degraded("migrations failed".into()));
+    let overlay = app
+        .checklists
+        .health
+        .as_ref()
+        .expect("the overlay's health");
+    assert_eq!(overlay.status, crate::health::HealthStatus::Degraded);
+    assert_eq!(
+        overlay.migrations.state,
+        crate::health::MigrationState::Failed,
+        "the overlay and the header read the same health"
+    );
 }

@@ -209,6 +209,13 @@ pub const BINDINGS: &[Binding] = &[
     bind(Main, &[key('?')], Action::Help, Some("help"), "This help"),
     bind(
         Main,
+        &[special(KeyCode::Esc)],
+        Action::Dismiss,
+        None,
+        "Cancel the backfill dry run in flight (on the server); else clear the pane's kept filter",
+    ),
+    bind(
+        Main,
         &[key('q'), ctrl('c')],
         Action::Quit,
         Some("quit"),

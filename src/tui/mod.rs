@@ -215,12 +215,12 @@ async fn event_loop(
             Some(m) = rx.recv() => m,
             _ = tick.tick() => Msg::Tick,
         };
-        for e in update(&mut app, msg) {
+        for e in update_now(&mut app, msg) {
             worker.run(e);
         }
         // Coalesce: apply everything already queued before the next (single) draw.
         while let Ok(m) = rx.try_recv() {
-            for e in update(&mut app, m) {
+            for e in update_now(&mut app, m) {
                 worker.run(e);
             }
         }
@@ -238,6 +238,12 @@ async fn event_loop(
         }),
         _ => None,
     })
+}
+
+/// `update` with the clock read now: the time is an input to `update`, like the message.
+fn update_now(app: &mut App, msg: Msg) -> Vec<app::Effect> {
+    app.now = std::time::Instant::now();
+    update(app, msg)
 }
 
 /// One frame inside a synchronized update, so a slow SSH link never shows half a frame.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::{Notify, mpsc::UnboundedSender};
 
 use super::app::{
-    BackfillEffect, BackfillMsg, ChecklistOp, Effect, HISTORY_LIMIT, Msg, Signal, Stop,
+    BackfillEffect, BackfillMsg, ChecklistOp, Effect, HISTORY_LIMIT, Msg, Signal, Signalled, Stop,
 };
 use crate::backfill;
 use crate::catalog::Catalog;
@@ -16,6 +16,7 @@ use crate::db::blockers::{self, Blocker};
 use crate::db::{Session, schema};
 use crate::error::{Error, Result};
 use crate::event::{Event, Reporter};
+use crate::ops::gate::{Caller, Policy};
 use crate::ops::{self, migrate};
 use crate::plan::{Direction, TargetSpec};
 use crate::runbook::{self, ChecklistView, Runbook};
@@ -32,6 +33,8 @@ pub struct Worker {
     tx: UnboundedSender<Msg>,
     /// Wakes the monitor for an immediate poll.
     poke: Arc<Notify>,
+    /// Cancels the backfill dry run in flight (Esc).
+    dry_run: Arc<std::sync::Mutex<Option<crate::interrupt::Trigger>>>,
 }
 
 impl Worker {
@@ -48,6 +51,7 @@ impl Worker {
             runbook,
             tx,
             poke,
+            dry_run: Arc::default(),
         }
     }
 
@@ -55,6 +59,14 @@ impl Worker {
     pub fn run(&self, effect: Effect) {
         if effect == Effect::Poll {
             self.poke.notify_one();
+            return;
+        }
+        if effect == Effect::Backfill(BackfillEffect::CancelDryRun) {
+            if let Ok(mut t) = self.dry_run.lock()
+                && let Some(t) = t.take()
+            {
+                t.fire();
+            }
             return;
         }
         let w = self.clone();
@@ -108,7 +120,7 @@ impl Worker {
                 result: self.checklist(&op).await,
                 op,
             },
-            Effect::Backfill(e) => Msg::Backfill(self.backfill(e).await),
+            Effect::Backfill(e) => Msg::Backfill(self.backfill(e).await?),
         })
     }
 
@@ -155,6 +167,11 @@ impl Worker {
         result.map_err(|e| e.to_string())
     }
 
+    /// The TUI's gate policy, with the checklists the screen loaded.
+    fn policy(&self) -> Policy {
+        Policy::new(Caller::Tui, self.runbook.as_ref().clone().into())
+    }
+
     /// A reporter whose events arrive as `Msg::Progress`; await the handle after dropping the
     /// reporter so every event is delivered before the result.
     fn progress(&self) -> (Reporter, tokio::task::JoinHandle<()>) {
@@ -172,9 +189,9 @@ impl Worker {
         &self,
         direction: Direction,
         spec: TargetSpec,
-    ) -> std::result::Result<crate::plan::Plan, String> {
-        let req = migrate::Request::new(direction, spec);
-        migrate::preview(&self.target, &self.catalog, &req)
+    ) -> std::result::Result<migrate::Preview, String> {
+        let req = migrate::Request::new(direction, spec, self.policy());
+        migrate::preview_gated(&self.target, &self.catalog, &req)
             .await
             .map_err(|e| e.to_string())
     }
@@ -187,21 +204,11 @@ impl Worker {
         spec: TargetSpec,
         expect: (crate::catalog::Revision, crate::catalog::Revision),
     ) -> std::result::Result<migrate::Report, Arc<Error>> {
-        let mut req = migrate::Request::new(direction, spec);
+        // The TUI's gates (lint without override, the production checklist) are checked by the
+        // run under the lock, which refuses and audits like any front end.
+        let mut req = migrate::Request::new(direction, spec, self.policy());
         req.expect = Some(expect);
         req.detail = serde_json::json!({ "via": VIA });
-        if direction == Direction::Up {
-            // The same lint gate as `pgshift up`: errors nobody allowed are refused here too
-            // (overriding them is a CLI decision: `up --allow-lint`, audited).
-            let blocking = crate::lint::blocking_between(&self.catalog, expect.0, expect.1);
-            if !blocking.is_empty() {
-                // Refused, exit 1, as `pgshift up` refuses them.
-                return Err(Arc::new(Error::Refused(format!(
-                    "lint found error(s) in the migrations to run ({}); nothing was run. See `pgshift lint` for why and the safe rewrite; fix the migration, add `-- pgshift: allow RULE reason`, or run `pgshift up --allow-lint`.",
-                    blocking.join(", ")
-                ))));
-            }
-        }
         let (reporter, forward) = self.progress();
         let result = migrate::run(&self.target, &self.catalog, &req, &reporter).await;
         drop(reporter);
@@ -213,15 +220,26 @@ impl Worker {
 impl Worker {
     /// A backfill effect with the CLI's own core functions; a run's events arrive as
     /// `Msg::Progress` before its `BackfillMsg::Ran`.
-    async fn backfill(&self, effect: BackfillEffect) -> BackfillMsg {
+    async fn backfill(&self, effect: BackfillEffect) -> Option<BackfillMsg> {
         let registry = backfill::registry(&self.target, &self.catalog);
         let opts = backfill::Options::default();
-        match effect {
+        Some(match effect {
             BackfillEffect::DryRun { name, purpose } => {
+                let (trigger, interrupt) = crate::interrupt::Interrupt::new();
+                if let Ok(mut t) = self.dry_run.lock() {
+                    *t = Some(trigger);
+                }
                 let result = match &registry {
-                    Ok(r) => backfill::dry_run(&self.target, r, &name, &opts, &Reporter::silent())
-                        .await
-                        .map_err(|e| e.to_string()),
+                    Ok(r) => backfill::dry_run_until(
+                        &self.target,
+                        r,
+                        &name,
+                        &opts,
+                        &Reporter::silent(),
+                        &interrupt,
+                    )
+                    .await
+                    .map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 };
                 BackfillMsg::DryRan {
@@ -237,6 +255,8 @@ impl Worker {
                 };
                 BackfillMsg::Ran { name, result }
             }
+            // Handled in `run` (it fires the dry run's interrupt); nothing to report.
+            BackfillEffect::CancelDryRun => return None,
             BackfillEffect::Stop { name, stop } => {
                 let result = match stop {
                     Stop::Pause => backfill::pause(&self.target, &name).await,
@@ -245,7 +265,7 @@ impl Worker {
                 .map_err(|e| e.to_string());
                 BackfillMsg::Stopped { name, stop, result }
             }
-        }
+        })
     }
 
     async fn run_backfill(
@@ -269,16 +289,28 @@ impl Worker {
     }
 }
 
-/// Cancel or terminate a blocker and write the audit row either way.
-pub async fn signal_audited(target: &Target, blocker: &Blocker, signal: Signal) -> Result<bool> {
+/// How long a signalled session gets to let go of its locks before we say it did not.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Cancel or terminate a blocker, check that its locks went, and write the audit row either way:
+/// a cancel that leaves the locks held (idle in transaction) is a failure, never "sent".
+pub async fn signal_audited(
+    target: &Target,
+    blocker: &Blocker,
+    signal: Signal,
+) -> Result<Signalled> {
     let s = Session::connect(&target.conn, signal.verb()).await?;
     let terminate = signal == Signal::Terminate;
-    let result = blockers::signal(&s, blocker.pid, terminate).await;
+    let result = match blockers::signal(&s, blocker.pid, terminate).await {
+        Ok(true) => released(&s, blocker.pid).await,
+        Ok(false) => Ok(Signalled::Gone),
+        Err(e) => Err(e),
+    };
     let mut event = NewEvent::new(
         signal.verb(),
         match &result {
-            Ok(true) => Outcome::Ok,
-            Ok(false) | Err(_) => Outcome::Failed,
+            Ok(Signalled::Released) => Outcome::Ok,
+            Ok(_) | Err(_) => Outcome::Failed,
         },
     );
     event.detail = serde_json::json!({
@@ -292,21 +324,45 @@ pub async fn signal_audited(target: &Target, blocker: &Blocker, signal: Signal) 
         "query": blocker.query,
     });
     match &result {
-        Ok(false) => event.error = Some(format!("pid {} was gone before the signal", blocker.pid)),
+        Ok(Signalled::Gone) => {
+            event.error = Some(format!("pid {} was gone before the signal", blocker.pid))
+        }
+        Ok(Signalled::StillHolding(state)) => {
+            event.error = Some(format!(
+                "{} sent, but pid {} still holds its locks ({state})",
+                signal.verb(),
+                blocker.pid
+            ))
+        }
         Err(e) => event.error = Some(e.to_string()),
-        Ok(true) => {}
+        Ok(Signalled::Released) => {}
     }
+    // Never waits on the runner lock when the tables exist: a blocked run holds it right now.
     let audit = async {
-        schema::ensure(&s).await?;
+        schema::ensure_unlocked(&s, target.lock_wait, &Reporter::silent()).await?;
         audit::record(&s, &event).await
     }
     .await;
     match (result, audit) {
-        (Ok(sent), Ok(())) => Ok(sent),
+        (Ok(outcome), Ok(())) => Ok(outcome),
         (Ok(_), Err(e)) => Err(Error::Failed(format!(
             "the signal was sent to pid {}, but the audit row could not be written: {e}",
             blocker.pid
         ))),
         (Err(e), _) => Err(e),
+    }
+}
+
+/// Poll until `pid` holds no lock any more, up to [`RELEASE_WAIT`].
+async fn released(s: &Session, pid: i32) -> Result<Signalled> {
+    let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+    loop {
+        match blockers::still_holding(s, pid).await? {
+            None => return Ok(Signalled::Released),
+            Some(state) if tokio::time::Instant::now() >= deadline => {
+                return Ok(Signalled::StillHolding(state));
+            }
+            Some(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
     }
 }

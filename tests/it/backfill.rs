@@ -725,3 +725,34 @@ count = "SELECT count(*) FROM proposal_templates WHERE name <> upper(name)"
         "0"
     );
 }
+
+/// Issue 12, defect 4: a dry run on a locked table waited without limit (prepare and count ran
+/// without `lock_timeout`). Now every statement is bounded: it ends at once with who holds the
+/// table, exit 4, and leaves no session waiting on the server.
+#[test]
+fn a_dry_run_on_a_locked_table_stops_at_lock_timeout_naming_the_holder() {
+    let db = seeded();
+    let holder = Holder::hold(
+        &db,
+        "LOCK TABLE proposal_templates IN ACCESS EXCLUSIVE MODE",
+    );
+    let started = std::time::Instant::now();
+    let r = db.run(&["backfill", "hashes", "--dry-run", "--lock-timeout", "300ms"]);
+    r.code(4)
+        .stderr_has("lock_timeout (55P03)")
+        .stderr_has(&format!("blocked by pid {}", holder.pid))
+        .stderr_has("Nothing was changed");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        db.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'pgshift backfill dry-run%'"
+        ),
+        "0"
+    );
+    drop(holder);
+    db.run(&["backfill", "hashes", "--dry-run"]).ok();
+}

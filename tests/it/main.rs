@@ -4,11 +4,18 @@
 mod common;
 
 mod backfill;
+mod bad_input;
 mod contract;
 mod fleet;
+mod integrity;
 mod migrate;
+mod poolers;
+mod replicas;
 mod runbook;
 mod safety;
 mod sandbox;
+mod scaffold;
+mod secrets;
+mod startup_dev;
 mod tls;
 mod tui;

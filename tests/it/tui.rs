@@ -14,17 +14,10 @@ struct Screen {
     socket: String,
 }
 
+/// tmux is there; else skipped with a message, or a failure under `CI=true` (see `deps`).
+#[track_caller]
 fn tmux_available() -> bool {
-    let ok = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!(
-            "SKIPPED: tmux is not installed, so the end-to-end TUI tests cannot run (.ci/run installs it; apt-get install tmux)"
-        );
-    }
-    ok
+    deps::tmux()
 }
 
 impl Screen {
@@ -192,7 +185,7 @@ fn start_blocked_upgrade(
     let migrations = db.migrations().display().to_string();
     let screen = start(db, &args(db, &migrations, guard));
     screen.wait_for("status with 2 pending", |s| {
-        s.contains("health OK") && s.contains("(2 pending)")
+        s.contains("health DEGRADED") && s.contains("(2 pending)")
     });
     screen.keys("u");
     screen.wait_text("this SQL will run");
@@ -209,7 +202,7 @@ fn u_then_y_upgrades_to_head_and_the_header_shows_it() {
     let migrations = db.migrations().display().to_string();
     let screen = Screen::start(&db, &args(&db, &migrations, &[]));
     screen.wait_for("status with 5 pending", |s| {
-        s.contains("health OK") && s.contains("(5 pending)")
+        s.contains("health DEGRADED") && s.contains("(5 pending)")
     });
     screen.keys("u");
     let confirm = screen.wait_text("this SQL will run");
@@ -352,7 +345,7 @@ fn a_lost_monitor_connection_shows_unreachable_then_reconnects_by_itself() {
     let migrations = db.migrations().display().to_string();
     let screen = Screen::start(&db, &args(&db, &migrations, &[]));
     screen.wait_for("status", |s| {
-        s.contains("health OK") && s.contains("(3 pending)")
+        s.contains("health DEGRADED") && s.contains("(3 pending)")
     });
     // What a server restart or a DBA's pg_terminate_backend does to the monitoring connection.
     db.exec(
@@ -361,7 +354,7 @@ fn a_lost_monitor_connection_shows_unreachable_then_reconnects_by_itself() {
     );
     screen.wait_text("database unreachable");
     let back = screen.wait_for("the reconnect", |s| {
-        s.contains("database reachable again") && s.contains("health OK")
+        s.contains("database reachable again") && s.contains("health DEGRADED")
     });
     assert!(back.contains("(3 pending)"), "{back}");
     screen.quit();
@@ -567,7 +560,7 @@ fn backfills_pane_b_dry_runs_then_capital_b_runs_hashes_to_done() {
     let nulls = || db.scalar("SELECT count(*) FROM proposal_templates WHERE content_hash IS NULL");
     let migrations = db.migrations().display().to_string();
     let screen = Screen::start(&db, &args(&db, &migrations, &[]));
-    screen.wait_text("health OK");
+    screen.wait_text("health DEGRADED");
     screen.keys("5");
     let pane = screen.wait_for("the Backfills pane with its four backfills", |s| {
         s.contains("5 Backfills") && s.contains("cleanup") && s.contains("never run")
@@ -628,7 +621,7 @@ fn a_backfill_run_from_another_terminal_shows_live_and_space_pauses_then_resumes
     db.exec(TEMPLATES);
     let migrations = db.migrations().display().to_string();
     let screen = Screen::start(&db, &args(&db, &migrations, &[]));
-    screen.wait_text("health OK");
+    screen.wait_text("health DEGRADED");
     screen.keys("5");
     screen.wait_text("never run");
     // Another terminal: small fixed batches with a pause, so it runs for several seconds.
@@ -719,7 +712,7 @@ count = "SELECT count(*) FROM proposal_templates WHERE content_hash IS NULL"
     .unwrap();
     let migrations = db.migrations().display().to_string();
     let screen = Screen::start(&db, &args(&db, &migrations, &[]));
-    screen.wait_text("health OK");
+    screen.wait_text("health DEGRADED");
     screen.keys("5");
     screen.wait_text("never run");
     screen.keys("B");
@@ -763,4 +756,274 @@ count = "SELECT count(*) FROM proposal_templates WHERE content_hash IS NULL"
         db.scalar("SELECT count(*) FROM proposal_templates WHERE content_hash IS NULL"),
         "0"
     );
+}
+
+/// A production target on `db` in a config file; returns its path.
+fn production_config(db: &TestDb) -> String {
+    let config = db.dir.path().join("pgshift.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[targets.prod]\nurl = \"{}\"\nenvironment = \"production\"\nmigrations = \"{}\"\n",
+            db.url,
+            db.migrations().display()
+        ),
+    )
+    .unwrap();
+    config.display().to_string()
+}
+
+/// Issue 12, defect 3: the blocker stays listed (and actionable) through the backoff between
+/// tries, not only while the worker waits; `K` with the pid typed (production) ends it.
+#[test]
+fn a_blocked_production_upgrade_keeps_its_blocker_through_retries_and_k_ends_it() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0003"]).ok();
+    let holder = Holder::hold(&db, "LOCK TABLE ingestion_runs IN ACCESS SHARE MODE");
+    let config = production_config(&db);
+    let screen = Screen::start(
+        &db,
+        &[
+            "--config",
+            &config,
+            "--target",
+            "prod",
+            "--lock-timeout",
+            "700ms",
+            "--retries",
+            "40",
+        ],
+    );
+    screen.wait_for("status with 2 pending", |s| {
+        s.contains("PRODUCTION") && s.contains("(2 pending)")
+    });
+    screen.keys("u");
+    screen.wait_text("this SQL will run");
+    screen.keys("y");
+    let blocker_row = format!("└ pid {}", holder.pid);
+    screen.wait_text(&blocker_row);
+    // From now on, through three retries and their backoffs, every screen lists the blocker.
+    let deadline = Instant::now() + DEADLINE;
+    let mut between_tries = false;
+    loop {
+        let s = screen.text();
+        assert!(
+            s.contains(&blocker_row),
+            "the blocker vanished from the lock pane:\n{s}"
+        );
+        between_tries |= s.contains("between tries");
+        if between_tries && s.contains("try 3/40") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no third try:\n{s}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(db.applied(), vec![1, 2, 3], "0004 must still be waiting");
+    // Actionable: K on the blocker (the cursor is on its waiter row: its first blocker).
+    screen.keys("3");
+    screen.keys("K");
+    let confirm = screen.wait_text(&format!("Type {} and press Enter", holder.pid));
+    assert!(
+        confirm.contains(&format!("terminate pid {}?", holder.pid)),
+        "{confirm}"
+    );
+    screen.keys(&holder.pid.to_string());
+    screen
+        .tmux()
+        .args(["send-keys", "-t", "0", "Enter"])
+        .status()
+        .unwrap();
+    let done = screen.wait_for("head after the blocker is gone", |s| {
+        s.contains("(up to date)")
+    });
+    assert!(
+        done.contains("its locks are released") || done.contains("0005"),
+        "{done}"
+    );
+    assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
+    // History shows both the terminate and the run.
+    screen.wait_for("the terminate and the run in History", |s| {
+        s.lines()
+            .any(|l| l.contains("terminate") && l.contains("ok"))
+            && s.lines()
+                .any(|l| l.contains("up ") && l.contains("0003→0005") && l.contains("ok"))
+    });
+    let events = db.events();
+    assert!(
+        events.contains(&("terminate".into(), "ok".into())),
+        "{events:?}"
+    );
+    assert_eq!(events.last(), Some(&("up".to_string(), "ok".to_string())));
+    screen.quit();
+    drop(holder);
+}
+
+/// Issue 12, defect 3: a cancel cannot release the locks of a session idle in transaction; that
+/// is reported (and audited) as a failure, never as "cancel sent"; a terminate releases them.
+#[test]
+fn cancel_of_an_idle_in_transaction_blocker_is_checked_and_reported_as_not_releasing() {
+    use pgshift::config::Environment;
+    use pgshift::db::blockers::Blocker;
+    use pgshift::tui::app::{Signal, Signalled};
+    use pgshift::tui::worker::signal_audited;
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0003"]).ok();
+    let holder = Holder::hold(&db, "LOCK TABLE ingestion_runs IN ACCESS SHARE MODE");
+    let mut target = pgshift::tui::sample::target(Environment::Development);
+    target.conn = db.conn();
+    let blocker = Blocker {
+        pid: holder.pid,
+        user: "postgres".into(),
+        application: "test blocker".into(),
+        state: "idle in transaction".into(),
+        xact_age_s: Some(1.0),
+        query: "LOCK TABLE ingestion_runs IN ACCESS SHARE MODE".into(),
+    };
+    let cancel = block_on(signal_audited(&target, &blocker, Signal::Cancel)).unwrap();
+    assert!(
+        matches!(&cancel, Signalled::StillHolding(state) if state.starts_with("idle in transaction")),
+        "{cancel:?}"
+    );
+    assert_eq!(
+        db.scalar("SELECT outcome || ' ' || error FROM pgshift_events WHERE action = 'cancel'"),
+        format!(
+            "failed cancel sent, but pid {} still holds its locks (idle in transaction)",
+            holder.pid
+        )
+    );
+    let terminate = block_on(signal_audited(&target, &blocker, Signal::Terminate)).unwrap();
+    assert_eq!(terminate, Signalled::Released);
+    assert_eq!(
+        db.scalar("SELECT outcome FROM pgshift_events WHERE action = 'terminate'"),
+        "ok"
+    );
+    drop(holder);
+}
+
+/// Issue 12, defect 4: `B` on a locked table, then Esc, cancels the dry run on the server (no
+/// session left waiting there), and no "Run backfill?" appears when the lock goes later.
+#[test]
+fn esc_cancels_a_waiting_backfill_dry_run_on_the_server_and_nothing_pops_up_later() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0003"]).ok();
+    db.exec(TEMPLATES);
+    let holder = Holder::hold(
+        &db,
+        "LOCK TABLE proposal_templates IN ACCESS EXCLUSIVE MODE",
+    );
+    let migrations = db.migrations().display().to_string();
+    // A long lock_timeout keeps the dry run waiting while Esc is sent.
+    let screen = Screen::start(&db, &args(&db, &migrations, &["--lock-timeout", "60s"]));
+    screen.wait_text("health OK");
+    screen.keys("5");
+    screen.wait_text("never run");
+    screen.keys("B");
+    screen.wait_text("Esc cancels it");
+    let waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                   AND application_name LIKE 'pgshift backfill dry-run%' AND wait_event_type = 'Lock'";
+    wait_until(DEADLINE, "the dry run waiting on the server", || {
+        db.scalar(waiting) == "1"
+    });
+    screen
+        .tmux()
+        .args(["send-keys", "-t", "0", "Escape"])
+        .status()
+        .unwrap();
+    screen.wait_text("cancelled dry run ended");
+    assert_eq!(
+        db.scalar(waiting),
+        "0",
+        "nothing left waiting on the server"
+    );
+    drop(holder);
+    // The lock is gone; the screen asks nothing on its own.
+    let later = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < later {
+        let s = screen.text();
+        assert!(!s.contains("Run backfill"), "a dialog popped up:\n{s}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    screen.quit();
+}
+
+/// A production target requiring a pre-deploy checklist (none has passed), as ./config/pgshift.toml.
+fn production_requiring_a_checklist(db: &TestDb) {
+    let dir = db.dir.path().join("config");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("pgshift.toml"),
+        format!(
+            "[targets.main]\nurl = \"{}\"\nenvironment = \"production\"\nmigrations = \"{}\"\nlock_wait = \"5s\"\nrequire_checklist_hours = 4\n",
+            db.url,
+            db.migrations().display()
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn u_y_on_production_without_a_fresh_checklist_is_refused_and_audited() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    production_requiring_a_checklist(&db);
+    let screen = Screen::start(&db, &[]);
+    screen.wait_text("(5 pending)");
+    screen.keys("u");
+    let confirm = screen.wait_text("this SQL will run");
+    assert!(
+        confirm.contains("REFUSED checklist: refusing to upgrade")
+            && confirm.contains("REFUSED: y records the attempt"),
+        "the refusal is shown before the yes:\n{confirm}"
+    );
+    assert_eq!(db.events(), vec![], "a preview is not an attempt");
+    screen.keys("y");
+    let refused = screen.wait_for("the refusal in the log", |s| {
+        !s.contains("this SQL will run") && s.contains("no pre-deploy checklist passed")
+    });
+    assert!(refused.contains("refusing to upgrade"), "{refused}");
+    assert_eq!(db.applied(), Vec::<u32>::new(), "nothing ran");
+    assert_eq!(db.events(), vec![("up".to_string(), "refused".to_string())]);
+    assert_eq!(
+        db.scalar("SELECT (detail->>'via') || ' ' || (detail->>'caller') FROM pgshift_events"),
+        "tui tui"
+    );
+    screen.quit();
+}
+
+#[test]
+fn after_a_failed_upgrade_with_pending_migrations_the_header_is_not_ok() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up"]).ok();
+    db.write_migration(
+        "0006_broken.up.sql",
+        "ALTER TABLE missing_table ADD COLUMN y int;",
+    );
+    db.write_migration(
+        "0006_broken.down.sql",
+        "ALTER TABLE missing_table DROP COLUMN y;",
+    );
+    let migrations = db.migrations().display().to_string();
+    let screen = Screen::start(&db, &args(&db, &migrations, &[]));
+    screen.wait_text("(1 pending)");
+    screen.keys("u");
+    screen.wait_text("this SQL will run");
+    screen.keys("y");
+    let failed = screen.wait_text("health DEGRADED: migrations failed");
+    assert!(!failed.contains("health OK"), "{failed}");
+    // The CLI's health says the same.
+    let cli = db.run(&["health", "--json"]).json();
+    assert_eq!(cli["result"]["status"], "degraded");
+    assert_eq!(cli["result"]["migrations"]["state"], "failed");
+    screen.quit();
 }

@@ -119,6 +119,8 @@ pub enum BackfillEffect {
         name: String,
         purpose: DryPurpose,
     },
+    /// Esc while a dry run is in flight: cancel its statement on the server.
+    CancelDryRun,
     /// `resume`: continue the unfinished run (refuses when there is none).
     Run {
         name: String,
@@ -384,6 +386,17 @@ fn stop(app: &mut App, name: String, stop: Stop) -> Vec<Effect> {
     vec![Effect::Backfill(BackfillEffect::Stop { name, stop })]
 }
 
+/// Esc on the main screen while a dry run is in flight: cancel it on the server. Its result, when
+/// it comes, is dropped. False when there is none.
+pub(super) fn cancel_dry_run(app: &mut App) -> Option<Vec<Effect>> {
+    let (name, _) = app.backfills.dry_running.take()?;
+    app.log(
+        Level::Info,
+        format!("backfill {name}: cancelling the dry run on the server (nothing was changed)"),
+    );
+    Some(vec![Effect::Backfill(BackfillEffect::CancelDryRun)])
+}
+
 /// `q` with runs started here still going: ask (true) instead of quitting.
 pub(super) fn ask_quit(app: &mut App) -> bool {
     if app.backfills.local.is_empty() || app.backfills.quit_when_stopped {
@@ -507,6 +520,15 @@ pub(super) fn on_msg(app: &mut App, m: BackfillMsg) -> Vec<Effect> {
             purpose,
             result,
         } => {
+            if app.backfills.dry_running.as_ref() != Some(&(name.clone(), purpose)) {
+                // Cancelled with Esc: its result (or its cancellation) is not what anyone waits
+                // for now, and must never pop up a dialog on its own.
+                app.log(
+                    Level::Info,
+                    format!("backfill {name}: the cancelled dry run ended; nothing was changed"),
+                );
+                return vec![];
+            }
             app.backfills.dry_running = None;
             let dry = match result {
                 Ok(d) => Box::new(d),
@@ -530,6 +552,13 @@ pub(super) fn on_msg(app: &mut App, m: BackfillMsg) -> Vec<Effect> {
                     app.log(
                         Level::Info,
                         format!("backfill {name}: nothing to do (its count query finds no rows)"),
+                    );
+                }
+                // The operator moved on (another dialog, the checklists): never ask over that.
+                DryPurpose::Confirm if app.popup.is_some() || app.checklists.open => {
+                    app.log(
+                        Level::Info,
+                        format!("backfill {name}: dry run ready; B asks to run it"),
                     );
                 }
                 DryPurpose::Confirm => {

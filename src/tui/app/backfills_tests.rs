@@ -497,3 +497,49 @@ fn no_definitions_explains_where_they_go() {
         "no backfills are defined in migrations/backfills"
     ));
 }
+
+/// Issue 12, defect 4: Esc cancels a dry run in flight on the server, and its late result never
+/// pops up a "Run backfill?" the operator did not just ask for.
+#[test]
+fn esc_cancels_an_in_flight_dry_run_and_its_late_result_asks_nothing() {
+    let mut app = app();
+    select(&mut app, "cleanup");
+    update(&mut app, key('B'));
+    assert_eq!(
+        update(&mut app, code(KeyCode::Esc)),
+        effect(BackfillEffect::CancelDryRun)
+    );
+    assert!(app.backfills.dry_running.is_none());
+    assert!(logged(&app, "cancelling the dry run on the server"));
+    // The lock is released later and the dry run completes after all: no dialog.
+    assert!(
+        dry_ran(
+            &mut app,
+            "cleanup",
+            DryPurpose::Confirm,
+            sample::dry_run("cleanup")
+        )
+        .is_empty()
+    );
+    assert!(app.popup.is_none(), "{:?}", app.popup);
+    assert!(logged(&app, "the cancelled dry run ended"));
+    // Esc with nothing in flight does nothing.
+    assert!(update(&mut app, code(KeyCode::Esc)).is_empty());
+}
+
+#[test]
+fn a_dry_run_finishing_while_another_dialog_is_open_does_not_ask_over_it() {
+    let mut app = app();
+    select(&mut app, "cleanup");
+    update(&mut app, key('B'));
+    update(&mut app, key('?'));
+    assert!(matches!(app.popup, Some(Popup::Help { .. })));
+    dry_ran(
+        &mut app,
+        "cleanup",
+        DryPurpose::Confirm,
+        sample::dry_run("cleanup"),
+    );
+    assert!(matches!(app.popup, Some(Popup::Help { .. })));
+    assert!(logged(&app, "dry run ready; B asks to run it"));
+}

@@ -95,15 +95,23 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
             };
         }
         Action::Checklists => return checklist::open(app),
-        Action::CancelBlocker => ask_signal(app, Signal::Cancel),
-        Action::TerminateBlocker => ask_signal(app, Signal::Terminate),
+        Action::CancelBlocker => super::locks::ask_signal(app, Signal::Cancel),
+        Action::TerminateBlocker => super::locks::ask_signal(app, Signal::Terminate),
         Action::BackfillDryRun
         | Action::BackfillRun
         | Action::BackfillPauseResume
         | Action::BackfillCancel => return super::backfills::on_action(app, a),
+        // Esc: cancel the dry run in flight, else clear the focused pane's kept filter.
+        Action::Dismiss => {
+            if let Some(effects) = super::backfills::cancel_dry_run(app) {
+                return effects;
+            }
+            if !app.pane(focus).filter.is_empty() {
+                clear_filter(app, focus);
+            }
+        }
         // Dialog and overlay actions; the main screen never maps keys to them.
         Action::Confirm
-        | Action::Dismiss
         | Action::RunCheck
         | Action::RunAllChecks
         | Action::ConfirmItem
@@ -144,26 +152,6 @@ fn start_plan(
     }]
 }
 
-fn ask_signal(app: &mut App, signal: Signal) {
-    match app.selected_blocker().cloned() {
-        Some(blocker) => {
-            app.popup = Some(Popup::Confirm(Confirm {
-                pending: Pending::Signal { blocker, signal },
-                must_type: None,
-                typed: String::new(),
-                scroll: 0,
-            }))
-        }
-        None => app.log(
-            Level::Warn,
-            format!(
-                "{}: select a blocker in the Lock conflicts pane (3) first",
-                signal.verb()
-            ),
-        ),
-    }
-}
-
 fn on_filter_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
     use crossterm::event::KeyCode;
     let pane = app.focus;
@@ -172,7 +160,8 @@ fn on_filter_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
         Some(Action::Confirm) if ev.code == KeyCode::Enter => app.filtering = false,
         Some(Action::Dismiss) if ev.code == KeyCode::Esc => {
             app.filtering = false;
-            app.pane_mut(pane).filter.clear();
+            clear_filter(app, pane);
+            return vec![];
         }
         _ => match ev.code {
             KeyCode::Backspace => {
@@ -184,6 +173,21 @@ fn on_filter_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
     }
     app.refresh_view(pane);
     vec![]
+}
+
+/// Clear `pane`'s filter, keeping the cursor on the row it was on (not the first row: `p`/`D`
+/// act on the cursor, and jumping to `base` would aim them elsewhere).
+fn clear_filter(app: &mut App, pane: Pane) {
+    let p = app.pane(pane);
+    let row = p.visible.get(p.selected).copied();
+    app.pane_mut(pane).filter.clear();
+    app.refresh_view(pane);
+    if let Some(row) = row {
+        let p = app.pane_mut(pane);
+        if let Some(pos) = p.visible.iter().position(|i| *i == row) {
+            p.selected = pos;
+        }
+    }
 }
 
 fn on_popup_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
@@ -207,7 +211,7 @@ fn on_popup_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
                 scroll.saturating_add(1)
             };
             app.popup = Some(match popup {
-                Popup::Preview { plan, .. } => Popup::Preview { plan, scroll },
+                Popup::Preview { preview, .. } => Popup::Preview { preview, scroll },
                 _ => Popup::Help { scroll },
             });
         }
@@ -226,8 +230,9 @@ fn on_popup_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
     vec![]
 }
 
-/// Keys in a confirmation. Typing mode (production downgrade) takes characters as the revision,
-/// so only Enter, Esc, arrows and Backspace act there.
+/// Keys in a confirmation. Typing mode (production downgrade or terminate) takes characters as
+/// the text to type, so only Enter, Esc, arrows and Backspace act there. A destructive action
+/// never runs on a bare Enter: `y` (or the typed text, then Enter) runs it.
 fn on_confirm_key(
     app: &mut App,
     mut c: Confirm,
@@ -237,7 +242,14 @@ fn on_confirm_key(
     use crossterm::event::KeyCode;
     let typing = c.must_type.is_some();
     let cancel = ev.code == KeyCode::Esc || (!typing && action == Some(Action::Dismiss));
-    let run = ev.code == KeyCode::Enter || (!typing && action == Some(Action::Confirm));
+    let enter = ev.code == KeyCode::Enter;
+    let run = if typing {
+        enter
+    } else if enter {
+        !c.is_destructive()
+    } else {
+        action == Some(Action::Confirm)
+    };
     if action == Some(Action::Quit) {
         // Quitting while idle just closes the dialog with the app; while busy it asks.
         return on_action(app, Action::Quit);
@@ -246,14 +258,22 @@ fn on_confirm_key(
         app.log(Level::Info, "not confirmed; nothing was run");
         return vec![];
     }
+    if enter && !typing && !run {
+        app.log(
+            Level::Warn,
+            "Enter alone does not run a destructive action: press y to run it, Esc to cancel",
+        );
+        app.popup = Some(Popup::Confirm(c));
+        return vec![];
+    }
     if run {
-        if let Some(rev) = c.must_type
-            && Revision::parse(&c.typed) != Some(rev)
+        if let Some(want) = &c.must_type
+            && !typed_matches(want, &c.typed)
         {
             app.log(
                 Level::Warn,
                 format!(
-                    "type {rev} exactly to confirm (you typed {:?}); nothing was run",
+                    "type {want} exactly to confirm (you typed {:?}); nothing was run",
                     c.typed
                 ),
             );
@@ -278,9 +298,16 @@ fn on_confirm_key(
     vec![]
 }
 
+/// The typed confirmation: the exact text, or the same revision written another way (`4`).
+pub(super) fn typed_matches(want: &str, typed: &str) -> bool {
+    let typed = typed.trim();
+    typed == want || Revision::parse(want).is_some_and(|w| Revision::parse(typed) == Some(w))
+}
+
 fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
     match pending {
-        Pending::Migrate(plan) => {
+        Pending::Migrate(preview) => {
+            let plan = preview.plan;
             if app.is_busy() {
                 app.log(
                     Level::Warn,

@@ -4,7 +4,11 @@ use super::*;
 
 pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
     match m {
-        Monitor::Snapshot { status, conflicts } => {
+        Monitor::Snapshot {
+            status,
+            conflicts,
+            health,
+        } => {
             let reconnected = app.health.is_unreachable();
             if reconnected {
                 app.log(Level::Info, "database reachable again");
@@ -13,9 +17,10 @@ pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
                 .status
                 .as_ref()
                 .is_some_and(|s| s.current != status.current);
-            app.health = health_of(&status);
+            app.health = Health::of(&health);
+            app.checklists.health = Some(*health);
             set_status(app, *status);
-            set_conflicts(app, conflicts);
+            locks::on_conflicts(app, conflicts);
             // After an outage, or when someone (maybe another operator) moved the database, the
             // audit trail changed too.
             if reconnected || moved {
@@ -41,26 +46,9 @@ pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
     }
 }
 
+/// The first line, owned (for state that outlives the message).
 pub(super) fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").to_string()
-}
-
-fn health_of(s: &Status) -> Health {
-    if !s.drift.is_empty() {
-        Health::Degraded(format!(
-            "drift in {} revision(s): run `pgshift status`",
-            s.drift.len()
-        ))
-    } else if !s.invalid_indexes.is_empty() {
-        Health::Degraded(format!(
-            "{} INVALID index(es) from a failed CONCURRENTLY build",
-            s.invalid_indexes.len()
-        ))
-    } else if s.server.read_only {
-        Health::Degraded("server is read-only (a standby?)".into())
-    } else {
-        Health::Ok
-    }
+    crate::text::first_line(s).to_string()
 }
 
 fn set_status(app: &mut App, s: Status) {
@@ -85,53 +73,22 @@ fn set_status(app: &mut App, s: Status) {
     }
 }
 
-fn set_conflicts(app: &mut App, conflicts: Vec<Conflict>) {
-    let keep = app.selected_blocker().map(|b| b.pid);
-    app.lock_rows = conflicts
-        .iter()
-        .enumerate()
-        .flat_map(|(ci, c)| {
-            std::iter::once(LockRow {
-                conflict: ci,
-                blocker: None,
-            })
-            .chain((0..c.blockers.len()).map(move |bi| LockRow {
-                conflict: ci,
-                blocker: Some(bi),
-            }))
-        })
-        .collect();
-    app.conflicts = conflicts;
-    app.refresh_view(Pane::Locks);
-    if let Some(pid) = keep {
-        let p = &app.panes[Pane::Locks.index()];
-        let pos = p.visible.iter().position(|i| {
-            let r = app.lock_rows[*i];
-            r.blocker
-                .and_then(|b| app.conflicts[r.conflict].blockers.get(b))
-                .is_some_and(|b| b.pid == pid)
-        });
-        if let Some(pos) = pos {
-            app.panes[Pane::Locks.index()].selected = pos;
-        }
-    }
-}
-
 pub(super) fn on_planned(
     app: &mut App,
     purpose: Purpose,
-    result: Result<Plan, String>,
+    result: Result<Preview, String>,
 ) -> Vec<Effect> {
     app.activity = Activity::Idle;
-    let plan = match result {
+    let preview = match result {
         Ok(p) => p,
         Err(e) => {
             log_error(app, &e);
             return vec![];
         }
     };
+    let plan = &preview.plan;
     match purpose {
-        Purpose::Preview => app.popup = Some(Popup::Preview { plan, scroll: 0 }),
+        Purpose::Preview => app.popup = Some(Popup::Preview { preview, scroll: 0 }),
         Purpose::Confirm if plan.is_empty() => {
             app.log(
                 Level::Info,
@@ -140,13 +97,11 @@ pub(super) fn on_planned(
         }
         Purpose::Confirm => {
             let must_type = (plan.is_destructive() && app.target.environment.is_production())
-                .then_some(plan.to);
-            app.popup = Some(Popup::Confirm(Confirm {
-                pending: Pending::Migrate(plan),
+                .then(|| plan.to.to_string());
+            app.popup = Some(Popup::Confirm(Confirm::new(
+                Pending::Migrate(preview),
                 must_type,
-                typed: String::new(),
-                scroll: 0,
-            }));
+            )));
         }
     }
     vec![]
@@ -192,8 +147,12 @@ pub(super) fn on_progress(app: &mut App, e: Event) {
             p.attempt = None;
             p.blockers.clear();
             p.statement = None;
+            locks::forget_run_wait(app);
         }
-        Event::Blocked { blockers, .. } => p.blockers = blockers,
+        Event::Blocked { blockers, .. } => {
+            p.blockers = blockers.clone();
+            locks::on_run_blockers(app, blockers);
+        }
         Event::StepRetry {
             attempt,
             attempts,
@@ -202,11 +161,13 @@ pub(super) fn on_progress(app: &mut App, e: Event) {
             ..
         } => {
             p.attempt = Some((attempt, attempts, reason));
-            p.blockers = blockers;
+            p.blockers = blockers.clone();
+            locks::on_run_blockers(app, blockers);
         }
         Event::StepFinished { .. } => {
             p.attempt = None;
             p.blockers.clear();
+            locks::forget_run_wait(app);
         }
         Event::Statement { line, text, .. } => {
             p.statement = Some(format!(

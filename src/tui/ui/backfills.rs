@@ -219,7 +219,9 @@ pub fn status_line(app: &App, theme: &Theme) -> Line<'static> {
         }
     }
     if let Some((name, _)) = &bf.dry_running {
-        spans.push(Span::raw(format!(" dry run of {name} (rolled back)…")));
+        spans.push(Span::raw(format!(
+            " dry run of {name} (rolled back)… Esc cancels it"
+        )));
     }
     Line::from(spans)
 }

@@ -51,6 +51,8 @@ fn app(env: Environment, color: bool, select: usize) -> App {
 }
 
 fn dry_ran(app: &mut App, purpose: DryPurpose) {
+    // As if `b`/`B` asked for it: only an awaited dry run is shown.
+    app.backfills.dry_running = Some(("hashes".into(), purpose));
     update(
         app,
         Msg::Backfill(BackfillMsg::DryRan {
@@ -96,6 +98,7 @@ fn backfills_confirm_run_on_production() {
 #[test]
 fn backfills_run_from_this_screen_retrying() {
     let mut app = app(Environment::Development, true, 3);
+    key(&mut app, 'B');
     update(
         &mut app,
         Msg::Backfill(BackfillMsg::DryRan {

@@ -11,13 +11,15 @@ use super::theme::Theme;
 use super::{age, cursor_style, pane_block, window};
 use crate::db::blockers::{Blocker, Conflict};
 use crate::output::one_line;
+use crate::tui::app::locks::blocked_statement;
 use crate::tui::app::{App, LockRow, Pane};
 
 pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let state = app.pane(Pane::Locks);
-    let extra = match app.conflicts.len() {
-        0 => String::new(),
-        n => format!("{n} waiting"),
+    let extra = match (app.live_conflicts, app.conflicts.len() > app.live_conflicts) {
+        (0, false) => String::new(),
+        (0, true) => "run between tries".to_string(),
+        (n, _) => format!("{n} waiting"),
     };
     let block = pane_block(app, theme, Pane::Locks, &extra);
     let inner = block.inner(area);
@@ -45,9 +47,19 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     .flat_map(|i| {
         let r = app.lock_rows[state.visible[i]];
         let selected = i == state.selected;
-        row(theme, &app.conflicts[r.conflict], r, width, per_row == 2)
-            .into_iter()
-            .map(move |l| cursor_style(l, selected, focused))
+        let kept = app
+            .kept_conflict(r.conflict)
+            .map(|w| app.now.saturating_duration_since(w.seen_at).as_secs_f64());
+        row(
+            theme,
+            &app.conflicts[r.conflict],
+            r,
+            kept,
+            width,
+            per_row == 2,
+        )
+        .into_iter()
+        .map(move |l| cursor_style(l, selected, focused))
     })
     .collect();
     f.render_widget(Paragraph::new(lines), inner);
@@ -62,7 +74,15 @@ fn is_ours(b: &Blocker) -> bool {
 }
 
 /// The lines of one row: a waiter or one of its blockers (`split`: who/what on a second line).
-fn row<'a>(theme: &Theme, c: &'a Conflict, r: LockRow, width: usize, split: bool) -> Vec<Line<'a>> {
+/// `kept`: this is our run's wait kept through its backoff, last seen that many seconds ago.
+fn row<'a>(
+    theme: &Theme,
+    c: &'a Conflict,
+    r: LockRow,
+    kept: Option<f64>,
+    width: usize,
+    split: bool,
+) -> Vec<Line<'a>> {
     let g = theme.glyphs();
     let (mut head, tail, indent) = match r.blocker {
         None => {
@@ -72,14 +92,28 @@ fn row<'a>(theme: &Theme, c: &'a Conflict, r: LockRow, width: usize, split: bool
             } else {
                 Default::default()
             };
+            let waits = match kept {
+                // Between tries the run waits for nothing; its blockers still hold their locks.
+                Some(ago) => Span::styled(
+                    format!("between tries, blockers last seen {} ago ", age(ago)),
+                    theme.warn(),
+                ),
+                None => Span::raw(format!("waits {} for {} ", age(c.waiting_s), c.wants)),
+            };
+            let pid = if w.pid > 0 {
+                format!("pid {} ", w.pid)
+            } else {
+                String::new()
+            };
             let head = vec![
                 Span::styled(format!("{} ", g.waiter), theme.warn()),
-                Span::styled(format!("pid {} ", w.pid), who),
-                Span::raw(format!("waits {} for {} ", age(c.waiting_s), c.wants)),
+                Span::styled(pid, who),
+                waits,
             ];
+            let statement = blocked_statement(&w.query, &c.wants);
             let tail = (
                 Span::styled(app_or_user(w), who),
-                Span::styled(one_line(&w.query, width), theme.dim()),
+                Span::styled(one_line(&statement, width), theme.dim()),
             );
             (head, tail, "   ")
         }

@@ -98,7 +98,6 @@ pub fn status_line(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
                 " database unreachable: showing the last known state (greyed); reconnecting",
                 theme.error(),
             ),
-            Health::Degraded(why) => Line::styled(format!(" degraded: {why}"), theme.warn()),
             _ => match app.log.back() {
                 Some(l) => Line::from(format!(" {}", l.text)),
                 None => Line::from(" ready"),

@@ -5,6 +5,7 @@
 mod backfills;
 mod checklist;
 mod footer;
+mod gates;
 mod header;
 mod history;
 mod locks;

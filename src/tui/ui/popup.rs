@@ -16,14 +16,16 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
     let Some(popup) = &app.popup else { return };
     match popup {
         Popup::Help { scroll } => help(theme, f, *scroll),
-        Popup::Preview { plan, scroll } => {
+        Popup::Preview { preview, scroll } => {
+            let plan = &preview.plan;
             let title = format!(
                 " Plan: {} {} → {} (preview: nothing runs) ",
                 plan.direction.verb(),
                 plan.from,
                 plan.to
             );
-            let body = plan_lines(plan);
+            let mut body = super::gates::lines(&preview.verdict, theme, body_width(f));
+            body.extend(plan_lines(plan));
             dialog(
                 f,
                 theme,
@@ -116,17 +118,22 @@ fn confirm(app: &App, theme: &Theme, f: &mut Frame, c: &Confirm) {
         title.push(Span::styled(" PRODUCTION ", theme.production()));
     }
     let (heading, body, destructive) = match &c.pending {
-        Pending::Migrate(plan) => (
-            format!(
-                " {} {} → {} on {}: this SQL will run ",
-                plan.direction.verb(),
-                plan.from,
-                plan.to,
-                app.target.name
-            ),
-            plan_lines(plan),
-            plan.is_destructive(),
-        ),
+        Pending::Migrate(preview) => {
+            let plan = &preview.plan;
+            let mut body = super::gates::lines(&preview.verdict, theme, body_width(f));
+            body.extend(plan_lines(plan));
+            (
+                format!(
+                    " {} {} → {} on {}: this SQL will run ",
+                    plan.direction.verb(),
+                    plan.from,
+                    plan.to,
+                    app.target.name
+                ),
+                body,
+                plan.is_destructive(),
+            )
+        }
         Pending::Signal { blocker: b, signal } => {
             let age = b
                 .xact_age_s
@@ -160,10 +167,15 @@ fn confirm(app: &App, theme: &Theme, f: &mut Frame, c: &Confirm) {
             theme.title(true)
         },
     ));
-    let prompt = match c.must_type {
-        Some(rev) => vec![
+    let mut body = body;
+    if let Some(note) = &c.note {
+        body.insert(0, Line::from(""));
+        body.insert(0, Line::styled(note.clone(), theme.warn()));
+    }
+    let prompt = match &c.must_type {
+        Some(want) => vec![
             Line::styled(
-                format!(" Type {rev} and press Enter to run it. Esc cancels."),
+                format!(" Type {want} and press Enter to run it. Esc cancels."),
                 theme.warn(),
             ),
             Line::from(vec![
@@ -171,6 +183,11 @@ fn confirm(app: &App, theme: &Theme, f: &mut Frame, c: &Confirm) {
                 Span::styled(format!("{}_", c.typed), theme.title(true)),
             ]),
         ],
+        None if refused(c) => vec![Line::styled(
+            " REFUSED: y records the attempt (nothing runs) · n / Esc cancel · j/k scroll",
+            theme.error(),
+        )],
+        None if destructive => vec![Line::from(" y run it · n / Esc cancel · j/k scroll")],
         None => vec![Line::from(
             " y / Enter run it · n / Esc cancel · j/k scroll",
         )],
@@ -184,6 +201,16 @@ fn confirm(app: &App, theme: &Theme, f: &mut Frame, c: &Confirm) {
         prompt,
         destructive,
     );
+}
+
+/// A gate will refuse the confirmed run (it is checked again, and audited, when it runs).
+fn refused(c: &Confirm) -> bool {
+    matches!(&c.pending, Pending::Migrate(p) if p.verdict.is_refused())
+}
+
+/// The text width inside a [`dialog`] on this frame.
+fn body_width(f: &Frame) -> usize {
+    usize::from(centered(f.area(), 100, 1).width.saturating_sub(2))
 }
 
 pub(super) fn dialog(

@@ -61,10 +61,7 @@ fn empty_catalog() {
     );
     update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![],
-        }),
+        sample::snapshot(&target, &catalog, status, vec![], None),
     );
     update(
         &mut app,
@@ -112,10 +109,7 @@ fn drift() {
     let mut app = sample::connected(Environment::Production, 3, history(), vec![], true);
     update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![],
-        }),
+        sample::snapshot(&target, &catalog, status, vec![], None),
     );
     snapshot("drift", &app);
 }
@@ -173,7 +167,7 @@ fn confirm_production_downgrade() {
         &mut app,
         Msg::Planned {
             purpose: Purpose::Confirm,
-            result: Ok(plan),
+            result: Ok(sample::preview(plan)),
         },
     );
     key(&mut app, '0');
@@ -287,7 +281,7 @@ fn running_upgrade_blocked_by_a_lock() {
         &mut app,
         Msg::Planned {
             purpose: Purpose::Confirm,
-            result: Ok(plan),
+            result: Ok(sample::preview(plan)),
         },
     );
     key(&mut app, 'y');
@@ -428,4 +422,29 @@ fn long_revision_names_are_cut_not_wrapped() {
         "no wrapped tail: {}",
         screen[row + 1]
     );
+}
+
+#[test]
+fn confirm_upgrade_shows_lint_findings_and_refusing_gates_before_yes() {
+    let mut app = sample::connected(Environment::Production, 3, history(), vec![], true);
+    update(
+        &mut app,
+        Msg::Planned {
+            purpose: Purpose::Confirm,
+            result: Ok(sample::refused_upgrade()),
+        },
+    );
+    snapshot("confirm_upgrade_refused_by_gates", &app);
+    let screen = format!("{}", terminal(&app, 80, 24).backend());
+    for needle in [
+        "REFUSED lint",
+        "REFUSED checklist: refusing to upgrade: no pre-deploy checklist",
+        "require-concurrent-index-creation",
+        "REFUSED: y records the attempt (nothing runs)",
+    ] {
+        assert!(
+            screen.contains(needle),
+            "{needle:?} not on screen:\n{screen}"
+        );
+    }
 }

@@ -9,11 +9,12 @@ use clap::{Args, Subcommand};
 use crate::cli::GlobalArgs;
 use crate::config::{Environment, Loaded, Target};
 use crate::error::{Error, ExitCode, Result};
+use crate::ops::gate::{Caller, LintOverride, Policy};
 use crate::output;
 
-use super::rollout::{self, FleetEvent, Planned, Summary, TargetState};
-use super::status::{self, Row};
-use super::{Catalogs, group, record, worst};
+use crate::fleet::rollout::{self, FleetEvent, Planned, Summary, TargetState};
+use crate::fleet::status::{self, Row};
+use crate::fleet::{Catalogs, group, record, worst};
 
 /// Many databases at once: status, and guarded rollouts canary first
 #[derive(Debug, Args)]
@@ -60,7 +61,7 @@ pub struct BackfillArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch_size: Option<u32>,
     /// Pause between batches, in ms or with a unit [default: the definition's]
-    #[arg(long, value_name = "MS", value_parser = crate::backfill::cli::pause_value)]
+    #[arg(long, value_name = "MS", value_parser = super::backfill::pause_value)]
     pub pause: Option<Duration>,
 }
 
@@ -95,12 +96,12 @@ pub struct WaveArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub wave_size: Option<u32>,
     /// Wait this long between waves, e.g. 30s (Ctrl-C during the pause stops)
-    #[arg(long, value_name = "DURATION", value_parser = crate::cli::duration, default_value = "0")]
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "0")]
     pub pause_between_waves: Duration,
 }
 
 impl WaveArgs {
-    pub fn options(&self, g: &GlobalArgs, allow_lint: bool) -> rollout::Options {
+    pub fn options(&self, g: &GlobalArgs, policy: Policy) -> rollout::Options {
         rollout::Options {
             parallel: self.pool.parallel.into(),
             max_failures: self.max_failures as usize,
@@ -111,7 +112,7 @@ impl WaveArgs {
             },
             wave_size: self.wave_size.map(|w| w as usize),
             pause_between_waves: self.pause_between_waves,
-            allow_lint,
+            policy,
             terminate_blockers_after: g.terminate_blockers_after,
         }
     }
@@ -144,8 +145,12 @@ pub struct PoolArgs {
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallel: u16,
     /// Longest wait for one target to connect and answer, e.g. 3s
-    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = crate::cli::duration)]
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = duration)]
     pub timeout: Duration,
+}
+
+fn duration(s: &str) -> std::result::Result<Duration, String> {
+    crate::config::parse_duration(s)
 }
 
 /// Dispatch `pgshift fleet ...`.
@@ -252,8 +257,8 @@ pub fn status_table(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
     let w = name_width(rows.iter().map(|r| r.target.as_str()));
     writeln!(
         out,
-        "{:w$} {:5} {:10} {:>4} {:11} {:8} {:8} TLS",
-        "TARGET", "ENV", "REVISION", "PEND", "STATE", "HEALTH", "LOCK"
+        "{:w$} {:5} {:10} {:>4} {:11} {:8} {:4} {:8} TLS",
+        "TARGET", "ENV", "REVISION", "PEND", "STATE", "HEALTH", "ROLE", "LOCK"
     )?;
     for r in rows {
         let health = r.health.map_or("-", |h| match h {
@@ -268,7 +273,7 @@ pub fn status_table(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
         let tls = r.tls.map_or("-", |t| t.label());
         writeln!(
             out,
-            "{:w$} {:5} {:10} {:>4} {:11} {:8} {:8} {}",
+            "{:w$} {:5} {:10} {:>4} {:11} {:8} {:4} {:8} {}",
             output::one_line(&r.target, w),
             env_label(r.environment),
             revision_span(r.current, r.head),
@@ -279,6 +284,11 @@ pub fn status_table(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
             },
             r.state.as_str(),
             health,
+            match r.replication {
+                Some("standby") => "STBY",
+                Some(_) => "pri",
+                None => "-",
+            },
             lock,
             tls
         )?;
@@ -342,11 +352,12 @@ async fn up_cmd(g: &GlobalArgs, loaded: &Loaded, a: &UpArgs) -> Result<ExitCode>
         crate::plan::TargetSpec::parse(to, crate::plan::Direction::Up).map_err(Error::Usage)?;
     let members = members(g, loaded, group).await?;
     let catalogs = Catalogs::load(&members);
-    let options = a.waves.options(g, a.allow_lint);
+    let options = a.waves.options(g, fleet_policy(loaded, a.allow_lint));
     let planned = rollout::plan_all(
         &members,
         &catalogs,
         spec,
+        &options.policy,
         options.parallel,
         a.waves.pool.timeout,
     )
@@ -359,7 +370,6 @@ async fn up_cmd(g: &GlobalArgs, loaded: &Loaded, a: &UpArgs) -> Result<ExitCode>
             rollout,
             planned,
             options,
-            None,
             rollout::FleetReporter::silent(),
             crate::interrupt::Interrupt::none(),
         )
@@ -367,21 +377,24 @@ async fn up_cmd(g: &GlobalArgs, loaded: &Loaded, a: &UpArgs) -> Result<ExitCode>
         return Ok(print_summary(g, "fleet up", &summary));
     }
     confirm(g, group, &planned)?;
-    let runbook = if planned
-        .iter()
-        .any(|p| p.has_work() && p.target.environment.is_production())
-    {
-        Some(std::sync::Arc::new(crate::runbook::Runbook::load(loaded)?))
+    run_rollout(g, rollout, planned, options).await
+}
+
+/// Every target's run gets `up`'s gates: lint (`--allow-lint` overrides, audited) and the
+/// pre-deploy checklist on production targets.
+fn fleet_policy(loaded: &Loaded, allow_lint: bool) -> Policy {
+    let runbook = crate::runbook::Runbook::load(loaded).map_err(|e| e.to_string());
+    Policy::new(Caller::Fleet, runbook.into()).with_lint_override(if allow_lint {
+        LintOverride::Allowed
     } else {
-        None
-    };
-    run_rollout(g, rollout, planned, options, runbook).await
+        LintOverride::No
+    })
 }
 
 async fn backfill_cmd(g: &GlobalArgs, loaded: &Loaded, a: &BackfillArgs) -> Result<ExitCode> {
     let members = members(g, loaded, a.group.as_deref()).await?;
     let catalogs = Catalogs::load(&members);
-    let options = a.waves.options(g, false);
+    let options = a.waves.options(g, fleet_policy(loaded, false));
     let planned = rollout::plan_backfill(&members, &catalogs, &a.name);
     if planned.iter().all(|p| p.work.is_err())
         && let Some(Err(e)) = planned.first().map(|p| &p.work)
@@ -403,7 +416,7 @@ async fn backfill_cmd(g: &GlobalArgs, loaded: &Loaded, a: &BackfillArgs) -> Resu
         },
     };
     let rollout = rollout::Rollout::new(a.group.clone(), &format!("backfill {}", a.name), job);
-    run_rollout(g, rollout, planned, options, None).await
+    run_rollout(g, rollout, planned, options).await
 }
 
 /// Run a planned rollout with Ctrl-C handling and progress on stderr; record and print it.
@@ -412,7 +425,6 @@ async fn run_rollout(
     rollout: rollout::Rollout,
     planned: Vec<Planned>,
     options: rollout::Options,
-    runbook: Option<std::sync::Arc<crate::runbook::Runbook>>,
 ) -> Result<ExitCode> {
     record::started(&rollout, planned.len())?;
     let rollout_job = rollout.job.clone();
@@ -432,7 +444,6 @@ async fn run_rollout(
         rollout,
         planned,
         options,
-        runbook,
         rollout::FleetReporter::new(tx),
         stop,
     )
@@ -515,7 +526,9 @@ pub fn plan_table(out: &mut impl Write, planned: &[Planned]) -> std::io::Result<
             Ok(rollout::Work::Migrate { plan, .. }) => (
                 format!("{}→{}", plan.from, plan.to),
                 plan.steps.len(),
-                String::new(),
+                p.refusal()
+                    .map(|e| format!("gates refuse: {}", output::one_line(&e.to_string(), 60)))
+                    .unwrap_or_default(),
             ),
             Ok(rollout::Work::Backfill { .. }) => ("-".into(), 0, "backfill".into()),
             Err(e) => (
@@ -728,7 +741,7 @@ pub fn summary_table(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
         count(|t| t.is_failure() || matches!(t, TargetState::Interrupted { .. })),
         count(|t| matches!(t, TargetState::Skipped { .. })),
         s.targets.len(),
-        super::elapsed(s.duration_ms),
+        crate::fleet::elapsed(s.duration_ms),
         s.exit_code as u8
     )
 }
@@ -830,6 +843,7 @@ mod tests {
             )
             .unwrap(),
             path: None,
+            warnings: vec![],
         };
         let split = |g: Option<&'static str>, to: Option<&'static str>| {
             group_and_revision(&loaded, g, to).unwrap()

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
+pub mod line;
+
 use crate::catalog::Revision;
-use crate::db::blockers::Blocker;
-use crate::db::lock::Holder;
 use crate::plan::Direction;
+use crate::sessions::{Blocker, Holder};
 
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -157,7 +158,7 @@ impl Reporter {
     pub fn log(&self, level: Level, message: impl Into<String>) {
         self.emit(Event::Log {
             level,
-            message: message.into(),
+            message: crate::secrets::redact(&message.into()).into_owned(),
         });
     }
 }
@@ -176,7 +177,7 @@ fn log(event: &Event) {
         Event::Log { message, .. } => tracing::info!("{message}"),
         // Lock waits go to the log with the blocker named, as on the screen.
         Event::Blocked { .. } | Event::StepRetry { .. } => {
-            if let Some(line) = crate::output::event_line(event) {
+            if let Some(line) = line::event_line(event) {
                 tracing::warn!("{}", line.trim_start());
             }
         }
