@@ -4,7 +4,8 @@
 #  2. `pgshift fleet up GROUP --parallel 16 --yes` of 5 trivial migrations vs the same work done by
 #     16 parallel `pgshift up --target X` processes (xargs -P16), interleaved, ROUNDS times each,
 #     every database reset to base in between: medians and their ratio; peak RSS of `fleet up`.
-# Usage: scripts/bench_fleet.sh            (N=200 ROUNDS=3 SERVER=postgres://postgres@127.0.0.1:5432)
+# Usage: scripts/bench_fleet.sh            (N=200 ROUNDS=3 SERVER=postgres://postgres@127.0.0.1:5432;
+#        STATUS_ONLY=1 stops after the fleet status rounds)
 # Creates databases named pgshift_bench_fleet_<pid>_*, and drops them at the end (also on error).
 set -euo pipefail
 N=${N:-200}
@@ -59,6 +60,7 @@ for r in $(seq "$ROUNDS"); do
 done
 echo "fleet status median: $(median <"$WORK/status.ms") ms, peak RSS $(rss_mib "$WORK/status.time") MiB"
 
+if [ -n "${STATUS_ONLY:-}" ]; then exit 0; fi
 echo "== fleet up (5 migrations x $N databases, --parallel 16) vs 16 parallel 'pgshift up', $ROUNDS rounds"
 : >"$WORK/fleet.ms"
 : >"$WORK/procs.ms"

@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 use crate::catalog::Revision;
 use crate::config::{Environment, Target};
 use crate::db::Session;
-use crate::db::lock::Holder;
+use crate::db::lock::{self, Holder};
 use crate::error::{Error, ExitCode};
 use crate::health::{self, HealthStatus, MigrationState};
-use crate::ops;
 
 use super::{Catalogs, bounded};
 
@@ -120,18 +119,23 @@ async fn row(
         exit_code: ExitCode::Unreachable,
         elapsed_ms: 0,
     };
+    // What `health` reads plus the runner lock's holder, pipelined on one connection: the
+    // health observation already holds history, drift, INVALID indexes and replication.
     let probe = async {
         let s = Session::connect(&target.conn, "fleet status").await?;
-        let cat = catalog.as_deref();
-        let status = async {
-            match cat {
-                Ok(c) => ops::status::status_on(&s, target, c).await.map(Some),
-                Err(_) => Ok(None),
-            }
+        let (observed, holder) = futures_util::future::join(
+            health::observe(&s, start),
+            lock::holder(&s, lock::RUNNER, &lock::runner_name(&s)),
+        )
+        .await;
+        let observed = observed?;
+        let seen = Seen {
+            holder: holder?,
+            role: s.conn.user(),
+            read_only: observed.read_only,
+            tls: s.tls,
         };
-        let (observed, status) =
-            futures_util::future::join(health::observe(&s, start), status).await;
-        Ok::<_, Error>((health::assess(target, cat, observed?), status?))
+        Ok::<_, Error>((health::assess(target, catalog.as_deref(), observed), seen))
     };
     match tokio::time::timeout(o.timeout, probe).await {
         Err(_) => {
@@ -149,14 +153,22 @@ async fn row(
             };
             r.error = Some(super::first_line(&e));
         }
-        Ok(Ok((h, status))) => fill(&mut r, &h, status.as_ref(), o.check),
+        Ok(Ok((h, seen))) => fill(&mut r, &h, seen, o.check),
     }
     r.elapsed_ms = start.elapsed().as_millis() as u64;
     r
 }
 
-/// The row from what `health` and `status` found on the target.
-fn fill(r: &mut Row, h: &health::Health, s: Option<&ops::status::Status>, check: bool) {
+/// Read besides the health observation.
+struct Seen {
+    holder: Option<Holder>,
+    role: String,
+    read_only: bool,
+    tls: crate::tls::TlsState,
+}
+
+/// The row from what `health` judged and what else was seen on the target.
+fn fill(r: &mut Row, h: &health::Health, seen: Seen, check: bool) {
     r.health = Some(h.status);
     r.current = h.migrations.current;
     r.pending = h.migrations.pending.clone();
@@ -173,12 +185,10 @@ fn fill(r: &mut Row, h: &health::Health, s: Option<&ops::status::Status>, check:
                 .reduce(f64::max)
         };
     }
-    if let Some(s) = s {
-        r.runner_lock = s.runner_lock.clone();
-        r.role = Some(s.server.role.clone());
-        r.read_only = Some(s.server.read_only);
-        r.tls = Some(s.server.tls);
-    }
+    r.runner_lock = seen.holder;
+    r.role = Some(seen.role);
+    r.read_only = Some(seen.read_only);
+    r.tls = Some(seen.tls);
     r.exit_code = h.exit_code();
     if r.exit_code == ExitCode::Pending && !check {
         r.exit_code = ExitCode::Ok;

@@ -279,6 +279,12 @@ fn a_target_locked_by_another_runner_is_waited_for_then_reported_with_the_holder
         .stderr_has(&format!("t09: lock wait pid {}", holder.pid))
         .stdout_has("t09: another pgshift holds the runner lock")
         .stdout_has("zz_gone: cannot connect");
+    // fleet status names the holder on that target's row.
+    let st = f.run(&["fleet", "status", "f", "--json"]);
+    assert_eq!(
+        row(&rows(&st, "targets"), "t09")["runner_lock"]["pid"],
+        holder.pid
+    );
     let applied = f.applied();
     assert_eq!(applied[9], vec![1]);
     assert_eq!(
