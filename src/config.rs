@@ -32,6 +32,8 @@ pub struct ConfigFile {
     pub tui: Option<toml::Table>,
     /// `[lint]`: baseline and thresholds, typed by `crate::lint::Settings`.
     pub lint: Option<toml::Table>,
+    /// `[groups.NAME]`: fleets of targets, typed by `fleet::group`.
+    pub groups: Option<toml::Table>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -66,6 +68,9 @@ pub struct TargetConfig {
     pub sslmode: Option<String>,
     /// PEM file of the CA certificates to trust for verify-ca/verify-full, or `system`.
     pub sslrootcert: Option<PathBuf>,
+    /// Fleets this target belongs to (`pgshift fleet status prod`).
+    #[serde(default)]
+    pub groups: Vec<String>,
     /// Hold backfill batches and no-transaction statements while a streaming replica's replay
     /// lag is above this (default 10s; `off` never waits).
     pub max_replica_lag: Option<String>,
@@ -393,28 +398,31 @@ impl Loaded {
             .unwrap_or_else(|| state_dir().join("logs"))
     }
 
+    /// The configured target `name`, with the flags' overrides.
+    pub fn target(&self, name: &str, o: &Overrides) -> Result<Target> {
+        let t = self.file.targets.get(name).ok_or_else(|| {
+            let known: Vec<_> = self.file.targets.keys().map(String::as_str).collect();
+            Error::Usage(format!(
+                "no target named {name:?} in {}; known targets: {}",
+                self.path_display(),
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        })?;
+        build_target(
+            name,
+            t,
+            o,
+            &format!("target {name:?} in {}", self.path_display()),
+        )
+    }
+
     /// Resolve the target to operate on.
     pub fn resolve(&self, o: &Overrides) -> Result<Resolved> {
-        let from_file = |name: &str| -> Result<Target> {
-            let t = self.file.targets.get(name).ok_or_else(|| {
-                let known: Vec<_> = self.file.targets.keys().map(String::as_str).collect();
-                Error::Usage(format!(
-                    "no target named {name:?} in {}; known targets: {}",
-                    self.path_display(),
-                    if known.is_empty() {
-                        "none".into()
-                    } else {
-                        known.join(", ")
-                    }
-                ))
-            })?;
-            build_target(
-                name,
-                t,
-                o,
-                &format!("target {name:?} in {}", self.path_display()),
-            )
-        };
+        let from_file = |name: &str| self.target(name, o);
         if let Some(url) = &o.database_url {
             let t = TargetConfig {
                 url: Some(url.clone()),
@@ -473,7 +481,7 @@ impl Loaded {
         }
     }
 
-    fn path_display(&self) -> String {
+    pub fn path_display(&self) -> String {
         self.path
             .as_ref()
             .map(|p| p.display().to_string())
@@ -525,7 +533,8 @@ fn parse_file(text: &str) -> std::result::Result<ConfigFile, String> {
     Ok(file)
 }
 
-fn build_target(name: &str, t: &TargetConfig, o: &Overrides, source: &str) -> Result<Target> {
+/// A target from its config entry (a file's `[targets.NAME]`, or one a fleet group generated).
+pub fn build_target(name: &str, t: &TargetConfig, o: &Overrides, source: &str) -> Result<Target> {
     let config_err = |message: String| Error::Usage(format!("{source}: {message}"));
     let mut conn = match &t.url {
         Some(url) => ConnInfo::parse(url)?,

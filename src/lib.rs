@@ -15,6 +15,7 @@ pub mod db;
 pub mod diagnosis;
 pub mod error;
 pub mod event;
+pub mod fleet;
 pub mod health;
 pub mod interrupt;
 pub mod lint;

@@ -33,7 +33,7 @@ pub struct BackfillArgs {
     pub pause: Option<Duration>,
 }
 
-fn pause_value(s: &str) -> std::result::Result<Duration, String> {
+pub(crate) fn pause_value(s: &str) -> std::result::Result<Duration, String> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return s
             .parse()

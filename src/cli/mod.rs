@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 pub mod backfill;
+pub mod fleet;
 pub mod lint;
 pub mod runbook;
 
@@ -129,6 +130,8 @@ pub enum Command {
     Serve(runbook::ServeArgs),
     /// Check pending migrations for locking or breaking DDL: rule, line, why, safe rewrite
     Lint(lint::LintArgs),
+    /// Many databases at once: `fleet status|up|backfill|history [GROUP]`, canary first, in waves
+    Fleet(fleet::FleetArgs),
     /// Open the operator screen (the default on a terminal)
     Tui,
     /// Shell completions generated from these definitions: `pgshift completions bash > ...`
@@ -286,6 +289,7 @@ fn command_name(cli: &Cli) -> &'static str {
         Some(Command::Serve(_)) => "serve",
         Some(Command::Backfill(_)) => "backfill",
         Some(Command::Lint(_)) => "lint",
+        Some(Command::Fleet(_)) => "fleet",
     }
 }
 
@@ -353,6 +357,7 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
         Some(Command::Startup(a)) => runbook::startup(g, loaded, a).await,
         Some(Command::Serve(a)) => runbook::serve(g, loaded, a).await,
         Some(Command::Lint(a)) => lint::lint(g, loaded, a).await,
+        Some(Command::Fleet(a)) => fleet::command(g, loaded, a).await,
         Some(cmd) => {
             let (target, _sandbox) = resolve_target(g, loaded).await?;
             let catalog = ops::catalog(&target)?;
@@ -426,7 +431,8 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                 | Command::Health
                 | Command::Startup(_)
                 | Command::Serve(_)
-                | Command::Lint(_) => unreachable!("handled above"),
+                | Command::Lint(_)
+                | Command::Fleet(_) => unreachable!("handled above"),
             }
         }
     }

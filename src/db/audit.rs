@@ -141,6 +141,35 @@ fn rev(r: Option<Revision>) -> Option<i32> {
     r.map(|r| r.0 as i32)
 }
 
+tokio::task_local! {
+    static TAGS: serde_json::Map<String, serde_json::Value>;
+}
+
+/// Run `f` with `tags` added to the detail of every audit row it writes: a fleet rollout tags
+/// each target's rows (run, refusal, backfill start and end) with its run id.
+pub async fn tagged<F: std::future::Future>(
+    tags: serde_json::Map<String, serde_json::Value>,
+    f: F,
+) -> F::Output {
+    TAGS.scope(tags, f).await
+}
+
+/// The event's detail with the current task's tags, if any.
+fn detail_of(e: &NewEvent) -> serde_json::Value {
+    let mut detail = e.detail.clone();
+    add_tags(&mut detail);
+    detail
+}
+
+fn add_tags(detail: &mut serde_json::Value) {
+    TAGS.try_with(|tags| {
+        if let Some(d) = detail.as_object_mut() {
+            d.extend(tags.clone());
+        }
+    })
+    .ok();
+}
+
 /// Write one event. The table must exist (created under the runner lock).
 pub async fn record(s: &Session, e: &NewEvent) -> Result<()> {
     // Secrets stay out of the audit table, whatever text an error carried.
@@ -148,7 +177,7 @@ pub async fn record(s: &Session, e: &NewEvent) -> Result<()> {
         .error
         .as_deref()
         .map(|t| crate::secrets::redact(t).into_owned());
-    let mut detail = e.detail.clone();
+    let mut detail = detail_of(e);
     crate::secrets::redact_json(&mut detail);
     s.client
         .execute(
@@ -219,6 +248,7 @@ pub async fn start_run(
     detail["plan"] = serde_json::json!({ "from": from, "to": plan_to });
     detail["backend_pid"] = serde_json::json!(worker_pid);
     detail["client_pid"] = serde_json::json!(std::process::id());
+    add_tags(&mut detail);
     let row = s
         .client
         .query_one(
@@ -242,7 +272,7 @@ pub async fn finish_run(s: &Session, run: RunRow, e: &NewEvent) -> Result<()> {
                 &rev(e.to),
                 &(e.duration.as_millis() as i64),
                 &e.error,
-                &e.detail,
+                &detail_of(e),
             ],
         )
         .await

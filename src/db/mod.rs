@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod audit;
 pub mod blockers;
+pub mod fleet;
 pub mod history;
 pub mod indexes;
 pub mod lock;

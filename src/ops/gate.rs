@@ -24,6 +24,8 @@ use crate::plan::{Direction, Plan, PlanError};
 pub enum Caller {
     /// `pgshift up` / `down`.
     Cli,
+    /// `pgshift fleet up`: each target's run gets `up`'s gates.
+    Fleet,
     /// `u` / `d` / `D` on the operator screen.
     Tui,
     /// `POST /admin/migrations/retry`.
@@ -142,7 +144,7 @@ impl Policy {
 
     /// `pgshift up --allow-lint` (only the CLI may override, and the audit says so).
     pub fn with_lint_override(mut self, o: LintOverride) -> Policy {
-        if self.caller == Caller::Cli {
+        if matches!(self.caller, Caller::Cli | Caller::Fleet) {
             self.lint_override = o;
         }
         self
@@ -154,13 +156,13 @@ impl Policy {
         use Caller::*;
         match (gate, self.caller) {
             (Gate::Drift | Gate::Irreversible, _) => Rule::Enforce,
-            (Gate::Lint, Cli | Tui) => Rule::Enforce,
+            (Gate::Lint, Cli | Fleet | Tui) => Rule::Enforce,
             (Gate::Lint, Serve | Startup) => Rule::Skip(
                 "runs what was deployed; lint belongs before the deploy (`pgshift lint` in CI, `pgshift up`)",
             ),
             (Gate::Lint, Rehearsal) => Rule::Skip("a rehearsal on a scratch copy"),
             (Gate::Lint, Sandbox) => Rule::Skip("the sandbox's demo migrations"),
-            (Gate::Checklist, Cli | Tui | Serve | Startup) => Rule::Enforce,
+            (Gate::Checklist, Cli | Fleet | Tui | Serve | Startup) => Rule::Enforce,
             (Gate::Checklist, Rehearsal) => {
                 Rule::Skip("the rehearsal is itself a pre-deploy checklist item")
             }

@@ -35,6 +35,8 @@ pub struct Request {
     pub detail: serde_json::Value,
     /// Fired by the operator: cancel the running statement, stop after it rolls back.
     pub interrupt: Interrupt,
+    /// Fired when a fleet stops: the running step finishes, no further step starts.
+    pub stop: Interrupt,
     /// Who asks, and so which gates the run applies (checked again under the lock).
     pub policy: Policy,
     /// `--out-of-order`: apply migrations below the applied head first (the target's
@@ -64,6 +66,7 @@ impl Request {
             detail: serde_json::json!({}),
             interrupt: Interrupt::none(),
             out_of_order: false,
+            stop: Interrupt::none(),
         }
     }
 }
@@ -437,7 +440,7 @@ async fn run_locked(
     let mut now_applied: std::collections::BTreeSet<Revision> =
         applied.iter().map(|a| a.revision).collect();
     for (index, step) in plan.steps.iter().enumerate() {
-        if req.interrupt.is_set() {
+        if req.interrupt.is_set() || req.stop.is_set() {
             return Err(Failure {
                 error: Error::Failed(format!(
                     "interrupted by the operator before {}; the database is at {reached}",

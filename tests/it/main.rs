@@ -7,6 +7,7 @@ mod backfill;
 mod bad_input;
 mod contract;
 mod drift;
+mod fleet;
 mod integrity;
 mod layout;
 mod lint;
