@@ -481,8 +481,8 @@ fn unreachable_keeps_the_last_state_refuses_actions_and_recovers() {
     assert_eq!(app.health, Health::Ok);
     assert_eq!(
         effects,
-        vec![Effect::LoadHistory],
-        "history is reloaded after reconnecting"
+        vec![Effect::LoadHistory, Effect::FlushOfflineChecklists],
+        "history is reloaded after reconnecting, checklist results kept offline are written"
     );
 }
 
@@ -878,4 +878,36 @@ fn colon_commands_switch_focus_filter_history_open_checklists_and_ask_to_switch_
     update(&mut app, key('q'));
     update(&mut app, code(KeyCode::Esc));
     assert!(app.command.is_none() && !app.quit);
+}
+
+/// Checklist results kept while the database was unreachable are written when it returns.
+#[test]
+fn reconnecting_writes_the_checklist_results_kept_offline() {
+    let mut app = app_at(Environment::Development, 3);
+    update(
+        &mut app,
+        Msg::Monitor(Monitor::Unreachable {
+            reason: "connection refused".into(),
+            retry_in_s: 1,
+        }),
+    );
+    let target = sample::target(Environment::Development);
+    let status = sample::status_at(&target, &sample::catalog(), 3);
+    let effects = update(
+        &mut app,
+        Msg::Monitor(Monitor::Snapshot {
+            status: Box::new(status),
+            conflicts: vec![],
+        }),
+    );
+    assert!(
+        effects.contains(&Effect::FlushOfflineChecklists),
+        "{effects:?}"
+    );
+    update(&mut app, Msg::OfflineFlushed(Ok(2)));
+    assert!(
+        app.log
+            .back()
+            .is_some_and(|l| l.text.starts_with("2 checklist result(s) kept"))
+    );
 }

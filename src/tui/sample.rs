@@ -14,7 +14,7 @@ use crate::db::lock::Holder;
 use crate::ops::history::History;
 use crate::ops::status::{self, Status};
 use crate::plan::Applied;
-use crate::runbook::{ChecklistView, ItemState, ItemView, RunState};
+use crate::runbook::{ChecklistView, ItemState, RunState};
 
 pub fn target(environment: Environment) -> Target {
     Target {
@@ -228,29 +228,8 @@ pub fn big(events: usize, waits: usize) -> App {
 pub fn checklists() -> Vec<ChecklistView> {
     crate::runbook::definition::load(std::path::Path::new("/nonexistent"))
         .unwrap_or_default()
-        .into_iter()
-        .map(|c| ChecklistView {
-            name: c.name,
-            title: c.title,
-            when: c.when,
-            source: c.source,
-            run_id: None,
-            state: RunState::NotStarted,
-            items: c
-                .items
-                .into_iter()
-                .map(|i| ItemView {
-                    id: i.id,
-                    text: i.text,
-                    help: i.help,
-                    check: i.check,
-                    state: ItemState::Pending,
-                    operator: None,
-                    at: None,
-                    evidence: None,
-                })
-                .collect(),
-        })
+        .iter()
+        .map(ChecklistView::blank)
         .collect()
 }
 
