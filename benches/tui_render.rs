@@ -80,10 +80,14 @@ fn bench_updates() {
         let t = Instant::now();
         update(&mut app, msg);
         load.push(t.elapsed());
-        let msg = Msg::Monitor(pgshift::tui::app::Monitor::Snapshot {
-            status: Box::new(status.clone()),
-            conflicts: conflicts.clone(),
-        });
+        let target = sample::target(pgshift::config::Environment::Production);
+        let msg = sample::snapshot(
+            &target,
+            &sample::catalog(),
+            status.clone(),
+            conflicts.clone(),
+            None,
+        );
         let t = Instant::now();
         update(&mut app, msg);
         snap.push(t.elapsed());

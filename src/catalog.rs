@@ -189,7 +189,20 @@ pub enum CatalogError {
 pub struct Catalog {
     pub dir: PathBuf,
     pub migrations: Vec<Migration>,
+    /// Up files with no SQL yet (a template from `pgshift new`): listed by `status`, not part of
+    /// `migrations`, and refused by `up` ([`Catalog::refuse_scaffolds`]).
+    pub scaffolds: Vec<Scaffold>,
 }
+
+/// A migration whose up file holds only comments: "empty: fill it in".
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Scaffold {
+    pub revision: Revision,
+    pub name: String,
+    pub file: String,
+}
+
+const SCAFFOLD_PROBLEM: &str = "contains no SQL yet (empty: fill it in; only comments, e.g. a template from `pgshift new`): write the migration's SQL, or delete the file";
 
 impl Catalog {
     pub fn head(&self) -> Revision {
@@ -206,6 +219,24 @@ impl Catalog {
             .map(|i| &self.migrations[i])
     }
 
+    /// An upgrade must not run past a migration that has no SQL yet: refuse while any exists.
+    pub fn refuse_scaffolds(&self) -> Result<(), CatalogError> {
+        if self.scaffolds.is_empty() {
+            return Ok(());
+        }
+        Err(CatalogError::Invalid {
+            dir: self.dir.clone(),
+            problems: self
+                .scaffolds
+                .iter()
+                .map(|s| Problem {
+                    file: s.file.clone(),
+                    problem: SCAFFOLD_PROBLEM.into(),
+                })
+                .collect(),
+        })
+    }
+
     pub fn contains(&self, rev: Revision) -> bool {
         rev.is_base() || self.get(rev).is_some()
     }
@@ -218,20 +249,41 @@ impl Catalog {
             reason: e.to_string(),
         })?;
         let mut files = Vec::new();
+        let mut unreadable = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| CatalogError::Unreadable {
                 dir: dir.to_path_buf(),
                 reason: e.to_string(),
             })?;
-            // The entry's type comes with the directory listing: no stat per file.
-            let is_file =
-                entry.file_type().map(|t| t.is_file()).unwrap_or(false) || entry.path().is_file(); // a symlink to a file
+            let path = entry.path();
+            // The entry's type comes with the directory listing: no stat per regular file.
+            let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false) || path.is_file(); // a symlink to a file
             if is_file {
-                files.push(entry.path());
+                files.push(path);
+            } else if let Some(why) = not_a_migration_file(&path) {
+                unreadable.push(Problem {
+                    file: entry.file_name().to_string_lossy().into_owned(),
+                    problem: why,
+                });
             }
         }
         files.sort();
-        let mut catalog = Catalog::from_files(&files)?;
+        let mut catalog = match Catalog::from_files(&files) {
+            Ok(c) if unreadable.is_empty() => c,
+            Ok(_) => Catalog::default(),
+            Err(CatalogError::Invalid { problems, .. }) => {
+                unreadable.extend(problems);
+                Catalog::default()
+            }
+            Err(e) => return Err(e),
+        };
+        if !unreadable.is_empty() {
+            unreadable.sort_by(|a, b| a.file.cmp(&b.file));
+            return Err(CatalogError::Invalid {
+                dir: dir.to_path_buf(),
+                problems: unreadable,
+            });
+        }
         catalog.dir = dir.to_path_buf();
         Ok(catalog)
     }
@@ -257,6 +309,9 @@ impl Catalog {
         // version -> (name, up, down)
         let mut ups: BTreeMap<u32, (String, PathBuf, String)> = BTreeMap::new();
         let mut downs: BTreeMap<u32, (String, PathBuf, String)> = BTreeMap::new();
+        // Comment-only files: an up is a scaffold; a down is fine only next to a scaffold up.
+        let mut scaffolds: BTreeMap<u32, Scaffold> = BTreeMap::new();
+        let mut empty_downs: Vec<(u32, PathBuf)> = Vec::new();
         for path in files {
             let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
                 problem(path, "file name is not UTF-8".into());
@@ -285,13 +340,10 @@ impl Catalog {
                 }
             };
             let content = match std::fs::read(path) {
-                Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(bytes) => match text_of(bytes) {
                     Ok(s) => s,
-                    Err(e) => {
-                        problem(
-                            path,
-                            format!("not valid UTF-8 (byte {})", e.utf8_error().valid_up_to()),
-                        );
+                    Err(msg) => {
+                        problem(path, msg);
                         continue;
                     }
                 },
@@ -301,7 +353,18 @@ impl Catalog {
                 }
             };
             if !has_sql(&content) {
-                problem(path, "contains no SQL (only whitespace or comments)".into());
+                if is_up {
+                    scaffolds.insert(
+                        version,
+                        Scaffold {
+                            revision: Revision(version),
+                            name,
+                            file: file_name.to_string(),
+                        },
+                    );
+                } else {
+                    empty_downs.push((version, path.clone()));
+                }
                 continue;
             }
             let side = if is_up { &mut ups } else { &mut downs };
@@ -318,8 +381,22 @@ impl Catalog {
             side.insert(version, (name, path.clone(), content));
         }
 
+        for (version, path) in &empty_downs {
+            if !scaffolds.contains_key(version) {
+                problem(path, "contains no SQL (only whitespace or comments)".into());
+            }
+        }
+        for (version, s) in &scaffolds {
+            if let Some((_, path, _)) = ups.get(version) {
+                problem(
+                    path,
+                    format!("duplicate version {version:04}: also used by {}", s.file),
+                );
+            }
+        }
         for (version, (name, path, _)) in &downs {
             match ups.get(version) {
+                None if scaffolds.contains_key(version) => {}
                 None => problem(
                     path,
                     format!("down migration without an up ({version:04}_{name}.up.sql is missing)"),
@@ -338,6 +415,17 @@ impl Catalog {
             let down_path = down.as_ref().map(|d| d.1.clone());
             match Migration::new(Revision(version), &name, up, down.map(|d| d.2)) {
                 Ok(mut m) => {
+                    let sides = [
+                        (Some(&m.up), Some(&up_path)),
+                        (m.down.as_ref(), down_path.as_ref()),
+                    ];
+                    for (sql, path) in sides {
+                        if let (Some(sql), Some(path)) = (sql, path)
+                            && let Some(msg) = transaction_control_problem(sql)
+                        {
+                            problem(path, msg);
+                        }
+                    }
                     m.up_path = up_path;
                     m.down_path = down_path;
                     migrations.push(m);
@@ -347,13 +435,105 @@ impl Catalog {
         }
 
         if !problems.is_empty() {
+            // The catalog is refused anyway: list the unfinished migrations with the rest.
+            for s in scaffolds.values() {
+                problems.push(Problem {
+                    file: s.file.clone(),
+                    problem: SCAFFOLD_PROBLEM.into(),
+                });
+            }
             return Err(CatalogError::Invalid { dir, problems });
         }
-        Ok(Catalog { dir, migrations })
+        Ok(Catalog {
+            dir,
+            migrations,
+            scaffolds: scaffolds.into_values().collect(),
+        })
     }
 }
 
-fn parse_stem(stem: &str) -> Result<(u32, String), String> {
+/// Why an entry that is not a regular file, but is named like a migration, cannot be one. `None`
+/// for entries that do not look like migrations (subdirectories such as `backfills/`).
+fn not_a_migration_file(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_string_lossy();
+    if name.starts_with('.') || !(name.ends_with(".up.sql") || name.ends_with(".down.sql")) {
+        return None;
+    }
+    Some(match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => match std::fs::read_link(path) {
+            Ok(to) => format!(
+                "is a symlink to {}, which cannot be read ({})",
+                to.display(),
+                std::fs::metadata(path)
+                    .err()
+                    .map_or("not a regular file".into(), |e| e.to_string())
+            ),
+            Err(e) => format!("is a symlink that cannot be read: {e}"),
+        },
+        Ok(m) if m.is_dir() => "is a directory, not a migration file".into(),
+        Ok(_) => "is not a regular file (a socket, FIFO or device)".into(),
+        Err(e) => format!("cannot be read: {e}"),
+    })
+}
+
+/// A migration file's bytes as text. PostgreSQL cannot take a NUL byte, and a byte order mark
+/// would hide a first-line directive (`-- pgshift: no-transaction`) and break the first statement:
+/// each is refused with its byte offset, before anything runs.
+fn text_of(bytes: Vec<u8>) -> Result<String, String> {
+    let utf16 = "save it as UTF-8 without a byte order mark";
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(format!(
+            "not valid UTF-8: a UTF-16 byte order mark ({:02X} {:02X}) at byte offset 0; {utf16}",
+            bytes[0], bytes[1]
+        ));
+    }
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return Err(
+            "a UTF-8 byte order mark (EF BB BF) at byte offset 0: it would hide a first-line directive; remove it"
+                .into(),
+        );
+    }
+    if let Some(at) = bytes.iter().position(|b| *b == 0) {
+        // ASCII saved as UTF-16 has a NUL next to every character.
+        let looks_utf16 = bytes.len() >= 4
+            && bytes
+                .iter()
+                .skip(at % 2)
+                .step_by(2)
+                .take(16)
+                .all(|b| *b == 0);
+        let hint = if looks_utf16 {
+            format!(": it looks like UTF-16 without a byte order mark; {utf16}")
+        } else {
+            ": PostgreSQL cannot receive NUL bytes; remove it".into()
+        };
+        return Err(format!("a NUL byte at byte offset {at}{hint}"));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not valid UTF-8 (byte offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// A migration that runs in pgshift's transaction must not end it: the history row is written in
+/// that transaction, and what ran before its own COMMIT would stay while history says otherwise.
+fn transaction_control_problem(sql: &str) -> Option<String> {
+    if parse_directives(sql).is_ok_and(|d| d.no_transaction) {
+        return None;
+    }
+    let stmt = crate::sql::transaction_control(sql)?;
+    Some(format!(
+        "line {}: `{}` at top level: pgshift runs this migration in its own transaction and records it \
+         there, so it must not begin, commit or roll back one. Remove it, or split the migration (a \
+         `-- pgshift: no-transaction` first line runs each statement on its own)",
+        stmt.line,
+        crate::output::one_line(&stmt.text, 60)
+    ))
+}
+
+pub(crate) fn parse_stem(stem: &str) -> Result<(u32, String), String> {
     let (digits, name) = stem.split_once('_').unwrap_or((stem, ""));
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(
@@ -455,7 +635,66 @@ mod tests {
         write(d.path(), "0005_orphan.down.sql", b"select 1;");
         write(d.path(), "0006_x.sql", b"select 1;");
         write(d.path(), "0007_Bad-Name.up.sql", b"select 1;");
+        write(d.path(), "0008_nul.up.sql", b"select 1;\n-- \0\n");
+        write(d.path(), "0009_utf16.up.sql", b"s\0e\0l\0e\0c\0t\0 \x001\0");
+        write(
+            d.path(),
+            "0010_bom.up.sql",
+            b"\xEF\xBB\xBF-- pgshift: no-transaction\nselect 1;",
+        );
+        write(d.path(), "0011_le.up.sql", b"\xFF\xFEs\0");
+        write(
+            d.path(),
+            "0012_commit.up.sql",
+            b"create table a (id int);\ncommit;",
+        );
+        write(
+            d.path(),
+            "0012_commit.down.sql",
+            b"drop table a;\nROLLBACK;",
+        );
+        write(
+            d.path(),
+            "0013_ok.up.sql",
+            b"-- pgshift: no-transaction\nselect 1;\ncommit;",
+        );
+        std::fs::create_dir(d.path().join("0014_dir.up.sql")).unwrap();
+        std::os::unix::fs::symlink("nowhere.sql", d.path().join("0015_dangling.up.sql")).unwrap();
+        std::fs::create_dir(d.path().join("backfills")).unwrap();
         let p = problems(d.path()).join("\n");
+        assert!(
+            p.contains("0008_nul.up.sql: a NUL byte at byte offset 13: PostgreSQL"),
+            "{p}"
+        );
+        assert!(
+            p.contains("0009_utf16.up.sql: a NUL byte at byte offset 1: it looks like UTF-16"),
+            "{p}"
+        );
+        assert!(
+            p.contains("0010_bom.up.sql: a UTF-8 byte order mark (EF BB BF) at byte offset 0"),
+            "{p}"
+        );
+        assert!(
+            p.contains(
+                "0011_le.up.sql: not valid UTF-8: a UTF-16 byte order mark (FF FE) at byte offset 0"
+            ),
+            "{p}"
+        );
+        assert!(
+            p.contains("0012_commit.up.sql: line 2: `commit` at top level"),
+            "{p}"
+        );
+        assert!(
+            p.contains("0012_commit.down.sql: line 2: `ROLLBACK` at top level"),
+            "{p}"
+        );
+        assert!(!p.contains("0013_ok"), "{p}");
+        assert!(p.contains("0014_dir.up.sql: is a directory"), "{p}");
+        assert!(
+            p.contains("0015_dangling.up.sql: is a symlink to nowhere.sql, which cannot be read"),
+            "{p}"
+        );
+        assert!(!p.contains("backfills"), "{p}");
         assert!(p.contains("0001_b.up.sql: duplicate version 0001"), "{p}");
         assert!(p.contains("0002_empty.up.sql: contains no SQL"), "{p}");
         assert!(p.contains("0003_bin.up.sql: not valid UTF-8"), "{p}");

@@ -52,7 +52,8 @@ pub struct TargetConfig {
     pub environment: Option<Environment>,
     pub lock_timeout: Option<String>,
     pub statement_timeout: Option<String>,
-    pub retries: Option<u32>,
+    /// Signed so that a negative value gets the range in its error, not serde's "expected u32".
+    pub retries: Option<i64>,
     pub lock_wait: Option<String>,
     pub migrations: Option<PathBuf>,
     /// A database pgshift may freely create and drop databases on, for checklist rehearsals.
@@ -63,12 +64,21 @@ pub struct TargetConfig {
     pub sslmode: Option<String>,
     /// PEM file of the CA certificates to trust for verify-ca/verify-full, or `system`.
     pub sslrootcert: Option<PathBuf>,
+    /// Hold backfill batches and no-transaction statements while a streaming replica's replay
+    /// lag is above this (default 10s; `off` never waits).
+    pub max_replica_lag: Option<String>,
+    /// Replicas (`application_name` in `pg_stat_replication`) that must be streaming: `health`
+    /// reports an error for each one that is not.
+    pub expected_replicas: Option<Vec<String>>,
+    /// Apply migrations below the applied head (merged late from a branch) without asking for
+    /// `--out-of-order` each time.
+    pub out_of_order: Option<bool>,
 }
 
 impl std::fmt::Debug for TargetConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TargetConfig")
-            .field("url", &self.url.as_deref().map(redact_url))
+            .field("url", &self.url.as_deref().map(crate::secrets::redact))
             .field("host", &self.host)
             .field("environment", &self.environment)
             .finish_non_exhaustive()
@@ -102,7 +112,8 @@ impl Environment {
     }
 }
 
-/// How DDL waits for locks: bounded `lock_timeout`, retried with jittered exponential backoff.
+/// How a run waits: DDL on locks (bounded `lock_timeout`, retried with jittered exponential
+/// backoff), writes on lagging replicas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Guard {
     #[serde(with = "millis")]
@@ -120,7 +131,14 @@ pub struct Guard {
     /// only: killing sessions is a deliberate decision, never a config default).
     #[serde(with = "opt_millis")]
     pub terminate_blockers_after: Option<Duration>,
+    /// Before each backfill batch and each no-transaction statement, wait while a streaming
+    /// replica's replay lag is above this. `None`: never wait (`--ignore-replica-lag`, or `off`).
+    #[serde(with = "opt_millis")]
+    pub max_replica_lag: Option<Duration>,
 }
+
+/// The default `max_replica_lag`: read replicas at most this stale because of our writes.
+pub const DEFAULT_MAX_REPLICA_LAG: Duration = Duration::from_secs(10);
 
 impl Default for Guard {
     fn default() -> Self {
@@ -131,6 +149,7 @@ impl Default for Guard {
             backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
             terminate_blockers_after: None,
+            max_replica_lag: Some(DEFAULT_MAX_REPLICA_LAG),
         }
     }
 }
@@ -187,7 +206,7 @@ impl ConnInfo {
         let bad = |e: String| {
             Error::Usage(format!(
                 "cannot parse database URL {}: {e}",
-                redact_url(url)
+                crate::secrets::redact(url)
             ))
         };
         let (rest, given) = crate::tls::params::split(url).map_err(bad)?;
@@ -264,21 +283,6 @@ impl std::fmt::Debug for ConnInfo {
     }
 }
 
-/// Strip a password from a URL-ish string before showing it.
-pub fn redact_url(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://")
-        && let Some((auth, host)) = rest.split_once('@')
-    {
-        let user = auth.split(':').next().unwrap_or("");
-        return format!("{scheme}://{user}@{host}");
-    }
-    // key=value form: drop password=...
-    url.split_whitespace()
-        .filter(|kv| !kv.to_ascii_lowercase().starts_with("password="))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// A database to operate on, fully resolved.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -293,6 +297,10 @@ pub struct Target {
     pub require_checklist_hours: Option<u32>,
     /// Where this target came from, for `status` and error messages.
     pub source: String,
+    /// Replicas that must be streaming (`health` errors on one that is not).
+    pub expected_replicas: Vec<String>,
+    /// Apply pending migrations below the applied head without `--out-of-order`.
+    pub out_of_order: bool,
 }
 
 impl Target {
@@ -312,6 +320,8 @@ pub struct Overrides {
     pub statement_timeout: Option<Duration>,
     pub retries: Option<u32>,
     pub lock_wait: Option<Duration>,
+    /// `--ignore-replica-lag`: never wait for lagging replicas in this run.
+    pub ignore_replica_lag: bool,
 }
 
 /// What configuration was found.
@@ -328,6 +338,8 @@ pub enum Resolved {
 pub struct Loaded {
     pub file: ConfigFile,
     pub path: Option<PathBuf>,
+    /// Things to tell the operator about the file (a password written in it), shown as warnings.
+    pub warnings: Vec<String>,
 }
 
 impl Loaded {
@@ -352,9 +364,11 @@ impl Loaded {
                         path: path.clone(),
                         message,
                     })?;
+                    let warnings = password_warnings(&file, &path);
                     return Ok(Loaded {
                         file,
                         path: Some(path),
+                        warnings,
                     });
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => continue,
@@ -450,6 +464,8 @@ impl Loaded {
                 scratch_url: None,
                 require_checklist_hours: None,
                 source,
+                expected_replicas: Vec::new(),
+                out_of_order: false,
             }))),
             None => Ok(Resolved::Nothing),
         }
@@ -469,8 +485,32 @@ pub fn default_migrations() -> PathBuf {
     PathBuf::from("migrations")
 }
 
+/// A password written into the config file works, but the file gets copied, committed and backed
+/// up: say where it belongs instead (never quoting it).
+fn password_warnings(file: &ConfigFile, path: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for (name, t) in &file.targets {
+        for (key, value) in [("url", &t.url), ("scratch_url", &t.scratch_url)] {
+            if value
+                .as_deref()
+                .is_some_and(crate::secrets::contains_password)
+            {
+                out.push(format!(
+                    "target {name:?} in {}: `{key}` holds a password. Config files get copied, committed and backed up; \
+                     put it in an environment variable named by password_env = \"VAR\", or in ~/.pgpass \
+                     (host:port:dbname:user:secret, mode 0600), and remove it from the file.",
+                    path.display()
+                ));
+            }
+        }
+    }
+    out
+}
+
 fn parse_file(text: &str) -> std::result::Result<ConfigFile, String> {
-    let file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    // A TOML error quotes the offending line, which may hold a URL with its password.
+    let file: ConfigFile =
+        toml::from_str(text).map_err(|e| crate::secrets::redact(&e.to_string()).into_owned())?;
     for (name, t) in &file.targets {
         if t.url.is_some()
             && (t.host.is_some() || t.dbname.is_some() || t.user.is_some() || t.port.is_some())
@@ -522,7 +562,7 @@ fn build_target(name: &str, t: &TargetConfig, o: &Overrides, source: &str) -> Re
         guard: guard_from(t, o).map_err(|e| config_err(e.to_string()))?,
         lock_wait: match (&o.lock_wait, &t.lock_wait) {
             (Some(d), _) => *d,
-            (None, Some(s)) => parse_duration(s).map_err(config_err)?,
+            (None, Some(s)) => LOCK_WAIT_RANGE.parse(s).map_err(config_err)?,
             (None, None) => DEFAULT_LOCK_WAIT,
         },
         migrations: o
@@ -533,6 +573,8 @@ fn build_target(name: &str, t: &TargetConfig, o: &Overrides, source: &str) -> Re
         scratch_url: t.scratch_url.clone(),
         require_checklist_hours: t.require_checklist_hours,
         source: source.to_string(),
+        expected_replicas: t.expected_replicas.clone().unwrap_or_default(),
+        out_of_order: t.out_of_order.unwrap_or(false),
     })
 }
 
@@ -596,34 +638,40 @@ fn with_server(
 
 fn guard_from(t: &TargetConfig, o: &Overrides) -> Result<Guard> {
     let mut g = Guard::default();
-    let parse = |s: &str| parse_duration(s).map_err(Error::Usage);
+    let usage = |e: String| Error::Usage(e);
     if let Some(s) = &t.lock_timeout {
-        g.lock_timeout = parse(s)?;
+        g.lock_timeout = LOCK_TIMEOUT_RANGE.parse(s).map_err(usage)?;
     }
     if let Some(s) = &t.statement_timeout {
-        g.statement_timeout = Some(parse(s)?).filter(|d| !d.is_zero());
+        g.statement_timeout =
+            Some(STATEMENT_TIMEOUT_RANGE.parse(s).map_err(usage)?).filter(|d| !d.is_zero());
     }
     if let Some(r) = t.retries {
-        g.retries = r;
+        g.retries = check_retries(r).map_err(usage)?;
     }
+    if let Some(s) = &t.max_replica_lag {
+        g.max_replica_lag = if s.trim().eq_ignore_ascii_case("off") {
+            None
+        } else {
+            Some(parse_duration(s).map_err(|e| {
+                Error::Usage(format!("max_replica_lag: {e} (or `off` to never wait)"))
+            })?)
+        };
+    }
+    if o.ignore_replica_lag {
+        g.max_replica_lag = None;
+    }
+    // Flags were range-checked by their parsers; checked again for callers that build Overrides
+    // themselves (the TUI, tests).
     if let Some(d) = o.lock_timeout {
-        g.lock_timeout = d;
+        g.lock_timeout = LOCK_TIMEOUT_RANGE.check(d).map_err(usage)?;
     }
     if let Some(d) = o.statement_timeout {
-        g.statement_timeout = Some(d).filter(|d| !d.is_zero());
+        g.statement_timeout =
+            Some(STATEMENT_TIMEOUT_RANGE.check(d).map_err(usage)?).filter(|d| !d.is_zero());
     }
     if let Some(r) = o.retries {
-        g.retries = r;
-    }
-    if g.retries == 0 {
-        return Err(Error::Usage(
-            "retries must be at least 1 (the first attempt counts)".into(),
-        ));
-    }
-    if g.lock_timeout.is_zero() {
-        return Err(Error::Usage(
-            "lock_timeout 0 would let DDL wait forever behind a lock and stall the app; use e.g. 500ms".into(),
-        ));
+        g.retries = check_retries(r).map_err(usage)?;
     }
     Ok(g)
 }
@@ -729,7 +777,8 @@ pub fn pgpass_lookup(text: &str, host: &str, port: &str, db: &str, user: &str) -
     None
 }
 
-/// `500ms`, `2s`, `1m`, `1h`, `0`.
+/// `500ms`, `2s`, `1m`, `1h`, `0`. Never panics: a value too large for a `Duration` (or one that
+/// is not a number) is an error, as is a negative one.
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
     let s = s.trim();
     if s == "0" {
@@ -750,7 +799,159 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
         "" => return Err(format!("{s:?} needs a unit: ms, s, m or h")),
         u => return Err(format!("{s:?}: unknown unit {u:?} (use ms, s, m or h)")),
     };
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is far too long a duration"))
+}
+
+/// A duration in the largest unit [`parse_duration`] reads back exactly: `500ms`, `2s`, `10m`, `24h`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        0 => "0".into(),
+        _ if ms.is_multiple_of(3_600_000) => format!("{}h", ms / 3_600_000),
+        _ if ms.is_multiple_of(60_000) => format!("{}m", ms / 60_000),
+        _ if ms.is_multiple_of(1000) => format!("{}s", ms / 1000),
+        _ => format!("{ms}ms"),
+    }
+}
+
+/// PostgreSQL keeps `lock_timeout` and `statement_timeout` in milliseconds as a C `int`: a value
+/// above `INT_MAX` ms is refused by the server, so it is refused here, before anything runs.
+pub const SERVER_MAX_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// The allowed range of one duration setting; its errors name the setting and the range (exit 2).
+#[derive(Debug, Clone, Copy)]
+pub struct DurationRange {
+    pub setting: &'static str,
+    pub min: Duration,
+    pub max: Duration,
+    /// Why `0` is refused, when it is not in the range (`None`: 0 is allowed).
+    pub zero_refused: Option<&'static str>,
+}
+
+/// `lock_timeout`: DDL queued behind a lock for longer than 10 minutes already stalls every query
+/// on the table; a longer wait is never what an operator means.
+pub const LOCK_TIMEOUT_RANGE: DurationRange = DurationRange {
+    setting: "lock_timeout",
+    min: Duration::from_millis(1),
+    max: Duration::from_secs(600),
+    zero_refused: Some(
+        "lock_timeout 0 would let DDL wait forever behind a lock and stall the app; use e.g. 500ms",
+    ),
+};
+
+/// `statement_timeout`: 0 leaves the server's setting; otherwise up to the server's limit (long
+/// index builds on big tables are legitimate).
+pub const STATEMENT_TIMEOUT_RANGE: DurationRange = DurationRange {
+    setting: "statement_timeout",
+    min: Duration::ZERO,
+    max: SERVER_MAX_TIMEOUT,
+    zero_refused: None,
+};
+
+/// `lock_wait`: how long to wait for another pgshift run; 0 tries once.
+pub const LOCK_WAIT_RANGE: DurationRange = DurationRange {
+    setting: "lock_wait",
+    min: Duration::ZERO,
+    max: Duration::from_secs(24 * 3600),
+    zero_refused: None,
+};
+
+/// `--terminate-blockers-after`: kill a blocker after this long (never 0: that is not a decision
+/// an operator makes by accident).
+pub const TERMINATE_AFTER_RANGE: DurationRange = DurationRange {
+    setting: "terminate_blockers_after",
+    min: Duration::from_millis(1),
+    max: Duration::from_secs(24 * 3600),
+    zero_refused: Some("terminate_blockers_after 0 would kill every blocker at once; use e.g. 30s"),
+};
+
+/// Attempts per step, the first included.
+pub const RETRIES_RANGE: std::ops::RangeInclusive<u32> = 1..=1000;
+
+impl DurationRange {
+    fn allowed(&self) -> String {
+        let min = if self.min.is_zero() {
+            "0".to_string()
+        } else {
+            format_duration(self.min)
+        };
+        format!(
+            "allowed: {min} to {}{}",
+            format_duration(self.max),
+            if self.max == SERVER_MAX_TIMEOUT {
+                " (PostgreSQL's limit, 2147483647ms)"
+            } else {
+                ""
+            }
+        )
+    }
+
+    /// Parse and check `s`; the error names the setting and the allowed range.
+    pub fn parse(&self, s: &str) -> std::result::Result<Duration, String> {
+        let d =
+            parse_duration(s).map_err(|e| format!("{}: {e}; {}", self.setting, self.allowed()))?;
+        self.check(d)
+    }
+
+    pub fn check(&self, d: Duration) -> std::result::Result<Duration, String> {
+        if d.is_zero() {
+            if let Some(why) = self.zero_refused {
+                return Err(format!("{why} ({})", self.allowed()));
+            }
+            return Ok(d);
+        }
+        if d < self.min.max(Duration::from_millis(1)) || d > self.max {
+            return Err(format!(
+                "{} {} is out of range; {}",
+                self.setting,
+                format_duration(d),
+                self.allowed()
+            ));
+        }
+        Ok(d)
+    }
+}
+
+/// Check an attempt count; the error names the setting and the allowed range.
+pub fn check_retries(r: impl Into<i64>) -> std::result::Result<u32, String> {
+    let r: i64 = r.into();
+    match u32::try_from(r) {
+        Ok(n) if RETRIES_RANGE.contains(&n) => Ok(n),
+        _ => Err(format!(
+            "retries {r} is out of range; allowed: {} to {} (attempts per step, the first included)",
+            RETRIES_RANGE.start(),
+            RETRIES_RANGE.end()
+        )),
+    }
+}
+
+/// `--retries N` on the command line (clap value parser).
+pub fn retries_arg(s: &str) -> std::result::Result<u32, String> {
+    let r = s.trim().parse::<i64>().map_err(|_| {
+        format!(
+            "{s:?} is not a whole number; allowed: {} to {}",
+            RETRIES_RANGE.start(),
+            RETRIES_RANGE.end()
+        )
+    })?;
+    check_retries(r)
+}
+
+/// Clap value parsers for the duration flags: parsed and range-checked before anything runs.
+pub fn lock_timeout_arg(s: &str) -> std::result::Result<Duration, String> {
+    LOCK_TIMEOUT_RANGE.parse(s)
+}
+
+pub fn statement_timeout_arg(s: &str) -> std::result::Result<Duration, String> {
+    STATEMENT_TIMEOUT_RANGE.parse(s)
+}
+
+pub fn lock_wait_arg(s: &str) -> std::result::Result<Duration, String> {
+    LOCK_WAIT_RANGE.parse(s)
+}
+
+pub fn terminate_after_arg(s: &str) -> std::result::Result<Duration, String> {
+    TERMINATE_AFTER_RANGE.parse(s)
 }
 
 pub fn home_dir() -> Option<PathBuf> {
@@ -821,11 +1022,12 @@ mod tests {
         let c = ConnInfo::parse("postgres://app:s3cret@db.example:6432/prod").unwrap();
         assert_eq!(c.to_string(), "postgres://app@db.example:6432/prod");
         assert!(!format!("{c:?}").contains("s3cret"));
-        assert_eq!(
-            redact_url("postgres://app:s3cret@h/db"),
-            "postgres://app@h/db"
-        );
-        assert_eq!(redact_url("host=h password=s3cret user=u"), "host=h user=u");
+        let e = ConnInfo::parse("host=h password='x s3cret' user=u bogus").unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        let e = ConnInfo::parse("postgres://u@h/db?password=s3cret&bogus=1").unwrap_err();
+        assert!(!e.to_string().contains("s3cret"), "{e}");
+        let e = parse_file("[targets.p]\nurl = \"postgres://u:s3cret@h/db\n").unwrap_err();
+        assert!(!e.contains("s3cret") && e.contains("line 2"), "{e}");
     }
 
     #[test]

@@ -16,6 +16,10 @@ pub enum Diagnosis {
     LockConflict,
     Deadlock,
     StatementTimeout,
+    /// 57014 from a cancel request (Ctrl-C, SIGTERM, the TUI, `pg_cancel_backend`), not a timeout.
+    Canceled,
+    /// 57P01-57P03: the server ended the session (terminated, shutting down, restarting).
+    Terminated,
     ReadOnly,
     AlreadyExists,
     MissingObject,
@@ -29,7 +33,10 @@ impl Diagnosis {
             "53100" => Diagnosis::DiskFull,
             "55P03" => Diagnosis::LockConflict,
             "40P01" => Diagnosis::Deadlock,
-            "57014" => Diagnosis::StatementTimeout,
+            // One SQLSTATE for both; only the message tells a timeout from a cancel request.
+            "57014" if failure.message.contains("statement timeout") => Diagnosis::StatementTimeout,
+            "57014" => Diagnosis::Canceled,
+            "57P01" | "57P02" | "57P03" => Diagnosis::Terminated,
             "25006" => Diagnosis::ReadOnly,
             "42P07" | "42701" | "42710" => Diagnosis::AlreadyExists,
             "42P01" | "42703" | "42704" => Diagnosis::MissingObject,
@@ -44,7 +51,7 @@ impl Diagnosis {
         })
     }
 
-    pub const ALL: [Diagnosis; 12] = [
+    pub const ALL: [Diagnosis; 14] = [
         Diagnosis::ConnectionTimeout,
         Diagnosis::ConnectionRefused,
         Diagnosis::AuthenticationFailed,
@@ -54,6 +61,8 @@ impl Diagnosis {
         Diagnosis::LockConflict,
         Diagnosis::Deadlock,
         Diagnosis::StatementTimeout,
+        Diagnosis::Canceled,
+        Diagnosis::Terminated,
         Diagnosis::ReadOnly,
         Diagnosis::AlreadyExists,
         Diagnosis::MissingObject,
@@ -96,6 +105,12 @@ impl Diagnosis {
             Diagnosis::StatementTimeout => {
                 "Statement timeout: the step ran longer than statement_timeout. Raise it for this target (--statement-timeout) or move the data work into a backfill."
             }
+            Diagnosis::Canceled => {
+                "Canceled on request: pgshift was interrupted (Ctrl-C, SIGTERM, SIGHUP, the TUI) or another session ran pg_cancel_backend on it; it was not a timeout. The step's state is stated above; run again when ready."
+            }
+            Diagnosis::Terminated => {
+                "Session terminated: an administrator or tool ended pgshift's connection (pg_terminate_backend), or the server shut down or restarted. Find who in the server log, check `pgshift status`, then run again."
+            }
             Diagnosis::ReadOnly => {
                 "Read-only: this connection cannot write (a replica, or default_transaction_read_only is on). Point the target at the primary."
             }
@@ -107,6 +122,13 @@ impl Diagnosis {
             }
         }
     }
+}
+
+/// True when a connection-loss text is the server ending the session, not a network failure.
+pub fn is_termination(text: &str) -> bool {
+    ["(57P01)", "(57P02)", "(57P03)", "terminating connection"]
+        .iter()
+        .any(|t| text.contains(t))
 }
 
 pub fn next_step(failure: &DbFailure) -> Option<&'static str> {
@@ -148,4 +170,43 @@ fn full_chain(err: &dyn std::error::Error) -> String {
         source = s.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(state: &str, message: &str) -> DbFailure {
+        DbFailure {
+            sqlstate: Some(state.into()),
+            message: message.into(),
+            detail: None,
+            hint: None,
+            line: None,
+        }
+    }
+
+    #[test]
+    fn a_cancel_is_not_a_timeout_and_a_termination_is_not_a_network_problem() {
+        let of = |s, m| Diagnosis::of(&failure(s, m));
+        assert_eq!(
+            of("57014", "canceling statement due to user request"),
+            Some(Diagnosis::Canceled)
+        );
+        assert_eq!(
+            of("57014", "canceling statement due to statement timeout"),
+            Some(Diagnosis::StatementTimeout)
+        );
+        assert_eq!(
+            of(
+                "57P01",
+                "terminating connection due to administrator command"
+            ),
+            Some(Diagnosis::Terminated)
+        );
+        assert!(is_termination(
+            "terminating connection due to administrator command (57P01)"
+        ));
+        assert!(!is_termination("connection closed (08006)"));
+    }
 }

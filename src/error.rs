@@ -133,6 +133,13 @@ pub enum Leftover {
     Nothing,
     /// A no-transaction step: earlier statements stay applied, no history row.
     EarlierStatements,
+    /// The step's SQL could not be sent (e.g. a NUL byte): none of it ran, no history row.
+    NeverSent,
+    /// The step's SQL ended pgshift's transaction itself (its own COMMIT/ROLLBACK): what ran before
+    /// that may be committed, no history row.
+    EndedBySql,
+    /// The connection closed with COMMIT on its way: only the database knows.
+    Unknown,
 }
 
 impl std::fmt::Display for Leftover {
@@ -141,6 +148,13 @@ impl std::fmt::Display for Leftover {
             Leftover::Nothing => "Nothing was applied for this step.",
             Leftover::EarlierStatements => {
                 "This no-transaction migration's statements before the blocked one stay applied; it is not recorded in history."
+            }
+            Leftover::NeverSent => "Its SQL was never sent; history is unchanged.",
+            Leftover::EndedBySql => {
+                "Its SQL ended the transaction itself: what ran before that may be committed; it is not recorded in history."
+            }
+            Leftover::Unknown => {
+                "Whether it committed is unknown: check `pgshift status` before running again."
             }
         })
     }
@@ -163,7 +177,7 @@ pub enum Error {
     Unreachable { target: String, reason: String },
 
     #[error(
-        "the database connection was lost while {action}: {reason}\n  Nothing further was run; the step in progress was rolled back by the server. Check the server, then run `pgshift status`."
+        "the database connection was lost while {action}: {reason}\n  Nothing further was run. Check the server, then run `pgshift status` to see what is applied."
     )]
     ConnectionLost { action: String, reason: String },
 
@@ -223,6 +237,20 @@ pub enum Error {
     #[error("{0}")]
     Integrity(String),
 
+    /// A write (`up`, `down`, `stamp`, a backfill) pointed at a standby: refused before anything
+    /// ran. `primary` is the host:port it streams from, when the server shows it.
+    #[error(
+        "refusing to {action}: this database is a standby (a read-only replica; pg_is_in_recovery() is true). Nothing was run.\n  {}",
+        match primary {
+            Some(p) => format!("Point pgshift at the primary, which this standby streams from: {p}."),
+            None => "Point pgshift at the primary (this standby does not show where it streams from: no walreceiver, or the role lacks pg_read_all_stats).".to_string(),
+        }
+    )]
+    Standby {
+        action: String,
+        primary: Option<String>,
+    },
+
     #[error("{0}")]
     Refused(String),
 
@@ -242,12 +270,19 @@ pub enum Error {
 
     #[error("{0}")]
     Failed(String),
+
+    /// The connection goes through a transaction-pooling pooler (see `db::pooler`).
+    #[error("{0}")]
+    TransactionPooler(String),
 }
 
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Usage(_) | Error::Config { .. } => ExitCode::Usage,
+            Error::Usage(_)
+            | Error::Config { .. }
+            | Error::Standby { .. }
+            | Error::TransactionPooler(_) => ExitCode::Usage,
             Error::Catalog(_) | Error::Integrity(_) => ExitCode::Integrity,
             Error::Unreachable { .. } | Error::ConnectionLost { .. } => ExitCode::Unreachable,
             Error::RunnerLockBusy { .. }
@@ -267,6 +302,9 @@ impl Error {
     pub fn db(action: impl Into<String>, err: &tokio_postgres::Error) -> Self {
         let action = action.into();
         let failure = DbFailure::from_pg(err, None);
+        if let Some(evidence) = crate::db::pooler::evidence_in(&failure) {
+            return crate::db::pooler::refusal("this connection", &evidence);
+        }
         if err.is_closed()
             || failure.is_connection_loss()
             || err.as_db_error().is_none() && is_io(err)
@@ -333,10 +371,12 @@ impl Error {
             Error::LockRetriesExhausted { .. } => "lock_retries_exhausted",
             Error::StepFailed { .. } => "step_failed",
             Error::Integrity(_) => "integrity",
+            Error::Standby { .. } => "standby",
             Error::Refused(_) => "refused",
             Error::Db { .. } => "database",
             Error::Io { .. } => "io",
             Error::Failed(_) => "failed",
+            Error::TransactionPooler(_) => "transaction_pooler",
         }
     }
 }

@@ -6,14 +6,18 @@ use std::time::Instant;
 
 use crate::catalog::{Catalog, Revision};
 use crate::config::{Environment, Target};
+use crate::db::indexes::{self, InvalidIndex};
+use crate::db::topology::{self, Topology};
 use crate::db::{Session, history, schema};
 use crate::error::{Error, ExitCode, Result};
 use crate::plan::{self, Drift};
 use crate::runbook::diagnose::{self, Finding};
+use crate::text::first_line;
 
 /// The last migration run (`up`, `down`, `startup`, `retry`) and how it ended.
 const LAST_MIGRATION_EVENT: &str =
-    "SELECT action, outcome, coalesce(error, ''), at, operator, detail->>'sqlstate'
+    "SELECT action, outcome, coalesce(error, ''), at, operator, detail->>'sqlstate',
+       (detail->>'backend_pid')::int4
 FROM pgshift_events WHERE action IN ('up', 'down', 'startup', 'retry')
 ORDER BY id DESC LIMIT 1";
 
@@ -58,6 +62,10 @@ pub enum AlertKind {
     SchemaOutOfSync,
     BackfillFailure,
     DatabaseConnectivity,
+    /// A streaming replica's replay lag is above the target's `max_replica_lag`.
+    ReplicaLag,
+    /// A replica named in `expected_replicas` is not streaming.
+    ReplicaMissing,
 }
 
 impl AlertKind {
@@ -67,6 +75,8 @@ impl AlertKind {
             AlertKind::SchemaOutOfSync => Severity::Warning,
             AlertKind::BackfillFailure => Severity::Error,
             AlertKind::DatabaseConnectivity => Severity::Critical,
+            AlertKind::ReplicaLag => Severity::Warning,
+            AlertKind::ReplicaMissing => Severity::Error,
         }
     }
 }
@@ -163,6 +173,8 @@ pub struct Health {
     pub database: DatabaseHealth,
     pub migrations: MigrationsHealth,
     pub backfills: BackfillsHealth,
+    /// Primary or standby and its replicas (`None` when unreachable or unreadable).
+    pub topology: Option<Topology>,
     pub alerts: Vec<Alert>,
     /// The runbook failure behind a failed state, with its solutions.
     pub diagnosis: Vec<Finding>,
@@ -182,13 +194,38 @@ impl Health {
             }
             MigrationState::Failed => ExitCode::Failed,
             _ if self.backfills.state == BackfillState::Failed => ExitCode::Failed,
+            _ if self
+                .alerts
+                .iter()
+                .any(|a| a.kind == AlertKind::ReplicaMissing) =>
+            {
+                ExitCode::Failed
+            }
             MigrationState::Pending => ExitCode::Pending,
             _ => ExitCode::Ok,
         }
     }
 }
 
-/// Check health now. Never fails: what cannot be read is reported in the result.
+/// What health is judged from, as [`observe`] reads it on one session.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// Connect (for [`check`]) or one round trip (on an open session), in ms.
+    pub latency_ms: u64,
+    pub version: String,
+    pub read_only: bool,
+    /// The applied history and the last migration run when it did not end ok; or why they could
+    /// not be read.
+    pub history: std::result::Result<(Vec<plan::Applied>, Option<LastFailure>), String>,
+    pub invalid_indexes: Vec<InvalidIndex>,
+    pub backfills: BackfillsHealth,
+    /// Role and replicas; `None` when the replication state cannot be read.
+    pub topology: Option<Topology>,
+}
+
+/// Check health now. Never fails: what cannot be read is reported in the result. The one health
+/// computation: `pgshift health`, `/health`, the TUI header and its checklist overlay all use
+/// [`observe`] and [`assess`].
 pub async fn check(target: &Target) -> Health {
     let catalog = Catalog::load(&target.migrations);
     let start = Instant::now();
@@ -196,42 +233,128 @@ pub async fn check(target: &Target) -> Health {
         Ok(s) => s,
         Err(e) => return unreachable(target, &e),
     };
-    let version = match session.server_info().await {
-        Ok(i) => i.version,
-        Err(e) => return unreachable(target, &e),
-    };
+    match observe(&session, start).await {
+        Ok(o) => assess(target, catalog.as_ref(), o),
+        Err(e) => unreachable(target, &e),
+    }
+}
+
+/// Read what health is judged from on `s` (`start`: when the connection attempt began). Fails
+/// only when the server does not answer at all; other failures are kept in the result.
+pub async fn observe(s: &Session, start: Instant) -> Result<Observed> {
+    let info = s.server_info().await?;
     let latency_ms = start.elapsed().as_millis() as u64;
+    let history = match history::applied(s).await {
+        Ok(applied) => match last_failure(s).await {
+            Ok(last) => Ok((applied, last)),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(e) => Err(e.to_string()),
+    };
+    // An unreadable INVALID-index list is not a health problem of its own.
+    let invalid_indexes = indexes::invalid(s).await.unwrap_or_default();
+    Ok(Observed {
+        latency_ms,
+        version: info.version,
+        read_only: info.read_only,
+        history,
+        invalid_indexes,
+        backfills: backfills(s).await,
+        topology: topology::read(s)
+            .await
+            .inspect_err(|e| tracing::warn!("health: cannot read the replication state: {e}"))
+            .ok(),
+    })
+}
+
+/// Judge what was observed (pure).
+pub fn assess(
+    target: &Target,
+    catalog: std::result::Result<&Catalog, &crate::catalog::CatalogError>,
+    o: Observed,
+) -> Health {
     let database = DatabaseHealth {
         reachable: true,
-        latency_ms: Some(latency_ms),
-        version: Some(version),
+        latency_ms: Some(o.latency_ms),
+        version: Some(o.version),
         error: None,
     };
-    let migrations = match migrations(&session, catalog.as_ref()).await {
-        Ok(m) => m,
+    let policy = plan::Policy {
+        out_of_order: target.out_of_order,
+    };
+    let migrations = match o.history {
+        Ok((applied, last_error)) => migrations(&applied, last_error, catalog, policy),
         Err(e) => MigrationsHealth {
             state: MigrationState::Unknown,
             current: None,
-            head: catalog.as_ref().ok().map(Catalog::head),
+            head: catalog.ok().map(Catalog::head),
             pending: vec![],
             drift: vec![],
             last_error: None,
-            catalog_error: Some(e.to_string()),
+            catalog_error: Some(e),
         },
     };
-    let backfills = backfills(&session).await;
     let mut h = Health {
         status: HealthStatus::Ok,
         target: target.name.clone(),
         environment: target.environment,
         database,
         migrations,
-        backfills,
+        backfills: o.backfills,
+        topology: o.topology,
         alerts: vec![],
         diagnosis: vec![],
     };
-    judge(&mut h, target, catalog.err());
+    if !o.invalid_indexes.is_empty() {
+        h.alerts.push(Alert::new(
+            AlertKind::SchemaOutOfSync,
+            format!(
+                "{} INVALID index(es) from a failed CONCURRENTLY build: {}",
+                o.invalid_indexes.len(),
+                crate::text::joined(
+                    &o.invalid_indexes
+                        .iter()
+                        .map(|i| &i.index)
+                        .collect::<Vec<_>>()
+                )
+            ),
+        ));
+    }
+    if let Some(t) = h.topology.as_ref().filter(|t| t.is_standby()) {
+        let primary = t
+            .primary
+            .as_ref()
+            .and_then(|p| p.address())
+            .map(|a| format!(" ({a})"))
+            .unwrap_or_default();
+        h.alerts.push(Alert::new(
+            AlertKind::DatabaseConnectivity,
+            format!(
+                "STANDBY: upgrades, downgrades and backfills are refused here; connect to the primary{primary}"
+            ),
+        ));
+    } else if o.read_only {
+        h.alerts.push(Alert::new(
+            AlertKind::DatabaseConnectivity,
+            "the server is read-only: migrations cannot run here",
+        ));
+    }
+    replica_alerts(&mut h, target);
+    judge(&mut h, target, catalog.err().cloned());
     h
+}
+
+impl Health {
+    /// The alert an operator should read first (most severe), for one-line summaries.
+    pub fn headline(&self) -> Option<&Alert> {
+        let rank = |s: Severity| match s {
+            Severity::Critical => 0,
+            Severity::Immediate => 1,
+            Severity::Error => 2,
+            Severity::Warning => 3,
+        };
+        self.alerts.iter().min_by_key(|a| rank(a.severity))
+    }
 }
 
 fn unreachable(target: &Target, e: &Error) -> Health {
@@ -259,6 +382,7 @@ fn unreachable(target: &Target, e: &Error) -> Health {
             runs: vec![],
             error: None,
         },
+        topology: None,
         alerts: vec![Alert::new(
             AlertKind::DatabaseConnectivity,
             format!("database unreachable: {}", first_line(&e.to_string())),
@@ -269,20 +393,16 @@ fn unreachable(target: &Target, e: &Error) -> Health {
     h
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or("")
-}
-
-async fn migrations(
-    s: &Session,
+fn migrations(
+    applied: &[plan::Applied],
+    last_error: Option<LastFailure>,
     catalog: std::result::Result<&Catalog, &crate::catalog::CatalogError>,
-) -> Result<MigrationsHealth> {
-    let applied = history::applied(s).await?;
-    let current = plan::current(&applied);
-    let last_error = last_failure(s).await?;
+    policy: plan::Policy,
+) -> MigrationsHealth {
+    let current = plan::current(applied);
     let Ok(catalog) = catalog else {
         let e = catalog.err().map(ToString::to_string);
-        return Ok(MigrationsHealth {
+        return MigrationsHealth {
             state: MigrationState::Failed,
             current: Some(current),
             head: None,
@@ -290,10 +410,10 @@ async fn migrations(
             drift: vec![],
             last_error,
             catalog_error: e,
-        });
+        };
     };
-    let drift = plan::drift(catalog, &applied);
-    let pending: Vec<Revision> = plan::pending(catalog, &applied)
+    let drift = plan::drift_with(catalog, applied, policy);
+    let pending: Vec<Revision> = plan::pending_with(catalog, applied, policy)
         .iter()
         .map(|m| m.revision)
         .collect();
@@ -306,7 +426,7 @@ async fn migrations(
     } else {
         MigrationState::Ok
     };
-    Ok(MigrationsHealth {
+    MigrationsHealth {
         state,
         current: Some(current),
         head: Some(catalog.head()),
@@ -318,7 +438,7 @@ async fn migrations(
             last_error
         },
         catalog_error: None,
-    })
+    }
 }
 
 /// The last migration run, if it did not end ok.
@@ -331,16 +451,29 @@ async fn last_failure(s: &Session) -> Result<Option<LastFailure>> {
         .query_opt(LAST_MIGRATION_EVENT, &[])
         .await
         .map_err(|e| Error::db("reading the last migration event", &e))?;
-    Ok(row
-        .filter(|r| r.get::<_, String>(1) != "ok")
-        .map(|r| LastFailure {
-            action: r.get(0),
-            outcome: r.get(1),
-            error: r.get(2),
-            at: crate::db::rfc3339(r.get(3)),
-            operator: r.get(4),
-            sqlstate: r.get(5),
-        }))
+    let Some(r) = row else { return Ok(None) };
+    let mut failure = LastFailure {
+        action: r.get(0),
+        outcome: r.get(1),
+        error: r.get(2),
+        at: crate::db::rfc3339(r.get(3)),
+        operator: r.get(4),
+        sqlstate: r.get(5),
+    };
+    match crate::db::audit::Outcome::from_db(&failure.outcome) {
+        crate::db::audit::Outcome::Ok => return Ok(None),
+        // A run under way is not a failure; one whose process is gone is.
+        crate::db::audit::Outcome::Started => {
+            let pid: Option<i32> = r.get(6);
+            if pid.is_some() && pid == crate::db::audit::live_runner(s).await? {
+                return Ok(None);
+            }
+            failure.outcome = crate::db::audit::Outcome::Interrupted.to_string();
+            failure.error = crate::db::audit::INTERRUPTED.into();
+        }
+        _ => {}
+    }
+    Ok(Some(failure))
 }
 
 /// Backfill runs as recorded; a missing or empty table means no backfill ran. A table whose shape
@@ -392,6 +525,34 @@ pub async fn backfills(s: &Session) -> BackfillsHealth {
     }
 }
 
+/// A replica lagging above `max_replica_lag` (warning), an expected replica not streaming (error).
+/// Which replicas are expected is configuration (`expected_replicas`), not memory: health is a
+/// one-shot read and never writes, so "it was there before" has to be said by the operator.
+fn replica_alerts(h: &mut Health, target: &Target) {
+    let Some(t) = &h.topology else {
+        return;
+    };
+    if t.is_standby() {
+        return;
+    }
+    let max = target
+        .guard
+        .max_replica_lag
+        .unwrap_or(crate::config::DEFAULT_MAX_REPLICA_LAG);
+    if let Some(l) = t.lagging(max) {
+        h.alerts
+            .push(Alert::new(AlertKind::ReplicaLag, l.to_string()));
+    }
+    for name in t.missing(&target.expected_replicas) {
+        h.alerts.push(Alert::new(
+            AlertKind::ReplicaMissing,
+            format!(
+                "expected replica {name} is not streaming (not in pg_stat_replication, or not in state streaming): check the standby and its replication connection"
+            ),
+        ));
+    }
+}
+
 /// Status, alerts and diagnosis from what was observed.
 fn judge(h: &mut Health, target: &Target, catalog_error: Option<crate::catalog::CatalogError>) {
     let m = &h.migrations;
@@ -421,7 +582,7 @@ fn judge(h: &mut Health, target: &Target, catalog_error: Option<crate::catalog::
             AlertKind::SchemaOutOfSync,
             format!(
                 "schema out of sync with the files: {}",
-                crate::output::joined(&m.drift)
+                crate::text::joined(&m.drift)
             ),
         )),
         MigrationState::Pending => h.alerts.push(Alert::new(
@@ -523,6 +684,9 @@ pub fn render(out: &mut impl std::io::Write, h: &Health) -> std::io::Result<()> 
     }
     for d in &m.drift {
         writeln!(out, "            drift: {d}")?;
+    }
+    if let Some(t) = &h.topology {
+        writeln!(out, "topology    {}", t.summary())?;
     }
     writeln!(out, "backfills   {}", serde_plain(&h.backfills.state))?;
     for r in &h.backfills.runs {

@@ -10,7 +10,6 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
-pub mod demo;
 pub mod diagnosis;
 pub mod error;
 pub mod event;
@@ -18,14 +17,20 @@ pub mod health;
 pub mod interrupt;
 pub mod lint;
 pub mod logging;
+#[cfg(test)]
+mod no_panic_tests;
 pub mod ops;
 pub mod output;
 pub mod plan;
 pub mod runbook;
+pub mod sandbox;
+pub mod secrets;
 pub mod serve;
+pub mod sessions;
 pub mod shell;
 pub mod sql;
 pub mod startup;
+pub mod text;
 pub mod tls;
 pub mod tui;
 

@@ -4,7 +4,6 @@
 use std::io::Write;
 
 use crate::error::{Error, ExitCode};
-use crate::event::{Event, Level};
 use crate::ops::history::History;
 use crate::ops::status::Status;
 use crate::plan::{Direction, Plan};
@@ -15,36 +14,8 @@ pub enum Format {
     Json,
 }
 
-/// `s` on one line, at most `max` chars, with an ellipsis when cut.
-pub fn one_line(s: &str, max: usize) -> String {
-    let flat = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        return flat;
-    }
-    let mut cut: String = flat.chars().take(max.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
-}
-
-/// The items on one line, separated by `; ` (blockers, drift).
-pub fn joined<T: std::fmt::Display>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// `4s`, `3m12s`, `2h05m`, `3d4h`.
-pub fn human_duration_s(secs: f64) -> String {
-    let s = secs.max(0.0) as u64;
-    match s {
-        0..60 => format!("{s}s"),
-        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
-        3600..86400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
-        _ => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
-    }
-}
+// The text helpers live in the leaf `text` module; re-exported for the shells.
+pub use crate::text::{human_duration_s, joined, one_line};
 
 /// The JSON document for a command that ran to the end and exits with `code`: `ok` follows
 /// [`ExitCode::is_ok`], and `exit_code` is the process's exit code, so a script can read either.
@@ -68,7 +39,7 @@ pub fn json_error(command: &str, e: &Error) -> serde_json::Value {
         "exit_code": e.exit_code() as u8,
         "error": {
             "kind": e.kind(),
-            "message": e.to_string(),
+            "message": crate::secrets::redact(&e.to_string()),
             "sqlstate": e.sqlstate(),
             "diagnosis": e.diagnosis(),
             "exit_code": e.exit_code() as u8,
@@ -106,133 +77,7 @@ pub fn print_json(doc: &serde_json::Value) {
     writeln!(out).ok();
 }
 
-/// One progress event as a human line on stderr.
-pub fn event_line(e: &Event) -> Option<String> {
-    Some(match e {
-        Event::LockBusy { holder } => format!("waiting for the runner lock, held by {holder}"),
-        Event::StepStarted {
-            index,
-            total,
-            revision,
-            name,
-            direction,
-        } => {
-            let arrow = if *direction == Direction::Up {
-                "up  "
-            } else {
-                "down"
-            };
-            format!("[{index}/{total}] {arrow} {revision}_{name} ...")
-        }
-        Event::Statement { line, text, .. } => format!("        line {line}: {text}"),
-        Event::Blocked { revision, blockers } => format!(
-            "        {revision} waits for a lock held by {}",
-            joined(blockers)
-        ),
-        Event::StepRetry {
-            revision,
-            attempt,
-            attempts,
-            reason,
-            delay,
-            blockers,
-        } => format!(
-            "        {revision} attempt {attempt}/{attempts}: {reason}{}; retrying in {} ms",
-            crate::db::blockers::blocked_by(blockers),
-            delay.as_millis()
-        ),
-        Event::StepFinished {
-            revision,
-            elapsed,
-            attempts,
-        } => format!(
-            "        {revision} done in {} ms{}",
-            elapsed.as_millis(),
-            if *attempts > 1 {
-                format!(" after {attempts} attempts")
-            } else {
-                String::new()
-            }
-        ),
-        Event::Log { level, message } => match level {
-            Level::Info => message.clone(),
-            Level::Warn => format!("warning: {message}"),
-            Level::Error => message.clone(),
-        },
-        Event::BackfillStarted {
-            name,
-            run_id,
-            resumed_from,
-            rows_done,
-            rows_estimate,
-            batch_size,
-        } => match resumed_from {
-            Some(cursor) => format!(
-                "backfill {name}: resuming run #{run_id} after key {cursor} ({rows_done} rows done, about {} to go, batch {batch_size})",
-                (rows_estimate - rows_done).max(0)
-            ),
-            None => format!(
-                "backfill {name}: run #{run_id} started, {rows_estimate} rows to do (batch {batch_size})"
-            ),
-        },
-        Event::BackfillProgress { .. } => backfill_progress_line(e),
-        Event::BackfillRetry {
-            name,
-            attempt,
-            attempts,
-            reason,
-            delay,
-            batch_size,
-        } => format!(
-            "backfill {name}: batch attempt {attempt}/{attempts} failed: {reason}; retrying in {} ms with batch {batch_size}",
-            delay.as_millis()
-        ),
-        Event::BackfillStopped {
-            name,
-            run_id,
-            state,
-            rows_done,
-            elapsed,
-            next,
-        } => format!(
-            "backfill {name}: run #{run_id} {state} after {rows_done} rows in {}{}",
-            if elapsed.as_secs() < 10 {
-                format!("{:.1}s", elapsed.as_secs_f64())
-            } else {
-                human_duration_s(elapsed.as_secs_f64())
-            },
-            next.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
-        ),
-    })
-}
-
-/// `backfill hashes  12000/50000 rows  24%  3400 rows/s  ETA 11s  batch p50 42 ms max 88 ms ...`
-fn backfill_progress_line(e: &Event) -> String {
-    let Event::BackfillProgress {
-        name,
-        rows_done,
-        rows_estimate,
-        rate,
-        eta_s,
-        batch_ms_p50,
-        batch_ms_max,
-        batch_size,
-        retries,
-        ..
-    } = e
-    else {
-        return String::new();
-    };
-    let pct = if *rows_estimate > 0 {
-        (*rows_done as f64 * 100.0 / *rows_estimate as f64).min(100.0)
-    } else {
-        100.0
-    };
-    format!(
-        "backfill {name}  {rows_done}/{rows_estimate} rows  {pct:.0}%  {rate:.0} rows/s  ETA {}  batch p50 {batch_ms_p50} ms max {batch_ms_max} ms (size {batch_size})  {retries} retries",
-        eta_s.map(human_duration_s).unwrap_or_else(|| "?".into())
-    )
-}
+pub use crate::event::line::event_line;
 
 pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
     writeln!(
@@ -255,6 +100,9 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
         }
     )?;
     writeln!(out, "tls      {}", s.server.tls.describe())?;
+    if let Some(t) = &s.topology {
+        topology(out, t)?;
+    }
     let label = |rev| {
         s.revisions
             .iter()
@@ -300,6 +148,9 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
         if r.no_transaction {
             notes.push("no-transaction".into());
         }
+        if r.out_of_order {
+            notes.push("out of order".into());
+        }
         if r.drift {
             notes.push("DRIFT".into());
         }
@@ -318,6 +169,27 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
         writeln!(out, "\ndrift: the database and the files disagree")?;
         for d in &s.drift {
             writeln!(out, "  - {d}")?;
+            drift_diff(out, d)?;
+        }
+        if s.drift.iter().any(|d| {
+            matches!(
+                d,
+                crate::plan::Drift::ChecksumChanged { .. } | crate::plan::Drift::DownChanged { .. }
+            )
+        }) {
+            writeln!(
+                out,
+                "  If a file's change is intended: `pgshift accept REV` re-approves it (audited)."
+            )?;
+        }
+    }
+    if !s.scaffolds.is_empty() {
+        writeln!(
+            out,
+            "\nempty: fill it in (no SQL yet; `up` refuses to run until these have some or are deleted):"
+        )?;
+        for m in &s.scaffolds {
+            writeln!(out, "  - {} ({})", m.file, m.revision)?;
         }
     }
     if !s.invalid_indexes.is_empty() {
@@ -345,6 +217,43 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
             out,
             "\nalembic_version holds {v}. pgshift keeps its own history; if the schema is at that Alembic revision, adopt it with `pgshift stamp {v}`."
         )?;
+    }
+    Ok(())
+}
+
+/// The diff of a changed file under its drift line, indented.
+pub fn drift_diff(out: &mut impl Write, d: &crate::plan::Drift) -> std::io::Result<()> {
+    use crate::plan::Drift;
+    if let Drift::ChecksumChanged {
+        diff: Some(diff), ..
+    }
+    | Drift::DownChanged {
+        diff: Some(diff), ..
+    } = d
+    {
+        for line in diff.lines() {
+            writeln!(out, "      {line}")?;
+        }
+    }
+    Ok(())
+}
+
+/// `topology primary, 1 replica(s)` and one line per replica, or the standby and its primary.
+fn topology(out: &mut impl Write, t: &crate::db::topology::Topology) -> std::io::Result<()> {
+    if t.is_standby() {
+        writeln!(
+            out,
+            "topology {}; up, down, stamp and backfills are refused here",
+            t.summary()
+        )?;
+        return Ok(());
+    }
+    match t.replicas.len() {
+        0 => writeln!(out, "topology primary, no replicas")?,
+        n => writeln!(out, "topology primary, {n} replica(s)")?,
+    }
+    for r in &t.replicas {
+        writeln!(out, "replica  {r}")?;
     }
     Ok(())
 }
@@ -408,12 +317,11 @@ pub fn plan(out: &mut impl Write, p: &Plan) -> std::io::Result<()> {
             ""
         }
     )?;
+    if let Some(note) = p.out_of_order_note() {
+        writeln!(out, "{note}")?;
+    }
     for s in &p.steps {
-        let how = if s.no_transaction {
-            "no transaction, statement by statement"
-        } else {
-            "one transaction"
-        };
+        let how = s.how();
         writeln!(
             out,
             "\n-- {} {} ({how})",

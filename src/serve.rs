@@ -3,19 +3,24 @@
 //! - `GET /health`: the health document (200 ok/degraded, 503 down).
 //! - `GET /admin/migrations`: current vs target as JSON, or an HTML page with a Retry button when
 //!   the client accepts `text/html`.
-//! - `POST /admin/migrations/retry`: `up` to head as audit action `retry`. Needs
+//! - `POST /admin/migrations/retry`: `up` to head as audit action `retry`, through the gates of
+//!   [`Caller::Serve`] (a production target's pre-deploy checklist). Needs
 //!   `Authorization: Bearer <token>`; the token comes from the env var named by `[serve] token_env`
 //!   (default `PGSHIFT_SERVE_TOKEN`). Without a configured token the route is disabled (403).
 //!
-//! Binds to 127.0.0.1 by default: these routes are for operators, not the internet.
+//! Binds to 127.0.0.1 by default: these routes are for operators, not the internet. The token must
+//! be at least [`MIN_TOKEN_BYTES`] long, and every request must name this server in its `Host`
+//! header (the listen address, `localhost` on loopback, or a name in `[serve] hosts`): a page on
+//! another site that rebinds its DNS name to this address cannot reach it (DNS rebinding).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -25,6 +30,7 @@ use crate::config::{Loaded, Target};
 use crate::error::{Error, Result};
 use crate::event::Reporter;
 use crate::health::{self, HealthStatus};
+use crate::ops::gate::{Caller, Checklists, Policy};
 use crate::ops::migrate;
 use crate::plan::{Direction, TargetSpec};
 use crate::runbook::diagnose;
@@ -32,6 +38,8 @@ use crate::runbook::diagnose;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_TOKEN_ENV: &str = "PGSHIFT_SERVE_TOKEN";
 pub const RETRY_ACTION: &str = "retry";
+/// A bearer token shorter than this is guessable; `serve` refuses to start with one.
+pub const MIN_TOKEN_BYTES: usize = 16;
 
 /// The typed `[serve]` config section.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -41,6 +49,9 @@ pub struct ServeConfig {
     pub listen: Option<String>,
     /// Environment variable holding the bearer token for mutating routes [default: PGSHIFT_SERVE_TOKEN].
     pub token_env: Option<String>,
+    /// Host names this server answers to besides its listen address (e.g. the name a proxy
+    /// forwards); any other `Host` header is refused.
+    pub hosts: Option<Vec<String>>,
 }
 
 impl ServeConfig {
@@ -60,18 +71,113 @@ impl ServeConfig {
         self.token_env.as_deref().unwrap_or(DEFAULT_TOKEN_ENV)
     }
 
-    /// The token, if the named variable is set and non-empty.
-    pub fn token(&self) -> Option<String> {
-        std::env::var(self.token_env())
+    /// The token, if the named variable is set and non-empty; one shorter than
+    /// [`MIN_TOKEN_BYTES`] is a configuration error (exit 2), never silently accepted.
+    pub fn token(&self) -> Result<Option<String>> {
+        let Some(token) = std::env::var(self.token_env())
             .ok()
-            .filter(|t| !t.trim().is_empty())
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+        else {
+            return Ok(None);
+        };
+        if token.len() < MIN_TOKEN_BYTES {
+            return Err(Error::Usage(format!(
+                "{} holds a {}-byte token; the retry route needs at least {MIN_TOKEN_BYTES} bytes so that it cannot be guessed. Use e.g. `openssl rand -hex 32`.",
+                self.token_env(),
+                token.len()
+            )));
+        }
+        Ok(Some(token))
     }
+}
+
+/// Bind the listen address. A malformed address or one that cannot be bound here is a usage error
+/// (exit 2): it is the operator's setting that is wrong.
+pub async fn bind(listen: &str) -> Result<tokio::net::TcpListener> {
+    let bad = |why: String| {
+        Error::Usage(format!(
+            "cannot listen on {listen:?}: {why}. Give HOST:PORT, e.g. --listen 127.0.0.1:8080"
+        ))
+    };
+    let (host, port) = listen
+        .rsplit_once(':')
+        .ok_or_else(|| bad("no port".into()))?;
+    if host.is_empty() || port.parse::<u16>().is_err() {
+        return Err(bad(format!(
+            "{port:?} is not a port (0 to 65535) or the host is empty"
+        )));
+    }
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| bad(e.to_string()))
+}
+
+/// Which `Host` headers this server answers to.
+#[derive(Debug, Clone)]
+pub struct HostPolicy {
+    pub listen: SocketAddr,
+    /// Lowercase names from `[serve] hosts`.
+    pub names: Vec<String>,
+}
+
+impl HostPolicy {
+    pub fn new(listen: SocketAddr, names: &[String]) -> HostPolicy {
+        HostPolicy {
+            listen,
+            names: names.iter().map(|n| normalize_host(n)).collect(),
+        }
+    }
+
+    /// The listen address itself, `localhost` when listening on loopback, any IP literal when
+    /// listening on all interfaces (a rebound DNS name is never an IP literal), or a configured name.
+    pub fn allows(&self, host_header: &str) -> bool {
+        let host = normalize_host(host_header);
+        if self.names.contains(&host) {
+            return true;
+        }
+        let ip = self.listen.ip();
+        match host.parse::<IpAddr>() {
+            Ok(given) => ip.is_unspecified() || given == ip,
+            Err(_) => host == "localhost" && (ip.is_loopback() || ip.is_unspecified()),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let mut allowed = vec![self.listen.ip().to_string()];
+        if self.listen.ip().is_loopback() || self.listen.ip().is_unspecified() {
+            allowed.push("localhost".into());
+        }
+        allowed.extend(self.names.iter().cloned());
+        allowed.join(", ")
+    }
+}
+
+/// `Host` without its port and brackets, lowercase, without a trailing dot.
+fn normalize_host(h: &str) -> String {
+    let h = h.trim();
+    let host = if let Some(rest) = h.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        match h.rsplit_once(':') {
+            Some((host, port))
+                if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                host
+            }
+            _ => h,
+        }
+    };
+    host.trim_end_matches('.').to_ascii_lowercase()
 }
 
 pub struct AppState {
     pub target: Target,
+    /// What the checklist gate of a retry reads.
+    pub checklists: Checklists,
     pub token: Option<String>,
     pub token_env: String,
+    pub hosts: HostPolicy,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -79,15 +185,53 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(get_health))
         .route("/admin/migrations", get(get_migrations))
         .route("/admin/migrations/retry", post(post_retry))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            check_host,
+        ))
         .with_state(state)
+}
+
+/// Refuse a request whose `Host` is not this server (DNS rebinding), before any route runs.
+async fn check_host(State(st): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match host {
+        Some(h) if st.hosts.allows(&h) => next.run(request).await,
+        Some(h) => refuse(
+            StatusCode::MISDIRECTED_REQUEST,
+            format!(
+                "Host {h:?} is not a name this server answers to (allowed: {}); refused to stop DNS rebinding. If the name is yours, add it to [serve] hosts.",
+                st.hosts.describe()
+            ),
+        ),
+        None => refuse(StatusCode::BAD_REQUEST, "a Host header is required".into()),
+    }
 }
 
 /// Serve until ctrl-c / SIGTERM.
 pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>) -> Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| Error::io("serving HTTP", e))
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
+    .map_err(|e| Error::io("serving HTTP", e))
+}
+
+/// A short, stable id of a token for the audit trail: the first 8 hex digits of its SHA-256. It
+/// tells tokens apart (rotation, several callers) and gives nothing away about the token itself.
+pub fn token_id(token: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, token.as_bytes())
+        .as_ref()
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 async fn shutdown() {
@@ -177,7 +321,11 @@ fn refuse(code: StatusCode, message: String) -> Response {
         .into_response()
 }
 
-async fn post_retry(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+async fn post_retry(
+    State(st): State<Arc<AppState>>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     let Some(expected) = &st.token else {
         return refuse(
             StatusCode::FORBIDDEN,
@@ -209,8 +357,15 @@ async fn post_retry(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Resp
     }
     let result = async {
         let catalog = Catalog::load(&st.target.migrations)?;
-        let mut req = migrate::Request::new(Direction::Up, TargetSpec::Head);
+        let policy = Policy::new(Caller::Serve, st.checklists.clone());
+        let mut req = migrate::Request::new(Direction::Up, TargetSpec::Head, policy);
         req.action = RETRY_ACTION.into();
+        // Who asked: the audit row names the client and the token (by id, never the token).
+        req.detail["caller"] = serde_json::json!({
+            "via": "serve",
+            "address": client.to_string(),
+            "token_id": token_id(expected),
+        });
         migrate::run(&st.target, &catalog, &req, &Reporter::silent()).await
     }
     .await;
@@ -226,13 +381,15 @@ async fn post_retry(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Resp
         Err(e) => {
             tracing::error!("{}: {e}", migrate::FAILED);
             let code = match e.exit_code() {
+                // A gate refused (e.g. no fresh pre-deploy checklist on production): audited.
+                _ if matches!(e, Error::Refused(_)) => StatusCode::FORBIDDEN,
                 crate::error::ExitCode::LockBusy => StatusCode::CONFLICT,
                 crate::error::ExitCode::Unreachable => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
             let body = serde_json::json!({
                 "ok": false,
-                "error": e.to_string(),
+                "error": crate::secrets::redact(&e.to_string()),
                 "kind": e.kind(),
                 "sqlstate": e.sqlstate(),
                 "diagnosis": diagnose::from_error(&e, &st.target),
@@ -331,6 +488,50 @@ mod tests {
         assert!(!same_token("s3cret!", "s3cret"));
         assert!(!same_token("", "s3cret"));
         assert!(!same_token("S3cret", "s3cret"));
+    }
+
+    #[test]
+    fn host_header_must_name_this_server() {
+        let loopback = HostPolicy::new(
+            "127.0.0.1:8080".parse().unwrap(),
+            &["Migrations.Internal.".into()],
+        );
+        for ok in [
+            "127.0.0.1:8080",
+            "127.0.0.1",
+            "localhost:8080",
+            "LOCALHOST",
+            "migrations.internal:443",
+            "migrations.internal",
+        ] {
+            assert!(loopback.allows(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "evil.example:8080",
+            "10.0.0.5:8080",
+            "127.0.0.1.evil.example",
+            "",
+            "[::1]:8080",
+        ] {
+            assert!(!loopback.allows(bad), "{bad}");
+        }
+        let all = HostPolicy::new("0.0.0.0:8080".parse().unwrap(), &[]);
+        assert!(
+            all.allows("10.0.0.5:8080") && all.allows("[fe80::1]:8080") && all.allows("localhost")
+        );
+        assert!(!all.allows("evil.example"));
+        let v6 = HostPolicy::new("[::1]:8080".parse().unwrap(), &[]);
+        assert!(v6.allows("[::1]:8080") && v6.allows("localhost") && !v6.allows("127.0.0.1"));
+    }
+
+    #[test]
+    fn token_ids_are_short_stable_and_not_the_token() {
+        let id = token_id("s3cret-token-0123456789");
+        assert_eq!(id.len(), 8);
+        assert_eq!(id, token_id("s3cret-token-0123456789"));
+        assert_ne!(id, token_id("s3cret-token-0123456780"));
+        assert!(!"s3cret-token-0123456789".contains(&id));
     }
 
     #[test]

@@ -123,6 +123,40 @@ fn dollar_tag(b: &[u8]) -> Option<usize> {
     None
 }
 
+/// The first statement of `sql` that ends or starts a transaction at top level (`BEGIN`, `START
+/// TRANSACTION`, `COMMIT`, `END`, `ROLLBACK` but not `ROLLBACK TO`, `ABORT`, `PREPARE TRANSACTION`):
+/// in a migration pgshift runs in its own transaction, such a statement would commit part of the
+/// migration or run the rest outside it. The `END` closing a `BEGIN ATOMIC` function body is not one.
+pub fn transaction_control(sql: &str) -> Option<Statement> {
+    let mut in_atomic_body = false;
+    for stmt in statements(sql) {
+        let lower = stmt.text.to_ascii_lowercase();
+        let words: Vec<&str> = lower.split_whitespace().take(3).collect();
+        let first = words.first().map(|w| w.trim_end_matches(';')).unwrap_or("");
+        if in_atomic_body {
+            // The splitter cut the body at its `;`s: skip up to the END that closes it.
+            in_atomic_body = first != "end";
+            continue;
+        }
+        let all: Vec<&str> = lower.split_whitespace().collect();
+        if all.windows(2).any(|w| w == ["begin", "atomic"]) {
+            in_atomic_body = all.last() != Some(&"end");
+            continue;
+        }
+        let ends = match first {
+            "begin" | "commit" | "end" | "abort" => true,
+            "start" => words.get(1) == Some(&"transaction"),
+            "rollback" => !matches!(words.get(1), Some(&"to")),
+            "prepare" => words.get(1) == Some(&"transaction"),
+            _ => false,
+        };
+        if ends {
+            return Some(stmt);
+        }
+    }
+    None
+}
+
 /// Quote an identifier for SQL (`"my ""table"""`). The one place identifiers meet SQL text.
 pub fn quote_ident(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
@@ -165,6 +199,34 @@ mod tests {
         assert_eq!(s[0].line, 3);
         assert_eq!(s[1].text, "select $1");
         assert!(statements("  -- nothing\n/* here */").is_empty());
+    }
+
+    #[test]
+    fn finds_top_level_transaction_control_only() {
+        let found = |sql: &str| transaction_control(sql).map(|s| (s.line, s.text));
+        assert_eq!(
+            found("create table a (id int);\ncommit;\nselect 1/0;"),
+            Some((2, "commit".into()))
+        );
+        for sql in [
+            "BEGIN;\ncreate table a (id int);",
+            "start transaction isolation level serializable",
+            "create table a (id int); ROLLBACK",
+            "end",
+            "abort;",
+            "prepare transaction 'x'",
+        ] {
+            assert!(found(sql).is_some(), "{sql}");
+        }
+        for sql in [
+            "savepoint s; select 1; rollback to savepoint s; release s;",
+            "do $$ begin commit; end $$;",
+            "-- commit;\nselect 'rollback;';",
+            "create function f() returns int language sql\nbegin atomic\n  select 1;\nend;\nselect f();",
+            "create table begin_log (id int); update commit_log set x = 1",
+        ] {
+            assert_eq!(found(sql), None, "{sql}");
+        }
     }
 
     #[test]

@@ -16,21 +16,24 @@ use std::time::Instant;
 use crate::catalog::{Catalog, Revision};
 use crate::config::{ConnInfo, Environment, Guard, Target};
 use crate::db::audit::{self, NewEvent, Outcome as AuditOutcome};
-use crate::db::{Session, history, lock, schema};
+use crate::db::{Session, history, schema};
 use crate::error::{Error, ExitCode, Result};
 use crate::event::{Event, Level, Reporter};
+use crate::ops::gate::{Caller, Checklists, Policy};
 use crate::ops::migrate::{self, COMPLETED, DEGRADED, FAILED, RUNNING};
 use crate::plan::{Direction, TargetSpec};
 use crate::runbook::diagnose::{self, Finding};
+use crate::text::first_line;
 
 /// The audit action of a startup run, and of the dev fallback.
 pub const ACTION: &str = "startup";
 pub const DEV_ACTION: &str = "dev_create_tables";
 
 const MAX_EVENT_ID: &str = "SELECT coalesce(max(id), 0) FROM pgshift_events";
-/// Did `migrate::run` already audit this very failure (another replica's rows do not count)?
+/// Did `migrate::run` already audit this very failure (another replica's rows do not count)? An
+/// interrupted run's row says what interrupted it before the error.
 const STARTUP_FAILURE_SINCE: &str = "SELECT EXISTS (SELECT 1 FROM pgshift_events
-    WHERE id > $1 AND action = 'startup' AND outcome <> 'ok' AND error = $2)";
+    WHERE id > $1 AND action = 'startup' AND outcome <> 'ok' AND strpos(error, $2) > 0)";
 
 /// What an embedding application (or `pgshift startup`) asks for.
 #[derive(Debug, Clone)]
@@ -42,6 +45,10 @@ pub struct Config {
     pub strict: bool,
     /// `DEV_CREATE_TABLES=true`: the non-production fallback.
     pub dev_create_tables: bool,
+    /// What the checklist gate reads on a production target (see `ops::gate`).
+    pub checklists: Checklists,
+    /// SIGTERM/SIGINT/SIGHUP: cancel the running step, roll it back, audit, stop.
+    pub interrupt: crate::interrupt::Interrupt,
 }
 
 impl Config {
@@ -50,6 +57,8 @@ impl Config {
             target,
             strict: false,
             dev_create_tables: false,
+            checklists: Checklists::Defaults,
+            interrupt: crate::interrupt::Interrupt::none(),
         }
     }
 
@@ -70,6 +79,8 @@ impl Config {
             scratch_url: None,
             require_checklist_hours: None,
             source: "startup config".into(),
+            expected_replicas: Vec::new(),
+            out_of_order: false,
         }))
     }
 
@@ -161,8 +172,10 @@ pub async fn run(cfg: &Config, reporter: &Reporter) -> Outcome {
     let inner = runbook_lines_filtered(reporter);
     let result = async {
         let catalog = Catalog::load(&target.migrations)?;
-        let mut req = migrate::Request::new(Direction::Up, TargetSpec::Head);
+        let policy = Policy::new(Caller::Startup, cfg.checklists.clone());
+        let mut req = migrate::Request::new(Direction::Up, TargetSpec::Head, policy);
         req.action = ACTION.into();
+        req.interrupt = cfg.interrupt.clone();
         migrate::run(target, &catalog, &req, &inner.0).await
     }
     .await;
@@ -213,10 +226,6 @@ pub async fn run(cfg: &Config, reporter: &Reporter) -> Outcome {
     }
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or("")
-}
-
 /// A reporter for `migrate::run` that forwards everything except the runbook lines, which startup
 /// prints itself (so each appears exactly once, also when `run` fails before emitting them).
 fn runbook_lines_filtered(outer: &Reporter) -> (Reporter, tokio::task::JoinHandle<()>) {
@@ -265,25 +274,12 @@ async fn record_failure(target: &Target, before: Option<i64>, error: &Error, sta
     {
         return; // migrate::run wrote it
     }
-    if !exists {
-        let name = lock::runner_name(&s);
-        if lock::acquire(
-            &s,
-            lock::RUNNER,
-            &name,
-            std::time::Duration::from_secs(5),
-            &Reporter::silent(),
-        )
-        .await
-        .is_err()
-        {
-            return;
-        }
-        let ok = schema::ensure(&s).await.is_ok();
-        lock::release(&s, lock::RUNNER, &name).await.ok();
-        if !ok {
-            return;
-        }
+    if !exists
+        && schema::ensure_unlocked(&s, std::time::Duration::from_secs(5), &Reporter::silent())
+            .await
+            .is_err()
+    {
+        return;
     }
     let mut event = NewEvent::new(ACTION, AuditOutcome::Failed);
     if matches!(
@@ -307,8 +303,51 @@ async fn record_failure(target: &Target, before: Option<i64>, error: &Error, sta
 
 /// Create the schema straight from the catalog: every migration not in history, up SQL and history
 /// row, all in one transaction (all or nothing). Refused on production; refused when a migration
-/// must run outside a transaction.
+/// must run outside a transaction. Audited as `dev_create_tables` whatever the outcome.
 pub async fn dev_create_tables(target: &Target, reporter: &Reporter) -> Result<Vec<Revision>> {
+    let start = Instant::now();
+    let result = create_directly(target, reporter).await;
+    record_dev_create_tables(target, &result, start).await;
+    result
+}
+
+/// The `dev_create_tables` audit row: ok with what was created, refused (production, a
+/// no-transaction migration, bad files) or failed with the error. Best effort, on its own
+/// connection (the failed transaction's connection may be gone).
+async fn record_dev_create_tables(target: &Target, result: &Result<Vec<Revision>>, start: Instant) {
+    let Ok(s) = Session::connect(&target.conn, DEV_ACTION).await else {
+        return;
+    };
+    if !schema::exists(&s, "pgshift_events").await.unwrap_or(false) {
+        tracing::warn!("DEV_CREATE_TABLES: no pgshift_events table, the outcome is not audited");
+        return;
+    }
+    let outcome = match result {
+        Ok(_) => AuditOutcome::Ok,
+        Err(Error::Refused(_) | Error::Catalog(_) | Error::Integrity(_)) => AuditOutcome::Refused,
+        Err(_) => AuditOutcome::Failed,
+    };
+    let mut event = NewEvent::new(DEV_ACTION, outcome);
+    event.duration = start.elapsed();
+    event.detail =
+        serde_json::json!({ "target": target.name, "environment": target.environment.as_str() });
+    match result {
+        Ok(created) => {
+            event.to = created.last().copied();
+            event.detail["created"] = serde_json::json!(created);
+        }
+        Err(e) => {
+            event.error = Some(e.to_string());
+            event.detail["kind"] = serde_json::json!(e.kind());
+            event.detail["sqlstate"] = serde_json::json!(e.sqlstate());
+        }
+    }
+    if let Err(e) = audit::record(&s, &event).await {
+        tracing::warn!("could not record the DEV_CREATE_TABLES outcome: {e}");
+    }
+}
+
+async fn create_directly(target: &Target, reporter: &Reporter) -> Result<Vec<Revision>> {
     if target.environment.is_production() {
         return Err(Error::Refused(format!(
             "DEV_CREATE_TABLES=true is refused on production target {}: production schema comes only from migrations. Fix the failure above and retry (POST /admin/migrations/retry or `pgshift up`).",
@@ -316,9 +355,10 @@ pub async fn dev_create_tables(target: &Target, reporter: &Reporter) -> Result<V
         )));
     }
     let catalog = Catalog::load(&target.migrations)?;
-    let start = Instant::now();
+    catalog.refuse_scaffolds()?;
     let mut s = Session::connect(&target.conn, DEV_ACTION).await?;
-    schema::ensure(&s).await?;
+    // It was called without the runner lock (tables created by a failed run may be missing).
+    schema::ensure_unlocked(&s, target.lock_wait, reporter).await?;
     let tx = s
         .client
         .transaction()
@@ -372,11 +412,6 @@ pub async fn dev_create_tables(target: &Target, reporter: &Reporter) -> Result<V
             if labels.is_empty() { "nothing was missing".into() } else { labels.join(", ") }
         ),
     );
-    let mut event = NewEvent::new(DEV_ACTION, AuditOutcome::Ok);
-    event.duration = start.elapsed();
-    event.to = created.last().copied();
-    event.detail = serde_json::json!({ "created": created, "target": target.name, "environment": target.environment.as_str() });
-    audit::record(&s, &event).await.ok();
     Ok(created)
 }
 

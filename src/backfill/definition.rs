@@ -218,7 +218,7 @@ fn load_one(file: &Path, catalog: &Catalog) -> std::result::Result<Definition, V
     let raw: RawDefinition = toml::from_str(&text).map_err(|e| {
         vec![format!(
             "{label}: {}",
-            crate::output::one_line(&e.to_string(), 300)
+            crate::text::one_line(&e.to_string(), 300)
         )]
     })?;
     let sibling = file.with_extension("sql");

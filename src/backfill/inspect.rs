@@ -62,7 +62,7 @@ fn prepare_failed(d: &Definition, what: &str, e: &tokio_postgres::Error, sql: &s
         format!(
             "the {what} statement does not prepare: {}\n  {what}: {}",
             DbFailure::from_pg(e, Some(sql)),
-            crate::output::one_line(sql, 200)
+            crate::text::one_line(sql, 200)
         ),
     )
 }

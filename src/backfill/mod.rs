@@ -9,7 +9,6 @@
 //! - [`run`] / [`resume`]: run batches until done, paused (a [`Control`] or [`pause`]) or cancelled;
 //! - [`pause`] / [`cancel`]: ask the engine running a backfill, in any process, to stop.
 
-pub mod cli;
 pub mod definition;
 pub mod engine;
 pub mod guarded;
@@ -27,7 +26,7 @@ pub use store::{RunRow, RunState};
 use crate::catalog::Catalog;
 use crate::config::Target;
 use crate::db::audit::{self, NewEvent, Outcome};
-use crate::db::{Session, lock, schema};
+use crate::db::{Session, lock, schema, topology};
 use crate::error::{Error, Result};
 use crate::event::{Event, Level, Reporter};
 use crate::interrupt::Interrupt;
@@ -227,6 +226,10 @@ pub async fn dry_run_until(
 ) -> Result<DryRun> {
     let d = registry.get(name)?;
     let s = guarded::session(target, &format!("backfill dry-run {name}")).await?;
+    // Its sample batch writes (then rolls back): a standby cannot run it.
+    topology::read(&s)
+        .await?
+        .refuse_standby(&format!("dry-run backfill {name}"))?;
     let what = format!("backfill {name}: dry run");
     let work = dry_run_on(&s, target, d, opts, reporter);
     match guarded::until(&s, interrupt, &what, work).await {
@@ -478,6 +481,9 @@ async fn run_mode(
 ) -> Result<RunReport> {
     let d = registry.get(name)?;
     let s = guarded::session(target, &format!("backfill {name}")).await?;
+    topology::read(&s)
+        .await?
+        .refuse_standby(&format!("run backfill {name}"))?;
     ensure_tables(&s, target, reporter).await?;
     take_locks(&s, d).await?;
     let start = Instant::now();
@@ -713,14 +719,7 @@ async fn run_setup(
 
 /// pgshift's tables, created under the runner lock the first time (like migrations do).
 async fn ensure_tables(s: &Session, target: &Target, reporter: &Reporter) -> Result<()> {
-    if schema::exists(s, store::TABLE).await? && schema::exists(s, "pgshift_events").await? {
-        return Ok(());
-    }
-    let db = lock::runner_name(s);
-    lock::acquire(s, lock::RUNNER, &db, target.lock_wait, reporter).await?;
-    let result = schema::ensure(s).await;
-    lock::release(s, lock::RUNNER, &db).await?;
-    result
+    schema::ensure_unlocked(s, target.lock_wait, reporter).await
 }
 
 /// One run of a backfill at a time, and one backfill per table: both advisory locks, held for

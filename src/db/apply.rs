@@ -10,7 +10,7 @@ use super::Session;
 use super::blockers::{self, Blocker};
 use super::history;
 use crate::config::Guard;
-use crate::error::{DbFailure, Error, Result};
+use crate::error::{DbFailure, Error, Leftover, Result};
 use crate::event::{Event, Level, Reporter};
 use crate::interrupt::Interrupt;
 use crate::plan::{Direction, Step};
@@ -38,22 +38,36 @@ pub enum Durability {
     Flush,
 }
 
-/// Statements prepared once per run (each prepare is a round trip).
+/// Statements prepared once per run (pipelined: one round trip).
 pub struct Prepared {
+    /// Guarded history writes for transactional steps (see [`history::INSERT_IF_STEP_RAN`]).
+    insert_if_ran: Statement,
+    delete_if_ran: Statement,
+    /// Plain ones for no-transaction steps, written after every statement succeeded.
     insert: Statement,
     delete: Statement,
+    /// The run's audit row follows each committed step ([`super::audit::PROGRESS`]).
+    progress: Statement,
 }
 
 impl Prepared {
     pub async fn new(s: &Session) -> Result<Prepared> {
         let prep = |sql| s.client.prepare(sql);
+        let (insert_if_ran, delete_if_ran, insert, delete, progress) = futures_util::future::join5(
+            prep(history::INSERT_IF_STEP_RAN),
+            prep(history::DELETE_IF_STEP_RAN),
+            prep(history::INSERT_APPLIED_WITH_SQL),
+            prep(history::DELETE_APPLIED),
+            prep(super::audit::PROGRESS),
+        )
+        .await;
+        let failed = |e| Error::db("preparing the history writes", &e);
         Ok(Prepared {
-            insert: prep(history::INSERT_APPLIED)
-                .await
-                .map_err(|e| Error::db("preparing the history insert", &e))?,
-            delete: prep(history::DELETE_APPLIED)
-                .await
-                .map_err(|e| Error::db("preparing the history delete", &e))?,
+            insert_if_ran: insert_if_ran.map_err(failed)?,
+            delete_if_ran: delete_if_ran.map_err(failed)?,
+            insert: insert.map_err(failed)?,
+            delete: delete.map_err(failed)?,
+            progress: progress.map_err(failed)?,
         })
     }
 }
@@ -68,6 +82,8 @@ pub struct Runner<'a> {
     pub guard: &'a Guard,
     pub interrupt: &'a Interrupt,
     pub reporter: &'a Reporter,
+    /// The run's `started` audit row, brought up to date with each committed step.
+    pub run: Option<i64>,
 }
 
 /// Run `step` on the runner's worker, watching for blockers with its monitor.
@@ -88,12 +104,10 @@ pub async fn run_step(
         run_no_transaction(runner, step).await?
     } else {
         retrying(runner, step, &step.sql, || {
-            run_in_transaction(worker, prepared, step, guard, durability)
+            run_in_transaction(worker, prepared, step, guard, durability, runner.run)
         })
         .await
-        .map_err(|(failure, blockers, attempts)| {
-            step_error(step, failure, None, &blockers, attempts)
-        })?
+        .map_err(|failed| step_error(step, failed, None))?
     };
     let elapsed = start.elapsed();
     reporter.emit(Event::StepFinished {
@@ -124,53 +138,207 @@ fn session_settings(guard: &Guard, scope: &str) -> String {
     sql
 }
 
-/// One attempt: BEGIN, guards, the step's SQL, the history row, COMMIT, pipelined in one round
-/// trip. The server runs them in order: if the SQL fails, the insert fails on the aborted
-/// transaction and COMMIT turns into ROLLBACK, so nothing of the step remains. The first error in
-/// that order is the one that counts.
+/// One attempt: BEGIN, guards, the step's SQL, the history row, the audit row's progress, COMMIT,
+/// pipelined in one round trip. The server runs them in order, and the history write commits only
+/// if the step's SQL ran to its end in this same transaction: the BEGIN sets a transaction-local
+/// marker with a fresh token, the SQL's message ends with a statement that extends it, and the
+/// write raises unless it sees the extended token (see [`history::INSERT_IF_STEP_RAN`]). So a SQL
+/// message that was never sent (a NUL byte cannot be encoded), that failed, or that ended the
+/// transaction itself (its own COMMIT or ROLLBACK) cannot leave a history row, and COMMIT then
+/// ends an aborted transaction, which is a rollback.
 async fn run_in_transaction(
     s: &Session,
     prepared: &Prepared,
     step: &Step,
     guard: &Guard,
     durability: Durability,
-) -> std::result::Result<(), tokio_postgres::Error> {
+    run: Option<i64>,
+) -> std::result::Result<(), Failed> {
     let deferred = match durability {
         Durability::Deferred => "; SET LOCAL synchronous_commit = off",
         Durability::Flush => "",
     };
-    let begin = format!("BEGIN; {}{deferred}", session_settings(guard, "LOCAL"));
-    // join4 polls in argument order, which is the order the messages are sent.
+    let token = format!("{}:{:016x}", step.revision, fastrand::u64(..));
+    let begin = format!(
+        "BEGIN; {}{deferred}; {}",
+        session_settings(guard, "LOCAL"),
+        history::step_begun(&token)
+    );
+    // A newline first: the SQL may end in a `--` comment or without a semicolon.
+    let sql = format!("{}\n;{}", step.sql, history::STEP_RAN);
+    let marker = history::step_ran_marker(&token);
+    let record = async {
+        let written = record_history(s, prepared, step, Some(&marker)).await?;
+        if let Some(id) = run {
+            s.client.execute(&prepared.progress, &[&id]).await?;
+        }
+        Ok::<u64, tokio_postgres::Error>(written)
+    };
+    // Counting the statements the server completed names the one that failed at run time.
+    let mut completed = 0;
+    let script = async {
+        use futures_util::StreamExt;
+        let stream = s.client.simple_query_raw(&sql).await?;
+        futures_util::pin_mut!(stream);
+        while let Some(message) = stream.next().await {
+            if let tokio_postgres::SimpleQueryMessage::CommandComplete(_) = message? {
+                completed += 1;
+            }
+        }
+        Ok(())
+    };
+    // join4 polls in argument order, and each future sends its message on its first poll.
     let (begin, sql, history, commit) = futures_util::future::join4(
         s.client.batch_execute(&begin),
-        s.client.batch_execute(&step.sql),
-        record_history(s, prepared, step),
+        script,
+        record,
         s.client.batch_execute("COMMIT"),
     )
     .await;
-    let result = begin.and(sql).and(history.map(|_| ())).and(commit);
-    if result.is_err() && !s.client.is_closed() {
+    let failed_in_sql = sql.is_err();
+    let failed = attempt_outcome(begin, sql, history.map(|_| ()), commit).map(|mut f| {
+        if failed_in_sql {
+            f.completed = Some(completed);
+        }
+        f
+    });
+    if failed.is_some() && !s.client.is_closed() {
         // Normally COMMIT already ended the aborted transaction; make sure nothing stays open.
         if let Err(e) = s.client.batch_execute("ROLLBACK").await {
             tracing::warn!("rollback after a failed step also failed: {e}");
         }
     }
-    result
+    failed.map_or(Ok(()), Err)
+}
+
+/// A failed attempt: the error that counts, and what it left behind.
+pub struct Failed {
+    pub error: tokio_postgres::Error,
+    pub left: Leftover,
+    /// When the step's SQL failed: how many of its statements the server completed before.
+    pub completed: Option<usize>,
+}
+
+type PgResult = std::result::Result<(), tokio_postgres::Error>;
+
+/// Read what a pipelined attempt left behind from which of its messages failed, and how. Only a
+/// response from the server proves what happened to the transaction; a connection that closed
+/// without one leaves the outcome unknown, since COMMIT was already on its way.
+fn attempt_outcome(
+    begin: PgResult,
+    sql: PgResult,
+    history: PgResult,
+    commit: PgResult,
+) -> Option<Failed> {
+    let fail = |error, left| {
+        Some(Failed {
+            error,
+            left,
+            completed: None,
+        })
+    };
+    match (begin, sql, history, commit) {
+        (Ok(()), Ok(()), Ok(()), Ok(())) => None,
+        (Err(e), ..) => {
+            let left = if server_answered(&e) {
+                Leftover::Nothing
+            } else {
+                Leftover::Unknown
+            };
+            fail(e, left)
+        }
+        (Ok(()), Err(e), history, _) => {
+            let left = if client_side(&e) {
+                // Never sent; the guarded write then failed on the missing marker.
+                match history {
+                    Err(h) if history::is_marker_missing(&h) => Leftover::NeverSent,
+                    _ => Leftover::Unknown,
+                }
+            } else if ended_session(&e) {
+                Leftover::Nothing
+            } else if !server_answered(&e) {
+                Leftover::Unknown
+            } else {
+                // A server error in the SQL: the write behind it tells whether the transaction
+                // it aborted was still pgshift's.
+                match history {
+                    Err(h) if history::is_marker_missing(&h) => Leftover::EndedBySql,
+                    Err(h) if server_answered(&h) => Leftover::Nothing,
+                    _ => Leftover::Unknown,
+                }
+            };
+            fail(e, left)
+        }
+        (Ok(()), Ok(()), Err(e), _) => {
+            let left = if history::is_marker_missing(&e) {
+                Leftover::EndedBySql
+            } else if server_answered(&e) {
+                Leftover::Nothing
+            } else {
+                Leftover::Unknown
+            };
+            fail(e, left)
+        }
+        (Ok(()), Ok(()), Ok(()), Err(e)) => {
+            let left = if server_answered(&e) {
+                Leftover::Nothing
+            } else {
+                Leftover::Unknown
+            };
+            fail(e, left)
+        }
+    }
+}
+
+/// The server answered with an error: it ran the message and knows the transaction failed.
+fn server_answered(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_some()
+}
+
+/// The server ended the session (terminated, shutting down) while running this message: it rolls
+/// back the open transaction and reads nothing after.
+fn ended_session(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|d| matches!(d.code().code(), "57P01" | "57P02" | "57P03"))
+}
+
+/// Failed in the client before it was sent (it cannot be encoded), not on a dead connection.
+fn client_side(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_none() && !e.is_closed()
 }
 
 async fn record_history(
     s: &Session,
     prepared: &Prepared,
     step: &Step,
+    marker: Option<&str>,
 ) -> std::result::Result<u64, tokio_postgres::Error> {
-    match step.direction {
-        Direction::Up => {
+    match (step.direction, marker) {
+        (Direction::Up, marker) => {
             let (v, name, on, sum) = history::row_values(step.revision, &step.name, step.checksum);
+            let (up, down, late) = (&step.sql, &step.down, &step.out_of_order);
+            match marker {
+                Some(m) => {
+                    s.client
+                        .execute(
+                            &prepared.insert_if_ran,
+                            &[&v, &name, &on, &sum, up, down, late, &m],
+                        )
+                        .await
+                }
+                None => {
+                    s.client
+                        .execute(&prepared.insert, &[&v, &name, &on, &sum, up, down, late])
+                        .await
+                }
+            }
+        }
+        (Direction::Down, Some(m)) => {
             s.client
-                .execute(&prepared.insert, &[&v, &name, &on, &sum])
+                .execute(&prepared.delete_if_ran, &[&(step.revision.0 as i32), &m])
                 .await
         }
-        Direction::Down => {
+        (Direction::Down, None) => {
             s.client
                 .execute(&prepared.delete, &[&(step.revision.0 as i32)])
                 .await
@@ -197,10 +365,11 @@ async fn run_no_transaction(runner: &Runner<'_>, step: &Step) -> Result<u32> {
     let mut attempts = 1;
     let result = async {
         for stmt in crate::sql::statements(&step.sql) {
+            hold_for_replicas(runner, step).await?;
             reporter.emit(Event::Statement {
                 revision: step.revision,
                 line: stmt.line,
-                text: crate::output::one_line(&stmt.text, 200),
+                text: crate::text::one_line(&stmt.text, 200),
             });
             // A CONCURRENTLY build or drop holds only SHARE UPDATE EXCLUSIVE, which no app read or
             // write conflicts with: its waits (for the lock, then for older transactions) stall
@@ -212,21 +381,37 @@ async fn run_no_transaction(runner: &Runner<'_>, step: &Step) -> Result<u32> {
                 set_lock_timeout(worker, None).await?;
             }
             let n = retrying(runner, step, &stmt.text, || async {
-                super::indexes::drop_invalid_before_retry(worker, &stmt.text, reporter).await?;
-                worker.client.batch_execute(&stmt.text).await
+                let earlier = |error| Failed {
+                    error,
+                    left: Leftover::EarlierStatements,
+                    completed: None,
+                };
+                super::indexes::drop_invalid_before_retry(worker, &stmt.text, reporter)
+                    .await
+                    .map_err(earlier)?;
+                worker
+                    .client
+                    .batch_execute(&stmt.text)
+                    .await
+                    .map_err(earlier)
             })
             .await
-            .map_err(|(failure, blockers, attempts)| {
-                step_error(step, failure, Some(&stmt), &blockers, attempts)
-            })?;
+            .map_err(|failed| step_error(step, failed, Some(&stmt)))?;
             if concurrent {
                 set_lock_timeout(worker, Some(guard.lock_timeout)).await?;
             }
             attempts = attempts.max(n);
         }
-        record_history(worker, prepared, step)
+        record_history(worker, prepared, step, None)
             .await
             .map_err(|e| Error::db(format!("recording {} in history", step.label()), &e))?;
+        if let Some(id) = runner.run {
+            worker
+                .client
+                .execute(&prepared.progress, &[&id])
+                .await
+                .map_err(|e| Error::db("updating the run's audit row", &e))?;
+        }
         Ok(attempts)
     }
     .await;
@@ -252,7 +437,14 @@ async fn set_lock_timeout(worker: &Session, limit: Option<Duration>) -> Result<(
         .map_err(|e| Error::db("setting lock_timeout", &e))
 }
 
-type Attempt = (DbFailure, Vec<Blocker>, u32);
+/// How an attempt ended for good: the failure, what it left, who blocked it, after how many tries.
+struct Attempt {
+    failure: DbFailure,
+    left: Leftover,
+    completed: Option<usize>,
+    blockers: Vec<Blocker>,
+    attempts: u32,
+}
 
 /// Run `attempt` until it succeeds, fails for a reason other than a lock wait, or runs out of
 /// tries. While it runs, poll the monitor connection for the sessions blocking the worker, report
@@ -266,7 +458,7 @@ async fn retrying<F, Fut>(
 ) -> std::result::Result<u32, Attempt>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<(), tokio_postgres::Error>>,
+    Fut: std::future::Future<Output = std::result::Result<(), Failed>>,
 {
     let Runner {
         worker,
@@ -298,7 +490,12 @@ where
                 r = &mut work => break r,
                 _ = interrupt.fired(), if !canceled => {
                     canceled = true;
-                    reporter.log(Level::Warn, format!("interrupt: canceling {} on the server; it rolls back", step.label()));
+                    let after = if step.no_transaction {
+                        "statements before it stay applied, and an interrupted CONCURRENTLY build leaves an INVALID index"
+                    } else {
+                        "the step rolls back"
+                    };
+                    reporter.log(Level::Warn, format!("interrupt: canceling {} on the server; {after}", step.label()));
                     if let Err(e) = crate::tls::cancel(worker.client.cancel_token(), &worker.conn).await {
                         tracing::warn!("cancel request failed: {e}");
                     }
@@ -319,7 +516,12 @@ where
                 }
             }
         };
-        let Err(err) = result else {
+        let Err(Failed {
+            error: err,
+            left,
+            completed,
+        }) = result
+        else {
             return Ok(n);
         };
         let mut failure = DbFailure::from_pg(&err, Some(sql));
@@ -333,8 +535,15 @@ where
             || !retryable
             || n >= guard.retries
             || interrupt.is_set()
+            || left != Leftover::Nothing && left != Leftover::EarlierStatements
         {
-            return Err((failure, seen, n));
+            return Err(Attempt {
+                failure,
+                left,
+                completed,
+                blockers: seen,
+                attempts: n,
+            });
         }
         let delay = guard.delay(n);
         reporter.emit(Event::StepRetry {
@@ -353,68 +562,148 @@ fn pids(b: &[Blocker]) -> Vec<i32> {
     b.iter().map(|b| b.pid).collect()
 }
 
-fn step_error(
-    step: &Step,
-    failure: DbFailure,
-    stmt: Option<&crate::sql::Statement>,
-    blockers: &[Blocker],
-    attempts: u32,
-) -> Error {
+fn step_error(step: &Step, failed: Attempt, stmt: Option<&crate::sql::Statement>) -> Error {
+    let Attempt {
+        failure,
+        left,
+        completed,
+        blockers,
+        attempts,
+    } = failed;
     let action = step.direction.verb().to_string();
-    if failure.is_connection_loss() {
+    let rev = step.revision;
+    // A canceled, failed or cut-off CONCURRENTLY build leaves its index behind, INVALID.
+    let invalid_index = stmt
+        .and_then(|s| super::indexes::concurrent_index_name(&s.text))
+        .map(|name| {
+            format!(
+                " The interrupted CREATE INDEX CONCURRENTLY leaves index {name} INVALID (not rolled back); \
+                 the next run drops it before building it again (or DROP INDEX CONCURRENTLY {name})."
+            )
+        })
+        .unwrap_or_default();
+    if failure.is_connection_loss() || left == Leftover::Unknown {
+        let outcome = match left {
+            Leftover::Nothing => format!(
+                "the server ended the session before COMMIT, so {rev} was rolled back and history is unchanged"
+            ),
+            Leftover::EarlierStatements => format!(
+                "{rev} is a no-transaction migration: statements before this one stay applied, and it is not recorded in history.{invalid_index}"
+            ),
+            _ => format!(
+                "the connection was lost while committing {rev}: whether it committed is unknown; check `pgshift status` before running again"
+            ),
+        };
         return Error::ConnectionLost {
-            action: format!("{action} {}", step.revision),
-            reason: failure.to_string(),
+            action: format!("{action} {rev}"),
+            reason: format!("{failure}; {outcome}"),
         };
     }
-    if RETRYABLE.iter().any(|s| failure.is(s)) {
+    if RETRYABLE.iter().any(|s| failure.is(s))
+        && matches!(left, Leftover::Nothing | Leftover::EarlierStatements)
+    {
         return Error::LockRetriesExhausted {
             action,
-            revision: step.revision,
+            revision: rev,
             reason: failure.to_string(),
             cause: if failure.is("40P01") {
                 crate::error::LockWait::Deadlock
             } else {
                 crate::error::LockWait::Timeout
             },
-            state: if step.no_transaction {
-                crate::error::Leftover::EarlierStatements
-            } else {
-                crate::error::Leftover::Nothing
-            },
+            state: left,
             attempts,
-            blockers: super::blockers::blocked_by(blockers),
+            blockers: super::blockers::blocked_by(&blockers),
         };
     }
-    let statement = match stmt {
+    let failing = stmt
+        .cloned()
+        .or_else(|| failing_statement(&step.sql, failure.line, completed));
+    let statement = match &failing {
         Some(s) => format!(
             "\n  statement at line {}: {}",
             s.line,
-            crate::output::one_line(&s.text, 200)
+            crate::text::one_line(&s.text, 200)
         ),
         None => String::new(),
     };
+    let mut failure = failure;
+    if failure.message.contains(history::MARKER_MISSING) {
+        // The guarded history write refused: say that, not "unrecognized configuration parameter".
+        failure.message =
+            "history not written: the migration's SQL did not run to its end in pgshift's transaction"
+                .into();
+        failure.sqlstate = None;
+    }
     let next = crate::diagnosis::next_step(&failure)
         .map(|n| format!("\n  {n}"))
         .unwrap_or_default();
-    let state = if step.no_transaction {
-        format!(
-            "{} is a no-transaction migration: statements before the failing one stay applied, and it \
-             is not recorded in history. Make them idempotent (IF NOT EXISTS) and run again.",
-            step.revision
-        )
-    } else {
-        format!(
-            "{} was rolled back: schema and history are as they were before it.",
-            step.revision
-        )
+    let state = match left {
+        Leftover::EarlierStatements => format!(
+            "{rev} is a no-transaction migration: statements before the failing one stay applied, and it \
+             is not recorded in history.{invalid_index} Make them idempotent (IF NOT EXISTS) and run again."
+        ),
+        Leftover::NeverSent => format!(
+            "{rev}'s SQL was never sent to the server: none of it ran, and history is unchanged. Fix the file and run again."
+        ),
+        Leftover::EndedBySql => format!(
+            "{rev}'s SQL ended pgshift's transaction itself (a COMMIT, ROLLBACK or END inside the migration): \
+             statements before that point may have been committed, and {rev} is NOT recorded in history. \
+             Check the schema by hand, remove the transaction control from the file (or mark it \
+             `-- pgshift: no-transaction`), and run again."
+        ),
+        Leftover::Nothing | Leftover::Unknown => {
+            format!("{rev} was rolled back: schema and history are as they were before it.")
+        }
     };
     Error::StepFailed {
         action,
-        revision: step.revision,
+        revision: rev,
         failure: Box::new(failure),
         statement,
         state,
         next,
     }
+}
+
+/// The statement of a transactional step's SQL that failed: the one holding the error position
+/// when the server gave one (a syntax error, found before anything ran), else the one after those
+/// the server completed (a run-time error such as a duplicate key).
+fn failing_statement(
+    sql: &str,
+    line: Option<usize>,
+    completed: Option<usize>,
+) -> Option<crate::sql::Statement> {
+    let statements = crate::sql::statements(sql);
+    match (line, completed) {
+        (Some(line), _) => statements.into_iter().rev().find(|s| s.line <= line),
+        (None, Some(done)) => statements.into_iter().nth(done),
+        (None, None) => None,
+    }
+}
+
+/// Before each statement of a no-transaction step (index builds write a lot of WAL at once):
+/// wait while a replica lags more than `max_replica_lag`, watched from the monitor connection.
+async fn hold_for_replicas(runner: &Runner<'_>, step: &Step) -> Result<()> {
+    let end = super::topology::wait_for_replicas(
+        runner.monitor,
+        runner.guard.max_replica_lag,
+        |lagging, waited| {
+            runner.reporter.emit(Event::replica_wait(
+                None,
+                Some(step.revision),
+                lagging,
+                waited,
+            ));
+        },
+        || async { runner.interrupt.is_set() },
+    )
+    .await;
+    if end == super::topology::WaitEnd::Stopped {
+        return Err(Error::Failed(format!(
+            "interrupted by the operator while {} waited for a lagging replica; its statements before this one stay applied and it is not recorded in history",
+            step.label()
+        )));
+    }
+    Ok(())
 }

@@ -1,8 +1,13 @@
 //! The audit trail: one `pgshift_events` row per mutating action, also on failure.
+//!
+//! A migration run writes its row before the first step (`started`), each committed step brings it
+//! up to date in that step's own transaction, and the end of the run writes the outcome. A run
+//! whose process died leaves `started`: while no session holds the runner lock with the run's
+//! backend pid, readers show it as `interrupted`, and the next run records it so.
 
 use std::time::Duration;
 
-use super::{Session, schema};
+use super::{Session, lock, schema};
 use crate::catalog::Revision;
 use crate::error::{Error, Result};
 
@@ -12,6 +17,10 @@ pub enum Outcome {
     Ok,
     Failed,
     Refused,
+    /// The run is under way (or its process died: see [`Outcome::Interrupted`]).
+    Started,
+    /// The run's process ended without writing an outcome (kill -9, a lost connection, a crash).
+    Interrupted,
 }
 
 impl Outcome {
@@ -20,7 +29,32 @@ impl Outcome {
             Outcome::Ok => "ok",
             Outcome::Failed => "failed",
             Outcome::Refused => "refused",
+            Outcome::Started => "started",
+            Outcome::Interrupted => "interrupted",
         }
+    }
+
+    /// As stored. Only pgshift writes the column; anything else reads as a failure.
+    pub fn from_db(text: &str) -> Outcome {
+        match text {
+            "ok" => Outcome::Ok,
+            "refused" => Outcome::Refused,
+            "started" => Outcome::Started,
+            "interrupted" => Outcome::Interrupted,
+            _ => Outcome::Failed,
+        }
+    }
+}
+
+impl From<&str> for Outcome {
+    fn from(text: &str) -> Self {
+        Outcome::from_db(text)
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
     }
 }
 
@@ -60,7 +94,7 @@ pub struct Event {
     pub action: String,
     pub from_revision: Option<Revision>,
     pub to_revision: Option<Revision>,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub duration_ms: Option<i64>,
     pub error: Option<String>,
     pub detail: serde_json::Value,
@@ -69,6 +103,29 @@ pub struct Event {
 const INSERT_EVENT: &str = "INSERT INTO pgshift_events \
     (operator, action, from_revision, to_revision, outcome, duration_ms, error, detail) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+const INSERT_STARTED: &str = "INSERT INTO pgshift_events \
+    (operator, action, from_revision, to_revision, outcome, duration_ms, detail) \
+    VALUES ($1, $2, $3, $3, 'started', 0, $4) RETURNING id";
+
+/// The end of a run: its `started` row gets the outcome.
+const FINISH: &str = "UPDATE pgshift_events SET outcome = $2, from_revision = $3, to_revision = $4, \
+    duration_ms = $5, error = $6, detail = $7 WHERE id = $1";
+
+/// A committed step brings its run's row up to date, in the step's own transaction: the revision
+/// the database is at and the time so far.
+pub const PROGRESS: &str = "UPDATE pgshift_events \
+    SET to_revision = (SELECT coalesce(max(version), 0) FROM refinery_schema_history), \
+    duration_ms = (extract(epoch FROM clock_timestamp() - at) * 1000)::int8 WHERE id = $1";
+
+/// Runs left `started` by a process that died; called under the runner lock, so none is live.
+const MARK_INTERRUPTED: &str = "UPDATE pgshift_events SET outcome = 'interrupted', \
+    error = coalesce(error, $1) WHERE outcome = 'started' AND id <> $2";
+
+/// Why a run shows as interrupted.
+pub const INTERRUPTED: &str = "interrupted: the run ended without recording an outcome (its process was killed, or lost its \
+    connection); each committed step moved to_revision in its own transaction, so the database is at to_revision. \
+    Check `pgshift status`, then run again.";
 
 const SELECT_EVENTS: &str = "SELECT id, at, operator, db_role, action, from_revision, to_revision, \
     outcome, duration_ms, error, detail FROM pgshift_events ORDER BY id DESC LIMIT $1";
@@ -79,6 +136,13 @@ fn rev(r: Option<Revision>) -> Option<i32> {
 
 /// Write one event. The table must exist (created under the runner lock).
 pub async fn record(s: &Session, e: &NewEvent) -> Result<()> {
+    // Secrets stay out of the audit table, whatever text an error carried.
+    let error = e
+        .error
+        .as_deref()
+        .map(|t| crate::secrets::redact(t).into_owned());
+    let mut detail = e.detail.clone();
+    crate::secrets::redact_json(&mut detail);
     s.client
         .execute(
             INSERT_EVENT,
@@ -89,8 +153,8 @@ pub async fn record(s: &Session, e: &NewEvent) -> Result<()> {
                 &rev(e.to),
                 &e.outcome.as_str(),
                 &(e.duration.as_millis() as i64),
-                &e.error,
-                &e.detail,
+                &error,
+                &detail,
             ],
         )
         .await
@@ -98,7 +162,64 @@ pub async fn record(s: &Session, e: &NewEvent) -> Result<()> {
     Ok(())
 }
 
-/// Newest first; empty when pgshift never ran here.
+/// A migration run's audit row, written before its first step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunRow(pub i64);
+
+/// Write the `started` row of a run: who, from where, the plan, and the worker's backend pid
+/// (how readers tell a live run from a dead one).
+pub async fn start_run(
+    s: &Session,
+    action: &str,
+    from: Revision,
+    plan_to: Revision,
+    worker_pid: i32,
+    mut detail: serde_json::Value,
+) -> Result<RunRow> {
+    detail["plan"] = serde_json::json!({ "from": from, "to": plan_to });
+    detail["backend_pid"] = serde_json::json!(worker_pid);
+    detail["client_pid"] = serde_json::json!(std::process::id());
+    let row = s
+        .client
+        .query_one(
+            INSERT_STARTED,
+            &[&super::operator(), &action, &rev(Some(from)), &detail],
+        )
+        .await
+        .map_err(|err| Error::db("writing the run's started audit row", &err))?;
+    Ok(RunRow(row.get(0)))
+}
+
+/// Write the run's outcome into its `started` row.
+pub async fn finish_run(s: &Session, run: RunRow, e: &NewEvent) -> Result<()> {
+    s.client
+        .execute(
+            FINISH,
+            &[
+                &run.0,
+                &e.outcome.as_str(),
+                &rev(e.from),
+                &rev(e.to),
+                &(e.duration.as_millis() as i64),
+                &e.error,
+                &e.detail,
+            ],
+        )
+        .await
+        .map_err(|err| Error::db("writing the run's outcome to the audit row", &err))?;
+    Ok(())
+}
+
+/// Record runs whose process died as `interrupted`. Call with the runner lock held.
+pub async fn close_dead_runs(s: &Session, current: RunRow) -> Result<u64> {
+    s.client
+        .execute(MARK_INTERRUPTED, &[&INTERRUPTED, &current.0])
+        .await
+        .map_err(|err| Error::db("recording interrupted runs", &err))
+}
+
+/// Newest first; empty when pgshift never ran here. A `started` run whose backend no longer holds
+/// the runner lock reads as `interrupted`.
 pub async fn recent(s: &Session, limit: i64) -> Result<Vec<Event>> {
     if !schema::exists(s, "pgshift_events").await? {
         return Ok(Vec::new());
@@ -108,7 +229,7 @@ pub async fn recent(s: &Session, limit: i64) -> Result<Vec<Event>> {
         .query(SELECT_EVENTS, &[&limit])
         .await
         .map_err(|e| Error::db("reading pgshift_events", &e))?;
-    Ok(rows
+    let mut events: Vec<Event> = rows
         .iter()
         .map(|r| Event {
             id: r.get(0),
@@ -118,10 +239,99 @@ pub async fn recent(s: &Session, limit: i64) -> Result<Vec<Event>> {
             action: r.get(4),
             from_revision: r.get::<_, Option<i32>>(5).map(|v| Revision(v as u32)),
             to_revision: r.get::<_, Option<i32>>(6).map(|v| Revision(v as u32)),
-            outcome: r.get(7),
+            outcome: Outcome::from_db(r.get(7)),
             duration_ms: r.get(8),
             error: r.get(9),
             detail: r.get(10),
         })
-        .collect())
+        .collect();
+    if events.iter().any(|e| e.outcome == Outcome::Started) {
+        let live = live_runner(s).await?;
+        for e in &mut events {
+            resolve_started(e, live);
+        }
+    }
+    Ok(events)
+}
+
+/// The backend pid holding the runner lock of this database, if any.
+pub async fn live_runner(s: &Session) -> Result<Option<i32>> {
+    Ok(lock::holder(s, lock::RUNNER, &lock::runner_name(s))
+        .await?
+        .map(|h| h.pid))
+}
+
+/// A `started` row is live only while its backend holds the runner lock.
+pub fn resolve_started(e: &mut Event, runner_pid: Option<i32>) {
+    if e.outcome != Outcome::Started {
+        return;
+    }
+    let pid = e
+        .detail
+        .get("backend_pid")
+        .and_then(serde_json::Value::as_i64);
+    if pid.is_none() || pid != runner_pid.map(i64::from) {
+        e.outcome = Outcome::Interrupted;
+        e.error.get_or_insert_with(|| INTERRUPTED.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(pid: Option<i64>) -> Event {
+        Event {
+            id: 7,
+            at: "2026-12-03T07:00:00Z".into(),
+            operator: "alice@deploy-1".into(),
+            db_role: "app".into(),
+            action: "up".into(),
+            from_revision: Some(Revision(0)),
+            to_revision: Some(Revision(1)),
+            outcome: Outcome::Started,
+            duration_ms: Some(0),
+            error: None,
+            detail: match pid {
+                Some(p) => serde_json::json!({ "backend_pid": p }),
+                None => serde_json::json!({}),
+            },
+        }
+    }
+
+    #[test]
+    fn a_started_run_is_live_only_while_its_backend_holds_the_runner_lock() {
+        let mut live = started(Some(4121));
+        resolve_started(&mut live, Some(4121));
+        assert_eq!(live.outcome, Outcome::Started);
+        assert_eq!(live.error, None);
+        for (pid, holder) in [
+            (Some(4121), None),
+            (Some(4121), Some(5000)),
+            (None, Some(4121)),
+        ] {
+            let mut dead = started(pid);
+            resolve_started(&mut dead, holder);
+            assert_eq!(dead.outcome, Outcome::Interrupted, "{pid:?} vs {holder:?}");
+            assert!(dead.error.as_deref().unwrap().starts_with("interrupted"));
+        }
+        let mut ok = started(Some(1));
+        ok.outcome = Outcome::Ok;
+        resolve_started(&mut ok, None);
+        assert_eq!(ok.outcome, Outcome::Ok);
+    }
+
+    #[test]
+    fn outcomes_read_back_as_written() {
+        for o in [
+            Outcome::Ok,
+            Outcome::Failed,
+            Outcome::Refused,
+            Outcome::Started,
+            Outcome::Interrupted,
+        ] {
+            assert_eq!(Outcome::from_db(o.as_str()), o);
+            assert_eq!(format!("{o:<12}|"), format!("{:<12}|", o.as_str()));
+        }
+    }
 }

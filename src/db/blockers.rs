@@ -2,49 +2,7 @@
 
 use super::Session;
 use crate::error::{Error, Result};
-
-/// A session that holds a lock someone else waits for.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Blocker {
-    pub pid: i32,
-    pub user: String,
-    pub application: String,
-    pub state: String,
-    /// Seconds since its transaction began (None: not in a transaction).
-    pub xact_age_s: Option<f64>,
-    pub query: String,
-}
-
-impl Blocker {
-    pub fn idle_in_transaction(&self) -> bool {
-        self.state.starts_with("idle in transaction")
-    }
-}
-
-impl std::fmt::Display for Blocker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "pid {} (user {}", self.pid, self.user)?;
-        if !self.application.is_empty() {
-            write!(f, ", {}", self.application)?;
-        }
-        write!(f, ", {}", self.state)?;
-        if let Some(age) = self.xact_age_s {
-            write!(f, " {}", crate::output::human_duration_s(age))?;
-        }
-        // Without its trailing `;`, so the line reads well inside a sentence.
-        let query = self.query.trim_end().trim_end_matches(';');
-        write!(f, "): {}", crate::output::one_line(query, 120))
-    }
-}
-
-/// `; blocked by pid … ; pid …` to end a sentence about a wait, or nothing when nobody blocked.
-pub fn blocked_by(blockers: &[Blocker]) -> String {
-    if blockers.is_empty() {
-        String::new()
-    } else {
-        format!("; blocked by {}", crate::output::joined(blockers))
-    }
-}
+pub use crate::sessions::{Blocker, blocked_by};
 
 const BLOCKERS_OF: &str = "SELECT a.pid, coalesce(a.usename::text, ''), coalesce(a.application_name, ''),
        coalesce(a.state, ''), extract(epoch FROM now() - a.xact_start)::float8, coalesce(a.query, '')

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use super::Session;
 use crate::error::{Error, Result};
 use crate::event::{Event, Reporter};
+pub use crate::sessions::Holder;
 
 /// Namespaces for advisory lock keys; the key is `hashtextextended(namespace || name, 0)`.
 pub const RUNNER: &str = "pgshift:runner:";
@@ -32,36 +33,6 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
   AND l.classid = ((k.key >> 32) & 4294967295)::oid
   AND l.objid = (k.key & 4294967295)::oid";
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Holder {
-    pub pid: i32,
-    pub application: String,
-    pub user: String,
-    pub client: String,
-    pub since: String,
-    pub state: String,
-    pub held_s: f64,
-}
-
-impl std::fmt::Display for Holder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "pid {} ({}, user {}, from {}, connected {:.0}s ago, {})",
-            self.pid,
-            if self.application.is_empty() {
-                "no application_name"
-            } else {
-                &self.application
-            },
-            self.user,
-            self.client,
-            self.held_s,
-            self.state
-        )
-    }
-}
-
 /// The current holder of the lock `namespace || name`, if any.
 pub async fn holder(s: &Session, namespace: &str, name: &str) -> Result<Option<Holder>> {
     let rows = s
@@ -80,14 +51,49 @@ pub async fn holder(s: &Session, namespace: &str, name: &str) -> Result<Option<H
     }))
 }
 
+/// Proof that a session holds the runner lock (one runner per database). What must run under it
+/// (creating pgshift's tables: [`super::schema::ensure`]) takes `&RunnerLock`, so calling it without
+/// the lock does not compile. The lock is the session's: it ends with [`RunnerLock::release`] or
+/// when the connection closes (a kill -9 leaves no stale lock).
+#[must_use = "the runner lock is held until released or the session ends"]
+pub struct RunnerLock<'s> {
+    session: &'s Session,
+    name: String,
+}
+
+impl<'s> RunnerLock<'s> {
+    /// The session holding the lock.
+    pub fn session(&self) -> &'s Session {
+        self.session
+    }
+
+    /// Give the lock back while keeping the session open.
+    pub async fn release(self) -> Result<()> {
+        release(self.session, RUNNER, &self.name).await
+    }
+}
+
+/// Take the runner lock of `s`'s database, waiting up to `wait` and reporting the holder.
+pub async fn acquire_runner<'s>(
+    s: &'s Session,
+    wait: Duration,
+    reporter: &Reporter,
+) -> Result<RunnerLock<'s>> {
+    let name = runner_name(s);
+    acquire(s, RUNNER, &name, wait, reporter).await?;
+    Ok(RunnerLock { session: s, name })
+}
+
 /// Take the advisory lock, polling with backoff up to `wait`. Reports the holder while waiting.
-pub async fn acquire(
+async fn acquire(
     s: &Session,
     namespace: &str,
     name: &str,
     wait: Duration,
     reporter: &Reporter,
 ) -> Result<()> {
+    // Through a transaction pool the lock would stay on a pooled backend: refuse first.
+    super::pooler::require_session(s).await?;
     let start = Instant::now();
     let mut delay = Duration::from_millis(50);
     let mut last_holder: Option<Holder> = None;
@@ -125,6 +131,7 @@ pub async fn acquire(
 
 /// One attempt at the lock, without waiting.
 pub async fn try_acquire(s: &Session, namespace: &str, name: &str) -> Result<bool> {
+    super::pooler::require_session(s).await?;
     Ok(s.client
         .query_one(TRY_LOCK, &[&namespace, &name])
         .await

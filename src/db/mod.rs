@@ -7,9 +7,10 @@ pub mod blockers;
 pub mod history;
 pub mod indexes;
 pub mod lock;
-pub mod sandbox;
+pub mod pooler;
 pub mod schema;
 pub mod terminate;
+pub mod topology;
 
 use std::time::Duration;
 
@@ -27,6 +28,9 @@ pub struct Session {
     pub conn: ConnInfo,
     /// What protects this connection (TLS mode, protocol, verification).
     pub tls: crate::tls::TlsState,
+    /// Set once [`pooler::require_session`] has verified this is a real session (checked once,
+    /// before the first advisory lock).
+    session_verified: std::sync::atomic::AtomicBool,
     driver: tokio::task::JoinHandle<()>,
 }
 
@@ -59,11 +63,23 @@ fn user_from_passwd() -> Option<String> {
     })
 }
 
+/// PostgreSQL keeps the first 63 bytes of `application_name` (NAMEDATALEN - 1).
+const APPLICATION_NAME_MAX: usize = 63;
+
 /// `application_name` so that anyone looking at `pg_stat_activity` sees who runs what.
 pub fn application_name(action: &str) -> String {
-    let mut name = format!("pgshift {action} {}", operator());
-    name.truncate(63);
-    name
+    let name = format!("pgshift {action} {}", operator());
+    truncate_bytes(&crate::secrets::redact(&name), APPLICATION_NAME_MAX).to_string()
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary (a user name
+/// like `jürgen` must not be cut inside its `ü`).
+pub fn truncate_bytes(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 impl Session {
@@ -80,18 +96,21 @@ impl Session {
                 tracing::warn!("database connection ended: {e}");
             }
         });
-        let pid: i32 = client
-            .query_one("SELECT pg_backend_pid()", &[])
+        // Simple protocol: no prepared statement, so a transaction pooler cannot clash with it.
+        let pid = pooler::pid_from(&client, SESSION_SETUP)
             .await
-            .map_err(|e| Error::db("reading the backend pid", &e))?
-            .get(0);
-        Ok(Session {
+            .map_err(|e| Error::db("reading the backend pid", &e))?;
+        let session = Session {
             client,
             pid,
             conn: conn.clone(),
             tls,
+            session_verified: Default::default(),
             driver,
-        })
+        };
+        // A transaction pool shows itself here when it moves us to another backend.
+        pooler::check_stable(&session).await?;
+        Ok(session)
     }
 
     pub async fn server_info(&self) -> Result<ServerInfo> {
@@ -109,6 +128,15 @@ impl Session {
         })
     }
 }
+
+/// The backend pid, and on PostgreSQL 14+ `client_connection_check_interval`: a backend whose
+/// client died (kill -9, a dropped link) stops its statement within a second, rolls back and
+/// releases the runner lock, instead of running a long step to its end first. Older servers
+/// notice only when they next write to the client (see README, "How a run stays safe"). Set in
+/// the same round trip as the pid; CASE keeps the call off servers that lack the setting.
+const SESSION_SETUP: &str = "SELECT pg_backend_pid(), \
+     CASE WHEN current_setting('server_version_num')::int >= 140000 \
+     THEN set_config('client_connection_check_interval', '1s', false) END";
 
 const SERVER_INFO_QUERY: &str = "SELECT current_setting('server_version'), current_database(), \
      current_user::text, current_setting('default_transaction_read_only')";

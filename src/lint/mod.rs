@@ -4,7 +4,6 @@
 //!
 //! Only up SQL is linted: a down migration is destructive by design and is confirmed separately.
 
-pub mod cli;
 mod own;
 pub mod render;
 pub mod rules;
@@ -64,26 +63,6 @@ impl MigrationLint {
     }
 }
 
-/// The unallowed errors of the migrations after `from` up to `to`, as `0004 line 2: rule`
-/// (the gate of every upgrade front end).
-pub fn blocking_between(
-    catalog: &crate::catalog::Catalog,
-    from: Revision,
-    to: Revision,
-) -> Vec<String> {
-    catalog
-        .migrations
-        .iter()
-        .filter(|m| m.revision > from && m.revision <= to)
-        .flat_map(|m| {
-            lint_migration(m)
-                .into_iter()
-                .filter(Finding::blocks)
-                .map(move |f| format!("{} line {}: {}", m.revision, f.line, f.rule))
-        })
-        .collect()
-}
-
 /// Lint `m`'s up SQL and apply its allow directives. Allowed findings stay in the result (marked),
 /// so reports and the audit show what was accepted and why.
 pub fn lint_migration(m: &Migration) -> Vec<Finding> {
@@ -126,7 +105,7 @@ pub fn lint_sql(sql: &str, no_transaction: bool) -> Vec<Finding> {
             .unwrap_or((offset, offset));
         (
             start,
-            crate::output::one_line(sql.get(start..end).unwrap_or(""), 160),
+            crate::text::one_line(sql.get(start..end).unwrap_or(""), 160),
         )
     };
     let mut findings: Vec<Finding> = linter
@@ -157,7 +136,7 @@ pub fn lint_sql(sql: &str, no_transaction: bool) -> Vec<Finding> {
             format!(
                 "{}: {}",
                 e.message(),
-                crate::output::one_line(sql.get(offset..).unwrap_or(""), 80)
+                crate::text::one_line(sql.get(offset..).unwrap_or(""), 80)
             ),
         ));
     }

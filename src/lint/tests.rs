@@ -257,30 +257,3 @@ fn concurrently_is_recognised_by_parsing_not_by_the_word() {
         "COMMENT ON TABLE t IS 'built concurrently'"
     ));
 }
-
-#[test]
-fn blocking_between_covers_only_the_steps_of_the_upgrade() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("0001_ok.up.sql"),
-        "CREATE TABLE t (id int);\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("0002_bad.up.sql"),
-        "\nALTER TABLE t RENAME TO u;\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("0003_ok.up.sql"),
-        "ALTER TABLE u ADD COLUMN c text;\n",
-    )
-    .unwrap();
-    let catalog = crate::catalog::Catalog::load(dir.path()).unwrap();
-    assert_eq!(
-        blocking_between(&catalog, Revision(0), Revision(3)),
-        vec!["0002 line 2: renaming-table".to_string()]
-    );
-    assert!(blocking_between(&catalog, Revision(2), Revision(3)).is_empty());
-    assert!(blocking_between(&catalog, Revision(0), Revision(1)).is_empty());
-}

@@ -75,7 +75,7 @@ pub async fn pending(target: &Target, cat: &Catalog) -> Result<LintReport> {
         Err(e @ Error::Unreachable { .. }) => {
             let note = format!(
                 "database unreachable, linted the whole catalog offline: {}",
-                first_line(&e)
+                crate::text::first_line(&e.to_string())
             );
             return Ok(catalog(cat, Scope::Catalog, Some(note)));
         }
@@ -97,6 +97,15 @@ pub fn pending_of(cat: &Catalog, applied: &[plan::Applied]) -> Vec<MigrationLint
         .collect()
 }
 
-fn first_line(e: &Error) -> String {
-    e.to_string().lines().next().unwrap_or_default().to_string()
+/// The lint of an upgrade plan's steps (empty for a downgrade: down SQL is not linted). The one
+/// way every front end gets the findings of what is about to run (`ops::gate`, `plan`).
+pub fn of_plan(plan: &plan::Plan, catalog: &Catalog) -> Vec<MigrationLint> {
+    if plan.direction != plan::Direction::Up {
+        return Vec::new();
+    }
+    plan.steps
+        .iter()
+        .filter_map(|s| catalog.get(s.revision))
+        .map(MigrationLint::of)
+        .collect()
 }

@@ -10,10 +10,11 @@ use crate::config::Target;
 use crate::db::apply::{self, Prepared, StepReport};
 use crate::db::audit::{self, NewEvent, Outcome};
 use crate::db::lock;
-use crate::db::{Session, history, schema};
+use crate::db::{Session, history, schema, topology};
 use crate::error::{Error, Result};
 use crate::event::{Event, Level, Reporter};
 use crate::interrupt::Interrupt;
+use crate::ops::gate::{self, Policy, Verdict};
 use crate::plan::{self, Direction, Plan, PlanError, TargetSpec};
 
 /// The runbook's log lines, verbatim.
@@ -34,13 +35,26 @@ pub struct Request {
     pub detail: serde_json::Value,
     /// Fired by the operator: cancel the running statement, stop after it rolls back.
     pub interrupt: Interrupt,
+    /// Who asks, and so which gates the run applies (checked again under the lock).
+    pub policy: Policy,
+    /// `--out-of-order`: apply migrations below the applied head first (the target's
+    /// `out_of_order = true` does the same).
+    pub out_of_order: bool,
 }
 
 impl Request {
-    pub fn new(direction: Direction, target: TargetSpec) -> Self {
+    /// How strictly this request plans on `target`.
+    pub fn plan_policy(&self, target: &Target) -> plan::Policy {
+        plan::Policy {
+            out_of_order: self.out_of_order || target.out_of_order,
+        }
+    }
+
+    pub fn new(direction: Direction, target: TargetSpec, policy: Policy) -> Self {
         Request {
             direction,
             target,
+            policy,
             expect: None,
             action: match direction {
                 Direction::Up => "up",
@@ -49,6 +63,7 @@ impl Request {
             .into(),
             detail: serde_json::json!({}),
             interrupt: Interrupt::none(),
+            out_of_order: false,
         }
     }
 }
@@ -60,6 +75,18 @@ pub struct Report {
     pub to: Revision,
     pub steps: Vec<StepReport>,
     pub duration_ms: u64,
+    /// What the gates said under the lock.
+    pub verdict: Verdict,
+    /// Revisions applied below the head (`--out-of-order`), also in the audit row.
+    pub out_of_order: Vec<Revision>,
+}
+
+/// A plan and its gates, before the operator confirms.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Preview {
+    #[serde(flatten)]
+    pub plan: Plan,
+    pub verdict: Verdict,
 }
 
 pub fn plan_error(e: PlanError) -> Error {
@@ -76,7 +103,31 @@ pub fn plan_error(e: PlanError) -> Error {
 pub async fn preview(target: &Target, catalog: &Catalog, req: &Request) -> Result<Plan> {
     let s = Session::connect(&target.conn, "plan").await?;
     let applied = history::applied(&s).await?;
-    plan::plan(catalog, &applied, req.direction, req.target).map_err(plan_error)
+    plan::plan_with(
+        catalog,
+        &applied,
+        req.direction,
+        req.target,
+        req.plan_policy(target),
+    )
+    .map_err(plan_error)
+}
+
+/// The plan and what the request's gates will say about it, for the operator to see before
+/// confirming (the run checks them again under the lock). Changes nothing.
+pub async fn preview_gated(target: &Target, catalog: &Catalog, req: &Request) -> Result<Preview> {
+    let s = Session::connect(&target.conn, "plan").await?;
+    let applied = history::applied(&s).await?;
+    let plan = plan::plan_with(
+        catalog,
+        &applied,
+        req.direction,
+        req.target,
+        req.plan_policy(target),
+    )
+    .map_err(plan_error)?;
+    let verdict = gate::check(&s, target, catalog, &plan, &req.policy).await?;
+    Ok(Preview { plan, verdict })
 }
 
 /// Record a refused request (irreversible step, drift) in the audit trail. Best effort: the
@@ -87,8 +138,8 @@ pub async fn record_refusal(target: &Target, req: &Request, error: &Error) {
     }
     let result = async {
         let s = Session::connect(&target.conn, &req.action).await?;
-        lock::acquire(&s, lock::RUNNER, &lock::runner_name(&s), target.lock_wait, &Reporter::silent()).await?;
-        schema::ensure(&s).await?;
+        let lock = lock::acquire_runner(&s, target.lock_wait, &Reporter::silent()).await?;
+        schema::ensure(&lock).await?;
         let current = plan::current(&history::applied(&s).await?);
         let mut e = NewEvent::new(&req.action, Outcome::Refused);
         e.from = Some(current);
@@ -109,15 +160,58 @@ pub async fn run(
     req: &Request,
     reporter: &Reporter,
 ) -> Result<Report> {
+    if req.direction == Direction::Up {
+        // A migration with no SQL yet must not be skipped over silently, nor recorded as applied.
+        catalog.refuse_scaffolds()?;
+    }
     let worker = Session::connect(&target.conn, &req.action).await?;
+    // Writes go to the primary: a standby is refused before the lock or anything else.
+    topology::read(&worker).await?.refuse_standby(&req.action)?;
     // A separate connection watches for blockers and writes the audit row, so both work while
     // the worker waits or after its transaction failed.
     let monitor = Session::connect(&target.conn, &format!("{} monitor", req.action)).await?;
-    let db = lock::runner_name(&worker);
-    lock::acquire(&worker, lock::RUNNER, &db, target.lock_wait, reporter).await?;
-    schema::ensure(&worker).await?;
+    let lock = lock::acquire_runner(&worker, target.lock_wait, reporter).await?;
+    schema::ensure(&lock).await?;
+    // The monitor writes the audit row; a worker transaction that outlives its client could hold
+    // that row: wait for it a bounded time, not forever.
+    if let Err(e) = monitor.client.batch_execute(MONITOR_SETTINGS).await {
+        tracing::warn!("setting the monitor's lock_timeout failed: {e}");
+    }
     let start = Instant::now();
-    let result = run_locked(&worker, &monitor, target, catalog, req, reporter).await;
+    let mut started = None;
+    let result = run_locked(
+        &worker,
+        &monitor,
+        target,
+        catalog,
+        req,
+        reporter,
+        &mut started,
+    )
+    .await;
+    let event = outcome_event(target, req, &result, start);
+    let written = match started {
+        Some(row) => audit::finish_run(&monitor, row, &event).await,
+        // No step ran (a no-op `up` writes nothing: every replica's startup would write one).
+        None if matches!(&result, Ok(r) if r.steps.is_empty()) => Ok(()),
+        None => audit::record(&monitor, &event).await,
+    };
+    if let Err(e) = written {
+        reporter.log(Level::Warn, format!("could not write the audit row: {e}"));
+    }
+    drop(worker); // ends the session: the advisory lock goes with it
+    result.map_err(|f| f.error)
+}
+
+const MONITOR_SETTINGS: &str = "SET lock_timeout = '10s'";
+
+/// The audit row of a finished run.
+fn outcome_event(
+    target: &Target,
+    req: &Request,
+    result: &std::result::Result<Report, Failure>,
+    start: Instant,
+) -> NewEvent {
     let mut event = NewEvent::new(
         &req.action,
         if result.is_ok() {
@@ -128,17 +222,32 @@ pub async fn run(
     );
     event.duration = start.elapsed();
     event.detail = req.detail.clone();
+    let verdict = match &result {
+        Ok(r) => Some(&r.verdict),
+        Err(f) => f.verdict.as_ref(),
+    };
+    if let Some(v) = verdict
+        && let serde_json::Value::Object(gates) = v.audit_detail()
+    {
+        for (k, value) in gates {
+            event.detail[k] = value;
+        }
+    }
     match &result {
         Ok(r) => {
             event.from = Some(r.from);
             event.to = Some(r.to);
             event.detail["steps"] = serde_json::to_value(&r.steps).unwrap_or_default();
+            if !r.out_of_order.is_empty() {
+                event.detail["out_of_order"] = serde_json::json!(r.out_of_order);
+            }
         }
         Err(Failure {
             error,
             from,
             reached,
             steps,
+            ..
         }) => {
             if matches!(
                 error,
@@ -149,19 +258,23 @@ pub async fn run(
             event.from = *from;
             event.to = *reached;
             event.error = Some(error.to_string());
+            if let Some(reason) = req.interrupt.reason() {
+                event.outcome = Outcome::Interrupted;
+                event.error = Some(format!(
+                    "interrupted by {reason}: the step in progress was stopped; the database is at {}. {error}",
+                    reached
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|| "the revision it had".into())
+                ));
+                event.detail["interrupted_by"] = serde_json::json!(reason);
+            }
             event.detail["sqlstate"] = serde_json::json!(error.sqlstate());
             event.detail["steps"] = serde_json::to_value(steps).unwrap_or_default();
         }
     }
     event.detail["target"] = serde_json::json!(target.name);
     event.detail["environment"] = serde_json::json!(target.environment.as_str());
-    // Skip the audit row for a no-op `up` (every replica's startup would write one).
-    let noop = matches!(&result, Ok(r) if r.steps.is_empty());
-    if !noop && let Err(e) = audit::record(&monitor, &event).await {
-        reporter.log(Level::Warn, format!("could not write the audit row: {e}"));
-    }
-    drop(worker); // ends the session: the advisory lock goes with it
-    result.map_err(|f| f.error)
+    event
 }
 
 struct Failure {
@@ -169,6 +282,7 @@ struct Failure {
     from: Option<Revision>,
     reached: Option<Revision>,
     steps: Vec<StepReport>,
+    verdict: Option<Verdict>,
 }
 
 impl From<Error> for Failure {
@@ -178,6 +292,7 @@ impl From<Error> for Failure {
             from: None,
             reached: None,
             steps: Vec::new(),
+            verdict: None,
         }
     }
 }
@@ -189,12 +304,21 @@ async fn run_locked(
     catalog: &Catalog,
     req: &Request,
     reporter: &Reporter,
+    started: &mut Option<audit::RunRow>,
 ) -> std::result::Result<Report, Failure> {
     let start = Instant::now();
     let applied = history::applied(worker).await?;
     let current = plan::current(&applied);
-    let plan = plan::plan(catalog, &applied, req.direction, req.target).map_err(|e| Failure {
+    let plan = plan::plan_with(
+        catalog,
+        &applied,
+        req.direction,
+        req.target,
+        req.plan_policy(target),
+    )
+    .map_err(|e| Failure {
         from: Some(current),
+        verdict: gate::of_plan_error(&e, &req.policy),
         ..Failure::from(plan_error(e))
     })?;
     if let Some((from, to)) = req.expect
@@ -208,10 +332,44 @@ async fn run_locked(
             )))
         });
     }
+    // The gates again, now that nobody else can run: what was previewed may have changed.
+    let verdict = gate::check(worker, target, catalog, &plan, &req.policy).await?;
+    if let Some(error) = verdict.refusal() {
+        return Err(Failure {
+            error,
+            from: Some(current),
+            reached: None,
+            steps: Vec::new(),
+            verdict: Some(verdict),
+        });
+    }
+    for w in verdict.warnings() {
+        reporter.log(Level::Warn, w.message.clone());
+    }
     if plan.direction == Direction::Up {
         reporter.log(Level::Info, RUNNING);
     }
+    if let Some(note) = plan.out_of_order_note() {
+        reporter.log(Level::Warn, format!("applying {note}"));
+    }
     let prepared = Prepared::new(worker).await?;
+    if !plan.steps.is_empty() {
+        let mut detail = req.detail.clone();
+        detail["target"] = serde_json::json!(target.name);
+        let row = audit::start_run(monitor, &req.action, plan.from, plan.to, worker.pid, detail)
+            .await
+            .map_err(|error| Failure {
+                from: Some(current),
+                ..Failure::from(error)
+            })?;
+        *started = Some(row);
+        if let Err(e) = audit::close_dead_runs(monitor, row).await {
+            reporter.log(
+                Level::Warn,
+                format!("could not close interrupted runs: {e}"),
+            );
+        }
+    }
     let runner = apply::Runner {
         worker,
         monitor,
@@ -219,9 +377,13 @@ async fn run_locked(
         guard: &target.guard,
         interrupt: &req.interrupt,
         reporter,
+        run: started.map(|r| r.0),
     };
     let mut reports = Vec::with_capacity(plan.steps.len());
     let mut reached = plan.from;
+    // What is applied as the steps go (out-of-order steps do not move the head).
+    let mut now_applied: std::collections::BTreeSet<Revision> =
+        applied.iter().map(|a| a.revision).collect();
     for (index, step) in plan.steps.iter().enumerate() {
         if req.interrupt.is_set() {
             return Err(Failure {
@@ -232,6 +394,7 @@ async fn run_locked(
                 from: Some(plan.from),
                 reached: Some(reached),
                 steps: reports,
+                verdict: Some(verdict),
             });
         }
         reporter.emit(Event::StepStarted {
@@ -257,17 +420,15 @@ async fn run_locked(
                     from: Some(plan.from),
                     reached: Some(reached),
                     steps: reports,
+                    verdict: Some(verdict),
                 });
             }
         }
-        reached = match step.direction {
-            Direction::Up => step.revision,
-            Direction::Down => plan
-                .steps
-                .get(index + 1)
-                .map(|s| s.revision)
-                .unwrap_or(plan.to),
+        match step.direction {
+            Direction::Up => now_applied.insert(step.revision),
+            Direction::Down => now_applied.remove(&step.revision),
         };
+        reached = now_applied.last().copied().unwrap_or(Revision::BASE);
     }
     if plan.direction == Direction::Up {
         reporter.log(Level::Info, COMPLETED);
@@ -278,5 +439,12 @@ async fn run_locked(
         to: plan.to,
         steps: reports,
         duration_ms: start.elapsed().as_millis() as u64,
+        verdict,
+        out_of_order: plan
+            .steps
+            .iter()
+            .filter(|s| s.out_of_order && s.direction == Direction::Up)
+            .map(|s| s.revision)
+            .collect(),
     })
 }

@@ -1,7 +1,9 @@
 //! Core operations: plain async functions shared by the CLI, the TUI and `startup`. They know
 //! nothing about terminals; they take a [`Target`], report progress through a [`Reporter`] and
-//! return typed results.
+//! return typed results. What may run is decided here too, per caller ([`gate`]).
 
+pub mod accept;
+pub mod gate;
 pub mod history;
 pub mod lint;
 pub mod migrate;

@@ -76,20 +76,47 @@ pub fn create(dir: &Path, description: &str, no_transaction: bool) -> Result<Cre
     Ok(Created { revision, up, down })
 }
 
-/// `(version, stem)` of every `NNNN_name.(up|down).sql` in `dir`.
+/// `(version, stem)` of every `NNNN_name.(up|down).sql` in `dir`. A `.sql` file whose name the
+/// catalog would reject is an error (exit 5): the next version number cannot be trusted next to
+/// it, and the new files would join a catalog that does not load.
 fn existing_stems(dir: &Path) -> Result<Vec<(u32, String)>> {
     let entries =
         std::fs::read_dir(dir).map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
-    Ok(entries
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter_map(|n| {
-            let stem = n
-                .strip_suffix(".up.sql")
-                .or_else(|| n.strip_suffix(".down.sql"))?;
-            let v = stem.split('_').next()?.parse().ok()?;
-            Some((v, stem.to_string()))
-        })
-        .collect())
+    let mut stems = Vec::new();
+    let mut malformed = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(format!("reading {}", dir.display()), e))?;
+        let Ok(n) = entry.file_name().into_string() else {
+            malformed.push(format!(
+                "{}: file name is not UTF-8",
+                entry.file_name().to_string_lossy()
+            ));
+            continue;
+        };
+        if n.starts_with('.') || !n.ends_with(".sql") {
+            continue; // READMEs, editor files: not migrations (as in the catalog)
+        }
+        let Some(stem) = n
+            .strip_suffix(".up.sql")
+            .or_else(|| n.strip_suffix(".down.sql"))
+        else {
+            malformed.push(format!("{n}: must end in .up.sql or .down.sql"));
+            continue;
+        };
+        match crate::catalog::parse_stem(stem) {
+            Ok((v, _)) => stems.push((v, stem.to_string())),
+            Err(why) => malformed.push(format!("{n}: {why}")),
+        }
+    }
+    if !malformed.is_empty() {
+        malformed.sort();
+        return Err(Error::Integrity(format!(
+            "not writing a new migration next to malformed file names in {}:\n  - {}\n  Rename them to NNNN_name.up.sql / NNNN_name.down.sql (lowercase a-z, 0-9, _) or move them away, then run `pgshift new` again.",
+            dir.display(),
+            malformed.join("\n  - ")
+        )));
+    }
+    Ok(stems)
 }
 
 #[cfg(test)]
@@ -112,5 +139,28 @@ mod tests {
         assert!(c.down.ends_with("0002_add_variants.down.sql"));
         let e = create(d.path(), "Add Variants", false).unwrap_err();
         assert!(e.to_string().contains("already exists"), "{e}");
+    }
+
+    #[test]
+    fn new_refuses_to_write_next_to_malformed_file_names() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("0001_baseline.up.sql"), "select 1;").unwrap();
+        std::fs::write(d.path().join("0002-Add-X.up.sql"), "select 2;").unwrap();
+        std::fs::write(d.path().join("V3__x.sql"), "select 3;").unwrap();
+        std::fs::write(d.path().join("README.md"), "notes").unwrap();
+        let e = create(d.path(), "add variants", false).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::ExitCode::Integrity);
+        let text = e.to_string();
+        assert!(
+            text.contains("0002-Add-X.up.sql")
+                && text.contains("V3__x.sql")
+                && !text.contains("README"),
+            "{text}"
+        );
+        assert_eq!(
+            std::fs::read_dir(d.path()).unwrap().count(),
+            4,
+            "nothing was written"
+        );
     }
 }

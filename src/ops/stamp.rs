@@ -4,7 +4,7 @@
 use crate::catalog::{Catalog, Revision};
 use crate::config::Target;
 use crate::db::audit::{self, NewEvent, Outcome};
-use crate::db::{Session, history, lock, schema};
+use crate::db::{Session, history, lock, schema, topology};
 use crate::error::{Error, Result};
 use crate::event::Reporter;
 use crate::plan::{self, Applied};
@@ -47,6 +47,7 @@ pub fn stamp_plan(catalog: &Catalog, applied: &[Applied], rev: Revision) -> Resu
 
 pub async fn preview(target: &Target, catalog: &Catalog, rev: Revision) -> Result<StampPlan> {
     let s = Session::connect(&target.conn, "stamp").await?;
+    topology::read(&s).await?.refuse_standby("stamp")?;
     let applied = history::applied(&s).await?;
     let mut p = stamp_plan(catalog, &applied, rev)?;
     p.alembic_version = crate::ops::status::status_on(&s, target, catalog)
@@ -62,15 +63,9 @@ pub async fn stamp(
     reporter: &Reporter,
 ) -> Result<StampPlan> {
     let s = Session::connect(&target.conn, "stamp").await?;
-    lock::acquire(
-        &s,
-        lock::RUNNER,
-        &lock::runner_name(&s),
-        target.lock_wait,
-        reporter,
-    )
-    .await?;
-    schema::ensure(&s).await?;
+    topology::read(&s).await?.refuse_standby("stamp")?;
+    let lock = lock::acquire_runner(&s, target.lock_wait, reporter).await?;
+    schema::ensure(&lock).await?;
     let applied = history::applied(&s).await?;
     let p = stamp_plan(catalog, &applied, rev)?;
     let result = write(&s, catalog, &p).await;
@@ -96,9 +91,12 @@ async fn write(s: &Session, catalog: &Catalog, p: &StampPlan) -> Result<()> {
         s.client.batch_execute("BEGIN").await?;
         for rev in &p.insert {
             if let Some(m) = catalog.get(*rev) {
+                // The files' SQL is what the schema is declared to match: recorded as applied.
                 let (v, name, on, sum) = history::row_values(m.revision, &m.name, m.checksum);
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+                    [&v, &name, &on, &sum, &m.up, &m.down, &false];
                 s.client
-                    .execute(history::INSERT_APPLIED, &[&v, &name, &on, &sum])
+                    .execute(history::INSERT_APPLIED_WITH_SQL, &params)
                     .await?;
             }
         }

@@ -4,6 +4,7 @@ use crate::catalog::{Catalog, Revision};
 use crate::config::Target;
 use crate::db::indexes::InvalidIndex;
 use crate::db::lock::{self, Holder};
+use crate::db::topology::{self, Topology};
 use crate::db::{self, ServerInfo, Session, history, indexes};
 use crate::error::Result;
 use crate::plan::{self, Applied, Drift};
@@ -17,6 +18,9 @@ pub struct RevisionRow {
     pub reversible: bool,
     pub no_transaction: bool,
     pub drift: bool,
+    /// Applied below the head of its time (`up --out-of-order`), or pending below the applied
+    /// head (merged late: applied first by `up --out-of-order`).
+    pub out_of_order: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -36,6 +40,10 @@ pub struct Status {
     pub alembic_version: Option<String>,
     /// Lint of the pending migrations (what `up` would run).
     pub lint: Vec<crate::lint::MigrationLint>,
+    /// Primary or standby, and the replicas streaming from it (`None` when not read).
+    pub topology: Option<Topology>,
+    /// Migrations with no SQL yet ("empty: fill it in"); `up` refuses while there are any.
+    pub scaffolds: Vec<crate::catalog::Scaffold>,
 }
 
 impl Status {
@@ -59,18 +67,21 @@ pub async fn status(target: &Target, catalog: &Catalog) -> Result<Status> {
 
 /// Status on an open session (the TUI's monitor connection reuses it every tick).
 pub async fn status_on(s: &Session, target: &Target, catalog: &Catalog) -> Result<Status> {
-    // Independent reads, pipelined on one connection: one round trip instead of five.
+    // Independent reads, pipelined on one connection: one round trip instead of six.
     let db = lock::runner_name(s);
-    let (server, applied, runner_lock, invalid_indexes, alembic_version) =
-        futures_util::future::try_join5(
-            s.server_info(),
-            history::applied(s),
-            lock::holder(s, lock::RUNNER, &db),
-            indexes::invalid(s),
-            alembic_version(s),
+    let ((server, applied, runner_lock, invalid_indexes, alembic_version), topology) =
+        futures_util::future::try_join(
+            futures_util::future::try_join5(
+                s.server_info(),
+                history::applied(s),
+                lock::holder(s, lock::RUNNER, &db),
+                indexes::invalid(s),
+                alembic_version(s),
+            ),
+            topology::read(s),
         )
         .await?;
-    Ok(build(
+    let mut status = build(
         target,
         catalog,
         server,
@@ -78,7 +89,9 @@ pub async fn status_on(s: &Session, target: &Target, catalog: &Catalog) -> Resul
         runner_lock,
         invalid_indexes,
         alembic_version,
-    ))
+    );
+    status.topology = Some(topology);
+    Ok(status)
 }
 
 pub fn build(
@@ -90,11 +103,15 @@ pub fn build(
     invalid_indexes: Vec<InvalidIndex>,
     alembic_version: Option<String>,
 ) -> Status {
-    let drift = plan::drift(catalog, applied);
-    let pending = plan::pending(catalog, applied)
+    let policy = plan::Policy {
+        out_of_order: target.out_of_order,
+    };
+    let drift = plan::drift_with(catalog, applied, policy);
+    let pending = plan::pending_with(catalog, applied, policy)
         .iter()
         .map(|m| m.revision)
         .collect();
+    let cur = plan::current(applied);
     let mut revisions: Vec<RevisionRow> = catalog
         .migrations
         .iter()
@@ -108,6 +125,10 @@ pub fn build(
                 reversible: m.is_reversible(),
                 no_transaction: m.no_transaction,
                 drift: drift.iter().any(|d| d.revision() == m.revision),
+                out_of_order: match a {
+                    Some(a) => a.recorded.as_ref().is_some_and(|r| r.out_of_order),
+                    None => m.revision < cur,
+                },
             }
         })
         .collect();
@@ -121,6 +142,7 @@ pub fn build(
             reversible: false,
             no_transaction: false,
             drift: true,
+            out_of_order: false,
         });
     }
     revisions.sort_by_key(|r| r.revision);
@@ -138,6 +160,8 @@ pub fn build(
         invalid_indexes,
         alembic_version,
         lint: super::lint::pending_of(catalog, applied),
+        topology: None,
+        scaffolds: catalog.scaffolds.clone(),
     }
 }
 

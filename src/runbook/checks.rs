@@ -121,7 +121,7 @@ async fn shell(command: &str, env: &[(&str, String)]) -> Result<(Option<i32>, St
 
 async fn backup_age(cx: &CheckContext<'_>) -> Result<CheckOutcome> {
     let max = cx.config.backup_max_age()?;
-    let limit = crate::output::human_duration_s(max.as_secs_f64());
+    let limit = crate::text::human_duration_s(max.as_secs_f64());
     let s = Session::connect(&cx.target.conn, "checklist").await?;
     if let Some(cmd) = &cx.config.backup_command {
         let (code, out, err) = shell(cmd, &[]).await?;
@@ -129,7 +129,7 @@ async fn backup_age(cx: &CheckContext<'_>) -> Result<CheckOutcome> {
             return Ok(CheckOutcome::fail(format!(
                 "backup_command `{cmd}` exited {}: {}",
                 code.map_or("by signal".into(), |c| c.to_string()),
-                crate::output::one_line(&err, 300)
+                crate::text::one_line(&err, 300)
             )));
         }
         let first = out.lines().next().unwrap_or("").trim().to_string();
@@ -150,7 +150,7 @@ async fn backup_age(cx: &CheckContext<'_>) -> Result<CheckOutcome> {
         let (at, age): (String, f64) = (row.get(0), row.get(1));
         let evidence = format!(
             "last backup at {at} ({} ago, limit {limit}) per `{cmd}`",
-            crate::output::human_duration_s(age)
+            crate::text::human_duration_s(age)
         );
         return Ok(if age <= max.as_secs_f64() {
             CheckOutcome::pass(evidence)
@@ -177,7 +177,7 @@ async fn backup_age(cx: &CheckContext<'_>) -> Result<CheckOutcome> {
         (_, Some(last), Some(age)) => {
             let evidence = format!(
                 "WAL last archived at {last} ({} ago, limit {limit}); {failed} failed archive attempt(s){}",
-                crate::output::human_duration_s(age),
+                crate::text::human_duration_s(age),
                 last_failed
                     .map(|t| format!(", last at {t}"))
                     .unwrap_or_default()
@@ -285,13 +285,13 @@ async fn team_notification(cx: &CheckContext<'_>) -> Result<CheckOutcome> {
     Ok(if code == Some(0) {
         CheckOutcome::pass(format!(
             "notify_command sent: {}",
-            crate::output::one_line(if out.is_empty() { "(no output)" } else { &out }, 300)
+            crate::text::one_line(if out.is_empty() { "(no output)" } else { &out }, 300)
         ))
     } else {
         CheckOutcome::fail(format!(
             "notify_command `{cmd}` exited {}: {}",
             code.map_or("by signal".into(), |c| c.to_string()),
-            crate::output::one_line(&err, 300)
+            crate::text::one_line(&err, 300)
         ))
     })
 }
@@ -323,7 +323,7 @@ async fn at_head(target: &Target) -> Result<CheckOutcome> {
     let drift = plan::drift(&catalog, &applied);
     let current = plan::current(&applied);
     Ok(if !drift.is_empty() {
-        CheckOutcome::fail(format!("drift: {}", crate::output::joined(&drift)))
+        CheckOutcome::fail(format!("drift: {}", crate::text::joined(&drift)))
     } else if current == catalog.head() {
         CheckOutcome::pass(format!("at head {current}"))
     } else {

@@ -11,12 +11,16 @@ use crate::config::Target;
 use crate::diagnosis::Diagnosis;
 use crate::error::{DbFailure, Error};
 use crate::plan::Drift;
+use crate::text::first_line;
 
 /// The runbook's failure sections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunbookFailure {
     ConnectionTimeout,
+    /// Not a runbook section: the server ended the session (57P01-57P03). The network and
+    /// timeouts are fine, so the Connection Timeout advice would send the operator the wrong way.
+    SessionTerminated,
     PermissionDenied,
     DiskSpace,
     LockConflict,
@@ -28,6 +32,7 @@ impl RunbookFailure {
     pub fn title(self) -> &'static str {
         match self {
             RunbookFailure::ConnectionTimeout => "Connection Timeout",
+            RunbookFailure::SessionTerminated => "Session Terminated",
             RunbookFailure::PermissionDenied => "Permission Denied",
             RunbookFailure::DiskSpace => "Disk Space Issues",
             RunbookFailure::LockConflict => "Lock Conflicts",
@@ -71,13 +76,12 @@ impl std::fmt::Display for Finding {
     }
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or("")
-}
-
 /// Diagnose an error from `up`, `startup`, a retry or a check.
 pub fn from_error(e: &Error, target: &Target) -> Option<Finding> {
     match e {
+        Error::ConnectionLost { reason, .. } if crate::diagnosis::is_termination(reason) => {
+            Some(terminated(reason))
+        }
         Error::Unreachable { reason, .. } | Error::ConnectionLost { reason, .. } => {
             Some(connection(target, reason))
         }
@@ -113,6 +117,9 @@ pub fn from_recorded(sqlstate: Option<&str>, error: &str, target: &Target) -> Op
     }
     if error.contains("another pgshift holds the runner lock") {
         return Some(lock_conflict(error, &pids_in(error)));
+    }
+    if error.contains("connection was lost") && crate::diagnosis::is_termination(error) {
+        return Some(terminated(error));
     }
     if error.contains("cannot connect to") || error.contains("connection was lost") {
         return Some(connection(target, error));
@@ -178,6 +185,7 @@ fn from_failure(failure: &DbFailure, target: &Target) -> Option<Finding> {
             let text = failure.to_string();
             Some(lock_conflict(&text, &pids_in(&text)))
         }
+        Diagnosis::Terminated => Some(terminated(&failure.to_string())),
         Diagnosis::ConnectionTimeout | Diagnosis::ConnectionRefused | Diagnosis::AuthenticationFailed | Diagnosis::UnknownDatabase => {
             Some(connection(target, &failure.to_string()))
         }
@@ -195,6 +203,18 @@ fn connection(target: &Target, reason: &str) -> Finding {
             format!("Verify network connectivity from this host to {host}:{port}."),
             "Increase the connection timeout: add connect_timeout=30 to the target's URL (PGCONNECT_TIMEOUT for env targets).".into(),
             format!("Check firewall rules and pg_hba.conf for this host -> {host}:{port}."),
+        ],
+    )
+}
+
+fn terminated(observed: &str) -> Finding {
+    Finding::new(
+        RunbookFailure::SessionTerminated,
+        first_line(observed).to_string(),
+        vec![
+            "The server ended pgshift's session: an administrator or tool ran pg_terminate_backend, or the server shut down or restarted. The server log says which.".into(),
+            "The network and timeouts are not the problem; the failure message above says what happened to the step in flight.".into(),
+            "Check `pgshift status` (and `pgshift history` for the run's row), then run again once whoever ended it agrees.".into(),
         ],
     )
 }
@@ -325,6 +345,8 @@ mod tests {
             scratch_url: None,
             require_checklist_hours: None,
             source: "test".into(),
+            expected_replicas: Vec::new(),
+            out_of_order: false,
         }
     }
 
@@ -384,6 +406,38 @@ mod tests {
         assert_eq!(f.failure, RunbookFailure::DiskSpace);
         assert!(f.solutions[0].contains("db.example"), "{f}");
         assert!(from_recorded(Some("42601"), "syntax error at or near \"x\"", &target()).is_none());
+    }
+
+    #[test]
+    fn a_terminated_session_is_not_a_connection_timeout() {
+        let e = Error::ConnectionLost {
+            action: "upgrade 0002".into(),
+            reason: "terminating connection due to administrator command (57P01); the server ended the session before COMMIT".into(),
+        };
+        let f = from_error(&e, &target()).unwrap();
+        assert_eq!(f.failure, RunbookFailure::SessionTerminated);
+        assert!(!f.to_string().contains("Connection Timeout"), "{f}");
+        let recorded = from_recorded(
+            Some("57P01"),
+            "terminating connection due to administrator command",
+            &target(),
+        )
+        .unwrap();
+        assert_eq!(recorded.failure, RunbookFailure::SessionTerminated);
+        let lost = Error::ConnectionLost {
+            action: "upgrade 0002".into(),
+            reason: "connection closed (08006)".into(),
+        };
+        assert_eq!(
+            from_error(&lost, &target()).unwrap().failure,
+            RunbookFailure::ConnectionTimeout
+        );
+        let canceled = from_recorded(
+            Some("57014"),
+            "canceling statement due to user request",
+            &target(),
+        );
+        assert!(canceled.is_none(), "{canceled:?}");
     }
 
     #[test]

@@ -1,12 +1,11 @@
 //! The runbook made executable: checklists as data, automatic checks, recorded resumable runs,
-//! the pre-deploy gate for `up`, and diagnosis of runbook failures.
+//! the pre-deploy checklist gate (applied by `ops::gate`), and diagnosis of runbook failures.
 //!
 //! Core API for the CLI and the TUI's checklist overlay (plain async functions, no terminal):
 //! [`Runbook::load`], [`overview`], [`view`], [`run_check`], [`run_checks`], [`confirm`], [`skip`],
-//! [`start_run`]; [`pre_deploy_gate`] for `up`.
+//! [`start_run`]; [`pre_deploy_gate`] for `ops::gate`.
 
 pub mod checks;
-pub mod cli;
 pub mod definition;
 pub mod diagnose;
 mod git;
@@ -33,6 +32,14 @@ impl Runbook {
     /// Embedded checklists overridden by `[checklists] dir` (default `config/checklists`).
     pub fn load(loaded: &Loaded) -> Result<Runbook> {
         let config = ChecklistConfig::from_loaded(loaded)?;
+        let checklists = definition::load(&config.dir())?;
+        Ok(Runbook { checklists, config })
+    }
+
+    /// The embedded checklists (overridden by `config/checklists`) with default settings: what the
+    /// gates read when no config file was loaded (the library's `migrate_on_startup`).
+    pub fn defaults() -> Result<Runbook> {
+        let config = ChecklistConfig::default();
         let checklists = definition::load(&config.dir())?;
         Ok(Runbook { checklists, config })
     }
@@ -310,7 +317,8 @@ pub enum Gate {
 
 /// Did a pre-deploy checklist pass on this database within the window? Production only: with
 /// `require_checklist_hours` on the target, refuse without one; otherwise warn after `warn_hours`.
-pub async fn pre_deploy_gate(rb: &Runbook, target: &Target) -> Result<Gate> {
+/// Read-only on `s` (the run's worker session under the lock, or a preview's).
+pub async fn pre_deploy_gate(rb: &Runbook, target: &Target, s: &Session) -> Result<Gate> {
     if !target.environment.is_production() {
         return Ok(Gate::Clear);
     }
@@ -325,8 +333,7 @@ pub async fn pre_deploy_gate(rb: &Runbook, target: &Target) -> Result<Gate> {
     };
     let c = rb.checklist(definition::PRE_DEPLOY)?;
     let head = catalog_head(target);
-    let s = Session::connect(&target.conn, "checklist").await?;
-    let runs = store::recent_runs(&s, definition::PRE_DEPLOY, hours).await?;
+    let runs = store::recent_runs(s, definition::PRE_DEPLOY, hours).await?;
     let passed: Vec<Vec<store::ItemRecord>> = runs
         .into_iter()
         .filter(|run| ChecklistView::build(c, Some(run.clone())).state == RunState::Passed)

@@ -9,6 +9,7 @@ use crate::config::{ConnInfo, Environment, Target};
 use crate::db::{Session, history};
 use crate::error::{Error, Result};
 use crate::event::Reporter;
+use crate::ops::gate::{Caller, Checklists, Policy};
 use crate::ops::migrate;
 use crate::plan::{self, Direction, TargetSpec};
 use crate::sql::quote_ident;
@@ -27,7 +28,7 @@ pub(super) async fn local_testing(cx: &CheckContext<'_>) -> Result<CheckOutcome>
     if !drift.is_empty() {
         return Ok(CheckOutcome::fail(format!(
             "drift between files and database; rehearsal would not mean anything: {}",
-            crate::output::joined(&drift)
+            crate::text::joined(&drift)
         )));
     }
     if current == catalog.head() {
@@ -108,7 +109,8 @@ async fn rehearse(
     phases.push(("down", Direction::Down, TargetSpec::Revision(current)));
     phases.push(("up again", Direction::Up, TargetSpec::Head));
     for (label, direction, spec) in phases {
-        let mut req = migrate::Request::new(direction, spec);
+        let policy = Policy::new(Caller::Rehearsal, Checklists::Defaults);
+        let mut req = migrate::Request::new(direction, spec, policy);
         req.action = format!("checklist rehearsal {label}");
         match migrate::run(scratch, catalog, &req, reporter).await {
             Ok(r) => done.push(format!(

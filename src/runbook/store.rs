@@ -3,7 +3,7 @@
 
 use crate::catalog::Revision;
 use crate::config::Target;
-use crate::db::{Session, lock, schema};
+use crate::db::{Session, schema};
 use crate::error::{Error, Result};
 use crate::event::Reporter;
 
@@ -110,21 +110,7 @@ fn item_record(r: &tokio_postgres::Row, offset: usize) -> ItemRecord {
 
 /// Create pgshift's tables when this one is missing, under the runner lock as `schema::ensure` wants.
 pub async fn ensure(s: &Session, target: &Target) -> Result<()> {
-    if schema::exists(s, TABLE).await? {
-        return Ok(());
-    }
-    let name = lock::runner_name(s);
-    lock::acquire(
-        s,
-        lock::RUNNER,
-        &name,
-        target.lock_wait,
-        &Reporter::silent(),
-    )
-    .await?;
-    let created = schema::ensure(s).await;
-    lock::release(s, lock::RUNNER, &name).await?;
-    created
+    schema::ensure_unlocked(s, target.lock_wait, &Reporter::silent()).await
 }
 
 pub async fn new_run_id(s: &Session) -> Result<i64> {

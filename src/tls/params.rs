@@ -131,7 +131,10 @@ pub fn split(conninfo: &str) -> Result<(String, TlsParams), String> {
         let mut kept = Vec::new();
         for pair in query.split('&') {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            if !found.take(&percent_decode(k), &percent_decode(v))? {
+            if !found.take(
+                &crate::secrets::percent_decode(k),
+                &crate::secrets::percent_decode(v),
+            )? {
                 kept.push(pair);
             }
         }
@@ -222,29 +225,6 @@ fn key_values(s: &str) -> Option<Vec<Pair>> {
             end: i,
         });
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (b[i], hex) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

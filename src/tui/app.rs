@@ -14,9 +14,9 @@ use crate::db::blockers::{Blocker, Conflict};
 use crate::error::Error;
 use crate::event::{Event, Level};
 use crate::ops::history::History;
-use crate::ops::migrate::Report;
+use crate::ops::migrate::{Preview, Report};
 use crate::ops::status::{RevisionRow, Status};
-use crate::plan::{Direction, Plan, TargetSpec};
+use crate::plan::{Direction, TargetSpec};
 
 /// Log lines kept in memory; older ones are in the log file.
 pub const LOG_CAPACITY: usize = 2000;
@@ -108,6 +108,19 @@ impl Health {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Health::Unreachable { .. })
     }
+
+    /// The header's word for `pgshift health`'s answer: OK, or DEGRADED with the summary of its
+    /// most severe alert (the part before `: `; `pgshift health` and the overlay show the rest).
+    pub fn of(h: &crate::health::Health) -> Health {
+        match h.headline() {
+            None if h.status == crate::health::HealthStatus::Ok => Health::Ok,
+            None => Health::Degraded(format!("{:?}", h.status).to_lowercase()),
+            Some(a) => {
+                let line = a.message.lines().next().unwrap_or("");
+                Health::Degraded(line.split(": ").next().unwrap_or(line).to_string())
+            }
+        }
+    }
 }
 
 /// The target as the header shows it (no password: `ConnInfo::redacted`).
@@ -179,8 +192,12 @@ pub enum Purpose {
 /// An action that changes the database and so waits for the operator's yes.
 #[derive(Debug, Clone)]
 pub enum Pending {
-    Migrate(Plan),
-    Signal { blocker: Blocker, signal: Signal },
+    /// The plan with its gates' verdict, both shown before the operator's yes.
+    Migrate(Preview),
+    Signal {
+        blocker: Blocker,
+        signal: Signal,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -209,7 +226,7 @@ impl Confirm {
     /// Whether running it loses something: such actions never run on a bare Enter.
     pub fn is_destructive(&self) -> bool {
         match &self.pending {
-            Pending::Migrate(plan) => plan.is_destructive(),
+            Pending::Migrate(p) => p.plan.is_destructive(),
             Pending::Signal { .. } => true,
         }
     }
@@ -221,7 +238,7 @@ pub enum Popup {
         scroll: u16,
     },
     Preview {
-        plan: Plan,
+        preview: Preview,
         scroll: u16,
     },
     Confirm(Confirm),
@@ -303,7 +320,7 @@ pub enum Msg {
     History(Result<History, String>),
     Planned {
         purpose: Purpose,
-        result: Result<Plan, String>,
+        result: Result<Preview, String>,
     },
     Progress(Event),
     /// A migration ended. The error is kept whole (not its text) so that a run that outlives the
@@ -339,6 +356,9 @@ pub enum Monitor {
     Snapshot {
         status: Box<Status>,
         conflicts: Vec<Conflict>,
+        /// `pgshift health`'s answer on the same connection: the header and the checklist
+        /// overlay show this, so they cannot disagree with the CLI or `/health`.
+        health: Box<crate::health::Health>,
     },
     /// Connected, but this poll failed (the connection stays).
     PollFailed(String),
@@ -435,6 +455,7 @@ fn base_row() -> RevisionRow {
         reversible: true,
         no_transaction: false,
         drift: false,
+        out_of_order: false,
     }
 }
 
@@ -449,6 +470,7 @@ impl App {
             reversible: m.is_reversible(),
             no_transaction: m.no_transaction,
             drift: false,
+            out_of_order: false,
         }));
         let mut app = App {
             target,

@@ -4,7 +4,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::config::Environment;
-use crate::plan::Step;
+use crate::plan::{Plan, Step};
 use crate::tui::sample;
 
 fn key(c: char) -> Msg {
@@ -47,6 +47,8 @@ fn plan(direction: Direction, from: u32, to: u32) -> Plan {
                 sql: "SELECT 1;".into(),
                 no_transaction: false,
                 checksum: 0,
+                down: None,
+                out_of_order: false,
             })
             .collect(),
     }
@@ -57,7 +59,7 @@ fn planned(app: &mut App, p: Plan) -> Vec<Effect> {
         app,
         Msg::Planned {
             purpose: Purpose::Confirm,
-            result: Ok(p),
+            result: Ok(sample::preview(p)),
         },
     )
 }
@@ -214,7 +216,7 @@ fn p_previews_without_a_confirmation_and_nothing_runs() {
         &mut app,
         Msg::Planned {
             purpose: Purpose::Preview,
-            result: Ok(plan(Direction::Up, 2, 4)),
+            result: Ok(sample::preview(plan(Direction::Up, 2, 4))),
         },
     );
     assert!(matches!(app.popup, Some(Popup::Preview { .. })));
@@ -473,12 +475,13 @@ fn unreachable_keeps_the_last_state_refuses_actions_and_recovers() {
     let status = sample::status_at(&target, &sample::catalog(), 3);
     let effects = update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![],
-        }),
+        sample::snapshot(&target, &sample::catalog(), status, vec![], None),
     );
-    assert_eq!(app.health, Health::Ok);
+    assert_eq!(
+        app.health,
+        Health::Degraded("1 migration(s) pending".into()),
+        "pgshift health's answer at 0003 of 0004"
+    );
     assert_eq!(
         effects,
         vec![Effect::LoadHistory, Effect::FlushOfflineChecklists],
@@ -498,12 +501,13 @@ fn drift_makes_health_degraded() {
     let mut app = app_at(Environment::Development, 2);
     update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![],
-        }),
+        sample::snapshot(&target, &sample::catalog(), status, vec![], None),
     );
-    assert!(matches!(&app.health, Health::Degraded(why) if why.contains("drift")));
+    assert!(
+        matches!(&app.health, Health::Degraded(why) if why.contains("out of sync")),
+        "{:?}",
+        app.health
+    );
 }
 
 #[test]
@@ -514,20 +518,14 @@ fn a_database_moved_by_someone_else_reloads_history() {
     assert_eq!(
         update(
             &mut app,
-            Msg::Monitor(Monitor::Snapshot {
-                status: Box::new(status.clone()),
-                conflicts: vec![]
-            })
+            sample::snapshot(&target, &sample::catalog(), status.clone(), vec![], None)
         ),
         vec![Effect::LoadHistory]
     );
     assert!(
         update(
             &mut app,
-            Msg::Monitor(Monitor::Snapshot {
-                status: Box::new(status),
-                conflicts: vec![]
-            })
+            sample::snapshot(&target, &sample::catalog(), status, vec![], None)
         )
         .is_empty()
     );
@@ -550,10 +548,13 @@ fn the_lock_cursor_follows_its_blocker_across_polls() {
     // The first conflict ended: the cursor stays on 4122.
     update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![sample::conflict(901, 4122)],
-        }),
+        sample::snapshot(
+            &target,
+            &sample::catalog(),
+            status,
+            vec![sample::conflict(901, 4122)],
+            None,
+        ),
     );
     assert_eq!(app.selected_blocker().map(|b| b.pid), Some(4122));
 }
@@ -892,13 +893,11 @@ fn reconnecting_writes_the_checklist_results_kept_offline() {
         }),
     );
     let target = sample::target(Environment::Development);
-    let status = sample::status_at(&target, &sample::catalog(), 3);
+    let catalog = sample::catalog();
+    let status = sample::status_at(&target, &catalog, 3);
     let effects = update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![],
-        }),
+        sample::snapshot(&target, &catalog, status, vec![], None),
     );
     assert!(
         effects.contains(&Effect::FlushOfflineChecklists),
@@ -909,5 +908,29 @@ fn reconnecting_writes_the_checklist_results_kept_offline() {
         app.log
             .back()
             .is_some_and(|l| l.text.starts_with("2 checklist result(s) kept"))
+    );
+}
+
+#[test]
+fn after_a_failed_upgrade_with_pending_migrations_the_header_and_overlay_say_degraded() {
+    let target = sample::target(Environment::Production);
+    let catalog = sample::catalog();
+    let mut app = app_at(Environment::Production, 3);
+    let status = sample::status_at(&target, &catalog, 3);
+    update(
+        &mut app,
+        sample::snapshot(&target, &catalog, status, vec![], Some(sample::failed_up())),
+    );
+    assert_eq!(app.health, Health::Degraded("migrations failed".into()));
+    let overlay = app
+        .checklists
+        .health
+        .as_ref()
+        .expect("the overlay's health");
+    assert_eq!(overlay.status, crate::health::HealthStatus::Degraded);
+    assert_eq!(
+        overlay.migrations.state,
+        crate::health::MigrationState::Failed,
+        "the overlay and the header read the same health"
     );
 }

@@ -15,6 +15,7 @@ use crate::catalog::Catalog;
 use crate::config::Target;
 use crate::db::{Session, blockers};
 use crate::error::Error;
+use crate::health;
 use crate::ops::status;
 
 /// Time between polls while connected.
@@ -136,9 +137,11 @@ async fn poll_loop(
 async fn poll(s: &Session, target: &Target, catalog: &Catalog) -> crate::Result<Monitor> {
     let status = status::status_on(s, target, catalog).await?;
     let conflicts = blockers::conflicts(s).await?;
+    let observed = health::observe(s, std::time::Instant::now()).await?;
     Ok(Monitor::Snapshot {
         status: Box::new(status),
         conflicts,
+        health: Box::new(health::assess(target, Ok(catalog), observed)),
     })
 }
 

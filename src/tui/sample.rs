@@ -11,9 +11,11 @@ use crate::db::ServerInfo;
 use crate::db::audit::Event;
 use crate::db::blockers::{Blocker, Conflict};
 use crate::db::lock::Holder;
+use crate::ops::gate::{self, Caller, Checklists, Gate, GateResult, GateState, Policy};
 use crate::ops::history::History;
+use crate::ops::migrate::Preview;
 use crate::ops::status::{self, Status};
-use crate::plan::Applied;
+use crate::plan::{Applied, Direction, Plan, TargetSpec};
 use crate::runbook::{ChecklistView, ItemState, RunState};
 
 pub fn target(environment: Environment) -> Target {
@@ -32,6 +34,8 @@ pub fn target(environment: Environment) -> Target {
         scratch_url: None,
         require_checklist_hours: None,
         source: "sample".into(),
+        expected_replicas: Vec::new(),
+        out_of_order: false,
     }
 }
 
@@ -73,6 +77,7 @@ pub fn catalog() -> Catalog {
     Catalog {
         dir: PathBuf::from("migrations"),
         migrations: migrations.into_iter().filter_map(Result::ok).collect(),
+        ..Default::default()
     }
 }
 
@@ -97,8 +102,94 @@ fn applied(catalog: &Catalog, up_to: u32) -> Vec<Applied> {
             name: m.name.clone(),
             applied_on: "2026-11-20T10:00:00Z".into(),
             checksum: m.checksum,
+            recorded: None,
         })
         .collect()
+}
+
+/// `pgshift health` at `up_to`, judged by the real `health::assess` (`last`: a failed run).
+pub fn health_at(
+    target: &Target,
+    catalog: &Catalog,
+    up_to: u32,
+    last: Option<crate::health::LastFailure>,
+) -> crate::health::Health {
+    crate::health::assess(target, Ok(catalog), observed(catalog, up_to, last))
+}
+
+/// The last migration run failed (as `health` reads it from `pgshift_events`).
+pub fn failed_up() -> crate::health::LastFailure {
+    crate::health::LastFailure {
+        action: "up".into(),
+        outcome: "failed".into(),
+        at: "2026-11-20T10:05:00Z".into(),
+        operator: "alice@deploy-1".into(),
+        error: "upgrade 0004 failed: relation \"documents\" does not exist (42P01)".into(),
+        sqlstate: Some("42P01".into()),
+    }
+}
+
+/// The monitor's snapshot of `status`, with `pgshift health` judged from the history that status
+/// describes (a drifted row gets a wrong checksum, a missing file stays applied) and `last`.
+pub fn snapshot(
+    target: &Target,
+    catalog: &Catalog,
+    status: Status,
+    conflicts: Vec<Conflict>,
+    last: Option<crate::health::LastFailure>,
+) -> Msg {
+    let mut history: Vec<Applied> = status
+        .revisions
+        .iter()
+        .filter(|r| r.applied)
+        .map(|r| Applied {
+            revision: r.revision,
+            name: r.name.clone(),
+            applied_on: r.applied_on.clone().unwrap_or_default(),
+            checksum: catalog
+                .get(r.revision)
+                .map_or(0, |m| m.checksum.wrapping_add(u64::from(r.drift))),
+            recorded: None,
+        })
+        .collect();
+    for d in &status.drift {
+        if !history.iter().any(|a| a.revision == d.revision()) {
+            history.push(Applied {
+                revision: d.revision(),
+                name: "gone".into(),
+                applied_on: String::new(),
+                checksum: 0,
+                recorded: None,
+            });
+        }
+    }
+    let mut observed = observed(catalog, 0, last);
+    observed.history = observed.history.map(|(_, last)| (history, last));
+    Msg::Monitor(Monitor::Snapshot {
+        status: Box::new(status),
+        conflicts,
+        health: Box::new(crate::health::assess(target, Ok(catalog), observed)),
+    })
+}
+
+fn observed(
+    catalog: &Catalog,
+    up_to: u32,
+    last: Option<crate::health::LastFailure>,
+) -> crate::health::Observed {
+    crate::health::Observed {
+        latency_ms: 3,
+        version: server().version,
+        read_only: false,
+        history: Ok((applied(catalog, up_to), last)),
+        invalid_indexes: vec![],
+        backfills: crate::health::BackfillsHealth {
+            state: crate::health::BackfillState::None,
+            runs: vec![],
+            error: None,
+        },
+        topology: None,
+    }
 }
 
 pub fn status_at(target: &Target, catalog: &Catalog, up_to: u32) -> Status {
@@ -179,6 +270,7 @@ pub fn connected(
         Msg::Monitor(Monitor::Snapshot {
             status: Box::new(status),
             conflicts,
+            health: Box::new(health_at(&target, &catalog, up_to, None)),
         }),
     );
     update(
@@ -298,7 +390,55 @@ pub fn health_pending(target: &Target) -> crate::health::Health {
             runs: vec![],
             error: None,
         },
+        topology: None,
         alerts: vec![],
         diagnosis: vec![],
     }
+}
+
+/// `plan` as the TUI previews it on a development target: every gate passes or does not apply.
+pub fn preview(plan: Plan) -> Preview {
+    let policy = Policy::new(Caller::Tui, Checklists::Defaults);
+    let checklist = GateResult::new(
+        Gate::Checklist,
+        GateState::Skipped,
+        "not a production target",
+    );
+    let verdict = gate::verdict(&plan, &catalog(), &policy, checklist);
+    Preview { plan, verdict }
+}
+
+/// An upgrade 0003 → 0005 on production where 0005 builds an index without CONCURRENTLY (a lint
+/// error) and no pre-deploy checklist passed: both gates refuse, before the operator's yes.
+pub fn refused_upgrade() -> Preview {
+    let mut catalog = catalog();
+    if let Ok(m) = Migration::new(
+        Revision(5),
+        "index_documents_title",
+        "CREATE INDEX documents_title_idx ON documents (title);".into(),
+        Some("DROP INDEX documents_title_idx;".into()),
+    ) {
+        catalog.migrations.push(m);
+    }
+    let plan = crate::plan::plan(
+        &catalog,
+        &applied(&catalog, 3),
+        Direction::Up,
+        TargetSpec::Head,
+    )
+    // The sample catalog always plans; an empty plan would show as "nothing to do".
+    .unwrap_or_else(|_| Plan {
+        direction: Direction::Up,
+        from: Revision(3),
+        to: Revision(3),
+        steps: vec![],
+    });
+    let policy = Policy::new(Caller::Tui, Checklists::Defaults);
+    let checklist = GateResult::new(
+        Gate::Checklist,
+        GateState::Refused,
+        "refusing to upgrade: no pre-deploy checklist passed on orders (production) in the last 4h: run `pgshift checklist pre-deploy --run-checks` and confirm the rest (required by require_checklist_hours = 4). Nothing was run.",
+    );
+    let verdict = gate::verdict(&plan, &catalog, &policy, checklist);
+    Preview { plan, verdict }
 }

@@ -16,6 +16,7 @@ use crate::db::blockers::{self, Blocker};
 use crate::db::{Session, schema};
 use crate::error::{Error, Result};
 use crate::event::{Event, Reporter};
+use crate::ops::gate::{Caller, Policy};
 use crate::ops::{self, migrate};
 use crate::plan::{Direction, TargetSpec};
 use crate::runbook::{self, ChecklistView, Runbook};
@@ -283,6 +284,11 @@ impl Worker {
         }
     }
 
+    /// The TUI's gate policy, with the checklists the screen loaded.
+    fn policy(&self) -> Policy {
+        Policy::new(Caller::Tui, self.runbook.as_ref().clone().into())
+    }
+
     /// A reporter whose events arrive as `Msg::Progress`; await the handle after dropping the
     /// reporter so every event is delivered before the result.
     fn progress(&self) -> (Reporter, tokio::task::JoinHandle<()>) {
@@ -300,9 +306,9 @@ impl Worker {
         &self,
         direction: Direction,
         spec: TargetSpec,
-    ) -> std::result::Result<crate::plan::Plan, String> {
-        let req = migrate::Request::new(direction, spec);
-        migrate::preview(&self.target, &self.catalog.get(), &req)
+    ) -> std::result::Result<migrate::Preview, String> {
+        let req = migrate::Request::new(direction, spec, self.policy());
+        migrate::preview_gated(&self.target, &self.catalog.get(), &req)
             .await
             .map_err(|e| e.to_string())
     }
@@ -316,21 +322,11 @@ impl Worker {
         expect: (crate::catalog::Revision, crate::catalog::Revision),
     ) -> std::result::Result<migrate::Report, Arc<Error>> {
         let catalog = self.catalog.get();
-        let mut req = migrate::Request::new(direction, spec);
+        // The TUI's gates (lint without override, the production checklist) are checked by the
+        // run under the lock, which refuses and audits like any front end.
+        let mut req = migrate::Request::new(direction, spec, self.policy());
         req.expect = Some(expect);
         req.detail = serde_json::json!({ "via": VIA });
-        if direction == Direction::Up {
-            // The same lint gate as `pgshift up`: errors nobody allowed are refused here too
-            // (overriding them is a CLI decision: `up --allow-lint`, audited).
-            let blocking = crate::lint::blocking_between(&catalog, expect.0, expect.1);
-            if !blocking.is_empty() {
-                // Refused, exit 1, as `pgshift up` refuses them.
-                return Err(Arc::new(Error::Refused(format!(
-                    "lint found error(s) in the migrations to run ({}); nothing was run. See `pgshift lint` for why and the safe rewrite; fix the migration, add `-- pgshift: allow RULE reason`, or run `pgshift up --allow-lint`.",
-                    blocking.join(", ")
-                ))));
-            }
-        }
         let (reporter, forward) = self.progress();
         let result = migrate::run(&self.target, &catalog, &req, &reporter).await;
         drop(reporter);
@@ -488,8 +484,9 @@ pub async fn signal_audited(
         Err(e) => event.error = Some(e.to_string()),
         Ok(Signalled::Released) => {}
     }
+    // Never waits on the runner lock when the tables exist: a blocked run holds it right now.
     let audit = async {
-        schema::ensure(&s).await?;
+        schema::ensure_unlocked(&s, target.lock_wait, &Reporter::silent()).await?;
         audit::record(&s, &event).await
     }
     .await;

@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 
 pub use pgshift::config::ConnInfo;
 
+pub mod deps;
+pub mod fault_cluster;
+pub mod pgbouncer;
+pub mod replica;
 pub mod tls_cluster;
 
 static SERVER: OnceLock<String> = OnceLock::new();
@@ -65,7 +69,7 @@ fn pg_bin() -> PathBuf {
         .expect("no initdb under /usr/lib/postgresql/*/bin")
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self")
         .map(|m| m.uid() == 0)
@@ -93,7 +97,7 @@ pub fn spawn_watched_server(server: &str, dir: &Path) {
     // The watcher stops the server when the test process ($PPID) is gone.
     let script = format!(
         "{runner} >{d}/server.log 2>&1 & while kill -0 $PPID 2>/dev/null; do sleep 1; done; \
-         kill -INT $(head -1 {d}/data/postmaster.pid) 2>/dev/null; \
+         kill -INT $(head -1 {d}/data/postmaster.pid 2>/dev/null) 2>/dev/null; \
          while [ -f {d}/data/postmaster.pid ]; do sleep 0.2; done; rm -rf {d}",
         d = dir.display()
     );
@@ -107,22 +111,12 @@ pub fn spawn_watched_server(server: &str, dir: &Path) {
     std::mem::forget(watcher);
 }
 
-/// initdb + a postgres child watched by a shell that stops it when this process exits.
-fn start_throwaway_cluster() -> String {
-    let bin = pg_bin();
-    let dir = std::env::temp_dir().join(format!("pgshift-test-cluster-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    if is_root() {
-        Command::new("chown")
-            .arg("postgres:")
-            .arg(&dir)
-            .status()
-            .unwrap();
-    }
-    let data = dir.join("data");
-    let ok = as_server_user(bin.join("initdb"))
+/// `initdb` of a trust-auth UTF8 cluster into `data` (replication included), as the server
+/// account when we are root.
+fn initdb(data: &Path) {
+    let ok = as_server_user(pg_bin().join("initdb"))
         .arg("-D")
-        .arg(&data)
+        .arg(data)
         .args([
             "-U",
             "postgres",
@@ -136,16 +130,40 @@ fn start_throwaway_cluster() -> String {
         .status()
         .unwrap()
         .success();
-    assert!(ok, "initdb failed in {}", dir.display());
+    assert!(ok, "initdb failed in {}", data.display());
+}
+
+/// initdb + a postgres child watched by a shell that stops it when this process exits.
+fn start_throwaway_cluster() -> String {
+    let dir = std::env::temp_dir().join(format!("pgshift-test-cluster-{}", std::process::id()));
     let port = 20000 + (std::process::id() % 20000) as u16;
-    let postgres = bin.join("postgres");
+    start_cluster(&dir, port, "-c max_connections=200")
+}
+
+/// A new cluster in `dir/data`, started on `port` with `options` under the exit watcher; returns
+/// its `postgres` URL once it accepts connections. Runs as the `postgres` account when we are root.
+pub fn start_cluster(dir: &Path, port: u16, options: &str) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    if is_root() {
+        Command::new("chown")
+            .arg("postgres:")
+            .arg(dir)
+            .status()
+            .unwrap();
+    }
+    initdb(&dir.join("data"));
+    start_server(dir, port, options)
+}
+
+/// Start the cluster already in `dir/data` on `port` under the exit watcher, and wait for it.
+pub fn start_server(dir: &Path, port: u16, options: &str) -> String {
     let server = format!(
-        "{} -D {} -p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=200",
-        postgres.display(),
-        data.display(),
+        "{} -D {} -p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off {options}",
+        pg_bin().join("postgres").display(),
+        dir.join("data").display(),
         dir.display()
     );
-    spawn_watched_server(&server, &dir);
+    spawn_watched_server(&server, dir);
     let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !block_on(can_connect(&url)) {
@@ -159,17 +177,31 @@ fn start_throwaway_cluster() -> String {
     url
 }
 
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
 /// A fresh database, dropped when this goes out of scope.
 pub struct TestDb {
     pub name: String,
     pub url: String,
+    /// The server's admin URL (database `postgres`), where it is created and dropped.
+    pub server: String,
     /// A scratch directory for migrations, configs, data dirs.
     pub dir: tempfile::TempDir,
 }
 
 impl TestDb {
     pub fn new() -> TestDb {
-        let server = server_url();
+        TestDb::on(server_url())
+    }
+
+    /// A fresh database on another server (a throwaway cluster of the test's own).
+    pub fn on(server: &str) -> TestDb {
         let name = format!(
             "pgshift_t_{}_{}_{}",
             std::process::id(),
@@ -188,6 +220,7 @@ impl TestDb {
         TestDb {
             name,
             url,
+            server: server.to_string(),
             dir: tempfile::tempdir().unwrap(),
         }
     }
@@ -330,10 +363,11 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let name = self.name.clone();
+        let server = self.server.clone();
         // Drop runs outside any runtime; use a thread with its own.
         std::thread::spawn(move || {
             block_on(async {
-                let admin = ConnInfo::parse(server_url()).unwrap();
+                let admin = ConnInfo::parse(&server).unwrap();
                 if let Ok((c, conn)) = admin.pg.connect(tokio_postgres::NoTls).await {
                     tokio::spawn(conn);
                     c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -361,6 +395,18 @@ pub fn pgshift_bare(dir: &Path) -> Command {
         .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
         .current_dir(dir);
     c
+}
+
+/// Run pgshift with a clean environment (plus `env`), its state in `db`'s dir, `db`'s migrations,
+/// stdin closed, and no `--database-url`: the connection comes from `args` (a URL, a config file) or
+/// from `env` (`PG*`).
+pub fn run_bare(db: &TestDb, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut c = pgshift_bare(db.dir.path());
+    c.arg("--migrations").arg(db.migrations()).args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    Run::from(c.stdin(Stdio::null()).output().unwrap())
 }
 
 pub fn repo() -> PathBuf {

@@ -4,10 +4,19 @@
 mod common;
 
 mod backfill;
+mod bad_input;
 mod contract;
+mod drift;
+mod integrity;
 mod migrate;
+mod out_of_order;
+mod poolers;
+mod replicas;
 mod runbook;
 mod safety;
 mod sandbox;
+mod scaffold;
+mod secrets;
+mod startup_dev;
 mod tls;
 mod tui;

@@ -783,6 +783,50 @@ fn up_on_production_refuses_without_a_recent_passed_pre_deploy_checklist_when_re
     assert_eq!(db.applied(), vec![1, 2, 3, 4, 5, 6]);
 }
 
+/// The last audit row's action, outcome and the checklist gate's state in its detail.
+fn last_gate_row(db: &TestDb) -> String {
+    db.scalar(
+        "SELECT action || ' ' || outcome || ' ' || coalesce((SELECT g->>'state' FROM jsonb_array_elements(detail->'gates') g WHERE g->>'gate' = 'checklist'), 'none') || ' ' || coalesce(detail->>'caller', 'none') FROM pgshift_events ORDER BY id DESC LIMIT 1",
+    )
+}
+
+#[test]
+fn every_front_end_refuses_a_production_upgrade_without_a_fresh_checklist_and_audits_it() {
+    let db = TestDb::with_demo_migrations();
+    short_pre_deploy(&db);
+    write_config(&db, "production", "require_checklist_hours = 4", "");
+    run_cfg(&db, &["up"])
+        .code(1)
+        .stderr_has("no pre-deploy checklist passed on main (production) in the last 4h");
+    assert_eq!(last_gate_row(&db), "up refused refused cli");
+
+    // serve's retry: the same gate, refused with 403 and audited.
+    let mut c = pgshift_bare(db.dir.path());
+    c.stdin(Stdio::null());
+    let server = Server::start_with(c, Some("tok"));
+    let (code, body) = server.request(
+        "POST",
+        "/admin/migrations/retry",
+        &["Authorization: Bearer tok"],
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("no pre-deploy checklist passed"), "{body}");
+    assert_eq!(last_gate_row(&db), "retry refused refused serve");
+    drop(server);
+
+    // startup: refused, so the application starts degraded (exit 1 with --strict).
+    run_cfg(&db, &["startup", "--strict"])
+        .code(1)
+        .stdout_has(DEGRADED);
+    assert_eq!(last_gate_row(&db), "startup refused refused startup");
+    assert_eq!(db.applied(), Vec::<u32>::new(), "no front end ran anything");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pgshift_events WHERE outcome = 'refused'"),
+        "3",
+        "one audit row per refusal"
+    );
+}
+
 #[test]
 fn up_on_production_only_warns_when_the_checklist_is_not_required() {
     let db = TestDb::with_demo_migrations();
@@ -802,7 +846,11 @@ struct Server {
 
 impl Server {
     fn start(db: &TestDb, token: Option<&str>) -> Server {
-        let mut c = db.pgshift();
+        Server::start_with(db.pgshift(), token)
+    }
+
+    /// `serve` from `c` (e.g. with the config in the test dir instead of --database-url).
+    fn start_with(mut c: Command, token: Option<&str>) -> Server {
         c.args(["serve", "--listen", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -831,11 +879,15 @@ impl Server {
 
     /// One raw HTTP/1.1 request: (status, body).
     fn request(&self, method: &str, path: &str, headers: &[&str]) -> (u16, String) {
+        self.request_to(&self.addr, method, path, headers)
+    }
+
+    /// [`Server::request`] naming `host` in the `Host` header (as a browser would for a DNS name).
+    fn request_to(&self, host: &str, method: &str, path: &str, headers: &[&str]) -> (u16, String) {
         let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: 0\r\n",
-            self.addr
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: 0\r\n"
         );
         for h in headers {
             req.push_str(h);
@@ -864,7 +916,7 @@ impl Drop for Server {
 #[test]
 fn serve_health_migrations_page_and_retry_with_and_without_the_token() {
     let db = TestDb::with_demo_migrations();
-    let server = Server::start(&db, Some("s3cret-token"));
+    let server = Server::start(&db, Some("s3cret-token-0123456789"));
     let (code, body) = server.request("GET", "/health", &[]);
     assert_eq!(code, 200);
     let h: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -890,7 +942,7 @@ fn serve_health_migrations_page_and_retry_with_and_without_the_token() {
         "{page}"
     );
     assert!(
-        page.contains("Retry Migrations") && !page.contains("s3cret-token"),
+        page.contains("Retry Migrations") && !page.contains("s3cret-token-0123456789"),
         "{page}"
     );
 
@@ -911,7 +963,7 @@ fn serve_health_migrations_page_and_retry_with_and_without_the_token() {
     let (code, body) = server.request(
         "POST",
         "/admin/migrations/retry",
-        &["Authorization: Bearer s3cret-token"],
+        &["Authorization: Bearer s3cret-token-0123456789"],
     );
     assert_eq!(code, 200, "{body}");
     assert_eq!(db.applied(), vec![1, 2, 3, 4, 5]);
@@ -940,6 +992,86 @@ fn serve_without_a_configured_token_disables_retry() {
     let (_, page) = server.request("GET", "/admin/migrations", &["Accept: text/html"]);
     assert!(page.contains("Retry is disabled"), "{page}");
     assert_eq!(db.applied(), Vec::<u32>::new());
+}
+
+#[test]
+fn serve_refuses_other_host_names_short_tokens_and_bad_listen_addresses() {
+    let db = TestDb::with_demo_migrations();
+    // DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1.
+    let server = Server::start(&db, Some("s3cret-token-0123456789"));
+    let port = server.addr.rsplit_once(':').unwrap().1.to_string();
+    for path in ["/health", "/admin/migrations"] {
+        let (code, body) = server.request_to(&format!("evil.example:{port}"), "GET", path, &[]);
+        assert_eq!(code, 421, "{path}: {body}");
+        assert!(
+            body.contains("DNS rebinding") && body.contains("[serve] hosts"),
+            "{body}"
+        );
+    }
+    let (code, _) = server.request_to(
+        "evil.example",
+        "POST",
+        "/admin/migrations/retry",
+        &["Authorization: Bearer s3cret-token-0123456789"],
+    );
+    assert_eq!(code, 421);
+    assert_eq!(
+        db.applied(),
+        Vec::<u32>::new(),
+        "a refused host runs nothing"
+    );
+    for ok_host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        assert_eq!(
+            server.request_to(&ok_host, "GET", "/health", &[]).0,
+            200,
+            "{ok_host}"
+        );
+    }
+    drop(server);
+
+    let short = run_cfg_env(
+        &db,
+        &[
+            "--database-url",
+            &db.url,
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[("PGSHIFT_SERVE_TOKEN", "t0ken")],
+    );
+    short.code(2).stderr_has("at least 16 bytes");
+    for listen in ["nonsense", "127.0.0.1:99999", "256.1.1.1:80", ":8080"] {
+        db.run(&["serve", "--listen", listen])
+            .code(2)
+            .stderr_has("cannot listen on");
+    }
+}
+
+#[test]
+fn serve_retry_audit_row_names_the_caller_and_the_token_id_never_the_token() {
+    let db = TestDb::with_demo_migrations();
+    let token = "s3cret-token-0123456789";
+    let server = Server::start(&db, Some(token));
+    let (code, body) = server.request(
+        "POST",
+        "/admin/migrations/retry",
+        &[&format!("Authorization: Bearer {token}")],
+    );
+    assert_eq!(code, 200, "{body}");
+    let caller = db.scalar("SELECT detail->'caller' FROM pgshift_events WHERE action = 'retry'");
+    let caller: serde_json::Value = serde_json::from_str(&caller).unwrap();
+    assert!(
+        caller["address"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{caller}"
+    );
+    assert_eq!(caller["token_id"], pgshift::serve::token_id(token));
+    assert_eq!(caller["token_id"].as_str().unwrap().len(), 8);
+    let row = db.scalar("SELECT t::text FROM pgshift_events t");
+    assert!(!row.contains(token), "{row}");
 }
 
 // ---------------------------------------------------------------- library API
@@ -998,11 +1130,11 @@ fn health_with_unreadable_migration_files_is_an_integrity_failure_and_serve_retr
         "0006_broken.up.sql",
         "ALTER TABLE missing_table ADD COLUMN y int;",
     );
-    let server = Server::start(&db, Some("t0ken"));
+    let server = Server::start(&db, Some("t0ken-t0ken-t0ken-t0ken"));
     let (code, body) = server.request(
         "POST",
         "/admin/migrations/retry",
-        &["Authorization: Bearer t0ken"],
+        &["Authorization: Bearer t0ken-t0ken-t0ken-t0ken"],
     );
     assert_eq!(code, 500, "{body}");
     let b: serde_json::Value = serde_json::from_str(&body).unwrap();

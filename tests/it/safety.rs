@@ -788,3 +788,50 @@ fn disk_full_messages_map_to_the_disk_space_diagnosis() {
         None
     );
 }
+
+// ---------------------------------------------------------------- runner lock held as a type
+
+#[test]
+fn an_audited_cancel_creates_pgshift_tables_only_under_the_runner_lock() {
+    use pgshift::config::Environment;
+    use pgshift::tui::app::Signal;
+    use pgshift::tui::worker::signal_audited;
+    let db = TestDb::new();
+    let mut target =
+        pgshift::startup::Config::from_url(&db.url, db.migrations(), Environment::Development)
+            .unwrap()
+            .target;
+    target.lock_wait = Duration::from_millis(300);
+    let gone = pgshift::db::blockers::Blocker {
+        pid: 999_999,
+        user: "app".into(),
+        application: "worker".into(),
+        state: "idle in transaction".into(),
+        xact_age_s: Some(3.0),
+        query: "UPDATE t SET x = 1".into(),
+    };
+    // Another runner holds the lock: the tables are missing, so the audit waits for it, then
+    // gives up instead of creating them beside that run.
+    let runner = Holder::hold(
+        &db,
+        "SELECT pg_advisory_xact_lock(hashtextextended('pgshift:runner:' || current_database(), 0))",
+    );
+    let err = block_on(signal_audited(&target, &gone, Signal::Cancel)).unwrap_err();
+    assert!(err.to_string().contains("runner lock"), "{err}");
+    assert_eq!(
+        db.scalar("SELECT to_regclass('pgshift_events') IS NULL"),
+        "t"
+    );
+    drop(runner);
+    // Lock free: tables created under it, the failed cancel audited.
+    let sent = block_on(signal_audited(&target, &gone, Signal::Cancel)).unwrap();
+    assert_eq!(
+        sent,
+        pgshift::tui::app::Signalled::Gone,
+        "pid 999999 does not exist"
+    );
+    assert_eq!(
+        db.events(),
+        vec![("cancel".to_string(), "failed".to_string())]
+    );
+}

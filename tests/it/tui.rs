@@ -14,17 +14,10 @@ struct Screen {
     socket: String,
 }
 
+/// tmux is there; else skipped with a message, or a failure under `CI=true` (see `deps`).
+#[track_caller]
 fn tmux_available() -> bool {
-    let ok = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!(
-            "SKIPPED: tmux is not installed, so the end-to-end TUI tests cannot run (.ci/run installs it; apt-get install tmux)"
-        );
-    }
-    ok
+    deps::tmux()
 }
 
 impl Screen {
@@ -192,7 +185,7 @@ fn start_blocked_upgrade(
     let migrations = db.migrations().display().to_string();
     let screen = start(db, &args(db, &migrations, guard));
     screen.wait_for("status with 2 pending", |s| {
-        s.contains("health OK") && s.contains("(2 pending)")
+        s.contains("health DEGRADED") && s.contains("(2 pending)")
     });
     screen.keys("u");
     screen.wait_text("this SQL will run");
@@ -209,7 +202,7 @@ fn u_then_y_upgrades_to_head_and_the_header_shows_it() {
     let migrations = db.migrations().display().to_string();
     let screen = Screen::start(&db, &args(&db, &migrations, &[]));
     screen.wait_for("status with 5 pending", |s| {
-        s.contains("health OK") && s.contains("(5 pending)")
+        s.contains("health DEGRADED") && s.contains("(5 pending)")
     });
     screen.keys("u");
     let confirm = screen.wait_text("this SQL will run");
@@ -352,7 +345,7 @@ fn a_lost_monitor_connection_shows_unreachable_then_reconnects_by_itself() {
     let migrations = db.migrations().display().to_string();
     let screen = Screen::start(&db, &args(&db, &migrations, &[]));
     screen.wait_for("status", |s| {
-        s.contains("health OK") && s.contains("(3 pending)")
+        s.contains("health DEGRADED") && s.contains("(3 pending)")
     });
     // What a server restart or a DBA's pg_terminate_backend does to the monitoring connection.
     db.exec(
@@ -361,7 +354,7 @@ fn a_lost_monitor_connection_shows_unreachable_then_reconnects_by_itself() {
     );
     screen.wait_text("database unreachable");
     let back = screen.wait_for("the reconnect", |s| {
-        s.contains("database reachable again") && s.contains("health OK")
+        s.contains("database reachable again") && s.contains("health DEGRADED")
     });
     assert!(back.contains("(3 pending)"), "{back}");
     screen.quit();
@@ -567,7 +560,7 @@ fn backfills_pane_b_dry_runs_then_capital_b_runs_hashes_to_done() {
     let nulls = || db.scalar("SELECT count(*) FROM proposal_templates WHERE content_hash IS NULL");
     let migrations = db.migrations().display().to_string();
     let screen = Screen::start(&db, &args(&db, &migrations, &[]));
-    screen.wait_text("health OK");
+    screen.wait_text("health DEGRADED");
     screen.keys("5");
     let pane = screen.wait_for("the Backfills pane with its four backfills", |s| {
         s.contains("5 Backfills") && s.contains("cleanup") && s.contains("never run")
@@ -628,7 +621,7 @@ fn a_backfill_run_from_another_terminal_shows_live_and_space_pauses_then_resumes
     db.exec(TEMPLATES);
     let migrations = db.migrations().display().to_string();
     let screen = Screen::start(&db, &args(&db, &migrations, &[]));
-    screen.wait_text("health OK");
+    screen.wait_text("health DEGRADED");
     screen.keys("5");
     screen.wait_text("never run");
     // Another terminal: small fixed batches with a pause, so it runs for several seconds.
@@ -719,7 +712,7 @@ count = "SELECT count(*) FROM proposal_templates WHERE content_hash IS NULL"
     .unwrap();
     let migrations = db.migrations().display().to_string();
     let screen = Screen::start(&db, &args(&db, &migrations, &[]));
-    screen.wait_text("health OK");
+    screen.wait_text("health DEGRADED");
     screen.keys("5");
     screen.wait_text("never run");
     screen.keys("B");
@@ -956,6 +949,82 @@ fn esc_cancels_a_waiting_backfill_dry_run_on_the_server_and_nothing_pops_up_late
         assert!(!s.contains("Run backfill"), "a dialog popped up:\n{s}");
         std::thread::sleep(Duration::from_millis(200));
     }
+    screen.quit();
+}
+
+/// A production target requiring a pre-deploy checklist (none has passed), as ./config/pgshift.toml.
+fn production_requiring_a_checklist(db: &TestDb) {
+    let dir = db.dir.path().join("config");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("pgshift.toml"),
+        format!(
+            "[targets.main]\nurl = \"{}\"\nenvironment = \"production\"\nmigrations = \"{}\"\nlock_wait = \"5s\"\nrequire_checklist_hours = 4\n",
+            db.url,
+            db.migrations().display()
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn u_y_on_production_without_a_fresh_checklist_is_refused_and_audited() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    production_requiring_a_checklist(&db);
+    let screen = Screen::start(&db, &[]);
+    screen.wait_text("(5 pending)");
+    screen.keys("u");
+    let confirm = screen.wait_text("this SQL will run");
+    assert!(
+        confirm.contains("REFUSED checklist: refusing to upgrade")
+            && confirm.contains("REFUSED: y records the attempt"),
+        "the refusal is shown before the yes:\n{confirm}"
+    );
+    assert_eq!(db.events(), vec![], "a preview is not an attempt");
+    screen.keys("y");
+    let refused = screen.wait_for("the refusal in the log", |s| {
+        !s.contains("this SQL will run") && s.contains("no pre-deploy checklist passed")
+    });
+    assert!(refused.contains("refusing to upgrade"), "{refused}");
+    assert_eq!(db.applied(), Vec::<u32>::new(), "nothing ran");
+    assert_eq!(db.events(), vec![("up".to_string(), "refused".to_string())]);
+    assert_eq!(
+        db.scalar("SELECT (detail->>'via') || ' ' || (detail->>'caller') FROM pgshift_events"),
+        "tui tui"
+    );
+    screen.quit();
+}
+
+#[test]
+fn after_a_failed_upgrade_with_pending_migrations_the_header_is_not_ok() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up"]).ok();
+    db.write_migration(
+        "0006_broken.up.sql",
+        "ALTER TABLE missing_table ADD COLUMN y int;",
+    );
+    db.write_migration(
+        "0006_broken.down.sql",
+        "ALTER TABLE missing_table DROP COLUMN y;",
+    );
+    let migrations = db.migrations().display().to_string();
+    let screen = Screen::start(&db, &args(&db, &migrations, &[]));
+    screen.wait_text("(1 pending)");
+    screen.keys("u");
+    screen.wait_text("this SQL will run");
+    screen.keys("y");
+    let failed = screen.wait_text("health DEGRADED: migrations failed");
+    assert!(!failed.contains("health OK"), "{failed}");
+    // The CLI's health says the same.
+    let cli = db.run(&["health", "--json"]).json();
+    assert_eq!(cli["result"]["status"], "degraded");
+    assert_eq!(cli["result"]["migrations"]["state"], "failed");
     screen.quit();
 }
 

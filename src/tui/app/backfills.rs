@@ -39,6 +39,9 @@ pub struct LocalRun {
     pub retries: i64,
     /// The last retry's reason, until the next committed batch.
     pub retrying: Option<String>,
+    /// Held for a lagging replica (`waiting for replica r1: replay lag 12.3s > 10s`), until the
+    /// next committed batch.
+    pub waiting: Option<String>,
 }
 
 impl LocalRun {
@@ -54,6 +57,7 @@ impl LocalRun {
             batch_ms_max: 0,
             retries: 0,
             retrying: None,
+            waiting: None,
         }
     }
 }
@@ -151,6 +155,8 @@ pub struct RowView {
     pub retries: i64,
     pub last_error: Option<String>,
     pub retrying: Option<String>,
+    /// Held for a lagging replica (a run started from this screen).
+    pub waiting: Option<String>,
     /// Who runs it: "this screen" or the holder's pid and application.
     pub runner: Option<String>,
     pub stopping: Option<Stop>,
@@ -197,6 +203,7 @@ impl Backfills {
             retries: r.run.as_ref().map_or(0, |run| run.retries),
             last_error: r.last_error.clone(),
             retrying: None,
+            waiting: None,
             runner: r
                 .holder
                 .as_ref()
@@ -214,6 +221,7 @@ impl Backfills {
             v.runner = Some("this screen".into());
             v.last_error = None;
             v.retrying = l.retrying.clone();
+            v.waiting = l.waiting.clone();
             if l.run_id.is_some() && l.rows_done >= r.rows_done {
                 let estimate = l.rows_estimate.max(l.rows_done);
                 v.rows_done = l.rows_done;
@@ -683,17 +691,21 @@ pub(super) fn is_backfill(e: &Event) -> bool {
             | Event::BackfillProgress { .. }
             | Event::BackfillRetry { .. }
             | Event::BackfillStopped { .. }
+            | Event::ReplicaWait { name: Some(_), .. }
     )
 }
 
 /// A run's events: progress goes to the pane (several a second: not the log); start, retries
 /// and the end go to the log too.
 pub(super) fn on_event(app: &mut App, e: Event) {
+    // A replica wait repeats every poll: the log gets its first line, the pane the rest.
+    let repeated_wait = matches!(&e, Event::ReplicaWait { waited_s, .. } if *waited_s >= crate::db::topology::LAG_POLL.as_secs_f64());
     if !matches!(e, Event::BackfillProgress { .. })
+        && !repeated_wait
         && let Some(line) = crate::output::event_line(&e)
     {
         let level = match &e {
-            Event::BackfillRetry { .. } => Level::Warn,
+            Event::BackfillRetry { .. } | Event::ReplicaWait { .. } => Level::Warn,
             Event::BackfillStopped { state, .. } if state == "failed" => Level::Error,
             _ => Level::Info,
         };
@@ -704,6 +716,9 @@ pub(super) fn on_event(app: &mut App, e: Event) {
         | Event::BackfillProgress { name, .. }
         | Event::BackfillRetry { name, .. }
         | Event::BackfillStopped { name, .. } => name.clone(),
+        Event::ReplicaWait {
+            name: Some(name), ..
+        } => name.clone(),
         _ => return,
     };
     let Some(l) = app.backfills.local.iter_mut().find(|l| l.name == name) else {
@@ -738,6 +753,7 @@ pub(super) fn on_event(app: &mut App, e: Event) {
             l.batch_ms_max = batch_ms_max;
             l.retries = retries;
             l.retrying = None;
+            l.waiting = None;
         }
         Event::BackfillRetry {
             attempt,
@@ -745,6 +761,9 @@ pub(super) fn on_event(app: &mut App, e: Event) {
             reason,
             ..
         } => l.retrying = Some(format!("attempt {attempt}/{attempts}: {reason}")),
+        Event::ReplicaWait { .. } => {
+            l.waiting = e.lagging().map(|lagging| format!("waiting for {lagging}"));
+        }
         _ => {}
     }
 }

@@ -360,6 +360,53 @@ fn progress_events_drive_the_row_and_only_start_retry_and_end_reach_the_log() {
             .is_some_and(|r| r.contains("55P03"))
     );
     assert_eq!(app.log.back().map(|l| l.level), Some(Level::Warn));
+    // Held for a lagging replica: shown on the row, logged once, cleared by the next batch.
+    let lagging = crate::db::topology::Lagging {
+        replica: "r1".into(),
+        lag: std::time::Duration::from_millis(12_300),
+        max: std::time::Duration::from_secs(10),
+    };
+    let log_len = app.log.len();
+    for waited in [0, 1, 2] {
+        update(
+            &mut app,
+            Msg::Progress(Event::replica_wait(
+                Some("cleanup"),
+                None,
+                &lagging,
+                std::time::Duration::from_secs(waited),
+            )),
+        );
+    }
+    assert_eq!(
+        app.log.len(),
+        log_len + 1,
+        "a wait is logged once, not every poll"
+    );
+    assert!(logged(
+        &app,
+        "backfill cleanup: waiting for replica r1: replay lag 12.3s > 10s"
+    ));
+    assert_eq!(
+        app.backfills.view(3).and_then(|v| v.waiting).as_deref(),
+        Some("waiting for replica r1: replay lag 12.3s > 10s")
+    );
+    update(
+        &mut app,
+        Msg::Progress(Event::BackfillProgress {
+            name: "cleanup".into(),
+            rows_done: 2000,
+            rows_estimate: 3000,
+            rate: 750.0,
+            eta_s: Some(1.0),
+            batch_ms_p50: 40,
+            batch_ms_max: 55,
+            batch_size: 2000,
+            batches: 2,
+            retries: 1,
+        }),
+    );
+    assert_eq!(app.backfills.view(3).and_then(|v| v.waiting), None);
     let effects = update(
         &mut app,
         Msg::Backfill(BackfillMsg::Ran {

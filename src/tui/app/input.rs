@@ -230,7 +230,7 @@ fn on_popup_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
                 scroll.saturating_add(1).min(limit)
             };
             app.popup = Some(match popup {
-                Popup::Preview { plan, .. } => Popup::Preview { plan, scroll },
+                Popup::Preview { preview, .. } => Popup::Preview { preview, scroll },
                 _ => Popup::Help { scroll },
             });
         }
@@ -327,7 +327,8 @@ pub(super) fn typed_matches(want: &str, typed: &str) -> bool {
 
 fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
     match pending {
-        Pending::Migrate(plan) => {
+        Pending::Migrate(preview) => {
+            let plan = preview.plan;
             if app.is_busy() {
                 app.log(
                     Level::Warn,

@@ -18,10 +18,13 @@ fn key(c: char) -> Msg {
 }
 
 fn snapshot(app: &App, conflicts: Vec<Conflict>) -> Msg {
-    Msg::Monitor(Monitor::Snapshot {
-        status: Box::new(app.status.clone().expect("status")),
+    sample::snapshot(
+        &sample::target(app.target.environment),
+        &sample::catalog(),
+        app.status.clone().expect("status"),
         conflicts,
-    })
+        None,
+    )
 }
 
 /// An upgrade 0003 → 0004 running, its worker (pid 900) blocked by pid 4121.

@@ -4,7 +4,11 @@ use super::*;
 
 pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
     match m {
-        Monitor::Snapshot { status, conflicts } => {
+        Monitor::Snapshot {
+            status,
+            conflicts,
+            health,
+        } => {
             let reconnected = app.health.is_unreachable();
             let first = app.status.is_none();
             if reconnected {
@@ -14,7 +18,8 @@ pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
                 .status
                 .as_ref()
                 .is_some_and(|s| s.current != status.current);
-            app.health = health_of(&status);
+            app.health = Health::of(&health);
+            app.checklists.health = Some(*health);
             set_status(app, *status);
             locks::on_conflicts(app, conflicts);
             // After an outage, or when someone (maybe another operator) moved the database, the
@@ -49,26 +54,9 @@ pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
     }
 }
 
+/// The first line, owned (for state that outlives the message).
 pub(super) fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").to_string()
-}
-
-fn health_of(s: &Status) -> Health {
-    if !s.drift.is_empty() {
-        Health::Degraded(format!(
-            "drift in {} revision(s): run `pgshift status`",
-            s.drift.len()
-        ))
-    } else if !s.invalid_indexes.is_empty() {
-        Health::Degraded(format!(
-            "{} INVALID index(es) from a failed CONCURRENTLY build",
-            s.invalid_indexes.len()
-        ))
-    } else if s.server.read_only {
-        Health::Degraded("server is read-only (a standby?)".into())
-    } else {
-        Health::Ok
-    }
+    crate::text::first_line(s).to_string()
 }
 
 fn set_status(app: &mut App, s: Status) {
@@ -96,18 +84,19 @@ fn set_status(app: &mut App, s: Status) {
 pub(super) fn on_planned(
     app: &mut App,
     purpose: Purpose,
-    result: Result<Plan, String>,
+    result: Result<Preview, String>,
 ) -> Vec<Effect> {
     app.activity = Activity::Idle;
-    let plan = match result {
+    let preview = match result {
         Ok(p) => p,
         Err(e) => {
             log_error(app, &e);
             return vec![];
         }
     };
+    let plan = &preview.plan;
     match purpose {
-        Purpose::Preview => app.popup = Some(Popup::Preview { plan, scroll: 0 }),
+        Purpose::Preview => app.popup = Some(Popup::Preview { preview, scroll: 0 }),
         Purpose::Confirm if plan.is_empty() => {
             app.log(
                 Level::Info,
@@ -118,7 +107,7 @@ pub(super) fn on_planned(
             let must_type = (plan.is_destructive() && app.target.environment.is_production())
                 .then(|| plan.to.to_string());
             app.popup = Some(Popup::Confirm(Confirm::new(
-                Pending::Migrate(plan),
+                Pending::Migrate(preview),
                 must_type,
             )));
         }
@@ -139,12 +128,19 @@ pub(super) fn on_progress(app: &mut App, e: Event) {
         (Activity::Migrating(p), Event::Blocked { blockers, .. }) => {
             same_blockers(&p.blockers, blockers)
         }
+        // A replica wait repeats every poll: its first line goes to the log.
+        (_, Event::ReplicaWait { waited_s, .. }) => {
+            *waited_s >= crate::db::topology::LAG_POLL.as_secs_f64()
+        }
         _ => false,
     };
     if !repeat && let Some(line) = crate::output::event_line(&e) {
         let level = match &e {
             Event::Log { level, .. } => *level,
-            Event::StepRetry { .. } | Event::Blocked { .. } | Event::LockBusy { .. } => Level::Warn,
+            Event::StepRetry { .. }
+            | Event::Blocked { .. }
+            | Event::LockBusy { .. }
+            | Event::ReplicaWait { .. } => Level::Warn,
             _ => Level::Info,
         };
         app.log(level, line.trim_start().to_string());
@@ -193,6 +189,9 @@ pub(super) fn on_progress(app: &mut App, e: Event) {
                 "line {line}: {}",
                 crate::output::one_line(&text, 120)
             ))
+        }
+        Event::ReplicaWait { .. } => {
+            p.statement = crate::output::event_line(&e).map(|l| l.trim_start().to_string());
         }
         // Backfill progress is the Backfills pane's, not a migration's.
         Event::Log { .. }

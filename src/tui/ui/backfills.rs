@@ -217,6 +217,9 @@ pub fn status_line(app: &App, theme: &Theme) -> Line<'static> {
         if let Some(why) = &l.retrying {
             spans.push(Span::styled(format!(" · retrying {why}"), theme.warn()));
         }
+        if let Some(why) = &l.waiting {
+            spans.push(Span::styled(format!(" · {why}"), theme.warn()));
+        }
     }
     if let Some((name, _)) = &bf.dry_running {
         spans.push(Span::raw(format!(
@@ -264,6 +267,9 @@ fn detail(theme: &Theme, v: &RowView, r: &Overview) -> Vec<Line<'static>> {
     // The error before the run's numbers: on a small screen it is what the operator needs.
     if let Some(why) = &v.retrying {
         lines.push(Line::styled(format!("retrying: {why}"), theme.warn()));
+    }
+    if let Some(why) = &v.waiting {
+        lines.push(Line::styled(why.clone(), theme.warn()));
     }
     if let Some(e) = &v.last_error {
         lines.push(Line::styled(

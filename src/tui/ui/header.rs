@@ -62,6 +62,11 @@ fn identity<'a>(app: &'a App, theme: &Theme, width: usize) -> Line<'a> {
         if s.server.read_only {
             parts.push(Part::new(1, vec![Span::styled(" READ ONLY", theme.warn())]));
         }
+        if let Some(t) = &s.topology {
+            // A standby is never dropped; a primary's replica lags outlast the server version.
+            let rank = if t.is_standby() { 0 } else { 4 };
+            parts.push(Part::new(rank, replication(t, theme)));
+        }
         let tls = &s.server.tls;
         if tls.encrypted {
             parts.push(Part::new(
@@ -77,6 +82,38 @@ fn identity<'a>(app: &'a App, theme: &Theme, width: usize) -> Line<'a> {
         }
     }
     fit(parts, width)
+}
+
+/// ` │ STANDBY of db1:5432`, or ` │ replicas r1 0.2s, r2 12.3s` (effective replay lag; `?` when
+/// the role may not see it) on a primary that has any.
+fn replication<'a>(t: &crate::db::topology::Topology, theme: &Theme) -> Vec<Span<'a>> {
+    if t.is_standby() {
+        let of = t
+            .primary
+            .as_ref()
+            .and_then(|p| p.address())
+            .map(|a| format!(" of {a}"))
+            .unwrap_or_default();
+        return vec![
+            Span::raw(SEP),
+            Span::styled(" STANDBY ", theme.alarm()),
+            Span::styled(of, theme.warn()),
+        ];
+    }
+    if t.replicas.is_empty() {
+        return vec![];
+    }
+    let lags: Vec<String> = t
+        .replicas
+        .iter()
+        .map(|r| {
+            let lag = r
+                .effective_replay_lag()
+                .map_or("?".to_string(), |d| format!("{:.1}s", d.as_secs_f64()));
+            format!("{} {lag}", r.name)
+        })
+        .collect();
+    vec![Span::raw(format!("{SEP}replicas {}", lags.join(", ")))]
 }
 
 /// Where the database stands. The runner lock's holder stays at 80 columns; the health reason
@@ -186,6 +223,68 @@ mod tests {
         let line = identity(&app, &theme, 200);
         let text = line.spans.iter().map(|s| s.content.as_ref()).collect();
         (text, line.spans.iter().map(|s| s.style).collect())
+    }
+
+    #[test]
+    fn the_header_shows_a_standby_and_its_primary_in_alarm_and_replica_lags_on_a_primary() {
+        use crate::db::topology::{Replica, Role, Topology, Upstream};
+        let mut app = sample::connected(Environment::Production, 2, vec![], vec![], true);
+        let theme = Theme::of(&app);
+        let text_of = |app: &App| -> String {
+            identity(app, &theme, 200)
+                .spans
+                .iter()
+                .map(|s| s.content.to_string())
+                .collect()
+        };
+        let standby = Topology {
+            role: Role::Standby,
+            replicas: vec![],
+            primary: Some(Upstream {
+                host: Some("db1.internal".into()),
+                port: Some(5432),
+                status: Some("streaming".into()),
+            }),
+            replay_age_s: None,
+        };
+        if let Some(s) = app.status.as_mut() {
+            s.topology = Some(standby);
+        }
+        assert!(
+            text_of(&app).contains("│  STANDBY  of db1.internal:5432"),
+            "{}",
+            text_of(&app)
+        );
+        let line = identity(&app, &theme, 200);
+        let badge = line.spans.iter().find(|s| s.content.contains("STANDBY"));
+        assert_eq!(badge.map(|s| s.style), Some(theme.alarm()));
+        let replica = |name: &str, lag: Option<f64>, caught_up| Replica {
+            name: name.into(),
+            client_addr: None,
+            state: Some("streaming".into()),
+            sync_state: Some("async".into()),
+            write_lag_s: lag,
+            flush_lag_s: lag,
+            replay_lag_s: lag,
+            caught_up,
+            logical: false,
+        };
+        if let Some(s) = app.status.as_mut() {
+            s.topology = Some(Topology {
+                role: Role::Primary,
+                replicas: vec![
+                    replica("r1", Some(0.2), false),
+                    replica("r2", Some(9.0), true),
+                ],
+                primary: None,
+                replay_age_s: None,
+            });
+        }
+        assert!(
+            text_of(&app).contains("│ replicas r1 0.2s, r2 0.0s"),
+            "{}",
+            text_of(&app)
+        );
     }
 
     #[test]

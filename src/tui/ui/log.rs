@@ -112,7 +112,6 @@ pub fn status_line(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
                 " database unreachable: showing the last known state (greyed); reconnecting",
                 theme.error(),
             ),
-            Health::Degraded(why) => Line::styled(format!(" degraded: {why}"), theme.warn()),
             // The newest message shows for a while, then the line says ready again.
             _ => match app.log.back() {
                 Some(l) if app.now.saturating_duration_since(l.at) < STATUS_MESSAGE_FOR => {

@@ -6,6 +6,7 @@ mod backfills;
 mod checklist;
 pub mod fit;
 mod footer;
+mod gates;
 mod header;
 mod history;
 mod locks;

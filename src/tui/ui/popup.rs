@@ -17,14 +17,15 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
     let Some(popup) = &app.popup else { return };
     match popup {
         Popup::Help { scroll } => help(theme, f, *scroll),
-        Popup::Preview { plan, scroll } => {
+        Popup::Preview { preview, scroll } => {
+            let plan = &preview.plan;
             let title = format!(
                 " Plan: {} {} → {} (preview: nothing runs) ",
                 plan.direction.verb(),
                 plan.from,
                 plan.to
             );
-            let body = plan_lines(plan);
+            let body = preview_body(preview, theme, f.area().width);
             dialog(
                 f,
                 theme,
@@ -103,12 +104,11 @@ pub fn plan_lines(plan: &Plan) -> Vec<Line<'static>> {
             plan.from
         )));
     }
+    if let Some(note) = plan.out_of_order_note() {
+        lines.push(Line::from(note));
+    }
     for (i, s) in plan.steps.iter().enumerate() {
-        let tx = if s.no_transaction {
-            "no transaction, statement by statement"
-        } else {
-            "one transaction"
-        };
+        let tx = s.how();
         lines.push(Line::from(format!(
             "-- step {}/{}: {} {} ({tx})",
             i + 1,
@@ -137,28 +137,32 @@ struct Content {
 }
 
 fn confirm(app: &App, theme: &Theme, f: &mut Frame, c: &Confirm) {
-    let d = confirm_content(app, theme, c);
+    let d = confirm_content(app, theme, c, f.area().width);
     dialog(f, theme, d.title, d.body, c.scroll, d.prompt, d.alarm);
 }
 
-fn confirm_content(app: &App, theme: &Theme, c: &Confirm) -> Content {
+fn confirm_content(app: &App, theme: &Theme, c: &Confirm, width: u16) -> Content {
     let production = app.target.environment.is_production();
     let mut title = vec![];
     if production {
         title.push(Span::styled(" PRODUCTION ", theme.production()));
     }
     let (heading, body, destructive) = match &c.pending {
-        Pending::Migrate(plan) => (
-            format!(
-                " {} {} → {} on {}: this SQL will run ",
-                plan.direction.verb(),
-                plan.from,
-                plan.to,
-                app.target.name
-            ),
-            plan_lines(plan),
-            plan.is_destructive(),
-        ),
+        Pending::Migrate(preview) => {
+            let plan = &preview.plan;
+            let body = preview_body(preview, theme, width);
+            (
+                format!(
+                    " {} {} → {} on {}: this SQL will run ",
+                    plan.direction.verb(),
+                    plan.from,
+                    plan.to,
+                    app.target.name
+                ),
+                body,
+                plan.is_destructive(),
+            )
+        }
         Pending::Signal { blocker: b, signal } => {
             let age = b
                 .xact_age_s
@@ -208,6 +212,10 @@ fn confirm_content(app: &App, theme: &Theme, c: &Confirm) -> Content {
                 Span::styled(format!("{}_", c.typed), theme.title(true)),
             ]),
         ],
+        None if refused(c) => vec![Line::styled(
+            " REFUSED: y records the attempt (nothing runs) · n / Esc cancel · j/k scroll",
+            theme.error(),
+        )],
         None if destructive => vec![Line::from(" y run it · n / Esc cancel · j/k scroll")],
         None => vec![Line::from(
             " y / Enter run it · n / Esc cancel · j/k scroll",
@@ -228,9 +236,11 @@ pub fn scroll_limit(app: &App, width: u16, height: u16) -> Option<u16> {
     let (rows, prompt) = match app.popup.as_ref()? {
         Popup::Help { .. } => (help_lines(&theme, width).len(), 0),
         Popup::Detail(d) => (wrapped_rows(detail_body(d), width), 1),
-        Popup::Preview { plan, .. } => (wrapped_rows(plan_lines(plan), width), 1),
+        Popup::Preview { preview, .. } => {
+            (wrapped_rows(preview_body(preview, &theme, width), width), 1)
+        }
         Popup::Confirm(c) => {
-            let d = confirm_content(app, &theme, c);
+            let d = confirm_content(app, &theme, c, width);
             (wrapped_rows(d.body, width), d.prompt.len())
         }
         Popup::Backfill(_) | Popup::QuitWhileRunning => return None,
@@ -251,6 +261,27 @@ const DIALOG_WIDTH: u16 = 100;
 
 /// A framed dialog: the body wraps (SQL and long lines are never cut; continuation lines keep
 /// their indent) and scrolls, stopping at its end; the prompt stays at the bottom.
+/// A gate will refuse the confirmed run (it is checked again, and audited, when it runs).
+fn refused(c: &Confirm) -> bool {
+    matches!(&c.pending, Pending::Migrate(p) if p.verdict.is_refused())
+}
+
+/// The text width inside a [`dialog`] on a screen `width` columns wide.
+fn body_width(width: u16) -> usize {
+    usize::from(DIALOG_WIDTH.min(width.saturating_sub(2)).saturating_sub(2))
+}
+
+/// A preview's body: what the gates say, then the plan's SQL.
+fn preview_body(
+    preview: &crate::ops::migrate::Preview,
+    theme: &Theme,
+    width: u16,
+) -> Vec<Line<'static>> {
+    let mut body = super::gates::lines(&preview.verdict, theme, body_width(width));
+    body.extend(plan_lines(&preview.plan));
+    body
+}
+
 pub(super) fn dialog(
     f: &mut Frame,
     theme: &Theme,

@@ -61,10 +61,7 @@ fn empty_catalog() {
     );
     update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![],
-        }),
+        sample::snapshot(&target, &catalog, status, vec![], None),
     );
     update(
         &mut app,
@@ -107,15 +104,14 @@ fn drift() {
         name: "add_variants".into(),
         applied: 1,
         file: 2,
+        change: crate::plan::Change::Content,
+        diff: None,
     });
     status.revisions[1].drift = true;
     let mut app = sample::connected(Environment::Production, 3, history(), vec![], true);
     update(
         &mut app,
-        Msg::Monitor(Monitor::Snapshot {
-            status: Box::new(status),
-            conflicts: vec![],
-        }),
+        sample::snapshot(&target, &catalog, status, vec![], None),
     );
     snapshot("drift", &app);
 }
@@ -160,6 +156,7 @@ fn confirm_production_downgrade() {
             name: m.name.clone(),
             applied_on: String::new(),
             checksum: m.checksum,
+            recorded: None,
         })
         .collect();
     let plan = crate::plan::plan(
@@ -173,7 +170,7 @@ fn confirm_production_downgrade() {
         &mut app,
         Msg::Planned {
             purpose: Purpose::Confirm,
-            result: Ok(plan),
+            result: Ok(sample::preview(plan)),
         },
     );
     key(&mut app, '0');
@@ -274,6 +271,7 @@ fn running_upgrade_blocked_by_a_lock() {
             name: m.name.clone(),
             applied_on: String::new(),
             checksum: m.checksum,
+            recorded: None,
         })
         .collect();
     let plan = crate::plan::plan(
@@ -287,7 +285,7 @@ fn running_upgrade_blocked_by_a_lock() {
         &mut app,
         Msg::Planned {
             purpose: Purpose::Confirm,
-            result: Ok(plan),
+            result: Ok(sample::preview(plan)),
         },
     );
     key(&mut app, 'y');
@@ -430,6 +428,31 @@ fn long_revision_names_are_cut_not_wrapped() {
     );
 }
 
+#[test]
+fn confirm_upgrade_shows_lint_findings_and_refusing_gates_before_yes() {
+    let mut app = sample::connected(Environment::Production, 3, history(), vec![], true);
+    update(
+        &mut app,
+        Msg::Planned {
+            purpose: Purpose::Confirm,
+            result: Ok(sample::refused_upgrade()),
+        },
+    );
+    snapshot("confirm_upgrade_refused_by_gates", &app);
+    let screen = format!("{}", terminal(&app, 80, 24).backend());
+    for needle in [
+        "REFUSED lint",
+        "REFUSED checklist: refusing to upgrade: no pre-deploy checklist",
+        "require-concurrent-index-creation",
+        "REFUSED: y records the attempt (nothing runs)",
+    ] {
+        assert!(
+            screen.contains(needle),
+            "{needle:?} not on screen:\n{screen}"
+        );
+    }
+}
+
 /// Issue 12, defect 6: at 80 columns the header keeps the environment, target, TLS state and the
 /// lock holder whole (the brand, role, address and version go first, never half of `15.20`);
 /// durations keep their unit; a long statement in a confirmation wraps instead of being cut.
@@ -462,6 +485,8 @@ fn truncation_never_changes_meaning() {
             sql: sql.into(),
             no_transaction: false,
             checksum: 0,
+            down: None,
+            out_of_order: false,
         }],
     };
     let screen = |app: &App, w, h| {
@@ -493,7 +518,7 @@ fn truncation_never_changes_meaning() {
         &mut app,
         Msg::Planned {
             purpose: Purpose::Confirm,
-            result: Ok(plan),
+            result: Ok(sample::preview(plan)),
         },
     );
     for (w, h) in [(80, 24), (160, 45)] {

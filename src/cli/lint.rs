@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use crate::catalog::Catalog;
 use crate::cli::GlobalArgs;
 use crate::config::{Loaded, Resolved};
-use crate::error::{Error, ExitCode, Result};
+use crate::error::{ExitCode, Result};
 use crate::ops::lint::{self as op, LintReport, Scope};
 use crate::output::{self, Format};
 use crate::plan::Plan;
 
-use super::{MigrationLint, render, rules};
+use crate::lint::{MigrationLint, render, rules};
 
 #[derive(Debug, clap::Args)]
 pub struct LintArgs {
@@ -115,73 +115,10 @@ fn offline_catalog(g: &GlobalArgs, loaded: &Loaded) -> Result<Catalog> {
     Ok(Catalog::load(&dir)?)
 }
 
-/// The lint of an upgrade plan's steps (empty for a downgrade: down SQL is not linted).
-pub fn of_plan(plan: &Plan, catalog: &Catalog) -> Vec<MigrationLint> {
-    if plan.direction != crate::plan::Direction::Up {
-        return Vec::new();
-    }
-    plan.steps
-        .iter()
-        .filter_map(|s| catalog.get(s.revision))
-        .map(MigrationLint::of)
-        .collect()
-}
-
 /// A plan with the lint of its steps, for `plan --json` (the plan's own fields stay on top).
 #[derive(serde::Serialize)]
 pub struct LintedPlan<'a> {
     #[serde(flatten)]
     pub plan: &'a Plan,
     pub lint: Vec<MigrationLint>,
-}
-
-/// Before `up`: print the findings, refuse blocking errors unless `allow_lint`, and return the
-/// audit detail (`lint` in the run's JSON detail) recording what was allowed and how.
-pub fn gate(
-    g: &GlobalArgs,
-    lints: &[MigrationLint],
-    allow_lint: bool,
-) -> Result<serde_json::Value> {
-    let (errors, allowed, warnings) = render::counts(lints);
-    if errors + allowed + warnings > 0 {
-        if g.json {
-            // Progress on stderr is JSON lines with --json; the findings are one of them.
-            let line = serde_json::json!({"event": "lint", "migrations": lints});
-            eprintln!("{line}");
-        } else {
-            render::findings(&mut std::io::stderr().lock(), lints, false).ok();
-        }
-    }
-    if errors > 0 && !allow_lint {
-        let list: Vec<String> = lints
-            .iter()
-            .flat_map(|l| {
-                l.blocking()
-                    .map(move |f| format!("{} line {}: {}", l.revision, f.line, f.rule))
-            })
-            .collect();
-        return Err(Error::Refused(format!(
-            "lint found {errors} error(s) in the pending migrations ({}); nothing was run. Run `pgshift lint` for why and the safe rewrite; fix the migration, add `-- pgshift: allow RULE reason`, or pass --allow-lint (recorded in the audit).",
-            list.join(", ")
-        )));
-    }
-    let noted: Vec<serde_json::Value> = lints
-        .iter()
-        .flat_map(|l| {
-            l.findings
-                .iter()
-                .filter(|f| f.allowed.is_some() || f.blocks())
-                .map(move |f| {
-                    serde_json::json!({
-                        "revision": l.revision, "rule": f.rule, "line": f.line,
-                        "severity": f.severity, "allowed": f.allowed,
-                    })
-                })
-        })
-        .collect();
-    Ok(serde_json::json!({
-        "errors_overridden": if allow_lint { errors } else { 0 },
-        "allow_lint_flag": allow_lint,
-        "findings": noted,
-    }))
 }

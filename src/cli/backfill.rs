@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::{Control, DryRun, Options, Overview, RunReport, Shown};
+use crate::backfill::{Control, DryRun, Options, Overview, RunReport, Shown};
 use crate::catalog::Catalog;
 use crate::cli::GlobalArgs;
 use crate::config::Target;
@@ -81,7 +81,7 @@ pub async fn command(
     catalog: &Catalog,
     a: &BackfillArgs,
 ) -> Result<ExitCode> {
-    let registry = super::registry(target, catalog)?;
+    let registry = crate::backfill::registry(target, catalog)?;
     let act = action(&a.words)?;
     let opts = Options {
         batch_size: a.batch_size,
@@ -94,15 +94,15 @@ pub async fn command(
     }
     match act {
         Action::Status => {
-            let rows = super::overview(target, &registry).await?;
+            let rows = crate::backfill::overview(target, &registry).await?;
             print(g, "backfill status", &rows, true, |out| status(out, &rows))
         }
         Action::Pause(name) | Action::Cancel(name) => {
             registry.get(name)?;
             let r = if matches!(act, Action::Pause(_)) {
-                super::pause(target, name).await?
+                crate::backfill::pause(target, name).await?
             } else {
-                super::cancel(target, name).await?
+                crate::backfill::cancel(target, name).await?
             };
             let verb = if matches!(act, Action::Pause(_)) {
                 "backfill pause"
@@ -153,7 +153,7 @@ fn print<T: serde::Serialize>(
 async fn dry_runs(
     g: &GlobalArgs,
     target: &Target,
-    registry: &super::Registry,
+    registry: &crate::backfill::Registry,
     names: &[&str],
     opts: &Options,
 ) -> Result<ExitCode> {
@@ -161,7 +161,7 @@ async fn dry_runs(
     let mut results = Vec::new();
     let mut failure = None;
     for name in names {
-        match super::dry_run(target, registry, name, opts, &reporter).await {
+        match crate::backfill::dry_run(target, registry, name, opts, &reporter).await {
             Ok(r) => results.push(r),
             Err(e) => {
                 failure = Some(e);
@@ -185,7 +185,7 @@ async fn dry_runs(
 async fn run_names(
     g: &GlobalArgs,
     target: &Target,
-    registry: &super::Registry,
+    registry: &crate::backfill::Registry,
     names: &[&str],
     opts: &Options,
     resume: bool,
@@ -208,9 +208,9 @@ async fn run_names(
     let mut failure = None;
     for name in names {
         let r = if resume {
-            super::resume(target, registry, name, opts, &control, &reporter).await
+            crate::backfill::resume(target, registry, name, opts, &control, &reporter).await
         } else {
-            super::run(target, registry, name, opts, &control, &reporter).await
+            crate::backfill::run(target, registry, name, opts, &control, &reporter).await
         };
         match r {
             Ok(r) => {
@@ -259,6 +259,7 @@ fn printer(g: &GlobalArgs) -> (Reporter, tokio::task::JoinHandle<()>) {
     let tty = std::io::stderr().is_terminal();
     let task = tokio::spawn(async move {
         let mut last_plain: Option<Instant> = None;
+        let mut last_wait: Option<Instant> = None;
         let mut open_line = false;
         while let Some(e) = rx.recv().await {
             let mut err = std::io::stderr().lock();
@@ -271,17 +272,26 @@ fn printer(g: &GlobalArgs) -> (Reporter, tokio::task::JoinHandle<()>) {
             let Some(line) = output::event_line(&e) else {
                 continue;
             };
-            let progress = matches!(e, Event::BackfillProgress { .. });
+            // A replica wait is a progress line too (redrawn in place; at most every 5 s in logs).
+            let wait = matches!(e, Event::ReplicaWait { .. });
+            if wait && !tty {
+                if last_wait.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
+                    continue;
+                }
+                last_wait = Some(Instant::now());
+            }
+            let progress = wait || matches!(e, Event::BackfillProgress { .. });
             if progress && tty {
                 write!(err, "\r\x1b[2K{line}").ok();
                 err.flush().ok();
                 open_line = true;
                 continue;
             }
-            if progress && last_plain.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
+            if progress && !wait && last_plain.is_some_and(|t| t.elapsed() < Duration::from_secs(5))
+            {
                 continue;
             }
-            if progress {
+            if progress && !wait {
                 last_plain = Some(Instant::now());
             }
             if open_line {

@@ -5,12 +5,13 @@ use crate::catalog::Revision;
 use crate::config::Target;
 use crate::error::{Error, Result};
 use crate::event::{Level, Reporter};
+use crate::ops::gate::{Caller, Checklists, Policy};
 use crate::ops::migrate::{self, Request};
 use crate::plan::{Direction, TargetSpec};
 
 /// The schema revision the demo data is written for.
 pub const DEMO_REVISION: Revision = Revision(3);
-pub const DEMO_DATA: &str = include_str!("../assets/demo_data.sql");
+pub const DEMO_DATA: &str = include_str!("../../assets/demo_data.sql");
 
 /// The sandbox's demo needs the demo catalog (up to 0003) in `dir`. Checked before any cluster is
 /// created or started, so a run from the wrong directory stops cleanly and says what to do.
@@ -33,7 +34,8 @@ pub async fn load(target: &Target, reporter: &Reporter) -> Result<()> {
             target.migrations.display()
         )));
     }
-    let mut req = Request::new(Direction::Up, TargetSpec::Revision(DEMO_REVISION));
+    let policy = Policy::new(Caller::Sandbox, Checklists::Defaults);
+    let mut req = Request::new(Direction::Up, TargetSpec::Revision(DEMO_REVISION), policy);
     req.action = "sandbox".into();
     migrate::run(target, &catalog, &req, reporter).await?;
     reporter.log(

@@ -1,12 +1,11 @@
-//! The runbook's subcommands: `checklist`, `health`, `startup`, `serve`; plus the pre-deploy gate
-//! and diagnosis printing that `up` calls. Argument structs live here; `crate::cli` dispatches.
+//! The runbook's subcommands: `checklist`, `health`, `startup`, `serve`; plus the diagnosis
+//! printing that `up` calls. Argument structs live here; `crate::cli` dispatches.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use clap::Args;
 
-use super::{ChecklistView, Gate, ItemState, ItemView, RunState, Runbook};
 use crate::cli::{GlobalArgs, resolve_target};
 use crate::config::{Loaded, Target};
 use crate::error::{Error, ExitCode, Result};
@@ -14,6 +13,7 @@ use crate::event::{Event, Level, Reporter};
 use crate::health;
 use crate::ops::migrate::{COMPLETED, DEGRADED, FAILED, RUNNING};
 use crate::output::{self, Format};
+use crate::runbook::{ChecklistView, ItemState, ItemView, RunState, Runbook};
 use crate::startup;
 
 #[derive(Debug, Args)]
@@ -75,7 +75,7 @@ pub async fn checklist(g: &GlobalArgs, loaded: &Loaded, a: &ChecklistArgs) -> Re
                 "name the checklist, e.g. `pgshift checklist pre-deploy --run-checks`".into(),
             ));
         }
-        let all = super::overview(&rb, &target).await?;
+        let all = crate::runbook::overview(&rb, &target).await?;
         return Ok(output::finish(
             g.format(),
             "checklist",
@@ -94,23 +94,23 @@ pub async fn checklist(g: &GlobalArgs, loaded: &Loaded, a: &ChecklistArgs) -> Re
     };
     rb.checklist(name)?;
     if a.new {
-        super::start_run(&rb, &target, name).await?;
+        crate::runbook::start_run(&rb, &target, name).await?;
     }
     let (reporter, printer) = crate::cli::progress_reporter(g);
     let result = async {
         if let (Some(item), Some(note)) = (&a.confirm, &a.note) {
-            super::confirm(&rb, &target, name, item, note).await?;
+            crate::runbook::confirm(&rb, &target, name, item, note).await?;
         }
         if let (Some(item), Some(reason)) = (&a.skip, &a.reason) {
-            super::skip(&rb, &target, name, item, reason).await?;
+            crate::runbook::skip(&rb, &target, name, item, reason).await?;
         }
         if let Some(item) = &a.check {
-            super::run_check(&rb, &target, name, item, &reporter).await?;
+            crate::runbook::run_check(&rb, &target, name, item, &reporter).await?;
         }
         if a.run_checks {
-            super::run_checks(&rb, &target, name, &reporter).await?;
+            crate::runbook::run_checks(&rb, &target, name, &reporter).await?;
         }
-        super::view(&rb, &target, name).await
+        crate::runbook::view(&rb, &target, name).await
     }
     .await;
     drop(reporter);
@@ -266,12 +266,22 @@ pub async fn startup(g: &GlobalArgs, loaded: &Loaded, a: &StartupArgs) -> Result
             ));
         }
     };
+    // A container stop (SIGTERM) mid-migration: cancel the step, roll it back, audit, then stop.
+    let (trigger, interrupt) = crate::interrupt::Interrupt::new();
+    let on_signal = crate::interrupt::on_stop_signals(
+        move |reason| trigger.fire_because(reason),
+        "quitting: the step in progress is rolled back by the server",
+    )
+    .map_err(|e| Error::io("installing the signal handlers", e))?;
     let cfg = startup::Config {
         target,
         strict,
         dev_create_tables: a.dev_create_tables,
+        checklists: Runbook::load(loaded).map_err(|e| e.to_string()).into(),
+        interrupt,
     };
     let outcome = startup::run(&cfg, &reporter).await;
+    on_signal.abort();
     drop(reporter);
     printer.await.ok();
     let code = output::finish(
@@ -302,9 +312,8 @@ pub async fn serve(g: &GlobalArgs, loaded: &Loaded, a: &ServeArgs) -> Result<Exi
         .clone()
         .or_else(|| sc.listen.clone())
         .unwrap_or_else(|| crate::serve::DEFAULT_LISTEN.into());
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .map_err(|e| Error::io(format!("binding {listen}"), e))?;
+    let token = sc.token()?;
+    let listener = crate::serve::bind(&listen).await?;
     let addr = listener
         .local_addr()
         .map_err(|e| Error::io("reading the bound address", e))?;
@@ -313,7 +322,6 @@ pub async fn serve(g: &GlobalArgs, loaded: &Loaded, a: &ServeArgs) -> Result<Exi
             "warning: listening on {addr}, reachable from the network; prefer 127.0.0.1 behind a proxy"
         );
     }
-    let token = sc.token();
     eprintln!(
         "pgshift serve: listening on http://{addr} for target {} ({})",
         target.name,
@@ -327,37 +335,19 @@ pub async fn serve(g: &GlobalArgs, loaded: &Loaded, a: &ServeArgs) -> Result<Exi
     }
     let state = Arc::new(crate::serve::AppState {
         target,
+        checklists: Runbook::load(loaded).map_err(|e| e.to_string()).into(),
         token,
         token_env: sc.token_env().to_string(),
+        hosts: crate::serve::HostPolicy::new(addr, sc.hosts.as_deref().unwrap_or_default()),
     });
     crate::serve::serve(listener, state).await?;
     Ok(ExitCode::Ok)
 }
 
-/// Before `up`: the pre-deploy checklist gate on production targets. Warns on stderr or refuses.
-pub async fn gate_up(g: &GlobalArgs, target: &Target) -> Result<()> {
-    if !target.environment.is_production() {
-        return Ok(());
-    }
-    let loaded = Loaded::find(g.config.as_deref())?;
-    let rb = Runbook::load(&loaded)?;
-    match super::pre_deploy_gate(&rb, target).await? {
-        Gate::Clear => Ok(()),
-        Gate::Warn(m) => {
-            let (reporter, printer) = crate::cli::progress_reporter(g);
-            reporter.log(Level::Warn, m);
-            drop(reporter);
-            printer.await.ok();
-            Ok(())
-        }
-        Gate::Refuse(m) => Err(Error::Refused(m)),
-    }
-}
-
 /// After a failed `up`: which runbook failure it is, and that section's solutions (stderr).
 pub fn print_diagnosis(g: &GlobalArgs, target: &Target, e: &Error) {
     if g.format() == Format::Human
-        && let Some(f) = super::diagnose::from_error(e, target)
+        && let Some(f) = crate::runbook::diagnose::from_error(e, target)
     {
         eprint!("{f}");
     }

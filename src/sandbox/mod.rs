@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use tokio::process::Command;
 
+pub mod demo;
+
 use crate::config::{ConnInfo, Environment, Guard, Target};
 use crate::error::{Error, Result};
 use crate::event::{Level, Reporter};
@@ -125,6 +127,8 @@ impl Sandbox {
             scratch_url: None,
             require_checklist_hours: None,
             source: format!("sandbox in {}", self.dir.display()),
+            expected_replicas: Vec::new(),
+            out_of_order: false,
         }
     }
 
@@ -285,7 +289,7 @@ impl Sandbox {
             .await
             .map_err(|e| Error::db("creating the sandbox database", &e))?;
         drop(admin);
-        crate::demo::load(&self.target(migrations, Guard::default()), reporter).await
+        demo::load(&self.target(migrations, Guard::default()), reporter).await
     }
 
     pub async fn stop(&self) -> Result<()> {

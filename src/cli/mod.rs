@@ -7,10 +7,15 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod backfill;
+pub mod lint;
+pub mod runbook;
+
 use crate::catalog::Revision;
 use crate::config::{self, Loaded, Overrides, Resolved, Target};
 use crate::error::{Error, ExitCode, Result};
 use crate::event::{Event, Reporter};
+use crate::ops::gate::{Caller, LintOverride, Policy};
 use crate::ops::{self, migrate};
 use crate::output::{self, Format};
 use crate::plan::{Direction, TargetSpec};
@@ -46,21 +51,25 @@ pub struct GlobalArgs {
     /// Migrations directory [default: the target's `migrations`, else ./migrations]
     #[arg(long, global = true, value_name = "DIR")]
     pub migrations: Option<PathBuf>,
-    /// Longest wait for a table lock per DDL attempt, e.g. 200ms [default: 500ms]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
+    /// Longest wait for a table lock per DDL attempt, e.g. 200ms, 1ms to 10m [default: 500ms]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = config::lock_timeout_arg, allow_hyphen_values = true)]
     pub lock_timeout: Option<Duration>,
-    /// Longest run of one statement, e.g. 5m [default: the server's]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
+    /// Longest run of one statement, e.g. 5m, up to 2147483647ms; 0 = the server's [default: the server's]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = config::statement_timeout_arg, allow_hyphen_values = true)]
     pub statement_timeout: Option<Duration>,
-    /// Attempts per step on lock timeouts and deadlocks [default: 10]
-    #[arg(long, global = true, value_name = "N")]
+    /// Attempts per step on lock timeouts and deadlocks, 1 to 1000 [default: 10]
+    #[arg(long, global = true, value_name = "N", value_parser = config::retries_arg, allow_hyphen_values = true)]
     pub retries: Option<u32>,
     /// Terminate sessions that have blocked a step this long, e.g. 30s (opt-in; each one audited).
     /// Other pgshift sessions are never terminated. [default: never]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = config::terminate_after_arg, allow_hyphen_values = true)]
     pub terminate_blockers_after: Option<Duration>,
-    /// How long to wait for another pgshift run on the same database [default: 30s]
-    #[arg(long, global = true, value_name = "DURATION", value_parser = duration)]
+    /// Do not hold backfill batches and no-transaction statements for replicas whose replay lag
+    /// is above the target's max_replica_lag (default 10s); for operators who accept stale replicas
+    #[arg(long, global = true)]
+    pub ignore_replica_lag: bool,
+    /// How long to wait for another pgshift run on the same database, 0 to 24h [default: 30s]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = config::lock_wait_arg, allow_hyphen_values = true)]
     pub lock_wait: Option<Duration>,
     /// One JSON document on stdout (progress as JSON lines on stderr)
     #[arg(long, global = true)]
@@ -71,10 +80,6 @@ pub struct GlobalArgs {
     /// Confirm destructive actions without asking (for scripts)
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
-}
-
-fn duration(s: &str) -> std::result::Result<Duration, String> {
-    config::parse_duration(s)
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,20 +110,25 @@ pub enum Command {
         after_help = "Example: a database migrated by Alembic to 0003 (see `pgshift status`):\n  pgshift stamp 0003"
     )]
     Stamp(StampArgs),
+    /// Re-approve one drifted migration's changed file after showing the diff (audited; runs no SQL)
+    #[command(
+        after_help = "Example: 0004's up file was reformatted after it was applied:\n  pgshift status            # shows the diff\n  pgshift accept 0004       # shows it again and asks (type 0004 on production)\n  pgshift accept 0004 --yes # from a script"
+    )]
+    Accept(AcceptArgs),
     /// Batched, throttled, resumable data backfills; `status`, `pause|resume|cancel NAME` (make backfill)
-    Backfill(crate::backfill::cli::BackfillArgs),
+    Backfill(backfill::BackfillArgs),
     /// The local throwaway demo cluster
     Sandbox(SandboxArgs),
     /// The runbook's checklists: run automatic checks, confirm or skip items; recorded and resumable
-    Checklist(crate::runbook::cli::ChecklistArgs),
+    Checklist(runbook::ChecklistArgs),
     /// ok / degraded / down: database, migrations, backfills, alerts (exit 3 unreachable, 5 drift, 1 failed, 10 pending)
     Health,
     /// Migrate on application start with the runbook's log lines; starts degraded on failure (exit 0 unless --strict)
-    Startup(crate::runbook::cli::StartupArgs),
+    Startup(runbook::StartupArgs),
     /// HTTP: GET /health, GET /admin/migrations, POST /admin/migrations/retry (bearer token)
-    Serve(crate::runbook::cli::ServeArgs),
+    Serve(runbook::ServeArgs),
     /// Check pending migrations for locking or breaking DDL: rule, line, why, safe rewrite
-    Lint(crate::lint::cli::LintArgs),
+    Lint(lint::LintArgs),
     /// Open the operator screen (the default on a terminal)
     Tui,
     /// Shell completions generated from these definitions: `pgshift completions bash > ...`
@@ -149,6 +159,10 @@ pub struct UpArgs {
     /// Run even though lint found errors in the pending migrations (recorded in the audit)
     #[arg(long)]
     pub allow_lint: bool,
+    /// Apply migrations below the applied head that were never applied (merged late from a
+    /// branch) first; recorded and audited as out of order
+    #[arg(long)]
+    pub out_of_order: bool,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +179,9 @@ pub struct PlanArgs {
     /// Target (as for up/down); with two revisions FROM TO, planned offline without a database
     #[arg(allow_negative_numbers = true, num_args = 0..=2)]
     pub revisions: Vec<String>,
+    /// Plan migrations below the applied head that were never applied first (as `up --out-of-order`)
+    #[arg(long)]
+    pub out_of_order: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -185,6 +202,12 @@ pub struct NewArgs {
 #[derive(Debug, Args)]
 pub struct StampArgs {
     /// The revision the schema is already at (e.g. 0003, or base)
+    pub revision: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AcceptArgs {
+    /// The drifted revision whose current files are right (e.g. 0004)
     pub revision: String,
 }
 
@@ -214,6 +237,17 @@ pub fn main() -> std::process::ExitCode {
         Err(e) => return report_error(&cli, &e).into(),
     };
     let _log = crate::logging::init(&loaded.log_dir());
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+        let event = Event::Log {
+            level: crate::event::Level::Warn,
+            message: w.clone(),
+        };
+        match serde_json::to_string(&event) {
+            Ok(line) if cli.global.json => eprintln!("{line}"),
+            _ => eprintln!("warning: {w}"),
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -244,6 +278,7 @@ fn command_name(cli: &Cli) -> &'static str {
         Some(Command::Plan(_)) => "plan",
         Some(Command::New(_)) => "new",
         Some(Command::Stamp(_)) => "stamp",
+        Some(Command::Accept(_)) => "accept",
         Some(Command::Sandbox(_)) => "sandbox",
         Some(Command::Checklist(_)) => "checklist",
         Some(Command::Health) => "health",
@@ -259,7 +294,7 @@ fn report_error(cli: &Cli, e: &Error) -> ExitCode {
     if cli.global.json {
         output::print_json(&output::json_error(command_name(cli), e));
     } else {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", crate::secrets::redact(&e.to_string()));
     }
     e.exit_code()
 }
@@ -275,6 +310,7 @@ impl GlobalArgs {
             statement_timeout: self.statement_timeout,
             retries: self.retries,
             lock_wait: self.lock_wait,
+            ignore_replica_lag: self.ignore_replica_lag,
         }
     }
 
@@ -312,11 +348,11 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
         }
         Some(Command::Plan(a)) if a.revisions.len() == 2 => plan_offline(g, a),
         Some(Command::Sandbox(a)) => sandbox(g, a.action).await,
-        Some(Command::Checklist(a)) => crate::runbook::cli::checklist(g, loaded, a).await,
-        Some(Command::Health) => crate::runbook::cli::health(g, loaded).await,
-        Some(Command::Startup(a)) => crate::runbook::cli::startup(g, loaded, a).await,
-        Some(Command::Serve(a)) => crate::runbook::cli::serve(g, loaded, a).await,
-        Some(Command::Lint(a)) => crate::lint::cli::lint(g, loaded, a).await,
+        Some(Command::Checklist(a)) => runbook::checklist(g, loaded, a).await,
+        Some(Command::Health) => runbook::health(g, loaded).await,
+        Some(Command::Startup(a)) => runbook::startup(g, loaded, a).await,
+        Some(Command::Serve(a)) => runbook::serve(g, loaded, a).await,
+        Some(Command::Lint(a)) => lint::lint(g, loaded, a).await,
         Some(cmd) => {
             let (target, _sandbox) = resolve_target(g, loaded).await?;
             let catalog = ops::catalog(&target)?;
@@ -340,13 +376,22 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                 }
                 Command::Up(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Up).map_err(Error::Usage)?;
-                    migrate_cmd(g, &target, &catalog, Direction::Up, spec, a.allow_lint)
+                    let lint = if a.allow_lint {
+                        LintOverride::Allowed
+                    } else {
+                        LintOverride::No
+                    };
+                    let policy = cli_policy(loaded).with_lint_override(lint);
+                    let mut req = migrate::Request::new(Direction::Up, spec, policy);
+                    req.out_of_order = a.out_of_order;
+                    migrate_cmd(g, &target, &catalog, req)
                         .await
-                        .inspect_err(|e| crate::runbook::cli::print_diagnosis(g, &target, e))
+                        .inspect_err(|e| runbook::print_diagnosis(g, &target, e))
                 }
                 Command::Down(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Down).map_err(Error::Usage)?;
-                    migrate_cmd(g, &target, &catalog, Direction::Down, spec, false).await
+                    let req = migrate::Request::new(Direction::Down, spec, cli_policy(loaded));
+                    migrate_cmd(g, &target, &catalog, req).await
                 }
                 Command::Plan(a) => {
                     let dir = a.direction.into();
@@ -354,10 +399,11 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                     let spec =
                         TargetSpec::parse(a.revisions.first().map_or(default, String::as_str), dir)
                             .map_err(Error::Usage)?;
-                    let p = migrate::preview(&target, &catalog, &migrate::Request::new(dir, spec))
-                        .await?;
-                    let lint = crate::lint::cli::of_plan(&p, &catalog);
-                    let linted = crate::lint::cli::LintedPlan { plan: &p, lint };
+                    let mut req = migrate::Request::new(dir, spec, cli_policy(loaded));
+                    req.out_of_order = a.out_of_order;
+                    let p = migrate::preview(&target, &catalog, &req).await?;
+                    let lint = ops::lint::of_plan(&p, &catalog);
+                    let linted = lint::LintedPlan { plan: &p, lint };
                     emit(g, "plan", &linted, |out| {
                         output::plan(out, &p)?;
                         if linted.lint.iter().any(|l| !l.findings.is_empty()) {
@@ -369,9 +415,8 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                     })
                 }
                 Command::Stamp(a) => stamp(g, &target, &catalog, &a.revision).await,
-                Command::Backfill(a) => {
-                    crate::backfill::cli::command(g, &target, &catalog, a).await
-                }
+                Command::Accept(a) => accept(g, &target, &catalog, &a.revision).await,
+                Command::Backfill(a) => backfill::command(g, &target, &catalog, a).await,
                 Command::New(_)
                 | Command::Sandbox(_)
                 | Command::Tui
@@ -416,7 +461,7 @@ fn emit<T: serde::Serialize>(
 pub async fn resolve_target(
     g: &GlobalArgs,
     loaded: &Loaded,
-) -> Result<(Target, Option<crate::db::sandbox::Started>)> {
+) -> Result<(Target, Option<crate::sandbox::Started>)> {
     match loaded.resolve(&g.overrides())? {
         Resolved::Target(t) => Ok((*t, None)),
         Resolved::Sandbox(o) => {
@@ -433,13 +478,13 @@ pub async fn resolve_target(
 pub async fn sandbox_target(
     o: &Overrides,
     reporter: &Reporter,
-) -> Result<(Target, crate::db::sandbox::Started)> {
-    let sandbox = crate::db::sandbox::Sandbox::locate()?;
+) -> Result<(Target, crate::sandbox::Started)> {
+    let sandbox = crate::sandbox::Sandbox::locate()?;
     let migrations = o
         .migrations
         .clone()
         .unwrap_or_else(config::default_migrations);
-    crate::demo::require_catalog(&migrations)?;
+    crate::sandbox::demo::require_catalog(&migrations)?;
     let started = sandbox.ensure(&migrations, reporter).await?;
     let mut target = sandbox.target(&migrations, crate::config::Guard::default());
     if let Some(d) = o.lock_timeout {
@@ -450,6 +495,9 @@ pub async fn sandbox_target(
     }
     if let Some(d) = o.statement_timeout {
         target.guard.statement_timeout = Some(d).filter(|d| !d.is_zero());
+    }
+    if o.ignore_replica_lag {
+        target.guard.max_replica_lag = None;
     }
     Ok((target, started))
 }
@@ -489,60 +537,59 @@ pub fn printing_reporter(
     (Reporter::new(tx), printer)
 }
 
+/// The CLI's gate policy, with the configured checklists (see `ops::gate`).
+fn cli_policy(loaded: &Loaded) -> Policy {
+    let runbook = crate::runbook::Runbook::load(loaded).map_err(|e| e.to_string());
+    Policy::new(Caller::Cli, runbook.into())
+}
+
 async fn migrate_cmd(
     g: &GlobalArgs,
     target: &Target,
     catalog: &crate::catalog::Catalog,
-    direction: Direction,
-    spec: TargetSpec,
-    allow_lint: bool,
+    mut req: migrate::Request,
 ) -> Result<ExitCode> {
-    let mut req = migrate::Request::new(direction, spec);
-    if direction == Direction::Down {
-        // A downgrade is confirmed against an exact plan; the run refuses if the database moved.
-        let plan = match migrate::preview(target, catalog, &req).await {
-            Ok(p) => p,
-            Err(e) => {
-                migrate::record_refusal(target, &req, &e).await;
-                return Err(e);
-            }
-        };
-        if plan.is_destructive() {
-            confirm_destructive(g, target, &plan)?;
-        }
-        req.expect = Some((plan.from, plan.to));
-    } else if let Ok(plan) = migrate::preview(target, catalog, &req).await {
-        // Lint what `up` is about to run, before anything runs. (A preview that fails is left to
-        // the run itself, which reports and audits the same failure.)
-        let lints = crate::lint::cli::of_plan(&plan, catalog);
-        if !lints.is_empty() {
-            match crate::lint::cli::gate(g, &lints, allow_lint) {
-                Ok(detail) => req.detail["lint"] = detail,
-                Err(e) => {
-                    migrate::record_refusal(target, &req, &e).await;
-                    return Err(e);
+    let direction = req.direction;
+    // Before any preview, gate or confirmation: a standby cannot take writes.
+    crate::db::topology::ensure_primary(&target.conn, &req.action).await?;
+    // What the gates say before anything runs (the run checks them again under the lock, refuses
+    // and audits). A preview that fails is left to the run, which reports and audits the same
+    // failure; a downgrade is confirmed against its exact plan, so its failure ends here.
+    match migrate::preview_gated(target, catalog, &req).await {
+        Ok(preview) => {
+            print_lint(g, &preview.verdict.lint);
+            if direction == Direction::Down {
+                if preview.plan.is_destructive() && !preview.verdict.is_refused() {
+                    confirm_destructive(g, target, &preview.plan)?;
                 }
+                req.expect = Some((preview.plan.from, preview.plan.to));
             }
         }
-    }
-    if direction == Direction::Up {
-        crate::runbook::cli::gate_up(g, target).await?;
+        Err(e) if direction == Direction::Down => {
+            migrate::record_refusal(target, &req, &e).await;
+            return Err(e);
+        }
+        Err(_) => {}
     }
     let mut target = target.clone();
     target.guard.terminate_blockers_after = g.terminate_blockers_after;
     let target = &target;
     let (trigger, interrupt) = crate::interrupt::Interrupt::new();
     req.interrupt = interrupt;
-    let on_ctrl_c = on_ctrl_c(
-        move || {
-            eprintln!(
-                "\ninterrupt: stopping after the current statement is canceled and rolled back (Ctrl-C again to quit at once)"
-            );
-            trigger.fire();
+    let on_ctrl_c = crate::interrupt::on_stop_signals(
+        move |reason| {
+            trigger.fire_because(reason);
+            use std::io::Write;
+            writeln!(
+                std::io::stderr(),
+                "\ninterrupt ({reason}): canceling the running statement on the server, then stopping (Ctrl-C again to quit at once)"
+            )
+            .ok();
         },
         // The server rolls back the open transaction when the connection drops.
         "quitting: the step in progress is rolled back by the server",
-    )?;
+    )
+    .map_err(|e| Error::io("installing the signal handlers", e))?;
     let (reporter, printer) = progress_reporter(g);
     let result = migrate::run(target, catalog, &req, &reporter).await;
     on_ctrl_c.abort();
@@ -564,25 +611,28 @@ async fn migrate_cmd(
     })
 }
 
-/// Handle Ctrl-C: `first` on the first one, exit 130 (printing `quit_note`) on the second. The
-/// handler is installed before this returns, so an early Ctrl-C is never lost to the default
-/// action (which would skip the graceful stop and its audit row).
+/// The lint findings of what is about to run, on stderr before it runs (a JSON line with --json).
+fn print_lint(g: &GlobalArgs, lints: &[crate::lint::MigrationLint]) {
+    let (errors, allowed, warnings) = crate::lint::render::counts(lints);
+    if errors + allowed + warnings == 0 {
+        return;
+    }
+    if g.json {
+        let line = serde_json::json!({"event": "lint", "migrations": lints});
+        eprintln!("{line}");
+    } else {
+        crate::lint::render::findings(&mut std::io::stderr().lock(), lints, false).ok();
+    }
+}
+
+/// Handle Ctrl-C, SIGTERM and SIGHUP alike: `first` on the first one, exit 130 (printing
+/// `quit_note`) on the second (see [`crate::interrupt::on_stop_signals`]).
 pub fn on_ctrl_c(
     first: impl FnOnce() + Send + 'static,
     quit_note: &'static str,
 ) -> Result<tokio::task::JoinHandle<()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut sigint = signal(SignalKind::interrupt())
-        .map_err(|e| Error::io("installing the Ctrl-C handler", e))?;
-    Ok(tokio::spawn(async move {
-        if sigint.recv().await.is_some() {
-            first();
-            if sigint.recv().await.is_some() {
-                eprintln!("{quit_note}");
-                std::process::exit(130);
-            }
-        }
-    }))
+    crate::interrupt::on_stop_signals(move |_| first(), quit_note)
+        .map_err(|e| Error::io("installing the signal handlers", e))
 }
 
 /// Show the SQL of a destructive plan and get a typed confirmation (or --yes).
@@ -649,6 +699,7 @@ fn plan_offline(g: &GlobalArgs, a: &PlanArgs) -> Result<ExitCode> {
             name: m.name.clone(),
             applied_on: String::new(),
             checksum: m.checksum,
+            recorded: None,
         })
         .collect();
     let p = crate::plan::plan(
@@ -703,8 +754,73 @@ async fn stamp(
     })
 }
 
+/// Show the diff, get a confirmation (typed revision on production, `--yes` from scripts), accept.
+async fn accept(
+    g: &GlobalArgs,
+    target: &Target,
+    catalog: &crate::catalog::Catalog,
+    rev: &str,
+) -> Result<ExitCode> {
+    let rev = Revision::parse(rev)
+        .ok_or_else(|| Error::Usage(format!("{rev:?} is not a revision (e.g. 0004)")))?;
+    let preview = ops::accept::preview(target, catalog, rev).await?;
+    let mut err = std::io::stderr().lock();
+    for d in &preview.drift {
+        use std::io::Write;
+        writeln!(err, "{d}").ok();
+        output::drift_diff(&mut err, d).ok();
+    }
+    drop(err);
+    if !g.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Usage(format!(
+                "refusing to accept {rev} without confirmation: stdin is not a terminal. Review the diff above and pass --yes."
+            )));
+        }
+        let expected = if target.environment.is_production() {
+            eprint!(
+                "\nAccept the files of {rev} as applied on PRODUCTION {}? Type the revision ({rev}) to confirm: ",
+                target.name
+            );
+            rev.to_string()
+        } else {
+            eprint!(
+                "\nAccept the files of {rev} as applied on {}? [y/N] ",
+                target.name
+            );
+            "y".into()
+        };
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .map_err(|e| Error::io("reading the confirmation", e))?;
+        let answer = answer.trim();
+        let confirmed = if target.environment.is_production() {
+            Revision::parse(answer) == Some(rev)
+        } else {
+            answer.eq_ignore_ascii_case(&expected)
+        };
+        if !confirmed {
+            return Err(Error::Refused("not confirmed; nothing was accepted".into()));
+        }
+    }
+    let (reporter, printer) = progress_reporter(g);
+    let result = ops::accept::accept(target, catalog, &preview, &reporter).await;
+    drop(reporter);
+    printer.await.ok();
+    let a = result?;
+    emit(g, "accept", &a, |out| {
+        use std::io::Write;
+        writeln!(
+            out,
+            "accepted {}_{}: checksum {} -> {}; no migration SQL was run",
+            a.revision, a.name, a.old_checksum, a.new_checksum
+        )
+    })
+}
+
 async fn sandbox(g: &GlobalArgs, action: SandboxAction) -> Result<ExitCode> {
-    let sandbox = crate::db::sandbox::Sandbox::locate()?;
+    let sandbox = crate::sandbox::Sandbox::locate()?;
     let migrations = g
         .migrations
         .clone()
@@ -803,8 +919,8 @@ async fn default_screen(g: &GlobalArgs, loaded: &Loaded, asked: Asked) -> Result
         }))
     }
     .await;
-    if started == Some(crate::db::sandbox::Started::Now) {
-        crate::db::sandbox::Sandbox::locate()?.stop().await?;
+    if started == Some(crate::sandbox::Started::Now) {
+        crate::sandbox::Sandbox::locate()?.stop().await?;
     }
     result
 }
