@@ -856,7 +856,7 @@ fn a_blocked_production_upgrade_keeps_its_blocker_through_retries_and_k_ends_it(
         events.contains(&("terminate".into(), "ok".into())),
         "{events:?}"
     );
-    assert_eq!(events.last(), Some(&("up".to_string(), "ok".to_string())));
+    assert!(events.contains(&("up".into(), "ok".into())), "{events:?}");
     screen.quit();
     drop(holder);
 }
@@ -920,7 +920,7 @@ fn esc_cancels_a_waiting_backfill_dry_run_on_the_server_and_nothing_pops_up_late
     let migrations = db.migrations().display().to_string();
     // A long lock_timeout keeps the dry run waiting while Esc is sent.
     let screen = Screen::start(&db, &args(&db, &migrations, &["--lock-timeout", "60s"]));
-    screen.wait_text("health OK");
+    screen.wait_text("(2 pending)");
     screen.keys("5");
     screen.wait_text("never run");
     screen.keys("B");
