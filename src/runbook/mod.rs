@@ -98,6 +98,11 @@ pub struct ChecklistView {
 }
 
 impl ChecklistView {
+    /// The checklist with nothing recorded (the TUI shows it while the database is unreachable).
+    pub fn blank(c: &Checklist) -> ChecklistView {
+        ChecklistView::build(c, None)
+    }
+
     fn build(c: &Checklist, run: Option<(i64, Vec<store::ItemRecord>)>) -> ChecklistView {
         let (run_id, records) = match run {
             Some((id, r)) => (Some(id), r),

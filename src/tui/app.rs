@@ -352,6 +352,8 @@ pub enum Msg {
     /// `r` read the migration files again: the revisions that are new, or why the catalog is
     /// invalid (the old one stays in use).
     CatalogReloaded(Result<Vec<Revision>, String>),
+    /// How many checklist results kept while the database was unreachable were written.
+    OfflineFlushed(Result<usize, String>),
     Backfill(BackfillMsg),
     /// `Effect::Accept` ended.
     Accepted(Result<crate::ops::accept::Acceptance, String>),
@@ -401,6 +403,8 @@ pub enum Effect {
     Checklist(ChecklistOp),
     /// `health::check` (the runbook's health summary, shown in the checklist overlay).
     CheckHealth,
+    /// The database is back: write the checklist results kept locally meanwhile.
+    FlushOfflineChecklists,
     Backfill(BackfillEffect),
     /// Put this text on the operator's clipboard through the terminal (OSC 52).
     Copy(String),
@@ -704,6 +708,28 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
                     format!("new migration file(s): {}", names.join(", ")),
                 );
             }
+            vec![]
+        }
+        Msg::OfflineFlushed(Ok(0)) => vec![],
+        Msg::OfflineFlushed(Ok(n)) => {
+            app.log(
+                Level::Info,
+                format!("{n} checklist result(s) kept while the database was unreachable are now recorded"),
+            );
+            // The overlay's view was the offline one: load the recorded state.
+            if app.checklists.open {
+                checklist::open(app)
+            } else {
+                vec![]
+            }
+        }
+        Msg::OfflineFlushed(Err(e)) => {
+            log_error(
+                app,
+                &format!(
+                    "checklist results kept offline could not be recorded yet (kept, retried on the next reconnect): {e}"
+                ),
+            );
             vec![]
         }
         Msg::CatalogReloaded(Err(e)) => {

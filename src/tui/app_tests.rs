@@ -484,8 +484,8 @@ fn unreachable_keeps_the_last_state_refuses_actions_and_recovers() {
     );
     assert_eq!(
         effects,
-        vec![Effect::LoadHistory],
-        "history is reloaded after reconnecting"
+        vec![Effect::LoadHistory, Effect::FlushOfflineChecklists],
+        "history is reloaded after reconnecting, checklist results kept offline are written"
     );
 }
 
@@ -674,30 +674,6 @@ fn clearing_a_filter_keeps_the_cursor_and_esc_clears_a_kept_filter() {
     assert_eq!(
         app.selected_revision().map(|r| r.revision),
         Some(Revision(1))
-    );
-}
-
-#[test]
-fn after_a_failed_upgrade_with_pending_migrations_the_header_and_overlay_say_degraded() {
-    let target = sample::target(Environment::Production);
-    let catalog = sample::catalog();
-    let mut app = app_at(Environment::Production, 3);
-    let status = sample::status_at(&target, &catalog, 3);
-    update(
-        &mut app,
-        sample::snapshot(&target, &catalog, status, vec![], Some(sample::failed_up())),
-    );
-    assert_eq!(app.health, Health::Degraded("migrations failed".into()));
-    let overlay = app
-        .checklists
-        .health
-        .as_ref()
-        .expect("the overlay's health");
-    assert_eq!(overlay.status, crate::health::HealthStatus::Degraded);
-    assert_eq!(
-        overlay.migrations.state,
-        crate::health::MigrationState::Failed,
-        "the overlay and the header read the same health"
     );
 }
 
@@ -903,6 +879,60 @@ fn colon_commands_switch_focus_filter_history_open_checklists_and_ask_to_switch_
     update(&mut app, key('q'));
     update(&mut app, code(KeyCode::Esc));
     assert!(app.command.is_none() && !app.quit);
+}
+
+/// Checklist results kept while the database was unreachable are written when it returns.
+#[test]
+fn reconnecting_writes_the_checklist_results_kept_offline() {
+    let mut app = app_at(Environment::Development, 3);
+    update(
+        &mut app,
+        Msg::Monitor(Monitor::Unreachable {
+            reason: "connection refused".into(),
+            retry_in_s: 1,
+        }),
+    );
+    let target = sample::target(Environment::Development);
+    let catalog = sample::catalog();
+    let status = sample::status_at(&target, &catalog, 3);
+    let effects = update(
+        &mut app,
+        sample::snapshot(&target, &catalog, status, vec![], None),
+    );
+    assert!(
+        effects.contains(&Effect::FlushOfflineChecklists),
+        "{effects:?}"
+    );
+    update(&mut app, Msg::OfflineFlushed(Ok(2)));
+    assert!(
+        app.log
+            .back()
+            .is_some_and(|l| l.text.starts_with("2 checklist result(s) kept"))
+    );
+}
+
+#[test]
+fn after_a_failed_upgrade_with_pending_migrations_the_header_and_overlay_say_degraded() {
+    let target = sample::target(Environment::Production);
+    let catalog = sample::catalog();
+    let mut app = app_at(Environment::Production, 3);
+    let status = sample::status_at(&target, &catalog, 3);
+    update(
+        &mut app,
+        sample::snapshot(&target, &catalog, status, vec![], Some(sample::failed_up())),
+    );
+    assert_eq!(app.health, Health::Degraded("migrations failed".into()));
+    let overlay = app
+        .checklists
+        .health
+        .as_ref()
+        .expect("the overlay's health");
+    assert_eq!(overlay.status, crate::health::HealthStatus::Degraded);
+    assert_eq!(
+        overlay.migrations.state,
+        crate::health::MigrationState::Failed,
+        "the overlay and the header read the same health"
+    );
 }
 
 #[test]

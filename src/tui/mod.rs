@@ -9,6 +9,7 @@ pub mod app;
 pub mod clock;
 pub mod keys;
 pub mod monitor;
+pub mod offline;
 pub mod sample;
 pub mod ui;
 pub mod worker;

@@ -16,7 +16,7 @@ use crate::ops::history::History;
 use crate::ops::migrate::Preview;
 use crate::ops::status::{self, Status};
 use crate::plan::{Applied, Direction, Plan, TargetSpec};
-use crate::runbook::{ChecklistView, ItemState, ItemView, RunState};
+use crate::runbook::{ChecklistView, ItemState, RunState};
 
 pub fn target(environment: Environment) -> Target {
     Target {
@@ -320,29 +320,8 @@ pub fn big(events: usize, waits: usize) -> App {
 pub fn checklists() -> Vec<ChecklistView> {
     crate::runbook::definition::load(std::path::Path::new("/nonexistent"))
         .unwrap_or_default()
-        .into_iter()
-        .map(|c| ChecklistView {
-            name: c.name,
-            title: c.title,
-            when: c.when,
-            source: c.source,
-            run_id: None,
-            state: RunState::NotStarted,
-            items: c
-                .items
-                .into_iter()
-                .map(|i| ItemView {
-                    id: i.id,
-                    text: i.text,
-                    help: i.help,
-                    check: i.check,
-                    state: ItemState::Pending,
-                    operator: None,
-                    at: None,
-                    evidence: None,
-                })
-                .collect(),
-        })
+        .iter()
+        .map(ChecklistView::blank)
         .collect()
 }
 

@@ -20,6 +20,7 @@ use crate::ops::gate::{Caller, Checklists, Policy};
 use crate::ops::{self, migrate};
 use crate::plan::{Direction, TargetSpec};
 use crate::runbook::{self, ChecklistView, Runbook};
+use crate::tui::offline;
 
 /// The audit `detail.via` of actions started from the TUI.
 const VIA: &str = "tui";
@@ -169,10 +170,22 @@ impl Worker {
                     .map_err(|e| e.to_string()),
             },
             Effect::Checklist(ChecklistOp::Load) => Msg::Checklists(match self.runbook.as_ref() {
-                Ok(rb) => runbook::overview(rb, &self.target)
+                // Unreachable: the definitions, with what was kept locally.
+                Ok(rb) => match runbook::overview(rb, &self.target).await {
+                    Err(e) if offline::is_offline(&e) => Ok(offline::views(
+                        &crate::config::state_dir(),
+                        rb,
+                        &self.target,
+                    )),
+                    r => r.map_err(|e| e.to_string()),
+                },
+                Err(e) => Err(e.clone()),
+            }),
+            Effect::FlushOfflineChecklists => Msg::OfflineFlushed(match self.runbook.as_ref() {
+                Ok(rb) => offline::flush(&crate::config::state_dir(), rb, &self.target)
                     .await
                     .map_err(|e| e.to_string()),
-                Err(e) => Err(e.clone()),
+                Err(_) => Ok(0),
             }),
             Effect::CheckHealth => {
                 Msg::HealthChecked(Box::new(crate::health::check(&self.target).await))
@@ -211,7 +224,13 @@ impl Worker {
                     item,
                     note,
                 } => {
-                    runbook::confirm(rb, t, checklist, item, note).await?;
+                    let r = runbook::confirm(rb, t, checklist, item, note).await;
+                    if let Some(v) =
+                        self.kept_if_offline(rb, &r, checklist, item, "confirmed", note)?
+                    {
+                        return Ok(v);
+                    }
+                    r?;
                     checklist
                 }
                 ChecklistOp::Skip {
@@ -219,7 +238,13 @@ impl Worker {
                     item,
                     reason,
                 } => {
-                    runbook::skip(rb, t, checklist, item, reason).await?;
+                    let r = runbook::skip(rb, t, checklist, item, reason).await;
+                    if let Some(v) =
+                        self.kept_if_offline(rb, &r, checklist, item, "skipped", reason)?
+                    {
+                        return Ok(v);
+                    }
+                    r?;
                     checklist
                 }
                 ChecklistOp::NewRun { checklist } => {
@@ -231,6 +256,41 @@ impl Worker {
         }
         .await;
         result.map_err(|e| e.to_string())
+    }
+
+    /// A confirm or skip that failed because the database is unreachable is kept locally (written
+    /// when it is back); the checklist's offline view is the result then.
+    fn kept_if_offline(
+        &self,
+        rb: &Runbook,
+        result: &Result<runbook::ItemView>,
+        checklist: &str,
+        item: &str,
+        state: &str,
+        note: &str,
+    ) -> Result<Option<ChecklistView>> {
+        match result {
+            Err(e) if offline::is_offline(e) => {
+                offline::keep(
+                    &crate::config::state_dir(),
+                    &self.target,
+                    &offline::Kept {
+                        checklist: checklist.into(),
+                        item: item.into(),
+                        state: state.into(),
+                        note: note.trim().into(),
+                        operator: crate::db::operator(),
+                        at: crate::db::rfc3339(time::OffsetDateTime::now_utc()),
+                    },
+                )?;
+                Ok(
+                    offline::views(&crate::config::state_dir(), rb, &self.target)
+                        .into_iter()
+                        .find(|v| v.name == checklist),
+                )
+            }
+            _ => Ok(None),
+        }
     }
 
     /// The TUI's gate policy, with the checklists the screen loaded.

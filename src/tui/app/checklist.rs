@@ -379,6 +379,13 @@ pub(super) fn on_loaded(app: &mut App, result: Result<Vec<ChecklistView>, String
             let len = c.view().map_or(0, |v| v.items.len());
             c.selected = c.selected.min(len.saturating_sub(1));
             c.load_error = None;
+            if app.health.is_unreachable() {
+                app.checklists.notice = Some(LogLine {
+                    level: Level::Warn,
+                    text: "database unreachable: the checklists from their definitions; confirm (y) and skip (s) are kept locally and recorded when it is back; automatic checks need it".into(),
+                    at: app.now,
+                });
+            }
         }
         Err(e) => {
             c.load_error = Some(e.clone());

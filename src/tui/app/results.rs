@@ -10,6 +10,7 @@ pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
             health,
         } => {
             let reconnected = app.health.is_unreachable();
+            let first = app.status.is_none();
             if reconnected {
                 app.log(Level::Info, "database reachable again");
             }
@@ -23,11 +24,16 @@ pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
             locks::on_conflicts(app, conflicts);
             // After an outage, or when someone (maybe another operator) moved the database, the
             // audit trail changed too.
+            let mut effects = vec![];
             if reconnected || moved {
-                vec![Effect::LoadHistory]
-            } else {
-                vec![]
+                effects.push(Effect::LoadHistory);
             }
+            // Checklist results kept while it was unreachable go to the database now (also at
+            // start, for results kept by an earlier session).
+            if reconnected || first {
+                effects.push(Effect::FlushOfflineChecklists);
+            }
+            effects
         }
         Monitor::PollFailed(reason) => {
             app.health = Health::Degraded(first_line(&reason));

@@ -63,11 +63,9 @@ fn identity<'a>(app: &'a App, theme: &Theme, width: usize) -> Line<'a> {
             parts.push(Part::new(1, vec![Span::styled(" READ ONLY", theme.warn())]));
         }
         if let Some(t) = &s.topology {
-            // A standby is as important as the environment; the replicas' lag can go.
-            parts.push(Part::new(
-                if t.is_standby() { 0 } else { 7 },
-                replication(t, theme),
-            ));
+            // A standby is never dropped; a primary's replica lags outlast the server version.
+            let rank = if t.is_standby() { 0 } else { 4 };
+            parts.push(Part::new(rank, replication(t, theme)));
         }
         let tls = &s.server.tls;
         if tls.encrypted {
@@ -118,8 +116,8 @@ fn replication<'a>(t: &crate::db::topology::Topology, theme: &Theme) -> Vec<Span
     vec![Span::raw(format!("{SEP}replicas {}", lags.join(", ")))]
 }
 
-/// Where the database stands. The runner lock's holder stays at 80 columns; the health reason
-/// and the pending count go first.
+/// Where the database stands. The runner lock's holder stays at 80 columns; "runner lock free"
+/// and the pending count go first, then the tail of the health reason.
 fn position<'a>(app: &'a App, theme: &Theme, width: usize) -> Line<'a> {
     let mut parts = Vec::new();
     match &app.status {
@@ -192,7 +190,7 @@ fn health<'a>(app: &'a App, theme: &Theme) -> Vec<Part<'a>> {
                 Span::raw("health "),
                 Span::styled("DEGRADED", theme.warn()),
             ]),
-            Part::elastic(7, Span::styled(format!(": {why}"), theme.warn())),
+            Part::elastic(3, Span::styled(format!(": {why}"), theme.warn())),
         ],
         Health::Unreachable { reason, .. } => vec![
             word(vec![
@@ -204,7 +202,7 @@ fn health<'a>(app: &'a App, theme: &Theme) -> Vec<Part<'a>> {
                     theme.error(),
                 ),
             ]),
-            Part::elastic(7, Span::styled(format!(": {reason}"), theme.error())),
+            Part::elastic(3, Span::styled(format!(": {reason}"), theme.error())),
         ],
     }
 }

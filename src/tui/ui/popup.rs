@@ -25,7 +25,7 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
                 plan.from,
                 plan.to
             );
-            let body = preview_lines(preview, theme, f.area().width);
+            let body = preview_body(preview, theme, f.area().width);
             dialog(
                 f,
                 theme,
@@ -141,7 +141,7 @@ fn confirm(app: &App, theme: &Theme, f: &mut Frame, c: &Confirm) {
     dialog(f, theme, d.title, d.body, c.scroll, d.prompt, d.alarm);
 }
 
-fn confirm_content(app: &App, theme: &Theme, c: &Confirm, screen_width: u16) -> Content {
+fn confirm_content(app: &App, theme: &Theme, c: &Confirm, width: u16) -> Content {
     let production = app.target.environment.is_production();
     let mut title = vec![];
     if production {
@@ -150,7 +150,7 @@ fn confirm_content(app: &App, theme: &Theme, c: &Confirm, screen_width: u16) -> 
     let (heading, body, destructive) = match &c.pending {
         Pending::Migrate(preview) => {
             let plan = &preview.plan;
-            let body = preview_lines(preview, theme, screen_width);
+            let body = preview_body(preview, theme, width);
             (
                 format!(
                     " {} {} → {} on {}: this SQL will run ",
@@ -251,31 +251,6 @@ fn confirm_content(app: &App, theme: &Theme, c: &Confirm, screen_width: u16) -> 
     }
 }
 
-/// A gate will refuse the confirmed run (it is checked again, and audited, when it runs).
-fn refused(c: &Confirm) -> bool {
-    matches!(&c.pending, Pending::Migrate(p) if p.verdict.is_refused())
-}
-
-/// What the gates say, then the plan's steps and SQL (the preview and the confirmation).
-fn preview_lines(
-    preview: &crate::ops::migrate::Preview,
-    theme: &Theme,
-    screen_width: u16,
-) -> Vec<Line<'static>> {
-    let mut body = super::gates::lines(&preview.verdict, theme, inner_width(screen_width));
-    body.extend(plan_lines(&preview.plan));
-    body
-}
-
-/// The text width inside a [`dialog`] on a screen this wide.
-fn inner_width(screen_width: u16) -> usize {
-    usize::from(
-        DIALOG_WIDTH
-            .min(screen_width.saturating_sub(2))
-            .saturating_sub(2),
-    )
-}
-
 /// How far the open dialog scrolls on a `width`×`height` screen before its last line is at the
 /// bottom (`j` stops there). `None` when the dialog does not scroll.
 pub fn scroll_limit(app: &App, width: u16, height: u16) -> Option<u16> {
@@ -283,10 +258,9 @@ pub fn scroll_limit(app: &App, width: u16, height: u16) -> Option<u16> {
     let (rows, prompt) = match app.popup.as_ref()? {
         Popup::Help { .. } => (help_lines(&theme, width).len(), 0),
         Popup::Detail(d) => (wrapped_rows(detail_body(d), width), 1),
-        Popup::Preview { preview, .. } => (
-            wrapped_rows(preview_lines(preview, &theme, width), width),
-            1,
-        ),
+        Popup::Preview { preview, .. } => {
+            (wrapped_rows(preview_body(preview, &theme, width), width), 1)
+        }
         Popup::Confirm(c) => {
             let d = confirm_content(app, &theme, c, width);
             (wrapped_rows(d.body, width), d.prompt.len())
@@ -300,7 +274,8 @@ pub fn scroll_limit(app: &App, width: u16, height: u16) -> Option<u16> {
 }
 
 fn wrapped_rows(body: Vec<Line<'_>>, width: u16) -> usize {
-    wrap_all(&body, inner_width(width), 2).len()
+    let inner_w = DIALOG_WIDTH.min(width.saturating_sub(2)).saturating_sub(2);
+    wrap_all(&body, inner_w as usize, 2).len()
 }
 
 /// Widest a dialog gets; narrower screens get all but a column each side.
@@ -308,6 +283,27 @@ const DIALOG_WIDTH: u16 = 100;
 
 /// A framed dialog: the body wraps (SQL and long lines are never cut; continuation lines keep
 /// their indent) and scrolls, stopping at its end; the prompt stays at the bottom.
+/// A gate will refuse the confirmed run (it is checked again, and audited, when it runs).
+fn refused(c: &Confirm) -> bool {
+    matches!(&c.pending, Pending::Migrate(p) if p.verdict.is_refused())
+}
+
+/// The text width inside a [`dialog`] on a screen `width` columns wide.
+fn body_width(width: u16) -> usize {
+    usize::from(DIALOG_WIDTH.min(width.saturating_sub(2)).saturating_sub(2))
+}
+
+/// A preview's body: what the gates say, then the plan's SQL.
+fn preview_body(
+    preview: &crate::ops::migrate::Preview,
+    theme: &Theme,
+    width: u16,
+) -> Vec<Line<'static>> {
+    let mut body = super::gates::lines(&preview.verdict, theme, body_width(width));
+    body.extend(plan_lines(&preview.plan));
+    body
+}
+
 pub(super) fn dialog(
     f: &mut Frame,
     theme: &Theme,

@@ -428,6 +428,31 @@ fn long_revision_names_are_cut_not_wrapped() {
     );
 }
 
+#[test]
+fn confirm_upgrade_shows_lint_findings_and_refusing_gates_before_yes() {
+    let mut app = sample::connected(Environment::Production, 3, history(), vec![], true);
+    update(
+        &mut app,
+        Msg::Planned {
+            purpose: Purpose::Confirm,
+            result: Ok(sample::refused_upgrade()),
+        },
+    );
+    snapshot("confirm_upgrade_refused_by_gates", &app);
+    let screen = format!("{}", terminal(&app, 80, 24).backend());
+    for needle in [
+        "REFUSED lint",
+        "REFUSED checklist: refusing to upgrade: no pre-deploy checklist",
+        "require-concurrent-index-creation",
+        "REFUSED: y records the attempt (nothing runs)",
+    ] {
+        assert!(
+            screen.contains(needle),
+            "{needle:?} not on screen:\n{screen}"
+        );
+    }
+}
+
 /// Issue 12, defect 6: at 80 columns the header keeps the environment, target, TLS state and the
 /// lock holder whole (the brand, role, address and version go first, never half of `15.20`);
 /// durations keep their unit; a long statement in a confirmation wraps instead of being cut.
@@ -565,29 +590,4 @@ fn detail_of_a_failed_event() {
     key(&mut app, '2');
     key(&mut app, 'v');
     snapshot("detail_failed_event", &app);
-}
-
-#[test]
-fn confirm_upgrade_shows_lint_findings_and_refusing_gates_before_yes() {
-    let mut app = sample::connected(Environment::Production, 3, history(), vec![], true);
-    update(
-        &mut app,
-        Msg::Planned {
-            purpose: Purpose::Confirm,
-            result: Ok(sample::refused_upgrade()),
-        },
-    );
-    snapshot("confirm_upgrade_refused_by_gates", &app);
-    let screen = format!("{}", terminal(&app, 80, 24).backend());
-    for needle in [
-        "REFUSED lint",
-        "REFUSED checklist: refusing to upgrade: no pre-deploy checklist",
-        "require-concurrent-index-creation",
-        "REFUSED: y records the attempt (nothing runs)",
-    ] {
-        assert!(
-            screen.contains(needle),
-            "{needle:?} not on screen:\n{screen}"
-        );
-    }
 }
