@@ -30,6 +30,8 @@ pub struct ConfigFile {
     pub startup: Option<toml::Table>,
     /// `[lint]`: baseline and thresholds, typed by `crate::lint::Settings`.
     pub lint: Option<toml::Table>,
+    /// The operator screen's settings (`time = "local" | "utc"`), typed by `tui::clock`.
+    pub tui: Option<toml::Table>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
