@@ -529,7 +529,7 @@ fn transaction_control_problem(sql: &str) -> Option<String> {
          there, so it must not begin, commit or roll back one. Remove it, or split the migration (a \
          `-- pgshift: no-transaction` first line runs each statement on its own)",
         stmt.line,
-        crate::output::one_line(&stmt.text, 60)
+        crate::text::one_line(&stmt.text, 60)
     ))
 }
 

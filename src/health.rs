@@ -11,7 +11,7 @@ use crate::db::topology::{self, Topology};
 use crate::db::{Session, history, schema};
 use crate::error::{Error, ExitCode, Result};
 use crate::plan::{self, Drift};
-use crate::runbook::diagnose::{self, Finding};
+use crate::remedy::{self as diagnose, Finding};
 use crate::text::first_line;
 
 /// The last migration run (`up`, `down`, `startup`, `retry`) and how it ended.

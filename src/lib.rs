@@ -1,7 +1,9 @@
 //! pgshift: PostgreSQL schema migrations and data backfills, run safely on production boxes.
 //!
-//! Layers: `cli` and `tui` on top of core operations (`ops`), which use `plan` (pure), `catalog`
-//! (files) and `db` (all SQL). See DESIGN.md.
+//! Layers: the shells (`cli`, `tui`, `serve`, `startup`, `sandbox`) on top of core operations
+//! (`ops` with its gates, `runbook`, `backfill`, `health`), which use `plan` (pure), `catalog`
+//! (files), `lint` (pure) and `db` (all SQL), over leaves (`text`, `event`, `sessions`, `config`,
+//! `error`). No import cycles between them (`tests/it/layout.rs`). See DESIGN.md.
 // As in gitui: no unwrap/expect outside tests; failures are errors with context.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -22,6 +24,7 @@ mod no_panic_tests;
 pub mod ops;
 pub mod output;
 pub mod plan;
+pub mod remedy;
 pub mod runbook;
 pub mod sandbox;
 pub mod secrets;

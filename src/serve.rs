@@ -33,7 +33,7 @@ use crate::health::{self, HealthStatus};
 use crate::ops::gate::{Caller, Checklists, Policy};
 use crate::ops::migrate;
 use crate::plan::{Direction, TargetSpec};
-use crate::runbook::diagnose;
+use crate::remedy as diagnose;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_TOKEN_ENV: &str = "PGSHIFT_SERVE_TOKEN";

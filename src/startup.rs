@@ -22,18 +22,12 @@ use crate::event::{Event, Level, Reporter};
 use crate::ops::gate::{Caller, Checklists, Policy};
 use crate::ops::migrate::{self, COMPLETED, DEGRADED, FAILED, RUNNING};
 use crate::plan::{Direction, TargetSpec};
-use crate::runbook::diagnose::{self, Finding};
+use crate::remedy::{self as diagnose, Finding};
 use crate::text::first_line;
 
 /// The audit action of a startup run, and of the dev fallback.
 pub const ACTION: &str = "startup";
 pub const DEV_ACTION: &str = "dev_create_tables";
-
-const MAX_EVENT_ID: &str = "SELECT coalesce(max(id), 0) FROM pgshift_events";
-/// Did `migrate::run` already audit this very failure (another replica's rows do not count)? An
-/// interrupted run's row says what interrupted it before the error.
-const STARTUP_FAILURE_SINCE: &str = "SELECT EXISTS (SELECT 1 FROM pgshift_events
-    WHERE id > $1 AND action = 'startup' AND outcome <> 'ok' AND strpos(error, $2) > 0)";
 
 /// What an embedding application (or `pgshift startup`) asks for.
 #[derive(Debug, Clone)]
@@ -57,7 +51,10 @@ impl Config {
             target,
             strict: false,
             dev_create_tables: false,
-            checklists: Checklists::Defaults,
+            // The embedded checklists with default settings (`config/checklists` overrides them).
+            checklists: crate::runbook::Runbook::defaults()
+                .map_err(|e| e.to_string())
+                .into(),
             interrupt: crate::interrupt::Interrupt::none(),
         }
     }
@@ -168,17 +165,17 @@ pub async fn run(cfg: &Config, reporter: &Reporter) -> Outcome {
     let target = &cfg.target;
     reporter.log(Level::Info, RUNNING);
     let start = Instant::now();
-    let before = last_event_id(target).await;
     let inner = runbook_lines_filtered(reporter);
-    let result = async {
-        let catalog = Catalog::load(&target.migrations)?;
-        let policy = Policy::new(Caller::Startup, cfg.checklists.clone());
-        let mut req = migrate::Request::new(Direction::Up, TargetSpec::Head, policy);
-        req.action = ACTION.into();
-        req.interrupt = cfg.interrupt.clone();
-        migrate::run(target, &catalog, &req, &inner.0).await
-    }
-    .await;
+    let (result, audited) = match Catalog::load(&target.migrations) {
+        Ok(catalog) => {
+            let policy = Policy::new(Caller::Startup, cfg.checklists.clone());
+            let mut req = migrate::Request::new(Direction::Up, TargetSpec::Head, policy);
+            req.action = ACTION.into();
+            req.interrupt = cfg.interrupt.clone();
+            migrate::run_audited(target, &catalog, &req, &inner.0).await
+        }
+        Err(e) => (Err(e.into()), migrate::Audited::No),
+    };
     drop(inner.0);
     inner.1.await.ok();
     let error = match result {
@@ -198,7 +195,9 @@ pub async fn run(cfg: &Config, reporter: &Reporter) -> Outcome {
     for line in text.lines().skip(1) {
         reporter.log(Level::Error, line.trim().to_string());
     }
-    record_failure(target, before, &error, start).await;
+    if audited == migrate::Audited::No {
+        record_failure(target, &error, start).await;
+    }
     let diagnosis = diagnose::from_error(&error, target);
     let mut dev_note = None;
     if cfg.dev_create_tables {
@@ -244,40 +243,16 @@ fn runbook_lines_filtered(outer: &Reporter) -> (Reporter, tokio::task::JoinHandl
     (Reporter::forwarding(tx), forward)
 }
 
-async fn last_event_id(target: &Target) -> Option<i64> {
-    let s = Session::connect(&target.conn, "startup").await.ok()?;
-    if !schema::exists(&s, "pgshift_events").await.ok()? {
-        return Some(0);
-    }
-    s.client
-        .query_one(MAX_EVENT_ID, &[])
-        .await
-        .ok()
-        .map(|r| r.get(0))
-}
-
 /// `migrate::run` audits failures that happen under the lock; failures before it (catalog, lock
-/// busy) are recorded here, so `health` sees every failed startup. Best effort: an unreachable
+/// busy: `Audited::No`) are recorded here, so `health` sees every failed startup. Best effort: an unreachable
 /// database cannot be told anything.
-async fn record_failure(target: &Target, before: Option<i64>, error: &Error, start: Instant) {
+async fn record_failure(target: &Target, error: &Error, start: Instant) {
     let Ok(s) = Session::connect(&target.conn, "startup").await else {
         return;
     };
-    let exists = schema::exists(&s, "pgshift_events").await.unwrap_or(false);
-    if exists
-        && let Some(before) = before
-        && let Ok(row) = s
-            .client
-            .query_one(STARTUP_FAILURE_SINCE, &[&before, &error.to_string()])
-            .await
-        && row.get::<_, bool>(0)
-    {
-        return; // migrate::run wrote it
-    }
-    if !exists
-        && schema::ensure_unlocked(&s, std::time::Duration::from_secs(5), &Reporter::silent())
-            .await
-            .is_err()
+    if schema::ensure_unlocked(&s, std::time::Duration::from_secs(5), &Reporter::silent())
+        .await
+        .is_err()
     {
         return;
     }

@@ -600,15 +600,7 @@ async fn migrate_cmd(
     let action = req.action.clone();
     emit(g, &action, &report, |out| {
         use std::io::Write;
-        writeln!(
-            out,
-            "{} {} -> {}: {} step(s) in {} ms",
-            direction.verb(),
-            report.from,
-            report.to,
-            report.steps.len(),
-            report.duration_ms
-        )
+        writeln!(out, "{}", report.summary())
     })
 }
 

@@ -82,8 +82,8 @@ pub struct Runner<'a> {
     pub guard: &'a Guard,
     pub interrupt: &'a Interrupt,
     pub reporter: &'a Reporter,
-    /// The run's `started` audit row, brought up to date with each committed step.
-    pub run: Option<i64>,
+    /// The run's `started` audit row, brought up to date by committed steps.
+    pub run: Option<&'a super::audit::Progress>,
 }
 
 /// Run `step` on the runner's worker, watching for blockers with its monitor.
@@ -104,7 +104,8 @@ pub async fn run_step(
         run_no_transaction(runner, step).await?
     } else {
         retrying(runner, step, &step.sql, || {
-            run_in_transaction(worker, prepared, step, guard, durability, runner.run)
+            let progress = runner.run.and_then(super::audit::Progress::due);
+            run_in_transaction(worker, prepared, step, guard, durability, progress)
         })
         .await
         .map_err(|failed| step_error(step, failed, None))?
@@ -407,7 +408,7 @@ async fn run_no_transaction(runner: &Runner<'_>, step: &Step) -> Result<u32> {
         record_history(worker, prepared, step, None)
             .await
             .map_err(|e| Error::db(format!("recording {} in history", step.label()), &e))?;
-        if let Some(id) = runner.run {
+        if let Some(id) = runner.run.and_then(super::audit::Progress::due) {
             worker
                 .client
                 .execute(&prepared.progress, &[&id])

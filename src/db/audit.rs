@@ -1,11 +1,13 @@
 //! The audit trail: one `pgshift_events` row per mutating action, also on failure.
 //!
-//! A migration run writes its row before the first step (`started`), each committed step brings it
-//! up to date in that step's own transaction, and the end of the run writes the outcome. A run
-//! whose process died leaves `started`: while no session holds the runner lock with the run's
-//! backend pid, readers show it as `interrupted`, and the next run records it so.
+//! A migration run writes its row before the first step (`started`), committed steps bring it up
+//! to date in their own transaction (at most once a second, see [`Progress`]), and the end of the
+//! run writes the outcome. A run whose process died leaves `started`: while no session holds the
+//! runner lock with the run's backend pid, readers show it as `interrupted` at the revision history
+//! is at (only that run could move it), and the next run records it so.
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::{Session, lock, schema};
 use crate::catalog::Revision;
@@ -118,14 +120,19 @@ pub const PROGRESS: &str = "UPDATE pgshift_events \
     SET to_revision = (SELECT coalesce(max(version), 0) FROM refinery_schema_history), \
     duration_ms = (extract(epoch FROM clock_timestamp() - at) * 1000)::int8 WHERE id = $1";
 
-/// Runs left `started` by a process that died; called under the runner lock, so none is live.
+/// Runs left `started` by a process that died; called under the runner lock, so none is live, and
+/// before the new run's first step, so history is where the dead run left it.
 const MARK_INTERRUPTED: &str = "UPDATE pgshift_events SET outcome = 'interrupted', \
-    error = coalesce(error, $1) WHERE outcome = 'started' AND id <> $2";
+    error = coalesce(error, $1), \
+    to_revision = (SELECT coalesce(max(version), 0) FROM refinery_schema_history) \
+    WHERE outcome = 'started' AND id <> $2";
+
+/// The revision history is at, for a dead run's row.
+const CURRENT_REVISION: &str = "SELECT coalesce(max(version), 0) FROM refinery_schema_history";
 
 /// Why a run shows as interrupted.
 pub const INTERRUPTED: &str = "interrupted: the run ended without recording an outcome (its process was killed, or lost its \
-    connection); each committed step moved to_revision in its own transaction, so the database is at to_revision. \
-    Check `pgshift status`, then run again.";
+    connection); to_revision is the last step it committed. Check `pgshift status`, then run again.";
 
 const SELECT_EVENTS: &str = "SELECT id, at, operator, db_role, action, from_revision, to_revision, \
     outcome, duration_ms, error, detail FROM pgshift_events ORDER BY id DESC LIMIT $1";
@@ -165,6 +172,39 @@ pub async fn record(s: &Session, e: &NewEvent) -> Result<()> {
 /// A migration run's audit row, written before its first step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunRow(pub i64);
+
+/// Brings a run's row up to date from inside its steps' transactions, at most once per
+/// [`Progress::EVERY`]: a row update per step would cost every step of a long catalog (and pile up
+/// row versions); the exact revision of a dead run comes from history anyway.
+#[derive(Debug)]
+pub struct Progress {
+    pub row: RunRow,
+    last: Mutex<Option<Instant>>,
+}
+
+impl Progress {
+    pub const EVERY: Duration = Duration::from_secs(1);
+
+    pub fn new(row: RunRow) -> Progress {
+        Progress {
+            row,
+            last: Mutex::new(None),
+        }
+    }
+
+    /// The row's id when it is time for the next update (the first step always is).
+    pub fn due(&self) -> Option<i64> {
+        let now = Instant::now();
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        match *last {
+            Some(at) if now.duration_since(at) < Self::EVERY => None,
+            _ => {
+                *last = Some(now);
+                Some(self.row.0)
+            }
+        }
+    }
+}
 
 /// Write the `started` row of a run: who, from where, the plan, and the worker's backend pid
 /// (how readers tell a live run from a dead one).
@@ -247,8 +287,21 @@ pub async fn recent(s: &Session, limit: i64) -> Result<Vec<Event>> {
         .collect();
     if events.iter().any(|e| e.outcome == Outcome::Started) {
         let live = live_runner(s).await?;
+        let current: i32 = s
+            .client
+            .query_one(CURRENT_REVISION, &[])
+            .await
+            .map_err(|e| Error::db("reading the current revision", &e))?
+            .get(0);
+        // Newest first: only the newest dead run can have moved history since its last update.
+        let mut newest = true;
         for e in &mut events {
             resolve_started(e, live);
+            if e.outcome == Outcome::Interrupted && e.detail.get("backend_pid").is_some() && newest
+            {
+                e.to_revision = Some(Revision(current as u32));
+            }
+            newest &= e.outcome != Outcome::Interrupted;
         }
     }
     Ok(events)

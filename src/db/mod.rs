@@ -1,5 +1,5 @@
 //! Everything that speaks SQL: connections, pgshift's own tables, history, audit, the runner lock,
-//! guarded step execution, lock-conflict views and the sandbox cluster.
+//! guarded step execution and lock-conflict views.
 
 pub mod apply;
 pub mod audit;

@@ -165,7 +165,7 @@ impl std::fmt::Display for Lagging {
 /// `10s`, `2m00s`, or `0.5s` for a limit with a fraction.
 fn limit(d: Duration) -> String {
     if d.subsec_millis() == 0 {
-        crate::output::human_duration_s(d.as_secs_f64())
+        crate::text::human_duration_s(d.as_secs_f64())
     } else {
         format!("{:.1}s", d.as_secs_f64())
     }
@@ -234,7 +234,7 @@ impl Topology {
             Role::Primary => format!(
                 "primary, {} replica(s): {}",
                 self.replicas.len(),
-                crate::output::joined(&self.replicas)
+                crate::text::joined(&self.replicas)
             ),
         }
     }

@@ -9,13 +9,14 @@
 
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
+
 use crate::catalog::Catalog;
 use crate::config::Target;
 use crate::db::Session;
 use crate::error::{Error, Result};
 use crate::lint::{MigrationLint, Mode, Weighed, render};
 use crate::plan::{Direction, Plan, PlanError};
-use crate::runbook::{self, Runbook};
 
 /// The front end asking for a run; each applies the gates [`Policy::rule`] gives it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -75,22 +76,41 @@ pub enum LintOverride {
     Allowed,
 }
 
+/// What the pre-deploy checklist says about a production upgrade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChecklistAnswer {
+    /// A pre-deploy run passed recently enough, for these migration files.
+    Clear,
+    /// No such run; the upgrade goes on with this warning.
+    Warn(String),
+    /// The target requires one (`require_checklist_hours`); the upgrade is refused.
+    Refuse(String),
+}
+
+/// The pre-deploy checklist as the runbook keeps it (`runbook::Runbook` implements this, so `ops`
+/// does not depend on the runbook, which itself runs migrations for its rehearsal). Read-only on
+/// `s`: the run's worker session under the lock, or a preview's.
+pub trait PreDeployChecklist: std::fmt::Debug + Send + Sync {
+    fn answer<'a>(
+        &'a self,
+        target: &'a Target,
+        s: &'a Session,
+    ) -> BoxFuture<'a, Result<ChecklistAnswer>>;
+}
+
 /// The checklists the checklist gate reads.
 #[derive(Debug, Clone)]
 pub enum Checklists {
-    /// The embedded checklists with default settings (`config/checklists` overrides them).
-    Defaults,
-    Loaded(Arc<Runbook>),
-    /// The configured checklists could not be loaded; on production that refuses or warns.
+    Loaded(Arc<dyn PreDeployChecklist>),
+    /// The configured checklists could not be loaded (or none were); on production that refuses
+    /// (with `require_checklist_hours`) or warns.
     Unavailable(String),
 }
 
-impl From<std::result::Result<Runbook, String>> for Checklists {
-    fn from(r: std::result::Result<Runbook, String>) -> Self {
-        match r {
-            Ok(rb) => Checklists::Loaded(Arc::new(rb)),
-            Err(e) => Checklists::Unavailable(e),
-        }
+impl Checklists {
+    /// For callers that never apply the checklist gate (a rehearsal, the sandbox, tests).
+    pub fn none() -> Checklists {
+        Checklists::Unavailable("no checklists were loaded".into())
     }
 }
 
@@ -232,10 +252,11 @@ impl Verdict {
         (!messages.is_empty()).then(|| Error::Refused(messages.join("\n")))
     }
 
-    /// The run's audit detail: `gates` (each gate's state and message), and `lint` when lint was
+    /// The run's audit detail: `gates` (each gate's state and message), `policy` (the caller whose
+    /// gates applied; `caller` is serve's client), and `lint` when lint was
     /// applied (what was allowed, and whether `--allow-lint` overrode errors).
     pub fn audit_detail(&self) -> serde_json::Value {
-        let mut detail = serde_json::json!({ "gates": self.gates, "caller": self.caller });
+        let mut detail = serde_json::json!({ "gates": self.gates, "policy": self.caller });
         if self
             .get(Gate::Lint)
             .is_some_and(|g| g.state != GateState::Skipped)
@@ -454,13 +475,8 @@ async fn checklist_gate(
     if plan.is_empty() {
         return result(GateState::Skipped, "nothing to run".into());
     }
-    let defaults;
-    let rb = match &policy.checklists {
-        Checklists::Loaded(rb) => rb.as_ref(),
-        Checklists::Defaults => {
-            defaults = Runbook::defaults()?;
-            &defaults
-        }
+    let checklist = match &policy.checklists {
+        Checklists::Loaded(c) => c,
         Checklists::Unavailable(why) => {
             let message = format!("cannot check the pre-deploy checklist: {why}");
             return match target.require_checklist_hours {
@@ -472,13 +488,13 @@ async fn checklist_gate(
             };
         }
     };
-    match runbook::pre_deploy_gate(rb, target, s).await? {
-        runbook::Gate::Clear => result(
+    match checklist.answer(target, s).await? {
+        ChecklistAnswer::Clear => result(
             GateState::Passed,
             "a pre-deploy checklist passed for these migration files".into(),
         ),
-        runbook::Gate::Warn(m) => result(GateState::Warned, m),
-        runbook::Gate::Refuse(m) => result(GateState::Refused, m),
+        ChecklistAnswer::Warn(m) => result(GateState::Warned, m),
+        ChecklistAnswer::Refuse(m) => result(GateState::Refused, m),
     }
 }
 
@@ -496,7 +512,7 @@ mod tests {
             Caller::Rehearsal,
             Caller::Sandbox,
         ] {
-            let p = Policy::new(caller, Checklists::Defaults);
+            let p = Policy::new(caller, Checklists::none());
             assert_eq!(p.rule(Gate::Drift), Rule::Enforce, "{caller:?}");
             assert_eq!(p.rule(Gate::Irreversible), Rule::Enforce, "{caller:?}");
         }
@@ -505,28 +521,28 @@ mod tests {
     #[test]
     fn the_operator_front_ends_and_startup_enforce_the_checklist() {
         for caller in [Caller::Cli, Caller::Tui, Caller::Serve, Caller::Startup] {
-            let p = Policy::new(caller, Checklists::Defaults);
+            let p = Policy::new(caller, Checklists::none());
             assert_eq!(p.rule(Gate::Checklist), Rule::Enforce, "{caller:?}");
         }
-        let tui = Policy::new(Caller::Tui, Checklists::Defaults);
+        let tui = Policy::new(Caller::Tui, Checklists::none());
         assert_eq!(tui.rule(Gate::Lint), Rule::Enforce);
-        let serve = Policy::new(Caller::Serve, Checklists::Defaults);
+        let serve = Policy::new(Caller::Serve, Checklists::none());
         assert!(matches!(serve.rule(Gate::Lint), Rule::Skip(_)));
     }
 
     #[test]
     fn only_the_cli_can_override_lint() {
-        let tui = Policy::new(Caller::Tui, Checklists::Defaults)
-            .with_lint_override(LintOverride::Allowed);
+        let tui =
+            Policy::new(Caller::Tui, Checklists::none()).with_lint_override(LintOverride::Allowed);
         assert_eq!(tui.lint_override, LintOverride::No);
-        let cli = Policy::new(Caller::Cli, Checklists::Defaults)
-            .with_lint_override(LintOverride::Allowed);
+        let cli =
+            Policy::new(Caller::Cli, Checklists::none()).with_lint_override(LintOverride::Allowed);
         assert_eq!(cli.lint_override, LintOverride::Allowed);
     }
 
     #[test]
     fn drift_and_irreversible_plan_errors_are_refusing_gates() {
-        let p = Policy::new(Caller::Tui, Checklists::Defaults);
+        let p = Policy::new(Caller::Tui, Checklists::none());
         let v = of_plan_error(
             &PlanError::Irreversible {
                 revision: crate::catalog::Revision(2),
@@ -566,7 +582,7 @@ mod tests {
     #[test]
     fn lint_refuses_errors_in_the_steps_to_run_unless_the_cli_overrides() {
         let (_dir, catalog) = catalog_with_a_rename_in_0002();
-        let tui = Policy::new(Caller::Tui, Checklists::Defaults);
+        let tui = Policy::new(Caller::Tui, Checklists::none());
         let refused = lint_of(&catalog, 3, &tui);
         assert_eq!(refused.state, GateState::Refused);
         assert!(
@@ -584,10 +600,10 @@ mod tests {
             GateState::Passed,
             "0002 is not run"
         );
-        let cli = Policy::new(Caller::Cli, Checklists::Defaults)
-            .with_lint_override(LintOverride::Allowed);
+        let cli =
+            Policy::new(Caller::Cli, Checklists::none()).with_lint_override(LintOverride::Allowed);
         assert_eq!(lint_of(&catalog, 3, &cli).state, GateState::Overridden);
-        let serve = Policy::new(Caller::Serve, Checklists::Defaults);
+        let serve = Policy::new(Caller::Serve, Checklists::none());
         assert_eq!(lint_of(&catalog, 3, &serve).state, GateState::Skipped);
     }
 }

@@ -81,6 +81,21 @@ pub struct Report {
     pub out_of_order: Vec<Revision>,
 }
 
+impl Report {
+    /// The one summary line of a finished run, as the CLI prints it and the TUI logs it:
+    /// `upgrade 0003 -> 0005: 2 step(s) in 41 ms`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} {} -> {}: {} step(s) in {} ms",
+            self.direction.verb(),
+            self.from,
+            self.to,
+            self.steps.len(),
+            self.duration_ms
+        )
+    }
+}
+
 /// A plan and its gates, before the operator confirms.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Preview {
@@ -153,6 +168,16 @@ pub async fn record_refusal(target: &Target, req: &Request, error: &Error) {
     }
 }
 
+/// Whether a run's outcome is in the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audited {
+    /// The run wrote its row (or, a no-op `up`, had nothing to record).
+    Yes,
+    /// It ended before it could: the database unreachable, a standby, the runner lock busy, or
+    /// the audit write itself failed. The caller may record the failure (as `startup` does).
+    No,
+}
+
 /// Take the runner lock, plan again, run each step guarded, and audit the outcome.
 pub async fn run(
     target: &Target,
@@ -160,18 +185,40 @@ pub async fn run(
     req: &Request,
     reporter: &Reporter,
 ) -> Result<Report> {
-    if req.direction == Direction::Up {
-        // A migration with no SQL yet must not be skipped over silently, nor recorded as applied.
-        catalog.refuse_scaffolds()?;
+    run_audited(target, catalog, req, reporter).await.0
+}
+
+/// [`run`], also saying whether its outcome was audited.
+pub async fn run_audited(
+    target: &Target,
+    catalog: &Catalog,
+    req: &Request,
+    reporter: &Reporter,
+) -> (Result<Report>, Audited) {
+    let sessions = async {
+        if req.direction == Direction::Up {
+            // A migration with no SQL yet must not be skipped over silently, nor recorded as applied.
+            catalog.refuse_scaffolds()?;
+        }
+        let worker = Session::connect(&target.conn, &req.action).await?;
+        // Writes go to the primary: a standby is refused before the lock or anything else.
+        topology::read(&worker).await?.refuse_standby(&req.action)?;
+        // A separate connection watches for blockers and writes the audit row, so both work
+        // while the worker waits or after its transaction failed.
+        let monitor = Session::connect(&target.conn, &format!("{} monitor", req.action)).await?;
+        Ok((worker, monitor))
+    };
+    let (worker, monitor) = match sessions.await {
+        Ok(s) => s,
+        Err(e) => return (Err(e), Audited::No),
+    };
+    let lock = match lock::acquire_runner(&worker, target.lock_wait, reporter).await {
+        Ok(l) => l,
+        Err(e) => return (Err(e), Audited::No),
+    };
+    if let Err(e) = schema::ensure(&lock).await {
+        return (Err(e), Audited::No);
     }
-    let worker = Session::connect(&target.conn, &req.action).await?;
-    // Writes go to the primary: a standby is refused before the lock or anything else.
-    topology::read(&worker).await?.refuse_standby(&req.action)?;
-    // A separate connection watches for blockers and writes the audit row, so both work while
-    // the worker waits or after its transaction failed.
-    let monitor = Session::connect(&target.conn, &format!("{} monitor", req.action)).await?;
-    let lock = lock::acquire_runner(&worker, target.lock_wait, reporter).await?;
-    schema::ensure(&lock).await?;
     // The monitor writes the audit row; a worker transaction that outlives its client could hold
     // that row: wait for it a bounded time, not forever.
     if let Err(e) = monitor.client.batch_execute(MONITOR_SETTINGS).await {
@@ -196,11 +243,15 @@ pub async fn run(
         None if matches!(&result, Ok(r) if r.steps.is_empty()) => Ok(()),
         None => audit::record(&monitor, &event).await,
     };
-    if let Err(e) = written {
-        reporter.log(Level::Warn, format!("could not write the audit row: {e}"));
-    }
+    let audited = match written {
+        Ok(()) => Audited::Yes,
+        Err(e) => {
+            reporter.log(Level::Warn, format!("could not write the audit row: {e}"));
+            Audited::No
+        }
+    };
     drop(worker); // ends the session: the advisory lock goes with it
-    result.map_err(|f| f.error)
+    (result.map_err(|f| f.error), audited)
 }
 
 const MONITOR_SETTINGS: &str = "SET lock_timeout = '10s'";
@@ -370,6 +421,7 @@ async fn run_locked(
             );
         }
     }
+    let progress = started.map(audit::Progress::new);
     let runner = apply::Runner {
         worker,
         monitor,
@@ -377,7 +429,7 @@ async fn run_locked(
         guard: &target.guard,
         interrupt: &req.interrupt,
         reporter,
-        run: started.map(|r| r.0),
+        run: progress.as_ref(),
     };
     let mut reports = Vec::with_capacity(plan.steps.len());
     let mut reached = plan.from;
@@ -447,4 +499,32 @@ async fn run_locked(
             .map(|s| s.revision)
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::gate::{Caller, Checklists, Gate, GateResult, GateState};
+
+    #[test]
+    fn the_summary_line_names_direction_revisions_steps_and_time() {
+        let plan = Plan {
+            direction: Direction::Up,
+            from: Revision(3),
+            to: Revision(5),
+            steps: vec![],
+        };
+        let policy = Policy::new(Caller::Cli, Checklists::none());
+        let skipped = GateResult::new(Gate::Checklist, GateState::Skipped, "not production");
+        let report = Report {
+            direction: Direction::Up,
+            from: Revision(3),
+            to: Revision(5),
+            steps: vec![],
+            duration_ms: 41,
+            verdict: gate::verdict(&plan, &Catalog::default(), &policy, skipped),
+            out_of_order: vec![],
+        };
+        assert_eq!(report.summary(), "upgrade 0003 -> 0005: 0 step(s) in 41 ms");
+    }
 }

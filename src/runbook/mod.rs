@@ -7,7 +7,8 @@
 
 pub mod checks;
 pub mod definition;
-pub mod diagnose;
+/// Moved to [`crate::remedy`] (health and startup use it, and the runbook uses health).
+pub use crate::remedy as diagnose;
 mod git;
 mod rehearsal;
 pub mod store;
@@ -17,6 +18,7 @@ use crate::config::{Loaded, Target};
 use crate::db::Session;
 use crate::error::{Error, Result};
 use crate::event::Reporter;
+use crate::ops::gate::{ChecklistAnswer, Checklists, PreDeployChecklist};
 pub use checks::CheckOutcome;
 pub use definition::{CheckKind, Checklist, ChecklistConfig, ChecklistItem};
 pub use store::ItemState;
@@ -299,23 +301,35 @@ pub async fn skip(
     record(rb, target, name, item, ItemState::Skipped, reason.trim()).await
 }
 
-/// What `up` on a production target should do about the pre-deploy checklist.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Gate {
-    /// Not production, or a pre-deploy run passed recently enough.
-    Clear,
-    /// No passed run within the window; `up` goes on with this warning.
-    Warn(String),
-    /// The target requires a passed run (`require_checklist_hours`); `up` refuses.
-    Refuse(String),
+impl PreDeployChecklist for Runbook {
+    fn answer<'a>(
+        &'a self,
+        target: &'a Target,
+        s: &'a Session,
+    ) -> futures_util::future::BoxFuture<'a, Result<ChecklistAnswer>> {
+        Box::pin(pre_deploy_gate(self, target, s))
+    }
+}
+
+impl From<std::result::Result<Runbook, String>> for Checklists {
+    fn from(r: std::result::Result<Runbook, String>) -> Self {
+        match r {
+            Ok(rb) => Checklists::Loaded(std::sync::Arc::new(rb)),
+            Err(e) => Checklists::Unavailable(e),
+        }
+    }
 }
 
 /// Did a pre-deploy checklist pass on this database within the window? Production only: with
 /// `require_checklist_hours` on the target, refuse without one; otherwise warn after `warn_hours`.
 /// Read-only on `s` (the run's worker session under the lock, or a preview's).
-pub async fn pre_deploy_gate(rb: &Runbook, target: &Target, s: &Session) -> Result<Gate> {
+pub async fn pre_deploy_gate(
+    rb: &Runbook,
+    target: &Target,
+    s: &Session,
+) -> Result<ChecklistAnswer> {
     if !target.environment.is_production() {
-        return Ok(Gate::Clear);
+        return Ok(ChecklistAnswer::Clear);
     }
     let (hours, required) = match target.require_checklist_hours {
         Some(h) => (h, true),
@@ -344,7 +358,7 @@ pub async fn pre_deploy_gate(rb: &Runbook, target: &Target, s: &Session) -> Resu
         })
     };
     if passed.iter().any(|r| covers(r)) {
-        return Ok(Gate::Clear);
+        return Ok(ChecklistAnswer::Clear);
     }
     let head_text = head.map_or("unknown".to_string(), |h| h.to_string());
     let message = if passed.is_empty() {
@@ -359,11 +373,11 @@ pub async fn pre_deploy_gate(rb: &Runbook, target: &Target, s: &Session) -> Resu
         )
     };
     Ok(if required {
-        Gate::Refuse(format!(
+        ChecklistAnswer::Refuse(format!(
             "refusing to upgrade: {message} (required by require_checklist_hours = {hours}). Nothing was run."
         ))
     } else {
-        Gate::Warn(message)
+        ChecklistAnswer::Warn(message)
     })
 }
 

@@ -109,7 +109,7 @@ async fn rehearse(
     phases.push(("down", Direction::Down, TargetSpec::Revision(current)));
     phases.push(("up again", Direction::Up, TargetSpec::Head));
     for (label, direction, spec) in phases {
-        let policy = Policy::new(Caller::Rehearsal, Checklists::Defaults);
+        let policy = Policy::new(Caller::Rehearsal, Checklists::none());
         let mut req = migrate::Request::new(direction, spec, policy);
         req.action = format!("checklist rehearsal {label}");
         match migrate::run(scratch, catalog, &req, reporter).await {

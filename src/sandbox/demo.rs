@@ -34,7 +34,7 @@ pub async fn load(target: &Target, reporter: &Reporter) -> Result<()> {
             target.migrations.display()
         )));
     }
-    let policy = Policy::new(Caller::Sandbox, Checklists::Defaults);
+    let policy = Policy::new(Caller::Sandbox, Checklists::none());
     let mut req = Request::new(Direction::Up, TargetSpec::Revision(DEMO_REVISION), policy);
     req.action = "sandbox".into();
     migrate::run(target, &catalog, &req, reporter).await?;

@@ -733,17 +733,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             app.activity = Activity::Idle;
             locks::forget_run_wait(app);
             match r {
-                Ok(rep) => app.log(
-                    Level::Info,
-                    format!(
-                        "{} {} -> {}: {} step(s) in {} ms",
-                        rep.direction.verb(),
-                        rep.from,
-                        rep.to,
-                        rep.steps.len(),
-                        rep.duration_ms
-                    ),
-                ),
+                Ok(rep) => app.log(Level::Info, rep.summary()),
                 Err(e) => log_error(app, &e.to_string()),
             }
             vec![Effect::Poll, Effect::LoadHistory]

@@ -138,7 +138,7 @@ impl Unfinished {
                         }
                     }
                     Some(Msg::Migrated(Ok(r))) => {
-                        say(&format!("{} {} -> {}: {} step(s) in {} ms", r.direction.verb(), r.from, r.to, r.steps.len(), r.duration_ms));
+                        say(&r.summary());
                         return Ok(());
                     }
                     Some(Msg::Migrated(Err(e))) => return Err(run_error(e)),

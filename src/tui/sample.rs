@@ -419,7 +419,7 @@ pub fn health_pending(target: &Target) -> crate::health::Health {
 
 /// `plan` as the TUI previews it on a development target: every gate passes or does not apply.
 pub fn preview(plan: Plan) -> Preview {
-    let policy = Policy::new(Caller::Tui, Checklists::Defaults);
+    let policy = Policy::new(Caller::Tui, Checklists::none());
     let checklist = GateResult::new(
         Gate::Checklist,
         GateState::Skipped,
@@ -454,7 +454,7 @@ pub fn refused_upgrade() -> Preview {
         to: Revision(3),
         steps: vec![],
     });
-    let policy = Policy::new(Caller::Tui, Checklists::Defaults);
+    let policy = Policy::new(Caller::Tui, Checklists::none());
     let checklist = GateResult::new(
         Gate::Checklist,
         GateState::Refused,

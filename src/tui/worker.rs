@@ -16,7 +16,7 @@ use crate::db::blockers::{self, Blocker};
 use crate::db::{Session, schema};
 use crate::error::{Error, Result};
 use crate::event::{Event, Reporter};
-use crate::ops::gate::{Caller, Policy};
+use crate::ops::gate::{Caller, Checklists, Policy};
 use crate::ops::{self, migrate};
 use crate::plan::{Direction, TargetSpec};
 use crate::runbook::{self, ChecklistView, Runbook};
@@ -55,6 +55,8 @@ pub struct Worker {
     catalog: SharedCatalog,
     /// The checklists, or why they could not be loaded (shown in the overlay).
     runbook: Arc<std::result::Result<Runbook, String>>,
+    /// The same checklists, as the gates read them.
+    checklists: Checklists,
     tx: UnboundedSender<Msg>,
     /// Wakes the monitor for an immediate poll.
     poke: Arc<Notify>,
@@ -70,10 +72,12 @@ impl Worker {
         tx: UnboundedSender<Msg>,
         poke: Arc<Notify>,
     ) -> Self {
+        let checklists = runbook.as_ref().clone().into();
         Worker {
             target,
             catalog,
             runbook,
+            checklists,
             tx,
             poke,
             dry_run: Arc::default(),
@@ -226,7 +230,7 @@ impl Worker {
 
     /// The TUI's gate policy, with the checklists the screen loaded.
     fn policy(&self) -> Policy {
-        Policy::new(Caller::Tui, self.runbook.as_ref().clone().into())
+        Policy::new(Caller::Tui, self.checklists.clone())
     }
 
     /// A reporter whose events arrive as `Msg::Progress`; await the handle after dropping the

@@ -8,6 +8,7 @@ mod bad_input;
 mod contract;
 mod drift;
 mod integrity;
+mod layout;
 mod lint;
 mod migrate;
 mod out_of_order;

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+pub mod pooler;
+
 use crate::catalog::Revision;
 
 /// Process exit codes, as fixed in DESIGN.md.
@@ -302,8 +304,8 @@ impl Error {
     pub fn db(action: impl Into<String>, err: &tokio_postgres::Error) -> Self {
         let action = action.into();
         let failure = DbFailure::from_pg(err, None);
-        if let Some(evidence) = crate::db::pooler::evidence_in(&failure) {
-            return crate::db::pooler::refusal("this connection", &evidence);
+        if let Some(evidence) = pooler::evidence_in(&failure) {
+            return pooler::refusal("this connection", &evidence);
         }
         if err.is_closed()
             || failure.is_connection_loss()
