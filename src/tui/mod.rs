@@ -38,6 +38,8 @@ pub const TICK: Duration = Duration::from_secs(1);
 /// find other targets in (`:target NAME`).
 pub struct Options {
     pub clock: clock::Clock,
+    /// `[lint]`: baseline and thresholds the upgrade gate weighs findings with.
+    pub lint: crate::lint::Settings,
     pub loaded: crate::config::Loaded,
     pub overrides: crate::config::Overrides,
 }
@@ -51,6 +53,7 @@ impl Options {
     ) -> Result<Options> {
         Ok(Options {
             clock: clock::Clock::from_config(loaded, utc)?,
+            lint: crate::lint::Settings::from_config(loaded)?,
             loaded: loaded.clone(),
             overrides: overrides.clone(),
         })
@@ -214,6 +217,7 @@ impl Session {
         catalog: Catalog,
         runbook: Arc<std::result::Result<Runbook, String>>,
         clock: clock::Clock,
+        lint: crate::lint::Settings,
         size: Option<ratatui::layout::Size>,
     ) -> Session {
         let mut app = App::new(TargetInfo::from(&target), &catalog, color_allowed());
@@ -228,7 +232,7 @@ impl Session {
             tx.clone(),
             poke.clone(),
         ));
-        let worker = worker::Worker::new(target, catalog, runbook, tx.clone(), poke);
+        let worker = worker::Worker::new(target, catalog, runbook, lint, tx.clone(), poke);
         spawn_signal_watch(tx);
         for e in App::init() {
             worker.run(e);
@@ -294,6 +298,7 @@ async fn event_loop(
         catalog,
         runbook.clone(),
         options.clock.clone(),
+        options.lint.clone(),
         size,
     );
     let mut input = EventStream::new();
@@ -328,6 +333,7 @@ async fn event_loop(
                         catalog,
                         runbook.clone(),
                         options.clock.clone(),
+                        options.lint.clone(),
                         size,
                     );
                     s.app.log(
