@@ -39,6 +39,8 @@ pub const TICK: Duration = Duration::from_secs(1);
 /// find other targets in (`:target NAME`).
 pub struct Options {
     pub clock: clock::Clock,
+    /// `[lint]`: baseline and thresholds the upgrade gate weighs findings with.
+    pub lint: crate::lint::Settings,
     pub loaded: crate::config::Loaded,
     pub overrides: crate::config::Overrides,
 }
@@ -52,6 +54,7 @@ impl Options {
     ) -> Result<Options> {
         Ok(Options {
             clock: clock::Clock::from_config(loaded, utc)?,
+            lint: crate::lint::Settings::from_config(loaded)?,
             loaded: loaded.clone(),
             overrides: overrides.clone(),
         })
@@ -215,6 +218,7 @@ impl Session {
         catalog: Catalog,
         runbook: Arc<std::result::Result<Runbook, String>>,
         clock: clock::Clock,
+        lint: crate::lint::Settings,
         size: Option<ratatui::layout::Size>,
     ) -> Session {
         let mut app = App::new(TargetInfo::from(&target), &catalog, color_allowed());
@@ -229,7 +233,7 @@ impl Session {
             tx.clone(),
             poke.clone(),
         ));
-        let worker = worker::Worker::new(target, catalog, runbook, tx.clone(), poke);
+        let worker = worker::Worker::new(target, catalog, runbook, lint, tx.clone(), poke);
         spawn_signal_watch(tx);
         for e in App::init() {
             worker.run(e);
@@ -295,6 +299,7 @@ async fn event_loop(
         catalog,
         runbook.clone(),
         options.clock.clone(),
+        options.lint.clone(),
         size,
     );
     let mut input = EventStream::new();
@@ -329,6 +334,7 @@ async fn event_loop(
                         catalog,
                         runbook.clone(),
                         options.clock.clone(),
+                        options.lint.clone(),
                         size,
                     );
                     s.app.log(

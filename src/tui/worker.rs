@@ -58,6 +58,8 @@ pub struct Worker {
     runbook: Arc<std::result::Result<Runbook, String>>,
     /// The same checklists, as the gates read them.
     checklists: Checklists,
+    /// `[lint]`, as the gates weigh the findings.
+    lint: crate::lint::Settings,
     tx: UnboundedSender<Msg>,
     /// Wakes the monitor for an immediate poll.
     poke: Arc<Notify>,
@@ -70,6 +72,7 @@ impl Worker {
         target: Arc<Target>,
         catalog: SharedCatalog,
         runbook: Arc<std::result::Result<Runbook, String>>,
+        lint: crate::lint::Settings,
         tx: UnboundedSender<Msg>,
         poke: Arc<Notify>,
     ) -> Self {
@@ -79,6 +82,7 @@ impl Worker {
             catalog,
             runbook,
             checklists,
+            lint,
             tx,
             poke,
             dry_run: Arc::default(),
@@ -295,7 +299,7 @@ impl Worker {
 
     /// The TUI's gate policy, with the checklists the screen loaded.
     fn policy(&self) -> Policy {
-        Policy::new(Caller::Tui, self.checklists.clone())
+        Policy::new(Caller::Tui, self.checklists.clone()).with_lint_settings(self.lint.clone())
     }
 
     /// A reporter whose events arrive as `Msg::Progress`; await the handle after dropping the
