@@ -279,8 +279,11 @@ pub fn assess(
         version: Some(o.version),
         error: None,
     };
+    let policy = plan::Policy {
+        out_of_order: target.out_of_order,
+    };
     let migrations = match o.history {
-        Ok((applied, last_error)) => migrations(&applied, last_error, catalog),
+        Ok((applied, last_error)) => migrations(&applied, last_error, catalog, policy),
         Err(e) => MigrationsHealth {
             state: MigrationState::Unknown,
             current: None,
@@ -394,6 +397,7 @@ fn migrations(
     applied: &[plan::Applied],
     last_error: Option<LastFailure>,
     catalog: std::result::Result<&Catalog, &crate::catalog::CatalogError>,
+    policy: plan::Policy,
 ) -> MigrationsHealth {
     let current = plan::current(applied);
     let Ok(catalog) = catalog else {
@@ -408,8 +412,8 @@ fn migrations(
             catalog_error: e,
         };
     };
-    let drift = plan::drift(catalog, applied);
-    let pending: Vec<Revision> = plan::pending(catalog, applied)
+    let drift = plan::drift_with(catalog, applied, policy);
+    let pending: Vec<Revision> = plan::pending_with(catalog, applied, policy)
         .iter()
         .map(|m| m.revision)
         .collect();

@@ -148,6 +148,9 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
         if r.no_transaction {
             notes.push("no-transaction".into());
         }
+        if r.out_of_order {
+            notes.push("out of order".into());
+        }
         if r.drift {
             notes.push("DRIFT".into());
         }
@@ -166,6 +169,18 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
         writeln!(out, "\ndrift: the database and the files disagree")?;
         for d in &s.drift {
             writeln!(out, "  - {d}")?;
+            drift_diff(out, d)?;
+        }
+        if s.drift.iter().any(|d| {
+            matches!(
+                d,
+                crate::plan::Drift::ChecksumChanged { .. } | crate::plan::Drift::DownChanged { .. }
+            )
+        }) {
+            writeln!(
+                out,
+                "  If a file's change is intended: `pgshift accept REV` re-approves it (audited)."
+            )?;
         }
     }
     if !s.scaffolds.is_empty() {
@@ -202,6 +217,23 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
             out,
             "\nalembic_version holds {v}. pgshift keeps its own history; if the schema is at that Alembic revision, adopt it with `pgshift stamp {v}`."
         )?;
+    }
+    Ok(())
+}
+
+/// The diff of a changed file under its drift line, indented.
+pub fn drift_diff(out: &mut impl Write, d: &crate::plan::Drift) -> std::io::Result<()> {
+    use crate::plan::Drift;
+    if let Drift::ChecksumChanged {
+        diff: Some(diff), ..
+    }
+    | Drift::DownChanged {
+        diff: Some(diff), ..
+    } = d
+    {
+        for line in diff.lines() {
+            writeln!(out, "      {line}")?;
+        }
     }
     Ok(())
 }
@@ -285,12 +317,11 @@ pub fn plan(out: &mut impl Write, p: &Plan) -> std::io::Result<()> {
             ""
         }
     )?;
+    if let Some(note) = p.out_of_order_note() {
+        writeln!(out, "{note}")?;
+    }
     for s in &p.steps {
-        let how = if s.no_transaction {
-            "no transaction, statement by statement"
-        } else {
-            "one transaction"
-        };
+        let how = s.how();
         writeln!(
             out,
             "\n-- {} {} ({how})",

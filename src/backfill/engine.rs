@@ -12,8 +12,8 @@ use super::key::Key;
 use super::stats::{self, Stats};
 use super::store::{self, Request, RunState, Saved};
 use crate::config::Guard;
-use crate::db::Session;
 use crate::db::blockers::{self, Blocker};
+use crate::db::{Session, topology};
 use crate::error::{DbFailure, Error};
 use crate::event::{Event, Reporter};
 
@@ -128,10 +128,20 @@ pub async fn run_batches(
     let mut last_save = Instant::now();
     let mut last_emit: Option<Instant> = None;
     let mut attempt = 0u32;
+    let mut next_lag_check = Instant::now();
     loop {
         if control.pause_requested() {
             out.state = RunState::Paused;
             break;
+        }
+        // Replica lag is looked at about once a second, not per batch: the replica reports its
+        // position only that often, and a 5 ms batch should not pay a round trip for it.
+        if next_lag_check <= Instant::now() {
+            if let Some(stopped) = hold_for_replicas(s, plan, control, reporter).await {
+                out.state = stopped;
+                break;
+            }
+            next_lag_check = Instant::now() + topology::LAG_POLL;
         }
         let t0 = Instant::now();
         let work = async {
@@ -240,6 +250,37 @@ pub async fn run_batches(
         reporter.emit(progress(plan, &out, started.elapsed()));
     }
     out
+}
+
+/// Before a batch: wait while a replica lags more than the target's `max_replica_lag`, reporting
+/// the wait. `Some(state)` when a pause or cancel was asked for meanwhile (this process's Ctrl-C or
+/// TUI, or another session through the run table).
+async fn hold_for_replicas(
+    s: &Session,
+    plan: &Plan<'_>,
+    control: &Control,
+    reporter: &Reporter,
+) -> Option<RunState> {
+    let name = &plan.def.name;
+    let asked = || async {
+        control.pause_requested() || matches!(store::requested(s, plan.run_id).await, Ok(Some(_)))
+    };
+    let end = topology::wait_for_replicas(
+        s,
+        plan.guard.max_replica_lag,
+        |lagging, waited| {
+            reporter.emit(Event::replica_wait(Some(name), None, lagging, waited));
+        },
+        asked,
+    )
+    .await;
+    if end == topology::WaitEnd::CaughtUp {
+        return None;
+    }
+    Some(match store::requested(s, plan.run_id).await {
+        Ok(Some(Request::Cancel)) => RunState::Cancelled,
+        _ => RunState::Paused,
+    })
 }
 
 /// Run one batch, and while it runs longer than `every`, ask the monitor session who blocks it:

@@ -264,6 +264,19 @@ pub async fn save(
     Ok(Request::parse(row.get(0)))
 }
 
+const REQUESTED: &str = "SELECT requested FROM pgshift_backfill_runs WHERE id = $1";
+
+/// What another session asked run `id` to do, read between batches (while the run waits for a
+/// lagging replica, nothing is saved, so `save` cannot tell).
+pub async fn requested(s: &Session, id: i64) -> Result<Option<Request>> {
+    let row = s
+        .client
+        .query_opt(REQUESTED, &[&id])
+        .await
+        .map_err(|e| Error::db(format!("reading the requests for run #{id} in {TABLE}"), &e))?;
+    Ok(row.and_then(|r| Request::parse(r.get(0))))
+}
+
 /// Record how a run ended, with the retries since its last saved batch.
 pub async fn finish(
     s: &Session,

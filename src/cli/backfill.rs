@@ -259,6 +259,7 @@ fn printer(g: &GlobalArgs) -> (Reporter, tokio::task::JoinHandle<()>) {
     let tty = std::io::stderr().is_terminal();
     let task = tokio::spawn(async move {
         let mut last_plain: Option<Instant> = None;
+        let mut last_wait: Option<Instant> = None;
         let mut open_line = false;
         while let Some(e) = rx.recv().await {
             let mut err = std::io::stderr().lock();
@@ -271,17 +272,26 @@ fn printer(g: &GlobalArgs) -> (Reporter, tokio::task::JoinHandle<()>) {
             let Some(line) = output::event_line(&e) else {
                 continue;
             };
-            let progress = matches!(e, Event::BackfillProgress { .. });
+            // A replica wait is a progress line too (redrawn in place; at most every 5 s in logs).
+            let wait = matches!(e, Event::ReplicaWait { .. });
+            if wait && !tty {
+                if last_wait.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
+                    continue;
+                }
+                last_wait = Some(Instant::now());
+            }
+            let progress = wait || matches!(e, Event::BackfillProgress { .. });
             if progress && tty {
                 write!(err, "\r\x1b[2K{line}").ok();
                 err.flush().ok();
                 open_line = true;
                 continue;
             }
-            if progress && last_plain.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
+            if progress && !wait && last_plain.is_some_and(|t| t.elapsed() < Duration::from_secs(5))
+            {
                 continue;
             }
-            if progress {
+            if progress && !wait {
                 last_plain = Some(Instant::now());
             }
             if open_line {

@@ -74,6 +74,9 @@ pub struct GlobalArgs {
     /// One JSON document on stdout (progress as JSON lines on stderr)
     #[arg(long, global = true)]
     pub json: bool,
+    /// Show times in UTC instead of local time with its zone (also `[tui] time = "utc"`)
+    #[arg(long, global = true)]
+    pub utc: bool,
     /// Confirm destructive actions without asking (for scripts)
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
@@ -107,6 +110,11 @@ pub enum Command {
         after_help = "Example: a database migrated by Alembic to 0003 (see `pgshift status`):\n  pgshift stamp 0003"
     )]
     Stamp(StampArgs),
+    /// Re-approve one drifted migration's changed file after showing the diff (audited; runs no SQL)
+    #[command(
+        after_help = "Example: 0004's up file was reformatted after it was applied:\n  pgshift status            # shows the diff\n  pgshift accept 0004       # shows it again and asks (type 0004 on production)\n  pgshift accept 0004 --yes # from a script"
+    )]
+    Accept(AcceptArgs),
     /// Batched, throttled, resumable data backfills; `status`, `pause|resume|cancel NAME` (make backfill)
     Backfill(backfill::BackfillArgs),
     /// The local throwaway demo cluster
@@ -123,6 +131,10 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// Open the operator screen (the default on a terminal)
     Tui,
+    /// Shell completions generated from these definitions: `pgshift completions bash > ...`
+    Completions(crate::shell::CompletionsArgs),
+    /// The man page (roff): `pgshift man | man -l -`
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +159,10 @@ pub struct UpArgs {
     /// Run even though lint found errors in the pending migrations (recorded in the audit)
     #[arg(long)]
     pub allow_lint: bool,
+    /// Apply migrations below the applied head that were never applied (merged late from a
+    /// branch) first; recorded and audited as out of order
+    #[arg(long)]
+    pub out_of_order: bool,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +179,9 @@ pub struct PlanArgs {
     /// Target (as for up/down); with two revisions FROM TO, planned offline without a database
     #[arg(allow_negative_numbers = true, num_args = 0..=2)]
     pub revisions: Vec<String>,
+    /// Plan migrations below the applied head that were never applied first (as `up --out-of-order`)
+    #[arg(long)]
+    pub out_of_order: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -183,6 +202,12 @@ pub struct NewArgs {
 #[derive(Debug, Args)]
 pub struct StampArgs {
     /// The revision the schema is already at (e.g. 0003, or base)
+    pub revision: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AcceptArgs {
+    /// The drifted revision whose current files are right (e.g. 0004)
     pub revision: String,
 }
 
@@ -244,6 +269,8 @@ pub fn main() -> std::process::ExitCode {
 fn command_name(cli: &Cli) -> &'static str {
     match &cli.command {
         None | Some(Command::Tui) => "tui",
+        Some(Command::Completions(_)) => "completions",
+        Some(Command::Man) => "man",
         Some(Command::Status(_)) => "status",
         Some(Command::History(_)) => "history",
         Some(Command::Up(_)) => "up",
@@ -251,6 +278,7 @@ fn command_name(cli: &Cli) -> &'static str {
         Some(Command::Plan(_)) => "plan",
         Some(Command::New(_)) => "new",
         Some(Command::Stamp(_)) => "stamp",
+        Some(Command::Accept(_)) => "accept",
         Some(Command::Sandbox(_)) => "sandbox",
         Some(Command::Checklist(_)) => "checklist",
         Some(Command::Health) => "health",
@@ -300,6 +328,8 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
     match &cli.command {
         None => default_screen(g, loaded, Asked::Nothing).await,
         Some(Command::Tui) => default_screen(g, loaded, Asked::Screen).await,
+        Some(Command::Completions(a)) => crate::shell::completions(a, &mut std::io::stdout()),
+        Some(Command::Man) => crate::shell::man(&mut std::io::stdout()),
         Some(Command::New(a)) => {
             let dir = g
                 .migrations
@@ -352,14 +382,16 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                         LintOverride::No
                     };
                     let policy = cli_policy(loaded).with_lint_override(lint);
-                    migrate_cmd(g, &target, &catalog, Direction::Up, spec, policy)
+                    let mut req = migrate::Request::new(Direction::Up, spec, policy);
+                    req.out_of_order = a.out_of_order;
+                    migrate_cmd(g, &target, &catalog, req)
                         .await
                         .inspect_err(|e| runbook::print_diagnosis(g, &target, e))
                 }
                 Command::Down(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Down).map_err(Error::Usage)?;
-                    let policy = cli_policy(loaded);
-                    migrate_cmd(g, &target, &catalog, Direction::Down, spec, policy).await
+                    let req = migrate::Request::new(Direction::Down, spec, cli_policy(loaded));
+                    migrate_cmd(g, &target, &catalog, req).await
                 }
                 Command::Plan(a) => {
                     let dir = a.direction.into();
@@ -367,7 +399,8 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                     let spec =
                         TargetSpec::parse(a.revisions.first().map_or(default, String::as_str), dir)
                             .map_err(Error::Usage)?;
-                    let req = migrate::Request::new(dir, spec, cli_policy(loaded));
+                    let mut req = migrate::Request::new(dir, spec, cli_policy(loaded));
+                    req.out_of_order = a.out_of_order;
                     let p = migrate::preview(&target, &catalog, &req).await?;
                     let lint = ops::lint::of_plan(&p, &catalog);
                     let linted = lint::LintedPlan { plan: &p, lint };
@@ -382,10 +415,13 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                     })
                 }
                 Command::Stamp(a) => stamp(g, &target, &catalog, &a.revision).await,
+                Command::Accept(a) => accept(g, &target, &catalog, &a.revision).await,
                 Command::Backfill(a) => backfill::command(g, &target, &catalog, a).await,
                 Command::New(_)
                 | Command::Sandbox(_)
                 | Command::Tui
+                | Command::Completions(_)
+                | Command::Man
                 | Command::Checklist(_)
                 | Command::Health
                 | Command::Startup(_)
@@ -448,6 +484,7 @@ pub async fn sandbox_target(
         .migrations
         .clone()
         .unwrap_or_else(config::default_migrations);
+    crate::sandbox::demo::require_catalog(&migrations)?;
     let started = sandbox.ensure(&migrations, reporter).await?;
     let mut target = sandbox.target(&migrations, crate::config::Guard::default());
     if let Some(d) = o.lock_timeout {
@@ -510,11 +547,9 @@ async fn migrate_cmd(
     g: &GlobalArgs,
     target: &Target,
     catalog: &crate::catalog::Catalog,
-    direction: Direction,
-    spec: TargetSpec,
-    policy: Policy,
+    mut req: migrate::Request,
 ) -> Result<ExitCode> {
-    let mut req = migrate::Request::new(direction, spec, policy);
+    let direction = req.direction;
     // Before any preview, gate or confirmation: a standby cannot take writes.
     crate::db::topology::ensure_primary(&target.conn, &req.action).await?;
     // What the gates say before anything runs (the run checks them again under the lock, refuses
@@ -656,6 +691,7 @@ fn plan_offline(g: &GlobalArgs, a: &PlanArgs) -> Result<ExitCode> {
             name: m.name.clone(),
             applied_on: String::new(),
             checksum: m.checksum,
+            recorded: None,
         })
         .collect();
     let p = crate::plan::plan(
@@ -706,6 +742,71 @@ async fn stamp(
             p.to,
             p.insert.len(),
             p.remove.len()
+        )
+    })
+}
+
+/// Show the diff, get a confirmation (typed revision on production, `--yes` from scripts), accept.
+async fn accept(
+    g: &GlobalArgs,
+    target: &Target,
+    catalog: &crate::catalog::Catalog,
+    rev: &str,
+) -> Result<ExitCode> {
+    let rev = Revision::parse(rev)
+        .ok_or_else(|| Error::Usage(format!("{rev:?} is not a revision (e.g. 0004)")))?;
+    let preview = ops::accept::preview(target, catalog, rev).await?;
+    let mut err = std::io::stderr().lock();
+    for d in &preview.drift {
+        use std::io::Write;
+        writeln!(err, "{d}").ok();
+        output::drift_diff(&mut err, d).ok();
+    }
+    drop(err);
+    if !g.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Usage(format!(
+                "refusing to accept {rev} without confirmation: stdin is not a terminal. Review the diff above and pass --yes."
+            )));
+        }
+        let expected = if target.environment.is_production() {
+            eprint!(
+                "\nAccept the files of {rev} as applied on PRODUCTION {}? Type the revision ({rev}) to confirm: ",
+                target.name
+            );
+            rev.to_string()
+        } else {
+            eprint!(
+                "\nAccept the files of {rev} as applied on {}? [y/N] ",
+                target.name
+            );
+            "y".into()
+        };
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .map_err(|e| Error::io("reading the confirmation", e))?;
+        let answer = answer.trim();
+        let confirmed = if target.environment.is_production() {
+            Revision::parse(answer) == Some(rev)
+        } else {
+            answer.eq_ignore_ascii_case(&expected)
+        };
+        if !confirmed {
+            return Err(Error::Refused("not confirmed; nothing was accepted".into()));
+        }
+    }
+    let (reporter, printer) = progress_reporter(g);
+    let result = ops::accept::accept(target, catalog, &preview, &reporter).await;
+    drop(reporter);
+    printer.await.ok();
+    let a = result?;
+    emit(g, "accept", &a, |out| {
+        use std::io::Write;
+        writeln!(
+            out,
+            "accepted {}_{}: checksum {} -> {}; no migration SQL was run",
+            a.revision, a.name, a.old_checksum, a.new_checksum
         )
     })
 }
@@ -791,7 +892,8 @@ async fn default_screen(g: &GlobalArgs, loaded: &Loaded, asked: Asked) -> Result
         let catalog = ops::catalog(&target)?;
         if screen {
             let runbook = crate::runbook::Runbook::load(loaded).map_err(|e| e.to_string());
-            crate::tui::run(target.clone(), catalog, runbook).await?;
+            let options = crate::tui::Options::new(loaded, &o, g.utc)?;
+            crate::tui::run(target.clone(), catalog, runbook, options).await?;
             return Ok(ExitCode::Ok);
         }
         let s = ops::status::status(&target, &catalog).await?;

@@ -56,7 +56,7 @@ impl Prepared {
         let (insert_if_ran, delete_if_ran, insert, delete, progress) = futures_util::future::join5(
             prep(history::INSERT_IF_STEP_RAN),
             prep(history::DELETE_IF_STEP_RAN),
-            prep(history::INSERT_APPLIED),
+            prep(history::INSERT_APPLIED_WITH_SQL),
             prep(history::DELETE_APPLIED),
             prep(super::audit::PROGRESS),
         )
@@ -316,15 +316,19 @@ async fn record_history(
     match (step.direction, marker) {
         (Direction::Up, marker) => {
             let (v, name, on, sum) = history::row_values(step.revision, &step.name, step.checksum);
+            let (up, down, late) = (&step.sql, &step.down, &step.out_of_order);
             match marker {
                 Some(m) => {
                     s.client
-                        .execute(&prepared.insert_if_ran, &[&v, &name, &on, &sum, &m])
+                        .execute(
+                            &prepared.insert_if_ran,
+                            &[&v, &name, &on, &sum, up, down, late, &m],
+                        )
                         .await
                 }
                 None => {
                     s.client
-                        .execute(&prepared.insert, &[&v, &name, &on, &sum])
+                        .execute(&prepared.insert, &[&v, &name, &on, &sum, up, down, late])
                         .await
                 }
             }
@@ -361,6 +365,7 @@ async fn run_no_transaction(runner: &Runner<'_>, step: &Step) -> Result<u32> {
     let mut attempts = 1;
     let result = async {
         for stmt in crate::sql::statements(&step.sql) {
+            hold_for_replicas(runner, step).await?;
             reporter.emit(Event::Statement {
                 revision: step.revision,
                 line: stmt.line,
@@ -675,4 +680,30 @@ fn failing_statement(
         (None, Some(done)) => statements.into_iter().nth(done),
         (None, None) => None,
     }
+}
+
+/// Before each statement of a no-transaction step (index builds write a lot of WAL at once):
+/// wait while a replica lags more than `max_replica_lag`, watched from the monitor connection.
+async fn hold_for_replicas(runner: &Runner<'_>, step: &Step) -> Result<()> {
+    let end = super::topology::wait_for_replicas(
+        runner.monitor,
+        runner.guard.max_replica_lag,
+        |lagging, waited| {
+            runner.reporter.emit(Event::replica_wait(
+                None,
+                Some(step.revision),
+                lagging,
+                waited,
+            ));
+        },
+        || async { runner.interrupt.is_set() },
+    )
+    .await;
+    if end == super::topology::WaitEnd::Stopped {
+        return Err(Error::Failed(format!(
+            "interrupted by the operator while {} waited for a lagging replica; its statements before this one stay applied and it is not recorded in history",
+            step.label()
+        )));
+    }
+    Ok(())
 }

@@ -75,6 +75,19 @@ const CREATE_CHECKLIST_RUNS: &str = "CREATE TABLE IF NOT EXISTS pgshift_checklis
     evidence text,
     catalog_head int4)";
 
+/// The SQL of each applied migration as it was applied, written in the same statement as its
+/// refinery history row (and deleted with it), so drift can show a diff of up and down files and
+/// `down` can revert in the order of application. refinery's own table stays as refinery has it.
+pub const APPLIED_SQL_TABLE: &str = "pgshift_applied_sql";
+const CREATE_APPLIED_SQL: &str = "CREATE TABLE IF NOT EXISTS pgshift_applied_sql (
+    version int4 PRIMARY KEY,
+    name text NOT NULL,
+    up_sql text NOT NULL,
+    down_sql text,
+    seq bigserial NOT NULL,
+    out_of_order bool NOT NULL DEFAULT false,
+    applied_at timestamptz NOT NULL DEFAULT now())";
+
 /// Which of pgshift's tables exist; read-only commands must not create them.
 pub async fn exists(s: &Session, table: &str) -> Result<bool> {
     let row = s
@@ -93,6 +106,7 @@ pub async fn ensure(lock: &RunnerLock<'_>) -> Result<()> {
         CREATE_EVENTS,
         CREATE_BACKFILL_RUNS,
         CREATE_CHECKLIST_RUNS,
+        CREATE_APPLIED_SQL,
     ] {
         s.client
             .batch_execute(sql)

@@ -240,6 +240,29 @@ impl Topology {
     }
 }
 
+/// The walsenders of `pg_stat_replication` (empty on a server nothing streams from).
+pub async fn replicas(s: &Session) -> Result<Vec<Replica>> {
+    let rows = s
+        .client
+        .query(REPLICAS, &[])
+        .await
+        .map_err(|e| Error::db("reading pg_stat_replication", &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| Replica {
+            name: r.get::<_, Option<String>>(0).unwrap_or_default(),
+            client_addr: r.get(1),
+            state: r.get(2),
+            sync_state: r.get(3),
+            write_lag_s: r.get(4),
+            flush_lag_s: r.get(5),
+            replay_lag_s: r.get(6),
+            caught_up: r.get(7),
+            logical: r.get(8),
+        })
+        .collect())
+}
+
 /// Role, replicas and upstream in one round trip (the three reads are pipelined).
 pub async fn read(s: &Session) -> Result<Topology> {
     let (role, replicas, upstream) = futures_util::future::try_join3(
@@ -249,12 +272,7 @@ pub async fn read(s: &Session) -> Result<Topology> {
                 .await
                 .map_err(|e| Error::db("reading pg_is_in_recovery()", &e))
         },
-        async {
-            s.client
-                .query(REPLICAS, &[])
-                .await
-                .map_err(|e| Error::db("reading pg_stat_replication", &e))
-        },
+        replicas(s),
         async {
             s.client
                 .query_opt(UPSTREAM, &[])
@@ -270,20 +288,7 @@ pub async fn read(s: &Session) -> Result<Topology> {
         } else {
             Role::Primary
         },
-        replicas: replicas
-            .iter()
-            .map(|r| Replica {
-                name: r.get::<_, Option<String>>(0).unwrap_or_default(),
-                client_addr: r.get(1),
-                state: r.get(2),
-                sync_state: r.get(3),
-                write_lag_s: r.get(4),
-                flush_lag_s: r.get(5),
-                replay_lag_s: r.get(6),
-                caught_up: r.get(7),
-                logical: r.get(8),
-            })
-            .collect(),
+        replicas,
         primary: upstream.as_ref().filter(|_| standby).map(|r| Upstream {
             host: r.get(0),
             port: r.get(1),
@@ -302,49 +307,62 @@ pub async fn ensure_primary(conn: &ConnInfo, action: &str) -> Result<()> {
 /// How often a wait on replica lag looks again.
 pub const LAG_POLL: Duration = Duration::from_secs(1);
 
-/// Why [`wait_for_replicas`] stopped waiting early.
+/// How a wait on replica lag ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitEnd {
     /// No replica is above the limit (or none was).
     CaughtUp,
-    /// `stop` said to stop waiting (pause, interrupt).
+    /// `stop` said to stop waiting (a pause, an interrupt).
     Stopped,
 }
 
+/// The physical streaming replica above `max`, read now. A failed read is not a reason to hold
+/// or fail the run: it is logged and counts as no lag.
+pub async fn lagging_now(s: &Session, max: Duration) -> Option<Lagging> {
+    match replicas(s).await {
+        Ok(replicas) => Topology {
+            role: Role::Primary,
+            replicas,
+            primary: None,
+            replay_age_s: None,
+        }
+        .lagging(max),
+        Err(e) => {
+            tracing::warn!("reading replica lag failed, not waiting: {e}");
+            None
+        }
+    }
+}
+
 /// Before a batch or statement: while a streaming replica's replay lag is above `max`, wait,
-/// calling `waiting` each poll (it reports the wait) and `stop` to learn whether to give up
-/// (pause or interrupt). `None` for `max` (`--ignore-replica-lag`) never waits. A failed read of
-/// the lag is not a reason to stop the run: it is logged and the run goes on.
-pub async fn wait_for_replicas(
+/// polling every [`LAG_POLL`], calling `waiting` each poll (it reports the wait) and `stop` to
+/// learn whether to give up (pause, interrupt). `None` for `max` (`--ignore-replica-lag`, or
+/// `max_replica_lag = "off"`) never waits. `s` must not be inside a transaction.
+pub async fn wait_for_replicas<S, F>(
     s: &Session,
     max: Option<Duration>,
     mut waiting: impl FnMut(&Lagging, Duration),
-    mut stop: impl FnMut() -> bool,
-) -> WaitEnd {
+    mut stop: S,
+) -> WaitEnd
+where
+    S: FnMut() -> F,
+    F: std::future::Future<Output = bool>,
+{
     let Some(max) = max else {
         return WaitEnd::CaughtUp;
     };
     let start = Instant::now();
-    loop {
-        let lagging = match read(s).await {
-            Ok(t) => t.lagging(max),
-            Err(e) => {
-                tracing::warn!("reading replica lag failed, not waiting: {e}");
-                None
-            }
-        };
-        let Some(l) = lagging else {
-            return WaitEnd::CaughtUp;
-        };
+    while let Some(l) = lagging_now(s, max).await {
         waiting(&l, start.elapsed());
-        if stop() {
+        if stop().await {
             return WaitEnd::Stopped;
         }
         tokio::time::sleep(LAG_POLL).await;
-        if stop() {
+        if stop().await {
             return WaitEnd::Stopped;
         }
     }
+    WaitEnd::CaughtUp
 }
 
 #[cfg(test)]

@@ -86,6 +86,20 @@ pub fn event_line(e: &Event) -> Option<String> {
             "backfill {name}: batch attempt {attempt}/{attempts} failed: {reason}; retrying in {} ms with batch {batch_size}",
             delay.as_millis()
         ),
+        Event::ReplicaWait {
+            name,
+            revision,
+            waited_s,
+            ..
+        } => {
+            let lagging = e.lagging()?;
+            let waited = format!("{waited_s:.0}s");
+            match (name, revision) {
+                (Some(n), _) => format!("backfill {n}: waiting for {lagging} (waited {waited})"),
+                (None, Some(r)) => format!("        {r} waiting for {lagging} (waited {waited})"),
+                (None, None) => format!("waiting for {lagging} (waited {waited})"),
+            }
+        }
         Event::BackfillStopped {
             name,
             run_id,

@@ -5,6 +5,7 @@ use std::time::Duration;
 pub mod line;
 
 use crate::catalog::Revision;
+use crate::db::topology::Lagging;
 use crate::plan::Direction;
 use crate::sessions::{Blocker, Holder};
 
@@ -83,6 +84,17 @@ pub enum Event {
         delay: Duration,
         batch_size: i64,
     },
+    /// Held before a backfill batch (`name`) or a no-transaction statement (`revision`): a
+    /// streaming replica's replay lag is above `max_replica_lag`. Sent on every poll (about once a
+    /// second) while the wait lasts; the next progress or statement event means it is over.
+    ReplicaWait {
+        name: Option<String>,
+        revision: Option<Revision>,
+        replica: String,
+        lag_s: f64,
+        max_s: f64,
+        waited_s: f64,
+    },
     /// A backfill run ended: done, paused, cancelled or failed.
     BackfillStopped {
         name: String,
@@ -94,6 +106,43 @@ pub enum Event {
         /// What to type next (resume command), when there is something left to do.
         next: Option<String>,
     },
+}
+
+impl Event {
+    /// The wait event for `lagging`, before backfill `name` or migration `revision`.
+    pub fn replica_wait(
+        name: Option<&str>,
+        revision: Option<Revision>,
+        lagging: &Lagging,
+        waited: Duration,
+    ) -> Event {
+        Event::ReplicaWait {
+            name: name.map(str::to_string),
+            revision,
+            replica: lagging.replica.clone(),
+            lag_s: lagging.lag.as_secs_f64(),
+            max_s: lagging.max.as_secs_f64(),
+            waited_s: waited.as_secs_f64(),
+        }
+    }
+
+    /// The lagging replica a [`Event::ReplicaWait`] is about.
+    pub fn lagging(&self) -> Option<Lagging> {
+        let Event::ReplicaWait {
+            replica,
+            lag_s,
+            max_s,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        Some(Lagging {
+            replica: replica.clone(),
+            lag: Duration::from_secs_f64(lag_s.max(0.0)),
+            max: Duration::from_secs_f64(max_s.max(0.0)),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -175,8 +224,8 @@ fn log(event: &Event) {
             message,
         } => tracing::warn!("{message}"),
         Event::Log { message, .. } => tracing::info!("{message}"),
-        // Lock waits go to the log with the blocker named, as on the screen.
-        Event::Blocked { .. } | Event::StepRetry { .. } => {
+        // Lock and replica waits go to the log with the reason named, as on the screen.
+        Event::Blocked { .. } | Event::StepRetry { .. } | Event::ReplicaWait { .. } => {
             if let Some(line) = line::event_line(event) {
                 tracing::warn!("{}", line.trim_start());
             }

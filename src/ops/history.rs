@@ -34,6 +34,7 @@ pub async fn history_on(s: &Session, catalog: &Catalog, limit: i64) -> Result<Hi
                 reversible: m.is_some_and(|m| m.is_reversible()),
                 no_transaction: m.is_some_and(|m| m.no_transaction),
                 drift: drift.iter().any(|d| d.revision() == a.revision),
+                out_of_order: a.recorded.as_ref().is_some_and(|r| r.out_of_order),
             }
         })
         .collect();

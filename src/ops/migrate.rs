@@ -37,9 +37,19 @@ pub struct Request {
     pub interrupt: Interrupt,
     /// Who asks, and so which gates the run applies (checked again under the lock).
     pub policy: Policy,
+    /// `--out-of-order`: apply migrations below the applied head first (the target's
+    /// `out_of_order = true` does the same).
+    pub out_of_order: bool,
 }
 
 impl Request {
+    /// How strictly this request plans on `target`.
+    pub fn plan_policy(&self, target: &Target) -> plan::Policy {
+        plan::Policy {
+            out_of_order: self.out_of_order || target.out_of_order,
+        }
+    }
+
     pub fn new(direction: Direction, target: TargetSpec, policy: Policy) -> Self {
         Request {
             direction,
@@ -53,6 +63,7 @@ impl Request {
             .into(),
             detail: serde_json::json!({}),
             interrupt: Interrupt::none(),
+            out_of_order: false,
         }
     }
 }
@@ -66,6 +77,8 @@ pub struct Report {
     pub duration_ms: u64,
     /// What the gates said under the lock.
     pub verdict: Verdict,
+    /// Revisions applied below the head (`--out-of-order`), also in the audit row.
+    pub out_of_order: Vec<Revision>,
 }
 
 impl Report {
@@ -105,7 +118,14 @@ pub fn plan_error(e: PlanError) -> Error {
 pub async fn preview(target: &Target, catalog: &Catalog, req: &Request) -> Result<Plan> {
     let s = Session::connect(&target.conn, "plan").await?;
     let applied = history::applied(&s).await?;
-    plan::plan(catalog, &applied, req.direction, req.target).map_err(plan_error)
+    plan::plan_with(
+        catalog,
+        &applied,
+        req.direction,
+        req.target,
+        req.plan_policy(target),
+    )
+    .map_err(plan_error)
 }
 
 /// The plan and what the request's gates will say about it, for the operator to see before
@@ -113,7 +133,14 @@ pub async fn preview(target: &Target, catalog: &Catalog, req: &Request) -> Resul
 pub async fn preview_gated(target: &Target, catalog: &Catalog, req: &Request) -> Result<Preview> {
     let s = Session::connect(&target.conn, "plan").await?;
     let applied = history::applied(&s).await?;
-    let plan = plan::plan(catalog, &applied, req.direction, req.target).map_err(plan_error)?;
+    let plan = plan::plan_with(
+        catalog,
+        &applied,
+        req.direction,
+        req.target,
+        req.plan_policy(target),
+    )
+    .map_err(plan_error)?;
     let verdict = gate::check(&s, target, catalog, &plan, &req.policy).await?;
     Ok(Preview { plan, verdict })
 }
@@ -262,6 +289,9 @@ fn outcome_event(
             event.from = Some(r.from);
             event.to = Some(r.to);
             event.detail["steps"] = serde_json::to_value(&r.steps).unwrap_or_default();
+            if !r.out_of_order.is_empty() {
+                event.detail["out_of_order"] = serde_json::json!(r.out_of_order);
+            }
         }
         Err(Failure {
             error,
@@ -330,7 +360,14 @@ async fn run_locked(
     let start = Instant::now();
     let applied = history::applied(worker).await?;
     let current = plan::current(&applied);
-    let plan = plan::plan(catalog, &applied, req.direction, req.target).map_err(|e| Failure {
+    let plan = plan::plan_with(
+        catalog,
+        &applied,
+        req.direction,
+        req.target,
+        req.plan_policy(target),
+    )
+    .map_err(|e| Failure {
         from: Some(current),
         verdict: gate::of_plan_error(&e, &req.policy),
         ..Failure::from(plan_error(e))
@@ -363,6 +400,9 @@ async fn run_locked(
     if plan.direction == Direction::Up {
         reporter.log(Level::Info, RUNNING);
     }
+    if let Some(note) = plan.out_of_order_note() {
+        reporter.log(Level::Warn, format!("applying {note}"));
+    }
     let prepared = Prepared::new(worker).await?;
     if !plan.steps.is_empty() {
         let mut detail = req.detail.clone();
@@ -392,6 +432,9 @@ async fn run_locked(
     };
     let mut reports = Vec::with_capacity(plan.steps.len());
     let mut reached = plan.from;
+    // What is applied as the steps go (out-of-order steps do not move the head).
+    let mut now_applied: std::collections::BTreeSet<Revision> =
+        applied.iter().map(|a| a.revision).collect();
     for (index, step) in plan.steps.iter().enumerate() {
         if req.interrupt.is_set() {
             return Err(Failure {
@@ -432,14 +475,11 @@ async fn run_locked(
                 });
             }
         }
-        reached = match step.direction {
-            Direction::Up => step.revision,
-            Direction::Down => plan
-                .steps
-                .get(index + 1)
-                .map(|s| s.revision)
-                .unwrap_or(plan.to),
+        match step.direction {
+            Direction::Up => now_applied.insert(step.revision),
+            Direction::Down => now_applied.remove(&step.revision),
         };
+        reached = now_applied.last().copied().unwrap_or(Revision::BASE);
     }
     if plan.direction == Direction::Up {
         reporter.log(Level::Info, COMPLETED);
@@ -451,6 +491,12 @@ async fn run_locked(
         steps: reports,
         duration_ms: start.elapsed().as_millis() as u64,
         verdict,
+        out_of_order: plan
+            .steps
+            .iter()
+            .filter(|s| s.out_of_order && s.direction == Direction::Up)
+            .map(|s| s.revision)
+            .collect(),
     })
 }
 
@@ -476,6 +522,7 @@ mod tests {
             steps: vec![],
             duration_ms: 41,
             verdict: gate::verdict(&plan, &Catalog::default(), &policy, skipped),
+            out_of_order: vec![],
         };
         assert_eq!(report.summary(), "upgrade 0003 -> 0005: 0 step(s) in 41 ms");
     }

@@ -2,6 +2,7 @@
 //! nothing about terminals; they take a [`Target`], report progress through a [`Reporter`] and
 //! return typed results. What may run is decided here too, per caller ([`gate`]).
 
+pub mod accept;
 pub mod gate;
 pub mod history;
 pub mod lint;

@@ -91,9 +91,12 @@ async fn write(s: &Session, catalog: &Catalog, p: &StampPlan) -> Result<()> {
         s.client.batch_execute("BEGIN").await?;
         for rev in &p.insert {
             if let Some(m) = catalog.get(*rev) {
+                // The files' SQL is what the schema is declared to match: recorded as applied.
                 let (v, name, on, sum) = history::row_values(m.revision, &m.name, m.checksum);
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+                    [&v, &name, &on, &sum, &m.up, &m.down, &false];
                 s.client
-                    .execute(history::INSERT_APPLIED, &[&v, &name, &on, &sum])
+                    .execute(history::INSERT_APPLIED_WITH_SQL, &params)
                     .await?;
             }
         }

@@ -18,6 +18,9 @@ pub struct RevisionRow {
     pub reversible: bool,
     pub no_transaction: bool,
     pub drift: bool,
+    /// Applied below the head of its time (`up --out-of-order`), or pending below the applied
+    /// head (merged late: applied first by `up --out-of-order`).
+    pub out_of_order: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -100,11 +103,15 @@ pub fn build(
     invalid_indexes: Vec<InvalidIndex>,
     alembic_version: Option<String>,
 ) -> Status {
-    let drift = plan::drift(catalog, applied);
-    let pending = plan::pending(catalog, applied)
+    let policy = plan::Policy {
+        out_of_order: target.out_of_order,
+    };
+    let drift = plan::drift_with(catalog, applied, policy);
+    let pending = plan::pending_with(catalog, applied, policy)
         .iter()
         .map(|m| m.revision)
         .collect();
+    let cur = plan::current(applied);
     let mut revisions: Vec<RevisionRow> = catalog
         .migrations
         .iter()
@@ -118,6 +125,10 @@ pub fn build(
                 reversible: m.is_reversible(),
                 no_transaction: m.no_transaction,
                 drift: drift.iter().any(|d| d.revision() == m.revision),
+                out_of_order: match a {
+                    Some(a) => a.recorded.as_ref().is_some_and(|r| r.out_of_order),
+                    None => m.revision < cur,
+                },
             }
         })
         .collect();
@@ -131,6 +142,7 @@ pub fn build(
             reversible: false,
             no_transaction: false,
             drift: true,
+            out_of_order: false,
         });
     }
     revisions.sort_by_key(|r| r.revision);

@@ -102,6 +102,7 @@ fn applied(catalog: &Catalog, up_to: u32) -> Vec<Applied> {
             name: m.name.clone(),
             applied_on: "2026-11-20T10:00:00Z".into(),
             checksum: m.checksum,
+            recorded: None,
         })
         .collect()
 }
@@ -148,6 +149,7 @@ pub fn snapshot(
             checksum: catalog
                 .get(r.revision)
                 .map_or(0, |m| m.checksum.wrapping_add(u64::from(r.drift))),
+            recorded: None,
         })
         .collect();
     for d in &status.drift {
@@ -157,6 +159,7 @@ pub fn snapshot(
                 name: "gone".into(),
                 applied_on: String::new(),
                 checksum: 0,
+                recorded: None,
             });
         }
     }

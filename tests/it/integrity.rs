@@ -23,6 +23,8 @@ fn step(revision: u32, direction: Direction, sql: &str) -> Step {
         sql: sql.into(),
         no_transaction: false,
         checksum: 42,
+        down: None,
+        out_of_order: false,
     }
 }
 

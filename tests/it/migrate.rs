@@ -161,7 +161,7 @@ fn edited_applied_migration_is_drift_exit_5_and_blocks_up() {
     let r = db.run(&["status"]);
     r.code(5)
         .stdout_has("DRIFT")
-        .stdout_has("0001_baseline: the file changed after it was applied");
+        .stdout_has("0001_baseline: the up file changed after it was applied");
     db.run(&["up"]).code(5).stderr_has("disagree");
     assert_eq!(db.applied(), vec![1, 2]);
     // A history row without a file is drift too.

@@ -786,7 +786,7 @@ fn up_on_production_refuses_without_a_recent_passed_pre_deploy_checklist_when_re
 /// The last audit row's action, outcome and the checklist gate's state in its detail.
 fn last_gate_row(db: &TestDb) -> String {
     db.scalar(
-        "SELECT action || ' ' || outcome || ' ' || coalesce((SELECT g->>'state' FROM jsonb_array_elements(detail->'gates') g WHERE g->>'gate' = 'checklist'), 'none') || ' ' || coalesce(detail->>'policy', 'none') FROM pgshift_events ORDER BY id DESC LIMIT 1",
+        "SELECT action || ' ' || outcome || ' ' || coalesce((SELECT g->>'state' FROM jsonb_array_elements(detail->'gates') g WHERE g->>'gate' = 'checklist'), 'none') || ' ' || coalesce(detail->>'caller', 'none') FROM pgshift_events ORDER BY id DESC LIMIT 1",
     )
 }
 
@@ -803,11 +803,11 @@ fn every_front_end_refuses_a_production_upgrade_without_a_fresh_checklist_and_au
     // serve's retry: the same gate, refused with 403 and audited.
     let mut c = pgshift_bare(db.dir.path());
     c.stdin(Stdio::null());
-    let server = Server::start_with(c, Some("gate-test-token-0123456789"));
+    let server = Server::start_with(c, Some("tok-0123456789abcdef"));
     let (code, body) = server.request(
         "POST",
         "/admin/migrations/retry",
-        &["Authorization: Bearer gate-test-token-0123456789"],
+        &["Authorization: Bearer tok-0123456789abcdef"],
     );
     assert_eq!(code, 403, "{body}");
     assert!(body.contains("no pre-deploy checklist passed"), "{body}");
@@ -1059,7 +1059,8 @@ fn serve_retry_audit_row_names_the_caller_and_the_token_id_never_the_token() {
         &[&format!("Authorization: Bearer {token}")],
     );
     assert_eq!(code, 200, "{body}");
-    let caller = db.scalar("SELECT detail->'caller' FROM pgshift_events WHERE action = 'retry'");
+    let caller =
+        db.scalar("SELECT detail->'requested_by' FROM pgshift_events WHERE action = 'retry'");
     let caller: serde_json::Value = serde_json::from_str(&caller).unwrap();
     assert!(
         caller["address"]

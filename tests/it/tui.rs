@@ -993,7 +993,7 @@ fn u_y_on_production_without_a_fresh_checklist_is_refused_and_audited() {
     assert_eq!(db.applied(), Vec::<u32>::new(), "nothing ran");
     assert_eq!(db.events(), vec![("up".to_string(), "refused".to_string())]);
     assert_eq!(
-        db.scalar("SELECT (detail->>'via') || ' ' || (detail->>'policy') FROM pgshift_events"),
+        db.scalar("SELECT (detail->>'via') || ' ' || (detail->>'caller') FROM pgshift_events"),
         "tui tui"
     );
     screen.quit();
@@ -1026,5 +1026,59 @@ fn after_a_failed_upgrade_with_pending_migrations_the_header_is_not_ok() {
     let cli = db.run(&["health", "--json"]).json();
     assert_eq!(cli["result"]["status"], "degraded");
     assert_eq!(cli["result"]["migrations"]["state"], "failed");
+    screen.quit();
+}
+
+/// Issue 12, defect 7: `r` reads the migration files again; a new one shows as pending.
+#[test]
+fn r_picks_up_a_new_migration_file() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up"]).ok();
+    let migrations = db.migrations().display().to_string();
+    let screen = Screen::start(&db, &args(&db, &migrations, &[]));
+    screen.wait_text("(up to date)");
+    db.write_migration("0006_add_notes.up.sql", "CREATE TABLE notes (id int);");
+    db.write_migration("0006_add_notes.down.sql", "DROP TABLE notes;");
+    screen.keys("r");
+    let s = screen.wait_for("the new file pending", |s| {
+        s.contains("(1 pending)") && s.contains("0006")
+    });
+    assert!(s.contains("add_notes"), "{s}");
+    screen.quit();
+}
+
+/// `:target NAME` opens the screen on another configured target; an unknown one says so.
+#[test]
+fn colon_target_switches_to_another_configured_target() {
+    if !tmux_available() {
+        return;
+    }
+    let db = TestDb::with_demo_migrations();
+    db.run(&["up", "0002"]).ok();
+    let config = db.dir.path().join("pgshift.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[targets.prod]\nurl = \"{url}\"\nenvironment = \"production\"\nmigrations = \"{m}\"\n\n[targets.stage]\nurl = \"{url}\"\nenvironment = \"staging\"\nmigrations = \"{m}\"\n",
+            url = db.url,
+            m = db.migrations().display()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let screen = Screen::start(&db, &["--config", &config, "--target", "prod"]);
+    screen.wait_for("prod", |s| {
+        s.contains("PRODUCTION") && s.contains("(3 pending)")
+    });
+    screen.keys(":target nowhere\r");
+    screen.wait_text(":target nowhere:");
+    screen.keys(":target stage\r");
+    let s = screen.wait_for("the stage target", |s| {
+        s.contains("stage [staging]") && s.contains("(3 pending)")
+    });
+    assert!(!s.contains("PRODUCTION"), "{s}");
     screen.quit();
 }

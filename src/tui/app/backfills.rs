@@ -39,6 +39,9 @@ pub struct LocalRun {
     pub retries: i64,
     /// The last retry's reason, until the next committed batch.
     pub retrying: Option<String>,
+    /// Held for a lagging replica (`waiting for replica r1: replay lag 12.3s > 10s`), until the
+    /// next committed batch.
+    pub waiting: Option<String>,
 }
 
 impl LocalRun {
@@ -54,6 +57,7 @@ impl LocalRun {
             batch_ms_max: 0,
             retries: 0,
             retrying: None,
+            waiting: None,
         }
     }
 }
@@ -84,10 +88,14 @@ impl Stop {
 pub enum BackfillDialog {
     /// `b`: what a run would do; nothing was changed.
     DryRun { dry: Box<DryRun>, scroll: u16 },
-    /// `B`: run it? With the dry run's numbers.
-    ConfirmRun { dry: Box<DryRun>, scroll: u16 },
-    /// `x`: cancel the run?
-    ConfirmCancel { row: Box<Overview> },
+    /// `B`: run it? With the dry run's numbers. On production the name is typed (`typed`).
+    ConfirmRun {
+        dry: Box<DryRun>,
+        scroll: u16,
+        typed: String,
+    },
+    /// `x`: end the run? On production the name is typed.
+    ConfirmCancel { row: Box<Overview>, typed: String },
     /// `q` while runs started here are going: pause them and quit?
     Quit { names: Vec<String> },
 }
@@ -147,6 +155,8 @@ pub struct RowView {
     pub retries: i64,
     pub last_error: Option<String>,
     pub retrying: Option<String>,
+    /// Held for a lagging replica (a run started from this screen).
+    pub waiting: Option<String>,
     /// Who runs it: "this screen" or the holder's pid and application.
     pub runner: Option<String>,
     pub stopping: Option<Stop>,
@@ -193,6 +203,7 @@ impl Backfills {
             retries: r.run.as_ref().map_or(0, |run| run.retries),
             last_error: r.last_error.clone(),
             retrying: None,
+            waiting: None,
             runner: r
                 .holder
                 .as_ref()
@@ -210,6 +221,7 @@ impl Backfills {
             v.runner = Some("this screen".into());
             v.last_error = None;
             v.retrying = l.retrying.clone();
+            v.waiting = l.waiting.clone();
             if l.run_id.is_some() && l.rows_done >= r.rows_done {
                 let estimate = l.rows_estimate.max(l.rows_done);
                 v.rows_done = l.rows_done;
@@ -340,6 +352,7 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
             Shown::Running | Shown::Paused | Shown::Interrupted | Shown::Failed => {
                 app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmCancel {
                     row: Box::new(row),
+                    typed: String::new(),
                 }));
                 vec![]
             }
@@ -460,36 +473,97 @@ pub(super) fn on_dialog_key(
             }
             vec![]
         }
-        BackfillDialog::ConfirmRun { dry, scroll } => match action {
-            Some(Action::Confirm) => {
-                let name = dry.name.clone();
-                app.log(Level::Info, format!("backfill {name}: run confirmed"));
-                start_run(app, name, false)
+        BackfillDialog::ConfirmRun { dry, scroll, typed } => {
+            let name = dry.name.clone();
+            let reopen =
+                |typed, scroll| Popup::Backfill(BackfillDialog::ConfirmRun { dry, scroll, typed });
+            match answer(app, &name, typed, action, ev) {
+                Answer::Run => {
+                    app.log(Level::Info, format!("backfill {name}: run confirmed"));
+                    start_run(app, name, false)
+                }
+                Answer::Back => {
+                    app.log(Level::Info, "not confirmed; nothing was run");
+                    vec![]
+                }
+                Answer::Quit => input::on_action(app, Action::Quit),
+                Answer::Stay(typed) => {
+                    let scroll = scroll_by(scroll).unwrap_or(scroll);
+                    app.popup = Some(reopen(typed, scroll));
+                    vec![]
+                }
             }
-            Some(Action::Dismiss) => {
-                app.log(Level::Info, "not confirmed; nothing was run");
-                vec![]
+        }
+        BackfillDialog::ConfirmCancel { row, typed } => {
+            let name = row.name.clone();
+            match answer(app, &name, typed, action, ev) {
+                Answer::Run => stop(app, name, Stop::Cancel),
+                Answer::Back => {
+                    app.log(Level::Info, "not confirmed; the run goes on");
+                    vec![]
+                }
+                Answer::Quit => input::on_action(app, Action::Quit),
+                Answer::Stay(typed) => {
+                    app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmCancel {
+                        row,
+                        typed,
+                    }));
+                    vec![]
+                }
             }
-            Some(Action::Quit) => input::on_action(app, Action::Quit),
-            _ => {
-                let scroll = scroll_by(scroll).unwrap_or(scroll);
-                app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmRun { dry, scroll }));
-                vec![]
-            }
-        },
-        BackfillDialog::ConfirmCancel { row } => match action {
-            Some(Action::Confirm) => stop(app, row.name.clone(), Stop::Cancel),
-            Some(Action::Dismiss) => {
-                app.log(Level::Info, "not confirmed; nothing was cancelled");
-                vec![]
-            }
-            Some(Action::Quit) => input::on_action(app, Action::Quit),
-            _ => {
-                app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmCancel { row }));
-                vec![]
-            }
-        },
+        }
     }
+}
+
+/// What a key does in a backfill confirmation.
+enum Answer {
+    Run,
+    Back,
+    Quit,
+    /// Keep the dialog open, with this much typed.
+    Stay(String),
+}
+
+/// The same rules as every confirmation: `y` runs, `n`/Esc goes back, a bare Enter never runs
+/// (a backfill changes data); on production the backfill's name is typed, then Enter.
+fn answer(
+    app: &mut App,
+    name: &str,
+    mut typed: String,
+    action: Option<Action>,
+    ev: &KeyEvent,
+) -> Answer {
+    use crossterm::event::KeyCode;
+    let typing = app.target.environment.is_production();
+    if action == Some(Action::Quit) {
+        return Answer::Quit;
+    }
+    if ev.code == KeyCode::Esc || (!typing && action == Some(Action::Dismiss)) {
+        return Answer::Back;
+    }
+    match ev.code {
+        KeyCode::Enter if typing => {
+            if input::typed_matches(name, &typed) {
+                return Answer::Run;
+            }
+            app.log(
+                Level::Warn,
+                format!("type {name} exactly to confirm (you typed {typed:?}); nothing was run"),
+            );
+            typed.clear();
+        }
+        KeyCode::Enter => app.log(
+            Level::Warn,
+            "Enter alone does not run this: press y to run it, Esc to cancel",
+        ),
+        KeyCode::Backspace if typing => {
+            typed.pop();
+        }
+        KeyCode::Char(c) if typing && typed.chars().count() < 64 => typed.push(c),
+        KeyCode::Char('y') => return Answer::Run,
+        _ => {}
+    }
+    Answer::Stay(typed)
 }
 
 pub(super) fn on_msg(app: &mut App, m: BackfillMsg) -> Vec<Effect> {
@@ -565,6 +639,7 @@ pub(super) fn on_msg(app: &mut App, m: BackfillMsg) -> Vec<Effect> {
                     app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmRun {
                         dry,
                         scroll: 0,
+                        typed: String::new(),
                     }))
                 }
             }
@@ -616,17 +691,21 @@ pub(super) fn is_backfill(e: &Event) -> bool {
             | Event::BackfillProgress { .. }
             | Event::BackfillRetry { .. }
             | Event::BackfillStopped { .. }
+            | Event::ReplicaWait { name: Some(_), .. }
     )
 }
 
 /// A run's events: progress goes to the pane (several a second: not the log); start, retries
 /// and the end go to the log too.
 pub(super) fn on_event(app: &mut App, e: Event) {
+    // A replica wait repeats every poll: the log gets its first line, the pane the rest.
+    let repeated_wait = matches!(&e, Event::ReplicaWait { waited_s, .. } if *waited_s >= crate::db::topology::LAG_POLL.as_secs_f64());
     if !matches!(e, Event::BackfillProgress { .. })
+        && !repeated_wait
         && let Some(line) = crate::output::event_line(&e)
     {
         let level = match &e {
-            Event::BackfillRetry { .. } => Level::Warn,
+            Event::BackfillRetry { .. } | Event::ReplicaWait { .. } => Level::Warn,
             Event::BackfillStopped { state, .. } if state == "failed" => Level::Error,
             _ => Level::Info,
         };
@@ -637,6 +716,9 @@ pub(super) fn on_event(app: &mut App, e: Event) {
         | Event::BackfillProgress { name, .. }
         | Event::BackfillRetry { name, .. }
         | Event::BackfillStopped { name, .. } => name.clone(),
+        Event::ReplicaWait {
+            name: Some(name), ..
+        } => name.clone(),
         _ => return,
     };
     let Some(l) = app.backfills.local.iter_mut().find(|l| l.name == name) else {
@@ -671,6 +753,7 @@ pub(super) fn on_event(app: &mut App, e: Event) {
             l.batch_ms_max = batch_ms_max;
             l.retries = retries;
             l.retrying = None;
+            l.waiting = None;
         }
         Event::BackfillRetry {
             attempt,
@@ -678,6 +761,9 @@ pub(super) fn on_event(app: &mut App, e: Event) {
             reason,
             ..
         } => l.retrying = Some(format!("attempt {attempt}/{attempts}: {reason}")),
+        Event::ReplicaWait { .. } => {
+            l.waiting = e.lagging().map(|lagging| format!("waiting for {lagging}"));
+        }
         _ => {}
     }
 }

@@ -360,6 +360,53 @@ fn progress_events_drive_the_row_and_only_start_retry_and_end_reach_the_log() {
             .is_some_and(|r| r.contains("55P03"))
     );
     assert_eq!(app.log.back().map(|l| l.level), Some(Level::Warn));
+    // Held for a lagging replica: shown on the row, logged once, cleared by the next batch.
+    let lagging = crate::db::topology::Lagging {
+        replica: "r1".into(),
+        lag: std::time::Duration::from_millis(12_300),
+        max: std::time::Duration::from_secs(10),
+    };
+    let log_len = app.log.len();
+    for waited in [0, 1, 2] {
+        update(
+            &mut app,
+            Msg::Progress(Event::replica_wait(
+                Some("cleanup"),
+                None,
+                &lagging,
+                std::time::Duration::from_secs(waited),
+            )),
+        );
+    }
+    assert_eq!(
+        app.log.len(),
+        log_len + 1,
+        "a wait is logged once, not every poll"
+    );
+    assert!(logged(
+        &app,
+        "backfill cleanup: waiting for replica r1: replay lag 12.3s > 10s"
+    ));
+    assert_eq!(
+        app.backfills.view(3).and_then(|v| v.waiting).as_deref(),
+        Some("waiting for replica r1: replay lag 12.3s > 10s")
+    );
+    update(
+        &mut app,
+        Msg::Progress(Event::BackfillProgress {
+            name: "cleanup".into(),
+            rows_done: 2000,
+            rows_estimate: 3000,
+            rate: 750.0,
+            eta_s: Some(1.0),
+            batch_ms_p50: 40,
+            batch_ms_max: 55,
+            batch_size: 2000,
+            batches: 2,
+            retries: 1,
+        }),
+    );
+    assert_eq!(app.backfills.view(3).and_then(|v| v.waiting), None);
     let effects = update(
         &mut app,
         Msg::Backfill(BackfillMsg::Ran {
@@ -542,4 +589,69 @@ fn a_dry_run_finishing_while_another_dialog_is_open_does_not_ask_over_it() {
     );
     assert!(matches!(app.popup, Some(Popup::Help { .. })));
     assert!(logged(&app, "dry run ready; B asks to run it"));
+}
+
+/// Issue 12: on production `B` and `x` need the backfill's name typed; nowhere does a bare Enter
+/// run them; the cancel dialog's `Esc` means "back", as in every dialog.
+#[test]
+fn backfill_run_and_cancel_need_y_or_the_typed_name_on_production() {
+    let mut app = app();
+    select(&mut app, "variants");
+    update(&mut app, key('x'));
+    assert!(
+        update(&mut app, code(KeyCode::Enter)).is_empty(),
+        "bare Enter"
+    );
+    assert!(app.popup.is_some());
+    assert_eq!(
+        update(&mut app, key('y')),
+        effect(BackfillEffect::Stop {
+            name: "variants".into(),
+            stop: Stop::Cancel
+        })
+    );
+    let mut prod = screen::connected(Environment::Production, 3, vec![], vec![], true);
+    update(
+        &mut prod,
+        Msg::Backfill(BackfillMsg::Overview(Ok(sample::rows()))),
+    );
+    update(&mut prod, key('5'));
+    select(&mut prod, "variants");
+    update(&mut prod, key('x'));
+    assert!(update(&mut prod, key('y')).is_empty(), "y is text here");
+    assert!(update(&mut prod, code(KeyCode::Enter)).is_empty());
+    for c in "variants".chars() {
+        update(&mut prod, key(c));
+    }
+    assert_eq!(
+        update(&mut prod, code(KeyCode::Enter)),
+        effect(BackfillEffect::Stop {
+            name: "variants".into(),
+            stop: Stop::Cancel
+        })
+    );
+    select(&mut prod, "cleanup");
+    update(&mut prod, key('B'));
+    dry_ran(
+        &mut prod,
+        "cleanup",
+        DryPurpose::Confirm,
+        sample::dry_run("cleanup"),
+    );
+    assert!(update(&mut prod, key('y')).is_empty());
+    for c in "cleanup".chars() {
+        update(&mut prod, key(c));
+    }
+    // `y` was typed first: "ycleanup" is not the name.
+    assert!(update(&mut prod, code(KeyCode::Enter)).is_empty());
+    for c in "cleanup".chars() {
+        update(&mut prod, key(c));
+    }
+    assert_eq!(
+        update(&mut prod, code(KeyCode::Enter)),
+        effect(BackfillEffect::Run {
+            name: "cleanup".into(),
+            resume: false
+        })
+    );
 }

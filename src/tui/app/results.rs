@@ -41,6 +41,8 @@ pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
                 reason: first_line(&reason),
                 retry_in_s,
             };
+            // The header counts down from here (the 1 s tick redraws it).
+            app.retry_at = Some(app.now + std::time::Duration::from_secs(retry_in_s));
             vec![]
         }
     }
@@ -120,12 +122,19 @@ pub(super) fn on_progress(app: &mut App, e: Event) {
         (Activity::Migrating(p), Event::Blocked { blockers, .. }) => {
             same_blockers(&p.blockers, blockers)
         }
+        // A replica wait repeats every poll: its first line goes to the log.
+        (_, Event::ReplicaWait { waited_s, .. }) => {
+            *waited_s >= crate::db::topology::LAG_POLL.as_secs_f64()
+        }
         _ => false,
     };
     if !repeat && let Some(line) = crate::output::event_line(&e) {
         let level = match &e {
             Event::Log { level, .. } => *level,
-            Event::StepRetry { .. } | Event::Blocked { .. } | Event::LockBusy { .. } => Level::Warn,
+            Event::StepRetry { .. }
+            | Event::Blocked { .. }
+            | Event::LockBusy { .. }
+            | Event::ReplicaWait { .. } => Level::Warn,
             _ => Level::Info,
         };
         app.log(level, line.trim_start().to_string());
@@ -174,6 +183,9 @@ pub(super) fn on_progress(app: &mut App, e: Event) {
                 "line {line}: {}",
                 crate::output::one_line(&text, 120)
             ))
+        }
+        Event::ReplicaWait { .. } => {
+            p.statement = crate::output::event_line(&e).map(|l| l.trim_start().to_string());
         }
         // Backfill progress is the Backfills pane's, not a migration's.
         Event::Log { .. }

@@ -110,8 +110,13 @@ fn line<'a>(app: &App, theme: &Theme, r: &'a RevisionRow, width: u16) -> Line<'a
     // A long name is cut with an ellipsis rather than wrapped onto the next row.
     let used: usize = spans.iter().map(Span::width).sum();
     let room = (width as usize).saturating_sub(used).max(1);
+    let name = if r.out_of_order && !base {
+        format!("{} (out of order)", r.name)
+    } else {
+        r.name.clone()
+    };
     spans.push(Span::styled(
-        crate::output::one_line(&r.name, room),
+        crate::output::one_line(&name, room),
         name_style,
     ));
     Line::from(spans)
