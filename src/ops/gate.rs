@@ -237,11 +237,11 @@ impl Verdict {
         (!messages.is_empty()).then(|| Error::Refused(messages.join("\n")))
     }
 
-    /// The run's audit detail: `gates` (each gate's state and message), `caller` (whose policy
+    /// The run's audit detail: `gates` (each gate's state and message), `policy` (whose policy
     /// applied; serve's HTTP client is `requested_by`), and `lint` when lint was
     /// applied (what was allowed, and whether `--allow-lint` overrode errors).
     pub fn audit_detail(&self) -> serde_json::Value {
-        let mut detail = serde_json::json!({ "gates": self.gates, "caller": self.caller });
+        let mut detail = serde_json::json!({ "gates": self.gates, "policy": self.caller });
         if self
             .get(Gate::Lint)
             .is_some_and(|g| g.state != GateState::Skipped)

@@ -786,7 +786,7 @@ fn up_on_production_refuses_without_a_recent_passed_pre_deploy_checklist_when_re
 /// The last audit row's action, outcome and the checklist gate's state in its detail.
 fn last_gate_row(db: &TestDb) -> String {
     db.scalar(
-        "SELECT action || ' ' || outcome || ' ' || coalesce((SELECT g->>'state' FROM jsonb_array_elements(detail->'gates') g WHERE g->>'gate' = 'checklist'), 'none') || ' ' || coalesce(detail->>'caller', 'none') FROM pgshift_events ORDER BY id DESC LIMIT 1",
+        "SELECT action || ' ' || outcome || ' ' || coalesce((SELECT g->>'state' FROM jsonb_array_elements(detail->'gates') g WHERE g->>'gate' = 'checklist'), 'none') || ' ' || coalesce(detail->>'policy', 'none') FROM pgshift_events ORDER BY id DESC LIMIT 1",
     )
 }
 

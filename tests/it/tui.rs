@@ -993,7 +993,7 @@ fn u_y_on_production_without_a_fresh_checklist_is_refused_and_audited() {
     assert_eq!(db.applied(), Vec::<u32>::new(), "nothing ran");
     assert_eq!(db.events(), vec![("up".to_string(), "refused".to_string())]);
     assert_eq!(
-        db.scalar("SELECT (detail->>'via') || ' ' || (detail->>'caller') FROM pgshift_events"),
+        db.scalar("SELECT (detail->>'via') || ' ' || (detail->>'policy') FROM pgshift_events"),
         "tui tui"
     );
     screen.quit();
