@@ -1,6 +1,8 @@
 //! Other sessions on the server, as pgshift reports them: one blocking a step, the one holding the
-//! runner lock. Plain facts that `db` reads and progress events carry (a leaf, so `event` need not
+//! runner lock, a replica lagging behind. Plain facts that `db` reads and progress events carry (a leaf, so `event` need not
 //! depend on `db`).
+
+use std::time::Duration;
 
 /// A session that holds a lock someone else waits for.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -73,5 +75,34 @@ impl std::fmt::Display for Holder {
             self.held_s,
             self.state
         )
+    }
+}
+
+/// A streaming replica above the allowed replay lag (read by `db::topology`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lagging {
+    pub replica: String,
+    pub lag: Duration,
+    pub max: Duration,
+}
+
+impl std::fmt::Display for Lagging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "replica {}: replay lag {:.1}s > {}",
+            self.replica,
+            self.lag.as_secs_f64(),
+            limit(self.max)
+        )
+    }
+}
+
+/// `10s`, `2m00s`, or `0.5s` for a limit with a fraction.
+fn limit(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        crate::text::human_duration_s(d.as_secs_f64())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
     }
 }

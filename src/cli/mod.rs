@@ -11,6 +11,7 @@ pub mod backfill;
 pub mod fleet;
 pub mod lint;
 pub mod runbook;
+pub mod shell;
 
 use crate::catalog::Revision;
 use crate::config::{self, Loaded, Overrides, Resolved, Target};
@@ -135,7 +136,7 @@ pub enum Command {
     /// Open the operator screen (the default on a terminal)
     Tui,
     /// Shell completions generated from these definitions: `pgshift completions bash > ...`
-    Completions(crate::shell::CompletionsArgs),
+    Completions(shell::CompletionsArgs),
     /// The man page (roff): `pgshift man | man -l -`
     Man,
 }
@@ -332,8 +333,8 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
     match &cli.command {
         None => default_screen(g, loaded, Asked::Nothing).await,
         Some(Command::Tui) => default_screen(g, loaded, Asked::Screen).await,
-        Some(Command::Completions(a)) => crate::shell::completions(a, &mut std::io::stdout()),
-        Some(Command::Man) => crate::shell::man(&mut std::io::stdout()),
+        Some(Command::Completions(a)) => shell::completions(a, &mut std::io::stdout()),
+        Some(Command::Man) => shell::man(&mut std::io::stdout()),
         Some(Command::New(a)) => {
             let dir = g
                 .migrations

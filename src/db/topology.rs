@@ -13,6 +13,8 @@
 //! without it the server hides those columns and the lag is reported as unknown.
 
 use std::time::{Duration, Instant};
+// A fact progress events carry: it lives in the leaf `sessions`.
+pub use crate::sessions::Lagging;
 
 use super::Session;
 use crate::config::ConnInfo;
@@ -140,35 +142,6 @@ pub struct Topology {
     pub primary: Option<Upstream>,
     /// On a standby: seconds since the last replayed transaction committed on the primary.
     pub replay_age_s: Option<f64>,
-}
-
-/// A replica above the allowed replay lag.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Lagging {
-    pub replica: String,
-    pub lag: Duration,
-    pub max: Duration,
-}
-
-impl std::fmt::Display for Lagging {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "replica {}: replay lag {:.1}s > {}",
-            self.replica,
-            self.lag.as_secs_f64(),
-            limit(self.max)
-        )
-    }
-}
-
-/// `10s`, `2m00s`, or `0.5s` for a limit with a fraction.
-fn limit(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        crate::text::human_duration_s(d.as_secs_f64())
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
 }
 
 impl Topology {

@@ -5,9 +5,8 @@ use std::time::Duration;
 pub mod line;
 
 use crate::catalog::Revision;
-use crate::db::topology::Lagging;
 use crate::plan::Direction;
-use crate::sessions::{Blocker, Holder};
+use crate::sessions::{Blocker, Holder, Lagging};
 
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

@@ -254,8 +254,8 @@ impl Verdict {
         (!messages.is_empty()).then(|| Error::Refused(messages.join("\n")))
     }
 
-    /// The run's audit detail: `gates` (each gate's state and message), `policy` (the caller whose
-    /// gates applied; `caller` is serve's client), and `lint` when lint was
+    /// The run's audit detail: `gates` (each gate's state and message), `policy` (whose policy
+    /// applied; serve's HTTP client is `requested_by`), and `lint` when lint was
     /// applied (what was allowed, and whether `--allow-lint` overrode errors).
     pub fn audit_detail(&self) -> serde_json::Value {
         let mut detail = serde_json::json!({ "gates": self.gates, "policy": self.caller });
