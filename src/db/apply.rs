@@ -250,10 +250,12 @@ fn attempt_outcome(
         }
         (Ok(()), Err(e), history, _) => {
             let left = if client_side(&e) {
-                // Never sent; the guarded write then failed on the missing marker.
-                match history {
-                    Err(h) if history::is_marker_missing(&h) => Leftover::NeverSent,
-                    _ => Leftover::Unknown,
+                // Never sent: the guarded write behind it cannot succeed without the marker (it
+                // failed on it, or could not be sent either), so nothing of the step commits.
+                if history.is_err() {
+                    Leftover::NeverSent
+                } else {
+                    Leftover::Unknown
                 }
             } else if ended_session(&e) {
                 Leftover::Nothing

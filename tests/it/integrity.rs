@@ -186,13 +186,13 @@ fn first(url: &str, sql: &str) -> Option<String> {
     })
 }
 
-/// Terminate the pgshift test worker once it runs a query starting with `prefix`.
+/// Terminate the pgshift test worker once it runs a query containing `prefix`.
 fn terminate_when_running(url: String, prefix: &'static str) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let find = format!(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
              AND application_name LIKE 'pgshift test %' AND state = 'active' \
-             AND query LIKE '{prefix}%'"
+             AND query LIKE '%{prefix}%'"
         );
         wait_until(Duration::from_secs(20), prefix, || {
             first(&url, &find).is_some()
