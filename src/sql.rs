@@ -235,3 +235,51 @@ mod tests {
         assert_eq!(quote_literal("it's"), "'it''s'");
     }
 }
+
+/// A table or index named in a statement, as PostgreSQL folds it (unquoted names lowercased).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Relation {
+    /// `None`: unqualified, found through the search path.
+    pub schema: Option<String>,
+    pub name: String,
+    pub kind: RelKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RelKind {
+    Table,
+    /// An index (DROP INDEX, REINDEX INDEX): the live lookup reports its table.
+    Index,
+}
+
+impl std::fmt::Display for Relation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.schema {
+            Some(s) => write!(f, "{s}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+impl serde::Serialize for Relation {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Whether `stmt` is a CONCURRENTLY index build, drop or reindex (which locks out no reads or
+/// writes while it waits). Parsed, so a comment or string mentioning the word does not count.
+pub fn runs_concurrently(stmt: &str) -> bool {
+    use squawk_syntax::ast;
+    squawk_syntax::SourceFile::parse(stmt)
+        .tree()
+        .stmts()
+        .any(|s| match s {
+            ast::Stmt::CreateIndex(i) => i.concurrently_token().is_some(),
+            ast::Stmt::DropIndex(i) => i.concurrently_token().is_some(),
+            ast::Stmt::Reindex(r) => r
+                .reindex_target()
+                .is_some_and(|t| t.concurrently_token().is_some()),
+            _ => false,
+        })
+}

@@ -250,12 +250,12 @@ fn attempt_outcome(
         }
         (Ok(()), Err(e), history, _) => {
             let left = if client_side(&e) {
-                // Never sent. The guarded write behind it then failed on the missing marker (or
-                // on the same bad bytes, which it records as the applied SQL): any server error
-                // there aborts the transaction, and a write that was not sent either wrote nothing.
-                match history {
-                    Err(h) if server_answered(&h) || client_side(&h) => Leftover::NeverSent,
-                    _ => Leftover::Unknown,
+                // Never sent: the guarded write behind it cannot succeed without the marker (it
+                // failed on it, or could not be sent either), so nothing of the step commits.
+                if history.is_err() {
+                    Leftover::NeverSent
+                } else {
+                    Leftover::Unknown
                 }
             } else if ended_session(&e) {
                 Leftover::Nothing
@@ -379,7 +379,7 @@ async fn run_no_transaction(runner: &Runner<'_>, step: &Step) -> Result<u32> {
             // nobody, while a lock_timeout would throw away a finished build at its last wait and
             // rebuild it on every retry. So it waits, reported like any blocked step, bounded by
             // statement_timeout, Ctrl-C and --terminate-blockers-after.
-            let concurrent = crate::lint::runs_concurrently(&stmt.text);
+            let concurrent = crate::sql::runs_concurrently(&stmt.text);
             if concurrent {
                 set_lock_timeout(worker, None).await?;
             }

@@ -1,5 +1,5 @@
 //! Size and activity of the tables a run's migrations touch, read in one round trip before `up`
-//! so lint can weigh each finding by the live table (`crate::lint::weigh`).
+//! so lint can weigh each finding by the live table (`lint::weigh`).
 
 use std::time::Duration;
 
@@ -7,8 +7,7 @@ use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
 use crate::error::{Error, Result};
-use crate::lint::Relation;
-use crate::lint::relation::RelKind;
+use crate::sql::{RelKind, Relation};
 
 /// Every wanted relation (schema or '' for the search path, name) that exists, with its table's
 /// figures (an index reports the table it indexes). Only catalogs and statistics are read, never

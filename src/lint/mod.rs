@@ -196,22 +196,7 @@ fn analyse(sql: &str, no_transaction: bool) -> Analysis {
     Analysis { findings, tables }
 }
 
-/// Whether `stmt` is a CONCURRENTLY index build, drop or reindex (which locks out no reads or
-/// writes while it waits). Parsed, so a comment or string mentioning the word does not count.
-pub fn runs_concurrently(stmt: &str) -> bool {
-    use squawk_syntax::ast;
-    squawk_syntax::SourceFile::parse(stmt)
-        .tree()
-        .stmts()
-        .any(|s| match s {
-            ast::Stmt::CreateIndex(i) => i.concurrently_token().is_some(),
-            ast::Stmt::DropIndex(i) => i.concurrently_token().is_some(),
-            ast::Stmt::Reindex(r) => r
-                .reindex_target()
-                .is_some_and(|t| t.concurrently_token().is_some()),
-            _ => false,
-        })
-}
+pub use crate::sql::runs_concurrently;
 
 fn finding(rule: &str, line: usize, statement: String) -> Finding {
     let doc = rules::find(rule);

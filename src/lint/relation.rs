@@ -3,36 +3,7 @@
 
 use squawk_syntax::ast::{self, AstNode};
 
-/// A table or index named in a statement, as PostgreSQL folds it (unquoted names lowercased).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Relation {
-    /// `None`: unqualified, found through the search path.
-    pub schema: Option<String>,
-    pub name: String,
-    pub kind: RelKind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RelKind {
-    Table,
-    /// An index (DROP INDEX, REINDEX INDEX): the live lookup reports its table.
-    Index,
-}
-
-impl std::fmt::Display for Relation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.schema {
-            Some(s) => write!(f, "{s}.{}", self.name),
-            None => f.write_str(&self.name),
-        }
-    }
-}
-
-impl serde::Serialize for Relation {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
+pub use crate::sql::{RelKind, Relation};
 
 /// The relation `stmt` works on: the first table or index reference in it (the altered table of
 /// ALTER TABLE, the indexed table of CREATE INDEX, the dropped index of DROP INDEX...).

@@ -186,7 +186,7 @@ fn first(url: &str, sql: &str) -> Option<String> {
     })
 }
 
-/// Terminate the pgshift test worker once it runs a query starting with `prefix`.
+/// Terminate the pgshift test worker once it runs a query containing `prefix`.
 fn terminate_when_running(url: String, prefix: &'static str) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let find = format!(
