@@ -28,6 +28,8 @@ pub struct ConfigFile {
     pub backfills: Option<toml::Table>,
     pub serve: Option<toml::Table>,
     pub startup: Option<toml::Table>,
+    /// The operator screen's settings (`time = "local" | "utc"`), typed by `tui::clock`.
+    pub tui: Option<toml::Table>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

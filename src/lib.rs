@@ -27,6 +27,7 @@ pub mod sandbox;
 pub mod secrets;
 pub mod serve;
 pub mod sessions;
+pub mod shell;
 pub mod sql;
 pub mod startup;
 pub mod text;

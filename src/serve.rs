@@ -361,8 +361,8 @@ async fn post_retry(
         let mut req = migrate::Request::new(Direction::Up, TargetSpec::Head, policy);
         req.action = RETRY_ACTION.into();
         // Who asked: the audit row names the client and the token (by id, never the token).
-        req.detail["caller"] = serde_json::json!({
-            "via": "serve",
+        // (`caller` is the gate policy's front end, `serve`; this says which client.)
+        req.detail["requested_by"] = serde_json::json!({
             "address": client.to_string(),
             "token_id": token_id(expected),
         });

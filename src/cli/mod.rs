@@ -74,6 +74,9 @@ pub struct GlobalArgs {
     /// One JSON document on stdout (progress as JSON lines on stderr)
     #[arg(long, global = true)]
     pub json: bool,
+    /// Show times in UTC instead of local time with its zone (also `[tui] time = "utc"`)
+    #[arg(long, global = true)]
+    pub utc: bool,
     /// Confirm destructive actions without asking (for scripts)
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
@@ -128,6 +131,10 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// Open the operator screen (the default on a terminal)
     Tui,
+    /// Shell completions generated from these definitions: `pgshift completions bash > ...`
+    Completions(crate::shell::CompletionsArgs),
+    /// The man page (roff): `pgshift man | man -l -`
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -262,6 +269,8 @@ pub fn main() -> std::process::ExitCode {
 fn command_name(cli: &Cli) -> &'static str {
     match &cli.command {
         None | Some(Command::Tui) => "tui",
+        Some(Command::Completions(_)) => "completions",
+        Some(Command::Man) => "man",
         Some(Command::Status(_)) => "status",
         Some(Command::History(_)) => "history",
         Some(Command::Up(_)) => "up",
@@ -319,6 +328,8 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
     match &cli.command {
         None => default_screen(g, loaded, Asked::Nothing).await,
         Some(Command::Tui) => default_screen(g, loaded, Asked::Screen).await,
+        Some(Command::Completions(a)) => crate::shell::completions(a, &mut std::io::stdout()),
+        Some(Command::Man) => crate::shell::man(&mut std::io::stdout()),
         Some(Command::New(a)) => {
             let dir = g
                 .migrations
@@ -409,6 +420,8 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                 Command::New(_)
                 | Command::Sandbox(_)
                 | Command::Tui
+                | Command::Completions(_)
+                | Command::Man
                 | Command::Checklist(_)
                 | Command::Health
                 | Command::Startup(_)
@@ -471,6 +484,7 @@ pub async fn sandbox_target(
         .migrations
         .clone()
         .unwrap_or_else(config::default_migrations);
+    crate::sandbox::demo::require_catalog(&migrations)?;
     let started = sandbox.ensure(&migrations, reporter).await?;
     let mut target = sandbox.target(&migrations, crate::config::Guard::default());
     if let Some(d) = o.lock_timeout {
@@ -886,7 +900,8 @@ async fn default_screen(g: &GlobalArgs, loaded: &Loaded, asked: Asked) -> Result
         let catalog = ops::catalog(&target)?;
         if screen {
             let runbook = crate::runbook::Runbook::load(loaded).map_err(|e| e.to_string());
-            crate::tui::run(target.clone(), catalog, runbook).await?;
+            let options = crate::tui::Options::new(loaded, &o, g.utc)?;
+            crate::tui::run(target.clone(), catalog, runbook, options).await?;
             return Ok(ExitCode::Ok);
         }
         let s = ops::status::status(&target, &catalog).await?;

@@ -249,9 +249,11 @@ fn attempt_outcome(
         }
         (Ok(()), Err(e), history, _) => {
             let left = if client_side(&e) {
-                // Never sent; the guarded write then failed on the missing marker.
+                // Never sent. The guarded write behind it then failed on the missing marker (or
+                // on the same bad bytes, which it records as the applied SQL): any server error
+                // there aborts the transaction, and a write that was not sent either wrote nothing.
                 match history {
-                    Err(h) if history::is_marker_missing(&h) => Leftover::NeverSent,
+                    Err(h) if server_answered(&h) || client_side(&h) => Leftover::NeverSent,
                     _ => Leftover::Unknown,
                 }
             } else if ended_session(&e) {

@@ -13,6 +13,19 @@ use crate::plan::{Direction, TargetSpec};
 pub const DEMO_REVISION: Revision = Revision(3);
 pub const DEMO_DATA: &str = include_str!("../../assets/demo_data.sql");
 
+/// The sandbox's demo needs the demo catalog (up to 0003) in `dir`. Checked before any cluster is
+/// created or started, so a run from the wrong directory stops cleanly and says what to do.
+pub fn require_catalog(dir: &std::path::Path) -> Result<()> {
+    let why = match crate::catalog::Catalog::load(dir) {
+        Ok(c) if c.get(DEMO_REVISION).is_some() => return Ok(()),
+        Ok(_) => format!("{} has no migrations up to {DEMO_REVISION}", dir.display()),
+        Err(e) => format!("no migrations here: {e}"),
+    };
+    Err(Error::Usage(format!(
+        "the sandbox demo needs the demo catalog (migrations 0001..{DEMO_REVISION}), but {why}. Nothing was started. Run pgshift from the project directory (the one with migrations/), or pass --migrations DIR; for your own database pass --database-url or --target."
+    )))
+}
+
 pub async fn load(target: &Target, reporter: &Reporter) -> Result<()> {
     let catalog = crate::ops::catalog(target)?;
     if catalog.get(DEMO_REVISION).is_none() {

@@ -249,6 +249,8 @@ pub enum Popup {
         scroll: u16,
     },
     Confirm(Confirm),
+    /// A row read whole (Enter or `v` on a Log, History or lock row).
+    Detail(detail::Detail),
     /// Quit was asked for while an action runs.
     QuitWhileRunning,
     Backfill(BackfillDialog),
@@ -280,7 +282,12 @@ pub enum Activity {
 pub struct LogLine {
     pub level: Level,
     pub text: String,
+    /// When it was logged (the status line shows the newest line for a while only).
+    pub at: std::time::Instant,
 }
+
+/// How long the newest log line stays on the status line.
+pub const STATUS_MESSAGE_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// One row of the lock pane: a waiter, or one of its blockers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,6 +349,9 @@ pub enum Msg {
     HealthChecked(Box<crate::health::Health>),
     /// SIGTERM/SIGHUP: leave now, restoring the terminal.
     Terminate,
+    /// `r` read the migration files again: the revisions that are new, or why the catalog is
+    /// invalid (the old one stays in use).
+    CatalogReloaded(Result<Vec<Revision>, String>),
     Backfill(BackfillMsg),
     /// `Effect::Accept` ended.
     Accepted(Result<crate::ops::accept::Acceptance, String>),
@@ -369,6 +379,8 @@ pub enum Monitor {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     LoadHistory,
+    /// Read the migration files again (before the poll that follows it).
+    ReloadCatalog,
     /// Poll the monitor now instead of at its next tick.
     Poll,
     Plan {
@@ -395,6 +407,10 @@ pub enum Effect {
         revision: Revision,
         shown: Vec<crate::plan::Drift>,
     },
+    /// Put this text on the operator's clipboard through the terminal (OSC 52).
+    Copy(String),
+    /// `:target NAME`: leave this target and open the screen on another configured one.
+    SwitchTarget(String),
 }
 
 pub struct App {
@@ -416,11 +432,15 @@ pub struct App {
     /// The time of the message being handled, set by the event loop before each `update` (and by
     /// tests): the clock is an input like any other.
     pub now: std::time::Instant,
+    /// When the monitor retries the lost connection (the header counts down to it).
+    pub retry_at: Option<std::time::Instant>,
     pub log: VecDeque<LogLine>,
     pub focus: Pane,
     pub panes: Vec<PaneState>,
     /// Typing into the focused pane's filter.
     pub filtering: bool,
+    /// Typing a `:` command (the text after the colon).
+    pub command: Option<String>,
     pub target_rev: Option<Revision>,
     pub activity: Activity,
     pub popup: Option<Popup>,
@@ -428,8 +448,12 @@ pub struct App {
     pub checklists: ChecklistState,
     /// Rows moved by PgUp/PgDn (from the terminal size).
     pub page: usize,
+    /// The terminal's width and height (where a dialog's scrolling stops).
+    pub size: (u16, u16),
     pub quit: bool,
     pub backfills: Backfills,
+    /// How times are shown: local with its zone, or UTC (`--utc`, `[tui] time`).
+    pub clock: crate::tui::clock::Clock,
 }
 
 fn base_row() -> RevisionRow {
@@ -471,17 +495,21 @@ impl App {
             run_wait: None,
             lock_rows: Vec::new(),
             now: std::time::Instant::now(),
+            retry_at: None,
             log: VecDeque::new(),
             focus: Pane::Revisions,
             panes: Pane::ALL.iter().map(|_| PaneState::default()).collect(),
             filtering: false,
+            command: None,
             target_rev: None,
             activity: Activity::Idle,
             popup: None,
             checklists: ChecklistState::default(),
             page: 5,
+            size: (80, 24),
             quit: false,
             backfills: Backfills::default(),
+            clock: crate::tui::clock::Clock::utc(),
         };
         for p in Pane::ALL {
             app.refresh_view(p);
@@ -500,6 +528,15 @@ impl App {
 
     fn pane_mut(&mut self, p: Pane) -> &mut PaneState {
         &mut self.panes[p.index()]
+    }
+
+    /// Seconds until the monitor's next reconnect attempt, counting down (0: trying now).
+    pub fn retry_in_s(&self) -> u64 {
+        self.retry_at.map_or(0, |at| {
+            at.saturating_duration_since(self.now)
+                .as_millis()
+                .div_ceil(1000) as u64
+        })
     }
 
     pub fn current(&self) -> Option<Revision> {
@@ -553,6 +590,7 @@ impl App {
         self.log.push_back(LogLine {
             level,
             text: text.into(),
+            at: self.now,
         });
         self.refresh_view(Pane::Log);
         if follow {
@@ -574,8 +612,10 @@ impl App {
                 .get(i)
                 .map(|e| {
                     format!(
-                        "{} {} {} {} {}",
+                        "{} {} {} {} {} {} {}",
                         e.action,
+                        e.from_revision.map(|r| r.to_string()).unwrap_or_default(),
+                        e.to_revision.map(|r| r.to_string()).unwrap_or_default(),
                         e.operator,
                         e.outcome,
                         e.at,
@@ -645,7 +685,8 @@ impl App {
 pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(ev) => on_key(app, &ev),
-        Msg::Resize { height, .. } => {
+        Msg::Resize { width, height } => {
+            app.size = (width, height);
             // Each list pane gets about half the body height, minus borders.
             app.page = (height as usize / 2).saturating_sub(4).max(1);
             vec![]
@@ -653,6 +694,25 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
         Msg::Tick => vec![],
         Msg::Terminate => {
             app.quit = true;
+            vec![]
+        }
+        Msg::CatalogReloaded(Ok(added)) => {
+            if !added.is_empty() {
+                let names: Vec<String> = added.iter().map(ToString::to_string).collect();
+                app.log(
+                    Level::Info,
+                    format!("new migration file(s): {}", names.join(", ")),
+                );
+            }
+            vec![]
+        }
+        Msg::CatalogReloaded(Err(e)) => {
+            log_error(
+                app,
+                &format!(
+                    "the migration files did not reload (the last good catalog stays in use): {e}"
+                ),
+            );
             vec![]
         }
         Msg::Monitor(m) => on_monitor(app, m),
@@ -769,6 +829,8 @@ fn log_error(app: &mut App, text: &str) {
 
 pub(crate) mod backfills;
 pub mod checklist;
+pub mod command;
+pub mod detail;
 mod input;
 pub mod locks;
 mod results;

@@ -469,7 +469,7 @@ fn unreachable_keeps_the_last_state_refuses_actions_and_recovers() {
     );
     assert_eq!(
         update(&mut app, key('r')),
-        vec![Effect::Poll, Effect::LoadHistory]
+        vec![Effect::ReloadCatalog, Effect::Poll, Effect::LoadHistory]
     );
     let target = sample::target(Environment::Production);
     let status = sample::status_at(&target, &sample::catalog(), 3);
@@ -760,4 +760,208 @@ fn a_on_a_drifted_row_asks_with_its_diff_and_accepts_only_after_the_revision_is_
             .back()
             .is_some_and(|l| l.text.contains("match what was applied"))
     );
+}
+
+/// Issue 12, defect 7: the unreachable retry counts down with the clock, and `r` retries now
+/// without raising the next wait (the monitor doubles its backoff only after a full wait).
+#[test]
+fn the_retry_countdown_ticks_down() {
+    let mut app = app_at(Environment::Development, 3);
+    update(
+        &mut app,
+        Msg::Monitor(Monitor::Unreachable {
+            reason: "connection refused".into(),
+            retry_in_s: 8,
+        }),
+    );
+    assert_eq!(app.retry_in_s(), 8);
+    app.now += std::time::Duration::from_millis(3500);
+    update(&mut app, Msg::Tick);
+    assert_eq!(app.retry_in_s(), 5);
+    app.now += std::time::Duration::from_secs(10);
+    assert_eq!(app.retry_in_s(), 0);
+}
+
+/// Issue 12, defect 7: `j` in a dialog stops where its last line is at the bottom.
+#[test]
+fn j_stops_at_the_end_of_a_dialog() {
+    let mut app = app_at(Environment::Development, 3);
+    update(&mut app, key('?'));
+    for _ in 0..500 {
+        update(&mut app, key('j'));
+    }
+    let Some(Popup::Help { scroll }) = app.popup else {
+        panic!("help closed")
+    };
+    let limit = crate::tui::ui::scroll_limit(&app, 80, 24).unwrap_or(0);
+    assert!(limit > 0 && scroll == limit, "{scroll} vs {limit}");
+    update(&mut app, key('k'));
+    assert!(matches!(app.popup, Some(Popup::Help { scroll }) if scroll == limit - 1));
+}
+
+/// Issue 12, defect 7: `t` on an applied revision says why instead of being silently ignored by
+/// `u`; status-line messages clear after a while; `r` reports new migration files.
+#[test]
+fn t_on_an_applied_revision_is_refused_with_a_reason() {
+    let mut app = app_at(Environment::Development, 3);
+    update(&mut app, code(KeyCode::Home));
+    update(&mut app, key('j'));
+    assert_eq!(
+        app.selected_revision().map(|r| r.revision),
+        Some(Revision(1))
+    );
+    update(&mut app, key('t'));
+    assert_eq!(app.target_rev, None);
+    assert!(
+        app.log
+            .back()
+            .is_some_and(|l| l.text.contains("0001 is applied"))
+    );
+    update(&mut app, code(KeyCode::End));
+    update(&mut app, key('t'));
+    assert_eq!(app.target_rev, Some(Revision(4)));
+}
+
+#[test]
+fn new_migration_files_are_reported_after_r() {
+    let mut app = app_at(Environment::Development, 3);
+    update(&mut app, Msg::CatalogReloaded(Ok(vec![Revision(5)])));
+    assert!(
+        app.log
+            .back()
+            .is_some_and(|l| l.text == "new migration file(s): 0005")
+    );
+    update(
+        &mut app,
+        Msg::CatalogReloaded(Err("duplicate version 0005".into())),
+    );
+    assert!(
+        app.log
+            .iter()
+            .any(|l| l.level == Level::Error && l.text.contains("last good catalog"))
+    );
+}
+
+/// Read any line whole: Enter or `v` on a History, lock or Log row opens its full text; `c`
+/// copies it (OSC 52).
+#[test]
+fn enter_or_v_reads_a_row_whole_and_c_copies_it() {
+    let events = vec![sample::event(4, "up", 3, 4, "failed")];
+    let mut app = sample::connected(
+        Environment::Development,
+        3,
+        events,
+        vec![sample::conflict(900, 4121)],
+        true,
+    );
+    update(&mut app, key('2'));
+    update(&mut app, code(KeyCode::Enter));
+    let Some(Popup::Detail(d)) = &app.popup else {
+        panic!("no detail: {:?}", app.popup)
+    };
+    let text = d.text();
+    assert!(text.contains("SQLSTATE  55P03"), "{text}");
+    assert!(
+        text.contains("Nothing was applied for 0004."),
+        "the whole error: {text}"
+    );
+    assert!(text.contains("diagnosis:"), "{text}");
+    assert!(text.contains("when      2026-11-24 09:00:04 UTC"), "{text}");
+    let effects = update(&mut app, key('c'));
+    assert!(matches!(effects.as_slice(), [Effect::Copy(t)] if t.contains("55P03")));
+    assert!(app.popup.is_some(), "copying keeps the dialog open");
+    update(&mut app, code(KeyCode::Esc));
+    assert!(app.popup.is_none());
+    // The lock pane: the waiter's blocked statement and the blocker chain.
+    update(&mut app, key('3'));
+    update(&mut app, key('v'));
+    let Some(Popup::Detail(d)) = &app.popup else {
+        panic!("no detail")
+    };
+    let text = d.text();
+    assert!(
+        text.contains("ALTER TABLE ingestion_runs ADD COLUMN error_text text"),
+        "{text}"
+    );
+    assert!(
+        text.contains("└ pid 4121 (orders-api, user app) idle in transaction"),
+        "{text}"
+    );
+    assert!(text.contains("K terminates it"), "{text}");
+    update(&mut app, code(KeyCode::Esc));
+    // The log: an error with its next lines.
+    update(
+        &mut app,
+        Msg::Migrated(Err(std::sync::Arc::new(crate::error::Error::Failed(
+            "upgrade 0004 failed: lock_timeout\n  Nothing was applied.".into(),
+        )))),
+    );
+    update(&mut app, key('4'));
+    let last = app.pane(Pane::Log).visible.len() - 1;
+    app.panes[Pane::Log.index()].selected = last - 1;
+    update(&mut app, code(KeyCode::Enter));
+    let Some(Popup::Detail(d)) = &app.popup else {
+        panic!("no detail")
+    };
+    assert_eq!(
+        d.lines,
+        vec![
+            "upgrade 0004 failed: lock_timeout",
+            "  Nothing was applied."
+        ]
+    );
+}
+
+#[test]
+fn osc52_payload_is_standard_base64() {
+    use crate::tui::worker::base64;
+    assert_eq!(base64(b""), "");
+    assert_eq!(base64(b"f"), "Zg==");
+    assert_eq!(base64(b"fo"), "Zm8=");
+    assert_eq!(base64(b"foo"), "Zm9v");
+    assert_eq!(base64("pid 4121 → K".as_bytes()), "cGlkIDQxMjEg4oaSIEs=");
+}
+
+/// The `:` command line: actions without a key; unknown commands say so.
+#[test]
+fn colon_commands_switch_focus_filter_history_open_checklists_and_ask_to_switch_targets() {
+    let events = vec![
+        sample::event(2, "up", 3, 4, "ok"),
+        sample::event(1, "up", 2, 3, "ok"),
+    ];
+    let mut app = sample::connected(Environment::Development, 4, events, vec![], true);
+    let type_line = |app: &mut App, line: &str| {
+        update(app, key(':'));
+        for c in line.chars() {
+            update(app, key(c));
+        }
+        update(app, code(KeyCode::Enter))
+    };
+    assert!(type_line(&mut app, "history 0004").is_empty());
+    assert_eq!(app.focus, Pane::History);
+    assert_eq!(
+        app.pane(Pane::History).visible,
+        vec![0],
+        "only the event reaching 0004"
+    );
+    assert_eq!(
+        type_line(&mut app, "target staging"),
+        vec![Effect::SwitchTarget("staging".into())]
+    );
+    let effects = type_line(&mut app, "checklist rollback");
+    assert!(app.checklists.open);
+    assert_eq!(app.checklists.wanted.as_deref(), Some("rollback"));
+    assert!(effects.contains(&Effect::Checklist(ChecklistOp::Load)));
+    app.checklists.open = false;
+    assert!(type_line(&mut app, "frobnicate now").is_empty());
+    assert!(
+        app.log
+            .back()
+            .is_some_and(|l| l.text.starts_with("unknown command :frobnicate"))
+    );
+    // Esc drops a half-typed command; letters typed there are not keys.
+    update(&mut app, key(':'));
+    update(&mut app, key('q'));
+    update(&mut app, code(KeyCode::Esc));
+    assert!(app.command.is_none() && !app.quit);
 }

@@ -23,12 +23,16 @@ pub enum Action {
     Home,
     End,
     Filter,
+    /// The `:` command line.
+    Command,
     Refresh,
     SetTarget,
     Upgrade,
     DowngradeOne,
     DowngradeTo,
     Preview,
+    /// Read the row under the cursor whole (Log, History, lock rows).
+    Detail,
     CancelBlocker,
     TerminateBlocker,
     /// Revisions pane: re-approve the drifted revision under the cursor (`pgshift accept`).
@@ -178,7 +182,14 @@ pub const BINDINGS: &[Binding] = &[
         &[key('t'), special(KeyCode::Enter)],
         Action::SetTarget,
         Some("target"),
-        "Set the target revision to the row under the cursor (Revisions pane)",
+        "Revisions: set the target revision to the row under the cursor; Log, History, Lock conflicts: Enter reads the row whole",
+    ),
+    bind(
+        Main,
+        &[key('v')],
+        Action::Detail,
+        None,
+        "Read the row under the cursor whole: full query, error, SQLSTATE, diagnosis, blockers (c copies it)",
     ),
     bind(
         Main,
@@ -207,6 +218,13 @@ pub const BINDINGS: &[Binding] = &[
         Action::Filter,
         Some("filter"),
         "Filter the focused pane (Enter keeps it, Esc clears it)",
+    ),
+    bind(
+        Main,
+        &[key(':')],
+        Action::Command,
+        None,
+        "Command line: :target NAME, :backfill NAME, :checklist NAME, :history TEXT (Enter runs, Esc drops)",
     ),
     bind(
         Main,

@@ -6,6 +6,7 @@
 //! while nothing happens.
 
 pub mod app;
+pub mod clock;
 pub mod keys;
 pub mod monitor;
 pub mod sample;
@@ -33,6 +34,29 @@ use app::{App, Msg, TargetInfo, update};
 /// Redraw at least this often so ages and the unreachable countdown stay honest.
 pub const TICK: Duration = Duration::from_secs(1);
 
+/// What the screen needs besides its first target: how to show time, and the configuration to
+/// find other targets in (`:target NAME`).
+pub struct Options {
+    pub clock: clock::Clock,
+    pub loaded: crate::config::Loaded,
+    pub overrides: crate::config::Overrides,
+}
+
+impl Options {
+    /// `--utc` (or `[tui] time`) and the flags the screen was started with.
+    pub fn new(
+        loaded: &crate::config::Loaded,
+        overrides: &crate::config::Overrides,
+        utc: bool,
+    ) -> Result<Options> {
+        Ok(Options {
+            clock: clock::Clock::from_config(loaded, utc)?,
+            loaded: loaded.clone(),
+            overrides: overrides.clone(),
+        })
+    }
+}
+
 /// Whether colours are allowed: https://no-color.org (any non-empty NO_COLOR disables them).
 pub fn color_allowed() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
@@ -45,10 +69,19 @@ pub async fn run(
     target: Target,
     catalog: Catalog,
     runbook: std::result::Result<Runbook, String>,
+    options: Options,
 ) -> Result<()> {
     let mut terminal = setup().map_err(|e| Error::io("setting up the terminal", e))?;
     let mut abandoned = Vec::new();
-    let result = event_loop(&mut terminal, target, catalog, runbook, &mut abandoned).await;
+    let result = event_loop(
+        &mut terminal,
+        target,
+        catalog,
+        runbook,
+        &options,
+        &mut abandoned,
+    )
+    .await;
     restore();
     for name in abandoned {
         // Ctrl-C or a hangup while a backfill started here ran: it ends with this process.
@@ -166,44 +199,108 @@ fn install_panic_hook() {
     }));
 }
 
+/// One target on screen: its model, worker, monitor and the channel they answer on. `:target`
+/// replaces it whole, so nothing from the old target can arrive on the new screen.
+struct Session {
+    app: App,
+    worker: worker::Worker,
+    monitor: tokio::task::JoinHandle<()>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<Msg>,
+}
+
+impl Session {
+    fn open(
+        target: Target,
+        catalog: Catalog,
+        runbook: Arc<std::result::Result<Runbook, String>>,
+        clock: clock::Clock,
+        size: Option<ratatui::layout::Size>,
+    ) -> Session {
+        let mut app = App::new(TargetInfo::from(&target), &catalog, color_allowed());
+        app.clock = clock;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
+        let poke = Arc::new(Notify::new());
+        let target = Arc::new(target);
+        let catalog = worker::SharedCatalog::new(catalog);
+        let monitor = tokio::spawn(monitor::run(
+            target.clone(),
+            catalog.clone(),
+            tx.clone(),
+            poke.clone(),
+        ));
+        let worker = worker::Worker::new(target, catalog, runbook, tx.clone(), poke);
+        spawn_signal_watch(tx);
+        for e in App::init() {
+            worker.run(e);
+        }
+        if let Some(size) = size {
+            update(
+                &mut app,
+                Msg::Resize {
+                    width: size.width,
+                    height: size.height,
+                },
+            );
+        }
+        Session {
+            app,
+            worker,
+            monitor,
+            rx,
+        }
+    }
+
+    /// Apply `msg` and run its effects; `:target NAME` comes back as the target to switch to.
+    fn handle(&mut self, msg: Msg) -> Option<String> {
+        let mut switch = None;
+        for e in update_now(&mut self.app, msg) {
+            match e {
+                app::Effect::SwitchTarget(name) => switch = Some(name),
+                e => self.worker.run(e),
+            }
+        }
+        switch
+    }
+}
+
+/// `:target NAME`: the configured target NAME and its catalog, or why not.
+fn other_target(options: &Options, name: &str) -> Result<(Target, Catalog)> {
+    let mut o = options.overrides.clone();
+    o.target = Some(name.to_string());
+    o.database_url = None;
+    match options.loaded.resolve(&o)? {
+        crate::config::Resolved::Target(t) => {
+            let catalog = crate::ops::catalog(&t)?;
+            Ok((*t, catalog))
+        }
+        _ => Err(Error::Usage(format!(
+            "{name} is not a configured target here (the sandbox opens with `pgshift --target sandbox`)"
+        ))),
+    }
+}
+
 async fn event_loop(
     terminal: &mut Term,
     target: Target,
     catalog: Catalog,
     runbook: std::result::Result<Runbook, String>,
+    options: &Options,
     abandoned: &mut Vec<String>,
 ) -> Result<Option<Unfinished>> {
-    let mut app = App::new(TargetInfo::from(&target), &catalog, color_allowed());
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
-    let poke = Arc::new(Notify::new());
-    let target = Arc::new(target);
-    let catalog = Arc::new(catalog);
-    let monitor = tokio::spawn(monitor::run(
-        target.clone(),
-        catalog.clone(),
-        tx.clone(),
-        poke.clone(),
-    ));
-    let worker = worker::Worker::new(target, catalog, Arc::new(runbook), tx.clone(), poke);
-    spawn_signal_watch(tx.clone());
-    drop(tx);
-    for e in App::init() {
-        worker.run(e);
-    }
-    if let Ok(size) = terminal.size() {
-        update(
-            &mut app,
-            Msg::Resize {
-                width: size.width,
-                height: size.height,
-            },
-        );
-    }
+    let runbook = Arc::new(runbook);
+    let size = terminal.size().ok();
+    let mut s = Session::open(
+        target,
+        catalog,
+        runbook.clone(),
+        options.clock.clone(),
+        size,
+    );
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let result = loop {
-        if let Err(e) = draw(terminal, &app) {
+        if let Err(e) = draw(terminal, &s.app) {
             break Err(Error::io("drawing the screen", e));
         }
         let msg = tokio::select! {
@@ -212,22 +309,44 @@ async fn event_loop(
                 Some(Err(e)) => break Err(Error::io("reading the keyboard", e)),
                 None => break Ok(()),
             },
-            Some(m) = rx.recv() => m,
+            Some(m) = s.rx.recv() => m,
             _ = tick.tick() => Msg::Tick,
         };
-        for e in update_now(&mut app, msg) {
-            worker.run(e);
-        }
+        let mut switch = s.handle(msg);
         // Coalesce: apply everything already queued before the next (single) draw.
-        while let Ok(m) = rx.try_recv() {
-            for e in update_now(&mut app, m) {
-                worker.run(e);
+        while let Ok(m) = s.rx.try_recv() {
+            switch = switch.or(s.handle(m));
+        }
+        if let Some(name) = switch {
+            match other_target(options, &name) {
+                Ok((target, catalog)) => {
+                    let from = s.app.target.name.clone();
+                    s.monitor.abort();
+                    let size = terminal.size().ok();
+                    s = Session::open(
+                        target,
+                        catalog,
+                        runbook.clone(),
+                        options.clock.clone(),
+                        size,
+                    );
+                    s.app.log(
+                        crate::event::Level::Info,
+                        format!("switched from target {from} to {name}"),
+                    );
+                }
+                Err(e) => s
+                    .app
+                    .log(crate::event::Level::Error, format!(":target {name}: {e}")),
             }
         }
-        if app.quit {
+        if s.app.quit {
             break Ok(());
         }
     };
+    let Session {
+        app, monitor, rx, ..
+    } = s;
     monitor.abort();
     abandoned.extend(app.backfills.local.iter().map(|l| l.name.clone()));
     result?;

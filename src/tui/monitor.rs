@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc::UnboundedSender};
 
 use super::app::{BackfillMsg, Monitor, Msg};
+use super::worker::SharedCatalog;
 use crate::backfill::{self, Registry};
 use crate::catalog::Catalog;
 use crate::config::Target;
@@ -28,12 +29,10 @@ pub const RECONNECT_MAX: Duration = Duration::from_secs(30);
 /// Run until the UI's receiver is gone.
 pub async fn run(
     target: Arc<Target>,
-    catalog: Arc<Catalog>,
+    catalog: SharedCatalog,
     tx: UnboundedSender<Msg>,
     poke: Arc<Notify>,
 ) {
-    // Loaded once: the Backfills pane lists what this screen can run.
-    let registry = crate::backfill::registry(&target, &catalog).map_err(|e| e.to_string());
     let mut backoff = RECONNECT_FIRST;
     while !tx.is_closed() {
         let session = tokio::time::timeout(
@@ -44,7 +43,7 @@ pub async fn run(
         let reason = match session {
             Ok(Ok(s)) => {
                 backoff = RECONNECT_FIRST;
-                match poll_loop(&s, &target, &catalog, &registry, &tx, &poke).await {
+                match poll_loop(&s, &target, &catalog, &tx, &poke).await {
                     Some(reason) => reason,
                     None => return,
                 }
@@ -63,26 +62,39 @@ pub async fn run(
         if tx.send(msg).is_err() {
             return;
         }
-        // `r` (a poke) retries at once.
+        // `r` (a poke) retries at once; only a retry that waited its backoff doubles it, so `r`
+        // never makes the next automatic retry wait longer.
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(backoff) => backoff = next_backoff(backoff),
             _ = poke.notified() => {}
         }
-        backoff = (backoff * 2).min(RECONNECT_MAX);
     }
 }
 
+fn next_backoff(backoff: Duration) -> Duration {
+    (backoff * 2).min(RECONNECT_MAX)
+}
+
 /// Poll on `s` until the connection is lost (returns why) or the UI is gone (returns None).
+/// The catalog is read each poll (`r` may have reloaded it); the backfill definitions with it.
 async fn poll_loop(
     s: &Session,
     target: &Target,
-    catalog: &Catalog,
-    registry: &std::result::Result<Registry, String>,
+    shared: &SharedCatalog,
     tx: &UnboundedSender<Msg>,
     poke: &Notify,
 ) -> Option<String> {
+    let mut loaded: Option<(Arc<Catalog>, std::result::Result<Registry, String>)> = None;
     loop {
-        let polled = tokio::time::timeout(POLL_TIMEOUT, poll(s, target, catalog)).await;
+        let catalog = shared.get();
+        let registry = match &loaded {
+            Some((c, r)) if Arc::ptr_eq(c, &catalog) => r,
+            _ => {
+                let r = crate::backfill::registry(target, &catalog).map_err(|e| e.to_string());
+                &loaded.insert((catalog.clone(), r)).1
+            }
+        };
+        let polled = tokio::time::timeout(POLL_TIMEOUT, poll(s, target, &catalog)).await;
         let msg = match polled {
             Ok(Ok(m)) => m,
             Ok(Err(e @ (Error::ConnectionLost { .. } | Error::Unreachable { .. }))) => {
@@ -136,6 +148,12 @@ async fn poll(s: &Session, target: &Target, catalog: &Catalog) -> crate::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        assert_eq!(next_backoff(RECONNECT_FIRST), RECONNECT_FIRST * 2);
+        assert_eq!(next_backoff(RECONNECT_MAX), RECONNECT_MAX);
+    }
 
     #[test]
     fn intervals_are_seconds_not_minutes() {

@@ -24,10 +24,35 @@ use crate::runbook::{self, ChecklistView, Runbook};
 /// The audit `detail.via` of actions started from the TUI.
 const VIA: &str = "tui";
 
+/// The catalog the worker and the monitor use: swapped whole when `r` reloads the files.
+#[derive(Clone)]
+pub struct SharedCatalog(Arc<std::sync::RwLock<Arc<Catalog>>>);
+
+impl SharedCatalog {
+    pub fn new(catalog: Catalog) -> SharedCatalog {
+        SharedCatalog(Arc::new(std::sync::RwLock::new(Arc::new(catalog))))
+    }
+
+    /// The current catalog (a poisoned lock still holds a whole catalog: swaps are one write).
+    pub fn get(&self) -> Arc<Catalog> {
+        match self.0.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn set(&self, catalog: Catalog) {
+        match self.0.write() {
+            Ok(mut c) => *c = Arc::new(catalog),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(catalog),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Worker {
     target: Arc<Target>,
-    catalog: Arc<Catalog>,
+    catalog: SharedCatalog,
     /// The checklists, or why they could not be loaded (shown in the overlay).
     runbook: Arc<std::result::Result<Runbook, String>>,
     tx: UnboundedSender<Msg>,
@@ -40,7 +65,7 @@ pub struct Worker {
 impl Worker {
     pub fn new(
         target: Arc<Target>,
-        catalog: Arc<Catalog>,
+        catalog: SharedCatalog,
         runbook: Arc<std::result::Result<Runbook, String>>,
         tx: UnboundedSender<Msg>,
         poke: Arc<Notify>,
@@ -61,6 +86,16 @@ impl Worker {
             self.poke.notify_one();
             return;
         }
+        if let Effect::Copy(text) = &effect {
+            copy_to_clipboard(text);
+            return;
+        }
+        if effect == Effect::ReloadCatalog {
+            // Reading the files is quick, and done before the poll that follows it uses them.
+            let msg = self.reload_catalog();
+            self.tx.send(msg).ok();
+            return;
+        }
         if effect == Effect::Backfill(BackfillEffect::CancelDryRun) {
             if let Ok(mut t) = self.dry_run.lock()
                 && let Some(t) = t.take()
@@ -79,11 +114,33 @@ impl Worker {
         });
     }
 
+    /// `r`: read the migration files again (new ones appear; a broken catalog keeps the old).
+    fn reload_catalog(&self) -> Msg {
+        let before = self.catalog.get();
+        Msg::CatalogReloaded(match ops::catalog(&self.target) {
+            Ok(c) => {
+                let added = c
+                    .migrations
+                    .iter()
+                    .filter(|m| before.get(m.revision).is_none())
+                    .map(|m| m.revision)
+                    .collect();
+                self.catalog.set(c);
+                Ok(added)
+            }
+            Err(e) => Err(e.to_string()),
+        })
+    }
+
     async fn execute(&self, effect: Effect) -> Option<Msg> {
+        let catalog = self.catalog.get();
         Some(match effect {
-            Effect::Poll => return None,
+            // Handled in `run` or by the event loop (`:target` replaces the whole session).
+            Effect::Poll | Effect::ReloadCatalog | Effect::Copy(_) | Effect::SwitchTarget(_) => {
+                return None;
+            }
             Effect::LoadHistory => Msg::History(
-                ops::history::history(&self.target, &self.catalog, HISTORY_LIMIT)
+                ops::history::history(&self.target, &catalog, HISTORY_LIMIT)
                     .await
                     .map_err(|e| e.to_string()),
             ),
@@ -196,7 +253,7 @@ impl Worker {
         spec: TargetSpec,
     ) -> std::result::Result<migrate::Preview, String> {
         let req = migrate::Request::new(direction, spec, self.policy());
-        migrate::preview_gated(&self.target, &self.catalog, &req)
+        migrate::preview_gated(&self.target, &self.catalog.get(), &req)
             .await
             .map_err(|e| e.to_string())
     }
@@ -209,15 +266,15 @@ impl Worker {
         revision: crate::catalog::Revision,
         shown: &[crate::plan::Drift],
     ) -> crate::Result<crate::ops::accept::Acceptance> {
-        let preview = crate::ops::accept::preview(&self.target, &self.catalog, revision).await?;
+        let catalog = self.catalog.get();
+        let preview = crate::ops::accept::preview(&self.target, &catalog, revision).await?;
         if preview.drift != shown {
             return Err(Error::Refused(format!(
                 "{revision} changed since its diff was shown; nothing was accepted. Review it again."
             )));
         }
         let (reporter, forward) = self.progress();
-        let result =
-            crate::ops::accept::accept(&self.target, &self.catalog, &preview, &reporter).await;
+        let result = crate::ops::accept::accept(&self.target, &catalog, &preview, &reporter).await;
         drop(reporter);
         forward.await.ok();
         result
@@ -229,13 +286,14 @@ impl Worker {
         spec: TargetSpec,
         expect: (crate::catalog::Revision, crate::catalog::Revision),
     ) -> std::result::Result<migrate::Report, Arc<Error>> {
+        let catalog = self.catalog.get();
         // The TUI's gates (lint without override, the production checklist) are checked by the
         // run under the lock, which refuses and audits like any front end.
         let mut req = migrate::Request::new(direction, spec, self.policy());
         req.expect = Some(expect);
         req.detail = serde_json::json!({ "via": VIA });
         let (reporter, forward) = self.progress();
-        let result = migrate::run(&self.target, &self.catalog, &req, &reporter).await;
+        let result = migrate::run(&self.target, &catalog, &req, &reporter).await;
         drop(reporter);
         forward.await.ok();
         result.map_err(Arc::new)
@@ -246,7 +304,7 @@ impl Worker {
     /// A backfill effect with the CLI's own core functions; a run's events arrive as
     /// `Msg::Progress` before its `BackfillMsg::Ran`.
     async fn backfill(&self, effect: BackfillEffect) -> Option<BackfillMsg> {
-        let registry = backfill::registry(&self.target, &self.catalog);
+        let registry = backfill::registry(&self.target, &self.catalog.get());
         let opts = backfill::Options::default();
         Some(match effect {
             BackfillEffect::DryRun { name, purpose } => {
@@ -312,6 +370,35 @@ impl Worker {
         forward.await.ok();
         result.map_err(|e| e.to_string())
     }
+}
+
+/// OSC 52: the terminal (and tmux, and an SSH client's terminal) puts `text` on the clipboard.
+/// Written between frames by the event loop's thread, so it never lands inside a frame.
+fn copy_to_clipboard(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    write!(out, "\x1b]52;c;{}\x07", base64(text.as_bytes())).ok();
+    out.flush().ok();
+}
+
+/// Standard base64 with padding (OSC 52's encoding).
+pub fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// How long a signalled session gets to let go of its locks before we say it did not.

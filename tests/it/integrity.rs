@@ -192,7 +192,7 @@ fn terminate_when_running(url: String, prefix: &'static str) -> std::thread::Joi
         let find = format!(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
              AND application_name LIKE 'pgshift test %' AND state = 'active' \
-             AND query LIKE '{prefix}%'"
+             AND query LIKE '%{prefix}%'"
         );
         wait_until(Duration::from_secs(20), prefix, || {
             first(&url, &find).is_some()

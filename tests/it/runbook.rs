@@ -803,11 +803,11 @@ fn every_front_end_refuses_a_production_upgrade_without_a_fresh_checklist_and_au
     // serve's retry: the same gate, refused with 403 and audited.
     let mut c = pgshift_bare(db.dir.path());
     c.stdin(Stdio::null());
-    let server = Server::start_with(c, Some("tok"));
+    let server = Server::start_with(c, Some("tok-0123456789abcdef"));
     let (code, body) = server.request(
         "POST",
         "/admin/migrations/retry",
-        &["Authorization: Bearer tok"],
+        &["Authorization: Bearer tok-0123456789abcdef"],
     );
     assert_eq!(code, 403, "{body}");
     assert!(body.contains("no pre-deploy checklist passed"), "{body}");
@@ -1059,7 +1059,8 @@ fn serve_retry_audit_row_names_the_caller_and_the_token_id_never_the_token() {
         &[&format!("Authorization: Bearer {token}")],
     );
     assert_eq!(code, 200, "{body}");
-    let caller = db.scalar("SELECT detail->'caller' FROM pgshift_events WHERE action = 'retry'");
+    let caller =
+        db.scalar("SELECT detail->'requested_by' FROM pgshift_events WHERE action = 'retry'");
     let caller: serde_json::Value = serde_json::from_str(&caller).unwrap();
     assert!(
         caller["address"]

@@ -114,3 +114,27 @@ fn sandbox_refuses_a_data_dir_it_did_not_create() {
         "untouched"
     );
 }
+
+/// Issue 12, defect 7: pgshift with nothing configured, run from a directory without
+/// `migrations/`, stops before creating a cluster and says what to do (it left a running cluster
+/// with no demo data and no hint).
+#[test]
+fn a_sandbox_from_a_directory_without_migrations_stops_cleanly_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Run::from(
+        pgshift_bare(dir.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap(),
+    );
+    r.code(2)
+        .stderr_has("the sandbox demo needs the demo catalog")
+        .stderr_has("pass --migrations DIR")
+        .stderr_has("Nothing was started");
+    let state = dir.path().join("state");
+    assert!(
+        !state.join("sandbox").exists(),
+        "no cluster was created: {:?}",
+        std::fs::read_dir(&state).map(|d| d.count())
+    );
+}

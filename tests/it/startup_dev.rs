@@ -67,6 +67,10 @@ fn dev_create_tables_on_production_is_audited_as_refused() {
 fn dev_create_tables_that_works_is_audited_once_as_ok() {
     let db = TestDb::new();
     db.write_migration("0001_ok.up.sql", "CREATE TABLE t1 (id int);");
+    db.write_migration("0001_ok.down.sql", "DROP TABLE t1;");
+    // pgshift's tables exist (created under the lock by an earlier run); history is empty.
+    db.run(&["up"]).ok();
+    db.run(&["down", "--yes"]).ok();
     // Another runner holds the lock: the migration cannot run, the direct creation can.
     let holder = Holder::hold(
         &db,
@@ -83,4 +87,9 @@ fn dev_create_tables_that_works_is_audited_once_as_ok() {
         .filter(|(a, _)| a == "dev_create_tables")
         .collect();
     assert_eq!(dev, vec![("dev_create_tables".into(), "ok".into())]);
+    assert_eq!(
+        db.events().len(),
+        4,
+        "up, down, the failed startup, dev_create_tables"
+    );
 }

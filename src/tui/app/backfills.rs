@@ -88,10 +88,14 @@ impl Stop {
 pub enum BackfillDialog {
     /// `b`: what a run would do; nothing was changed.
     DryRun { dry: Box<DryRun>, scroll: u16 },
-    /// `B`: run it? With the dry run's numbers.
-    ConfirmRun { dry: Box<DryRun>, scroll: u16 },
-    /// `x`: cancel the run?
-    ConfirmCancel { row: Box<Overview> },
+    /// `B`: run it? With the dry run's numbers. On production the name is typed (`typed`).
+    ConfirmRun {
+        dry: Box<DryRun>,
+        scroll: u16,
+        typed: String,
+    },
+    /// `x`: end the run? On production the name is typed.
+    ConfirmCancel { row: Box<Overview>, typed: String },
     /// `q` while runs started here are going: pause them and quit?
     Quit { names: Vec<String> },
 }
@@ -348,6 +352,7 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
             Shown::Running | Shown::Paused | Shown::Interrupted | Shown::Failed => {
                 app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmCancel {
                     row: Box::new(row),
+                    typed: String::new(),
                 }));
                 vec![]
             }
@@ -468,36 +473,97 @@ pub(super) fn on_dialog_key(
             }
             vec![]
         }
-        BackfillDialog::ConfirmRun { dry, scroll } => match action {
-            Some(Action::Confirm) => {
-                let name = dry.name.clone();
-                app.log(Level::Info, format!("backfill {name}: run confirmed"));
-                start_run(app, name, false)
+        BackfillDialog::ConfirmRun { dry, scroll, typed } => {
+            let name = dry.name.clone();
+            let reopen =
+                |typed, scroll| Popup::Backfill(BackfillDialog::ConfirmRun { dry, scroll, typed });
+            match answer(app, &name, typed, action, ev) {
+                Answer::Run => {
+                    app.log(Level::Info, format!("backfill {name}: run confirmed"));
+                    start_run(app, name, false)
+                }
+                Answer::Back => {
+                    app.log(Level::Info, "not confirmed; nothing was run");
+                    vec![]
+                }
+                Answer::Quit => input::on_action(app, Action::Quit),
+                Answer::Stay(typed) => {
+                    let scroll = scroll_by(scroll).unwrap_or(scroll);
+                    app.popup = Some(reopen(typed, scroll));
+                    vec![]
+                }
             }
-            Some(Action::Dismiss) => {
-                app.log(Level::Info, "not confirmed; nothing was run");
-                vec![]
+        }
+        BackfillDialog::ConfirmCancel { row, typed } => {
+            let name = row.name.clone();
+            match answer(app, &name, typed, action, ev) {
+                Answer::Run => stop(app, name, Stop::Cancel),
+                Answer::Back => {
+                    app.log(Level::Info, "not confirmed; the run goes on");
+                    vec![]
+                }
+                Answer::Quit => input::on_action(app, Action::Quit),
+                Answer::Stay(typed) => {
+                    app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmCancel {
+                        row,
+                        typed,
+                    }));
+                    vec![]
+                }
             }
-            Some(Action::Quit) => input::on_action(app, Action::Quit),
-            _ => {
-                let scroll = scroll_by(scroll).unwrap_or(scroll);
-                app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmRun { dry, scroll }));
-                vec![]
-            }
-        },
-        BackfillDialog::ConfirmCancel { row } => match action {
-            Some(Action::Confirm) => stop(app, row.name.clone(), Stop::Cancel),
-            Some(Action::Dismiss) => {
-                app.log(Level::Info, "not confirmed; nothing was cancelled");
-                vec![]
-            }
-            Some(Action::Quit) => input::on_action(app, Action::Quit),
-            _ => {
-                app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmCancel { row }));
-                vec![]
-            }
-        },
+        }
     }
+}
+
+/// What a key does in a backfill confirmation.
+enum Answer {
+    Run,
+    Back,
+    Quit,
+    /// Keep the dialog open, with this much typed.
+    Stay(String),
+}
+
+/// The same rules as every confirmation: `y` runs, `n`/Esc goes back, a bare Enter never runs
+/// (a backfill changes data); on production the backfill's name is typed, then Enter.
+fn answer(
+    app: &mut App,
+    name: &str,
+    mut typed: String,
+    action: Option<Action>,
+    ev: &KeyEvent,
+) -> Answer {
+    use crossterm::event::KeyCode;
+    let typing = app.target.environment.is_production();
+    if action == Some(Action::Quit) {
+        return Answer::Quit;
+    }
+    if ev.code == KeyCode::Esc || (!typing && action == Some(Action::Dismiss)) {
+        return Answer::Back;
+    }
+    match ev.code {
+        KeyCode::Enter if typing => {
+            if input::typed_matches(name, &typed) {
+                return Answer::Run;
+            }
+            app.log(
+                Level::Warn,
+                format!("type {name} exactly to confirm (you typed {typed:?}); nothing was run"),
+            );
+            typed.clear();
+        }
+        KeyCode::Enter => app.log(
+            Level::Warn,
+            "Enter alone does not run this: press y to run it, Esc to cancel",
+        ),
+        KeyCode::Backspace if typing => {
+            typed.pop();
+        }
+        KeyCode::Char(c) if typing && typed.chars().count() < 64 => typed.push(c),
+        KeyCode::Char('y') => return Answer::Run,
+        _ => {}
+    }
+    Answer::Stay(typed)
 }
 
 pub(super) fn on_msg(app: &mut App, m: BackfillMsg) -> Vec<Effect> {
@@ -573,6 +639,7 @@ pub(super) fn on_msg(app: &mut App, m: BackfillMsg) -> Vec<Effect> {
                     app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmRun {
                         dry,
                         scroll: 0,
+                        typed: String::new(),
                     }))
                 }
             }

@@ -590,3 +590,68 @@ fn a_dry_run_finishing_while_another_dialog_is_open_does_not_ask_over_it() {
     assert!(matches!(app.popup, Some(Popup::Help { .. })));
     assert!(logged(&app, "dry run ready; B asks to run it"));
 }
+
+/// Issue 12: on production `B` and `x` need the backfill's name typed; nowhere does a bare Enter
+/// run them; the cancel dialog's `Esc` means "back", as in every dialog.
+#[test]
+fn backfill_run_and_cancel_need_y_or_the_typed_name_on_production() {
+    let mut app = app();
+    select(&mut app, "variants");
+    update(&mut app, key('x'));
+    assert!(
+        update(&mut app, code(KeyCode::Enter)).is_empty(),
+        "bare Enter"
+    );
+    assert!(app.popup.is_some());
+    assert_eq!(
+        update(&mut app, key('y')),
+        effect(BackfillEffect::Stop {
+            name: "variants".into(),
+            stop: Stop::Cancel
+        })
+    );
+    let mut prod = screen::connected(Environment::Production, 3, vec![], vec![], true);
+    update(
+        &mut prod,
+        Msg::Backfill(BackfillMsg::Overview(Ok(sample::rows()))),
+    );
+    update(&mut prod, key('5'));
+    select(&mut prod, "variants");
+    update(&mut prod, key('x'));
+    assert!(update(&mut prod, key('y')).is_empty(), "y is text here");
+    assert!(update(&mut prod, code(KeyCode::Enter)).is_empty());
+    for c in "variants".chars() {
+        update(&mut prod, key(c));
+    }
+    assert_eq!(
+        update(&mut prod, code(KeyCode::Enter)),
+        effect(BackfillEffect::Stop {
+            name: "variants".into(),
+            stop: Stop::Cancel
+        })
+    );
+    select(&mut prod, "cleanup");
+    update(&mut prod, key('B'));
+    dry_ran(
+        &mut prod,
+        "cleanup",
+        DryPurpose::Confirm,
+        sample::dry_run("cleanup"),
+    );
+    assert!(update(&mut prod, key('y')).is_empty());
+    for c in "cleanup".chars() {
+        update(&mut prod, key(c));
+    }
+    // `y` was typed first: "ycleanup" is not the name.
+    assert!(update(&mut prod, code(KeyCode::Enter)).is_empty());
+    for c in "cleanup".chars() {
+        update(&mut prod, key(c));
+    }
+    assert_eq!(
+        update(&mut prod, code(KeyCode::Enter)),
+        effect(BackfillEffect::Run {
+            name: "cleanup".into(),
+            resume: false
+        })
+    );
+}

@@ -98,6 +98,8 @@ pub struct ChecklistState {
     pub notice: Option<LogLine>,
     /// `pgshift health`, checked when the overlay opens.
     pub health: Option<crate::health::Health>,
+    /// `:checklist NAME`: show this one when the checklists arrive.
+    pub wanted: Option<String>,
 }
 
 impl ChecklistState {
@@ -138,7 +140,11 @@ pub fn checks_to_run(view: &ChecklistView) -> VecDeque<String> {
 fn notice(app: &mut App, level: Level, text: impl Into<String>) {
     let text = text.into();
     app.log(level, format!("checklist: {text}"));
-    app.checklists.notice = Some(LogLine { level, text });
+    app.checklists.notice = Some(LogLine {
+        level,
+        text,
+        at: app.now,
+    });
 }
 
 /// `c` on the main screen.
@@ -245,6 +251,7 @@ fn start_check(
     app.checklists.notice = Some(LogLine {
         level: Level::Info,
         text: format!("checking {item}..."),
+        at: app.now,
     });
     vec![Effect::Checklist(ChecklistOp::RunCheck { checklist, item })]
 }
@@ -322,6 +329,7 @@ fn on_prompt_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
                 app.checklists.notice = Some(LogLine {
                     level: Level::Warn,
                     text: format!("type the {} first (Esc cancels)", p.kind.prompt()),
+                    at: app.now,
                 });
                 app.checklists.prompt = Some(p);
                 return vec![];
@@ -362,8 +370,9 @@ pub(super) fn on_loaded(app: &mut App, result: Result<Vec<ChecklistView>, String
         Ok(views) => {
             // Keep the shown checklist by name across reloads; the first time, pre-deploy.
             let want = c
-                .view()
-                .map(|v| v.name.clone())
+                .wanted
+                .take()
+                .or_else(|| c.view().map(|v| v.name.clone()))
                 .unwrap_or_else(|| crate::runbook::definition::PRE_DEPLOY.to_string());
             c.shown = views.iter().position(|v| v.name == want).unwrap_or(0);
             c.views = views;

@@ -13,6 +13,9 @@ pub(super) fn on_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
     if app.filtering {
         return on_filter_key(app, ev);
     }
+    if app.command.is_some() {
+        return super::command::on_key(app, ev);
+    }
     match keys::action(Scope::Main, ev) {
         Some(a) => on_action(app, a),
         None => vec![],
@@ -43,14 +46,28 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         Action::Home => app.move_cursor(focus, Motion::Home),
         Action::End => app.move_cursor(focus, Motion::End),
         Action::Filter => app.filtering = true,
-        Action::Refresh => return vec![Effect::Poll, Effect::LoadHistory],
+        Action::Command => app.command = Some(String::new()),
+        Action::Refresh => return vec![Effect::ReloadCatalog, Effect::Poll, Effect::LoadHistory],
+        Action::Detail => super::detail::open(app),
+        Action::SetTarget if focus != Pane::Revisions => super::detail::open(app),
         Action::Accept => ask_accept(app),
         Action::SetTarget => {
             if focus == Pane::Revisions
                 && let Some(r) = app.selected_revision().map(|r| r.revision)
             {
-                app.target_rev = Some(r);
-                app.log(Level::Info, format!("target revision set to {r}"));
+                match app.current() {
+                    // `u` only goes up: a target at or below current would be ignored by it.
+                    Some(c) if r <= c => app.log(
+                        Level::Warn,
+                        format!(
+                            "{r} is applied (the database is at {c}): t sets an upgrade target above it; D downgrades to the cursor (asks first)"
+                        ),
+                    ),
+                    _ => {
+                        app.target_rev = Some(r);
+                        app.log(Level::Info, format!("target revision set to {r}"));
+                    }
+                }
             }
         }
         Action::Upgrade => {
@@ -232,6 +249,8 @@ fn clear_filter(app: &mut App, pane: Pane) {
 
 fn on_popup_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
     use crossterm::event::KeyCode;
+    // `j` stops where the dialog's last line is at the bottom.
+    let limit = crate::tui::ui::scroll_limit(app, app.size.0, app.size.1).unwrap_or(u16::MAX);
     let Some(popup) = app.popup.take() else {
         return vec![];
     };
@@ -248,7 +267,7 @@ fn on_popup_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
             let scroll = if action == Some(Action::Up) {
                 scroll.saturating_sub(1)
             } else {
-                scroll.saturating_add(1)
+                scroll.saturating_add(1).min(limit)
             };
             app.popup = Some(match popup {
                 Popup::Preview { preview, .. } => Popup::Preview { preview, scroll },
@@ -264,7 +283,8 @@ fn on_popup_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
                 app.popup = Some(popup);
             }
         }
-        Popup::Confirm(c) => return on_confirm_key(app, c, action, ev),
+        Popup::Confirm(c) => return on_confirm_key(app, c, action, ev, limit),
+        Popup::Detail(d) => return super::detail::on_key(app, d, action, ev, limit),
         Popup::Backfill(d) => return super::backfills::on_dialog_key(app, d, action, ev),
     }
     vec![]
@@ -278,6 +298,7 @@ fn on_confirm_key(
     mut c: Confirm,
     action: Option<Action>,
     ev: &KeyEvent,
+    limit: u16,
 ) -> Vec<Effect> {
     use crossterm::event::KeyCode;
     let typing = c.must_type.is_some();
@@ -325,13 +346,13 @@ fn on_confirm_key(
     }
     match ev.code {
         KeyCode::Up => c.scroll = c.scroll.saturating_sub(1),
-        KeyCode::Down => c.scroll = c.scroll.saturating_add(1),
+        KeyCode::Down => c.scroll = c.scroll.saturating_add(1).min(limit),
         KeyCode::Backspace => {
             c.typed.pop();
         }
         KeyCode::Char(ch) if typing && c.typed.len() < 16 => c.typed.push(ch),
         _ if action == Some(Action::Up) => c.scroll = c.scroll.saturating_sub(1),
-        _ if action == Some(Action::Down) => c.scroll = c.scroll.saturating_add(1),
+        _ if action == Some(Action::Down) => c.scroll = c.scroll.saturating_add(1).min(limit),
         _ => {}
     }
     app.popup = Some(Popup::Confirm(c));

@@ -41,6 +41,8 @@ pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
                 reason: first_line(&reason),
                 retry_in_s,
             };
+            // The header counts down from here (the 1 s tick redraws it).
+            app.retry_at = Some(app.now + std::time::Duration::from_secs(retry_in_s));
             vec![]
         }
     }

@@ -349,6 +349,24 @@ pub fn dry_run_lines(d: &DryRun) -> Vec<Line<'static>> {
     lines
 }
 
+/// The prompt of a backfill confirmation: `y` (no bare Enter), or the name typed on production.
+fn confirm_prompt(app: &App, theme: &Theme, name: &str, typed: &str) -> Vec<Line<'static>> {
+    if app.target.environment.is_production() {
+        vec![
+            Line::styled(
+                format!(" Type {name} and press Enter to run it. Esc cancels."),
+                theme.warn(),
+            ),
+            Line::from(vec![
+                Span::raw(" > "),
+                Span::styled(format!("{typed}_"), theme.title(true)),
+            ]),
+        ]
+    } else {
+        vec![Line::from(" y run it · n / Esc cancel · j/k scroll")]
+    }
+}
+
 pub fn dialog_for(app: &App, theme: &Theme, f: &mut Frame, d: &BackfillDialog) {
     match d {
         BackfillDialog::DryRun { dry, scroll } => dialog(
@@ -360,7 +378,7 @@ pub fn dialog_for(app: &App, theme: &Theme, f: &mut Frame, d: &BackfillDialog) {
             vec![Line::from(" Esc close · j/k scroll · B run it (asks)")],
             false,
         ),
-        BackfillDialog::ConfirmRun { dry, scroll } => {
+        BackfillDialog::ConfirmRun { dry, scroll, typed } => {
             let mut title = vec![];
             if app.target.environment.is_production() {
                 title.push(Span::styled(" PRODUCTION ", theme.production()));
@@ -383,13 +401,11 @@ pub fn dialog_for(app: &App, theme: &Theme, f: &mut Frame, d: &BackfillDialog) {
                 Line::from(title),
                 body,
                 *scroll,
-                vec![Line::from(
-                    " y / Enter run it · n / Esc cancel · j/k scroll",
-                )],
-                false,
+                confirm_prompt(app, theme, &dry.name, typed),
+                app.target.environment.is_production(),
             );
         }
-        BackfillDialog::ConfirmCancel { row } => {
+        BackfillDialog::ConfirmCancel { row, typed } => {
             let body = vec![
                 Line::from(format!(
                     "{} on {}: {}, {} / {} rows done",
@@ -408,13 +424,17 @@ pub fn dialog_for(app: &App, theme: &Theme, f: &mut Frame, d: &BackfillDialog) {
                     row.name
                 )),
             ];
+            // `cancel` means "go back" in every dialog; here the action is ending the run.
             dialog(
                 f,
                 theme,
-                Line::styled(format!(" Cancel backfill {}? ", row.name), theme.error()),
+                Line::styled(
+                    format!(" End the run of backfill {}? ", row.name),
+                    theme.error(),
+                ),
                 body,
                 0,
-                vec![Line::from(" y / Enter cancel the run · n / Esc keep it")],
+                confirm_prompt(app, theme, &row.name, typed),
                 true,
             );
         }

@@ -9,10 +9,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
 use super::theme::Theme;
-use super::{centered, cursor_style, short_time, window};
+use super::{centered, cursor_style, window};
 use crate::event::Level;
 use crate::runbook::{ChecklistView, ItemState, ItemView, RunState};
 use crate::tui::app::{App, ChecklistState};
+use crate::tui::clock::Clock;
 
 /// Width of the state column ("needs confirmation").
 const STATE_W: usize = 18;
@@ -60,7 +61,7 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
     f.render_widget(Paragraph::new(heading(c, view, theme)), head);
     items(c, view, theme, f, list);
     f.render_widget(
-        Paragraph::new(details(c, theme)).wrap(Wrap { trim: false }),
+        Paragraph::new(details(c, &app.clock, theme)).wrap(Wrap { trim: false }),
         detail,
     );
     if let Some(p) = &c.prompt {
@@ -207,7 +208,7 @@ fn items(c: &ChecklistState, view: &ChecklistView, theme: &Theme, f: &mut Frame,
     f.render_widget(Paragraph::new(lines), area);
 }
 
-fn details<'a>(c: &ChecklistState, theme: &Theme) -> Vec<Line<'a>> {
+fn details<'a>(c: &ChecklistState, clock: &Clock, theme: &Theme) -> Vec<Line<'a>> {
     let Some(item) = c.selected_item() else {
         return vec![];
     };
@@ -229,7 +230,7 @@ fn details<'a>(c: &ChecklistState, theme: &Theme) -> Vec<Line<'a>> {
         (Some(e), Some(who), Some(at)) => {
             lines.push(Line::from(vec![
                 Span::styled(
-                    format!("{} by {who} at {}: ", item.state.as_str(), short_time(at)),
+                    format!("{} by {who} at {}: ", item.state.as_str(), clock.short(at)),
                     theme.title(false),
                 ),
                 Span::raw(e.lines().collect::<Vec<_>>().join(" | ")),

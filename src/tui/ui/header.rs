@@ -6,55 +6,84 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use super::fit::{Part, fit};
 use super::theme::Theme;
 use crate::tui::app::{App, Health};
 
 const SEP: &str = " │ ";
 
 pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
-    f.render_widget(
-        Paragraph::new(vec![identity(app, theme), position(app, theme)]),
-        area,
-    );
+    let width = area.width as usize;
+    let top = identity(app, theme, width);
+    // Production you cannot miss: the whole top line is the red bar.
+    let top = if app.target.environment.is_production() {
+        top.style(theme.production())
+    } else {
+        top
+    };
+    f.render_widget(Paragraph::new(vec![top, position(app, theme, width)]), area);
 }
 
-fn identity<'a>(app: &'a App, theme: &Theme) -> Line<'a> {
+/// Who we are connected to. At 80 columns the environment, the target and the TLS state stay;
+/// the brand, role, address and server version go first, in that order.
+fn identity<'a>(app: &'a App, theme: &Theme, width: usize) -> Line<'a> {
     let t = &app.target;
-    let mut spans = vec![
-        Span::styled("pgshift ", theme.title(false)),
-        Span::styled(t.name.clone(), theme.title(true)),
-        Span::raw(" "),
+    let mut parts = vec![
+        Part::new(9, vec![Span::styled("pgshift ", theme.title(false))]),
+        Part::new(0, vec![Span::styled(t.name.clone(), theme.title(true))]),
     ];
     let env = t.environment.as_str().to_uppercase();
-    if t.environment.is_production() {
-        spans.push(Span::styled(format!(" {env} "), theme.production()));
-    } else if t.sandbox {
-        spans.push(Span::styled(" SANDBOX ", theme.sandbox()));
-    } else {
-        spans.push(Span::raw(format!("[{}]", t.environment.as_str())));
-    }
-    spans.push(Span::raw(SEP));
-    spans.push(Span::raw(t.address.clone()));
+    parts.push(Part::new(
+        0,
+        if t.environment.is_production() {
+            vec![
+                Span::raw(" "),
+                Span::styled(format!(" {env} "), theme.production()),
+            ]
+        } else if t.sandbox {
+            vec![Span::raw(" "), Span::styled(" SANDBOX ", theme.sandbox())]
+        } else {
+            vec![Span::raw(format!(" [{}]", t.environment.as_str()))]
+        },
+    ));
+    parts.push(Part::new(
+        6,
+        vec![Span::raw(SEP), Span::raw(t.address.clone())],
+    ));
     if let Some(s) = &app.status {
-        spans.push(Span::raw(format!(
-            "{SEP}role {}{SEP}PG {}",
-            s.server.role, s.server.version
-        )));
+        parts.push(Part::new(
+            8,
+            vec![Span::raw(format!("{SEP}role {}", s.server.role))],
+        ));
+        parts.push(Part::new(
+            5,
+            vec![Span::raw(format!("{SEP}PG {}", s.server.version))],
+        ));
         if s.server.read_only {
-            spans.push(Span::styled(" READ ONLY", theme.warn()));
+            parts.push(Part::new(1, vec![Span::styled(" READ ONLY", theme.warn())]));
         }
         if let Some(t) = &s.topology {
-            spans.extend(replication(t, theme));
+            // A standby is as important as the environment; the replicas' lag can go.
+            parts.push(Part::new(
+                if t.is_standby() { 0 } else { 7 },
+                replication(t, theme),
+            ));
         }
         let tls = &s.server.tls;
         if tls.encrypted {
-            spans.push(Span::raw(format!("{SEP}TLS {}", tls.label())));
+            parts.push(Part::new(
+                0,
+                vec![Span::raw(format!("{SEP}TLS {}", tls.label()))],
+            ));
         } else if !tls.unix_socket {
             // Plain text over the network is worth a glance, never silent.
-            spans.push(Span::styled(format!("{SEP}NO TLS"), theme.warn()));
+            parts.push(Part::new(
+                0,
+                vec![Span::styled(format!("{SEP}NO TLS"), theme.warn())],
+            ));
         }
     }
-    Line::from(spans)
+    fit(parts, width)
 }
 
 /// ` │ STANDBY of db1:5432`, or ` │ replicas r1 0.2s, r2 12.3s` (effective replay lag; `?` when
@@ -89,53 +118,95 @@ fn replication<'a>(t: &crate::db::topology::Topology, theme: &Theme) -> Vec<Span
     vec![Span::raw(format!("{SEP}replicas {}", lags.join(", ")))]
 }
 
-fn position<'a>(app: &'a App, theme: &Theme) -> Line<'a> {
-    let mut spans = Vec::new();
+/// Where the database stands. The runner lock's holder stays at 80 columns; the health reason
+/// and the pending count go first.
+fn position<'a>(app: &'a App, theme: &Theme, width: usize) -> Line<'a> {
+    let mut parts = Vec::new();
     match &app.status {
         Some(s) => {
             let target = match app.upgrade_target() {
                 crate::plan::TargetSpec::Revision(r) => r,
                 _ => s.head,
             };
-            spans.push(Span::raw("revision "));
-            spans.push(Span::styled(
-                format!("{} → {}", s.current, target),
-                theme.title(false),
+            parts.push(Part::new(
+                0,
+                vec![
+                    Span::raw("revision "),
+                    Span::styled(format!("{} → {}", s.current, target), theme.title(false)),
+                ],
             ));
             let pending = s.pending.len();
-            spans.push(if pending == 0 {
-                Span::styled(" (up to date)", theme.ok())
-            } else {
-                Span::styled(format!(" ({pending} pending)"), theme.warn())
-            });
-        }
-        None => spans.push(Span::raw("revision unknown")),
-    }
-    spans.push(Span::raw(SEP));
-    spans.push(Span::raw("health "));
-    match &app.health {
-        Health::Connecting => spans.push(Span::raw("connecting…")),
-        Health::Ok => spans.push(Span::styled("OK", theme.ok())),
-        Health::Degraded(why) => spans.push(Span::styled(format!("DEGRADED: {why}"), theme.warn())),
-        Health::Unreachable { reason, retry_in_s } => {
-            spans.push(Span::styled(" UNREACHABLE ", theme.alarm()));
-            spans.push(Span::styled(
-                format!(" retry in {retry_in_s}s, r now: {reason}"),
-                theme.error(),
+            parts.push(Part::new(
+                4,
+                vec![if pending == 0 {
+                    Span::styled(" (up to date)", theme.ok())
+                } else {
+                    Span::styled(format!(" ({pending} pending)"), theme.warn())
+                }],
             ));
         }
+        None => parts.push(Part::new(0, vec![Span::raw("revision unknown")])),
     }
+    parts.extend(health(app, theme));
     if let Some(s) = &app.status {
-        spans.push(Span::raw(SEP));
+        // Who holds the runner lock always shows; that nobody does is the first thing to go.
         match &s.runner_lock {
-            Some(h) => spans.push(Span::styled(
-                format!("runner lock: pid {} {} ({})", h.pid, h.application, h.user),
-                theme.warn(),
+            Some(h) => {
+                parts.push(Part::new(
+                    0,
+                    vec![
+                        Span::raw(SEP),
+                        Span::styled(
+                            format!("runner lock: pid {} {}", h.pid, h.application),
+                            theme.warn(),
+                        ),
+                    ],
+                ));
+                parts.push(Part::new(
+                    6,
+                    vec![Span::styled(format!(" ({})", h.user), theme.warn())],
+                ));
+            }
+            None => parts.push(Part::new(
+                5,
+                vec![Span::raw(SEP), Span::raw("runner lock free")],
             )),
-            None => spans.push(Span::raw("runner lock free")),
         }
     }
-    Line::from(spans)
+    fit(parts, width)
+}
+
+/// The health word (kept) and its reason (dropped first when narrow).
+fn health<'a>(app: &'a App, theme: &Theme) -> Vec<Part<'a>> {
+    let word = |spans| Part::new(0, spans);
+    match &app.health {
+        Health::Connecting => vec![word(vec![Span::raw(SEP), Span::raw("health connecting…")])],
+        Health::Ok => vec![word(vec![
+            Span::raw(SEP),
+            Span::raw("health "),
+            Span::styled("OK", theme.ok()),
+        ])],
+        Health::Degraded(why) => vec![
+            word(vec![
+                Span::raw(SEP),
+                Span::raw("health "),
+                Span::styled("DEGRADED", theme.warn()),
+            ]),
+            Part::elastic(7, Span::styled(format!(": {why}"), theme.warn())),
+        ],
+        Health::Unreachable { reason, .. } => vec![
+            word(vec![
+                Span::raw(SEP),
+                Span::raw("health "),
+                Span::styled(" UNREACHABLE ", theme.alarm()),
+                Span::styled(
+                    format!(" retry in {}s, r now", app.retry_in_s()),
+                    theme.error(),
+                ),
+            ]),
+            Part::elastic(7, Span::styled(format!(": {reason}"), theme.error())),
+        ],
+    }
 }
 
 #[cfg(test)]
@@ -151,7 +222,7 @@ mod tests {
             s.server.tls = tls;
         }
         let theme = Theme::of(&app);
-        let line = identity(&app, &theme);
+        let line = identity(&app, &theme, 200);
         let text = line.spans.iter().map(|s| s.content.as_ref()).collect();
         (text, line.spans.iter().map(|s| s.style).collect())
     }
@@ -162,7 +233,7 @@ mod tests {
         let mut app = sample::connected(Environment::Production, 2, vec![], vec![], true);
         let theme = Theme::of(&app);
         let text_of = |app: &App| -> String {
-            identity(app, &theme)
+            identity(app, &theme, 200)
                 .spans
                 .iter()
                 .map(|s| s.content.to_string())
@@ -186,7 +257,7 @@ mod tests {
             "{}",
             text_of(&app)
         );
-        let line = identity(&app, &theme);
+        let line = identity(&app, &theme, 200);
         let badge = line.spans.iter().find(|s| s.content.contains("STANDBY"));
         assert_eq!(badge.map(|s| s.style), Some(theme.alarm()));
         let replica = |name: &str, lag: Option<f64>, caught_up| Replica {

@@ -5,8 +5,9 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
+use super::fit::{Part, fit};
 use super::theme::Theme;
-use super::{cursor_style, pane_block, short_time, window};
+use super::{cursor_style, pane_block, window};
 use crate::db::audit::Event;
 use crate::tui::app::{App, Pane};
 
@@ -15,7 +16,8 @@ const DETAIL_LINES: u16 = 3;
 
 pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let state = app.pane(Pane::History);
-    let count = format!("{} events", app.history.len());
+    // Row times are in this zone (local unless --utc).
+    let count = format!("{} events ({})", app.history.len(), app.clock.zone);
     let block = pane_block(app, theme, Pane::History, &count);
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -48,7 +50,7 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let lines: Vec<Line> = window(state.selected, state.visible.len(), list.height as usize)
         .map(|i| {
             cursor_style(
-                row(theme, &app.history[state.visible[i]], list.width),
+                row(app, theme, &app.history[state.visible[i]], list.width),
                 i == state.selected,
                 focused,
             )
@@ -59,7 +61,7 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         && let Some(e) = app.selected_event()
     {
         f.render_widget(
-            Paragraph::new(detail(theme, e))
+            Paragraph::new(detail(app, theme, e))
                 .style(theme.dim())
                 .wrap(Wrap { trim: true }),
             detail_area,
@@ -74,43 +76,67 @@ fn rev(r: Option<crate::catalog::Revision>) -> String {
 /// Below this width the day is dropped from the time.
 const WITH_DAY: u16 = 60;
 
-fn row<'a>(theme: &Theme, e: &'a Event, width: u16) -> Line<'a> {
-    let outcome = match e.outcome.as_str() {
-        "ok" => Span::styled("ok     ", theme.ok()),
-        "failed" => Span::styled("FAILED ", theme.error()),
-        other => Span::styled(format!("{other:<7}"), theme.warn()),
+fn row<'a>(app: &App, theme: &Theme, e: &'a Event, width: u16) -> Line<'a> {
+    let (word, style) = outcome(theme, e);
+    let time = if width >= WITH_DAY {
+        app.clock.short(&e.at)
+    } else {
+        app.clock.short(&e.at).split_off(6)
     };
-    let took = e
-        .duration_ms
-        .map(|ms| {
-            if ms < 1000 {
-                format!("{ms}ms")
-            } else {
-                super::age(ms as f64 / 1000.0)
-            }
-        })
-        .unwrap_or_default();
-    Line::from(vec![
-        Span::raw(format!(
-            "{} ",
-            if width >= WITH_DAY {
-                short_time(&e.at)
-            } else {
-                short_time(&e.at).split_off(6)
-            }
-        )),
-        Span::raw(format!("{:<6} ", e.action)),
-        Span::raw(format!("{}→{} ", rev(e.from_revision), rev(e.to_revision))),
-        outcome,
-        Span::raw(format!("{took:>6} ")),
-        Span::raw(e.operator.as_str()),
-    ])
+    let mut parts = vec![
+        Part::new(0, vec![Span::raw(format!("{time} "))]),
+        Part::new(0, vec![Span::raw(format!("{:<6} ", e.action))]),
+    ];
+    if e.from_revision.is_some() || e.to_revision.is_some() {
+        parts.push(Part::new(
+            2,
+            vec![Span::raw(format!(
+                "{}→{} ",
+                rev(e.from_revision),
+                rev(e.to_revision)
+            ))],
+        ));
+    }
+    parts.push(Part::new(
+        0,
+        vec![Span::styled(format!("{word:<6}"), style)],
+    ));
+    // A duration is shown whole or not at all: `72ms` never becomes `72m`.
+    if let Some(ms) = e.duration_ms {
+        parts.push(Part::new(3, vec![Span::raw(format!(" {:>5}", took(ms)))]));
+    }
+    parts.push(Part::elastic(4, Span::raw(format!(" {}", e.operator))));
+    fit(parts, width as usize)
 }
 
-fn detail<'a>(theme: &Theme, e: &'a Event) -> Vec<Line<'a>> {
+/// `72ms`, `1.2s`, `3m12s`: always with its unit.
+pub fn took(ms: i64) -> String {
+    match ms {
+        ..1000 => format!("{}ms", ms.max(0)),
+        1000..10_000 => format!("{:.1}s", ms as f64 / 1000.0),
+        _ => super::age(ms as f64 / 1000.0),
+    }
+}
+
+/// The outcome word: a backfill that ended paused, cancelled or interrupted is not `ok` (its
+/// audit outcome is, since nothing failed, but the work is not done).
+fn outcome(theme: &Theme, e: &Event) -> (String, ratatui::style::Style) {
+    let state = e.detail.get("state").and_then(|s| s.as_str());
+    match (e.outcome.as_str(), state) {
+        ("ok", Some(s @ ("paused" | "cancelled" | "interrupted"))) => (s.to_string(), theme.warn()),
+        ("ok", _) => ("ok".into(), theme.ok()),
+        ("failed", _) => ("FAILED".into(), theme.error()),
+        (other, _) => (other.to_string(), theme.warn()),
+    }
+}
+
+fn detail<'a>(app: &App, theme: &Theme, e: &'a Event) -> Vec<Line<'a>> {
     let mut lines = vec![Line::from(format!(
-        "#{} {} as role {} at {}",
-        e.id, e.operator, e.db_role, e.at
+        "#{} {} as role {} at {} (Enter: all of it)",
+        e.id,
+        e.operator,
+        e.db_role,
+        app.clock.format(&e.at)
     ))];
     if let Some(err) = &e.error {
         let state = e

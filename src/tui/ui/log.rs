@@ -9,7 +9,7 @@ use ratatui::widgets::Paragraph;
 use super::theme::Theme;
 use super::{cursor_style, pane_block, window};
 use crate::event::Level;
-use crate::tui::app::{Activity, App, Health, Pane, Purpose};
+use crate::tui::app::{Activity, App, Health, Pane, Purpose, STATUS_MESSAGE_FOR};
 
 pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let state = app.pane(Pane::Log);
@@ -40,6 +40,20 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
 
 pub fn status_line(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let line = match &app.activity {
+        // Typing a `:` command: the line is its prompt, whatever runs.
+        _ if app.command.is_some() => Line::from(vec![
+            Span::styled(
+                format!(":{}_", app.command.as_deref().unwrap_or("")),
+                theme.title(true),
+            ),
+            Span::styled(
+                format!(
+                    "   {} · Enter runs · Esc drops",
+                    crate::tui::app::command::COMMANDS
+                ),
+                theme.dim(),
+            ),
+        ]),
         Activity::Migrating(p) => {
             let mut spans = vec![Span::styled(
                 format!(" {} {} → {} ", p.direction.verb(), p.from, p.to),
@@ -98,11 +112,22 @@ pub fn status_line(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
                 " database unreachable: showing the last known state (greyed); reconnecting",
                 theme.error(),
             ),
+            // The newest message shows for a while, then the line says ready again.
             _ => match app.log.back() {
-                Some(l) => Line::from(format!(" {}", l.text)),
-                None => Line::from(" ready"),
+                Some(l) if app.now.saturating_duration_since(l.at) < STATUS_MESSAGE_FOR => {
+                    Line::from(format!(" {}", l.text))
+                }
+                _ => Line::from(" ready"),
             },
         },
+    };
+    // Production you cannot miss: the status line says so before anything else.
+    let line = if app.target.environment.is_production() {
+        let mut spans = vec![Span::styled(" PRODUCTION ", theme.production())];
+        spans.extend(line.spans);
+        Line::from(spans).style(line.style)
+    } else {
+        line
     };
     f.render_widget(Paragraph::new(line), area);
 }

@@ -4,6 +4,7 @@
 
 mod backfills;
 mod checklist;
+pub mod fit;
 mod footer;
 mod gates;
 mod header;
@@ -13,6 +14,9 @@ mod log;
 mod popup;
 mod revisions;
 pub mod theme;
+
+pub use history::took;
+pub use popup::scroll_limit;
 
 #[cfg(test)]
 mod tests;
@@ -108,7 +112,10 @@ pub fn pane_block<'a>(app: &App, theme: &Theme, pane: Pane, extra: &str) -> Bloc
         } else {
             BorderType::Plain
         })
-        .border_style(if focused {
+        .border_style(if app.target.environment.is_production() {
+            // Production: every frame is red (the thick border still shows the focus).
+            theme.error()
+        } else if focused {
             theme.focus()
         } else {
             Style::default()
@@ -160,14 +167,6 @@ pub fn age(secs: f64) -> String {
     crate::output::human_duration_s(secs)
 }
 
-/// `2026-11-24T22:47:19.123+00:00` → `11-24 22:47:19` (the year is noise in a pane).
-pub fn short_time(rfc3339: &str) -> String {
-    match (rfc3339.get(5..10), rfc3339.get(11..19)) {
-        (Some(day), Some(time)) => format!("{day} {time}"),
-        _ => rfc3339.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod helper_tests {
     use super::*;
@@ -181,14 +180,5 @@ mod helper_tests {
         assert_eq!(window(3, 4, 10), 0..4);
         assert_eq!(window(0, 0, 10), 0..0);
         assert_eq!(window(5, 10, 0), 0..0);
-    }
-
-    #[test]
-    fn short_time_drops_the_year_and_fraction() {
-        assert_eq!(
-            short_time("2026-11-24T22:47:19.123+00:00"),
-            "11-24 22:47:19"
-        );
-        assert_eq!(short_time("odd"), "odd");
     }
 }

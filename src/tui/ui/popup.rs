@@ -4,9 +4,10 @@
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
 
 use super::centered;
+use super::fit::wrap_all;
 use super::theme::Theme;
 use crate::plan::Plan;
 use crate::tui::app::{Activity, App, Confirm, Pending, Popup};
@@ -24,8 +25,7 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
                 plan.from,
                 plan.to
             );
-            let mut body = super::gates::lines(&preview.verdict, theme, body_width(f));
-            body.extend(plan_lines(plan));
+            let body = preview_lines(preview, theme, f.area().width);
             dialog(
                 f,
                 theme,
@@ -37,6 +37,18 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
             );
         }
         Popup::Confirm(c) => confirm(app, theme, f, c),
+        Popup::Detail(d) => {
+            let body = detail_body(d);
+            dialog(
+                f,
+                theme,
+                Line::styled(format!(" {} ", d.title), theme.title(true)),
+                body,
+                d.scroll,
+                vec![Line::from(DETAIL_PROMPT)],
+                false,
+            );
+        }
         Popup::Backfill(d) => super::backfills::dialog_for(app, theme, f, d),
         Popup::QuitWhileRunning => {
             let body = match (&app.activity, &app.checklists.running) {
@@ -110,7 +122,26 @@ pub fn plan_lines(plan: &Plan) -> Vec<Line<'static>> {
     lines
 }
 
+const DETAIL_PROMPT: &str = " c copy (OSC 52) · j/k scroll · Esc close";
+
+fn detail_body(d: &crate::tui::app::detail::Detail) -> Vec<Line<'static>> {
+    d.lines.iter().map(|l| Line::from(l.clone())).collect()
+}
+
+/// A dialog's parts before drawing.
+struct Content {
+    title: Line<'static>,
+    body: Vec<Line<'static>>,
+    prompt: Vec<Line<'static>>,
+    alarm: bool,
+}
+
 fn confirm(app: &App, theme: &Theme, f: &mut Frame, c: &Confirm) {
+    let d = confirm_content(app, theme, c, f.area().width);
+    dialog(f, theme, d.title, d.body, c.scroll, d.prompt, d.alarm);
+}
+
+fn confirm_content(app: &App, theme: &Theme, c: &Confirm, screen_width: u16) -> Content {
     let production = app.target.environment.is_production();
     let mut title = vec![];
     if production {
@@ -119,8 +150,7 @@ fn confirm(app: &App, theme: &Theme, f: &mut Frame, c: &Confirm) {
     let (heading, body, destructive) = match &c.pending {
         Pending::Migrate(preview) => {
             let plan = &preview.plan;
-            let mut body = super::gates::lines(&preview.verdict, theme, body_width(f));
-            body.extend(plan_lines(plan));
+            let body = preview_lines(preview, theme, screen_width);
             (
                 format!(
                     " {} {} → {} on {}: this SQL will run ",
@@ -213,15 +243,12 @@ fn confirm(app: &App, theme: &Theme, f: &mut Frame, c: &Confirm) {
             " y / Enter run it · n / Esc cancel · j/k scroll",
         )],
     };
-    dialog(
-        f,
-        theme,
-        Line::from(title),
+    Content {
+        title: Line::from(title),
         body,
-        c.scroll,
         prompt,
-        destructive,
-    );
+        alarm: destructive,
+    }
 }
 
 /// A gate will refuse the confirmed run (it is checked again, and audited, when it runs).
@@ -229,11 +256,58 @@ fn refused(c: &Confirm) -> bool {
     matches!(&c.pending, Pending::Migrate(p) if p.verdict.is_refused())
 }
 
-/// The text width inside a [`dialog`] on this frame.
-fn body_width(f: &Frame) -> usize {
-    usize::from(centered(f.area(), 100, 1).width.saturating_sub(2))
+/// What the gates say, then the plan's steps and SQL (the preview and the confirmation).
+fn preview_lines(
+    preview: &crate::ops::migrate::Preview,
+    theme: &Theme,
+    screen_width: u16,
+) -> Vec<Line<'static>> {
+    let mut body = super::gates::lines(&preview.verdict, theme, inner_width(screen_width));
+    body.extend(plan_lines(&preview.plan));
+    body
 }
 
+/// The text width inside a [`dialog`] on a screen this wide.
+fn inner_width(screen_width: u16) -> usize {
+    usize::from(
+        DIALOG_WIDTH
+            .min(screen_width.saturating_sub(2))
+            .saturating_sub(2),
+    )
+}
+
+/// How far the open dialog scrolls on a `width`×`height` screen before its last line is at the
+/// bottom (`j` stops there). `None` when the dialog does not scroll.
+pub fn scroll_limit(app: &App, width: u16, height: u16) -> Option<u16> {
+    let theme = Theme::of(app);
+    let (rows, prompt) = match app.popup.as_ref()? {
+        Popup::Help { .. } => (help_lines(&theme, width).len(), 0),
+        Popup::Detail(d) => (wrapped_rows(detail_body(d), width), 1),
+        Popup::Preview { preview, .. } => (
+            wrapped_rows(preview_lines(preview, &theme, width), width),
+            1,
+        ),
+        Popup::Confirm(c) => {
+            let d = confirm_content(app, &theme, c, width);
+            (wrapped_rows(d.body, width), d.prompt.len())
+        }
+        Popup::Backfill(_) | Popup::QuitWhileRunning => return None,
+    };
+    // The dialog's height: its content, at most the screen less a margin, less frame and prompt.
+    let shown = (rows + prompt + 3).min(height.saturating_sub(2) as usize);
+    let text = shown.saturating_sub(2 + prompt) as u16;
+    Some(body_scroll_limit(rows, text))
+}
+
+fn wrapped_rows(body: Vec<Line<'_>>, width: u16) -> usize {
+    wrap_all(&body, inner_width(width), 2).len()
+}
+
+/// Widest a dialog gets; narrower screens get all but a column each side.
+const DIALOG_WIDTH: u16 = 100;
+
+/// A framed dialog: the body wraps (SQL and long lines are never cut; continuation lines keep
+/// their indent) and scrolls, stopping at its end; the prompt stays at the bottom.
 pub(super) fn dialog(
     f: &mut Frame,
     theme: &Theme,
@@ -243,7 +317,12 @@ pub(super) fn dialog(
     prompt: Vec<Line>,
     alarm: bool,
 ) {
-    let area = centered(f.area(), 100, (body.len() + prompt.len() + 3) as u16);
+    let screen = f.area();
+    let inner_w = DIALOG_WIDTH
+        .min(screen.width.saturating_sub(2))
+        .saturating_sub(2);
+    let body = wrap_all(&body, inner_w as usize, 2);
+    let area = centered(screen, DIALOG_WIDTH, (body.len() + prompt.len() + 3) as u16);
     f.render_widget(Clear, area);
     let block = Block::default()
         .borders(Borders::ALL)
@@ -255,11 +334,22 @@ pub(super) fn dialog(
     let [text, bottom] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(prompt.len() as u16)])
             .areas(inner);
+    let scroll = scroll.min(body_scroll_limit(body.len(), text.height));
     f.render_widget(Paragraph::new(body).scroll((scroll, 0)), text);
     f.render_widget(Paragraph::new(prompt), bottom);
 }
 
-fn help(theme: &Theme, f: &mut Frame, scroll: u16) {
+/// The furthest a body of `rows` wrapped rows scrolls in `height` rows: its last row at the bottom.
+pub fn body_scroll_limit(rows: usize, height: u16) -> u16 {
+    rows.saturating_sub(height as usize).min(u16::MAX as usize) as u16
+}
+
+const HELP_WIDTH: u16 = 110;
+/// Columns between a help line's indent and its description (`keys` padded to 14).
+const HELP_KEYS: usize = 14;
+
+/// The help overlay's lines, wrapped to `width` (continuations under the description column).
+fn help_lines(theme: &Theme, width: u16) -> Vec<Line<'static>> {
     let g = theme.glyphs();
     let mut lines = Vec::new();
     for scope in [Scope::Main, Scope::Checklist, Scope::Dialog] {
@@ -286,7 +376,13 @@ fn help(theme: &Theme, f: &mut Frame, scroll: u16) {
     lines.push(Line::from(
         "  health: OK, DEGRADED (needs attention), UNREACHABLE (greyed: last known state)",
     ));
-    let area = centered(f.area(), 110, lines.len() as u16 + 3);
+    let inner_w = HELP_WIDTH.min(width.saturating_sub(2)).saturating_sub(2);
+    wrap_all(&lines, inner_w as usize, HELP_KEYS)
+}
+
+fn help(theme: &Theme, f: &mut Frame, scroll: u16) {
+    let lines = help_lines(theme, f.area().width);
+    let area = centered(f.area(), HELP_WIDTH, lines.len() as u16 + 3);
     f.render_widget(Clear, area);
     let block = Block::default()
         .borders(Borders::ALL)
@@ -295,10 +391,6 @@ fn help(theme: &Theme, f: &mut Frame, scroll: u16) {
         .title(" Help (Esc closes, j/k scroll) ");
     let inner = block.inner(area);
     f.render_widget(block, area);
-    f.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .scroll((scroll, 0)),
-        inner,
-    );
+    let scroll = scroll.min(body_scroll_limit(lines.len(), inner.height));
+    f.render_widget(Paragraph::new(lines).scroll((scroll, 0)), inner);
 }

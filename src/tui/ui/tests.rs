@@ -428,6 +428,145 @@ fn long_revision_names_are_cut_not_wrapped() {
     );
 }
 
+/// Issue 12, defect 6: at 80 columns the header keeps the environment, target, TLS state and the
+/// lock holder whole (the brand, role, address and version go first, never half of `15.20`);
+/// durations keep their unit; a long statement in a confirmation wraps instead of being cut.
+/// At 160×45 everything fits.
+#[test]
+fn truncation_never_changes_meaning() {
+    let mut events = history();
+    events[0].duration_ms = Some(72);
+    let mut app = sample::connected(Environment::Production, 3, events, vec![], true);
+    if let Some(s) = app.status.as_mut() {
+        s.server.version = "15.20".into();
+        s.server.tls = crate::tls::TlsState {
+            mode: crate::tls::SslMode::VerifyFull,
+            encrypted: true,
+            protocol: Some("TLSv1.3"),
+            verified: crate::tls::Verified::Full,
+            unix_socket: false,
+        };
+        s.runner_lock = Some(sample::holder());
+    }
+    let sql = "UPDATE proposals SET variants = jsonb_build_object('default', jsonb_build_object('title', title, 'created_by', 'migration 0004')) WHERE variants IS NULL AND title IS NOT NULL AND id BETWEEN 1 AND 1000000;";
+    let plan = crate::plan::Plan {
+        direction: Direction::Up,
+        from: Revision(3),
+        to: Revision(4),
+        steps: vec![crate::plan::Step {
+            revision: Revision(4),
+            name: "fill_variants".into(),
+            direction: Direction::Up,
+            sql: sql.into(),
+            no_transaction: false,
+            checksum: 0,
+            down: None,
+            out_of_order: false,
+        }],
+    };
+    let screen = |app: &App, w, h| {
+        let t = terminal(app, w, h);
+        let b = t.backend().buffer().clone();
+        let rows: Vec<String> = (0..h)
+            .map(|y| (0..w).map(|x| b[(x, y)].symbol().to_string()).collect())
+            .collect();
+        (t, rows)
+    };
+    let (t, rows) = screen(&app, 80, 24);
+    insta::assert_snapshot!("truncation_main_80x24", t.backend());
+    assert!(rows[0].contains("orders  PRODUCTION"), "{}", rows[0]);
+    assert!(rows[0].contains("TLS verify-full"), "{}", rows[0]);
+    assert!(
+        !rows[0].contains("PG 15.2 ") && !rows[0].ends_with("PG 15.2"),
+        "{}",
+        rows[0]
+    );
+    assert!(rows[1].contains("runner lock: pid 5150"), "{}", rows[1]);
+    assert!(rows.iter().any(|r| r.contains("72ms")), "{rows:?}");
+    assert!(!rows.iter().any(|r| r.contains("72m│")), "{rows:?}");
+    // Production: the top line is the red bar.
+    assert_eq!(t.backend().buffer()[(70, 0)].bg, Color::Red);
+    let (t, rows) = screen(&app, 160, 45);
+    insta::assert_snapshot!("truncation_main_160x45", t.backend());
+    assert!(rows[0].contains("PG 15.20"), "{}", rows[0]);
+    update(
+        &mut app,
+        Msg::Planned {
+            purpose: Purpose::Confirm,
+            result: Ok(sample::preview(plan)),
+        },
+    );
+    for (w, h) in [(80, 24), (160, 45)] {
+        let (t, rows) = screen(&app, w, h);
+        insta::assert_snapshot!(format!("truncation_confirm_{w}x{h}"), t.backend());
+        let text = rows.join(" ");
+        assert!(
+            text.contains("1000000;"),
+            "the statement's end is on screen at {w}x{h}:\n{}",
+            rows.join("\n")
+        );
+    }
+}
+
+fn rows_of(app: &App, w: u16, h: u16) -> Vec<String> {
+    let t = terminal(app, w, h);
+    let b = t.backend().buffer().clone();
+    (0..h)
+        .map(|y| (0..w).map(|x| b[(x, y)].symbol().to_string()).collect())
+        .collect()
+}
+
+/// Issue 12, defect 7: a backfill that ended paused or cancelled is not `ok` in History.
+#[test]
+fn paused_and_cancelled_backfills_are_not_ok_in_history() {
+    let mut paused = sample::event(2, "backfill hashes", 0, 0, "ok");
+    paused.from_revision = None;
+    paused.to_revision = None;
+    paused.detail = serde_json::json!({"state": "paused"});
+    let mut cancelled = paused.clone();
+    cancelled.id = 1;
+    cancelled.detail = serde_json::json!({"state": "cancelled"});
+    let app = sample::connected(
+        Environment::Development,
+        3,
+        vec![paused, cancelled],
+        vec![],
+        true,
+    );
+    let rows = rows_of(&app, 120, 40);
+    assert!(
+        rows.iter().any(|r| r.contains("backfill hashes paused")),
+        "{rows:#?}"
+    );
+    assert!(
+        rows.iter().any(|r| r.contains("backfill hashes cancelled")),
+        "{rows:#?}"
+    );
+    assert!(
+        !rows.iter().any(|r| r.contains("backfill hashes ok")),
+        "{rows:#?}"
+    );
+}
+
+/// Issue 12, defect 7: the status line shows the newest message for a while, then `ready`.
+#[test]
+fn status_line_messages_clear_after_a_while() {
+    let mut app = sample::connected(Environment::Development, 3, vec![], vec![], true);
+    app.log(crate::event::Level::Info, "target revision set to 0004");
+    let status = |app: &App| rows_of(app, 80, 24)[22].clone();
+    assert!(status(&app).contains("target revision set to 0004"));
+    app.now += crate::tui::app::STATUS_MESSAGE_FOR;
+    assert_eq!(status(&app).trim(), "ready");
+}
+
+#[test]
+fn detail_of_a_failed_event() {
+    let mut app = sample::connected(Environment::Production, 3, history(), vec![], true);
+    key(&mut app, '2');
+    key(&mut app, 'v');
+    snapshot("detail_failed_event", &app);
+}
+
 #[test]
 fn confirm_upgrade_shows_lint_findings_and_refusing_gates_before_yes() {
     let mut app = sample::connected(Environment::Production, 3, history(), vec![], true);
