@@ -48,6 +48,18 @@ pub struct DbFailure {
 }
 
 impl DbFailure {
+    /// A server error with just a SQLSTATE and a message (for classifying tests).
+    #[cfg(test)]
+    pub(crate) fn server(state: &str, message: &str) -> Self {
+        DbFailure {
+            sqlstate: Some(state.into()),
+            message: message.into(),
+            detail: None,
+            hint: None,
+            line: None,
+        }
+    }
+
     pub fn from_pg(err: &tokio_postgres::Error, sql: Option<&str>) -> Self {
         match err.as_db_error() {
             Some(db) => {

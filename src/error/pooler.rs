@@ -70,13 +70,7 @@ mod tests {
     use super::*;
 
     fn failure(state: &str, message: &str) -> DbFailure {
-        DbFailure {
-            sqlstate: Some(state.into()),
-            message: message.into(),
-            detail: None,
-            hint: None,
-            line: None,
-        }
+        DbFailure::server(state, message)
     }
 
     #[test]
