@@ -8,23 +8,11 @@ use crate::catalog::{Catalog, Revision};
 use crate::config::{Environment, Target};
 use crate::db::indexes::{self, InvalidIndex};
 use crate::db::topology::{self, Topology};
-use crate::db::{Session, history, schema};
+use crate::db::{Session, history};
 use crate::error::{Error, ExitCode, Result};
 use crate::plan::{self, Drift};
 use crate::remedy::{self as diagnose, Finding};
 use crate::text::first_line;
-
-/// The last migration run (`up`, `down`, `startup`, `retry`) and how it ended.
-const LAST_MIGRATION_EVENT: &str =
-    "SELECT action, outcome, coalesce(error, ''), at, operator, detail->>'sqlstate',
-       (detail->>'backend_pid')::int4
-FROM pgshift_events WHERE action IN ('up', 'down', 'startup', 'retry')
-ORDER BY id DESC LIMIT 1";
-
-/// Each backfill's newest real (not dry) run.
-const LATEST_BACKFILLS: &str =
-    "SELECT DISTINCT ON (name) name, state, rows_done, last_error, finished_at IS NOT NULL
-FROM pgshift_backfill_runs WHERE NOT dry_run ORDER BY name, id DESC";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -443,33 +431,27 @@ fn migrations(
 
 /// The last migration run, if it did not end ok.
 async fn last_failure(s: &Session) -> Result<Option<LastFailure>> {
-    if !schema::exists(s, "pgshift_events").await? {
+    use crate::db::audit::{self, Outcome};
+    let Some(run) = audit::last_migration_run(s).await? else {
         return Ok(None);
-    }
-    let row = s
-        .client
-        .query_opt(LAST_MIGRATION_EVENT, &[])
-        .await
-        .map_err(|e| Error::db("reading the last migration event", &e))?;
-    let Some(r) = row else { return Ok(None) };
-    let mut failure = LastFailure {
-        action: r.get(0),
-        outcome: r.get(1),
-        error: r.get(2),
-        at: crate::db::rfc3339(r.get(3)),
-        operator: r.get(4),
-        sqlstate: r.get(5),
     };
-    match crate::db::audit::Outcome::from_db(&failure.outcome) {
-        crate::db::audit::Outcome::Ok => return Ok(None),
+    let mut failure = LastFailure {
+        action: run.action,
+        outcome: run.outcome.to_string(),
+        error: run.error,
+        at: run.at,
+        operator: run.operator,
+        sqlstate: run.sqlstate,
+    };
+    match run.outcome {
+        Outcome::Ok => return Ok(None),
         // A run under way is not a failure; one whose process is gone is.
-        crate::db::audit::Outcome::Started => {
-            let pid: Option<i32> = r.get(6);
-            if pid.is_some() && pid == crate::db::audit::live_runner(s).await? {
+        Outcome::Started => {
+            if run.backend_pid.is_some() && run.backend_pid == audit::live_runner(s).await? {
                 return Ok(None);
             }
-            failure.outcome = crate::db::audit::Outcome::Interrupted.to_string();
-            failure.error = crate::db::audit::INTERRUPTED.into();
+            failure.outcome = Outcome::Interrupted.to_string();
+            failure.error = audit::INTERRUPTED.into();
         }
         _ => {}
     }
@@ -484,31 +466,19 @@ pub async fn backfills(s: &Session) -> BackfillsHealth {
         runs: vec![],
         error: Some(e),
     };
-    match schema::exists(s, "pgshift_backfill_runs").await {
-        Ok(false) => {
-            return BackfillsHealth {
-                state: BackfillState::None,
-                runs: vec![],
-                error: None,
-            };
-        }
-        Ok(true) => {}
+    let runs: Vec<BackfillRun> = match crate::db::backfill_runs::latest_all(s).await {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|r| BackfillRun {
+                name: r.name,
+                state: r.state.as_str().to_string(),
+                rows_done: r.rows_done,
+                last_error: r.last_error,
+                finished: r.finished_at.is_some(),
+            })
+            .collect(),
         Err(e) => return unknown(e.to_string()),
-    }
-    let rows = match s.client.query(LATEST_BACKFILLS, &[]).await {
-        Ok(r) => r,
-        Err(e) => return unknown(Error::db("reading pgshift_backfill_runs", &e).to_string()),
     };
-    let runs: Vec<BackfillRun> = rows
-        .iter()
-        .map(|r| BackfillRun {
-            name: r.get(0),
-            state: r.get(1),
-            rows_done: r.get(2),
-            last_error: r.get(3),
-            finished: r.get(4),
-        })
-        .collect();
     let state = if runs.is_empty() {
         BackfillState::None
     } else if runs.iter().any(BackfillRun::is_failed) {
