@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use crate::catalog::{Catalog, Revision};
 use crate::config::{Environment, Target};
+use crate::db::audit::{self, Outcome};
+use crate::db::backfill_runs::{self, RunState};
 use crate::db::indexes::{self, InvalidIndex};
 use crate::db::topology::{self, Topology};
 use crate::db::{Session, history};
@@ -98,7 +100,7 @@ pub struct DatabaseHealth {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LastFailure {
     pub action: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub at: String,
     pub operator: String,
     pub error: String,
@@ -133,7 +135,7 @@ pub enum BackfillState {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BackfillRun {
     pub name: String,
-    pub state: String,
+    pub state: RunState,
     pub rows_done: i64,
     pub last_error: Option<String>,
     pub finished: bool,
@@ -141,8 +143,7 @@ pub struct BackfillRun {
 
 impl BackfillRun {
     pub fn is_failed(&self) -> bool {
-        let s = self.state.to_ascii_lowercase();
-        s.contains("fail") || s == "error" || s == "aborted"
+        self.state == RunState::Failed
     }
 }
 
@@ -431,13 +432,12 @@ fn migrations(
 
 /// The last migration run, if it did not end ok.
 async fn last_failure(s: &Session) -> Result<Option<LastFailure>> {
-    use crate::db::audit::{self, Outcome};
     let Some(run) = audit::last_migration_run(s).await? else {
         return Ok(None);
     };
     let mut failure = LastFailure {
         action: run.action,
-        outcome: run.outcome.to_string(),
+        outcome: run.outcome,
         error: run.error,
         at: run.at,
         operator: run.operator,
@@ -450,7 +450,7 @@ async fn last_failure(s: &Session) -> Result<Option<LastFailure>> {
             if run.backend_pid.is_some() && run.backend_pid == audit::live_runner(s).await? {
                 return Ok(None);
             }
-            failure.outcome = Outcome::Interrupted.to_string();
+            failure.outcome = Outcome::Interrupted;
             failure.error = audit::INTERRUPTED.into();
         }
         _ => {}
@@ -466,12 +466,12 @@ pub async fn backfills(s: &Session) -> BackfillsHealth {
         runs: vec![],
         error: Some(e),
     };
-    let runs: Vec<BackfillRun> = match crate::db::backfill_runs::latest_all(s).await {
+    let runs: Vec<BackfillRun> = match backfill_runs::latest_all(s).await {
         Ok(rows) => rows
             .into_iter()
             .map(|r| BackfillRun {
                 name: r.name,
-                state: r.state.as_str().to_string(),
+                state: r.state,
                 rows_done: r.rows_done,
                 last_error: r.last_error,
                 finished: r.finished_at.is_some(),
@@ -595,7 +595,7 @@ fn judge(h: &mut Health, target: &Target, catalog_error: Option<crate::catalog::
                 format!(
                     "{} ({})",
                     r.name,
-                    r.last_error.as_deref().unwrap_or(&r.state)
+                    r.last_error.as_deref().unwrap_or(r.state.as_str())
                 )
             })
             .collect();

@@ -124,15 +124,10 @@ impl Signal {
 }
 
 /// `pg_cancel_backend` / `pg_terminate_backend` of a blocker. Returns whether the signal was sent.
-pub async fn signal(s: &Session, pid: i32, terminate: bool) -> Result<bool> {
-    let sql = if terminate {
-        Signal::Terminate.query()
-    } else {
-        Signal::Cancel.query()
-    };
+pub async fn signal(s: &Session, pid: i32, signal: Signal) -> Result<bool> {
     let row = s
         .client
-        .query_one(sql, &[&pid])
+        .query_one(signal.query(), &[&pid])
         .await
         .map_err(|e| Error::db(format!("signalling pid {pid}"), &e))?;
     Ok(row.get(0))
