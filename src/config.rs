@@ -13,6 +13,10 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
+pub mod tls_params;
+
+use tls_params::{SslMode, TlsSettings};
+
 pub const SANDBOX_TARGET: &str = "sandbox";
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -203,7 +207,7 @@ mod opt_millis {
 pub struct ConnInfo {
     pub pg: tokio_postgres::Config,
     /// sslmode/sslrootcert, kept here because tokio-postgres knows only part of libpq's set.
-    pub tls: crate::tls::TlsSettings,
+    pub tls: TlsSettings,
 }
 
 impl ConnInfo {
@@ -216,9 +220,9 @@ impl ConnInfo {
                 crate::secrets::redact(url)
             ))
         };
-        let (rest, given) = crate::tls::params::split(url).map_err(bad)?;
+        let (rest, given) = tls_params::split(url).map_err(bad)?;
         let pg: tokio_postgres::Config = rest.parse().map_err(|e| bad(format!("{e}")))?;
-        let tls = crate::tls::TlsSettings::with_env_defaults(given).map_err(bad)?;
+        let tls = TlsSettings::with_env_defaults(given).map_err(bad)?;
         Ok(ConnInfo { pg, tls })
     }
 
@@ -555,7 +559,7 @@ pub fn build_target(name: &str, t: &TargetConfig, o: &Overrides, source: &str) -
         conn.pg.dbname(d);
     }
     if let Some(m) = &t.sslmode {
-        conn.tls.mode = crate::tls::SslMode::parse(m).map_err(config_err)?;
+        conn.tls.mode = SslMode::parse(m).map_err(config_err)?;
     }
     if let Some(p) = &t.sslrootcert {
         conn.tls.root_cert = Some(p.clone());
@@ -729,7 +733,7 @@ fn libpq_defaults() -> Result<ConnInfo> {
     if let Some(t) = env("PGCONNECT_TIMEOUT").and_then(|t| t.parse().ok()) {
         pg.connect_timeout(Duration::from_secs(t));
     }
-    let tls = crate::tls::TlsSettings::with_env_defaults(Default::default())
+    let tls = TlsSettings::with_env_defaults(Default::default())
         .map_err(|e| Error::Usage(format!("PG* environment: {e}")))?;
     Ok(ConnInfo { pg, tls })
 }

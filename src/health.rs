@@ -6,25 +6,15 @@ use std::time::Instant;
 
 use crate::catalog::{Catalog, Revision};
 use crate::config::{Environment, Target};
+use crate::db::audit::{self, Outcome};
+use crate::db::backfill_runs::{self, RunState};
 use crate::db::indexes::{self, InvalidIndex};
 use crate::db::topology::{self, Topology};
-use crate::db::{Session, history, schema};
+use crate::db::{Session, history};
 use crate::error::{Error, ExitCode, Result};
 use crate::plan::{self, Drift};
 use crate::remedy::{self as diagnose, Finding};
 use crate::text::first_line;
-
-/// The last migration run (`up`, `down`, `startup`, `retry`) and how it ended.
-const LAST_MIGRATION_EVENT: &str =
-    "SELECT action, outcome, coalesce(error, ''), at, operator, detail->>'sqlstate',
-       (detail->>'backend_pid')::int4
-FROM pgshift_events WHERE action IN ('up', 'down', 'startup', 'retry')
-ORDER BY id DESC LIMIT 1";
-
-/// Each backfill's newest real (not dry) run.
-const LATEST_BACKFILLS: &str =
-    "SELECT DISTINCT ON (name) name, state, rows_done, last_error, finished_at IS NOT NULL
-FROM pgshift_backfill_runs WHERE NOT dry_run ORDER BY name, id DESC";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -110,7 +100,7 @@ pub struct DatabaseHealth {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct LastFailure {
     pub action: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub at: String,
     pub operator: String,
     pub error: String,
@@ -145,7 +135,7 @@ pub enum BackfillState {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BackfillRun {
     pub name: String,
-    pub state: String,
+    pub state: RunState,
     pub rows_done: i64,
     pub last_error: Option<String>,
     pub finished: bool,
@@ -153,8 +143,7 @@ pub struct BackfillRun {
 
 impl BackfillRun {
     pub fn is_failed(&self) -> bool {
-        let s = self.state.to_ascii_lowercase();
-        s.contains("fail") || s == "error" || s == "aborted"
+        self.state == RunState::Failed
     }
 }
 
@@ -443,33 +432,26 @@ fn migrations(
 
 /// The last migration run, if it did not end ok.
 async fn last_failure(s: &Session) -> Result<Option<LastFailure>> {
-    if !schema::exists(s, "pgshift_events").await? {
+    let Some(run) = audit::last_migration_run(s).await? else {
         return Ok(None);
-    }
-    let row = s
-        .client
-        .query_opt(LAST_MIGRATION_EVENT, &[])
-        .await
-        .map_err(|e| Error::db("reading the last migration event", &e))?;
-    let Some(r) = row else { return Ok(None) };
-    let mut failure = LastFailure {
-        action: r.get(0),
-        outcome: r.get(1),
-        error: r.get(2),
-        at: crate::db::rfc3339(r.get(3)),
-        operator: r.get(4),
-        sqlstate: r.get(5),
     };
-    match crate::db::audit::Outcome::from_db(&failure.outcome) {
-        crate::db::audit::Outcome::Ok => return Ok(None),
+    let mut failure = LastFailure {
+        action: run.action,
+        outcome: run.outcome,
+        error: run.error,
+        at: run.at,
+        operator: run.operator,
+        sqlstate: run.sqlstate,
+    };
+    match run.outcome {
+        Outcome::Ok => return Ok(None),
         // A run under way is not a failure; one whose process is gone is.
-        crate::db::audit::Outcome::Started => {
-            let pid: Option<i32> = r.get(6);
-            if pid.is_some() && pid == crate::db::audit::live_runner(s).await? {
+        Outcome::Started => {
+            if run.backend_pid.is_some() && run.backend_pid == audit::live_runner(s).await? {
                 return Ok(None);
             }
-            failure.outcome = crate::db::audit::Outcome::Interrupted.to_string();
-            failure.error = crate::db::audit::INTERRUPTED.into();
+            failure.outcome = Outcome::Interrupted;
+            failure.error = audit::INTERRUPTED.into();
         }
         _ => {}
     }
@@ -484,31 +466,19 @@ pub async fn backfills(s: &Session) -> BackfillsHealth {
         runs: vec![],
         error: Some(e),
     };
-    match schema::exists(s, "pgshift_backfill_runs").await {
-        Ok(false) => {
-            return BackfillsHealth {
-                state: BackfillState::None,
-                runs: vec![],
-                error: None,
-            };
-        }
-        Ok(true) => {}
+    let runs: Vec<BackfillRun> = match backfill_runs::latest_all(s).await {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|r| BackfillRun {
+                name: r.name,
+                state: r.state,
+                rows_done: r.rows_done,
+                last_error: r.last_error,
+                finished: r.finished_at.is_some(),
+            })
+            .collect(),
         Err(e) => return unknown(e.to_string()),
-    }
-    let rows = match s.client.query(LATEST_BACKFILLS, &[]).await {
-        Ok(r) => r,
-        Err(e) => return unknown(Error::db("reading pgshift_backfill_runs", &e).to_string()),
     };
-    let runs: Vec<BackfillRun> = rows
-        .iter()
-        .map(|r| BackfillRun {
-            name: r.get(0),
-            state: r.get(1),
-            rows_done: r.get(2),
-            last_error: r.get(3),
-            finished: r.get(4),
-        })
-        .collect();
     let state = if runs.is_empty() {
         BackfillState::None
     } else if runs.iter().any(BackfillRun::is_failed) {
@@ -625,7 +595,7 @@ fn judge(h: &mut Health, target: &Target, catalog_error: Option<crate::catalog::
                 format!(
                     "{} ({})",
                     r.name,
-                    r.last_error.as_deref().unwrap_or(&r.state)
+                    r.last_error.as_deref().unwrap_or(r.state.as_str())
                 )
             })
             .collect();

@@ -132,7 +132,7 @@ fn name_and_revision_parsers_never_panic() {
 fn connection_strings_and_redaction_never_panic() {
     for s in cases() {
         config::ConnInfo::parse(&s).ok();
-        crate::tls::params::split(&s).ok();
+        crate::config::tls_params::split(&s).ok();
         let once = crate::secrets::redact(&s).into_owned();
         // Redacting twice changes nothing more: the mask itself is not a secret.
         assert_eq!(crate::secrets::redact(&once), once, "{s:?}");

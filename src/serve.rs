@@ -434,7 +434,7 @@ fn page(v: &MigrationsView, retry_enabled: bool, token_env: &str) -> String {
         body.push_str(&format!(
             "<h2>Last error</h2>\n<p>{} {} at {} by {}</p>\n<pre>{}</pre>\n",
             escape(&l.action),
-            escape(&l.outcome),
+            escape(l.outcome.as_str()),
             escape(&l.at),
             escape(&l.operator),
             escape(&l.error)

@@ -16,7 +16,7 @@ use std::time::Instant;
 use crate::catalog::{Catalog, Revision};
 use crate::config::{ConnInfo, Environment, Guard, Target};
 use crate::db::audit::{self, NewEvent, Outcome as AuditOutcome};
-use crate::db::{Session, history, schema};
+use crate::db::{Session, history, lock, schema};
 use crate::error::{Error, ExitCode, Result};
 use crate::event::{Event, Level, Reporter};
 use crate::ops::gate::{Caller, Checklists, Policy};
@@ -340,10 +340,8 @@ async fn create_directly(target: &Target, reporter: &Reporter) -> Result<Vec<Rev
         .await
         .map_err(|e| Error::db("starting the DEV_CREATE_TABLES transaction", &e))?;
     // Replicas falling back at once queue here; the later ones then find nothing missing.
-    tx.execute(DEV_LOCK, &[])
-        .await
-        .map_err(|e| Error::db("taking the DEV_CREATE_TABLES lock", &e))?;
-    let applied = applied_in(&tx).await?;
+    lock::dev_create_tables(&tx).await?;
+    let applied = history::applied_versions(&tx).await?;
     // Only what is still missing must fit in one transaction (an applied CONCURRENTLY index is fine).
     if let Some(m) = catalog
         .migrations
@@ -388,18 +386,4 @@ async fn create_directly(target: &Target, reporter: &Reporter) -> Result<Vec<Rev
         ),
     );
     Ok(created)
-}
-
-const DEV_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtextextended('pgshift:dev_create_tables:' || current_database(), 0))";
-const APPLIED_VERSIONS: &str = "SELECT version FROM refinery_schema_history";
-
-async fn applied_in(tx: &tokio_postgres::Transaction<'_>) -> Result<Vec<Revision>> {
-    let rows = tx
-        .query(APPLIED_VERSIONS, &[])
-        .await
-        .map_err(|e| Error::db("reading history", &e))?;
-    Ok(rows
-        .iter()
-        .map(|r| Revision(r.get::<_, i32>(0).max(0) as u32))
-        .collect())
 }

@@ -17,15 +17,7 @@ const CANCEL_GRACE: Duration = Duration::from_secs(5);
 /// batch loop still sets its own per-transaction limits on top.
 pub async fn session(target: &Target, action: &str) -> Result<Session> {
     let s = Session::connect(&target.conn, action).await?;
-    // An integer from our own Duration: no user text reaches this SQL.
-    let sql = format!(
-        "SET lock_timeout = {}",
-        target.guard.lock_timeout.as_millis().max(1)
-    );
-    s.client
-        .batch_execute(&sql)
-        .await
-        .map_err(|e| Error::db("setting lock_timeout", &e))?;
+    s.set_lock_timeout(target.guard.lock_timeout).await?;
     Ok(s)
 }
 

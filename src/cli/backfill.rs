@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use crate::backfill::{Control, DryRun, Options, Overview, RunReport, Shown};
+use crate::backfill::{Control, DryRun, Mode, Options, Overview, RunReport, Shown};
 use crate::catalog::Catalog;
 use crate::cli::GlobalArgs;
 use crate::config::Target;
@@ -111,7 +111,7 @@ pub async fn command(
             };
             print(g, verb, &r, true, |out| writeln!(out, "{}", r.message))
         }
-        Action::Resume(name) => run_names(g, target, &registry, &[name], &opts, true).await,
+        Action::Resume(name) => run_names(g, target, &registry, &[name], &opts, Mode::Resume).await,
         Action::Run(names) => {
             let names: Vec<String> = if names.is_empty() {
                 registry.names()
@@ -131,7 +131,7 @@ pub async fn command(
             if a.dry_run {
                 dry_runs(g, target, &registry, &names, &opts).await
             } else {
-                run_names(g, target, &registry, &names, &opts, false).await
+                run_names(g, target, &registry, &names, &opts, Mode::Run).await
             }
         }
     }
@@ -188,7 +188,7 @@ async fn run_names(
     registry: &crate::backfill::Registry,
     names: &[&str],
     opts: &Options,
-    resume: bool,
+    mode: Mode,
 ) -> Result<ExitCode> {
     let control = Control::default();
     let pause = control.clone();
@@ -207,10 +207,13 @@ async fn run_names(
     let mut reports: Vec<RunReport> = Vec::new();
     let mut failure = None;
     for name in names {
-        let r = if resume {
-            crate::backfill::resume(target, registry, name, opts, &control, &reporter).await
-        } else {
-            crate::backfill::run(target, registry, name, opts, &control, &reporter).await
+        let r = match mode {
+            Mode::Resume => {
+                crate::backfill::resume(target, registry, name, opts, &control, &reporter).await
+            }
+            Mode::Run => {
+                crate::backfill::run(target, registry, name, opts, &control, &reporter).await
+            }
         };
         match r {
             Ok(r) => {
@@ -235,10 +238,9 @@ async fn run_names(
     let ok = reports.iter().all(RunReport::is_complete);
     print(
         g,
-        if resume {
-            "backfill resume"
-        } else {
-            "backfill"
+        match mode {
+            Mode::Resume => "backfill resume",
+            Mode::Run => "backfill",
         },
         &reports,
         ok,

@@ -288,6 +288,47 @@ pub async fn close_dead_runs(s: &Session, current: RunRow) -> Result<u64> {
         .map_err(|err| Error::db("recording interrupted runs", &err))
 }
 
+/// The last migration run (`up`, `down`, `startup`, `retry`) and how it ended.
+const LAST_MIGRATION_RUN: &str =
+    "SELECT action, outcome, coalesce(error, ''), at, operator, detail->>'sqlstate',
+       (detail->>'backend_pid')::int4
+FROM pgshift_events WHERE action IN ('up', 'down', 'startup', 'retry')
+ORDER BY id DESC LIMIT 1";
+
+/// The newest migration run's row, as recorded (a `started` one is not resolved here).
+#[derive(Debug, Clone)]
+pub struct LastRun {
+    pub action: String,
+    pub outcome: Outcome,
+    pub error: String,
+    pub at: String,
+    pub operator: String,
+    pub sqlstate: Option<String>,
+    /// The run's worker backend, while it runs: how readers tell a live run from a dead one.
+    pub backend_pid: Option<i32>,
+}
+
+/// The newest migration run; `None` when none was recorded (or pgshift never ran here).
+pub async fn last_migration_run(s: &Session) -> Result<Option<LastRun>> {
+    if !schema::exists(s, "pgshift_events").await? {
+        return Ok(None);
+    }
+    let row = s
+        .client
+        .query_opt(LAST_MIGRATION_RUN, &[])
+        .await
+        .map_err(|e| Error::db("reading the last migration event", &e))?;
+    Ok(row.map(|r| LastRun {
+        action: r.get(0),
+        outcome: Outcome::from_db(r.get(1)),
+        error: r.get(2),
+        at: super::rfc3339(r.get(3)),
+        operator: r.get(4),
+        sqlstate: r.get(5),
+        backend_pid: r.get(6),
+    }))
+}
+
 /// Newest first; empty when pgshift never ran here. A `started` run whose backend no longer holds
 /// the runner lock reads as `interrupted`.
 pub async fn recent(s: &Session, limit: i64) -> Result<Vec<Event>> {

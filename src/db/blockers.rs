@@ -90,16 +90,44 @@ pub async fn conflicts(s: &Session) -> Result<Vec<Conflict>> {
         .collect())
 }
 
+const CANCEL: &str = "SELECT pg_cancel_backend($1)";
+const TERMINATE: &str = "SELECT pg_terminate_backend($1)";
+
+/// What to send a blocking session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// `pg_cancel_backend`: end its running statement.
+    Cancel,
+    /// `pg_terminate_backend`: end its session.
+    Terminate,
+}
+
+impl Signal {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Signal::Cancel => "cancel",
+            Signal::Terminate => "terminate",
+        }
+    }
+
+    fn query(self) -> &'static str {
+        match self {
+            Signal::Cancel => CANCEL,
+            Signal::Terminate => TERMINATE,
+        }
+    }
+
+    /// Exactly what [`signal`] runs, with the pid it binds written in, for a confirmation.
+    pub fn sql(self, pid: i32) -> String {
+        format!("{};", self.query().replace("$1", &pid.to_string()))
+    }
+}
+
 /// `pg_cancel_backend` / `pg_terminate_backend` of a blocker. Returns whether the signal was sent.
-pub async fn signal(s: &Session, pid: i32, terminate: bool) -> Result<bool> {
-    let sql = if terminate {
-        "SELECT pg_terminate_backend($1)"
-    } else {
-        "SELECT pg_cancel_backend($1)"
-    };
+pub async fn signal(s: &Session, pid: i32, signal: Signal) -> Result<bool> {
     let row = s
         .client
-        .query_one(sql, &[&pid])
+        .query_one(signal.query(), &[&pid])
         .await
         .map_err(|e| Error::db(format!("signalling pid {pid}"), &e))?;
     Ok(row.get(0))
@@ -148,4 +176,18 @@ pub async fn holders_of(s: &Session, table: &str) -> Result<Vec<Blocker>> {
         .await
         .map_err(|e| Error::db(format!("looking up the sessions holding {table}"), &e))?;
     Ok(rows.iter().map(blocker_from_row).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_confirmation_shows_the_statement_that_runs() {
+        assert_eq!(Signal::Cancel.sql(4121), "SELECT pg_cancel_backend(4121);");
+        assert_eq!(
+            Signal::Terminate.sql(4121),
+            "SELECT pg_terminate_backend(4121);"
+        );
+    }
 }

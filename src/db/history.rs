@@ -96,6 +96,20 @@ pub async fn applied(s: &Session) -> Result<Vec<Applied>> {
     rows.iter().map(|r| parse_row(r, recorded)).collect()
 }
 
+const APPLIED_VERSIONS: &str = "SELECT version FROM refinery_schema_history";
+
+/// The applied revisions as `tx` sees them (the history table must exist).
+pub async fn applied_versions(tx: &tokio_postgres::Transaction<'_>) -> Result<Vec<Revision>> {
+    let rows = tx
+        .query(APPLIED_VERSIONS, &[])
+        .await
+        .map_err(|e| Error::db("reading history", &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| Revision(r.get::<_, i32>(0).max(0) as u32))
+        .collect())
+}
+
 fn parse_row(row: &tokio_postgres::Row, with_recorded: bool) -> Result<Applied> {
     let version: i32 = row.get(0);
     let name: Option<String> = row.get(1);
@@ -167,4 +181,46 @@ pub async fn accept(s: &Session, m: &crate::catalog::Migration, old: u64) -> Res
         s.client.batch_execute("ROLLBACK").await.ok();
     }
     result.map_err(|e| Error::db(format!("accepting {} in history", m.label()), &e))
+}
+
+const ALEMBIC_VERSION: &str = "SELECT string_agg(version_num, ', ') FROM alembic_version";
+
+/// What an Alembic `alembic_version` table holds, when there is one (and it can be read).
+pub async fn alembic_version(s: &Session) -> Result<Option<String>> {
+    if !schema::exists(s, "alembic_version").await? {
+        return Ok(None);
+    }
+    Ok(s.client
+        .query_one(ALEMBIC_VERSION, &[])
+        .await
+        .ok()
+        .and_then(|r| r.get(0)))
+}
+
+/// Make history record `insert` as applied (with the files' SQL, which the schema is declared to
+/// match) and forget `remove`, without running any of their SQL: all of it or nothing.
+pub async fn stamp(
+    s: &Session,
+    insert: &[&crate::catalog::Migration],
+    remove: &[Revision],
+) -> Result<()> {
+    let tx = async {
+        s.client.batch_execute(super::BEGIN).await?;
+        for m in insert {
+            let (v, name, on, sum) = row_values(m.revision, &m.name, m.checksum);
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+                [&v, &name, &on, &sum, &m.up, &m.down, &false];
+            s.client.execute(INSERT_APPLIED_WITH_SQL, &params).await?;
+        }
+        for rev in remove {
+            s.client.execute(DELETE_APPLIED, &[&(rev.0 as i32)]).await?;
+        }
+        s.client.batch_execute(super::COMMIT).await
+    }
+    .await;
+    if let Err(e) = tx {
+        s.client.batch_execute(super::ROLLBACK).await.ok();
+        return Err(Error::db("stamping the history", &e));
+    }
+    Ok(())
 }

@@ -22,6 +22,9 @@ const TABLE_KEY: &str = "SELECT coalesce(to_regclass($1)::oid::text, $1)";
 const TRY_LOCK: &str = "SELECT pg_try_advisory_lock(hashtextextended($1 || $2, 0))";
 const UNLOCK: &str = "SELECT pg_advisory_unlock(hashtextextended($1 || $2, 0))";
 
+/// `DEV_CREATE_TABLES`: one transaction at a time creates the schema directly, per database.
+const DEV_CREATE_TABLES: &str = "SELECT pg_advisory_xact_lock(hashtextextended('pgshift:dev_create_tables:' || current_database(), 0))";
+
 /// Who holds an advisory lock: the session behind it.
 const HOLDER: &str = "WITH k AS (SELECT hashtextextended($1 || $2, 0) AS key)
 SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''),
@@ -159,4 +162,13 @@ pub async fn table_key(s: &Session, table: &str) -> Result<String> {
 /// The runner lock key's name part: the database name.
 pub fn runner_name(s: &Session) -> String {
     s.conn.dbname()
+}
+
+/// Wait for the `DEV_CREATE_TABLES` lock of this database, held until `tx` ends: replicas falling
+/// back at once queue here, and the later ones then find nothing missing.
+pub async fn dev_create_tables(tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
+    tx.execute(DEV_CREATE_TABLES, &[])
+        .await
+        .map_err(|e| Error::db("taking the DEV_CREATE_TABLES lock", &e))?;
+    Ok(())
 }

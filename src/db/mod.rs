@@ -3,7 +3,11 @@
 
 pub mod apply;
 pub mod audit;
+pub mod backfill_runs;
 pub mod blockers;
+pub mod checklist_runs;
+pub mod checks;
+pub mod database;
 pub mod fleet;
 pub mod history;
 pub mod indexes;
@@ -22,6 +26,13 @@ use crate::config::ConnInfo;
 use crate::error::{Error, Result};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Transaction control for a `&Session` (whose client cannot lend out a `Transaction`).
+pub(crate) const BEGIN: &str = "BEGIN";
+pub(crate) const COMMIT: &str = "COMMIT";
+pub(crate) const ROLLBACK: &str = "ROLLBACK";
+
+const SET_LOCK_TIMEOUT: &str = "SET lock_timeout = ";
 
 /// One open connection and its backend pid.
 pub struct Session {
@@ -85,6 +96,16 @@ pub fn truncate_bytes(s: &str, max: usize) -> &str {
 }
 
 impl Session {
+    /// Every later statement of this session waits at most `limit` for a lock.
+    pub async fn set_lock_timeout(&self, limit: Duration) -> Result<()> {
+        // An integer from a Duration: no user text reaches this SQL.
+        let sql = format!("{SET_LOCK_TIMEOUT}{}", limit.as_millis().max(1));
+        self.client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| Error::db("setting lock_timeout", &e))
+    }
+
     pub async fn connect(conn: &ConnInfo, action: &str) -> Result<Session> {
         let mut pg = conn.pg.clone();
         if pg.get_connect_timeout().is_none() {

@@ -63,7 +63,7 @@ async fn terminate(
     after: Duration,
     reporter: &Reporter,
 ) {
-    let result = blockers::signal(monitor, b.pid, true).await;
+    let result = blockers::signal(monitor, b.pid, blockers::Signal::Terminate).await;
     let mut event = NewEvent::new(ACTION, Outcome::Ok);
     event.to = Some(step.revision);
     event.detail = serde_json::json!({

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 pub mod pooler;
 
 use crate::catalog::Revision;
+/// Re-exported: errors carry it, and callers name it with them.
+pub use crate::diagnosis::DbFailure;
 
 /// Process exit codes, as fixed in DESIGN.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -33,94 +35,6 @@ impl ExitCode {
 impl From<ExitCode> for std::process::ExitCode {
     fn from(code: ExitCode) -> Self {
         std::process::ExitCode::from(code as u8)
-    }
-}
-
-/// A database error reduced to what an operator needs: SQLSTATE, message, detail, hint.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DbFailure {
-    pub sqlstate: Option<String>,
-    pub message: String,
-    pub detail: Option<String>,
-    pub hint: Option<String>,
-    /// Where in the SQL it failed (1-based line), when the server told us.
-    pub line: Option<usize>,
-}
-
-impl DbFailure {
-    /// A server error with just a SQLSTATE and a message (for classifying tests).
-    #[cfg(test)]
-    pub(crate) fn server(state: &str, message: &str) -> Self {
-        DbFailure {
-            sqlstate: Some(state.into()),
-            message: message.into(),
-            detail: None,
-            hint: None,
-            line: None,
-        }
-    }
-
-    pub fn from_pg(err: &tokio_postgres::Error, sql: Option<&str>) -> Self {
-        match err.as_db_error() {
-            Some(db) => {
-                let line = match (db.position(), sql) {
-                    (Some(tokio_postgres::error::ErrorPosition::Original(pos)), Some(sql)) => {
-                        Some(line_of_char(sql, *pos as usize))
-                    }
-                    _ => None,
-                };
-                DbFailure {
-                    sqlstate: Some(db.code().code().to_string()),
-                    message: db.message().to_string(),
-                    detail: db.detail().map(str::to_string),
-                    hint: db.hint().map(str::to_string),
-                    line,
-                }
-            }
-            None => DbFailure {
-                sqlstate: None,
-                message: err.to_string(),
-                detail: None,
-                hint: None,
-                line: None,
-            },
-        }
-    }
-
-    pub fn is(&self, state: &str) -> bool {
-        self.sqlstate.as_deref() == Some(state)
-    }
-
-    /// The server ended the session (terminated, shutting down) or the link broke.
-    pub fn is_connection_loss(&self) -> bool {
-        matches!(self.sqlstate.as_deref(), Some(s) if s.starts_with("08") || matches!(s, "57P01" | "57P02" | "57P03"))
-    }
-}
-
-fn line_of_char(sql: &str, pos: usize) -> usize {
-    sql.chars()
-        .take(pos.saturating_sub(1))
-        .filter(|c| *c == '\n')
-        .count()
-        + 1
-}
-
-impl std::fmt::Display for DbFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.message)?;
-        if let Some(state) = &self.sqlstate {
-            write!(f, " ({state})")?;
-        }
-        if let Some(line) = self.line {
-            write!(f, " at line {line}")?;
-        }
-        if let Some(detail) = &self.detail {
-            write!(f, "; {detail}")?;
-        }
-        if let Some(hint) = &self.hint {
-            write!(f, "; hint: {hint}")?;
-        }
-        Ok(())
     }
 }
 

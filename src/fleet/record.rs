@@ -64,6 +64,25 @@ pub fn finished(s: &Summary) -> Result<()> {
     })
 }
 
+/// How a recorded fleet run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunEnd {
+    /// Its summary was recorded.
+    Finished,
+    /// The process ended before its summary.
+    Interrupted,
+}
+
+impl std::fmt::Display for RunEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            RunEnd::Finished => "finished",
+            RunEnd::Interrupted => "interrupted",
+        })
+    }
+}
+
 /// One past fleet run, newest first in [`runs`].
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Run {
@@ -74,7 +93,7 @@ pub struct Run {
     pub at: String,
     pub targets: usize,
     /// `finished` (with its summary) or `interrupted` (the process ended before its summary).
-    pub state: &'static str,
+    pub state: RunEnd,
     pub summary: Option<serde_json::Value>,
 }
 
@@ -103,13 +122,13 @@ pub fn runs(limit: usize) -> Result<Vec<Run>> {
                 operator,
                 at,
                 targets,
-                state: "interrupted",
+                state: RunEnd::Interrupted,
                 summary: None,
             }),
             Ok(Line::Finished { summary }) => {
                 let id = summary["run_id"].as_str().unwrap_or_default().to_string();
                 if let Some(r) = out.iter_mut().rev().find(|r| r.run_id == id) {
-                    r.state = "finished";
+                    r.state = RunEnd::Finished;
                     r.summary = Some(summary);
                 }
             }

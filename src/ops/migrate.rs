@@ -3,7 +3,7 @@
 //! The operator confirms a plan computed without the lock ([`preview`]); [`run`] recomputes it under
 //! the lock and refuses if the database moved in between, so what runs is what was confirmed.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::catalog::{Catalog, Revision};
 use crate::config::Target;
@@ -224,7 +224,7 @@ pub async fn run_audited(
     }
     // The monitor writes the audit row; a worker transaction that outlives its client could hold
     // that row: wait for it a bounded time, not forever.
-    if let Err(e) = monitor.client.batch_execute(MONITOR_SETTINGS).await {
+    if let Err(e) = monitor.set_lock_timeout(MONITOR_LOCK_WAIT).await {
         tracing::warn!("setting the monitor's lock_timeout failed: {e}");
     }
     let start = Instant::now();
@@ -257,7 +257,8 @@ pub async fn run_audited(
     (result.map_err(|f| f.error), audited)
 }
 
-const MONITOR_SETTINGS: &str = "SET lock_timeout = '10s'";
+/// The monitor's `lock_timeout`.
+const MONITOR_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// The audit row of a finished run.
 fn outcome_event(

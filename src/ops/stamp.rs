@@ -87,30 +87,10 @@ pub async fn stamp(
 }
 
 async fn write(s: &Session, catalog: &Catalog, p: &StampPlan) -> Result<()> {
-    let tx = async {
-        s.client.batch_execute("BEGIN").await?;
-        for rev in &p.insert {
-            if let Some(m) = catalog.get(*rev) {
-                // The files' SQL is what the schema is declared to match: recorded as applied.
-                let (v, name, on, sum) = history::row_values(m.revision, &m.name, m.checksum);
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
-                    [&v, &name, &on, &sum, &m.up, &m.down, &false];
-                s.client
-                    .execute(history::INSERT_APPLIED_WITH_SQL, &params)
-                    .await?;
-            }
-        }
-        for rev in &p.remove {
-            s.client
-                .execute(history::DELETE_APPLIED, &[&(rev.0 as i32)])
-                .await?;
-        }
-        s.client.batch_execute("COMMIT").await
-    }
-    .await;
-    if let Err(e) = tx {
-        s.client.batch_execute("ROLLBACK").await.ok();
-        return Err(Error::db("stamping the history", &e));
-    }
-    Ok(())
+    let insert: Vec<_> = p
+        .insert
+        .iter()
+        .filter_map(|rev| catalog.get(*rev))
+        .collect();
+    history::stamp(s, &insert, &p.remove).await
 }

@@ -76,7 +76,7 @@ pub async fn status_on(s: &Session, target: &Target, catalog: &Catalog) -> Resul
                 history::applied(s),
                 lock::holder(s, lock::RUNNER, &db),
                 indexes::invalid(s),
-                alembic_version(s),
+                db::history::alembic_version(s),
             ),
             topology::read(s),
         )
@@ -163,17 +163,4 @@ pub fn build(
         topology: None,
         scaffolds: catalog.scaffolds.clone(),
     }
-}
-
-const ALEMBIC_VERSION: &str = "SELECT string_agg(version_num, ', ') FROM alembic_version";
-
-async fn alembic_version(s: &Session) -> Result<Option<String>> {
-    if !db::schema::exists(s, "alembic_version").await? {
-        return Ok(None);
-    }
-    Ok(s.client
-        .query_one(ALEMBIC_VERSION, &[])
-        .await
-        .ok()
-        .and_then(|r| r.get(0)))
 }

@@ -4,11 +4,11 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use super::ItemState;
 use super::definition::{CheckKind, ChecklistConfig};
-use super::store::ItemState;
 use crate::catalog::Catalog;
 use crate::config::Target;
-use crate::db::{Session, history, indexes};
+use crate::db::{Session, audit, checks, history, indexes};
 use crate::error::{Error, Result};
 use crate::event::Reporter;
 use crate::health::{self, BackfillState, HealthStatus};
@@ -17,18 +17,6 @@ use crate::sql::quote_ident;
 
 /// Longest run of an operator-configured command (backup age, notification).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-
-const ARCHIVER: &str = "SELECT current_setting('archive_mode'), last_archived_time::text,
-       extract(epoch FROM now() - last_archived_time)::float8, failed_count, last_failed_time::text
-FROM pg_stat_archiver";
-const AGE_OF_TIMESTAMP: &str =
-    "SELECT $1::text::timestamptz::text, extract(epoch FROM now() - $1::text::timestamptz)::float8";
-const AGE_OF_EPOCH: &str = "SELECT to_timestamp($1::text::float8)::text, extract(epoch FROM now() - to_timestamp($1::text::float8))::float8";
-const PRIVILEGES: &str =
-    "SELECT current_user::text, has_database_privilege(current_database(), 'CREATE'),
-       has_schema_privilege(current_schema(), 'CREATE'), current_schema()::text";
-const LAST_EVENT: &str = "SELECT action, outcome, coalesce(error, ''), at::text, operator
-FROM pgshift_events WHERE action IN ('up', 'down', 'startup', 'retry') ORDER BY id DESC LIMIT 1";
 
 /// What a check found.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -133,12 +121,7 @@ async fn backup_age(cx: &CheckContext<'_>) -> Result<CheckOutcome> {
             )));
         }
         let first = out.lines().next().unwrap_or("").trim().to_string();
-        let query = if !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-            AGE_OF_EPOCH
-        } else {
-            AGE_OF_TIMESTAMP
-        };
-        let row = match s.client.query_one(query, &[&first]).await {
+        let (at, age) = match checks::age_of(&s, &first).await {
             Ok(r) => r,
             Err(e) => {
                 return Ok(CheckOutcome::fail(format!(
@@ -147,7 +130,6 @@ async fn backup_age(cx: &CheckContext<'_>) -> Result<CheckOutcome> {
                 )));
             }
         };
-        let (at, age): (String, f64) = (row.get(0), row.get(1));
         let evidence = format!(
             "last backup at {at} ({} ago, limit {limit}) per `{cmd}`",
             crate::text::human_duration_s(age)
@@ -158,18 +140,13 @@ async fn backup_age(cx: &CheckContext<'_>) -> Result<CheckOutcome> {
             CheckOutcome::fail(format!("too old: {evidence}"))
         });
     }
-    let row = s
-        .client
-        .query_one(ARCHIVER, &[])
-        .await
-        .map_err(|e| Error::db("reading pg_stat_archiver", &e))?;
-    let (mode, last, age, failed, last_failed): (
-        String,
-        Option<String>,
-        Option<f64>,
-        i64,
-        Option<String>,
-    ) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+    let checks::Archiver {
+        mode,
+        last,
+        age_s: age,
+        failed,
+        last_failed,
+    } = checks::archiver(&s).await?;
     match (mode.as_str(), last, age) {
         ("off", _, _) | (_, None, _) | (_, _, None) => Ok(CheckOutcome::unverified(format!(
             "no backup_command configured and no WAL archived (archive_mode={mode}): confirm with the backup id (--confirm backup --note ID)"
@@ -445,13 +422,12 @@ async fn catalog_intact(target: &Target) -> Result<CheckOutcome> {
 
 async fn privileges(target: &Target) -> Result<CheckOutcome> {
     let s = Session::connect(&target.conn, "checklist").await?;
-    let row = s
-        .client
-        .query_one(PRIVILEGES, &[])
-        .await
-        .map_err(|e| Error::db("reading privileges", &e))?;
-    let (role, db_create, schema_create, schema): (String, bool, bool, Option<String>) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let checks::Privileges {
+        role,
+        on_database: db_create,
+        on_schema: schema_create,
+        schema,
+    } = checks::privileges(&s).await?;
     let schema = schema.unwrap_or_else(|| "public".into());
     Ok(if schema_create {
         CheckOutcome::pass(format!(
@@ -473,20 +449,17 @@ async fn privileges(target: &Target) -> Result<CheckOutcome> {
 
 async fn last_failure(target: &Target) -> Result<CheckOutcome> {
     let s = Session::connect(&target.conn, "checklist").await?;
-    if !crate::db::schema::exists(&s, "pgshift_events").await? {
-        return Ok(CheckOutcome::pass("no migration run recorded"));
-    }
-    let row = s
-        .client
-        .query_opt(LAST_EVENT, &[])
-        .await
-        .map_err(|e| Error::db("reading pgshift_events", &e))?;
-    Ok(match row {
+    Ok(match audit::last_migration_run(&s).await? {
         None => CheckOutcome::pass("no migration run recorded"),
-        Some(r) => {
-            let (action, outcome, error, at, operator): (String, String, String, String, String) =
-                (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
-            if outcome == "ok" {
+        Some(audit::LastRun {
+            action,
+            outcome,
+            error,
+            at,
+            operator,
+            ..
+        }) => {
+            if outcome == audit::Outcome::Ok {
                 CheckOutcome::pass(format!(
                     "last migration run: {action} ok at {at} by {operator}"
                 ))

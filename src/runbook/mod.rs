@@ -11,17 +11,17 @@ pub mod definition;
 pub use crate::remedy as diagnose;
 mod git;
 mod rehearsal;
-pub mod store;
 
 use crate::catalog::Revision;
 use crate::config::{Loaded, Target};
-use crate::db::Session;
+use crate::db::checklist_runs as runs;
+use crate::db::{Session, schema};
 use crate::error::{Error, Result};
 use crate::event::Reporter;
 use crate::ops::gate::{ChecklistAnswer, Checklists, PreDeployChecklist};
 pub use checks::CheckOutcome;
 pub use definition::{CheckKind, Checklist, ChecklistConfig, ChecklistItem};
-pub use store::ItemState;
+pub use runs::ItemState;
 
 /// The checklists and the settings their checks use.
 #[derive(Debug, Clone)]
@@ -103,7 +103,7 @@ impl ChecklistView {
         ChecklistView::build(c, None)
     }
 
-    fn build(c: &Checklist, run: Option<(i64, Vec<store::ItemRecord>)>) -> ChecklistView {
+    fn build(c: &Checklist, run: Option<(i64, Vec<runs::ItemRecord>)>) -> ChecklistView {
         let (run_id, records) = match run {
             Some((id, r)) => (Some(id), r),
             None => (None, Vec::new()),
@@ -157,7 +157,7 @@ pub async fn overview(rb: &Runbook, target: &Target) -> Result<Vec<ChecklistView
     for c in &rb.checklists {
         out.push(ChecklistView::build(
             c,
-            store::latest_run(&s, &c.name).await?,
+            runs::latest_run(&s, &c.name).await?,
         ));
     }
     Ok(out)
@@ -167,21 +167,21 @@ pub async fn overview(rb: &Runbook, target: &Target) -> Result<Vec<ChecklistView
 pub async fn view(rb: &Runbook, target: &Target, name: &str) -> Result<ChecklistView> {
     let c = rb.checklist(name)?;
     let s = Session::connect(&target.conn, "checklist").await?;
-    Ok(ChecklistView::build(c, store::latest_run(&s, name).await?))
+    Ok(ChecklistView::build(c, runs::latest_run(&s, name).await?))
 }
 
 /// Start a fresh run of `name`, leaving any unfinished one behind. Returns the run id.
 pub async fn start_run(rb: &Runbook, target: &Target, name: &str) -> Result<i64> {
     rb.checklist(name)?;
     let s = Session::connect(&target.conn, "checklist").await?;
-    store::ensure(&s, target).await?;
-    let run = store::new_run_id(&s).await?;
+    ensure(&s, target).await?;
+    let run = runs::new_run_id(&s).await?;
     // A marker row makes the new run the newest one before any item is recorded.
-    store::record(
+    runs::record(
         &s,
         run,
         name,
-        store::RUN_MARKER,
+        runs::RUN_MARKER,
         ItemState::Pending,
         "new run started",
         catalog_head(target),
@@ -201,14 +201,14 @@ fn catalog_head(target: &Target) -> Option<Revision> {
 /// The run new records go to: the newest run unless it already passed (then a new one), so an
 /// interrupted checklist resumes where it stopped.
 async fn open_run(s: &Session, target: &Target, c: &Checklist) -> Result<i64> {
-    store::ensure(s, target).await?;
-    match store::latest_run(s, &c.name).await? {
+    ensure(s, target).await?;
+    match runs::latest_run(s, &c.name).await? {
         Some((id, records))
             if ChecklistView::build(c, Some((id, records.clone()))).state != RunState::Passed =>
         {
             Ok(id)
         }
-        _ => store::new_run_id(s).await,
+        _ => runs::new_run_id(s).await,
     }
 }
 
@@ -224,8 +224,8 @@ async fn record(
     c.item(item)?;
     let s = Session::connect(&target.conn, "checklist").await?;
     let run = open_run(&s, target, c).await?;
-    store::record(&s, run, name, item, state, evidence, catalog_head(target)).await?;
-    let view = ChecklistView::build(c, store::latest_run(&s, name).await?);
+    runs::record(&s, run, name, item, state, evidence, catalog_head(target)).await?;
+    let view = ChecklistView::build(c, runs::latest_run(&s, name).await?);
     view.item(item)
         .cloned()
         .ok_or_else(|| Error::Failed(format!("item {item} vanished from checklist {name}")))
@@ -347,14 +347,14 @@ pub async fn pre_deploy_gate(
     };
     let c = rb.checklist(definition::PRE_DEPLOY)?;
     let head = catalog_head(target);
-    let runs = store::recent_runs(s, definition::PRE_DEPLOY, hours).await?;
-    let passed: Vec<Vec<store::ItemRecord>> = runs
+    let runs = runs::recent_runs(s, definition::PRE_DEPLOY, hours).await?;
+    let passed: Vec<Vec<runs::ItemRecord>> = runs
         .into_iter()
         .filter(|run| ChecklistView::build(c, Some(run.clone())).state == RunState::Passed)
         .map(|(_, records)| records)
         .collect();
     // A run counts only if every item was recorded against the migrations being deployed.
-    let covers = |records: &[store::ItemRecord]| {
+    let covers = |records: &[runs::ItemRecord]| {
         c.items.iter().all(|i| {
             records
                 .iter()
@@ -386,10 +386,16 @@ pub async fn pre_deploy_gate(
     })
 }
 
+/// Create pgshift's tables when the run table is missing, under the runner lock as `schema::ensure`
+/// wants.
+async fn ensure(s: &Session, target: &Target) -> Result<()> {
+    schema::ensure_unlocked(s, target.lock_wait, &Reporter::silent()).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use store::ItemRecord;
+    use runs::ItemRecord;
 
     fn rec(item: &str, state: ItemState) -> ItemRecord {
         ItemRecord {
@@ -452,7 +458,7 @@ mod tests {
             .iter()
             .map(|i| rec(&i.id, ItemState::Passed))
             .collect();
-        done.push(rec(store::RUN_MARKER, ItemState::Pending));
+        done.push(rec(runs::RUN_MARKER, ItemState::Pending));
         done.push(rec("retired-item", ItemState::Failed));
         assert_eq!(
             ChecklistView::build(&c, Some((1, done))).state,

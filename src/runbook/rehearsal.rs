@@ -6,16 +6,12 @@ use std::time::Instant;
 use super::checks::{CheckContext, CheckOutcome, catalog};
 use crate::catalog::{Catalog, Revision};
 use crate::config::{ConnInfo, Environment, Target};
-use crate::db::{Session, history};
+use crate::db::{Session, database, history};
 use crate::error::{Error, Result};
 use crate::event::Reporter;
 use crate::ops::gate::{Caller, Checklists, Policy};
 use crate::ops::migrate;
 use crate::plan::{self, Direction, TargetSpec};
-use crate::sql::quote_ident;
-
-const CREATE_DATABASE: &str = "CREATE DATABASE ";
-const DROP_DATABASE: &str = "DROP DATABASE IF EXISTS ";
 
 /// Up, down and up again of the pending migrations on a scratch database, dropped afterwards.
 pub(super) async fn local_testing(cx: &CheckContext<'_>) -> Result<CheckOutcome> {
@@ -46,11 +42,7 @@ pub(super) async fn local_testing(cx: &CheckContext<'_>) -> Result<CheckOutcome>
         std::process::id(),
         fastrand::u32(..)
     );
-    if let Err(e) = admin_session
-        .client
-        .batch_execute(&format!("{CREATE_DATABASE}{}", quote_ident(&name)))
-        .await
-    {
+    if let Err(e) = database::create(&admin_session, &name).await {
         return Ok(CheckOutcome::fail(format!(
             "cannot create a scratch database on {where_} ({}): {}. Set the target's scratch_url to a server where role {} may CREATE DATABASE.",
             admin.redacted(),
@@ -66,13 +58,7 @@ pub(super) async fn local_testing(cx: &CheckContext<'_>) -> Result<CheckOutcome>
     };
     let started = Instant::now();
     let result = rehearse(&scratch, &catalog, current, cx.reporter).await;
-    let dropped = admin_session
-        .client
-        .batch_execute(&format!(
-            "{DROP_DATABASE}{} WITH (FORCE)",
-            quote_ident(&name)
-        ))
-        .await;
+    let dropped = database::drop_forced(&admin_session, &name).await;
     let drop_note = match dropped {
         Ok(()) => String::new(),
         Err(e) => format!(

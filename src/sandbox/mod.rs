@@ -280,12 +280,7 @@ impl Sandbox {
     async fn load_demo(&self, migrations: &Path, reporter: &Reporter) -> Result<()> {
         let admin =
             crate::db::Session::connect(&self.conn().with_dbname("postgres"), "sandbox").await?;
-        admin
-            .client
-            .batch_execute(&format!(
-                "CREATE DATABASE {}",
-                crate::sql::quote_ident(DATABASE)
-            ))
+        crate::db::database::create(&admin, DATABASE)
             .await
             .map_err(|e| Error::db("creating the sandbox database", &e))?;
         drop(admin);

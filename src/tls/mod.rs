@@ -2,7 +2,6 @@
 //! rustls with the ring provider, roots from the system store. Every connection pgshift opens to
 //! a target (sessions and cancel requests) goes through [`open`] and [`cancel`].
 
-pub mod params;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +17,7 @@ use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{CancelToken, Client, Socket};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-pub use params::{SslMode, TlsParams, TlsSettings};
+pub use crate::config::tls_params::{SslMode, TlsParams, TlsSettings};
 
 use crate::config::ConnInfo;
 use crate::diagnosis::{Diagnosis, connect_reason};

@@ -147,28 +147,7 @@ impl From<&Target> for TargetInfo {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    Cancel,
-    Terminate,
-}
-
-impl Signal {
-    pub fn verb(self) -> &'static str {
-        match self {
-            Signal::Cancel => "cancel",
-            Signal::Terminate => "terminate",
-        }
-    }
-
-    /// Exactly what runs, for the confirmation (db::blockers::signal binds the pid).
-    pub fn sql(self, pid: i32) -> String {
-        match self {
-            Signal::Cancel => format!("SELECT pg_cancel_backend({pid});"),
-            Signal::Terminate => format!("SELECT pg_terminate_backend({pid});"),
-        }
-    }
-}
+pub use crate::db::blockers::Signal;
 
 /// What a confirmed cancel or terminate achieved, checked after the signal.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -121,7 +121,7 @@ pub fn health_at(
 pub fn failed_up() -> crate::health::LastFailure {
     crate::health::LastFailure {
         action: "up".into(),
-        outcome: "failed".into(),
+        outcome: crate::db::audit::Outcome::Failed,
         at: "2026-11-20T10:05:00Z".into(),
         operator: "alice@deploy-1".into(),
         error: "upgrade 0004 failed: relation \"documents\" does not exist (42P01)".into(),

@@ -399,9 +399,9 @@ impl Worker {
                     result,
                 }
             }
-            BackfillEffect::Run { name, resume } => {
+            BackfillEffect::Run { name, mode } => {
                 let result = match &registry {
-                    Ok(r) => self.run_backfill(r, &name, resume, &opts).await,
+                    Ok(r) => self.run_backfill(r, &name, mode, &opts).await,
                     Err(e) => Err(e.to_string()),
                 };
                 BackfillMsg::Ran { name, result }
@@ -423,16 +423,19 @@ impl Worker {
         &self,
         registry: &backfill::Registry,
         name: &str,
-        resume: bool,
+        mode: backfill::Mode,
         opts: &backfill::Options,
     ) -> std::result::Result<backfill::RunReport, String> {
         let (reporter, forward) = self.progress();
         // Pause and cancel go through the run table (`backfill::pause`), as from any terminal.
         let control = backfill::Control::default();
-        let result = if resume {
-            backfill::resume(&self.target, registry, name, opts, &control, &reporter).await
-        } else {
-            backfill::run(&self.target, registry, name, opts, &control, &reporter).await
+        let result = match mode {
+            backfill::Mode::Resume => {
+                backfill::resume(&self.target, registry, name, opts, &control, &reporter).await
+            }
+            backfill::Mode::Run => {
+                backfill::run(&self.target, registry, name, opts, &control, &reporter).await
+            }
         };
         drop(reporter);
         forward.await.ok();
@@ -480,8 +483,7 @@ pub async fn signal_audited(
     signal: Signal,
 ) -> Result<Signalled> {
     let s = Session::connect(&target.conn, signal.verb()).await?;
-    let terminate = signal == Signal::Terminate;
-    let result = match blockers::signal(&s, blocker.pid, terminate).await {
+    let result = match blockers::signal(&s, blocker.pid, signal).await {
         Ok(true) => released(&s, blocker.pid).await,
         Ok(false) => Ok(Signalled::Gone),
         Err(e) => Err(e),

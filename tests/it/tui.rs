@@ -649,9 +649,12 @@ fn a_backfill_run_from_another_terminal_shows_live_and_space_pauses_then_resumes
     assert!(running.contains("1 running"), "{running}");
     // hashes is the first row: Space asks its engine, in the other process, to pause.
     screen.keys(" ");
+    // The pane's row, not the status line's "backfill hashes: run #1 paused ..." nor the history's
+    // audit row: those come before the next poll updates the row, and a Space then would pause
+    // again instead of resuming.
     screen.wait_for("hashes paused", |s| {
         s.lines()
-            .any(|l| l.contains("hashes") && l.contains("paused"))
+            .any(|l| l.contains("┃hashes") && l.contains("paused"))
     });
     let out = cli
         .wait_with_output()

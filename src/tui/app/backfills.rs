@@ -5,7 +5,7 @@
 //! [`BackfillEffect`] for the worker.
 
 use super::*;
-use crate::backfill::{ControlReport, DryRun, Overview, RunReport, Shown};
+use crate::backfill::{ControlReport, DryRun, Mode, Overview, RunReport, Shown};
 
 /// What the pane knows.
 #[derive(Debug, Clone, Default)]
@@ -129,10 +129,10 @@ pub enum BackfillEffect {
     },
     /// Esc while a dry run is in flight: cancel its statement on the server.
     CancelDryRun,
-    /// `resume`: continue the unfinished run (refuses when there is none).
+    /// `Mode::Resume`: continue the unfinished run (refuses when there is none).
     Run {
         name: String,
-        resume: bool,
+        mode: Mode,
     },
     /// Through the run table, so it reaches a run in any process.
     Stop {
@@ -335,7 +335,7 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
                     Level::Info,
                     format!("backfill {name}: resuming the {} run", state.as_str()),
                 );
-                start_run(app, name, true)
+                start_run(app, name, Mode::Resume)
             }
             Shown::NeverRun | Shown::Done | Shown::Cancelled => {
                 app.log(
@@ -368,7 +368,7 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
     }
 }
 
-fn start_run(app: &mut App, name: String, resume: bool) -> Vec<Effect> {
+fn start_run(app: &mut App, name: String, mode: Mode) -> Vec<Effect> {
     if app.backfills.local(&name).is_some() {
         app.log(
             Level::Warn,
@@ -377,7 +377,7 @@ fn start_run(app: &mut App, name: String, resume: bool) -> Vec<Effect> {
         return vec![];
     }
     app.backfills.local.push(LocalRun::new(&name));
-    vec![Effect::Backfill(BackfillEffect::Run { name, resume })]
+    vec![Effect::Backfill(BackfillEffect::Run { name, mode })]
 }
 
 fn stop(app: &mut App, name: String, stop: Stop) -> Vec<Effect> {
@@ -480,7 +480,7 @@ pub(super) fn on_dialog_key(
             match answer(app, &name, typed, action, ev) {
                 Answer::Run => {
                     app.log(Level::Info, format!("backfill {name}: run confirmed"));
-                    start_run(app, name, false)
+                    start_run(app, name, Mode::Run)
                 }
                 Answer::Back => {
                     app.log(Level::Info, "not confirmed; nothing was run");

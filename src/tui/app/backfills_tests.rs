@@ -169,7 +169,7 @@ fn capital_b_asks_with_the_dry_run_numbers_and_runs_only_after_yes() {
         update(&mut app, key('y')),
         effect(BackfillEffect::Run {
             name: "cleanup".into(),
-            resume: false
+            mode: Mode::Run
         })
     );
     assert!(app.popup.is_none());
@@ -256,7 +256,7 @@ fn space_pauses_a_running_backfill_and_resumes_a_failed_one() {
         update(&mut app, key(' ')),
         effect(BackfillEffect::Run {
             name: "variants".into(),
-            resume: true
+            mode: Mode::Resume
         })
     );
     // Done and never-run backfills have nothing to pause or resume.
@@ -651,7 +651,7 @@ fn backfill_run_and_cancel_need_y_or_the_typed_name_on_production() {
         update(&mut prod, code(KeyCode::Enter)),
         effect(BackfillEffect::Run {
             name: "cleanup".into(),
-            resume: false
+            mode: Mode::Run
         })
     );
 }

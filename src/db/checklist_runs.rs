@@ -1,11 +1,10 @@
 //! Recorded checklist runs in `pgshift_checklist_runs`: one row per item outcome (who, when, state,
 //! evidence). A run is the rows sharing a `run_id`; an item's state is its newest row in the run.
+//! `runbook` records and reads checklist runs through these functions.
 
+use super::{Session, schema};
 use crate::catalog::Revision;
-use crate::config::Target;
-use crate::db::{Session, schema};
 use crate::error::{Error, Result};
-use crate::event::Reporter;
 
 pub const TABLE: &str = "pgshift_checklist_runs";
 
@@ -100,17 +99,12 @@ fn item_record(r: &tokio_postgres::Row, offset: usize) -> ItemRecord {
         item: r.get(offset),
         state: ItemState::parse(r.get(offset + 1)),
         operator: r.get(offset + 2),
-        at: crate::db::rfc3339(r.get(offset + 3)),
+        at: super::rfc3339(r.get(offset + 3)),
         evidence: r.get(offset + 4),
         catalog_head: r
             .get::<_, Option<i32>>(offset + 5)
             .map(|v| Revision(v.max(0) as u32)),
     }
-}
-
-/// Create pgshift's tables when this one is missing, under the runner lock as `schema::ensure` wants.
-pub async fn ensure(s: &Session, target: &Target) -> Result<()> {
-    schema::ensure_unlocked(s, target.lock_wait, &Reporter::silent()).await
 }
 
 pub async fn new_run_id(s: &Session) -> Result<i64> {
@@ -164,14 +158,14 @@ pub async fn record(
                 &checklist,
                 &item,
                 &state.as_str(),
-                &crate::db::operator(),
+                &super::operator(),
                 &evidence,
                 &catalog_head.map(|r| r.0 as i32),
             ],
         )
         .await
         .map_err(|e| Error::db("recording the checklist item", &e))?;
-    Ok(crate::db::rfc3339(row.get(0)))
+    Ok(super::rfc3339(row.get(0)))
 }
 
 /// Runs of `checklist` active within the last `hours`, newest first, each with its items' records.
