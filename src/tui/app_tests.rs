@@ -385,6 +385,11 @@ fn tab_shift_tab_and_numbers_switch_panes() {
         &mut app,
         Msg::Key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT)),
     );
+    assert_eq!(app.focus, Pane::Fleet);
+    update(
+        &mut app,
+        Msg::Key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT)),
+    );
     assert_eq!(app.focus, Pane::Backfills);
     update(&mut app, key('2'));
     assert_eq!(app.focus, Pane::History);
