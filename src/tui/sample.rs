@@ -18,6 +18,30 @@ use crate::ops::status::{self, Status};
 use crate::plan::{Applied, Direction, Plan, TargetSpec};
 use crate::runbook::{ChecklistView, ItemState, RunState};
 
+/// A key press as the terminal delivers it (upper case arrives with Shift).
+pub fn key(c: char) -> Msg {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mods = if c.is_ascii_uppercase() {
+        KeyModifiers::SHIFT
+    } else {
+        KeyModifiers::NONE
+    };
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), mods))
+}
+
+/// A special key (Enter, Esc, Tab, arrows) without modifiers.
+pub fn code(c: crossterm::event::KeyCode) -> Msg {
+    Msg::Key(crossterm::event::KeyEvent::new(
+        c,
+        crossterm::event::KeyModifiers::NONE,
+    ))
+}
+
+pub fn ctrl_c() -> Msg {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))
+}
+
 pub fn target(environment: Environment) -> Target {
     Target {
         name: if environment == Environment::Sandbox {
@@ -519,13 +543,7 @@ pub fn fleet_rows() -> Vec<crate::fleet::status::Row> {
 pub fn fleet(environment: Environment, color: bool) -> App {
     use super::app::{FleetEffect, FleetMsg};
     let mut app = connected(environment, 3, vec![], vec![], color);
-    let effects = update(
-        &mut app,
-        Msg::Key(crossterm::event::KeyEvent::new(
-            crossterm::event::KeyCode::Char('6'),
-            crossterm::event::KeyModifiers::NONE,
-        )),
-    );
+    let effects = update(&mut app, key('6'));
     debug_assert_eq!(
         effects,
         vec![super::app::Effect::Fleet(FleetEffect::Gather {
@@ -575,13 +593,7 @@ pub fn fleet_rollout(color: bool) -> App {
         Pending::Fleet(Box::new(fleet_plan())),
         None,
     )));
-    update(
-        &mut app,
-        Msg::Key(crossterm::event::KeyEvent::new(
-            crossterm::event::KeyCode::Char('y'),
-            crossterm::event::KeyModifiers::NONE,
-        )),
-    );
+    update(&mut app, key('y'));
     let target = |name: &str, canary: bool, state: TargetState| FleetEvent::Target {
         target: name.into(),
         canary,

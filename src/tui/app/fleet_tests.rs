@@ -1,30 +1,14 @@
 //! Pure `update` tests of the Fleet pane: keys, commands, plans and rollout events in; rows,
 //! dialogs and effects out. No terminal, no database.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crate::tui::sample::{code, ctrl_c, key};
+use crossterm::event::KeyCode;
 
 use super::*;
 use crate::config::Environment;
 use crate::error::ExitCode;
 use crate::fleet::rollout::{Confirmation, TargetState};
 use crate::tui::sample as screen;
-
-fn key(c: char) -> Msg {
-    let mods = if c.is_ascii_uppercase() {
-        KeyModifiers::SHIFT
-    } else {
-        KeyModifiers::NONE
-    };
-    Msg::Key(KeyEvent::new(KeyCode::Char(c), mods))
-}
-
-fn code(c: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
-}
-
-fn ctrl_c() -> Msg {
-    Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))
-}
 
 fn gather_all() -> Vec<Effect> {
     vec![Effect::Fleet(FleetEffect::Gather { group: None })]
