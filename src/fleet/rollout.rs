@@ -997,6 +997,28 @@ mod tests {
     }
 
     #[test]
+    fn production_with_work_makes_the_confirmation_typed_with_the_group_name() {
+        let prod = |name: &str, steps: usize| {
+            let mut p = planned(name, steps);
+            p.target.environment = Environment::Production;
+            p
+        };
+        let staging_only = vec![planned("a", 1), planned("b", 0)];
+        assert_eq!(
+            Confirmation::of(Some("eu"), &staging_only).must_type(),
+            None
+        );
+        // A production target already at the revision runs nothing: no word to type.
+        let idle_prod = vec![planned("a", 1), prod("p", 0)];
+        assert_eq!(Confirmation::of(None, &idle_prod).must_type(), None);
+        let busy_prod = vec![planned("a", 1), prod("p", 2)];
+        let c = Confirmation::of(Some("eu"), &busy_prod);
+        assert_eq!((c.with_work, c.production), (2, 1));
+        assert_eq!(c.must_type(), Some("eu"));
+        assert_eq!(Confirmation::of(None, &busy_prod).must_type(), Some("all"));
+    }
+
+    #[test]
     fn only_failures_and_operator_stops_make_a_rollout_fail() {
         let failed = TargetState::Failed {
             error: "x".into(),

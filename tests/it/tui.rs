@@ -1222,6 +1222,9 @@ fn fleet_pane_lists_every_target_and_u_rolls_out_to_head() {
     screen.wait_for("the t01 screen", |s| {
         s.contains("t01 [staging]") && s.contains("revision 0003 → 0003")
     });
+    // The Fleet pane is about the fleet: it keeps the rollout's results across the switch.
+    screen.keys("F");
+    screen.wait_text("last rollout: 4 done, 1 failed");
     screen.quit();
     TestDb::drop_all(dbs);
 }

@@ -614,7 +614,11 @@ fn fleet_idle_no_color() {
 
 #[test]
 fn fleet_mid_rollout() {
-    let app = sample::fleet_rollout(true);
+    let mut app = sample::fleet_rollout(true);
+    // The cursor on the refused row: its reason in full below the table (no note column at 80).
+    for _ in 0..4 {
+        key(&mut app, 'j');
+    }
     snapshot("fleet_mid_rollout", &app);
 }
 
