@@ -103,13 +103,9 @@ fn title(fl: &Fleet) -> String {
         t.push_str(" · planning…");
     }
     if let Some(r) = &fl.rollout {
-        let (done, running, failed, _) = fl.counts();
+        let (done, _, failed, _) = fl.counts();
         if r.running {
-            let phase = r.phase.as_deref().unwrap_or("starting");
-            let stop = if r.stopping { " · STOPPING" } else { "" };
-            t.push_str(&format!(
-                " · {phase}{stop} · {done} done, {running} running, {failed} failed"
-            ));
+            t.push_str(&format!(" · {}", progress(fl)));
         } else if let Some(s) = &r.summary {
             t.push_str(&format!(
                 " · last rollout: {done} done, {failed} failed (exit {})",
@@ -118,6 +114,34 @@ fn title(fl: &Fleet) -> String {
         }
     }
     t
+}
+
+/// The running rollout's phase and counts: `wave 1/1: 4 target(s) · 2 done, 1 running, 0 failed`.
+fn progress(fl: &Fleet) -> String {
+    let (done, running, failed, _) = fl.counts();
+    let r = fl.rollout.as_ref();
+    let phase = r.and_then(|r| r.phase.as_deref()).unwrap_or("starting");
+    let stop = if r.is_some_and(|r| r.stopping) {
+        " · STOPPING"
+    } else {
+        ""
+    };
+    format!("{phase}{stop} · {done} done, {running} running, {failed} failed")
+}
+
+/// The status line while a fleet rollout runs, whatever pane is shown.
+pub fn status_line(app: &App, theme: &Theme) -> Line<'static> {
+    // The Fleet pane's frame says how to stop; elsewhere, where to see it.
+    let hint = if app.focus == Pane::Fleet {
+        ""
+    } else {
+        " · 6 shows it"
+    };
+    Line::from(vec![
+        Span::styled(" fleet rollout ", theme.alarm()),
+        Span::raw(format!(" {}", progress(&app.fleet))),
+        Span::styled(hint, theme.dim()),
+    ])
 }
 
 /// One cell per column: the text and its style.
