@@ -333,7 +333,7 @@ async fn event_loop(
                     let size = terminal.size().ok();
                     s = Session::open(target, catalog, runbook.clone(), options, size);
                     // The fleet pane is about the fleet, not the target: it stays as it was.
-                    s.app.fleet = fleet;
+                    s.app.fleet = fleet.carried();
                     s.app.refresh_view(app::Pane::Fleet);
                     s.app.log(
                         crate::event::Level::Info,

@@ -93,6 +93,17 @@ pub enum FleetEffect {
 }
 
 impl Fleet {
+    /// The pane for the screen of another target (`:target`, Enter): the rows and the last
+    /// rollout stay; answers still on their way went to the old screen's channel, so nothing is
+    /// in flight any more (`r` and `u` work at once).
+    pub fn carried(self) -> Fleet {
+        Fleet {
+            gathering: false,
+            planning: false,
+            ..self
+        }
+    }
+
     pub fn running(&self) -> bool {
         self.rollout.as_ref().is_some_and(|r| r.running)
     }

@@ -338,3 +338,21 @@ fn v_reads_a_row_whole() {
     assert_eq!(d.title, "fleet target zz-gone");
     assert!(d.lines.iter().any(|l| l.contains("connection refused")));
 }
+
+#[test]
+fn a_target_switch_mid_read_leaves_nothing_in_flight() {
+    let mut app = screen::fleet(Environment::Staging, true);
+    update(&mut app, key('r'));
+    update(&mut app, key('u'));
+    assert!(app.fleet.gathering && app.fleet.planning);
+    let mut other = screen::connected(Environment::Staging, 3, vec![], vec![], true);
+    other.fleet = std::mem::take(&mut app.fleet).carried();
+    other.refresh_view(Pane::Fleet);
+    assert_eq!(other.fleet.rows.len(), 6);
+    update(&mut other, key('6'));
+    assert_eq!(update(&mut other, key('r')).last(), gather_all().last());
+    assert_eq!(
+        update(&mut other, key('u')),
+        vec![Effect::Fleet(FleetEffect::Plan { group: None })]
+    );
+}
