@@ -7,12 +7,15 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use crate::cli::GlobalArgs;
-use crate::config::{Environment, Loaded, Target};
+use crate::config::{Loaded, Target};
 use crate::error::{Error, ExitCode, Result};
-use crate::ops::gate::{Caller, LintOverride, Policy};
+use crate::ops::gate::Policy;
 use crate::output;
 
-use crate::fleet::rollout::{self, FleetEvent, Planned, Summary, TargetState};
+use crate::fleet::render::{
+    distinct_lints, env_label, name_width, plan_text, progress_line, revision_span, summary_table,
+};
+use crate::fleet::rollout::{self, FleetEvent, Planned, Summary};
 use crate::fleet::status::{self, Row};
 use crate::fleet::{Catalogs, group, record, worst};
 
@@ -142,10 +145,10 @@ pub struct StatusArgs {
 #[derive(Debug, Clone, Copy, Args)]
 pub struct PoolArgs {
     /// Targets worked on at once
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = rollout::DEFAULT_PARALLEL, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub parallel: u16,
     /// Longest wait for one target to connect and answer, e.g. 3s
-    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = duration)]
+    #[arg(long, default_value = rollout::DEFAULT_TIMEOUT, value_name = "DURATION", value_parser = duration)]
     pub timeout: Duration,
 }
 
@@ -218,38 +221,6 @@ async fn status_cmd(g: &GlobalArgs, loaded: &Loaded, a: &StatusArgs) -> Result<E
             )
         },
     ))
-}
-
-/// A short environment label for narrow tables.
-pub fn env_label(e: Environment) -> &'static str {
-    match e {
-        Environment::Production => "PROD",
-        Environment::Staging => "stage",
-        Environment::Development => "dev",
-        Environment::Test => "test",
-        Environment::Sandbox => "sbox",
-    }
-}
-
-/// `0003→0005`, `?` when unknown.
-pub fn revision_span(
-    current: Option<crate::catalog::Revision>,
-    head: Option<crate::catalog::Revision>,
-) -> String {
-    let show = |r: Option<crate::catalog::Revision>| r.map_or("?".to_string(), |r| r.to_string());
-    if current.is_some() && current == head {
-        show(current)
-    } else {
-        format!("{}→{}", show(current), show(head))
-    }
-}
-
-fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
-    names
-        .map(|n| n.chars().count())
-        .max()
-        .unwrap_or(6)
-        .clamp(6, 24)
 }
 
 /// The status table (fits 80 columns for names up to 20), then one line per row with a problem.
@@ -352,7 +323,7 @@ async fn up_cmd(g: &GlobalArgs, loaded: &Loaded, a: &UpArgs) -> Result<ExitCode>
         crate::plan::TargetSpec::parse(to, crate::plan::Direction::Up).map_err(Error::Usage)?;
     let members = members(g, loaded, group).await?;
     let catalogs = Catalogs::load(&members);
-    let options = a.waves.options(g, fleet_policy(loaded, a.allow_lint));
+    let options = a.waves.options(g, rollout::policy(loaded, a.allow_lint));
     let planned = rollout::plan_all(
         &members,
         &catalogs,
@@ -380,21 +351,10 @@ async fn up_cmd(g: &GlobalArgs, loaded: &Loaded, a: &UpArgs) -> Result<ExitCode>
     run_rollout(g, rollout, planned, options).await
 }
 
-/// Every target's run gets `up`'s gates: lint (`--allow-lint` overrides, audited) and the
-/// pre-deploy checklist on production targets.
-fn fleet_policy(loaded: &Loaded, allow_lint: bool) -> Policy {
-    let runbook = crate::runbook::Runbook::load(loaded).map_err(|e| e.to_string());
-    Policy::new(Caller::Fleet, runbook.into()).with_lint_override(if allow_lint {
-        LintOverride::Allowed
-    } else {
-        LintOverride::No
-    })
-}
-
 async fn backfill_cmd(g: &GlobalArgs, loaded: &Loaded, a: &BackfillArgs) -> Result<ExitCode> {
     let members = members(g, loaded, a.group.as_deref()).await?;
     let catalogs = Catalogs::load(&members);
-    let options = a.waves.options(g, fleet_policy(loaded, false));
+    let options = a.waves.options(g, rollout::policy(loaded, false));
     let planned = rollout::plan_backfill(&members, &catalogs, &a.name);
     if planned.iter().all(|p| p.work.is_err())
         && let Some(Err(e)) = planned.first().map(|p| &p.work)
@@ -464,18 +424,14 @@ async fn run_rollout(
 /// The plan per target on stderr (a JSON line with --json), and the lint of the steps once.
 fn show_plan(g: &GlobalArgs, planned: &[Planned]) {
     let mut err = std::io::stderr().lock();
-    let lints = distinct_lints(planned);
     if g.json {
+        let lints = distinct_lints(planned);
         let rows: Vec<serde_json::Value> = planned.iter().map(plan_json).collect();
         let line = serde_json::json!({"event": "fleet_plan", "targets": rows, "lint": lints});
         writeln!(err, "{line}").ok();
         return;
     }
-    plan_table(&mut err, planned).ok();
-    if lints.iter().any(|l| !l.findings.is_empty()) {
-        writeln!(err).ok();
-        crate::lint::render::findings(&mut err, &lints, false).ok();
-    }
+    err.write_all(plan_text(planned).as_bytes()).ok();
 }
 
 fn plan_json(p: &Planned) -> serde_json::Value {
@@ -495,97 +451,13 @@ fn plan_json(p: &Planned) -> serde_json::Value {
     }
 }
 
-/// Each pending migration's lint once, however many targets run it.
-fn distinct_lints(planned: &[Planned]) -> Vec<crate::lint::MigrationLint> {
-    let mut out: Vec<crate::lint::MigrationLint> = Vec::new();
-    for l in planned.iter().flat_map(|p| p.lint()) {
-        if !out
-            .iter()
-            .any(|o| o.revision == l.revision && o.file == l.file)
-        {
-            out.push(l.clone());
-        }
-    }
-    out.sort_by_key(|l| l.revision);
-    out
-}
-
-/// `TARGET ENV PLAN STEPS` per target, then the distinct steps.
-pub fn plan_table(out: &mut impl Write, planned: &[Planned]) -> std::io::Result<()> {
-    let w = name_width(planned.iter().map(|p| p.target.name.as_str()));
-    writeln!(
-        out,
-        "{:w$} {:5} {:10} {:>5} NOTE",
-        "TARGET", "ENV", "PLAN", "STEPS"
-    )?;
-    for p in planned {
-        let (span, steps, note) = match &p.work {
-            Ok(rollout::Work::Migrate { plan, .. }) if plan.is_empty() => {
-                (plan.from.to_string(), 0, "up to date".into())
-            }
-            Ok(rollout::Work::Migrate { plan, .. }) => (
-                format!("{}→{}", plan.from, plan.to),
-                plan.steps.len(),
-                p.refusal()
-                    .map(|e| format!("gates refuse: {}", output::one_line(&e.to_string(), 60)))
-                    .unwrap_or_default(),
-            ),
-            Ok(rollout::Work::Backfill { .. }) => ("-".into(), 0, "backfill".into()),
-            Err(e) => (
-                "?".into(),
-                0,
-                format!("not run: {}", output::one_line(&e.to_string(), 60)),
-            ),
-        };
-        writeln!(
-            out,
-            "{:w$} {:5} {:10} {:>5} {note}",
-            output::one_line(&p.target.name, w),
-            env_label(p.target.environment),
-            span,
-            steps
-        )?;
-    }
-    let mut steps: Vec<String> = planned
-        .iter()
-        .filter_map(Planned::plan)
-        .flat_map(|plan| plan.steps.iter().map(|s| s.label()))
-        .collect();
-    steps.sort();
-    steps.dedup();
-    let to_run = planned
-        .iter()
-        .filter(|p| p.work.is_ok() && p.has_work())
-        .count();
-    let unplanned = planned.iter().filter(|p| p.work.is_err()).count();
-    writeln!(
-        out,
-        "{to_run} of {} target(s) to run{}; steps: {}",
-        planned.len(),
-        if unplanned > 0 {
-            format!(", {unplanned} without a plan (reported as failed, not run)")
-        } else {
-            String::new()
-        },
-        if steps.is_empty() {
-            "none".into()
-        } else {
-            steps.join(", ")
-        }
-    )
-}
-
 /// A rollout touching production needs the group name typed (or --yes); others run as `up` does.
 fn confirm(g: &GlobalArgs, group: Option<&str>, planned: &[Planned]) -> Result<()> {
-    let with_work = planned.iter().filter(|p| p.has_work()).count();
-    let production = planned
-        .iter()
-        .filter(|p| p.has_work() && p.target.environment.is_production())
-        .count();
-    if production == 0 || g.yes {
+    let asked = rollout::Confirmation::of(group, planned);
+    let (with_work, production) = (asked.with_work, asked.production);
+    let Some(word) = asked.must_type().filter(|_| !g.yes) else {
         return Ok(());
-    }
-    let word = group.unwrap_or("all");
+    };
     use std::io::IsTerminal;
     if !std::io::stdin().is_terminal() {
         return Err(Error::Usage(format!(
@@ -631,119 +503,10 @@ async fn print_progress(mut rx: tokio::sync::mpsc::UnboundedReceiver<FleetEvent>
     }
 }
 
-/// One event as a human line, or nothing for the quiet ones.
-pub fn progress_line(e: &FleetEvent) -> Option<String> {
-    match e {
-        FleetEvent::Planned { .. } => None,
-        FleetEvent::Phase { message } => Some(format!("== {message}")),
-        FleetEvent::Warning { target, message } => Some(format!("{target}: warning: {message}")),
-        FleetEvent::Target { target, state, .. } => match state {
-            TargetState::Done {
-                from,
-                to,
-                steps,
-                duration_ms,
-            } => Some(format!(
-                "{target}: done {from}→{to} ({steps} step(s), {duration_ms} ms)"
-            )),
-            TargetState::Filled { rows, duration_ms } => {
-                Some(format!("{target}: done, {rows} rows ({duration_ms} ms)"))
-            }
-            TargetState::WaitingForLock { .. }
-            | TargetState::Blocked { .. }
-            | TargetState::Refused { .. }
-            | TargetState::Failed { .. }
-            | TargetState::Interrupted { .. } => Some(format!(
-                "{target}: {}{}",
-                state.label(),
-                state.detail().map(|d| format!(": {d}")).unwrap_or_default()
-            )),
-            _ => None,
-        },
-    }
-}
-
 fn print_summary(g: &GlobalArgs, command: &str, s: &Summary) -> ExitCode {
     output::finish(g.format(), command, s, s.exit_code, |out| {
         summary_table(out, s)
     })
-}
-
-/// The final table: one row per target, the problems underneath, one line of totals.
-pub fn summary_table(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
-    let w = name_width(s.targets.iter().map(|t| t.target.as_str()));
-    writeln!(
-        out,
-        "{:w$} {:5} {:11} {:10} {:>5} {:>8}",
-        "TARGET", "ENV", "RESULT", "REVISION", "STEPS", "TIME"
-    )?;
-    for t in &s.targets {
-        let (span, steps, time) = match &t.state {
-            TargetState::Done {
-                from,
-                to,
-                steps,
-                duration_ms,
-            } => (
-                format!("{from}→{to}"),
-                steps.to_string(),
-                format!("{duration_ms} ms"),
-            ),
-            TargetState::Filled { rows, duration_ms } => (
-                format!("{rows} rows"),
-                String::new(),
-                format!("{duration_ms} ms"),
-            ),
-            _ => (String::new(), String::new(), String::new()),
-        };
-        let label = if t.canary {
-            format!("{} (c)", t.state.label())
-        } else {
-            t.state.label()
-        };
-        writeln!(
-            out,
-            "{:w$} {:5} {:11} {:10} {:>5} {:>8}",
-            output::one_line(&t.target, w),
-            env_label(t.environment),
-            output::one_line(&label, 11),
-            span,
-            steps,
-            time
-        )?;
-    }
-    let problems: Vec<_> = s
-        .targets
-        .iter()
-        .filter(|t| t.state.is_failure() || matches!(t.state, TargetState::Interrupted { .. }))
-        .collect();
-    if !problems.is_empty() {
-        writeln!(out)?;
-    }
-    for t in problems {
-        writeln!(
-            out,
-            "{}: {}",
-            t.target,
-            output::one_line(&t.state.detail().unwrap_or_default(), 300)
-        )?;
-    }
-    if let Some(why) = &s.stopped {
-        writeln!(out, "stopped launching: {why}")?;
-    }
-    let count = |f: fn(&TargetState) -> bool| s.count(f);
-    writeln!(
-        out,
-        "{}: {} done, {} up to date, {} failed, {} skipped of {} in {} (exit {})",
-        s.run_id,
-        count(|t| matches!(t, TargetState::Done { .. } | TargetState::Filled { .. })),
-        count(|t| matches!(t, TargetState::UpToDate)),
-        count(|t| t.is_failure() || matches!(t, TargetState::Interrupted { .. })),
-        count(|t| matches!(t, TargetState::Skipped { .. })),
-        s.targets.len(),
-        crate::fleet::elapsed(s.duration_ms),
-        s.exit_code as u8
-    )
 }
 
 fn history_cmd(g: &GlobalArgs, a: &HistoryArgs) -> Result<ExitCode> {

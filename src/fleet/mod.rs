@@ -6,6 +6,7 @@
 
 pub mod group;
 pub mod record;
+pub mod render;
 pub mod rollout;
 pub mod status;
 

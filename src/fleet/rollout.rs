@@ -107,6 +107,33 @@ pub fn plan_backfill(members: &[Target], catalogs: &Catalogs, name: &str) -> Vec
         .collect()
 }
 
+/// What the operator's yes covers: the CLI and the TUI ask the same way. Touching production
+/// makes the confirmation typed: the group's name, or `all` for every configured target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirmation {
+    pub with_work: usize,
+    pub production: usize,
+    pub word: String,
+}
+
+impl Confirmation {
+    pub fn of(group: Option<&str>, planned: &[Planned]) -> Confirmation {
+        let with_work = planned.iter().filter(|p| p.has_work());
+        Confirmation {
+            with_work: with_work.clone().count(),
+            production: with_work
+                .filter(|p| p.target.environment.is_production())
+                .count(),
+            word: group.unwrap_or("all").to_string(),
+        }
+    }
+
+    /// The text to type, when one must be typed.
+    pub fn must_type(&self) -> Option<&str> {
+        (self.production > 0).then_some(self.word.as_str())
+    }
+}
+
 /// Plan every member concurrently (bounded, each within `timeout`), in the members' order.
 pub async fn plan_all(
     members: &[Target],
@@ -171,6 +198,11 @@ pub enum Canary {
     Count(usize),
 }
 
+/// `--parallel`'s default: targets worked on at once.
+pub const DEFAULT_PARALLEL: u16 = 16;
+/// `--timeout`'s default: longest wait for one target to connect and answer.
+pub const DEFAULT_TIMEOUT: &str = "10s";
+
 #[derive(Debug, Clone)]
 pub struct Options {
     pub parallel: usize,
@@ -184,6 +216,34 @@ pub struct Options {
     /// The gates every target's run applies (`Caller::Fleet`, `--allow-lint`, the checklists).
     pub policy: Policy,
     pub terminate_blockers_after: Option<Duration>,
+}
+
+impl Options {
+    /// What `pgshift fleet up` does without flags: one canary, then the rest in one wave of at
+    /// most [`DEFAULT_PARALLEL`] at a time, stopping after the first failure.
+    pub fn defaults(policy: Policy) -> Options {
+        Options {
+            parallel: DEFAULT_PARALLEL.into(),
+            max_failures: 1,
+            canary: Canary::Count(1),
+            wave_size: None,
+            pause_between_waves: Duration::ZERO,
+            policy,
+            terminate_blockers_after: None,
+        }
+    }
+}
+
+/// The gates every target's run of `fleet up` gets: `up`'s lint (`allow_lint` overrides it,
+/// audited) and the pre-deploy checklist on production targets.
+pub fn policy(loaded: &crate::config::Loaded, allow_lint: bool) -> Policy {
+    use crate::ops::gate::{Caller, LintOverride};
+    let runbook = crate::runbook::Runbook::load(loaded).map_err(|e| e.to_string());
+    Policy::new(Caller::Fleet, runbook.into()).with_lint_override(if allow_lint {
+        LintOverride::Allowed
+    } else {
+        LintOverride::No
+    })
 }
 
 /// A rollout: its id (in every target's audit row) and what it does.
@@ -934,6 +994,28 @@ mod tests {
         );
         let e = canaries(&p, &Canary::Named(vec!["zz".into()])).unwrap_err();
         assert_eq!(e.exit_code(), ExitCode::Usage);
+    }
+
+    #[test]
+    fn production_with_work_makes_the_confirmation_typed_with_the_group_name() {
+        let prod = |name: &str, steps: usize| {
+            let mut p = planned(name, steps);
+            p.target.environment = Environment::Production;
+            p
+        };
+        let staging_only = vec![planned("a", 1), planned("b", 0)];
+        assert_eq!(
+            Confirmation::of(Some("eu"), &staging_only).must_type(),
+            None
+        );
+        // A production target already at the revision runs nothing: no word to type.
+        let idle_prod = vec![planned("a", 1), prod("p", 0)];
+        assert_eq!(Confirmation::of(None, &idle_prod).must_type(), None);
+        let busy_prod = vec![planned("a", 1), prod("p", 2)];
+        let c = Confirmation::of(Some("eu"), &busy_prod);
+        assert_eq!((c.with_work, c.production), (2, 1));
+        assert_eq!(c.must_type(), Some("eu"));
+        assert_eq!(Confirmation::of(None, &busy_prod).must_type(), Some("all"));
     }
 
     #[test]

@@ -33,15 +33,18 @@ pub enum Pane {
     Locks,
     Log,
     Backfills,
+    /// Every target of the fleet (`6`/`F`): takes the whole body while focused.
+    Fleet,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 5] = [
+    pub const ALL: [Pane; 6] = [
         Pane::Revisions,
         Pane::History,
         Pane::Locks,
         Pane::Log,
         Pane::Backfills,
+        Pane::Fleet,
     ];
 
     pub fn index(self) -> usize {
@@ -56,6 +59,7 @@ impl Pane {
             Pane::History => Slot::TopRight,
             Pane::Locks => Slot::BottomLeft,
             Pane::Log | Pane::Backfills => Slot::BottomRight,
+            Pane::Fleet => Slot::Body,
         }
     }
 
@@ -66,17 +70,19 @@ impl Pane {
             Pane::Locks => "Lock conflicts",
             Pane::Log => "Log",
             Pane::Backfills => "Backfills",
+            Pane::Fleet => "Fleet",
         }
     }
 }
 
-/// The four regions of the body.
+/// The four regions of the body, or all of it (a pane shown alone while focused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
     TopLeft,
     TopRight,
     BottomLeft,
     BottomRight,
+    Body,
 }
 
 impl App {
@@ -182,6 +188,8 @@ pub enum Pending {
         revision: Revision,
         drift: Vec<crate::plan::Drift>,
     },
+    /// `u` on the Fleet pane: every target's plan and refusals, as `pgshift fleet up` shows them.
+    Fleet(Box<FleetPlan>),
 }
 
 #[derive(Debug, Clone)]
@@ -214,6 +222,8 @@ impl Confirm {
             Pending::Signal { .. } => true,
             // It changes no schema or data; on production the revision is typed anyway.
             Pending::Accept { .. } => false,
+            // Upgrades only, each the guarded run; production makes it typed (as the CLI).
+            Pending::Fleet(_) => false,
         }
     }
 }
@@ -336,6 +346,7 @@ pub enum Msg {
     Backfill(BackfillMsg),
     /// `Effect::Accept` ended.
     Accepted(Result<crate::ops::accept::Acceptance, String>),
+    Fleet(FleetMsg),
 }
 
 /// What the monitoring connection reports.
@@ -394,6 +405,7 @@ pub enum Effect {
         revision: Revision,
         shown: Vec<crate::plan::Drift>,
     },
+    Fleet(FleetEffect),
 }
 
 pub struct App {
@@ -435,6 +447,8 @@ pub struct App {
     pub size: (u16, u16),
     pub quit: bool,
     pub backfills: Backfills,
+    /// The Fleet pane (kept across `:target` switches).
+    pub fleet: Fleet,
     /// How times are shown: local with its zone, or UTC (`--utc`, `[tui] time`).
     pub clock: crate::tui::clock::Clock,
 }
@@ -492,6 +506,7 @@ impl App {
             size: (80, 24),
             quit: false,
             backfills: Backfills::default(),
+            fleet: Fleet::default(),
             clock: crate::tui::clock::Clock::utc(),
         };
         for p in Pane::ALL {
@@ -623,6 +638,7 @@ impl App {
                 .unwrap_or_default(),
             Pane::Log => self.log.get(i).map(|l| l.text.clone()).unwrap_or_default(),
             Pane::Backfills => self.backfills.row_text(i),
+            Pane::Fleet => self.fleet.row_text(i),
         }
     }
 
@@ -633,6 +649,7 @@ impl App {
             Pane::Locks => self.lock_rows.len(),
             Pane::Log => self.log.len(),
             Pane::Backfills => self.backfills.rows.len(),
+            Pane::Fleet => self.fleet.rows.len(),
         }
     }
 
@@ -796,6 +813,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             vec![Effect::Poll, Effect::LoadHistory]
         }
         Msg::Backfill(m) => backfills::on_msg(app, m),
+        Msg::Fleet(m) => fleet::on_msg(app, m),
         Msg::Accepted(result) => {
             match result {
                 Ok(a) => app.log(
@@ -826,6 +844,7 @@ pub(crate) mod backfills;
 pub mod checklist;
 pub mod command;
 pub mod detail;
+pub mod fleet;
 mod input;
 pub mod locks;
 mod results;
@@ -834,6 +853,7 @@ pub use backfills::{
     BackfillDialog, BackfillEffect, BackfillMsg, Backfills, DryPurpose, LocalRun, RowView, Stop,
 };
 pub use checklist::{CheckRun, ChecklistOp, ChecklistState, NoteKind, NotePrompt};
+pub use fleet::{Fleet, FleetEffect, FleetMsg, FleetPlan, FleetRow, Live, RolloutView};
 
 use input::on_key;
 pub use results::same_blockers;

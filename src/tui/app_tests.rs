@@ -1,28 +1,12 @@
 //! Pure `update` tests: keys in, state and effects out. No terminal, no database.
 
+use crate::tui::sample::{code, ctrl_c, key};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::config::Environment;
 use crate::plan::{Plan, Step};
 use crate::tui::sample;
-
-fn key(c: char) -> Msg {
-    let mods = if c.is_ascii_uppercase() {
-        KeyModifiers::SHIFT
-    } else {
-        KeyModifiers::NONE
-    };
-    Msg::Key(KeyEvent::new(KeyCode::Char(c), mods))
-}
-
-fn code(c: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
-}
-
-fn ctrl_c() -> Msg {
-    Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))
-}
 
 fn app_at(env: Environment, rev: u32) -> App {
     sample::connected(env, rev, vec![], vec![], true)
@@ -381,6 +365,11 @@ fn tab_shift_tab_and_numbers_switch_panes() {
         &mut app,
         Msg::Key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT)),
     );
+    update(
+        &mut app,
+        Msg::Key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT)),
+    );
+    assert_eq!(app.focus, Pane::Fleet);
     update(
         &mut app,
         Msg::Key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT)),

@@ -182,7 +182,7 @@ pub const BINDINGS: &[Binding] = &[
         &[key('t'), special(KeyCode::Enter)],
         Action::SetTarget,
         Some("target"),
-        "Revisions: set the target revision to the row under the cursor; Log, History, Lock conflicts: Enter reads the row whole",
+        "Revisions: set the target revision to the row under the cursor; Log, History, Lock conflicts: Enter reads the row whole; Fleet: Enter opens the target",
     ),
     bind(
         Main,
@@ -207,6 +207,13 @@ pub const BINDINGS: &[Binding] = &[
     ),
     bind(
         Main,
+        &[key('F'), key('6')],
+        Action::Focus(Pane::Fleet),
+        Some("fleet"),
+        "Fleet pane: every target (:fleet GROUP picks a group); u rolls out to head canary first, Enter opens a target, Esc stops launching",
+    ),
+    bind(
+        Main,
         &[key('a')],
         Action::Accept,
         None,
@@ -224,7 +231,7 @@ pub const BINDINGS: &[Binding] = &[
         &[key(':')],
         Action::Command,
         None,
-        "Command line: :target NAME, :backfill NAME, :checklist NAME, :history TEXT (Enter runs, Esc drops)",
+        "Command line: :target NAME, :fleet [GROUP], :backfill NAME, :checklist NAME, :history TEXT (Enter runs, Esc drops)",
     ),
     bind(
         Main,

@@ -217,12 +217,11 @@ impl Session {
         target: Target,
         catalog: Catalog,
         runbook: Arc<std::result::Result<Runbook, String>>,
-        clock: clock::Clock,
-        lint: crate::lint::Settings,
+        options: &Options,
         size: Option<ratatui::layout::Size>,
     ) -> Session {
         let mut app = App::new(TargetInfo::from(&target), &catalog, color_allowed());
-        app.clock = clock;
+        app.clock = options.clock.clone();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
         let poke = Arc::new(Notify::new());
         let target = Arc::new(target);
@@ -233,7 +232,16 @@ impl Session {
             tx.clone(),
             poke.clone(),
         ));
-        let worker = worker::Worker::new(target, catalog, runbook, lint, tx.clone(), poke);
+        let config = Arc::new((options.loaded.clone(), options.overrides.clone()));
+        let worker = worker::Worker::new(
+            target,
+            catalog,
+            runbook,
+            options.lint.clone(),
+            tx.clone(),
+            poke,
+            config,
+        );
         spawn_signal_watch(tx);
         for e in App::init() {
             worker.run(e);
@@ -294,14 +302,7 @@ async fn event_loop(
 ) -> Result<Option<Unfinished>> {
     let runbook = Arc::new(runbook);
     let size = terminal.size().ok();
-    let mut s = Session::open(
-        target,
-        catalog,
-        runbook.clone(),
-        options.clock.clone(),
-        options.lint.clone(),
-        size,
-    );
+    let mut s = Session::open(target, catalog, runbook.clone(), options, size);
     let mut input = EventStream::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -327,16 +328,13 @@ async fn event_loop(
             match other_target(options, &name) {
                 Ok((target, catalog)) => {
                     let from = s.app.target.name.clone();
+                    let fleet = std::mem::take(&mut s.app.fleet);
                     s.monitor.abort();
                     let size = terminal.size().ok();
-                    s = Session::open(
-                        target,
-                        catalog,
-                        runbook.clone(),
-                        options.clock.clone(),
-                        options.lint.clone(),
-                        size,
-                    );
+                    s = Session::open(target, catalog, runbook.clone(), options, size);
+                    // The fleet pane is about the fleet, not the target: it stays as it was.
+                    s.app.fleet = fleet.carried();
+                    s.app.refresh_view(app::Pane::Fleet);
                     s.app.log(
                         crate::event::Level::Info,
                         format!("switched from target {from} to {name}"),

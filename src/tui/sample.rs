@@ -18,6 +18,30 @@ use crate::ops::status::{self, Status};
 use crate::plan::{Applied, Direction, Plan, TargetSpec};
 use crate::runbook::{ChecklistView, ItemState, RunState};
 
+/// A key press as the terminal delivers it (upper case arrives with Shift).
+pub fn key(c: char) -> Msg {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mods = if c.is_ascii_uppercase() {
+        KeyModifiers::SHIFT
+    } else {
+        KeyModifiers::NONE
+    };
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), mods))
+}
+
+/// A special key (Enter, Esc, Tab, arrows) without modifiers.
+pub fn code(c: crossterm::event::KeyCode) -> Msg {
+    Msg::Key(crossterm::event::KeyEvent::new(
+        c,
+        crossterm::event::KeyModifiers::NONE,
+    ))
+}
+
+pub fn ctrl_c() -> Msg {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))
+}
+
 pub fn target(environment: Environment) -> Target {
     Target {
         name: if environment == Environment::Sandbox {
@@ -441,4 +465,178 @@ pub fn refused_upgrade() -> Preview {
     );
     let verdict = gate::verdict(&plan, &catalog, &policy, checklist);
     Preview { plan, verdict }
+}
+
+/// One fleet status row as `fleet::status::gather` makes it.
+fn fleet_row(
+    name: &str,
+    environment: Environment,
+    current: Option<u32>,
+    state: crate::fleet::status::RowState,
+) -> crate::fleet::status::Row {
+    use crate::fleet::status::RowState;
+    let head = 4;
+    let reachable = state != RowState::Unreachable;
+    crate::fleet::status::Row {
+        target: name.into(),
+        environment,
+        url: format!("postgres://deploy@{name}.internal:5432/orders"),
+        state,
+        current: current.map(Revision),
+        head: Some(Revision(head)),
+        pending: current.map_or(vec![], |c| (c + 1..=head).map(Revision).collect()),
+        drift: vec![],
+        health: reachable.then_some(crate::health::HealthStatus::Ok),
+        runner_lock: None,
+        role: reachable.then(|| "deploy".into()),
+        read_only: reachable.then_some(false),
+        replication: reachable.then_some("primary"),
+        replica_lag_s: None,
+        tls: None,
+        error: (!reachable).then(|| {
+            format!("cannot connect to postgres://deploy@{name}.internal:5432/orders: connection refused (is the server running and accepting connections on that host and port?)")
+        }),
+        exit_code: if reachable {
+            crate::error::ExitCode::Ok
+        } else {
+            crate::error::ExitCode::Unreachable
+        },
+        elapsed_ms: 12,
+    }
+}
+
+/// A fleet of six: staging at head, two EU production primaries pending (one with a replica
+/// lagging, one whose runner lock another pgshift holds), a standby, a tenant and one unreachable.
+pub fn fleet_rows() -> Vec<crate::fleet::status::Row> {
+    use crate::fleet::status::RowState;
+    let mut rows = vec![
+        fleet_row("eu-1", Environment::Production, Some(2), RowState::Pending),
+        fleet_row("eu-2", Environment::Production, Some(2), RowState::Pending),
+        fleet_row("stage", Environment::Staging, Some(4), RowState::Ok),
+        fleet_row(
+            "tenant-acme",
+            Environment::Production,
+            Some(3),
+            RowState::Pending,
+        ),
+        fleet_row(
+            "us-standby",
+            Environment::Production,
+            Some(2),
+            RowState::Pending,
+        ),
+        fleet_row(
+            "zz-gone",
+            Environment::Production,
+            None,
+            RowState::Unreachable,
+        ),
+    ];
+    rows[0].replica_lag_s = Some(1.5);
+    rows[1].runner_lock = Some(holder());
+    rows[4].replication = Some("standby");
+    rows[4].replica_lag_s = Some(3.2);
+    rows
+}
+
+/// The Fleet pane focused, its rows gathered.
+pub fn fleet(environment: Environment, color: bool) -> App {
+    use super::app::{FleetEffect, FleetMsg};
+    let mut app = connected(environment, 3, vec![], vec![], color);
+    let effects = update(&mut app, key('6'));
+    debug_assert_eq!(
+        effects,
+        vec![super::app::Effect::Fleet(FleetEffect::Gather {
+            group: None
+        })]
+    );
+    update(
+        &mut app,
+        Msg::Fleet(FleetMsg::Gathered {
+            group: None,
+            result: Ok(fleet_rows()),
+        }),
+    );
+    app
+}
+
+/// The confirmation of a rollout touching production (typed: `all`).
+pub fn fleet_plan() -> super::app::FleetPlan {
+    super::app::FleetPlan {
+        id: "fleet-20261203T091500Z-1a2b".into(),
+        group: None,
+        text: "TARGET      ENV   PLAN       STEPS NOTE\n\
+               eu-1        PROD  0002→0004      2 \n\
+               eu-2        PROD  0002→0004      2 \n\
+               stage       stage 0004           0 up to date\n\
+               tenant-acme PROD  0003→0004      1 \n\
+               us-standby  PROD  0002→0004      2 gates refuse: us-standby is a standby (read-only): migrations run on the primary\n\
+               zz-gone     PROD  ?              0 not run: cannot connect to postgres://deploy@zz-gone.internal:5432/orders: connection refused\n\
+               4 of 6 target(s) to run, 1 without a plan (reported as failed, not run); steps: 0003_add_target_schema_tables, 0004_add_documents_index\n"
+            .into(),
+        confirmation: crate::fleet::rollout::Confirmation {
+            with_work: 5,
+            production: 5,
+            word: "all".into(),
+        },
+        targets: 6,
+    }
+}
+
+/// A rollout in the middle of its wave: the canary done, one running, one blocked, one failed
+/// (refused by the gates), the unreachable one failed, and one still waiting.
+pub fn fleet_rollout(color: bool) -> App {
+    use super::app::{FleetMsg, Pending, Popup};
+    use crate::fleet::rollout::{FleetEvent, TargetState};
+    let mut app = fleet(Environment::Staging, color);
+    app.popup = Some(Popup::Confirm(super::app::Confirm::new(
+        Pending::Fleet(Box::new(fleet_plan())),
+        None,
+    )));
+    update(&mut app, key('y'));
+    let target = |name: &str, canary: bool, state: TargetState| FleetEvent::Target {
+        target: name.into(),
+        canary,
+        state,
+    };
+    let events = vec![
+        FleetEvent::Phase {
+            message: "canary: eu-1".into(),
+        },
+        target(
+            "eu-1",
+            true,
+            TargetState::Done {
+                from: Revision(2),
+                to: Revision(4),
+                steps: 2,
+                duration_ms: 840,
+            },
+        ),
+        FleetEvent::Phase {
+            message: "wave 1/1: 4 target(s)".into(),
+        },
+        target("eu-2", false, TargetState::Running {
+            step: 1,
+            total: 2,
+            revision: Revision(3),
+        }),
+        target("stage", false, TargetState::UpToDate),
+        target("tenant-acme", false, TargetState::Blocked {
+            revision: Revision(4),
+            pids: vec![4121],
+        }),
+        target("us-standby", false, TargetState::Refused {
+            reason: "upgrade refused: us-standby is a standby (read-only); run it on the primary".into(),
+            exit_code: crate::error::ExitCode::Failed,
+        }),
+        target("zz-gone", false, TargetState::Failed {
+            error: "cannot connect to postgres://deploy@zz-gone.internal:5432/orders: connection refused".into(),
+            exit_code: crate::error::ExitCode::Unreachable,
+        }),
+    ];
+    for e in events {
+        update(&mut app, Msg::Fleet(FleetMsg::Event(e)));
+    }
+    app
 }

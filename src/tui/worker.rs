@@ -6,7 +6,8 @@ use std::sync::Arc;
 use tokio::sync::{Notify, mpsc::UnboundedSender};
 
 use super::app::{
-    BackfillEffect, BackfillMsg, ChecklistOp, Effect, HISTORY_LIMIT, Msg, Signal, Signalled, Stop,
+    BackfillEffect, BackfillMsg, ChecklistOp, Effect, FleetEffect, FleetMsg, FleetPlan,
+    HISTORY_LIMIT, Msg, Signal, Signalled, Stop,
 };
 use crate::backfill;
 use crate::catalog::Catalog;
@@ -65,6 +66,21 @@ pub struct Worker {
     poke: Arc<Notify>,
     /// Cancels the backfill dry run in flight (Esc).
     dry_run: Arc<std::sync::Mutex<Option<crate::interrupt::Trigger>>>,
+    /// The configuration the fleet's members come from, and the flags the screen started with.
+    config: Arc<(crate::config::Loaded, crate::config::Overrides)>,
+    /// The fleet rollout shown for confirmation, and the stop of the running one.
+    fleet: Arc<std::sync::Mutex<FleetSlot>>,
+}
+
+/// A planned rollout waits here (the confirmation shows its text) until confirmed: what runs is
+/// what was shown.
+#[derive(Default)]
+struct FleetSlot {
+    planned: Option<(
+        crate::fleet::rollout::Rollout,
+        Vec<crate::fleet::rollout::Planned>,
+    )>,
+    stop: Option<crate::interrupt::Trigger>,
 }
 
 impl Worker {
@@ -75,6 +91,7 @@ impl Worker {
         lint: crate::lint::Settings,
         tx: UnboundedSender<Msg>,
         poke: Arc<Notify>,
+        config: Arc<(crate::config::Loaded, crate::config::Overrides)>,
     ) -> Self {
         let checklists = runbook.as_ref().clone().into();
         Worker {
@@ -86,6 +103,8 @@ impl Worker {
             tx,
             poke,
             dry_run: Arc::default(),
+            config,
+            fleet: Arc::default(),
         }
     }
 
@@ -108,6 +127,14 @@ impl Worker {
         if effect == Effect::Backfill(BackfillEffect::CancelDryRun) {
             if let Ok(mut t) = self.dry_run.lock()
                 && let Some(t) = t.take()
+            {
+                t.fire();
+            }
+            return;
+        }
+        if effect == Effect::Fleet(FleetEffect::Stop) {
+            if let Ok(slot) = self.fleet.lock()
+                && let Some(t) = &slot.stop
             {
                 t.fire();
             }
@@ -199,6 +226,7 @@ impl Worker {
                 op,
             },
             Effect::Backfill(e) => Msg::Backfill(self.backfill(e).await?),
+            Effect::Fleet(e) => Msg::Fleet(self.fleet(e).await?),
             Effect::Accept { revision, shown } => Msg::Accepted(
                 self.accept(revision, &shown)
                     .await
@@ -366,6 +394,141 @@ impl Worker {
         forward.await.ok();
         result.map_err(Arc::new)
     }
+}
+
+/// The fleet pane's work: the same `fleet::status` and `fleet::rollout` calls as `pgshift fleet`,
+/// with its default options.
+impl Worker {
+    async fn fleet(&self, effect: FleetEffect) -> Option<FleetMsg> {
+        Some(match effect {
+            FleetEffect::Gather { group } => {
+                let result = self.fleet_rows(group.as_deref()).await;
+                FleetMsg::Gathered { group, result }
+            }
+            FleetEffect::Plan { group } => FleetMsg::Planned(
+                self.fleet_plan(group.as_deref())
+                    .await
+                    .map_err(|e| e.to_string()),
+            ),
+            FleetEffect::Run { id } => FleetMsg::Finished(self.fleet_run(&id).await),
+            // Handled in `run` (it fires the rollout's stop).
+            FleetEffect::Stop => return None,
+        })
+    }
+
+    async fn fleet_members(&self, group: Option<&str>) -> Result<Vec<Target>> {
+        let (loaded, overrides) = self.config.as_ref();
+        // The screen's own target is not a filter on the fleet.
+        let mut o = overrides.clone();
+        o.target = None;
+        o.database_url = None;
+        let members = crate::fleet::group::members(loaded, group, &o).await?;
+        if members.is_empty() {
+            return Err(Error::Usage(format!(
+                "no targets configured in {}; the fleet pane lists the config's [targets.NAME]",
+                loaded.path_display()
+            )));
+        }
+        Ok(members)
+    }
+
+    async fn fleet_rows(
+        &self,
+        group: Option<&str>,
+    ) -> std::result::Result<Vec<crate::fleet::status::Row>, String> {
+        let members = self.fleet_members(group).await.map_err(|e| e.to_string())?;
+        let catalogs = crate::fleet::Catalogs::load(&members);
+        let options = crate::fleet::status::Options {
+            parallel: crate::fleet::rollout::DEFAULT_PARALLEL.into(),
+            timeout: fleet_timeout(),
+            check: false,
+        };
+        Ok(crate::fleet::status::gather(&members, &catalogs, options).await)
+    }
+
+    /// `pgshift fleet up [GROUP]`'s planning, kept for the confirmation's yes.
+    async fn fleet_plan(&self, group: Option<&str>) -> Result<FleetPlan> {
+        use crate::fleet::rollout;
+        let members = self.fleet_members(group).await?;
+        let catalogs = crate::fleet::Catalogs::load(&members);
+        let options = rollout::Options::defaults(rollout::policy(&self.config.0, false));
+        let planned = rollout::plan_all(
+            &members,
+            &catalogs,
+            TargetSpec::Head,
+            &options.policy,
+            options.parallel,
+            fleet_timeout(),
+        )
+        .await;
+        rollout::canaries(&planned, &options.canary)?;
+        let r = rollout::Rollout::new(
+            group.map(str::to_string),
+            "head",
+            rollout::Job::Migrate(TargetSpec::Head),
+        );
+        let plan = FleetPlan {
+            id: r.id.clone(),
+            group: group.map(str::to_string),
+            text: crate::fleet::render::plan_text(&planned),
+            confirmation: rollout::Confirmation::of(group, &planned),
+            targets: planned.len(),
+        };
+        if let Ok(mut slot) = self.fleet.lock() {
+            slot.planned = Some((r, planned));
+        }
+        Ok(plan)
+    }
+
+    /// Run the confirmed plan with `fleet::rollout::execute`; its events arrive as
+    /// `FleetMsg::Event`, all before `FleetMsg::Finished`. Recorded for `pgshift fleet history`.
+    async fn fleet_run(
+        &self,
+        id: &str,
+    ) -> std::result::Result<crate::fleet::rollout::Summary, String> {
+        use crate::fleet::{record, rollout};
+        let (trigger, stop) = crate::interrupt::Interrupt::new();
+        let (r, planned) = {
+            let mut slot = self.fleet.lock().map_err(|e| e.to_string())?;
+            match slot.planned.take() {
+                Some((r, planned)) if r.id == id => {
+                    slot.stop = Some(trigger);
+                    (r, planned)
+                }
+                _ => {
+                    return Err(format!(
+                        "the plan of rollout {id} is gone (planned again since?); nothing was run: u plans it again"
+                    ));
+                }
+            }
+        };
+        record::started(&r, planned.len()).map_err(|e| e.to_string())?;
+        let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
+        let tx = self.tx.clone();
+        let forward = tokio::spawn(async move {
+            while let Some(e) = erx.recv().await {
+                tx.send(Msg::Fleet(FleetMsg::Event(e))).ok();
+            }
+        });
+        let options = rollout::Options::defaults(rollout::policy(&self.config.0, false));
+        let result =
+            rollout::execute(r, planned, options, rollout::FleetReporter::new(etx), stop).await;
+        forward.await.ok();
+        if let Ok(mut slot) = self.fleet.lock() {
+            slot.stop = None;
+        }
+        let summary = result.map_err(|e| e.to_string())?;
+        if let Err(e) = record::finished(&summary) {
+            tracing::warn!("{e}");
+        }
+        Ok(summary)
+    }
+}
+
+/// `pgshift fleet`'s default per-target timeout.
+fn fleet_timeout() -> std::time::Duration {
+    crate::config::parse_duration(crate::fleet::rollout::DEFAULT_TIMEOUT)
+        .unwrap_or(std::time::Duration::from_secs(10))
 }
 
 impl Worker {

@@ -1161,3 +1161,73 @@ fn checklist_results_kept_while_unreachable_are_recorded_when_the_database_retur
     );
     assert!(rows[1].contains("|skipped|not relevant"), "{rows:?}");
 }
+
+/// The fleet pane end to end: four databases on the local server (one of them production, so the
+/// confirmation is typed) and one unreachable target. `6` lists every target, `u` shows the plan
+/// and, once `all` is typed, rolls out canary first; every reachable database reaches head.
+#[test]
+fn fleet_pane_lists_every_target_and_u_rolls_out_to_head() {
+    if !tmux_available() {
+        return;
+    }
+    let template = TestDb::new();
+    template.write_migration("0001_one.up.sql", "CREATE TABLE one (id int);");
+    template.write_migration("0002_two.up.sql", "CREATE TABLE two (id int);");
+    template.write_migration("0003_three.up.sql", "CREATE TABLE three (id int);");
+    template.run(&["up", "0001"]).ok();
+    let dbs = TestDb::clones(&template, 4);
+    let mut config = String::new();
+    for (i, db) in dbs.iter().enumerate() {
+        let env = if i == 3 { "production" } else { "staging" };
+        config.push_str(&format!(
+            "[targets.t{i:02}]\nurl = \"{}\"\nenvironment = \"{env}\"\nmigrations = \"{}\"\n",
+            db.url,
+            template.migrations().display()
+        ));
+    }
+    config.push_str(&format!(
+        "[targets.zz_gone]\nurl = \"postgres://postgres@127.0.0.1:1/gone\"\nmigrations = \"{}\"\n",
+        template.migrations().display()
+    ));
+    let path = template.dir.path().join("fleet.toml");
+    std::fs::write(&path, config).unwrap();
+    let path = path.display().to_string();
+    let screen = Screen::start(&template, &["--config", &path, "--target", "t00"]);
+    screen.wait_for("the t00 screen", |s| s.contains("(2 pending)"));
+    screen.keys("6");
+    let s = screen.wait_for("every fleet row", |s| {
+        s.contains("UNREACHABLE") && s.contains("t03") && s.contains("0001→0003")
+    });
+    for name in ["t00", "t01", "t02", "t03", "zz_gone"] {
+        assert!(s.contains(name), "{name} listed:\n{s}");
+    }
+    assert!(s.contains("PROD"), "the production target is marked:\n{s}");
+    screen.keys("u");
+    let s = screen.wait_text("Type all and press Enter");
+    assert!(s.contains("fleet rollout to head"), "{s}");
+    assert!(
+        s.contains("not run: "),
+        "the unreachable target's refusal is shown first:\n{s}"
+    );
+    assert_eq!(dbs[0].applied(), vec![1], "nothing runs before the yes");
+    screen.keys("all\r");
+    let s = screen.wait_for("the rollout's end", |s| s.contains("last rollout"));
+    assert!(s.contains("4 done, 1 failed"), "{s}");
+    for db in &dbs {
+        assert_eq!(db.applied(), vec![1, 2, 3], "{} reached head", db.name);
+        assert_eq!(
+            db.scalar("SELECT count(*) FROM pgshift_events WHERE action = 'up' AND detail->>'fleet_run' LIKE 'fleet-%'"),
+            "1"
+        );
+    }
+    // Enter on a row opens the normal screen on that target (as `:target t01`).
+    screen.keys("j\r");
+    screen.wait_for("the t01 screen", |s| {
+        s.contains("t01 [staging]") && s.contains("revision 0003 → 0003")
+    });
+    // The Fleet pane is about the fleet: it keeps the rollout's results across the switch.
+    screen.keys("F");
+    screen.wait_text("last rollout: 4 done, 1 failed");
+    screen.quit();
+    TestDb::drop_all(dbs);
+}

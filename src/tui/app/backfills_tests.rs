@@ -1,25 +1,13 @@
 //! Pure `update` tests of the Backfills pane: keys, dialogs, events and polls in; state and
 //! effects out. No terminal, no database.
 
+use crate::tui::sample::{code, key};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::sample;
 use super::*;
 use crate::config::Environment;
 use crate::tui::sample as screen;
-
-fn key(c: char) -> Msg {
-    let mods = if c.is_ascii_uppercase() {
-        KeyModifiers::SHIFT
-    } else {
-        KeyModifiers::NONE
-    };
-    Msg::Key(KeyEvent::new(KeyCode::Char(c), mods))
-}
-
-fn code(c: KeyCode) -> Msg {
-    Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
-}
 
 /// Connected at 0003 with the sample rows polled and the Backfills pane focused.
 fn app() -> App {

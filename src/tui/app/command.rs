@@ -4,7 +4,8 @@
 use super::*;
 
 /// The commands, for the help line and the "unknown command" message.
-pub const COMMANDS: &str = ":target NAME, :backfill NAME, :checklist NAME, :history TEXT";
+pub const COMMANDS: &str =
+    ":target NAME, :fleet [GROUP], :backfill NAME, :checklist NAME, :history TEXT";
 
 /// Keys while typing a command: text, Backspace, Enter runs it, Esc drops it.
 pub(super) fn on_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
@@ -46,7 +47,7 @@ pub fn run(app: &mut App, line: &str) -> Vec<Effect> {
     match cmd {
         "target" | "t" if arg.is_empty() => need(app, "a target name from the config"),
         "target" | "t" => {
-            if app.is_busy() || !app.backfills.local.is_empty() {
+            if app.is_busy() || !app.backfills.local.is_empty() || app.fleet.running() {
                 app.log(
                     Level::Warn,
                     "an action runs on this target: wait for it to end before switching targets",
@@ -60,6 +61,7 @@ pub fn run(app: &mut App, line: &str) -> Vec<Effect> {
             app.log(Level::Info, format!("switching to target {arg}…"));
             vec![Effect::SwitchTarget(arg)]
         }
+        "fleet" | "f" => super::fleet::choose_group(app, (!arg.is_empty()).then_some(arg)),
         "backfill" | "b" if arg.is_empty() => need(app, "a backfill name"),
         "backfill" | "b" => {
             app.focus = Pane::Backfills;

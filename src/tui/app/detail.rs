@@ -41,6 +41,7 @@ pub(super) fn open(app: &mut App) {
             ],
             scroll: 0,
         }),
+        Pane::Fleet => app.selected_fleet_row().map(super::fleet::detail),
     };
     match detail {
         Some(d) => app.popup = Some(Popup::Detail(d)),

@@ -26,19 +26,30 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
     let focus = app.focus;
     match a {
         Action::Quit => {
+            // A fleet rollout stops launching first, as Ctrl-C does in `pgshift fleet up`.
+            if let Some(effects) = super::fleet::stop(app) {
+                return effects;
+            }
             // A running check is asked about too: quitting abandons it unrecorded.
-            if app.is_busy() || app.checklists.running.is_some() {
+            if app.is_busy() || app.checklists.running.is_some() || app.fleet.running() {
                 app.popup = Some(Popup::QuitWhileRunning);
             } else if !super::backfills::ask_quit(app) {
                 app.quit = true;
             }
         }
         Action::Help => app.popup = Some(Popup::Help { scroll: 0 }),
-        Action::NextPane => app.focus = Pane::ALL[(focus.index() + 1) % Pane::ALL.len()],
-        Action::PrevPane => {
-            app.focus = Pane::ALL[(focus.index() + Pane::ALL.len() - 1) % Pane::ALL.len()]
+        Action::NextPane => {
+            app.focus = Pane::ALL[(focus.index() + 1) % Pane::ALL.len()];
+            return super::fleet::on_focus(app);
         }
-        Action::Focus(p) => app.focus = p,
+        Action::PrevPane => {
+            app.focus = Pane::ALL[(focus.index() + Pane::ALL.len() - 1) % Pane::ALL.len()];
+            return super::fleet::on_focus(app);
+        }
+        Action::Focus(p) => {
+            app.focus = p;
+            return super::fleet::on_focus(app);
+        }
         Action::Up => app.move_cursor(focus, Motion::Up),
         Action::Down => app.move_cursor(focus, Motion::Down),
         Action::PageUp => app.move_cursor(focus, Motion::PageUp),
@@ -47,7 +58,18 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         Action::End => app.move_cursor(focus, Motion::End),
         Action::Filter => app.filtering = true,
         Action::Command => app.command = Some(String::new()),
-        Action::Refresh => return vec![Effect::ReloadCatalog, Effect::Poll, Effect::LoadHistory],
+        Action::Refresh => {
+            let mut effects = vec![Effect::ReloadCatalog, Effect::Poll, Effect::LoadHistory];
+            if focus == Pane::Fleet {
+                effects.extend(super::fleet::refresh(app));
+            }
+            return effects;
+        }
+        Action::SetTarget if focus == Pane::Fleet => return super::fleet::open_target(app),
+        Action::Upgrade if focus == Pane::Fleet => return super::fleet::upgrade(app),
+        Action::Dismiss if focus == Pane::Fleet && app.fleet.running() => {
+            return super::fleet::stop(app).unwrap_or_default();
+        }
         Action::Detail => super::detail::open(app),
         Action::SetTarget if focus != Pane::Revisions => super::detail::open(app),
         Action::Accept => ask_accept(app),
@@ -152,6 +174,13 @@ fn start_plan(
         app.log(
             Level::Warn,
             "an action is already running: wait for it to finish (see the status line)",
+        );
+        return vec![];
+    }
+    if app.fleet.running() {
+        app.log(
+            Level::Warn,
+            "a fleet rollout is running (it may be upgrading this target): wait for it to end",
         );
         return vec![];
     }
@@ -350,7 +379,7 @@ fn on_confirm_key(
         KeyCode::Backspace => {
             c.typed.pop();
         }
-        KeyCode::Char(ch) if typing && c.typed.len() < 16 => c.typed.push(ch),
+        KeyCode::Char(ch) if typing && c.typed.chars().count() < 64 => c.typed.push(ch),
         _ if action == Some(Action::Up) => c.scroll = c.scroll.saturating_sub(1),
         _ if action == Some(Action::Down) => c.scroll = c.scroll.saturating_add(1).min(limit),
         _ => {}
@@ -402,6 +431,7 @@ fn confirmed(app: &mut App, pending: Pending) -> Vec<Effect> {
                 expect: (plan.from, plan.to),
             }]
         }
+        Pending::Fleet(plan) => super::fleet::confirmed(app, *plan),
         Pending::Accept { revision, drift } => {
             app.log(Level::Info, format!("accept {revision} confirmed"));
             vec![Effect::Accept {

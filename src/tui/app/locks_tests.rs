@@ -2,20 +2,12 @@
 
 use std::time::Duration;
 
+use crate::tui::sample::key;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
 use crate::config::Environment;
 use crate::tui::sample;
-
-fn key(c: char) -> Msg {
-    let mods = if c.is_ascii_uppercase() {
-        KeyModifiers::SHIFT
-    } else {
-        KeyModifiers::NONE
-    };
-    Msg::Key(KeyEvent::new(KeyCode::Char(c), mods))
-}
 
 fn snapshot(app: &App, conflicts: Vec<Conflict>) -> Msg {
     sample::snapshot(

@@ -102,6 +102,7 @@ pub fn status_line(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         Activity::Idle if app.filtering => {
             Line::from(" filter: type to narrow the pane, Enter keeps it, Esc clears it")
         }
+        Activity::Idle if app.fleet.running() => super::fleet::status_line(app, theme),
         Activity::Idle
             if !app.backfills.local.is_empty() || app.backfills.dry_running.is_some() =>
         {

@@ -5,6 +5,7 @@
 mod backfills;
 mod checklist;
 pub mod fit;
+mod fleet;
 mod footer;
 mod gates;
 mod header;
@@ -43,6 +44,23 @@ pub fn draw(app: &App, f: &mut Frame) {
     ])
     .areas(f.area());
     header::draw(app, &theme, f, header);
+    if app.focus.slot() == Slot::Body {
+        draw_pane(app, &theme, f, app.focus, body);
+    } else {
+        draw_slots(app, &theme, f, body);
+    }
+    if app.health.is_unreachable() && app.focus.slot() != Slot::Body {
+        // Last known state, greyed: nothing in the body is current.
+        f.buffer_mut().set_style(body, theme.stale());
+    }
+    log::status_line(app, &theme, f, status);
+    footer::draw(app, &theme, f, footer);
+    checklist::draw(app, &theme, f);
+    popup::draw(app, &theme, f);
+}
+
+/// The four panes of the normal screen.
+fn draw_slots(app: &App, theme: &Theme, f: &mut Frame, body: Rect) {
     let [top, bottom] =
         Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
     let (left, right) = if body.width >= WIDE {
@@ -63,17 +81,9 @@ pub fn draw(app: &App, f: &mut Frame) {
         (Slot::BottomRight, logs),
     ] {
         if let Some(pane) = app.pane_in(slot) {
-            draw_pane(app, &theme, f, pane, area);
+            draw_pane(app, theme, f, pane, area);
         }
     }
-    if app.health.is_unreachable() {
-        // Last known state, greyed: nothing in the body is current.
-        f.buffer_mut().set_style(body, theme.stale());
-    }
-    log::status_line(app, &theme, f, status);
-    footer::draw(app, &theme, f, footer);
-    checklist::draw(app, &theme, f);
-    popup::draw(app, &theme, f);
 }
 
 /// One arm per pane: a new pane is a file in this directory and a line here.
@@ -84,6 +94,7 @@ fn draw_pane(app: &App, theme: &Theme, f: &mut Frame, pane: Pane, area: Rect) {
         Pane::Locks => locks::draw(app, theme, f, area),
         Pane::Log => log::draw(app, theme, f, area),
         Pane::Backfills => backfills::draw(app, theme, f, area),
+        Pane::Fleet => fleet::draw(app, theme, f, area),
     }
 }
 

@@ -67,6 +67,14 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
                     ),
                     Line::from("the step in progress; finished steps stay applied."),
                 ],
+                _ if app.fleet.running() => vec![
+                    Line::from("A fleet rollout is running and no longer launches new targets."),
+                    Line::from("Quitting ends it now: each running target's server rolls back the"),
+                    Line::from(
+                        "step in progress; finished steps stay applied. `pgshift fleet status`",
+                    ),
+                    Line::from("shows where every target is."),
+                ],
                 (_, Some(run)) => vec![
                     Line::from(format!(
                         "The {} checklist's {} is running.",
@@ -142,7 +150,10 @@ fn confirm(app: &App, theme: &Theme, f: &mut Frame, c: &Confirm) {
 }
 
 fn confirm_content(app: &App, theme: &Theme, c: &Confirm, width: u16) -> Content {
-    let production = app.target.environment.is_production();
+    let production = match &c.pending {
+        Pending::Fleet(plan) => plan.confirmation.production > 0,
+        _ => app.target.environment.is_production(),
+    };
     let mut title = vec![];
     if production {
         title.push(Span::styled(" PRODUCTION ", theme.production()));
@@ -163,6 +174,14 @@ fn confirm_content(app: &App, theme: &Theme, c: &Confirm, width: u16) -> Content
                 plan.is_destructive(),
             )
         }
+        Pending::Fleet(plan) => (
+            format!(
+                " fleet rollout to head: {} ",
+                crate::tui::app::fleet::group_name(plan.group.as_deref())
+            ),
+            fleet_body(plan),
+            false,
+        ),
         Pending::Accept { revision, drift } => {
             let mut body = Vec::new();
             for d in drift {
@@ -249,6 +268,35 @@ fn confirm_content(app: &App, theme: &Theme, c: &Confirm, width: u16) -> Content
         prompt,
         alarm: destructive,
     }
+}
+
+/// What a fleet rollout will do, as `pgshift fleet up` shows it, and how it can be stopped.
+fn fleet_body(plan: &crate::tui::app::FleetPlan) -> Vec<Line<'static>> {
+    let c = &plan.confirmation;
+    let production = if c.production > 0 {
+        format!(", {} of them PRODUCTION", c.production)
+    } else {
+        String::new()
+    };
+    let mut body = vec![
+        Line::from(format!(
+            "This rollout upgrades {} of {} target(s){production}: the canary (the first target with work) first, then the rest, {} at a time; no new target starts after a failure.",
+            c.with_work,
+            plan.targets,
+            crate::fleet::rollout::DEFAULT_PARALLEL
+        )),
+        Line::from(format!(
+            "Each target's run is the normal guarded run (its runner lock, lint and checklist gates, an audit row tagged {}).",
+            plan.id
+        )),
+        Line::from(""),
+    ];
+    body.extend(plan.text.lines().map(|l| Line::from(l.to_string())));
+    body.push(Line::from(""));
+    body.push(Line::from(
+        "While it runs, Esc (or q / Ctrl-C) stops launching new targets; running ones finish their step.",
+    ));
+    body
 }
 
 /// How far the open dialog scrolls on a `width`×`height` screen before its last line is at the

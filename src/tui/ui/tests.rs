@@ -591,3 +591,57 @@ fn detail_of_a_failed_event() {
     key(&mut app, 'v');
     snapshot("detail_failed_event", &app);
 }
+
+#[test]
+fn fleet_idle() {
+    let app = sample::fleet(Environment::Staging, true);
+    snapshot("fleet_idle", &app);
+}
+
+#[test]
+fn fleet_idle_no_color() {
+    let app = sample::fleet(Environment::Staging, false);
+    snapshot("fleet_idle_no_color", &app);
+    let t = terminal(&app, 80, 24);
+    let colored = t
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .any(|c| c.fg != Color::Reset || c.bg != Color::Reset);
+    assert!(!colored, "NO_COLOR: nothing is coloured");
+}
+
+#[test]
+fn fleet_mid_rollout() {
+    let mut app = sample::fleet_rollout(true);
+    // The cursor on the refused row: its reason in full below the table (no note column at 80).
+    for _ in 0..4 {
+        key(&mut app, 'j');
+    }
+    snapshot("fleet_mid_rollout", &app);
+}
+
+#[test]
+fn fleet_confirm_production_is_typed() {
+    let mut app = sample::fleet(Environment::Staging, true);
+    update(
+        &mut app,
+        Msg::Fleet(crate::tui::app::FleetMsg::Planned(Ok(sample::fleet_plan()))),
+    );
+    snapshot("fleet_confirm_production", &app);
+}
+
+#[test]
+fn fleet_production_marker_is_red() {
+    let app = sample::fleet(Environment::Staging, true);
+    let t = terminal(&app, 80, 24);
+    let buf = t.backend().buffer();
+    let red = (0..buf.area.height).any(|y| {
+        let line: String = (0..buf.area.width)
+            .map(|x| buf[(x, y)].symbol().to_string())
+            .collect();
+        line.contains("eu-1") && (0..buf.area.width).any(|x| buf[(x, y)].bg == Color::Red)
+    });
+    assert!(red, "PROD is drawn in red on the eu-1 row");
+}

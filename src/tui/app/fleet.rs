@@ -1,0 +1,501 @@
+//! The Fleet pane's model and its part of `update`: one row per target of the configured fleet
+//! (every target, or the group chosen with `:fleet GROUP`), filled from `fleet::status::gather`
+//! by the worker; `u` plans a rollout to head with `fleet::rollout::plan_all` and, once confirmed,
+//! runs it with `fleet::rollout::execute` (the engine `pgshift fleet up` uses); its
+//! [`FleetEvent`]s become each row's live state. Esc (or the first q / Ctrl-C) stops launching.
+
+use super::*;
+use crate::fleet::rollout::{Confirmation, FleetEvent, Summary, TargetState};
+use crate::fleet::status;
+
+/// What the pane knows.
+#[derive(Debug, Clone, Default)]
+pub struct Fleet {
+    /// `:fleet GROUP`; `None`: every configured target.
+    pub group: Option<String>,
+    pub rows: Vec<FleetRow>,
+    /// A status gather is in flight.
+    pub gathering: bool,
+    /// Rows were gathered at least once for this group (the pane gathers when first opened).
+    pub gathered: bool,
+    /// Why there are no rows (an unknown group, a broken config).
+    pub error: Option<String>,
+    /// A rollout plan is being made (`u`), before its confirmation.
+    pub planning: bool,
+    /// The running rollout, or the last one.
+    pub rollout: Option<RolloutView>,
+}
+
+/// One target: its last gathered status and, during and after a rollout, its live state.
+#[derive(Debug, Clone)]
+pub struct FleetRow {
+    pub name: String,
+    pub status: Option<status::Row>,
+    pub live: Option<Live>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Live {
+    pub canary: bool,
+    pub state: TargetState,
+}
+
+#[derive(Debug, Clone)]
+pub struct RolloutView {
+    pub id: String,
+    pub running: bool,
+    /// The operator asked to stop launching new targets.
+    pub stopping: bool,
+    /// The latest phase (`canary: t0`, `wave 1/1: 3 target(s)`, `stopped launching: ...`).
+    pub phase: Option<String>,
+    pub summary: Option<Summary>,
+}
+
+/// A planned rollout as the confirmation shows it; the plans themselves wait in the worker
+/// under `id`, so what runs is what was shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetPlan {
+    /// The rollout's id (in every target's audit row).
+    pub id: String,
+    pub group: Option<String>,
+    /// The per-target plan table and the lint of its steps (`pgshift fleet up`'s own text).
+    pub text: String,
+    pub confirmation: Confirmation,
+    pub targets: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum FleetMsg {
+    Gathered {
+        group: Option<String>,
+        result: Result<Vec<status::Row>, String>,
+    },
+    Planned(Result<FleetPlan, String>),
+    Event(FleetEvent),
+    /// The rollout ended (its summary), or could not start.
+    Finished(Result<Summary, String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FleetEffect {
+    Gather {
+        group: Option<String>,
+    },
+    Plan {
+        group: Option<String>,
+    },
+    /// Run the plan shown under this id.
+    Run {
+        id: String,
+    },
+    /// Stop launching new targets (running ones finish their step).
+    Stop,
+}
+
+impl Fleet {
+    /// The pane for the screen of another target (`:target`, Enter): the rows and the last
+    /// rollout stay; answers still on their way went to the old screen's channel, so nothing is
+    /// in flight any more (`r` and `u` work at once).
+    pub fn carried(self) -> Fleet {
+        Fleet {
+            gathering: false,
+            planning: false,
+            ..self
+        }
+    }
+
+    pub fn running(&self) -> bool {
+        self.rollout.as_ref().is_some_and(|r| r.running)
+    }
+
+    pub(super) fn row_text(&self, i: usize) -> String {
+        self.rows
+            .get(i)
+            .map(|r| {
+                let state = r
+                    .live
+                    .as_ref()
+                    .map(|l| l.state.label())
+                    .or_else(|| r.status.as_ref().map(|s| s.state.as_str().to_string()));
+                format!("{} {}", r.name, state.unwrap_or_default())
+            })
+            .unwrap_or_default()
+    }
+
+    fn row_mut(&mut self, name: &str) -> &mut FleetRow {
+        let i = match self.rows.iter().position(|r| r.name == name) {
+            Some(i) => i,
+            None => {
+                self.rows.push(FleetRow {
+                    name: name.to_string(),
+                    status: None,
+                    live: None,
+                });
+                self.rows.len() - 1
+            }
+        };
+        &mut self.rows[i]
+    }
+
+    /// `(done, running, failed, waiting)` of the current rollout, for the title.
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let mut c = (0, 0, 0, 0);
+        for l in self.rows.iter().filter_map(|r| r.live.as_ref()) {
+            match &l.state {
+                TargetState::Done { .. } | TargetState::Filled { .. } | TargetState::UpToDate => {
+                    c.0 += 1
+                }
+                s if s.is_failure() || matches!(s, TargetState::Interrupted { .. }) => c.2 += 1,
+                TargetState::Waiting | TargetState::Skipped { .. } => c.3 += 1,
+                _ => c.1 += 1,
+            }
+        }
+        c
+    }
+}
+
+impl App {
+    /// The fleet row under the Fleet cursor.
+    pub fn selected_fleet_row(&self) -> Option<&FleetRow> {
+        let p = self.pane(Pane::Fleet);
+        p.visible
+            .get(p.selected)
+            .and_then(|i| self.fleet.rows.get(*i))
+    }
+}
+
+/// The pane came into view: gather its rows the first time.
+pub(super) fn on_focus(app: &mut App) -> Vec<Effect> {
+    if app.focus == Pane::Fleet && !app.fleet.gathered && !app.fleet.gathering {
+        return gather(app);
+    }
+    vec![]
+}
+
+/// `r`: read every row again; a finished rollout's results give way to the fresh status.
+pub(super) fn refresh(app: &mut App) -> Vec<Effect> {
+    if !app.fleet.running() {
+        for r in &mut app.fleet.rows {
+            r.live = None;
+        }
+    }
+    gather(app)
+}
+
+/// Read every row's status (a rollout's live states stay).
+fn gather(app: &mut App) -> Vec<Effect> {
+    if app.fleet.gathering {
+        return vec![];
+    }
+    app.fleet.gathering = true;
+    vec![Effect::Fleet(FleetEffect::Gather {
+        group: app.fleet.group.clone(),
+    })]
+}
+
+/// `:fleet GROUP` (`:fleet` alone: every target): show that group's rows.
+pub(super) fn choose_group(app: &mut App, group: Option<String>) -> Vec<Effect> {
+    app.focus = Pane::Fleet;
+    if app.fleet.running() && group != app.fleet.group {
+        app.log(
+            Level::Warn,
+            "a fleet rollout is running: its group stays on screen until it ends (Esc stops launching)",
+        );
+        return vec![];
+    }
+    if group != app.fleet.group {
+        app.fleet = Fleet {
+            group,
+            ..Fleet::default()
+        };
+        app.refresh_view(Pane::Fleet);
+        return gather(app);
+    }
+    on_focus(app)
+}
+
+/// `u` on the pane: plan a rollout of the shown group to head.
+pub(super) fn upgrade(app: &mut App) -> Vec<Effect> {
+    let why = if app.fleet.running() {
+        Some("a fleet rollout is already running (Esc stops launching)")
+    } else if app.fleet.planning {
+        Some("the fleet rollout is being planned: its confirmation comes next")
+    } else if app.is_busy() {
+        Some("an action is running on this target: wait for it to finish (see the status line)")
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        app.log(Level::Warn, why);
+        return vec![];
+    }
+    app.fleet.planning = true;
+    app.log(
+        Level::Info,
+        format!(
+            "fleet {}: planning the rollout to head on every target…",
+            group_name(app.fleet.group.as_deref())
+        ),
+    );
+    vec![Effect::Fleet(FleetEffect::Plan {
+        group: app.fleet.group.clone(),
+    })]
+}
+
+/// Enter on a row: the normal screen for that target (`:target NAME`).
+pub(super) fn open_target(app: &mut App) -> Vec<Effect> {
+    let Some(name) = app.selected_fleet_row().map(|r| r.name.clone()) else {
+        return vec![];
+    };
+    command::run(app, &format!("target {name}"))
+}
+
+/// Esc, or the first q / Ctrl-C, while a rollout runs: stop launching; `None` when none runs.
+pub(super) fn stop(app: &mut App) -> Option<Vec<Effect>> {
+    let r = app.fleet.rollout.as_mut().filter(|r| r.running)?;
+    if r.stopping {
+        return None;
+    }
+    r.stopping = true;
+    app.log(
+        Level::Warn,
+        "fleet: no new targets start; running targets finish their current step (q again asks to quit)",
+    );
+    Some(vec![Effect::Fleet(FleetEffect::Stop)])
+}
+
+/// `all` or the group's name, for messages.
+pub fn group_name(group: Option<&str>) -> &str {
+    group.unwrap_or("all")
+}
+
+/// The confirmed plan: run it.
+pub(super) fn confirmed(app: &mut App, plan: FleetPlan) -> Vec<Effect> {
+    if app.fleet.running() {
+        app.log(
+            Level::Warn,
+            "a fleet rollout is already running; nothing else was started",
+        );
+        return vec![];
+    }
+    for r in &mut app.fleet.rows {
+        r.live = None;
+    }
+    app.log(
+        Level::Info,
+        format!(
+            "fleet rollout {} confirmed: {} target(s) with work",
+            plan.id, plan.confirmation.with_work
+        ),
+    );
+    app.fleet.rollout = Some(RolloutView {
+        id: plan.id.clone(),
+        running: true,
+        stopping: false,
+        phase: None,
+        summary: None,
+    });
+    vec![Effect::Fleet(FleetEffect::Run { id: plan.id })]
+}
+
+pub(super) fn on_msg(app: &mut App, m: FleetMsg) -> Vec<Effect> {
+    match m {
+        FleetMsg::Gathered { group, result } => {
+            if group != app.fleet.group {
+                // `:fleet` chose another group meanwhile; its own gather is on its way.
+                return vec![];
+            }
+            app.fleet.gathering = false;
+            app.fleet.gathered = true;
+            match result {
+                Ok(rows) => {
+                    app.fleet.error = None;
+                    let keep = app.selected_fleet_row().map(|r| r.name.clone());
+                    let mut old = std::mem::take(&mut app.fleet.rows);
+                    app.fleet.rows = rows
+                        .into_iter()
+                        .map(|s| FleetRow {
+                            live: old
+                                .iter_mut()
+                                .find(|o| o.name == s.target)
+                                .and_then(|o| o.live.take()),
+                            name: s.target.clone(),
+                            status: Some(s),
+                        })
+                        .collect();
+                    app.refresh_view(Pane::Fleet);
+                    if let Some(name) = keep {
+                        select(app, &name);
+                    }
+                }
+                Err(e) => app.fleet.error = Some(e),
+            }
+            vec![]
+        }
+        FleetMsg::Planned(result) => {
+            app.fleet.planning = false;
+            match result {
+                Err(e) => log_error(app, &format!("fleet rollout not started: {e}")),
+                Ok(plan) if plan.confirmation.with_work == 0 => app.log(
+                    Level::Info,
+                    format!(
+                        "fleet {}: all {} target(s) are at head; nothing to run",
+                        group_name(plan.group.as_deref()),
+                        plan.targets
+                    ),
+                ),
+                // The operator moved on (another dialog, the checklists): never ask over that.
+                Ok(_) if app.popup.is_some() || app.checklists.open => app.log(
+                    Level::Info,
+                    "fleet rollout planned, but another dialog is open: u on the Fleet pane asks again",
+                ),
+                Ok(plan) => {
+                    let must_type = plan.confirmation.must_type().map(str::to_string);
+                    app.popup = Some(Popup::Confirm(Confirm::new(
+                        Pending::Fleet(Box::new(plan)),
+                        must_type,
+                    )));
+                }
+            }
+            vec![]
+        }
+        FleetMsg::Event(e) => {
+            on_event(app, e);
+            vec![]
+        }
+        FleetMsg::Finished(result) => {
+            if let Some(r) = app.fleet.rollout.as_mut() {
+                r.running = false;
+                r.stopping = false;
+            }
+            match result {
+                Ok(summary) => {
+                    let mut text = Vec::new();
+                    crate::fleet::render::summary_table(&mut text, &summary).ok();
+                    let level = if summary.exit_code == crate::error::ExitCode::Ok {
+                        Level::Info
+                    } else {
+                        Level::Warn
+                    };
+                    for line in String::from_utf8_lossy(&text).lines().skip(1) {
+                        app.log(level, line.to_string());
+                    }
+                    if let Some(r) = app.fleet.rollout.as_mut() {
+                        r.summary = Some(summary);
+                    }
+                }
+                Err(e) => log_error(app, &format!("fleet rollout: {e}")),
+            }
+            let mut effects = gather(app);
+            // The rows keep the rollout's results until the next `r`.
+            effects.extend([Effect::Poll, Effect::LoadHistory]);
+            effects
+        }
+    }
+}
+
+fn on_event(app: &mut App, e: FleetEvent) {
+    match &e {
+        FleetEvent::Planned { targets } => {
+            for t in targets {
+                app.fleet.row_mut(t);
+            }
+            app.refresh_view(Pane::Fleet);
+            return;
+        }
+        FleetEvent::Phase { message } => {
+            if let Some(r) = app.fleet.rollout.as_mut() {
+                r.phase = Some(message.clone());
+            }
+        }
+        FleetEvent::Warning { .. } => {}
+        FleetEvent::Target {
+            target,
+            canary,
+            state,
+        } => {
+            let live = Live {
+                canary: *canary,
+                state: state.clone(),
+            };
+            let row = app.fleet.row_mut(target);
+            if row.live.as_ref() == Some(&live) {
+                // Blockers are reported again on every retry: log changes only.
+                return;
+            }
+            row.live = Some(live);
+        }
+    }
+    if let Some(line) = crate::fleet::render::progress_line(&e) {
+        let level = match &e {
+            FleetEvent::Warning { .. } => Level::Warn,
+            FleetEvent::Target { state, .. } if state.is_failure() => Level::Error,
+            FleetEvent::Target {
+                state: TargetState::Blocked { .. } | TargetState::WaitingForLock { .. },
+                ..
+            } => Level::Warn,
+            _ => Level::Info,
+        };
+        app.log(level, format!("fleet: {}", line.trim_start_matches("== ")));
+    }
+}
+
+/// `v` on a row: everything known about the target, whole.
+pub(super) fn detail(r: &FleetRow) -> detail::Detail {
+    let mut lines = Vec::new();
+    if let Some(l) = &r.live {
+        let canary = if l.canary { " (canary)" } else { "" };
+        lines.push(format!("rollout: {}{canary}", l.state.label()));
+        lines.extend(l.state.detail());
+    }
+    match &r.status {
+        None => lines.push("status: not gathered yet (r reads it)".into()),
+        Some(s) => {
+            lines.push(format!(
+                "{} {}  {}  {}",
+                crate::fleet::render::env_label(s.environment),
+                s.url,
+                crate::fleet::render::revision_span(s.current, s.head),
+                s.state.as_str()
+            ));
+            let pending: Vec<String> = s.pending.iter().map(ToString::to_string).collect();
+            if !pending.is_empty() {
+                lines.push(format!("pending: {}", pending.join(", ")));
+            }
+            lines.extend(s.drift.iter().map(|d| format!("drift: {d}")));
+            if let Some(h) = &s.runner_lock {
+                lines.push(format!("runner lock held by {h}"));
+            }
+            if let Some(role) = &s.role {
+                lines.push(format!(
+                    "connects as {role}{}{}",
+                    s.replication.map(|r| format!(", {r}")).unwrap_or_default(),
+                    s.replica_lag_s
+                        .map(|l| format!(", replica lag {}", crate::output::human_duration_s(l)))
+                        .unwrap_or_default()
+                ));
+            }
+            lines.extend(s.error.iter().map(|e| format!("error: {e}")));
+        }
+    }
+    detail::Detail {
+        title: format!("fleet target {}", r.name),
+        lines,
+        scroll: 0,
+    }
+}
+
+fn select(app: &mut App, name: &str) {
+    let pos = app
+        .pane(Pane::Fleet)
+        .visible
+        .iter()
+        .position(|i| app.fleet.rows.get(*i).is_some_and(|r| r.name == name));
+    if let Some(pos) = pos {
+        app.pane_mut(Pane::Fleet).selected = pos;
+    }
+}
+
+#[cfg(test)]
+#[path = "fleet_tests.rs"]
+mod tests;
