@@ -13,7 +13,7 @@ use crate::backfill::definition::Registry;
 use crate::catalog::{Catalog, Revision};
 use crate::config::{Environment, Target};
 use crate::error::{Error, ExitCode};
-use crate::event::{Event, Level, Reporter};
+use crate::event::{Event, Level, Sink};
 use crate::interrupt::Interrupt;
 use crate::lint::MigrationLint;
 use crate::ops::gate::{Policy, Verdict};
@@ -734,10 +734,9 @@ async fn migrate_target(
     req.expect = Some((plan.from, plan.to));
     req.stop = ctx.stop.clone();
     let target = prepared(p, ctx);
-    let (reporter, forwarder) = progress(&target.name, canary, ctx.events.clone());
-    let result = migrate::run(&target, catalog, &req, &reporter).await;
-    drop(reporter);
-    forwarder.await.ok();
+    let progress = progress(&target.name, canary, ctx.events.clone());
+    let result = migrate::run(&target, catalog, &req, progress.reporter()).await;
+    progress.finish().await;
     match result {
         Ok(r) => TargetState::Done {
             from: r.from,
@@ -771,11 +770,18 @@ async fn backfill_target(
         })
     };
     let target = prepared(p, ctx);
-    let (reporter, forwarder) = progress(&target.name, canary, ctx.events.clone());
-    let result = crate::backfill::run(&target, registry, name, options, &control, &reporter).await;
+    let progress = progress(&target.name, canary, ctx.events.clone());
+    let result = crate::backfill::run(
+        &target,
+        registry,
+        name,
+        options,
+        &control,
+        progress.reporter(),
+    )
+    .await;
     pauser.abort();
-    drop(reporter);
-    forwarder.await.ok();
+    progress.finish().await;
     match result {
         Ok(r) if r.state == "up_to_date" => TargetState::UpToDate,
         Ok(r) if r.is_complete() => TargetState::Filled {
@@ -810,61 +816,53 @@ fn refused_or_failed(e: &Error) -> TargetState {
 }
 
 /// A reporter for one target's run whose events become that target's fleet states.
-fn progress(
-    name: &str,
-    canary: bool,
-    events: FleetReporter,
-) -> (Reporter, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+fn progress(name: &str, canary: bool, events: FleetReporter) -> Sink {
     let name = name.to_string();
-    let task = tokio::spawn(async move {
-        while let Some(e) = rx.recv().await {
-            let state = match e {
-                Event::LockBusy { holder } => TargetState::WaitingForLock {
-                    pid: holder.pid,
-                    application: holder.application,
-                },
-                Event::StepStarted {
-                    index,
-                    total,
-                    revision,
-                    ..
-                } => TargetState::Running {
-                    step: index,
-                    total,
-                    revision,
-                },
-                Event::BackfillProgress {
-                    rows_done,
-                    rows_estimate,
-                    ..
-                } => TargetState::Filling {
-                    rows_done,
-                    rows_estimate,
-                },
-                Event::Blocked { revision, blockers }
-                | Event::StepRetry {
-                    revision, blockers, ..
-                } => TargetState::Blocked {
-                    revision,
-                    pids: blockers.iter().map(|b| b.pid).collect(),
-                },
-                Event::Log {
-                    level: Level::Warn,
+    Sink::spawn(move |e| {
+        let state = match e {
+            Event::LockBusy { holder } => TargetState::WaitingForLock {
+                pid: holder.pid,
+                application: holder.application,
+            },
+            Event::StepStarted {
+                index,
+                total,
+                revision,
+                ..
+            } => TargetState::Running {
+                step: index,
+                total,
+                revision,
+            },
+            Event::BackfillProgress {
+                rows_done,
+                rows_estimate,
+                ..
+            } => TargetState::Filling {
+                rows_done,
+                rows_estimate,
+            },
+            Event::Blocked { revision, blockers }
+            | Event::StepRetry {
+                revision, blockers, ..
+            } => TargetState::Blocked {
+                revision,
+                pids: blockers.iter().map(|b| b.pid).collect(),
+            },
+            Event::Log {
+                level: Level::Warn,
+                message,
+            } => {
+                events.send(FleetEvent::Warning {
+                    target: name.clone(),
                     message,
-                } => {
-                    events.send(FleetEvent::Warning {
-                        target: name.clone(),
-                        message,
-                    });
-                    continue;
-                }
-                _ => continue,
-            };
-            events.state(&name, canary, state);
-        }
-    });
-    (Reporter::new(tx), task)
+                });
+                return;
+            }
+            _ => return,
+        };
+        events.state(&name, canary, state);
+    })
 }
 
 #[cfg(test)]
