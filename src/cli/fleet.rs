@@ -644,7 +644,14 @@ pub fn progress_line(e: &FleetEvent) -> Option<String> {
                 steps,
                 duration_ms,
             } => Some(format!(
-                "{target}: done {from}→{to} ({steps} step(s), {duration_ms} ms)"
+                "{target}: {}",
+                crate::ops::migrate::summary(
+                    crate::plan::Direction::Up,
+                    *from,
+                    *to,
+                    *steps,
+                    *duration_ms
+                )
             )),
             TargetState::Filled { rows, duration_ms } => {
                 Some(format!("{target}: done, {rows} rows ({duration_ms} ms)"))
@@ -741,7 +748,7 @@ pub fn summary_table(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
         count(|t| t.is_failure() || matches!(t, TargetState::Interrupted { .. })),
         count(|t| matches!(t, TargetState::Skipped { .. })),
         s.targets.len(),
-        crate::fleet::elapsed(s.duration_ms),
+        crate::text::human_elapsed(Duration::from_millis(s.duration_ms)),
         s.exit_code as u8
     )
 }

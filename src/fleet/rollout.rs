@@ -19,6 +19,7 @@ use crate::lint::MigrationLint;
 use crate::ops::gate::{Policy, Verdict};
 use crate::ops::migrate;
 use crate::plan::{Direction, Plan, TargetSpec};
+use crate::text::first_line;
 
 use super::{Catalogs, bounded};
 
@@ -745,7 +746,7 @@ async fn migrate_target(
             duration_ms: r.duration_ms,
         },
         Err(e @ Error::Failed(_)) if ctx.stop.is_set() => TargetState::Interrupted {
-            error: super::first_line(&e),
+            error: first_line(&e.to_string()).to_string(),
         },
         Err(e) => refused_or_failed(&e),
     }
@@ -804,12 +805,12 @@ fn refused_or_failed(e: &Error) -> TargetState {
     match e {
         Error::Refused(_) | Error::Integrity(_) | Error::Catalog(_) | Error::Usage(_) => {
             TargetState::Refused {
-                reason: super::first_line(e),
+                reason: first_line(&e.to_string()).to_string(),
                 exit_code: e.exit_code(),
             }
         }
         _ => TargetState::Failed {
-            error: super::first_line(e),
+            error: first_line(&e.to_string()).to_string(),
             exit_code: e.exit_code(),
         },
     }

@@ -85,18 +85,31 @@ pub struct Report {
 }
 
 impl Report {
-    /// The one summary line of a finished run, as the CLI prints it and the TUI logs it:
-    /// `upgrade 0003 -> 0005: 2 step(s) in 41 ms`.
+    /// The one summary line of a finished run, as the CLI prints it, the TUI logs it and a fleet
+    /// prints it per target: `upgrade 0003 -> 0005: 2 step(s) in 41 ms`.
     pub fn summary(&self) -> String {
-        format!(
-            "{} {} -> {}: {} step(s) in {} ms",
-            self.direction.verb(),
+        summary(
+            self.direction,
             self.from,
             self.to,
             self.steps.len(),
-            self.duration_ms
+            self.duration_ms,
         )
     }
+}
+
+/// [`Report::summary`] from its parts (a fleet keeps only these of each target's report).
+pub fn summary(
+    direction: Direction,
+    from: Revision,
+    to: Revision,
+    steps: usize,
+    duration_ms: u64,
+) -> String {
+    format!(
+        "{} {from} -> {to}: {steps} step(s) in {duration_ms} ms",
+        direction.verb()
+    )
 }
 
 /// A plan and its gates, before the operator confirms.

@@ -132,7 +132,7 @@ async fn backup_age(cx: &CheckContext<'_>) -> Result<CheckOutcome> {
                 crate::text::one_line(&err, 300)
             )));
         }
-        let first = out.lines().next().unwrap_or("").trim().to_string();
+        let first = crate::text::first_line(&out).trim().to_string();
         let query = if !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             AGE_OF_EPOCH
         } else {

@@ -586,7 +586,7 @@ pub(super) fn on_msg(app: &mut App, m: BackfillMsg) -> Vec<Effect> {
             vec![]
         }
         BackfillMsg::Overview(Err(e)) => {
-            app.backfills.error = Some(results::first_line(&e));
+            app.backfills.error = Some(first_line(&e).to_string());
             vec![]
         }
         BackfillMsg::DryRan {
