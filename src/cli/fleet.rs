@@ -862,4 +862,23 @@ mod tests {
         assert_eq!(split(Some("prod"), Some("0005")), (Some("prod"), "0005"));
         assert_eq!(split(None, None), (None, "head"));
     }
+
+    #[test]
+    fn a_finished_target_prints_the_upgrade_summary_line_of_pgshift_up() {
+        use crate::catalog::Revision;
+        let done = FleetEvent::Target {
+            target: "eu-1".into(),
+            canary: false,
+            state: TargetState::Done {
+                from: Revision(3),
+                to: Revision(5),
+                steps: 2,
+                duration_ms: 41,
+            },
+        };
+        assert_eq!(
+            progress_line(&done).as_deref(),
+            Some("eu-1: upgrade 0003 -> 0005: 2 step(s) in 41 ms")
+        );
+    }
 }
