@@ -506,17 +506,7 @@ fn step_error(step: &Step, failed: GaveUp<Left>, stmt: Option<&crate::sql::State
         })
         .unwrap_or_default();
     if failure.is_connection_loss() || left == Leftover::Unknown {
-        let outcome = match left {
-            Leftover::Nothing => format!(
-                "the server ended the session before COMMIT, so {rev} was rolled back and history is unchanged"
-            ),
-            Leftover::EarlierStatements => format!(
-                "{rev} is a no-transaction migration: statements before this one stay applied, and it is not recorded in history.{invalid_index}"
-            ),
-            _ => format!(
-                "the connection was lost while committing {rev}: whether it committed is unknown; check `pgshift status` before running again"
-            ),
-        };
+        let outcome = lost_outcome(rev, left, &invalid_index);
         return Error::ConnectionLost {
             action: format!("{action} {rev}"),
             reason: format!("{failure}; {outcome}"),
@@ -561,7 +551,20 @@ fn step_error(step: &Step, failed: GaveUp<Left>, stmt: Option<&crate::sql::State
     let next = crate::diagnosis::next_step(&failure)
         .map(|n| format!("\n  {n}"))
         .unwrap_or_default();
-    let state = match left {
+    let state = left_state(rev, left, &invalid_index);
+    Error::StepFailed {
+        action,
+        revision: rev,
+        failure: Box::new(failure),
+        statement,
+        state,
+        next,
+    }
+}
+
+/// What a failed step left in the database, and what to do about it.
+fn left_state(rev: crate::catalog::Revision, left: Leftover, invalid_index: &str) -> String {
+    match left {
         Leftover::EarlierStatements => format!(
             "{rev} is a no-transaction migration: statements before the failing one stay applied, and it \
              is not recorded in history.{invalid_index} Make them idempotent (IF NOT EXISTS) and run again."
@@ -578,14 +581,21 @@ fn step_error(step: &Step, failed: GaveUp<Left>, stmt: Option<&crate::sql::State
         Leftover::Nothing | Leftover::Unknown => {
             format!("{rev} was rolled back: schema and history are as they were before it.")
         }
-    };
-    Error::StepFailed {
-        action,
-        revision: rev,
-        failure: Box::new(failure),
-        statement,
-        state,
-        next,
+    }
+}
+
+/// What a lost connection left of the step.
+fn lost_outcome(rev: crate::catalog::Revision, left: Leftover, invalid_index: &str) -> String {
+    match left {
+        Leftover::Nothing => format!(
+            "the server ended the session before COMMIT, so {rev} was rolled back and history is unchanged"
+        ),
+        Leftover::EarlierStatements => format!(
+            "{rev} is a no-transaction migration: statements before this one stay applied, and it is not recorded in history.{invalid_index}"
+        ),
+        _ => format!(
+            "the connection was lost while committing {rev}: whether it committed is unknown; check `pgshift status` before running again"
+        ),
     }
 }
 
