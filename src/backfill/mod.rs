@@ -26,7 +26,7 @@ pub use store::{RunRow, RunState};
 use crate::catalog::Catalog;
 use crate::config::Target;
 use crate::db::audit::{self, NewEvent, Outcome};
-use crate::db::{Session, lock, schema, topology};
+use crate::db::{Session, lock, schema};
 use crate::error::{Error, Result};
 use crate::event::{Event, Level, Reporter};
 use crate::interrupt::Interrupt;
@@ -225,11 +225,13 @@ pub async fn dry_run_until(
     interrupt: &Interrupt,
 ) -> Result<DryRun> {
     let d = registry.get(name)?;
-    let s = guarded::session(target, &format!("backfill dry-run {name}")).await?;
     // Its sample batch writes (then rolls back): a standby cannot run it.
-    topology::read(&s)
-        .await?
-        .refuse_standby(&format!("dry-run backfill {name}"))?;
+    let s = guarded::writing_session(
+        target,
+        &format!("backfill dry-run {name}"),
+        &format!("dry-run backfill {name}"),
+    )
+    .await?;
     let what = format!("backfill {name}: dry run");
     let work = dry_run_on(&s, target, d, opts, reporter);
     match guarded::until(&s, interrupt, &what, work).await {
@@ -480,10 +482,12 @@ async fn run_mode(
     reporter: &Reporter,
 ) -> Result<RunReport> {
     let d = registry.get(name)?;
-    let s = guarded::session(target, &format!("backfill {name}")).await?;
-    topology::read(&s)
-        .await?
-        .refuse_standby(&format!("run backfill {name}"))?;
+    let s = guarded::writing_session(
+        target,
+        &format!("backfill {name}"),
+        &format!("run backfill {name}"),
+    )
+    .await?;
     ensure_tables(&s, target, reporter).await?;
     take_locks(&s, d).await?;
     let run = Run {
