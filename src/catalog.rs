@@ -295,145 +295,20 @@ impl Catalog {
             .and_then(|f| f.parent())
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        let mut problems = Vec::new();
-        let mut problem = |file: &Path, msg: String| {
-            problems.push(Problem {
-                file: file
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                problem: msg,
-            })
-        };
-
-        // version -> (name, up, down)
-        let mut ups: BTreeMap<u32, (String, PathBuf, String)> = BTreeMap::new();
-        let mut downs: BTreeMap<u32, (String, PathBuf, String)> = BTreeMap::new();
-        // Comment-only files: an up is a scaffold; a down is fine only next to a scaffold up.
-        let mut scaffolds: BTreeMap<u32, Scaffold> = BTreeMap::new();
-        let mut empty_downs: Vec<(u32, PathBuf)> = Vec::new();
+        let mut problems = Problems::default();
+        let mut sides = Sides::default();
         for path in files {
-            let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
-                problem(path, "file name is not UTF-8".into());
-                continue;
-            };
-            if file_name.starts_with('.') || !file_name.ends_with(".sql") {
-                continue; // READMEs, editor files: not migrations
-            }
-            let (stem, is_up) = if let Some(s) = file_name.strip_suffix(".up.sql") {
-                (s, true)
-            } else if let Some(s) = file_name.strip_suffix(".down.sql") {
-                (s, false)
-            } else {
-                problem(
-                    path,
-                    "a .sql file must end in .up.sql or .down.sql (e.g. 0004_add_index.up.sql)"
-                        .into(),
-                );
-                continue;
-            };
-            let (version, name) = match parse_stem(stem) {
-                Ok(v) => v,
-                Err(msg) => {
-                    problem(path, msg);
-                    continue;
-                }
-            };
-            let content = match std::fs::read(path) {
-                Ok(bytes) => match text_of(bytes) {
-                    Ok(s) => s,
-                    Err(msg) => {
-                        problem(path, msg);
-                        continue;
-                    }
-                },
-                Err(e) => {
-                    problem(path, format!("cannot read: {e}"));
-                    continue;
-                }
-            };
-            if !has_sql(&content) {
-                if is_up {
-                    scaffolds.insert(
-                        version,
-                        Scaffold {
-                            revision: Revision(version),
-                            name,
-                            file: file_name.to_string(),
-                        },
-                    );
-                } else {
-                    empty_downs.push((version, path.clone()));
-                }
-                continue;
-            }
-            let side = if is_up { &mut ups } else { &mut downs };
-            if let Some((other, _, _)) = side.get(&version) {
-                problem(
-                    path,
-                    format!(
-                        "duplicate version {:04}: also used by {:04}_{}",
-                        version, version, other
-                    ),
-                );
-                continue;
-            }
-            side.insert(version, (name, path.clone(), content));
+            sides.add(path, &mut problems);
         }
-
-        for (version, path) in &empty_downs {
-            if !scaffolds.contains_key(version) {
-                problem(path, "contains no SQL (only whitespace or comments)".into());
-            }
-        }
-        for (version, s) in &scaffolds {
-            if let Some((_, path, _)) = ups.get(version) {
-                problem(
-                    path,
-                    format!("duplicate version {version:04}: also used by {}", s.file),
-                );
-            }
-        }
-        for (version, (name, path, _)) in &downs {
-            match ups.get(version) {
-                None if scaffolds.contains_key(version) => {}
-                None => problem(
-                    path,
-                    format!("down migration without an up ({version:04}_{name}.up.sql is missing)"),
-                ),
-                Some((up_name, _, _)) if up_name != name => problem(
-                    path,
-                    format!("name differs from its up migration {version:04}_{up_name}.up.sql"),
-                ),
-                _ => {}
-            }
-        }
-
-        let mut migrations = Vec::with_capacity(ups.len());
-        for (version, (name, up_path, up)) in ups {
-            let down = downs.remove(&version);
-            let down_path = down.as_ref().map(|d| d.1.clone());
-            match Migration::new(Revision(version), &name, up, down.map(|d| d.2)) {
-                Ok(mut m) => {
-                    let sides = [
-                        (Some(&m.up), Some(&up_path)),
-                        (m.down.as_ref(), down_path.as_ref()),
-                    ];
-                    for (sql, path) in sides {
-                        if let (Some(sql), Some(path)) = (sql, path)
-                            && let Some(msg) = transaction_control_problem(sql)
-                        {
-                            problem(path, msg);
-                        }
-                    }
-                    m.up_path = up_path;
-                    m.down_path = down_path;
-                    migrations.push(m);
-                }
-                Err(msg) => problem(&up_path, msg),
-            }
-        }
-
+        sides.check_pairs(&mut problems);
+        let Sides {
+            ups,
+            downs,
+            scaffolds,
+            ..
+        } = sides;
+        let migrations = paired(ups, downs, &mut problems);
+        let mut problems = problems.0;
         if !problems.is_empty() {
             // The catalog is refused anyway: list the unfinished migrations with the rest.
             for s in scaffolds.values() {
@@ -450,6 +325,180 @@ impl Catalog {
             scaffolds: scaffolds.into_values().collect(),
         })
     }
+}
+
+/// What is wrong with the files, in the order found.
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, file: &Path, msg: String) {
+        self.0.push(Problem {
+            file: file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            problem: msg,
+        })
+    }
+}
+
+/// One side of a migration: its name, file and SQL.
+type SqlFile = (String, PathBuf, String);
+
+/// The migration files sorted by side and version, before they are paired.
+#[derive(Default)]
+struct Sides {
+    ups: BTreeMap<u32, SqlFile>,
+    downs: BTreeMap<u32, SqlFile>,
+    /// Comment-only files: an up is a scaffold; a down is fine only next to a scaffold up.
+    scaffolds: BTreeMap<u32, Scaffold>,
+    empty_downs: Vec<(u32, PathBuf)>,
+}
+
+/// A migration file read: which side, version and name, and its text.
+struct Read {
+    is_up: bool,
+    version: u32,
+    name: String,
+    content: String,
+}
+
+/// Read `path` as a migration file. `Ok(None)`: not a migration (a README, an editor file).
+fn read_migration(path: &Path) -> Result<Option<Read>, String> {
+    let Some(file_name) = path.file_name().and_then(|n| n.to_str()) else {
+        return Err("file name is not UTF-8".into());
+    };
+    if file_name.starts_with('.') || !file_name.ends_with(".sql") {
+        return Ok(None);
+    }
+    let (stem, is_up) = if let Some(s) = file_name.strip_suffix(".up.sql") {
+        (s, true)
+    } else if let Some(s) = file_name.strip_suffix(".down.sql") {
+        (s, false)
+    } else {
+        return Err(
+            "a .sql file must end in .up.sql or .down.sql (e.g. 0004_add_index.up.sql)".into(),
+        );
+    };
+    let (version, name) = parse_stem(stem)?;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let content = text_of(bytes)?;
+    Ok(Some(Read {
+        is_up,
+        version,
+        name,
+        content,
+    }))
+}
+
+impl Sides {
+    fn add(&mut self, path: &Path, problems: &mut Problems) {
+        let Read {
+            is_up,
+            version,
+            name,
+            content,
+        } = match read_migration(path) {
+            Ok(Some(read)) => read,
+            Ok(None) => return,
+            Err(msg) => return problems.add(path, msg),
+        };
+        if !has_sql(&content) {
+            if is_up {
+                let file = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                self.scaffolds.insert(
+                    version,
+                    Scaffold {
+                        revision: Revision(version),
+                        name,
+                        file: file.unwrap_or_default(),
+                    },
+                );
+            } else {
+                self.empty_downs.push((version, path.to_path_buf()));
+            }
+            return;
+        }
+        let side = if is_up {
+            &mut self.ups
+        } else {
+            &mut self.downs
+        };
+        if let Some((other, _, _)) = side.get(&version) {
+            let msg = format!(
+                "duplicate version {:04}: also used by {:04}_{}",
+                version, version, other
+            );
+            return problems.add(path, msg);
+        }
+        side.insert(version, (name, path.to_path_buf(), content));
+    }
+
+    /// Every down has its up (or a scaffold), with the same name; an empty down only next to a
+    /// scaffold; a scaffold's version is not used by an up as well.
+    fn check_pairs(&self, problems: &mut Problems) {
+        for (version, path) in &self.empty_downs {
+            if !self.scaffolds.contains_key(version) {
+                problems.add(path, "contains no SQL (only whitespace or comments)".into());
+            }
+        }
+        for (version, s) in &self.scaffolds {
+            if let Some((_, path, _)) = self.ups.get(version) {
+                problems.add(
+                    path,
+                    format!("duplicate version {version:04}: also used by {}", s.file),
+                );
+            }
+        }
+        for (version, (name, path, _)) in &self.downs {
+            match self.ups.get(version) {
+                None if self.scaffolds.contains_key(version) => {}
+                None => problems.add(
+                    path,
+                    format!("down migration without an up ({version:04}_{name}.up.sql is missing)"),
+                ),
+                Some((up_name, _, _)) if up_name != name => problems.add(
+                    path,
+                    format!("name differs from its up migration {version:04}_{up_name}.up.sql"),
+                ),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Each up with its down as a migration; transaction control inside either is a problem.
+fn paired(
+    ups: BTreeMap<u32, SqlFile>,
+    mut downs: BTreeMap<u32, SqlFile>,
+    problems: &mut Problems,
+) -> Vec<Migration> {
+    let mut migrations = Vec::with_capacity(ups.len());
+    for (version, (name, up_path, up)) in ups {
+        let down = downs.remove(&version);
+        let down_path = down.as_ref().map(|d| d.1.clone());
+        match Migration::new(Revision(version), &name, up, down.map(|d| d.2)) {
+            Ok(mut m) => {
+                let sides = [
+                    (Some(&m.up), Some(&up_path)),
+                    (m.down.as_ref(), down_path.as_ref()),
+                ];
+                for (sql, path) in sides {
+                    if let (Some(sql), Some(path)) = (sql, path)
+                        && let Some(msg) = transaction_control_problem(sql)
+                    {
+                        problems.add(path, msg);
+                    }
+                }
+                m.up_path = up_path;
+                m.down_path = down_path;
+                migrations.push(m);
+            }
+            Err(msg) => problems.add(&up_path, msg),
+        }
+    }
+    migrations
 }
 
 /// Why an entry that is not a regular file, but is named like a migration, cannot be one. `None`

@@ -165,21 +165,6 @@ impl Default for Guard {
     }
 }
 
-impl Guard {
-    /// Delay before attempt `attempt` (1-based retry count): exponential, capped, with jitter in
-    /// [50%, 100%] so that several runners do not retry in lockstep.
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let exp = self
-            .backoff
-            .saturating_mul(
-                1u32.checked_shl(attempt.saturating_sub(1).min(16))
-                    .unwrap_or(u32::MAX),
-            )
-            .min(self.max_backoff);
-        exp.mul_f64(0.5 + fastrand::f64() * 0.5)
-    }
-}
-
 /// Serialize a Duration as whole milliseconds (JSON output); shared by every module.
 pub(crate) mod millis {
     pub fn serialize<S: serde::Serializer>(
@@ -1057,22 +1042,6 @@ mod tests {
             pgpass_lookup(text, "x", "1", "y", "z").as_deref(),
             Some("fallback")
         );
-    }
-
-    #[test]
-    fn backoff_grows_is_capped_and_jittered() {
-        let g = Guard::default();
-        for attempt in 1..30 {
-            let d = g.delay(attempt);
-            let full = g
-                .backoff
-                .saturating_mul(1 << (attempt - 1).min(16))
-                .min(g.max_backoff);
-            assert!(
-                d >= full / 2 && d <= full,
-                "attempt {attempt}: {d:?} vs {full:?}"
-            );
-        }
     }
 
     #[test]

@@ -80,6 +80,20 @@ pub fn print_json(doc: &serde_json::Value) {
 pub use crate::event::line::event_line;
 
 pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
+    status_header(out, s)?;
+    writeln!(out)?;
+    for r in &s.revisions {
+        revision_row(out, s, r)?;
+    }
+    if s.revisions.is_empty() {
+        writeln!(out, "  (no migrations in the catalog)")?;
+    }
+    status_drift(out, s)?;
+    status_findings(out, s)
+}
+
+/// Target, server, TLS, topology, current and head revision, the runner lock.
+fn status_header(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
     writeln!(
         out,
         "target   {} ({}) [{}]",
@@ -121,68 +135,80 @@ pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
         }
     )?;
     match &s.runner_lock {
-        Some(h) => writeln!(out, "runner   lock held by {h}")?,
-        None => writeln!(out, "runner   lock free")?,
+        Some(h) => writeln!(out, "runner   lock held by {h}"),
+        None => writeln!(out, "runner   lock free"),
     }
-    writeln!(out)?;
-    for r in &s.revisions {
-        let mark = if r.drift {
-            '!'
-        } else if r.applied {
-            '✓'
-        } else {
-            ' '
-        };
-        let mut notes = Vec::new();
-        if r.revision == s.current && !r.revision.is_base() {
-            notes.push("current".to_string());
-        }
-        notes.push(if r.applied {
-            format!("applied {}", r.applied_on.as_deref().unwrap_or(""))
-        } else {
-            "pending".to_string()
-        });
-        if !r.reversible {
-            notes.push("irreversible (no down)".into());
-        }
-        if r.no_transaction {
-            notes.push("no-transaction".into());
-        }
-        if r.out_of_order {
-            notes.push("out of order".into());
-        }
-        if r.drift {
-            notes.push("DRIFT".into());
-        }
+}
+
+/// One revision: its mark (applied, pending, drift), name and notes.
+fn revision_row(
+    out: &mut impl Write,
+    s: &Status,
+    r: &crate::ops::status::RevisionRow,
+) -> std::io::Result<()> {
+    let mark = if r.drift {
+        '!'
+    } else if r.applied {
+        '✓'
+    } else {
+        ' '
+    };
+    let mut notes = Vec::new();
+    if r.revision == s.current && !r.revision.is_base() {
+        notes.push("current".to_string());
+    }
+    notes.push(if r.applied {
+        format!("applied {}", r.applied_on.as_deref().unwrap_or(""))
+    } else {
+        "pending".to_string()
+    });
+    if !r.reversible {
+        notes.push("irreversible (no down)".into());
+    }
+    if r.no_transaction {
+        notes.push("no-transaction".into());
+    }
+    if r.out_of_order {
+        notes.push("out of order".into());
+    }
+    if r.drift {
+        notes.push("DRIFT".into());
+    }
+    writeln!(
+        out,
+        "{mark} {}  {:<36} {}",
+        r.revision,
+        r.name,
+        notes.join(", ")
+    )
+}
+
+/// Where the database and the files disagree, with the diffs.
+fn status_drift(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
+    if s.drift.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "\ndrift: the database and the files disagree")?;
+    for d in &s.drift {
+        writeln!(out, "  - {d}")?;
+        drift_diff(out, d)?;
+    }
+    if s.drift.iter().any(|d| {
+        matches!(
+            d,
+            crate::plan::Drift::ChecksumChanged { .. } | crate::plan::Drift::DownChanged { .. }
+        )
+    }) {
         writeln!(
             out,
-            "{mark} {}  {:<36} {}",
-            r.revision,
-            r.name,
-            notes.join(", ")
+            "  If a file's change is intended: `pgshift accept REV` re-approves it (audited)."
         )?;
     }
-    if s.revisions.is_empty() {
-        writeln!(out, "  (no migrations in the catalog)")?;
-    }
-    if !s.drift.is_empty() {
-        writeln!(out, "\ndrift: the database and the files disagree")?;
-        for d in &s.drift {
-            writeln!(out, "  - {d}")?;
-            drift_diff(out, d)?;
-        }
-        if s.drift.iter().any(|d| {
-            matches!(
-                d,
-                crate::plan::Drift::ChecksumChanged { .. } | crate::plan::Drift::DownChanged { .. }
-            )
-        }) {
-            writeln!(
-                out,
-                "  If a file's change is intended: `pgshift accept REV` re-approves it (audited)."
-            )?;
-        }
-    }
+    Ok(())
+}
+
+/// Empty migrations, INVALID indexes, lint of pending migrations, an Alembic history.
+fn status_findings(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
     if !s.scaffolds.is_empty() {
         writeln!(
             out,

@@ -18,7 +18,7 @@ use crate::config::{ConnInfo, Environment, Guard, Target};
 use crate::db::audit::{self, NewEvent, Outcome as AuditOutcome};
 use crate::db::{Session, history, lock, schema};
 use crate::error::{Error, ExitCode, Result};
-use crate::event::{Event, Level, Reporter};
+use crate::event::{Event, Level, Reporter, Sink};
 use crate::ops::gate::{Caller, Checklists, Policy};
 use crate::ops::migrate::{self, COMPLETED, DEGRADED, FAILED, RUNNING};
 use crate::plan::{Direction, TargetSpec};
@@ -172,12 +172,11 @@ pub async fn run(cfg: &Config, reporter: &Reporter) -> Outcome {
             let mut req = migrate::Request::new(Direction::Up, TargetSpec::Head, policy);
             req.action = ACTION.into();
             req.interrupt = cfg.interrupt.clone();
-            migrate::run_audited(target, &catalog, &req, &inner.0).await
+            migrate::run_audited(target, &catalog, &req, inner.reporter()).await
         }
         Err(e) => (Err(e.into()), migrate::Audited::No),
     };
-    drop(inner.0);
-    inner.1.await.ok();
+    inner.finish().await;
     let error = match result {
         Ok(r) => {
             reporter.log(Level::Info, COMPLETED);
@@ -227,20 +226,16 @@ pub async fn run(cfg: &Config, reporter: &Reporter) -> Outcome {
 
 /// A reporter for `migrate::run` that forwards everything except the runbook lines, which startup
 /// prints itself (so each appears exactly once, also when `run` fails before emitting them).
-fn runbook_lines_filtered(outer: &Reporter) -> (Reporter, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+fn runbook_lines_filtered(outer: &Reporter) -> Sink {
     let outer = outer.clone();
-    let forward = tokio::spawn(async move {
-        while let Some(e) = rx.recv().await {
-            let runbook_line = matches!(&e, Event::Log { message, .. }
-                if message == RUNNING || message == COMPLETED || message.starts_with(FAILED));
-            if !runbook_line {
-                outer.emit(e);
-            }
-        }
-    });
     // The outer reporter logs what it is given; startup logs the runbook lines itself.
-    (Reporter::forwarding(tx), forward)
+    Sink::forwarding(move |e: Event| {
+        let runbook_line = matches!(&e, Event::Log { message, .. }
+            if message == RUNNING || message == COMPLETED || message.starts_with(FAILED));
+        if !runbook_line {
+            outer.emit(e);
+        }
+    })
 }
 
 /// `migrate::run` audits failures that happen under the lock; failures before it (catalog, lock

@@ -17,6 +17,15 @@ pub fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or("")
 }
 
+/// A run's length for humans: `0.4s` under ten seconds, else `3m12s`.
+pub fn human_elapsed(d: std::time::Duration) -> String {
+    if d.as_secs() < 10 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        human_duration_s(d.as_secs_f64())
+    }
+}
+
 /// The items on one line, separated by `; ` (blockers, drift).
 pub fn joined<T: std::fmt::Display>(items: &[T]) -> String {
     items

@@ -213,20 +213,49 @@ fn read_order(dir: &Path, problems: &mut Vec<String>) -> Vec<String> {
 fn load_one(file: &Path, catalog: &Catalog) -> std::result::Result<Definition, Vec<String>> {
     let name = stem(file);
     let label = format!("{name}.toml");
+    let mut raw = read_raw(file, &label)?;
+    let sibling_sql = std::fs::read_to_string(file.with_extension("sql")).ok();
+    let mut problems = Vec::new();
+    let mut problem = |m: String| problems.push(format!("{label}: {m}"));
+    check_names(&name, &raw, &mut problem);
+    let batch = batch_statement(&name, raw.batch.take(), sibling_sql, &mut problem);
+    check_statements(&batch, &raw, &mut problem);
+    let requires = required_revision(raw.requires.as_deref(), catalog, &mut problem);
+    let pacing = pacing(&raw, &mut problem);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Definition {
+        name,
+        description: raw.description,
+        table: raw.table,
+        key: raw.key,
+        batch,
+        count: raw.count,
+        preview: raw.preview,
+        setup: raw.setup,
+        requires,
+        batch_size: pacing.batch_size,
+        pause: pacing.pause,
+        target_batch: pacing.target_batch,
+        file: file.to_path_buf(),
+    })
+}
+
+fn read_raw(file: &Path, label: &str) -> std::result::Result<RawDefinition, Vec<String>> {
     let text =
         std::fs::read_to_string(file).map_err(|e| vec![format!("{label}: cannot read it: {e}")])?;
-    let raw: RawDefinition = toml::from_str(&text).map_err(|e| {
+    toml::from_str(&text).map_err(|e| {
         vec![format!(
             "{label}: {}",
             crate::text::one_line(&e.to_string(), 300)
         )]
-    })?;
-    let sibling = file.with_extension("sql");
-    let sibling_sql = std::fs::read_to_string(&sibling).ok();
-    let mut problems = Vec::new();
-    let mut problem = |m: String| problems.push(format!("{label}: {m}"));
+    })
+}
 
-    if !is_name(&name) || RESERVED.contains(&name.as_str()) {
+/// The backfill's own name, its table and its key column.
+fn check_names(name: &str, raw: &RawDefinition, problem: &mut impl FnMut(String)) {
+    if !is_name(name) || RESERVED.contains(&name) {
         problem(format!(
             "{name:?} is not a usable backfill name (lowercase letters, digits, - and _; not one of {})",
             RESERVED.join(", ")
@@ -241,7 +270,16 @@ fn load_one(file: &Path, catalog: &Catalog) -> std::result::Result<Definition, V
     if !is_ident(&raw.key) {
         problem(format!("key {:?} is not a column name", raw.key));
     }
-    let batch = match (raw.batch, sibling_sql) {
+}
+
+/// The batch statement, inline or in the sibling `NAME.sql` (exactly one of them).
+fn batch_statement(
+    name: &str,
+    inline: Option<String>,
+    sibling_sql: Option<String>,
+    problem: &mut impl FnMut(String),
+) -> String {
+    match (inline, sibling_sql) {
         (Some(_), Some(_)) => {
             problem(format!(
                 "the batch statement is both inline and in {name}.sql; keep one"
@@ -255,37 +293,57 @@ fn load_one(file: &Path, catalog: &Catalog) -> std::result::Result<Definition, V
             ));
             String::new()
         }
-    };
-    if !batch.is_empty() {
-        check_statement("batch", &batch, &[1, 2], &mut problem);
     }
-    check_statement("count", &raw.count, &[], &mut problem);
+}
+
+/// Each statement is one statement with the parameters its role binds.
+fn check_statements(batch: &str, raw: &RawDefinition, problem: &mut impl FnMut(String)) {
+    if !batch.is_empty() {
+        check_statement("batch", batch, &[1, 2], problem);
+    }
+    check_statement("count", &raw.count, &[], problem);
     if let Some(p) = &raw.preview
         && !params(p).is_empty()
     {
-        check_statement("preview", p, &[1, 2], &mut problem);
+        check_statement("preview", p, &[1, 2], problem);
     }
     if let Some(s) = &raw.setup {
-        check_statement("setup", s, &[], &mut problem);
+        check_statement("setup", s, &[], problem);
     }
-    let requires = raw
-        .requires
-        .as_deref()
-        .and_then(|r| match Revision::parse(r) {
-            Some(rev) if rev.is_base() || catalog.contains(rev) => Some(rev),
-            Some(rev) => {
-                problem(format!(
-                    "requires = {r:?}: revision {rev} is not in the migrations catalog"
-                ));
-                None
-            }
-            None => {
-                problem(format!(
-                    "requires = {r:?} is not a revision (e.g. \"0003\")"
-                ));
-                None
-            }
-        });
+}
+
+/// `requires = "0003"`: a revision of the catalog (or base).
+fn required_revision(
+    requires: Option<&str>,
+    catalog: &Catalog,
+    problem: &mut impl FnMut(String),
+) -> Option<Revision> {
+    let r = requires?;
+    match Revision::parse(r) {
+        Some(rev) if rev.is_base() || catalog.contains(rev) => Some(rev),
+        Some(rev) => {
+            problem(format!(
+                "requires = {r:?}: revision {rev} is not in the migrations catalog"
+            ));
+            None
+        }
+        None => {
+            problem(format!(
+                "requires = {r:?} is not a revision (e.g. \"0003\")"
+            ));
+            None
+        }
+    }
+}
+
+/// How big and how fast the batches are.
+struct Pacing {
+    batch_size: u32,
+    pause: Duration,
+    target_batch: Duration,
+}
+
+fn pacing(raw: &RawDefinition, problem: &mut impl FnMut(String)) -> Pacing {
     let batch_size = raw.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
     if batch_size == 0 || batch_size > MAX_BATCH_SIZE {
         problem(format!(
@@ -293,7 +351,7 @@ fn load_one(file: &Path, catalog: &Catalog) -> std::result::Result<Definition, V
         ));
     }
     let mut duration =
-        |key: &str, v: Option<String>, default: Duration| match v.map(|v| parse_duration(&v)) {
+        |key: &str, v: Option<&String>, default: Duration| match v.map(|v| parse_duration(v)) {
             None => default,
             Some(Ok(d)) => d,
             Some(Err(e)) => {
@@ -301,29 +359,20 @@ fn load_one(file: &Path, catalog: &Catalog) -> std::result::Result<Definition, V
                 default
             }
         };
-    let pause = duration("pause", raw.pause, Duration::ZERO);
-    let target_batch = duration("target_batch", raw.target_batch, DEFAULT_TARGET_BATCH);
+    let pause = duration("pause", raw.pause.as_ref(), Duration::ZERO);
+    let target_batch = duration(
+        "target_batch",
+        raw.target_batch.as_ref(),
+        DEFAULT_TARGET_BATCH,
+    );
     if target_batch.is_zero() {
         problem("target_batch must be more than 0ms".into());
     }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    Ok(Definition {
-        name,
-        description: raw.description,
-        table: raw.table,
-        key: raw.key,
-        batch,
-        count: raw.count,
-        preview: raw.preview,
-        setup: raw.setup,
-        requires,
+    Pacing {
         batch_size,
         pause,
         target_batch,
-        file: file.to_path_buf(),
-    })
+    }
 }
 
 /// One statement using exactly the parameters `expected`.

@@ -1,10 +1,13 @@
 //! The batch loop: keyset batches, one transaction each with the cursor saved inside it, adaptive
-//! batch size, pause between batches, lock/statement timeouts with retries, and stopping cleanly
+//! batch size, pause between batches, lock/statement timeouts with retries (the engine in
+//! `db::retry`, which halves a batch after a statement timeout), and stopping cleanly
 //! between batches when asked (Ctrl-C, or `requested` set by another session).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use tokio_postgres::Statement;
 
 use super::definition::{Definition, MAX_BATCH_SIZE};
 use super::inspect::{self, Prepared};
@@ -12,15 +15,12 @@ use super::key::Key;
 use super::stats::{self, Stats};
 use super::store::{self, Request, RunState, Saved};
 use crate::config::Guard;
-use crate::db::blockers::{self, Blocker};
+use crate::db::blockers::Blocker;
+use crate::db::retry::{self, GaveUp, Retrier, Subject};
 use crate::db::{Session, topology};
-use crate::error::{DbFailure, Error};
+use crate::error::Error;
 use crate::event::{Event, Reporter};
 
-/// SQLSTATEs a batch is retried on: lock_not_available, deadlock_detected, serialization_failure,
-/// and query_canceled (our statement_timeout; the batch is halved first).
-const RETRYABLE: [&str; 4] = ["55P03", "40P01", "40001", "57014"];
-const STATEMENT_TIMEOUT: &str = "57014";
 /// A batch's statement_timeout when the target sets none: far above the ~100 ms a batch aims at,
 /// low enough that a runaway batch cannot hold row locks for long.
 pub const DEFAULT_BATCH_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -92,6 +92,41 @@ struct Committed {
     requested: Option<Request>,
 }
 
+impl Outcome {
+    fn starting(plan: &Plan<'_>) -> Outcome {
+        Outcome {
+            state: RunState::Running,
+            cursor: plan.cursor,
+            rows: 0,
+            batches: 0,
+            stats: Stats::default(),
+            error: None,
+            batch_size: plan.batch_size,
+            unsaved_retries: 0,
+        }
+    }
+}
+
+/// What the batch loop reads on every batch: the worker, its prepared statements, the plan.
+struct Batches<'a> {
+    s: &'a Session,
+    p: &'a Prepared,
+    plan: &'a Plan<'a>,
+    control: &'a Control,
+    reporter: &'a Reporter,
+    /// The cursor save, prepared once per run.
+    save: Statement,
+    begin: String,
+}
+
+/// When the loop last did its periodic things.
+struct Pace {
+    started: Instant,
+    last_save: Instant,
+    last_emit: Option<Instant>,
+    next_lag_check: Instant,
+}
+
 /// Run batches until no key is left, a stop is asked for, or a batch fails for good.
 pub async fn run_batches(
     s: &Session,
@@ -101,17 +136,7 @@ pub async fn run_batches(
     control: &Control,
     reporter: &Reporter,
 ) -> Outcome {
-    let name = &plan.def.name;
-    let mut out = Outcome {
-        state: RunState::Running,
-        cursor: plan.cursor,
-        rows: 0,
-        batches: 0,
-        stats: Stats::default(),
-        error: None,
-        batch_size: plan.batch_size,
-        unsaved_retries: 0,
-    };
+    let mut out = Outcome::starting(plan);
     let save = match store::prepare_save(s).await {
         Ok(stmt) => stmt,
         Err(e) => {
@@ -120,136 +145,183 @@ pub async fn run_batches(
             return out;
         }
     };
-    let begin = begin_guarded(&plan.guard);
-    // Poll for blockers a few times per lock_timeout, as migrations do.
-    let poll_every =
-        (plan.guard.lock_timeout / 3).clamp(Duration::from_millis(50), Duration::from_secs(1));
-    let started = Instant::now();
-    let mut last_save = Instant::now();
-    let mut last_emit: Option<Instant> = None;
-    let mut attempt = 0u32;
-    let mut next_lag_check = Instant::now();
-    loop {
-        if control.pause_requested() {
-            out.state = RunState::Paused;
-            break;
+    let b = Batches {
+        s,
+        p,
+        plan,
+        control,
+        reporter,
+        save,
+        begin: begin_guarded(&plan.guard),
+    };
+    let subject = Subject::Batch {
+        name: &plan.def.name,
+    };
+    let mut retrier = Retrier::new(s, &plan.guard, reporter, subject).watched_by(monitor);
+    let now = Instant::now();
+    let mut pace = Pace {
+        started: now,
+        last_save: now,
+        last_emit: None,
+        next_lag_check: now,
+    };
+    out.state = loop {
+        if let Some(stopped) = b.before_batch(&mut pace).await {
+            break stopped;
+        }
+        let t0 = Instant::now();
+        let (result, blockers) = retrier.watch(b.one_batch(&mut out, &pace, t0)).await;
+        let stopped = match result {
+            Ok(None) => Some(RunState::Done),
+            Ok(Some(c)) => {
+                retrier.succeeded();
+                b.committed(&mut out, &mut pace, c, t0.elapsed()).await
+            }
+            Err(e) => b.failed(&mut out, &mut retrier, e, blockers).await,
+        };
+        if let Some(state) = stopped {
+            break state;
+        }
+    };
+    if out.batches > 0 || out.state == RunState::Done {
+        reporter.emit(progress(plan, &out, pace.started.elapsed()));
+    }
+    out
+}
+
+impl Batches<'_> {
+    /// Between batches: a pause asked for in this process, or a lagging replica to wait for.
+    async fn before_batch(&self, pace: &mut Pace) -> Option<RunState> {
+        if self.control.pause_requested() {
+            return Some(RunState::Paused);
         }
         // Replica lag is looked at about once a second, not per batch: the replica reports its
         // position only that often, and a 5 ms batch should not pay a round trip for it.
-        if next_lag_check <= Instant::now() {
-            if let Some(stopped) = hold_for_replicas(s, plan, control, reporter).await {
-                out.state = stopped;
-                break;
+        if pace.next_lag_check <= Instant::now() {
+            if let Some(stopped) =
+                hold_for_replicas(self.s, self.plan, self.control, self.reporter).await
+            {
+                return Some(stopped);
             }
-            next_lag_check = Instant::now() + topology::LAG_POLL;
+            pace.next_lag_check = Instant::now() + topology::LAG_POLL;
         }
-        let t0 = Instant::now();
-        let work = async {
-            s.client.batch_execute(&begin).await?;
-            let Some(upper) = inspect::next_bound(s, p, out.cursor, out.batch_size).await? else {
-                s.client.batch_execute("COMMIT").await?;
-                return Ok(None);
-            };
-            let rows = s.client.execute(&p.batch, &[&out.cursor, &upper]).await? as i64;
-            out.stats.record(t0.elapsed());
-            let cursor = upper.to_string();
-            let saved = Saved {
-                id: plan.run_id,
-                cursor: &cursor,
-                rows,
-                retries: out.unsaved_retries,
-                batch_size: out.batch_size,
-                p50_ms: out.stats.p50_ms(),
-                max_ms: out.stats.max_ms(),
-                active: last_save.elapsed(),
-            };
-            let requested = store::save(s, &save, &saved).await?;
+        None
+    }
+
+    /// One batch in its own guarded transaction, the cursor saved inside it. `None`: no key left.
+    async fn one_batch(
+        &self,
+        out: &mut Outcome,
+        pace: &Pace,
+        t0: Instant,
+    ) -> std::result::Result<Option<Committed>, tokio_postgres::Error> {
+        let s = self.s;
+        s.client.batch_execute(&self.begin).await?;
+        let Some(upper) = inspect::next_bound(s, self.p, out.cursor, out.batch_size).await? else {
             s.client.batch_execute("COMMIT").await?;
-            Ok::<_, tokio_postgres::Error>(Some(Committed {
-                upper,
-                rows,
-                requested,
-            }))
+            return Ok(None);
         };
-        let (result, blockers) = watch_blockers(s, monitor, poll_every, work).await;
-        match result {
-            Ok(None) => {
-                out.state = RunState::Done;
-                break;
-            }
-            Ok(Some(c)) => {
-                let took = t0.elapsed();
-                out.stats.amend_last(took);
-                last_save = Instant::now();
-                out.unsaved_retries = 0;
-                attempt = 0;
-                out.cursor = c.upper;
-                out.rows += c.rows;
-                out.batches += 1;
-                if plan.adaptive {
-                    out.batch_size = stats::next_batch_size(
-                        out.batch_size,
-                        took,
-                        plan.def.target_batch,
-                        MAX_BATCH_SIZE as i64,
-                    );
-                }
-                if last_emit.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
-                    reporter.emit(progress(plan, &out, started.elapsed()));
-                    last_emit = Some(Instant::now());
-                }
-                match c.requested {
-                    Some(Request::Pause) => {
-                        out.state = RunState::Paused;
-                        break;
-                    }
-                    Some(Request::Cancel) => {
-                        out.state = RunState::Cancelled;
-                        break;
-                    }
-                    None => {}
-                }
-                if !plan.pause.is_zero() {
-                    tokio::time::sleep(plan.pause).await;
-                }
-            }
-            Err(e) => {
-                if !s.client.is_closed()
-                    && let Err(re) = s.client.batch_execute("ROLLBACK").await
-                {
-                    tracing::warn!("rollback after a failed batch also failed: {re}");
-                }
-                let mut failure = DbFailure::from_pg(&e, None);
-                failure.message.push_str(&blockers::blocked_by(&blockers));
-                let retryable = RETRYABLE.iter().any(|c| failure.is(c));
-                attempt += 1;
-                if e.is_closed() || !retryable || attempt >= plan.guard.retries {
-                    out.state = RunState::Failed;
-                    out.error = Some(batch_error(plan, &out, &e, failure, attempt));
-                    break;
-                }
-                if failure.is(STATEMENT_TIMEOUT) {
-                    out.batch_size = (out.batch_size / 2).max(1);
-                }
+        let rows = s
+            .client
+            .execute(&self.p.batch, &[&out.cursor, &upper])
+            .await? as i64;
+        out.stats.record(t0.elapsed());
+        let cursor = upper.to_string();
+        let saved = Saved {
+            id: self.plan.run_id,
+            cursor: &cursor,
+            rows,
+            retries: out.unsaved_retries,
+            batch_size: out.batch_size,
+            p50_ms: out.stats.p50_ms(),
+            max_ms: out.stats.max_ms(),
+            active: pace.last_save.elapsed(),
+        };
+        let requested = store::save(s, &self.save, &saved).await?;
+        s.client.batch_execute("COMMIT").await?;
+        Ok(Some(Committed {
+            upper,
+            rows,
+            requested,
+        }))
+    }
+
+    /// A batch committed: move the cursor, adapt the batch size, report progress now and then,
+    /// and stop when another session asked to. `Some(state)` ends the loop.
+    async fn committed(
+        &self,
+        out: &mut Outcome,
+        pace: &mut Pace,
+        c: Committed,
+        took: Duration,
+    ) -> Option<RunState> {
+        let plan = self.plan;
+        out.stats.amend_last(took);
+        pace.last_save = Instant::now();
+        out.unsaved_retries = 0;
+        out.cursor = c.upper;
+        out.rows += c.rows;
+        out.batches += 1;
+        if plan.adaptive {
+            out.batch_size = stats::next_batch_size(
+                out.batch_size,
+                took,
+                plan.def.target_batch,
+                MAX_BATCH_SIZE as i64,
+            );
+        }
+        if pace.last_emit.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
+            self.reporter
+                .emit(progress(plan, out, pace.started.elapsed()));
+            pace.last_emit = Some(Instant::now());
+        }
+        match c.requested {
+            Some(Request::Pause) => return Some(RunState::Paused),
+            Some(Request::Cancel) => return Some(RunState::Cancelled),
+            None => {}
+        }
+        if !plan.pause.is_zero() {
+            tokio::time::sleep(plan.pause).await;
+        }
+        None
+    }
+
+    /// A batch failed: roll it back, then retry it (a statement timeout halves it first) or
+    /// fail the run. `Some(state)` ends the loop.
+    async fn failed(
+        &self,
+        out: &mut Outcome,
+        retrier: &mut Retrier<'_>,
+        e: tokio_postgres::Error,
+        blockers: Vec<Blocker>,
+    ) -> Option<RunState> {
+        let s = self.s;
+        if !s.client.is_closed()
+            && let Err(re) = s.client.batch_execute("ROLLBACK").await
+        {
+            tracing::warn!("rollback after a failed batch also failed: {re}");
+        }
+        let failed = retry::Failed {
+            error: e,
+            sql: None,
+            repeatable: true,
+            left: (),
+        };
+        match retrier
+            .retry_or_give_up(failed, blockers, Some(&mut out.batch_size))
+            .await
+        {
+            Ok(()) => {
                 out.stats.retries += 1;
                 out.unsaved_retries += 1;
-                let delay = plan.guard.delay(attempt);
-                reporter.emit(Event::BackfillRetry {
-                    name: name.clone(),
-                    attempt,
-                    attempts: plan.guard.retries,
-                    reason: failure.to_string(),
-                    delay,
-                    batch_size: out.batch_size,
-                });
-                tokio::time::sleep(delay).await;
+                None
+            }
+            Err(gave_up) => {
+                out.error = Some(batch_error(self.plan, out, gave_up));
+                Some(RunState::Failed)
             }
         }
     }
-    if out.batches > 0 || out.state == RunState::Done {
-        reporter.emit(progress(plan, &out, started.elapsed()));
-    }
-    out
 }
 
 /// Before a batch: wait while a replica lags more than the target's `max_replica_lag`, reporting
@@ -283,31 +355,6 @@ async fn hold_for_replicas(
     })
 }
 
-/// Run one batch, and while it runs longer than `every`, ask the monitor session who blocks it:
-/// the sessions seen are reported with a lock timeout, as migrations do.
-async fn watch_blockers<T>(
-    s: &Session,
-    monitor: Option<&Session>,
-    every: Duration,
-    work: impl std::future::Future<Output = T>,
-) -> (T, Vec<Blocker>) {
-    tokio::pin!(work);
-    let mut seen = Vec::new();
-    loop {
-        tokio::select! {
-            r = &mut work => return (r, seen),
-            _ = tokio::time::sleep(every), if monitor.is_some() => {
-                if let Some(m) = monitor
-                    && let Ok(b) = blockers::blockers_of(m, s.pid).await
-                    && !b.is_empty()
-                {
-                    seen = b;
-                }
-            }
-        }
-    }
-}
-
 fn progress(plan: &Plan<'_>, out: &Outcome, elapsed: Duration) -> Event {
     let rate = stats::rate(out.rows, elapsed);
     let done = plan.rows_before + out.rows;
@@ -330,20 +377,23 @@ fn progress(plan: &Plan<'_>, out: &Outcome, elapsed: Duration) -> Event {
     }
 }
 
-fn batch_error(
-    plan: &Plan<'_>,
-    out: &Outcome,
-    e: &tokio_postgres::Error,
-    failure: DbFailure,
-    attempts: u32,
-) -> Error {
+fn batch_error(plan: &Plan<'_>, out: &Outcome, gave_up: GaveUp<()>) -> Error {
     let name = &plan.def.name;
-    if e.is_closed() {
+    let GaveUp {
+        error,
+        failure,
+        transient,
+        blockers,
+        tries: attempts,
+        ..
+    } = gave_up;
+    if error.is_closed() {
         return Error::ConnectionLost {
             action: format!("running backfill {name} (batch after key {})", out.cursor),
-            reason: e.to_string(),
+            reason: error.to_string(),
         };
     }
+    let failure = retry::with_blockers(failure, &blockers);
     let next = crate::diagnosis::next_step(&failure)
         .map(|n| format!("\n  {n}"))
         .unwrap_or_default();
@@ -359,7 +409,7 @@ fn batch_error(
         crate::text::one_line(&plan.def.batch, 200),
         plan.rows_before + out.rows
     );
-    if RETRYABLE.iter().any(|c| failure.is(c)) {
+    if transient.is_some() {
         return Error::BackfillBlocked(msg);
     }
     Error::Failed(msg)

@@ -21,6 +21,16 @@ pub async fn session(target: &Target, action: &str) -> Result<Session> {
     Ok(s)
 }
 
+/// A [`session`] for work that writes (a run, or a dry run's sample batch rolled back): refused
+/// on a standby, which cannot run it. `action` says what would have run.
+pub async fn writing_session(target: &Target, application: &str, action: &str) -> Result<Session> {
+    let s = session(target, application).await?;
+    crate::db::topology::read(&s)
+        .await?
+        .refuse_standby(action)?;
+    Ok(s)
+}
+
 /// Run `work` on `s` until it ends or `interrupt` fires; then cancel its statement on the server
 /// (waiting for it to end, so nothing stays waiting there) and say so.
 pub async fn until<T>(

@@ -78,6 +78,45 @@ fn inner(sql: &str) -> String {
 
 /// Check the table, key and statements against the database; prepare what the engine runs.
 pub async fn prepare(s: &Session, d: &Definition) -> Result<Prepared> {
+    let kind = key_kind(s, d).await?;
+    let key_type = kind.param_type();
+    let batch = s
+        .client
+        .prepare_typed(&d.batch, &[key_type.clone(), key_type.clone()])
+        .await
+        .map_err(|e| prepare_failed(d, "batch", &e, &d.batch))?;
+    let count_sql = format!("SELECT ({})::int8", inner(&d.count));
+    let count = s
+        .client
+        .prepare(&count_sql)
+        .await
+        .map_err(|e| prepare_failed(d, "count", &e, &d.count))?;
+    let preview = match &d.preview {
+        None => None,
+        Some(p) => Some(prepare_preview(s, d, p, &key_type).await?),
+    };
+    if let Some(setup) = &d.setup {
+        // Setup statements often create what the batch uses, so only their syntax can be checked
+        // here; a PREPARE would fail on names the setup itself creates.
+        s.client
+            .prepare(setup)
+            .await
+            .map_err(|e| prepare_failed(d, "setup", &e, setup))?;
+    }
+    let bound = prepare_bound(s, d, kind).await?;
+    check_start_key(s, d, kind).await?;
+    Ok(Prepared {
+        kind,
+        batch,
+        count,
+        preview,
+        bound,
+    })
+}
+
+/// The table exists, and its key column is an integer or uuid, NOT NULL, and leads a valid btree
+/// index.
+async fn key_kind(s: &Session, d: &Definition) -> Result<KeyKind> {
     let table = d.table_sql();
     let exists: bool = s
         .client
@@ -130,47 +169,36 @@ pub async fn prepare(s: &Session, d: &Definition) -> Result<Prepared> {
             ),
         ));
     }
-    let key_type = kind.param_type();
-    let batch = s
-        .client
-        .prepare_typed(&d.batch, &[key_type.clone(), key_type.clone()])
-        .await
-        .map_err(|e| prepare_failed(d, "batch", &e, &d.batch))?;
-    let count_sql = format!("SELECT ({})::int8", inner(&d.count));
-    let count = s
-        .client
-        .prepare(&count_sql)
-        .await
-        .map_err(|e| prepare_failed(d, "count", &e, &d.count))?;
-    let preview = match &d.preview {
-        None => None,
-        Some(p) => {
-            let with_bounds = !super::definition::params(p).is_empty();
-            let sql = format!(
-                "SELECT row_to_json(pgshift_preview)::text FROM ({}) pgshift_preview",
-                inner(p)
-            );
-            let types = if with_bounds {
-                vec![key_type.clone(), key_type.clone()]
-            } else {
-                vec![]
-            };
-            let stmt = s
-                .client
-                .prepare_typed(&sql, &types)
-                .await
-                .map_err(|e| prepare_failed(d, "preview", &e, p))?;
-            Some((stmt, with_bounds))
-        }
+    Ok(kind)
+}
+
+/// The preview as rows of JSON text, and whether it takes the key bounds.
+async fn prepare_preview(
+    s: &Session,
+    d: &Definition,
+    preview: &str,
+    key_type: &Type,
+) -> Result<(Statement, bool)> {
+    let with_bounds = !super::definition::params(preview).is_empty();
+    let sql = format!(
+        "SELECT row_to_json(pgshift_preview)::text FROM ({}) pgshift_preview",
+        inner(preview)
+    );
+    let types = if with_bounds {
+        vec![key_type.clone(), key_type.clone()]
+    } else {
+        vec![]
     };
-    if let Some(setup) = &d.setup {
-        // Setup statements often create what the batch uses, so only their syntax can be checked
-        // here; a PREPARE would fail on names the setup itself creates.
-        s.client
-            .prepare(setup)
-            .await
-            .map_err(|e| prepare_failed(d, "setup", &e, setup))?;
-    }
+    let stmt = s
+        .client
+        .prepare_typed(&sql, &types)
+        .await
+        .map_err(|e| prepare_failed(d, "preview", &e, preview))?;
+    Ok((stmt, with_bounds))
+}
+
+/// The next batch's upper bound: the `$2`-th key after `$1`.
+async fn prepare_bound(s: &Session, d: &Definition, kind: KeyKind) -> Result<Statement> {
     let (table, key) = (d.table_sql(), d.key_sql());
     let cast = if kind == KeyKind::Int { "::int8" } else { "" };
     // The $2-th key after $1: an index range scan of $2 entries from the cursor, never an
@@ -180,16 +208,20 @@ pub async fn prepare(s: &Session, d: &Definition) -> Result<Prepared> {
         "SELECT (coalesce((SELECT {key} FROM {table} WHERE {key} > $1 ORDER BY {key} OFFSET $2 - 1 LIMIT 1), \
                           (SELECT {key} FROM {table} WHERE {key} > $1 ORDER BY {key} DESC LIMIT 1))){cast}"
     );
-    let bound = s
-        .client
-        .prepare_typed(&bound_sql, &[key_type, Type::INT8])
+    s.client
+        .prepare_typed(&bound_sql, &[kind.param_type(), Type::INT8])
         .await
         .map_err(|e| {
             Error::db(
                 format!("preparing the key bound query of backfill {}", d.name),
                 &e,
             )
-        })?;
+        })
+}
+
+/// No row may have the key before the first batch's (it would be skipped).
+async fn check_start_key(s: &Session, d: &Definition, kind: KeyKind) -> Result<()> {
+    let (table, key) = (d.table_sql(), d.key_sql());
     let start = kind.start();
     let at_start: bool = async {
         let stmt = s
@@ -209,13 +241,7 @@ pub async fn prepare(s: &Session, d: &Definition) -> Result<Prepared> {
             format!("a row has key {start}, the value before the first batch: it would be skipped"),
         ));
     }
-    Ok(Prepared {
-        kind,
-        batch,
-        count,
-        preview,
-        bound,
-    })
+    Ok(())
 }
 
 /// Rows still to do, from the definition's count query.

@@ -26,7 +26,7 @@ pub use store::{RunRow, RunState};
 use crate::catalog::Catalog;
 use crate::config::Target;
 use crate::db::audit::{self, NewEvent, Outcome};
-use crate::db::{Session, lock, schema, topology};
+use crate::db::{Session, lock, schema};
 use crate::error::{Error, Result};
 use crate::event::{Event, Level, Reporter};
 use crate::interrupt::Interrupt;
@@ -225,11 +225,13 @@ pub async fn dry_run_until(
     interrupt: &Interrupt,
 ) -> Result<DryRun> {
     let d = registry.get(name)?;
-    let s = guarded::session(target, &format!("backfill dry-run {name}")).await?;
     // Its sample batch writes (then rolls back): a standby cannot run it.
-    topology::read(&s)
-        .await?
-        .refuse_standby(&format!("dry-run backfill {name}"))?;
+    let s = guarded::writing_session(
+        target,
+        &format!("backfill dry-run {name}"),
+        &format!("dry-run backfill {name}"),
+    )
+    .await?;
     let what = format!("backfill {name}: dry run");
     let work = dry_run_on(&s, target, d, opts, reporter);
     match guarded::until(&s, interrupt, &what, work).await {
@@ -480,26 +482,29 @@ async fn run_mode(
     reporter: &Reporter,
 ) -> Result<RunReport> {
     let d = registry.get(name)?;
-    let s = guarded::session(target, &format!("backfill {name}")).await?;
-    topology::read(&s)
-        .await?
-        .refuse_standby(&format!("run backfill {name}"))?;
+    let s = guarded::writing_session(
+        target,
+        &format!("backfill {name}"),
+        &format!("run backfill {name}"),
+    )
+    .await?;
     ensure_tables(&s, target, reporter).await?;
     take_locks(&s, d).await?;
-    let start = Instant::now();
-    let result = run_locked(&s, target, d, opts, mode, control, reporter, start).await;
+    let run = Run {
+        s: &s,
+        target,
+        d,
+        opts,
+        control,
+        reporter,
+        start: Instant::now(),
+    };
+    let result = run.locked(mode).await;
     if let Err(f) = &result
         && !f.audited
         && !matches!(f.error, Error::ConnectionLost { .. })
     {
-        // Refused or failed before the run started; a run's own end is audited in run_locked.
-        let mut ev = NewEvent::new(format!("backfill {name}"), Outcome::Refused);
-        ev.duration = start.elapsed();
-        ev.error = Some(f.error.to_string());
-        ev.detail = serde_json::json!({ "backfill": name, "target": target.name, "sqlstate": f.error.sqlstate() });
-        if let Err(ae) = audit::record(&s, &ev).await {
-            reporter.log(Level::Warn, format!("could not write the audit row: {ae}"));
-        }
+        run.audit_refusal(&f.error).await;
     }
     drop(s); // the backfill lock ends with the session
     result.map_err(|f| f.error)
@@ -520,180 +525,256 @@ impl From<Error> for RunFailure {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run_locked(
-    s: &Session,
-    target: &Target,
-    d: &Definition,
-    opts: &Options,
-    mode: Mode,
-    control: &Control,
-    reporter: &Reporter,
+/// One `run`/`resume` of a backfill, under its locks.
+struct Run<'a> {
+    s: &'a Session,
+    target: &'a Target,
+    d: &'a Definition,
+    opts: &'a Options,
+    control: &'a Control,
+    reporter: &'a Reporter,
     start: Instant,
-) -> std::result::Result<RunReport, RunFailure> {
-    let name = &d.name;
-    inspect::check_requires(s, d).await?;
-    let p = inspect::prepare(s, d).await?;
-    let unfinished = store::latest(s, name)
-        .await?
-        .filter(|r| r.state.is_unfinished());
-    if mode == Mode::Resume && unfinished.is_none() {
-        return Err(Error::Refused(format!(
-            "backfill {name} has no paused, interrupted or failed run to resume; start one with `pgshift backfill {name}`"
-        ))
-        .into());
-    }
-    if let Some(setup) = &d.setup {
-        run_setup(s, &target.guard, setup).await.map_err(|e| {
-            Error::db(
-                format!("running the setup statement of backfill {name}"),
-                &e,
-            )
-        })?;
-    }
-    let remaining = inspect::count(s, d, &p).await?;
-    let report = |run_id, state: &str| RunReport {
-        name: name.clone(),
-        run_id,
-        state: state.into(),
-        resumed: false,
-        rows: 0,
-        rows_total: 0,
-        batches: 0,
-        retries: 0,
-        batch_ms_p50: 0,
-        batch_ms_max: 0,
-        duration_ms: start.elapsed().as_millis() as u64,
-        cursor: None,
-        next: None,
-        remaining: None,
-    };
-    if unfinished.is_none() && remaining == 0 {
-        reporter.log(
-            Level::Info,
-            format!("backfill {name}: nothing to do (its count query found 0 rows)"),
-        );
-        return Ok(report(None, "up_to_date"));
-    }
-    let cursor = start_key(d, &p, unfinished.as_ref())?;
-    let batch_size = opts
-        .batch_size
-        .map(i64::from)
-        .or(unfinished.as_ref().map(|r| r.batch_size as i64))
-        .unwrap_or(d.batch_size as i64)
-        .max(1);
-    let rows_before = unfinished.as_ref().map_or(0, |r| r.rows_done);
-    let estimate = rows_before + remaining;
-    let run_id = match &unfinished {
-        Some(r) => {
-            store::resume(s, r.id, estimate, batch_size).await?;
-            r.id
-        }
-        None => store::insert(s, name, estimate, batch_size).await?,
-    };
-    reporter.emit(Event::BackfillStarted {
-        name: name.clone(),
-        run_id,
-        resumed_from: unfinished.as_ref().and_then(|r| r.cursor.clone()),
-        rows_done: rows_before,
-        rows_estimate: estimate,
-        batch_size,
-    });
-    let mut ev = NewEvent::new(format!("backfill {name} start"), Outcome::Ok);
-    ev.detail = serde_json::json!({ "backfill": name, "run_id": run_id, "resumed": unfinished.is_some(), "cursor": unfinished.as_ref().and_then(|r| r.cursor.clone()), "rows_estimate": estimate, "target": target.name });
-    audit::record(s, &ev).await?;
+}
 
-    let plan = engine::Plan {
-        def: d,
-        run_id,
-        cursor,
-        batch_size,
-        pause: opts.pause.unwrap_or(d.pause),
-        adaptive: opts.batch_size.is_none(),
-        rows_before,
-        estimate,
-        guard: target.guard,
-    };
-    // A second session watches for blockers while a batch waits on a lock (optional: without it
-    // the run still works, only the blocker names are missing from the messages).
-    let monitor = Session::connect(&target.conn, &format!("backfill {name} monitor"))
+/// A run row in place (new or continued), ready for batches.
+struct Started {
+    p: inspect::Prepared,
+    run_id: i64,
+    resumed: bool,
+    cursor: Key,
+    batch_size: i64,
+    rows_before: i64,
+    estimate: i64,
+}
+
+impl Run<'_> {
+    async fn locked(&self, mode: Mode) -> std::result::Result<RunReport, RunFailure> {
+        let Some(started) = self.begin(mode).await? else {
+            return Ok(self.report(None, "up_to_date"));
+        };
+        let out = self.batches(&started).await;
+        if let Some(Error::ConnectionLost { .. }) = &out.error {
+            // Nothing can be recorded; the row stays `running` and shows as interrupted.
+            return Err(out
+                .error
+                .unwrap_or_else(|| Error::Failed("connection lost".into()))
+                .into());
+        }
+        self.end(&started, out).await
+    }
+
+    /// Check the definition against the database, run its setup, and start or continue the run
+    /// row (reported and audited). `None`: nothing to do.
+    async fn begin(&self, mode: Mode) -> Result<Option<Started>> {
+        let (s, d, name) = (self.s, self.d, &self.d.name);
+        inspect::check_requires(s, d).await?;
+        let p = inspect::prepare(s, d).await?;
+        let unfinished = store::latest(s, name)
+            .await?
+            .filter(|r| r.state.is_unfinished());
+        if mode == Mode::Resume && unfinished.is_none() {
+            return Err(Error::Refused(format!(
+                "backfill {name} has no paused, interrupted or failed run to resume; start one with `pgshift backfill {name}`"
+            )));
+        }
+        if let Some(setup) = &d.setup {
+            run_setup(s, &self.target.guard, setup).await.map_err(|e| {
+                Error::db(
+                    format!("running the setup statement of backfill {name}"),
+                    &e,
+                )
+            })?;
+        }
+        let remaining = inspect::count(s, d, &p).await?;
+        if unfinished.is_none() && remaining == 0 {
+            self.reporter.log(
+                Level::Info,
+                format!("backfill {name}: nothing to do (its count query found 0 rows)"),
+            );
+            return Ok(None);
+        }
+        let cursor = start_key(d, &p, unfinished.as_ref())?;
+        let batch_size = self
+            .opts
+            .batch_size
+            .map(i64::from)
+            .or(unfinished.as_ref().map(|r| r.batch_size as i64))
+            .unwrap_or(d.batch_size as i64)
+            .max(1);
+        let rows_before = unfinished.as_ref().map_or(0, |r| r.rows_done);
+        let estimate = rows_before + remaining;
+        let run_id = match &unfinished {
+            Some(r) => {
+                store::resume(s, r.id, estimate, batch_size).await?;
+                r.id
+            }
+            None => store::insert(s, name, estimate, batch_size).await?,
+        };
+        let resumed_from = unfinished.as_ref().and_then(|r| r.cursor.clone());
+        self.reporter.emit(Event::BackfillStarted {
+            name: name.clone(),
+            run_id,
+            resumed_from: resumed_from.clone(),
+            rows_done: rows_before,
+            rows_estimate: estimate,
+            batch_size,
+        });
+        let mut ev = NewEvent::new(format!("backfill {name} start"), Outcome::Ok);
+        ev.detail = serde_json::json!({ "backfill": name, "run_id": run_id, "resumed": unfinished.is_some(), "cursor": resumed_from, "rows_estimate": estimate, "target": self.target.name });
+        audit::record(s, &ev).await?;
+        Ok(Some(Started {
+            p,
+            run_id,
+            resumed: unfinished.is_some(),
+            cursor,
+            batch_size,
+            rows_before,
+            estimate,
+        }))
+    }
+
+    /// The batch loop, with a monitoring session when one can connect.
+    async fn batches(&self, started: &Started) -> engine::Outcome {
+        let plan = engine::Plan {
+            def: self.d,
+            run_id: started.run_id,
+            cursor: started.cursor,
+            batch_size: started.batch_size,
+            pause: self.opts.pause.unwrap_or(self.d.pause),
+            adaptive: self.opts.batch_size.is_none(),
+            rows_before: started.rows_before,
+            estimate: started.estimate,
+            guard: self.target.guard,
+        };
+        // A second session watches for blockers while a batch waits on a lock (optional: without
+        // it the run still works, only the blocker names are missing from the messages).
+        let monitor = Session::connect(
+            &self.target.conn,
+            &format!("backfill {} monitor", self.d.name),
+        )
         .await
         .ok();
-    let out = engine::run_batches(s, monitor.as_ref(), &p, &plan, control, reporter).await;
-    if let Some(Error::ConnectionLost { .. }) = &out.error {
-        // Nothing can be recorded; the row stays `running` and shows as interrupted.
-        return Err(out
-            .error
-            .unwrap_or_else(|| Error::Failed("connection lost".into()))
-            .into());
+        engine::run_batches(
+            self.s,
+            monitor.as_ref(),
+            &started.p,
+            &plan,
+            self.control,
+            self.reporter,
+        )
+        .await
     }
-    let error_text = out.error.as_ref().map(ToString::to_string);
-    store::finish(
-        s,
-        run_id,
-        out.state,
-        error_text.as_deref(),
-        out.unsaved_retries,
-    )
-    .await?;
-    let next = match out.state {
-        RunState::Paused | RunState::Failed => {
-            Some(format!("resume with `pgshift backfill resume {name}`"))
+
+    /// Record how the run ended (run row, report, the count left, audit row).
+    async fn end(
+        &self,
+        started: &Started,
+        out: engine::Outcome,
+    ) -> std::result::Result<RunReport, RunFailure> {
+        let (s, d, name) = (self.s, self.d, &self.d.name);
+        let run_id = started.run_id;
+        let error_text = out.error.as_ref().map(ToString::to_string);
+        store::finish(
+            s,
+            run_id,
+            out.state,
+            error_text.as_deref(),
+            out.unsaved_retries,
+        )
+        .await?;
+        let next = match out.state {
+            RunState::Paused | RunState::Failed => {
+                Some(format!("resume with `pgshift backfill resume {name}`"))
+            }
+            _ => None,
+        };
+        let rows_total = started.rows_before + out.rows;
+        self.reporter.emit(Event::BackfillStopped {
+            name: name.clone(),
+            run_id,
+            state: out.state.as_str().into(),
+            rows_done: rows_total,
+            elapsed: self.start.elapsed(),
+            next: next.clone(),
+        });
+        let remaining = match out.state {
+            RunState::Done => Some(inspect::count(s, d, &started.p).await?),
+            _ => None,
+        };
+        if let Some(n) = remaining.filter(|n| *n > 0) {
+            self.reporter.log(
+                Level::Warn,
+                format!(
+                    "backfill {name}: done, but its count query still finds {n} rows (written behind the cursor during the run, or not covered by the batch statement); `pgshift backfill {name}` again picks up the first kind"
+                ),
+            );
         }
-        _ => None,
-    };
-    reporter.emit(Event::BackfillStopped {
-        name: name.clone(),
-        run_id,
-        state: out.state.as_str().into(),
-        rows_done: rows_before + out.rows,
-        elapsed: start.elapsed(),
-        next: next.clone(),
-    });
-    let remaining = match out.state {
-        RunState::Done => Some(inspect::count(s, d, &p).await?),
-        _ => None,
-    };
-    if let Some(n) = remaining.filter(|n| *n > 0) {
-        reporter.log(
-            Level::Warn,
-            format!(
-                "backfill {name}: done, but its count query still finds {n} rows (written behind the cursor during the run, or not covered by the batch statement); `pgshift backfill {name}` again picks up the first kind"
-            ),
+        let rep = RunReport {
+            remaining,
+            resumed: started.resumed,
+            rows: out.rows,
+            rows_total,
+            batches: out.batches,
+            retries: out.stats.retries,
+            batch_ms_p50: out.stats.p50_ms(),
+            batch_ms_max: out.stats.max_ms(),
+            cursor: Some(out.cursor.to_string()),
+            next,
+            ..self.report(Some(run_id), out.state.as_str())
+        };
+        let mut ev = NewEvent::new(
+            format!("backfill {name}"),
+            if out.state == RunState::Failed {
+                Outcome::Failed
+            } else {
+                Outcome::Ok
+            },
         );
+        ev.duration = self.start.elapsed();
+        ev.error = error_text;
+        ev.detail = serde_json::to_value(&rep).unwrap_or_default();
+        ev.detail["target"] = serde_json::json!(self.target.name);
+        audit::record(s, &ev).await?;
+        match out.error {
+            Some(error) => Err(RunFailure {
+                error,
+                audited: true,
+            }),
+            None => Ok(rep),
+        }
     }
-    let rep = RunReport {
-        remaining,
-        resumed: unfinished.is_some(),
-        rows: out.rows,
-        rows_total: rows_before + out.rows,
-        batches: out.batches,
-        retries: out.stats.retries,
-        batch_ms_p50: out.stats.p50_ms(),
-        batch_ms_max: out.stats.max_ms(),
-        cursor: Some(out.cursor.to_string()),
-        next,
-        ..report(Some(run_id), out.state.as_str())
-    };
-    let mut ev = NewEvent::new(
-        format!("backfill {name}"),
-        if out.state == RunState::Failed {
-            Outcome::Failed
-        } else {
-            Outcome::Ok
-        },
-    );
-    ev.duration = start.elapsed();
-    ev.error = error_text;
-    ev.detail = serde_json::to_value(&rep).unwrap_or_default();
-    ev.detail["target"] = serde_json::json!(target.name);
-    audit::record(s, &ev).await?;
-    match out.error {
-        Some(error) => Err(RunFailure {
-            error,
-            audited: true,
-        }),
-        None => Ok(rep),
+
+    /// A report of no batches (nothing to do, or the base of the final one).
+    fn report(&self, run_id: Option<i64>, state: &str) -> RunReport {
+        RunReport {
+            name: self.d.name.clone(),
+            run_id,
+            state: state.into(),
+            resumed: false,
+            rows: 0,
+            rows_total: 0,
+            batches: 0,
+            retries: 0,
+            batch_ms_p50: 0,
+            batch_ms_max: 0,
+            duration_ms: self.start.elapsed().as_millis() as u64,
+            cursor: None,
+            next: None,
+            remaining: None,
+        }
+    }
+
+    /// Refused or failed before the run started; a run's own end is audited in [`Run::end`].
+    async fn audit_refusal(&self, error: &Error) {
+        let name = &self.d.name;
+        let mut ev = NewEvent::new(format!("backfill {name}"), Outcome::Refused);
+        ev.duration = self.start.elapsed();
+        ev.error = Some(error.to_string());
+        ev.detail = serde_json::json!({ "backfill": name, "target": self.target.name, "sqlstate": error.sqlstate() });
+        if let Err(ae) = audit::record(self.s, &ev).await {
+            self.reporter
+                .log(Level::Warn, format!("could not write the audit row: {ae}"));
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use crate::catalog::Catalog;
 use crate::cli::GlobalArgs;
 use crate::config::Target;
 use crate::error::{Error, ExitCode, Result};
-use crate::event::{Event, Reporter};
+use crate::event::{Event, Handle, Sink};
 use crate::output::{self, human_duration_s, one_line};
 
 /// Arguments of `pgshift backfill`.
@@ -157,11 +157,11 @@ async fn dry_runs(
     names: &[&str],
     opts: &Options,
 ) -> Result<ExitCode> {
-    let (reporter, printer) = printer(g);
+    let progress = printer(g);
     let mut results = Vec::new();
     let mut failure = None;
     for name in names {
-        match crate::backfill::dry_run(target, registry, name, opts, &reporter).await {
+        match crate::backfill::dry_run(target, registry, name, opts, progress.reporter()).await {
             Ok(r) => results.push(r),
             Err(e) => {
                 failure = Some(e);
@@ -169,8 +169,7 @@ async fn dry_runs(
             }
         }
     }
-    drop(reporter);
-    printer.await.ok();
+    progress.finish().await;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -203,16 +202,17 @@ async fn run_names(
         },
         "quitting: the batch in progress is rolled back; resume with `pgshift backfill resume NAME`",
     )?;
-    let (reporter, printer) = printer(g);
+    let progress = printer(g);
+    let reporter = progress.reporter();
     let mut reports: Vec<RunReport> = Vec::new();
     let mut failure = None;
     for name in names {
         let r = match mode {
             Mode::Resume => {
-                crate::backfill::resume(target, registry, name, opts, &control, &reporter).await
+                crate::backfill::resume(target, registry, name, opts, &control, reporter).await
             }
             Mode::Run => {
-                crate::backfill::run(target, registry, name, opts, &control, &reporter).await
+                crate::backfill::run(target, registry, name, opts, &control, reporter).await
             }
         };
         match r {
@@ -230,8 +230,7 @@ async fn run_names(
         }
     }
     ctrl_c.abort();
-    drop(reporter);
-    printer.await.ok();
+    progress.finish().await;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -255,58 +254,78 @@ async fn run_names(
 
 /// Progress on stderr: JSON lines, or human lines with the progress line redrawn in place on a
 /// terminal (and printed at most every 5 s otherwise, so logs stay readable).
-fn printer(g: &GlobalArgs) -> (Reporter, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-    let json = g.json;
-    let tty = std::io::stderr().is_terminal();
-    let task = tokio::spawn(async move {
-        let mut last_plain: Option<Instant> = None;
-        let mut last_wait: Option<Instant> = None;
-        let mut open_line = false;
-        while let Some(e) = rx.recv().await {
-            let mut err = std::io::stderr().lock();
-            if json {
-                if let Ok(line) = serde_json::to_string(&e) {
-                    writeln!(err, "{line}").ok();
-                }
-                continue;
+fn printer(g: &GlobalArgs) -> Sink {
+    Sink::spawn(Printer {
+        json: g.json,
+        tty: std::io::stderr().is_terminal(),
+        last_plain: None,
+        last_wait: None,
+        open_line: false,
+    })
+}
+
+struct Printer {
+    json: bool,
+    tty: bool,
+    last_plain: Option<Instant>,
+    last_wait: Option<Instant>,
+    /// A progress line was drawn without its newline.
+    open_line: bool,
+}
+
+impl Handle for Printer {
+    fn event(&mut self, e: Event) {
+        let mut err = std::io::stderr().lock();
+        if self.json {
+            if let Ok(line) = serde_json::to_string(&e) {
+                writeln!(err, "{line}").ok();
             }
-            let Some(line) = output::event_line(&e) else {
-                continue;
-            };
-            // A replica wait is a progress line too (redrawn in place; at most every 5 s in logs).
-            let wait = matches!(e, Event::ReplicaWait { .. });
-            if wait && !tty {
-                if last_wait.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
-                    continue;
-                }
-                last_wait = Some(Instant::now());
-            }
-            let progress = wait || matches!(e, Event::BackfillProgress { .. });
-            if progress && tty {
-                write!(err, "\r\x1b[2K{line}").ok();
-                err.flush().ok();
-                open_line = true;
-                continue;
-            }
-            if progress && !wait && last_plain.is_some_and(|t| t.elapsed() < Duration::from_secs(5))
-            {
-                continue;
-            }
-            if progress && !wait {
-                last_plain = Some(Instant::now());
-            }
-            if open_line {
-                writeln!(err).ok();
-                open_line = false;
-            }
-            writeln!(err, "{line}").ok();
+            return;
         }
-        if open_line {
+        let Some(line) = output::event_line(&e) else {
+            return;
+        };
+        // A replica wait is a progress line too (redrawn in place; at most every 5 s in logs).
+        let wait = matches!(e, Event::ReplicaWait { .. });
+        if wait && !self.tty {
+            if self
+                .last_wait
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(5))
+            {
+                return;
+            }
+            self.last_wait = Some(Instant::now());
+        }
+        let progress = wait || matches!(e, Event::BackfillProgress { .. });
+        if progress && self.tty {
+            write!(err, "\r\x1b[2K{line}").ok();
+            err.flush().ok();
+            self.open_line = true;
+            return;
+        }
+        if progress
+            && !wait
+            && self
+                .last_plain
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(5))
+        {
+            return;
+        }
+        if progress && !wait {
+            self.last_plain = Some(Instant::now());
+        }
+        if self.open_line {
+            writeln!(err).ok();
+            self.open_line = false;
+        }
+        writeln!(err, "{line}").ok();
+    }
+
+    fn end(&mut self) {
+        if self.open_line {
             writeln!(std::io::stderr()).ok();
         }
-    });
-    (Reporter::new(tx), task)
+    }
 }
 
 fn run_text(out: &mut impl Write, r: &RunReport) -> std::io::Result<()> {

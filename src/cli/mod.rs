@@ -16,7 +16,7 @@ pub mod shell;
 use crate::catalog::Revision;
 use crate::config::{self, Loaded, Overrides, Resolved, Target};
 use crate::error::{Error, ExitCode, Result};
-use crate::event::{Event, Reporter};
+use crate::event::{Event, Reporter, Sink};
 use crate::ops::gate::{Caller, LintOverride, Policy};
 use crate::ops::{self, migrate};
 use crate::output::{self, Format};
@@ -472,7 +472,7 @@ pub async fn resolve_target(
     match loaded.resolve(&g.overrides())? {
         Resolved::Target(t) => Ok((*t, None)),
         Resolved::Sandbox(o) => {
-            let (t, started) = sandbox_target(&o, &progress_reporter(g).0).await?;
+            let (t, started) = sandbox_target(&o, progress_reporter(g).reporter()).await?;
             Ok((t, Some(started)))
         }
         Resolved::Nothing => Err(Error::Usage(
@@ -511,37 +511,30 @@ pub async fn sandbox_target(
 
 /// A reporter printing progress on stderr (human lines, or JSON lines with --json), and the task
 /// doing the printing (await it after the operation to flush).
-pub fn progress_reporter(g: &GlobalArgs) -> (Reporter, tokio::task::JoinHandle<()>) {
+pub fn progress_reporter(g: &GlobalArgs) -> Sink {
     printing_reporter(g, |_| false)
 }
 
 /// Like [`progress_reporter`], but events for which `to_stdout` is true are printed as plain
 /// lines on stdout (without --json): `startup` puts the runbook's lines there for log matchers.
-pub fn printing_reporter(
-    g: &GlobalArgs,
-    to_stdout: fn(&Event) -> bool,
-) -> (Reporter, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+pub fn printing_reporter(g: &GlobalArgs, to_stdout: fn(&Event) -> bool) -> Sink {
     let json = g.json;
-    let printer = tokio::spawn(async move {
-        while let Some(e) = rx.recv().await {
-            if json {
-                if let Ok(line) = serde_json::to_string(&e) {
-                    eprintln!("{line}");
-                }
-            } else if let Some(line) = output::event_line(&e) {
-                if to_stdout(&e) {
-                    use std::io::Write;
-                    let mut out = std::io::stdout().lock();
-                    writeln!(out, "{line}").ok();
-                    out.flush().ok();
-                } else {
-                    eprintln!("{line}");
-                }
+    Sink::spawn(move |e: Event| {
+        if json {
+            if let Ok(line) = serde_json::to_string(&e) {
+                eprintln!("{line}");
+            }
+        } else if let Some(line) = output::event_line(&e) {
+            if to_stdout(&e) {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{line}").ok();
+                out.flush().ok();
+            } else {
+                eprintln!("{line}");
             }
         }
-    });
-    (Reporter::new(tx), printer)
+    })
 }
 
 /// The CLI's gate policy, with the configured checklists (see `ops::gate`).
@@ -598,11 +591,11 @@ async fn migrate_cmd(
         "quitting: the step in progress is rolled back by the server",
     )
     .map_err(|e| Error::io("installing the signal handlers", e))?;
-    let (reporter, printer) = progress_reporter(g);
-    let result = migrate::run(target, catalog, &req, &reporter).await;
+    let progress = progress_reporter(g);
+    let reporter = progress.reporter();
+    let result = migrate::run(target, catalog, &req, reporter).await;
     on_ctrl_c.abort();
-    drop(reporter);
-    printer.await.ok();
+    progress.finish().await;
     let report = result?;
     let action = req.action.clone();
     emit(g, &action, &report, |out| {
@@ -745,10 +738,10 @@ async fn stamp(
                 .join(", ")
         )));
     }
-    let (reporter, printer) = progress_reporter(g);
-    let result = ops::stamp::stamp(target, catalog, rev, &reporter).await;
-    drop(reporter);
-    printer.await.ok();
+    let progress = progress_reporter(g);
+    let reporter = progress.reporter();
+    let result = ops::stamp::stamp(target, catalog, rev, reporter).await;
+    progress.finish().await;
     let p = result?;
     emit(g, "stamp", &p, |out| {
         use std::io::Write;
@@ -812,10 +805,10 @@ async fn accept(
             return Err(Error::Refused("not confirmed; nothing was accepted".into()));
         }
     }
-    let (reporter, printer) = progress_reporter(g);
-    let result = ops::accept::accept(target, catalog, &preview, &reporter).await;
-    drop(reporter);
-    printer.await.ok();
+    let progress = progress_reporter(g);
+    let reporter = progress.reporter();
+    let result = ops::accept::accept(target, catalog, &preview, reporter).await;
+    progress.finish().await;
     let a = result?;
     emit(g, "accept", &a, |out| {
         use std::io::Write;
@@ -833,18 +826,18 @@ async fn sandbox(g: &GlobalArgs, action: SandboxAction) -> Result<ExitCode> {
         .migrations
         .clone()
         .unwrap_or_else(config::default_migrations);
-    let (reporter, printer) = progress_reporter(g);
+    let progress = progress_reporter(g);
+    let reporter = progress.reporter();
     let result = match action {
-        SandboxAction::Start => sandbox.ensure(&migrations, &reporter).await.map(|_| ()),
+        SandboxAction::Start => sandbox.ensure(&migrations, reporter).await.map(|_| ()),
         SandboxAction::Stop => sandbox.stop().await,
         SandboxAction::Reset => match sandbox.destroy().await {
-            Ok(()) => sandbox.ensure(&migrations, &reporter).await.map(|_| ()),
+            Ok(()) => sandbox.ensure(&migrations, reporter).await.map(|_| ()),
             Err(e) => Err(e),
         },
         SandboxAction::Url => Ok(()),
     };
-    drop(reporter);
-    printer.await.ok();
+    progress.finish().await;
     result?;
     let info = serde_json::json!({
         "url": sandbox.url(),
@@ -886,11 +879,12 @@ async fn default_screen(g: &GlobalArgs, loaded: &Loaded, asked: Asked) -> Result
         ));
     }
     let o = g.overrides();
-    let (reporter, printer) = progress_reporter(g);
+    let progress = progress_reporter(g);
+    let reporter = progress.reporter();
     let (target, started) = match loaded.resolve(&o)? {
         Resolved::Target(t) => (*t, None),
         Resolved::Sandbox(o) => {
-            let (t, s) = sandbox_target(&o, &reporter).await?;
+            let (t, s) = sandbox_target(&o, reporter).await?;
             (t, Some(s))
         }
         Resolved::Nothing => {
@@ -898,12 +892,11 @@ async fn default_screen(g: &GlobalArgs, loaded: &Loaded, asked: Asked) -> Result
                 crate::event::Level::Info,
                 "no database configured: starting the local SANDBOX with the demo",
             );
-            let (t, s) = sandbox_target(&o, &reporter).await?;
+            let (t, s) = sandbox_target(&o, reporter).await?;
             (t, Some(s))
         }
     };
-    drop(reporter);
-    printer.await.ok();
+    progress.finish().await;
     let result = async {
         let catalog = ops::catalog(&target)?;
         if screen {

@@ -9,7 +9,7 @@ use clap::Args;
 use crate::cli::{GlobalArgs, resolve_target};
 use crate::config::{Loaded, Target};
 use crate::error::{Error, ExitCode, Result};
-use crate::event::{Event, Level, Reporter};
+use crate::event::{Event, Level, Sink};
 use crate::health;
 use crate::ops::migrate::{COMPLETED, DEGRADED, FAILED, RUNNING};
 use crate::output::{self, Format};
@@ -96,7 +96,8 @@ pub async fn checklist(g: &GlobalArgs, loaded: &Loaded, a: &ChecklistArgs) -> Re
     if a.new {
         crate::runbook::start_run(&rb, &target, name).await?;
     }
-    let (reporter, printer) = crate::cli::progress_reporter(g);
+    let progress = crate::cli::progress_reporter(g);
+    let reporter = progress.reporter();
     let result = async {
         if let (Some(item), Some(note)) = (&a.confirm, &a.note) {
             crate::runbook::confirm(&rb, &target, name, item, note).await?;
@@ -105,16 +106,15 @@ pub async fn checklist(g: &GlobalArgs, loaded: &Loaded, a: &ChecklistArgs) -> Re
             crate::runbook::skip(&rb, &target, name, item, reason).await?;
         }
         if let Some(item) = &a.check {
-            crate::runbook::run_check(&rb, &target, name, item, &reporter).await?;
+            crate::runbook::run_check(&rb, &target, name, item, reporter).await?;
         }
         if a.run_checks {
-            crate::runbook::run_checks(&rb, &target, name, &reporter).await?;
+            crate::runbook::run_checks(&rb, &target, name, reporter).await?;
         }
         crate::runbook::view(&rb, &target, name).await
     }
     .await;
-    drop(reporter);
-    printer.await.ok();
+    progress.finish().await;
     let view = result?;
     let code = match view.state {
         RunState::Passed => ExitCode::Ok,
@@ -219,7 +219,7 @@ pub async fn health(g: &GlobalArgs, loaded: &Loaded) -> Result<ExitCode> {
 
 /// A reporter for `startup`: the runbook lines on stdout (what container log matchers watch),
 /// everything else on stderr. With --json, all progress goes to stderr as JSON lines.
-fn startup_reporter(g: &GlobalArgs) -> (Reporter, tokio::task::JoinHandle<()>) {
+fn startup_reporter(g: &GlobalArgs) -> Sink {
     crate::cli::printing_reporter(g, |e| {
         matches!(e, Event::Log { message, .. }
             if message == RUNNING
@@ -243,7 +243,8 @@ pub async fn startup(g: &GlobalArgs, loaded: &Loaded, a: &StartupArgs) -> Result
         None => false,
     };
     let strict = a.strict || cfg_strict;
-    let (reporter, printer) = startup_reporter(g);
+    let progress = startup_reporter(g);
+    let reporter = progress.reporter();
     // An unusable target is a failed startup too: same lines, same degraded policy.
     let (target, _sandbox) = match resolve_target(g, loaded).await {
         Ok(t) => t,
@@ -251,8 +252,7 @@ pub async fn startup(g: &GlobalArgs, loaded: &Loaded, a: &StartupArgs) -> Result
             reporter.log(Level::Info, RUNNING);
             reporter.log(Level::Error, format!("{FAILED}: {e}"));
             reporter.log(Level::Error, DEGRADED);
-            drop(reporter);
-            printer.await.ok();
+            progress.finish().await;
             if strict {
                 return Err(e);
             }
@@ -280,10 +280,9 @@ pub async fn startup(g: &GlobalArgs, loaded: &Loaded, a: &StartupArgs) -> Result
         checklists: Runbook::load(loaded).map_err(|e| e.to_string()).into(),
         interrupt,
     };
-    let outcome = startup::run(&cfg, &reporter).await;
+    let outcome = startup::run(&cfg, reporter).await;
     on_signal.abort();
-    drop(reporter);
-    printer.await.ok();
+    progress.finish().await;
     let code = output::finish(
         g.format(),
         "startup",

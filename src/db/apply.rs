@@ -1,22 +1,19 @@
-//! Guarded execution of one plan step: bounded `lock_timeout`, retried on lock timeouts and
-//! deadlocks with jittered backoff, blockers reported from a separate monitoring connection while
-//! the worker waits. A transactional step changes schema and history together or not at all.
+//! Guarded execution of one plan step: bounded `lock_timeout`, retried by the engine in
+//! [`super::retry`] (transient failures, jittered backoff, blockers reported from a separate
+//! monitoring connection while the worker waits). A transactional step changes schema and history together or not at all.
 
 use std::time::{Duration, Instant};
 
 use tokio_postgres::Statement;
 
 use super::Session;
-use super::blockers::{self, Blocker};
 use super::history;
+use super::retry::{self, GaveUp, Retrier, Subject, Transient};
 use crate::config::Guard;
-use crate::error::{DbFailure, Error, Leftover, Result};
-use crate::event::{Event, Level, Reporter};
+use crate::error::{Error, Leftover, Result};
+use crate::event::{Event, Reporter};
 use crate::interrupt::Interrupt;
 use crate::plan::{Direction, Step};
-
-/// SQLSTATEs worth retrying: lock_not_available, deadlock_detected, serialization_failure.
-const RETRYABLE: [&str; 3] = ["55P03", "40P01", "40001"];
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct StepReport {
@@ -440,138 +437,61 @@ async fn set_lock_timeout(worker: &Session, limit: Option<Duration>) -> Result<(
         .map_err(|e| Error::db("setting lock_timeout", &e))
 }
 
-/// How an attempt ended for good: the failure, what it left, who blocked it, after how many tries.
-struct Attempt {
-    failure: DbFailure,
-    left: Leftover,
-    completed: Option<usize>,
-    blockers: Vec<Blocker>,
-    attempts: u32,
+/// What a failed try of a step left behind, for its error.
+pub struct Left {
+    pub left: Leftover,
+    /// When the step's SQL failed: how many of its statements the server completed before.
+    pub completed: Option<usize>,
 }
 
-/// Run `attempt` until it succeeds, fails for a reason other than a lock wait, or runs out of
-/// tries. While it runs, poll the monitor connection for the sessions blocking the worker, report
-/// them, terminate the ones that blocked too long (opt-in), and cancel the statement on the server
-/// when the operator interrupts. `sql` is what the attempt runs (for the failing line).
+/// Run `attempt` under the retry engine: until it succeeds, fails for a reason other than a
+/// transient one, or runs out of tries, with blockers reported and Ctrl-C canceling on the
+/// server. `sql` is what the attempt runs (for the failing line).
 async fn retrying<F, Fut>(
     runner: &Runner<'_>,
     step: &Step,
     sql: &str,
     mut attempt: F,
-) -> std::result::Result<u32, Attempt>
+) -> std::result::Result<u32, GaveUp<Left>>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = std::result::Result<(), Failed>>,
 {
-    let Runner {
-        worker,
-        monitor,
-        guard,
-        interrupt,
-        reporter,
-        ..
-    } = *runner;
-    let poll_every =
-        (guard.lock_timeout / 3).clamp(Duration::from_millis(50), Duration::from_secs(1));
-    // The first look comes early so that even a short lock_timeout names its blocker.
-    let first_look = (guard.lock_timeout / 4).clamp(Duration::from_millis(10), poll_every);
-    let mut overdue = super::terminate::Overdue::default();
-    // Who was last reported as blocking: a retry line names them anyway, so a new `Blocked`
-    // event only when the set of sessions changes (ages change every poll).
-    let mut reported: Vec<i32> = Vec::new();
-    let mut n = 0;
-    loop {
-        n += 1;
-        let mut seen: Vec<Blocker> = Vec::new();
-        let work = attempt();
-        tokio::pin!(work);
-        let mut tick =
-            tokio::time::interval_at(tokio::time::Instant::now() + first_look, poll_every);
-        let mut canceled = false;
-        let result = loop {
-            tokio::select! {
-                r = &mut work => break r,
-                _ = interrupt.fired(), if !canceled => {
-                    canceled = true;
-                    let after = if step.no_transaction {
-                        "statements before it stay applied, and an interrupted CONCURRENTLY build leaves an INVALID index"
-                    } else {
-                        "the step rolls back"
-                    };
-                    reporter.log(Level::Warn, format!("interrupt: canceling {} on the server; {after}", step.label()));
-                    if let Err(e) = crate::tls::cancel(worker.client.cancel_token(), &worker.conn).await {
-                        tracing::warn!("cancel request failed: {e}");
-                    }
-                }
-                _ = tick.tick() => {
-                    let Ok(b) = blockers::blockers_of(monitor, worker.pid).await else { continue };
-                    if b.is_empty() {
-                        continue;
-                    }
-                    if pids(&b) != reported {
-                        reported = pids(&b);
-                        reporter.emit(Event::Blocked { revision: step.revision, blockers: b.clone() });
-                    }
-                    if let Some(after) = guard.terminate_blockers_after {
-                        overdue.terminate(monitor, step, &b, after, reporter).await;
-                    }
-                    seen = b;
-                }
+    let mut retrier = Retrier::new(
+        runner.worker,
+        runner.guard,
+        runner.reporter,
+        Subject::Step(step),
+    )
+    .watched_by(Some(runner.monitor))
+    .interrupted_by(runner.interrupt);
+    retrier
+        .run(|| {
+            let tried = attempt();
+            async move {
+                tried.await.map_err(|f| retry::Failed {
+                    error: f.error,
+                    sql: Some(sql.to_string()),
+                    // Another try is safe only when this one left nothing of its own behind.
+                    repeatable: matches!(f.left, Leftover::Nothing | Leftover::EarlierStatements),
+                    left: Left {
+                        left: f.left,
+                        completed: f.completed,
+                    },
+                })
             }
-        };
-        let Err(Failed {
-            error: err,
-            left,
-            completed,
-        }) = result
-        else {
-            return Ok(n);
-        };
-        let mut failure = DbFailure::from_pg(&err, Some(sql));
-        if err.is_closed() && failure.sqlstate.is_none() {
-            // A dropped link has no server error; class it as connection_failure.
-            failure.sqlstate = Some("08006".into());
-        }
-        let retryable = RETRYABLE.iter().any(|s| failure.is(s));
-        if err.is_closed()
-            || failure.is_connection_loss()
-            || !retryable
-            || n >= guard.retries
-            || interrupt.is_set()
-            || left != Leftover::Nothing && left != Leftover::EarlierStatements
-        {
-            return Err(Attempt {
-                failure,
-                left,
-                completed,
-                blockers: seen,
-                attempts: n,
-            });
-        }
-        let delay = guard.delay(n);
-        reporter.emit(Event::StepRetry {
-            revision: step.revision,
-            attempt: n,
-            attempts: guard.retries,
-            reason: failure.to_string(),
-            delay,
-            blockers: seen,
-        });
-        tokio::time::sleep(delay).await;
-    }
+        })
+        .await
 }
 
-fn pids(b: &[Blocker]) -> Vec<i32> {
-    b.iter().map(|b| b.pid).collect()
-}
-
-fn step_error(step: &Step, failed: Attempt, stmt: Option<&crate::sql::Statement>) -> Error {
-    let Attempt {
+fn step_error(step: &Step, failed: GaveUp<Left>, stmt: Option<&crate::sql::Statement>) -> Error {
+    let GaveUp {
         failure,
-        left,
-        completed,
+        transient,
+        left: Left { left, completed },
         blockers,
-        attempts,
+        tries: attempts,
+        ..
     } = failed;
     let action = step.direction.verb().to_string();
     let rev = step.revision;
@@ -586,30 +506,20 @@ fn step_error(step: &Step, failed: Attempt, stmt: Option<&crate::sql::Statement>
         })
         .unwrap_or_default();
     if failure.is_connection_loss() || left == Leftover::Unknown {
-        let outcome = match left {
-            Leftover::Nothing => format!(
-                "the server ended the session before COMMIT, so {rev} was rolled back and history is unchanged"
-            ),
-            Leftover::EarlierStatements => format!(
-                "{rev} is a no-transaction migration: statements before this one stay applied, and it is not recorded in history.{invalid_index}"
-            ),
-            _ => format!(
-                "the connection was lost while committing {rev}: whether it committed is unknown; check `pgshift status` before running again"
-            ),
-        };
+        let outcome = lost_outcome(rev, left, &invalid_index);
         return Error::ConnectionLost {
             action: format!("{action} {rev}"),
             reason: format!("{failure}; {outcome}"),
         };
     }
-    if RETRYABLE.iter().any(|s| failure.is(s))
+    if let Some(transient) = transient
         && matches!(left, Leftover::Nothing | Leftover::EarlierStatements)
     {
         return Error::LockRetriesExhausted {
             action,
             revision: rev,
             reason: failure.to_string(),
-            cause: if failure.is("40P01") {
+            cause: if transient == Transient::Deadlock {
                 crate::error::LockWait::Deadlock
             } else {
                 crate::error::LockWait::Timeout
@@ -641,7 +551,20 @@ fn step_error(step: &Step, failed: Attempt, stmt: Option<&crate::sql::Statement>
     let next = crate::diagnosis::next_step(&failure)
         .map(|n| format!("\n  {n}"))
         .unwrap_or_default();
-    let state = match left {
+    let state = left_state(rev, left, &invalid_index);
+    Error::StepFailed {
+        action,
+        revision: rev,
+        failure: Box::new(failure),
+        statement,
+        state,
+        next,
+    }
+}
+
+/// What a failed step left in the database, and what to do about it.
+fn left_state(rev: crate::catalog::Revision, left: Leftover, invalid_index: &str) -> String {
+    match left {
         Leftover::EarlierStatements => format!(
             "{rev} is a no-transaction migration: statements before the failing one stay applied, and it \
              is not recorded in history.{invalid_index} Make them idempotent (IF NOT EXISTS) and run again."
@@ -658,14 +581,21 @@ fn step_error(step: &Step, failed: Attempt, stmt: Option<&crate::sql::Statement>
         Leftover::Nothing | Leftover::Unknown => {
             format!("{rev} was rolled back: schema and history are as they were before it.")
         }
-    };
-    Error::StepFailed {
-        action,
-        revision: rev,
-        failure: Box::new(failure),
-        statement,
-        state,
-        next,
+    }
+}
+
+/// What a lost connection left of the step.
+fn lost_outcome(rev: crate::catalog::Revision, left: Leftover, invalid_index: &str) -> String {
+    match left {
+        Leftover::Nothing => format!(
+            "the server ended the session before COMMIT, so {rev} was rolled back and history is unchanged"
+        ),
+        Leftover::EarlierStatements => format!(
+            "{rev} is a no-transaction migration: statements before this one stay applied, and it is not recorded in history.{invalid_index}"
+        ),
+        _ => format!(
+            "the connection was lost while committing {rev}: whether it committed is unknown; check `pgshift status` before running again"
+        ),
     }
 }
 

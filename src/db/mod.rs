@@ -13,6 +13,7 @@ pub mod history;
 pub mod indexes;
 pub mod lock;
 pub mod pooler;
+pub mod retry;
 pub mod schema;
 pub mod table_stats;
 pub mod terminate;

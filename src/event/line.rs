@@ -3,7 +3,7 @@
 
 use super::{Event, Level};
 use crate::plan::Direction;
-use crate::text::{human_duration_s, joined};
+use crate::text::{human_duration_s, human_elapsed, joined};
 
 /// One progress event as a human line on stderr.
 pub fn event_line(e: &Event) -> Option<String> {
@@ -109,11 +109,7 @@ pub fn event_line(e: &Event) -> Option<String> {
             next,
         } => format!(
             "backfill {name}: run #{run_id} {state} after {rows_done} rows in {}{}",
-            if elapsed.as_secs() < 10 {
-                format!("{:.1}s", elapsed.as_secs_f64())
-            } else {
-                human_duration_s(elapsed.as_secs_f64())
-            },
+            human_elapsed(*elapsed),
             next.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
         ),
     })

@@ -169,22 +169,6 @@ impl Default for Reporter {
 }
 
 impl Reporter {
-    pub fn new(tx: tokio::sync::mpsc::UnboundedSender<Event>) -> Self {
-        Reporter {
-            tx: Some(tx),
-            logs: true,
-        }
-    }
-
-    /// A reporter for a forwarder: its receiver passes (some) events on to another `Reporter`'s
-    /// `emit`, which logs them, so this one does not.
-    pub fn forwarding(tx: tokio::sync::mpsc::UnboundedSender<Event>) -> Self {
-        Reporter {
-            tx: Some(tx),
-            logs: false,
-        }
-    }
-
     /// A reporter that only logs (tests, library callers without progress).
     pub fn silent() -> Self {
         Reporter {
@@ -208,6 +192,64 @@ impl Reporter {
             level,
             message: crate::secrets::redact(&message.into()).into_owned(),
         });
+    }
+}
+
+/// What listens to a [`Sink`]'s events: a closure, or a printer that also has something to do
+/// after the last event.
+pub trait Handle: Send + 'static {
+    fn event(&mut self, event: Event);
+    /// After the last event (the reporter was dropped).
+    fn end(&mut self) {}
+}
+
+impl<F: FnMut(Event) + Send + 'static> Handle for F {
+    fn event(&mut self, event: Event) {
+        self(event)
+    }
+}
+
+/// A reporter whose events one task of their own handles, in order: the CLI prints them, the TUI
+/// turns them into `Msg`s, a fleet into target states, startup forwards them. The one way to listen
+/// to a core operation's progress.
+pub struct Sink {
+    reporter: Reporter,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sink {
+    pub fn spawn(handle: impl Handle) -> Sink {
+        Sink::with(handle, true)
+    }
+
+    /// For a forwarder: `handle` passes (some) events on to another `Reporter`'s `emit`, which
+    /// logs them, so this one does not (each event reaches the log file exactly once).
+    pub fn forwarding(handle: impl Handle) -> Sink {
+        Sink::with(handle, false)
+    }
+
+    fn with(mut handle: impl Handle, logs: bool) -> Sink {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+        let task = tokio::spawn(async move {
+            while let Some(e) = rx.recv().await {
+                handle.event(e);
+            }
+            handle.end();
+        });
+        let reporter = Reporter { tx: Some(tx), logs };
+        Sink { reporter, task }
+    }
+
+    /// What the operation reports to.
+    pub fn reporter(&self) -> &Reporter {
+        &self.reporter
+    }
+
+    /// Close the stream and wait until every event was handled, so that all progress comes out
+    /// before the result. Clones of the reporter must be gone by then.
+    pub async fn finish(self) {
+        drop(self.reporter);
+        self.task.await.ok();
     }
 }
 

@@ -146,7 +146,14 @@ pub fn progress_line(e: &FleetEvent) -> Option<String> {
                 steps,
                 duration_ms,
             } => Some(format!(
-                "{target}: done {from}→{to} ({steps} step(s), {duration_ms} ms)"
+                "{target}: {}",
+                crate::ops::migrate::summary(
+                    crate::plan::Direction::Up,
+                    *from,
+                    *to,
+                    *steps,
+                    *duration_ms
+                )
             )),
             TargetState::Filled { rows, duration_ms } => {
                 Some(format!("{target}: done, {rows} rows ({duration_ms} ms)"))
@@ -237,7 +244,31 @@ pub fn summary_table(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
         count(|t| t.is_failure() || matches!(t, TargetState::Interrupted { .. })),
         count(|t| matches!(t, TargetState::Skipped { .. })),
         s.targets.len(),
-        crate::fleet::elapsed(s.duration_ms),
+        crate::text::human_elapsed(std::time::Duration::from_millis(s.duration_ms)),
         s.exit_code as u8
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_target_prints_the_upgrade_summary_line_of_pgshift_up() {
+        use crate::catalog::Revision;
+        let done = crate::fleet::rollout::FleetEvent::Target {
+            target: "eu-1".into(),
+            canary: false,
+            state: crate::fleet::rollout::TargetState::Done {
+                from: Revision(3),
+                to: Revision(5),
+                steps: 2,
+                duration_ms: 41,
+            },
+        };
+        assert_eq!(
+            progress_line(&done).as_deref(),
+            Some("eu-1: upgrade 0003 -> 0005: 2 step(s) in 41 ms")
+        );
+    }
 }

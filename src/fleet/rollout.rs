@@ -13,12 +13,13 @@ use crate::backfill::definition::Registry;
 use crate::catalog::{Catalog, Revision};
 use crate::config::{Environment, Target};
 use crate::error::{Error, ExitCode};
-use crate::event::{Event, Level, Reporter};
+use crate::event::{Event, Level, Sink};
 use crate::interrupt::Interrupt;
 use crate::lint::MigrationLint;
 use crate::ops::gate::{Policy, Verdict};
 use crate::ops::migrate;
 use crate::plan::{Direction, Plan, TargetSpec};
+use crate::text::first_line;
 
 use super::{Catalogs, bounded};
 
@@ -794,10 +795,9 @@ async fn migrate_target(
     req.expect = Some((plan.from, plan.to));
     req.stop = ctx.stop.clone();
     let target = prepared(p, ctx);
-    let (reporter, forwarder) = progress(&target.name, canary, ctx.events.clone());
-    let result = migrate::run(&target, catalog, &req, &reporter).await;
-    drop(reporter);
-    forwarder.await.ok();
+    let progress = progress(&target.name, canary, ctx.events.clone());
+    let result = migrate::run(&target, catalog, &req, progress.reporter()).await;
+    progress.finish().await;
     match result {
         Ok(r) => TargetState::Done {
             from: r.from,
@@ -806,7 +806,7 @@ async fn migrate_target(
             duration_ms: r.duration_ms,
         },
         Err(e @ Error::Failed(_)) if ctx.stop.is_set() => TargetState::Interrupted {
-            error: super::first_line(&e),
+            error: first_line(&e.to_string()).to_string(),
         },
         Err(e) => refused_or_failed(&e),
     }
@@ -831,11 +831,18 @@ async fn backfill_target(
         })
     };
     let target = prepared(p, ctx);
-    let (reporter, forwarder) = progress(&target.name, canary, ctx.events.clone());
-    let result = crate::backfill::run(&target, registry, name, options, &control, &reporter).await;
+    let progress = progress(&target.name, canary, ctx.events.clone());
+    let result = crate::backfill::run(
+        &target,
+        registry,
+        name,
+        options,
+        &control,
+        progress.reporter(),
+    )
+    .await;
     pauser.abort();
-    drop(reporter);
-    forwarder.await.ok();
+    progress.finish().await;
     match result {
         Ok(r) if r.state == "up_to_date" => TargetState::UpToDate,
         Ok(r) if r.is_complete() => TargetState::Filled {
@@ -858,73 +865,65 @@ fn refused_or_failed(e: &Error) -> TargetState {
     match e {
         Error::Refused(_) | Error::Integrity(_) | Error::Catalog(_) | Error::Usage(_) => {
             TargetState::Refused {
-                reason: super::first_line(e),
+                reason: first_line(&e.to_string()).to_string(),
                 exit_code: e.exit_code(),
             }
         }
         _ => TargetState::Failed {
-            error: super::first_line(e),
+            error: first_line(&e.to_string()).to_string(),
             exit_code: e.exit_code(),
         },
     }
 }
 
 /// A reporter for one target's run whose events become that target's fleet states.
-fn progress(
-    name: &str,
-    canary: bool,
-    events: FleetReporter,
-) -> (Reporter, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+fn progress(name: &str, canary: bool, events: FleetReporter) -> Sink {
     let name = name.to_string();
-    let task = tokio::spawn(async move {
-        while let Some(e) = rx.recv().await {
-            let state = match e {
-                Event::LockBusy { holder } => TargetState::WaitingForLock {
-                    pid: holder.pid,
-                    application: holder.application,
-                },
-                Event::StepStarted {
-                    index,
-                    total,
-                    revision,
-                    ..
-                } => TargetState::Running {
-                    step: index,
-                    total,
-                    revision,
-                },
-                Event::BackfillProgress {
-                    rows_done,
-                    rows_estimate,
-                    ..
-                } => TargetState::Filling {
-                    rows_done,
-                    rows_estimate,
-                },
-                Event::Blocked { revision, blockers }
-                | Event::StepRetry {
-                    revision, blockers, ..
-                } => TargetState::Blocked {
-                    revision,
-                    pids: blockers.iter().map(|b| b.pid).collect(),
-                },
-                Event::Log {
-                    level: Level::Warn,
+    Sink::spawn(move |e| {
+        let state = match e {
+            Event::LockBusy { holder } => TargetState::WaitingForLock {
+                pid: holder.pid,
+                application: holder.application,
+            },
+            Event::StepStarted {
+                index,
+                total,
+                revision,
+                ..
+            } => TargetState::Running {
+                step: index,
+                total,
+                revision,
+            },
+            Event::BackfillProgress {
+                rows_done,
+                rows_estimate,
+                ..
+            } => TargetState::Filling {
+                rows_done,
+                rows_estimate,
+            },
+            Event::Blocked { revision, blockers }
+            | Event::StepRetry {
+                revision, blockers, ..
+            } => TargetState::Blocked {
+                revision,
+                pids: blockers.iter().map(|b| b.pid).collect(),
+            },
+            Event::Log {
+                level: Level::Warn,
+                message,
+            } => {
+                events.send(FleetEvent::Warning {
+                    target: name.clone(),
                     message,
-                } => {
-                    events.send(FleetEvent::Warning {
-                        target: name.clone(),
-                        message,
-                    });
-                    continue;
-                }
-                _ => continue,
-            };
-            events.state(&name, canary, state);
-        }
-    });
-    (Reporter::new(tx), task)
+                });
+                return;
+            }
+            _ => return,
+        };
+        events.state(&name, canary, state);
+    })
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use crate::db::Session;
 use crate::db::lock::{self, Holder};
 use crate::error::{Error, ExitCode};
 use crate::health::{self, HealthStatus, MigrationState};
+use crate::text::first_line;
 
 use super::{Catalogs, bounded};
 
@@ -151,7 +152,7 @@ async fn row(
             } else {
                 RowState::Error
             };
-            r.error = Some(super::first_line(&e));
+            r.error = Some(first_line(&e.to_string()).to_string());
         }
         Ok(Ok((h, seen))) => fill(&mut r, &h, seen, o.check),
     }

@@ -85,18 +85,31 @@ pub struct Report {
 }
 
 impl Report {
-    /// The one summary line of a finished run, as the CLI prints it and the TUI logs it:
-    /// `upgrade 0003 -> 0005: 2 step(s) in 41 ms`.
+    /// The one summary line of a finished run, as the CLI prints it, the TUI logs it and a fleet
+    /// prints it per target: `upgrade 0003 -> 0005: 2 step(s) in 41 ms`.
     pub fn summary(&self) -> String {
-        format!(
-            "{} {} -> {}: {} step(s) in {} ms",
-            self.direction.verb(),
+        summary(
+            self.direction,
             self.from,
             self.to,
             self.steps.len(),
-            self.duration_ms
+            self.duration_ms,
         )
     }
+}
+
+/// [`Report::summary`] from its parts (a fleet keeps only these of each target's report).
+pub fn summary(
+    direction: Direction,
+    from: Revision,
+    to: Revision,
+    steps: usize,
+    duration_ms: u64,
+) -> String {
+    format!(
+        "{} {from} -> {to}: {steps} step(s) in {duration_ms} ms",
+        direction.verb()
+    )
 }
 
 /// A plan and its gates, before the operator confirms.
@@ -364,29 +377,7 @@ async fn run_locked(
     let start = Instant::now();
     let applied = history::applied(worker).await?;
     let current = plan::current(&applied);
-    let plan = plan::plan_with(
-        catalog,
-        &applied,
-        req.direction,
-        req.target,
-        req.plan_policy(target),
-    )
-    .map_err(|e| Failure {
-        from: Some(current),
-        verdict: gate::of_plan_error(&e, &req.policy),
-        ..Failure::from(plan_error(e))
-    })?;
-    if let Some((from, to)) = req.expect
-        && (plan.from, plan.to) != (from, to)
-    {
-        return Err(Failure {
-            from: Some(current),
-            ..Failure::from(Error::Refused(format!(
-                "the database moved since the plan was confirmed (confirmed {from} -> {to}, now {} -> {}); nothing was run. Review the plan again.",
-                plan.from, plan.to
-            )))
-        });
-    }
+    let plan = plan_under_lock(target, catalog, req, &applied).map_err(|f| *f)?;
     // The gates again, now that nobody else can run: what was previewed may have changed.
     let verdict = gate::check(worker, target, catalog, &plan, &req.policy).await?;
     if let Some(error) = verdict.refusal() {
@@ -409,21 +400,13 @@ async fn run_locked(
     }
     let prepared = Prepared::new(worker).await?;
     if !plan.steps.is_empty() {
-        let mut detail = req.detail.clone();
-        detail["target"] = serde_json::json!(target.name);
-        let row = audit::start_run(monitor, &req.action, plan.from, plan.to, worker.pid, detail)
+        let row = start_run_row(worker, monitor, target, req, &plan, reporter)
             .await
             .map_err(|error| Failure {
                 from: Some(current),
                 ..Failure::from(error)
             })?;
         *started = Some(row);
-        if let Err(e) = audit::close_dead_runs(monitor, row).await {
-            reporter.log(
-                Level::Warn,
-                format!("could not close interrupted runs: {e}"),
-            );
-        }
     }
     let progress = started.map(audit::Progress::new);
     let runner = apply::Runner {
@@ -435,6 +418,103 @@ async fn run_locked(
         reporter,
         run: progress.as_ref(),
     };
+    let steps = match run_steps(&runner, req, &plan, &applied).await {
+        Ok(steps) => steps,
+        Err((error, reached, steps)) => {
+            return Err(Failure {
+                error,
+                from: Some(plan.from),
+                reached: Some(reached),
+                steps,
+                verdict: Some(verdict),
+            });
+        }
+    };
+    if plan.direction == Direction::Up {
+        reporter.log(Level::Info, COMPLETED);
+    }
+    Ok(Report {
+        direction: plan.direction,
+        from: plan.from,
+        to: plan.to,
+        steps,
+        duration_ms: start.elapsed().as_millis() as u64,
+        verdict,
+        out_of_order: plan
+            .steps
+            .iter()
+            .filter(|s| s.out_of_order && s.direction == Direction::Up)
+            .map(|s| s.revision)
+            .collect(),
+    })
+}
+
+/// The plan from the history read under the lock; refused when it is not the one the operator
+/// confirmed.
+fn plan_under_lock(
+    target: &Target,
+    catalog: &Catalog,
+    req: &Request,
+    applied: &[plan::Applied],
+) -> std::result::Result<Plan, Box<Failure>> {
+    let current = plan::current(applied);
+    let plan = plan::plan_with(
+        catalog,
+        applied,
+        req.direction,
+        req.target,
+        req.plan_policy(target),
+    )
+    .map_err(|e| Failure {
+        from: Some(current),
+        verdict: gate::of_plan_error(&e, &req.policy),
+        ..Failure::from(plan_error(e))
+    })?;
+    if let Some((from, to)) = req.expect
+        && (plan.from, plan.to) != (from, to)
+    {
+        return Err(Box::new(Failure {
+            from: Some(current),
+            ..Failure::from(Error::Refused(format!(
+                "the database moved since the plan was confirmed (confirmed {from} -> {to}, now {} -> {}); nothing was run. Review the plan again.",
+                plan.from, plan.to
+            )))
+        }));
+    }
+    Ok(plan)
+}
+
+/// The run's `started` audit row (from the monitor, so it commits at once), closing the rows of
+/// runs that died.
+async fn start_run_row(
+    worker: &Session,
+    monitor: &Session,
+    target: &Target,
+    req: &Request,
+    plan: &Plan,
+    reporter: &Reporter,
+) -> Result<audit::RunRow> {
+    let mut detail = req.detail.clone();
+    detail["target"] = serde_json::json!(target.name);
+    let row =
+        audit::start_run(monitor, &req.action, plan.from, plan.to, worker.pid, detail).await?;
+    if let Err(e) = audit::close_dead_runs(monitor, row).await {
+        reporter.log(
+            Level::Warn,
+            format!("could not close interrupted runs: {e}"),
+        );
+    }
+    Ok(row)
+}
+
+/// Run the plan's steps in order, each reported, the last one flushed. On failure or an
+/// operator stop: the error, the revision reached, and the steps done.
+async fn run_steps(
+    runner: &apply::Runner<'_>,
+    req: &Request,
+    plan: &Plan,
+    applied: &[plan::Applied],
+) -> std::result::Result<Vec<StepReport>, (Error, Revision, Vec<StepReport>)> {
     let mut reports = Vec::with_capacity(plan.steps.len());
     let mut reached = plan.from;
     // What is applied as the steps go (out-of-order steps do not move the head).
@@ -442,18 +522,13 @@ async fn run_locked(
         applied.iter().map(|a| a.revision).collect();
     for (index, step) in plan.steps.iter().enumerate() {
         if req.interrupt.is_set() || req.stop.is_set() {
-            return Err(Failure {
-                error: Error::Failed(format!(
-                    "interrupted by the operator before {}; the database is at {reached}",
-                    step.label()
-                )),
-                from: Some(plan.from),
-                reached: Some(reached),
-                steps: reports,
-                verdict: Some(verdict),
-            });
+            let error = Error::Failed(format!(
+                "interrupted by the operator before {}; the database is at {reached}",
+                step.label()
+            ));
+            return Err((error, reached, reports));
         }
-        reporter.emit(Event::StepStarted {
+        runner.reporter.emit(Event::StepStarted {
             index: index + 1,
             total: plan.steps.len(),
             revision: step.revision,
@@ -465,19 +540,15 @@ async fn run_locked(
         } else {
             apply::Durability::Deferred
         };
-        match apply::run_step(&runner, step, durability).await {
+        match apply::run_step(runner, step, durability).await {
             Ok(r) => reports.push(r),
             Err(error) => {
                 if plan.direction == Direction::Up {
-                    reporter.log(Level::Error, format!("{FAILED}: {error}"));
+                    runner
+                        .reporter
+                        .log(Level::Error, format!("{FAILED}: {error}"));
                 }
-                return Err(Failure {
-                    error,
-                    from: Some(plan.from),
-                    reached: Some(reached),
-                    steps: reports,
-                    verdict: Some(verdict),
-                });
+                return Err((error, reached, reports));
             }
         }
         match step.direction {
@@ -486,23 +557,7 @@ async fn run_locked(
         };
         reached = now_applied.last().copied().unwrap_or(Revision::BASE);
     }
-    if plan.direction == Direction::Up {
-        reporter.log(Level::Info, COMPLETED);
-    }
-    Ok(Report {
-        direction: plan.direction,
-        from: plan.from,
-        to: plan.to,
-        steps: reports,
-        duration_ms: start.elapsed().as_millis() as u64,
-        verdict,
-        out_of_order: plan
-            .steps
-            .iter()
-            .filter(|s| s.out_of_order && s.direction == Direction::Up)
-            .map(|s| s.revision)
-            .collect(),
-    })
+    Ok(reports)
 }
 
 #[cfg(test)]

@@ -120,7 +120,7 @@ async fn backup_age(cx: &CheckContext<'_>) -> Result<CheckOutcome> {
                 crate::text::one_line(&err, 300)
             )));
         }
-        let first = out.lines().next().unwrap_or("").trim().to_string();
+        let first = crate::text::first_line(&out).trim().to_string();
         let (at, age) = match checks::age_of(&s, &first).await {
             Ok(r) => r,
             Err(e) => {

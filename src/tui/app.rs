@@ -122,7 +122,7 @@ impl Health {
             None if h.status == crate::health::HealthStatus::Ok => Health::Ok,
             None => Health::Degraded(format!("{:?}", h.status).to_lowercase()),
             Some(a) => {
-                let line = a.message.lines().next().unwrap_or("");
+                let line = first_line(&a.message);
                 Health::Degraded(line.split(": ").next().unwrap_or(line).to_string())
             }
         }
@@ -855,9 +855,10 @@ pub use backfills::{
 pub use checklist::{CheckRun, ChecklistOp, ChecklistState, NoteKind, NotePrompt};
 pub use fleet::{Fleet, FleetEffect, FleetMsg, FleetPlan, FleetRow, Live, RolloutView};
 
+use crate::text::first_line;
 use input::on_key;
 pub use results::same_blockers;
-use results::{first_line, on_monitor, on_planned, on_progress};
+use results::{on_monitor, on_planned, on_progress};
 
 #[cfg(test)]
 #[path = "app_tests.rs"]

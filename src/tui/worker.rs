@@ -16,7 +16,7 @@ use crate::db::audit::{self, NewEvent, Outcome};
 use crate::db::blockers::{self, Blocker};
 use crate::db::{Session, schema};
 use crate::error::{Error, Result};
-use crate::event::{Event, Reporter};
+use crate::event::{Reporter, Sink};
 use crate::ops::gate::{Caller, Checklists, Policy};
 use crate::ops::{self, migrate};
 use crate::plan::{Direction, TargetSpec};
@@ -244,10 +244,9 @@ impl Worker {
             let name = match op {
                 ChecklistOp::Load => return Err(Error::Failed("not a single checklist".into())),
                 ChecklistOp::RunCheck { checklist, item } => {
-                    let (reporter, forward) = self.progress();
-                    let r = runbook::run_check(rb, t, checklist, item, &reporter).await;
-                    drop(reporter);
-                    forward.await.ok();
+                    let progress = self.progress();
+                    let r = runbook::run_check(rb, t, checklist, item, progress.reporter()).await;
+                    progress.finish().await;
                     r?;
                     checklist
                 }
@@ -330,17 +329,13 @@ impl Worker {
         Policy::new(Caller::Tui, self.checklists.clone()).with_lint_settings(self.lint.clone())
     }
 
-    /// A reporter whose events arrive as `Msg::Progress`; await the handle after dropping the
-    /// reporter so every event is delivered before the result.
-    fn progress(&self) -> (Reporter, tokio::task::JoinHandle<()>) {
-        let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    /// A sink whose events arrive as `Msg::Progress`; finish it so that every event is delivered
+    /// before the result.
+    fn progress(&self) -> Sink {
         let tx = self.tx.clone();
-        let forward = tokio::spawn(async move {
-            while let Some(e) = erx.recv().await {
-                tx.send(Msg::Progress(e)).ok();
-            }
-        });
-        (Reporter::new(etx), forward)
+        Sink::spawn(move |e| {
+            tx.send(Msg::Progress(e)).ok();
+        })
     }
 
     async fn plan(
@@ -367,10 +362,10 @@ impl Worker {
                 "{revision} changed since its diff was shown; nothing was accepted. Review it again."
             )));
         }
-        let (reporter, forward) = self.progress();
-        let result = crate::ops::accept::accept(&self.target, &catalog, &preview, &reporter).await;
-        drop(reporter);
-        forward.await.ok();
+        let progress = self.progress();
+        let result =
+            crate::ops::accept::accept(&self.target, &catalog, &preview, progress.reporter()).await;
+        progress.finish().await;
         result
     }
 
@@ -388,10 +383,9 @@ impl Worker {
         let mut req = migrate::Request::new(direction, spec, self.policy());
         req.expect = Some(expect);
         req.detail = serde_json::json!({ "via": VIA });
-        let (reporter, forward) = self.progress();
-        let result = migrate::run(&self.target, &catalog, &req, &reporter).await;
-        drop(reporter);
-        forward.await.ok();
+        let progress = self.progress();
+        let result = migrate::run(&self.target, &catalog, &req, progress.reporter()).await;
+        progress.finish().await;
         result.map_err(Arc::new)
     }
 }
@@ -589,19 +583,19 @@ impl Worker {
         mode: backfill::Mode,
         opts: &backfill::Options,
     ) -> std::result::Result<backfill::RunReport, String> {
-        let (reporter, forward) = self.progress();
+        let progress = self.progress();
+        let reporter = progress.reporter();
         // Pause and cancel go through the run table (`backfill::pause`), as from any terminal.
         let control = backfill::Control::default();
         let result = match mode {
             backfill::Mode::Resume => {
-                backfill::resume(&self.target, registry, name, opts, &control, &reporter).await
+                backfill::resume(&self.target, registry, name, opts, &control, reporter).await
             }
             backfill::Mode::Run => {
-                backfill::run(&self.target, registry, name, opts, &control, &reporter).await
+                backfill::run(&self.target, registry, name, opts, &control, reporter).await
             }
         };
-        drop(reporter);
-        forward.await.ok();
+        progress.finish().await;
         result.map_err(|e| e.to_string())
     }
 }

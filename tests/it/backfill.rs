@@ -656,6 +656,50 @@ fn lock_timeouts_are_retried_then_reported_with_the_run_resumable() {
     );
 }
 
+/// The retry engine is shared with migration steps: a batch waiting on a lock names its blocker
+/// on each retry and goes on once the blocker ends, as a blocked step does.
+#[test]
+fn a_blocked_batch_names_its_blocker_and_completes_once_it_ends() {
+    let db = seeded();
+    let blocker = Holder::hold(
+        &db,
+        "SELECT 1 FROM proposal_templates WHERE id = 10 FOR UPDATE",
+    );
+    let mut child = db
+        .pgshift()
+        .args([
+            "backfill",
+            "hashes",
+            "--lock-timeout",
+            "100ms",
+            "--retries",
+            "50",
+        ])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = StderrLog::follow(child.stderr.take().unwrap());
+    wait_until(
+        Duration::from_secs(20),
+        "the batch to be retried naming the blocker",
+        || {
+            let text = stderr.text();
+            text.contains("batch attempt 1/50 failed")
+                && text.contains("(55P03)")
+                && text.contains(&format!("blocked by pid {}", blocker.pid))
+        },
+    );
+    drop(blocker);
+    assert!(child.wait().unwrap().success(), "{}", stderr.text());
+    assert_eq!(
+        db.scalar(
+            "SELECT state || ' ' || rows_done || ' ' || (retries >= 1) FROM pgshift_backfill_runs"
+        ),
+        "done 3000 true"
+    );
+}
+
 #[test]
 fn rows_written_behind_the_cursor_are_reported_after_the_run() {
     let db = seeded();

@@ -263,6 +263,37 @@ fn state_of(app: &App, row: &Overview) -> Shown {
 }
 
 pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
+    let Some(row) = acted_on(app, a) else {
+        return vec![];
+    };
+    let state = state_of(app, &row);
+    match a {
+        Action::BackfillDryRun => dry_run(app, row.name, DryPurpose::Show),
+        Action::BackfillRun if state == Shown::Running => {
+            let who = row
+                .holder
+                .as_ref()
+                .map(|h| format!(" by pid {} ({})", h.pid, h.application))
+                .unwrap_or_default();
+            app.log(
+                Level::Warn,
+                format!(
+                    "backfill {} is already running{who}: Space pauses it, x cancels it",
+                    row.name
+                ),
+            );
+            vec![]
+        }
+        Action::BackfillRun => dry_run(app, row.name, DryPurpose::Confirm),
+        Action::BackfillPauseResume => pause_or_resume(app, row.name, state),
+        Action::BackfillCancel => ask_cancel(app, row, state),
+        _ => vec![],
+    }
+}
+
+/// The row a backfill key acts on: none (and why, in the log) when the pane was not in focus
+/// (the key brings it up), nothing is selected, or the database is unreachable.
+fn acted_on(app: &mut App, a: Action) -> Option<Overview> {
     if app.focus != Pane::Backfills {
         // The keys act on the Backfills cursor, so they first bring the pane up.
         app.focus = Pane::Backfills;
@@ -272,7 +303,7 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
                 "Backfills pane: j/k select, b dry run, B run, Space pause/resume, x cancel",
             );
         }
-        return vec![];
+        return None;
     }
     let Some(row) = app.selected_backfill().cloned() else {
         let why = app.backfills.error.clone().unwrap_or_else(|| {
@@ -282,90 +313,80 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
             )
         });
         app.log(Level::Warn, format!("backfills: {why}"));
-        return vec![];
+        return None;
     };
-    let name = row.name.clone();
     if app.health.is_unreachable() {
         app.log(
             Level::Error,
             "the database is unreachable: nothing can run until it is back (r retries now)",
         );
+        return None;
+    }
+    Some(row)
+}
+
+/// `b` (show) or `B` (confirm, then run): one dry run at a time.
+fn dry_run(app: &mut App, name: String, purpose: DryPurpose) -> Vec<Effect> {
+    if let Some((busy, _)) = &app.backfills.dry_running {
+        app.log(
+            Level::Warn,
+            format!("a dry run of {busy} is still going: wait for its result"),
+        );
         return vec![];
     }
-    let state = state_of(app, &row);
-    match a {
-        Action::BackfillDryRun | Action::BackfillRun => {
-            if a == Action::BackfillRun && state == Shown::Running {
-                let who = row
-                    .holder
-                    .as_ref()
-                    .map(|h| format!(" by pid {} ({})", h.pid, h.application))
-                    .unwrap_or_default();
-                app.log(
-                    Level::Warn,
-                    format!(
-                        "backfill {name} is already running{who}: Space pauses it, x cancels it"
-                    ),
-                );
-                return vec![];
-            }
-            if let Some((busy, _)) = &app.backfills.dry_running {
-                app.log(
-                    Level::Warn,
-                    format!("a dry run of {busy} is still going: wait for its result"),
-                );
-                return vec![];
-            }
-            let purpose = if a == Action::BackfillRun {
-                DryPurpose::Confirm
-            } else {
-                DryPurpose::Show
-            };
-            app.backfills.dry_running = Some((name.clone(), purpose));
+    app.backfills.dry_running = Some((name.clone(), purpose));
+    app.log(
+        Level::Info,
+        format!("backfill {name}: dry run (counts, preview, one sample batch rolled back)"),
+    );
+    vec![Effect::Backfill(BackfillEffect::DryRun { name, purpose })]
+}
+
+/// Space: pause a running backfill, resume a stopped one.
+fn pause_or_resume(app: &mut App, name: String, state: Shown) -> Vec<Effect> {
+    match state {
+        Shown::Running => stop(app, name, Stop::Pause),
+        Shown::Paused | Shown::Interrupted | Shown::Failed => {
             app.log(
                 Level::Info,
-                format!("backfill {name}: dry run (counts, preview, one sample batch rolled back)"),
+                format!("backfill {name}: resuming the {} run", state.as_str()),
             );
-            vec![Effect::Backfill(BackfillEffect::DryRun { name, purpose })]
+            start_run(app, name, Mode::Resume)
         }
-        Action::BackfillPauseResume => match state {
-            Shown::Running => stop(app, name, Stop::Pause),
-            Shown::Paused | Shown::Interrupted | Shown::Failed => {
-                app.log(
-                    Level::Info,
-                    format!("backfill {name}: resuming the {} run", state.as_str()),
-                );
-                start_run(app, name, Mode::Resume)
-            }
-            Shown::NeverRun | Shown::Done | Shown::Cancelled => {
-                app.log(
-                    Level::Warn,
-                    format!(
-                        "backfill {name} is {}: nothing to pause or resume (B runs it)",
-                        state.as_str()
-                    ),
-                );
-                vec![]
-            }
-        },
-        Action::BackfillCancel => match state {
-            Shown::Running | Shown::Paused | Shown::Interrupted | Shown::Failed => {
-                app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmCancel {
-                    row: Box::new(row),
-                    typed: String::new(),
-                }));
-                vec![]
-            }
-            Shown::NeverRun | Shown::Done | Shown::Cancelled => {
-                app.log(
-                    Level::Warn,
-                    format!("backfill {name} is {}: no run to cancel", state.as_str()),
-                );
-                vec![]
-            }
-        },
-        _ => vec![],
+        Shown::NeverRun | Shown::Done | Shown::Cancelled => {
+            app.log(
+                Level::Warn,
+                format!(
+                    "backfill {name} is {}: nothing to pause or resume (B runs it)",
+                    state.as_str()
+                ),
+            );
+            vec![]
+        }
     }
+}
+
+/// `x`: ask for the name typed before a run is cancelled.
+fn ask_cancel(app: &mut App, row: Overview, state: Shown) -> Vec<Effect> {
+    match state {
+        Shown::Running | Shown::Paused | Shown::Interrupted | Shown::Failed => {
+            app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmCancel {
+                row: Box::new(row),
+                typed: String::new(),
+            }));
+        }
+        Shown::NeverRun | Shown::Done | Shown::Cancelled => {
+            app.log(
+                Level::Warn,
+                format!(
+                    "backfill {} is {}: no run to cancel",
+                    row.name,
+                    state.as_str()
+                ),
+            );
+        }
+    }
+    vec![]
 }
 
 fn start_run(app: &mut App, name: String, mode: Mode) -> Vec<Effect> {
@@ -569,24 +590,11 @@ fn answer(
 pub(super) fn on_msg(app: &mut App, m: BackfillMsg) -> Vec<Effect> {
     match m {
         BackfillMsg::Overview(Ok(rows)) => {
-            let keep = app.selected_backfill().map(|r| r.name.clone());
-            app.backfills.rows = rows;
-            app.backfills.error = None;
-            app.refresh_view(Pane::Backfills);
-            if let Some(name) = keep {
-                let p = &app.panes[Pane::Backfills.index()];
-                if let Some(pos) = p
-                    .visible
-                    .iter()
-                    .position(|i| app.backfills.rows[*i].name == name)
-                {
-                    app.panes[Pane::Backfills.index()].selected = pos;
-                }
-            }
+            polled(app, rows);
             vec![]
         }
         BackfillMsg::Overview(Err(e)) => {
-            app.backfills.error = Some(results::first_line(&e));
+            app.backfills.error = Some(first_line(&e).to_string());
             vec![]
         }
         BackfillMsg::DryRan {
@@ -594,80 +602,11 @@ pub(super) fn on_msg(app: &mut App, m: BackfillMsg) -> Vec<Effect> {
             purpose,
             result,
         } => {
-            if app.backfills.dry_running.as_ref() != Some(&(name.clone(), purpose)) {
-                // Cancelled with Esc: its result (or its cancellation) is not what anyone waits
-                // for now, and must never pop up a dialog on its own.
-                app.log(
-                    Level::Info,
-                    format!("backfill {name}: the cancelled dry run ended; nothing was changed"),
-                );
-                return vec![];
-            }
-            app.backfills.dry_running = None;
-            let dry = match result {
-                Ok(d) => Box::new(d),
-                Err(e) => {
-                    log_error(app, &format!("backfill {name}: dry run failed: {e}"));
-                    return vec![];
-                }
-            };
-            app.log(
-                Level::Info,
-                format!(
-                    "backfill {name}: dry run: {} rows to change, about {} batches (nothing was changed)",
-                    dry.rows_to_do, dry.batches
-                ),
-            );
-            match purpose {
-                DryPurpose::Show => {
-                    app.popup = Some(Popup::Backfill(BackfillDialog::DryRun { dry, scroll: 0 }))
-                }
-                DryPurpose::Confirm if dry.rows_to_do == 0 && dry.continues_run.is_none() => {
-                    app.log(
-                        Level::Info,
-                        format!("backfill {name}: nothing to do (its count query finds no rows)"),
-                    );
-                }
-                // The operator moved on (another dialog, the checklists): never ask over that.
-                DryPurpose::Confirm if app.popup.is_some() || app.checklists.open => {
-                    app.log(
-                        Level::Info,
-                        format!("backfill {name}: dry run ready; B asks to run it"),
-                    );
-                }
-                DryPurpose::Confirm => {
-                    app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmRun {
-                        dry,
-                        scroll: 0,
-                        typed: String::new(),
-                    }))
-                }
-            }
+            dry_ran(app, name, purpose, result);
             vec![]
         }
         BackfillMsg::Ran { name, result } => {
-            app.backfills.local.retain(|l| l.name != name);
-            app.backfills.stopping.retain(|(n, _)| *n != name);
-            match result {
-                Ok(r) => {
-                    if let Some(n) = r.remaining.filter(|n| *n > 0) {
-                        app.log(
-                            Level::Warn,
-                            format!("backfill {name}: its count query still finds {n} rows (written behind the cursor during the run?); B runs it again"),
-                        );
-                    }
-                    if let Some(next) = &r.next {
-                        app.log(Level::Info, format!("backfill {name}: {next}"));
-                    }
-                    if r.state == "up_to_date" {
-                        app.log(Level::Info, format!("backfill {name}: nothing to do"));
-                    }
-                }
-                Err(e) => log_error(app, &format!("backfill {name}: {e}")),
-            }
-            if app.backfills.quit_when_stopped && app.backfills.local.is_empty() {
-                app.quit = true;
-            }
+            ran(app, &name, result);
             vec![Effect::Poll, Effect::LoadHistory]
         }
         BackfillMsg::Stopped { name, stop, result } => {
@@ -681,6 +620,104 @@ pub(super) fn on_msg(app: &mut App, m: BackfillMsg) -> Vec<Effect> {
             }
             vec![Effect::Poll, Effect::LoadHistory]
         }
+    }
+}
+
+/// New rows from the run table; the cursor stays on its backfill.
+fn polled(app: &mut App, rows: Vec<Overview>) {
+    let keep = app.selected_backfill().map(|r| r.name.clone());
+    app.backfills.rows = rows;
+    app.backfills.error = None;
+    app.refresh_view(Pane::Backfills);
+    if let Some(name) = keep {
+        let p = &app.panes[Pane::Backfills.index()];
+        if let Some(pos) = p
+            .visible
+            .iter()
+            .position(|i| app.backfills.rows[*i].name == name)
+        {
+            app.panes[Pane::Backfills.index()].selected = pos;
+        }
+    }
+}
+
+/// A dry run's result: shown, or the run confirmed with its numbers, unless it was cancelled
+/// or there is nothing to do.
+fn dry_ran(app: &mut App, name: String, purpose: DryPurpose, result: Result<DryRun, String>) {
+    if app.backfills.dry_running.as_ref() != Some(&(name.clone(), purpose)) {
+        // Cancelled with Esc: its result (or its cancellation) is not what anyone waits
+        // for now, and must never pop up a dialog on its own.
+        app.log(
+            Level::Info,
+            format!("backfill {name}: the cancelled dry run ended; nothing was changed"),
+        );
+        return;
+    }
+    app.backfills.dry_running = None;
+    let dry = match result {
+        Ok(d) => Box::new(d),
+        Err(e) => {
+            log_error(app, &format!("backfill {name}: dry run failed: {e}"));
+            return;
+        }
+    };
+    app.log(
+        Level::Info,
+        format!(
+            "backfill {name}: dry run: {} rows to change, about {} batches (nothing was changed)",
+            dry.rows_to_do, dry.batches
+        ),
+    );
+    match purpose {
+        DryPurpose::Show => {
+            app.popup = Some(Popup::Backfill(BackfillDialog::DryRun { dry, scroll: 0 }))
+        }
+        DryPurpose::Confirm if dry.rows_to_do == 0 && dry.continues_run.is_none() => {
+            app.log(
+                Level::Info,
+                format!("backfill {name}: nothing to do (its count query finds no rows)"),
+            );
+        }
+        // The operator moved on (another dialog, the checklists): never ask over that.
+        DryPurpose::Confirm if app.popup.is_some() || app.checklists.open => {
+            app.log(
+                Level::Info,
+                format!("backfill {name}: dry run ready; B asks to run it"),
+            );
+        }
+        DryPurpose::Confirm => {
+            app.popup = Some(Popup::Backfill(BackfillDialog::ConfirmRun {
+                dry,
+                scroll: 0,
+                typed: String::new(),
+            }))
+        }
+    }
+}
+
+/// A run started here ended: what is left and what next, in the log; quit if that was waited for.
+fn ran(app: &mut App, name: &str, result: Result<RunReport, String>) {
+    app.backfills.local.retain(|l| l.name != name);
+    app.backfills.stopping.retain(|(n, _)| n != name);
+    match result {
+        Ok(r) => {
+            if let Some(n) = r.remaining.filter(|n| *n > 0) {
+                app.log(
+                    Level::Warn,
+                    format!("backfill {name}: its count query still finds {n} rows (written behind the cursor during the run?); B runs it again"),
+                );
+            }
+            if let Some(next) = &r.next {
+                app.log(Level::Info, format!("backfill {name}: {next}"));
+            }
+            if r.state == "up_to_date" {
+                app.log(Level::Info, format!("backfill {name}: nothing to do"));
+            }
+        }
+        Err(e) => log_error(app, &format!("backfill {name}: {e}")),
+    }
+    if app.backfills.quit_when_stopped && app.backfills.local.is_empty() {
+        app.quit = true;
     }
 }
 

@@ -400,7 +400,7 @@ pub(super) fn on_done(
     op: ChecklistOp,
     result: Result<ChecklistView, String>,
 ) -> Vec<Effect> {
-    let queue = app
+    let mut queue = app
         .checklists
         .running
         .take()
@@ -409,30 +409,7 @@ pub(super) fn on_done(
     let view = match result {
         Ok(v) => v,
         Err(e) => {
-            let what = match &op {
-                ChecklistOp::RunCheck { item, .. } => format!("checking {item} failed"),
-                ChecklistOp::Confirm { item, .. } => format!("confirming {item} failed"),
-                ChecklistOp::Skip { item, .. } => format!("skipping {item} failed"),
-                ChecklistOp::NewRun { checklist } => {
-                    format!("starting a new run of {checklist} failed")
-                }
-                ChecklistOp::Load => "loading failed".into(),
-            };
-            let first = first_line(&e);
-            notice(app, Level::Error, format!("{what}: {first}"));
-            // The rest (why, what next) goes to the log pane line by line.
-            for line in e.lines().skip(1) {
-                app.log(Level::Info, line.trim_end().to_string());
-            }
-            if !queue.is_empty() {
-                app.log(
-                    Level::Warn,
-                    format!(
-                        "checklist: stopped; not run: {}",
-                        queue.into_iter().collect::<Vec<_>>().join(", ")
-                    ),
-                );
-            }
+            op_failed(app, &op, &e, queue);
             return vec![];
         }
     };
@@ -441,13 +418,55 @@ pub(super) fn on_done(
         Some(slot) => *slot = view.clone(),
         None => c.views.push(view.clone()),
     }
-    let item = match &op {
+    say_done(app, &op, &view);
+    // `R`: the next check in line, now that this one is recorded.
+    match (op, queue.pop_front()) {
+        (ChecklistOp::RunCheck { checklist, .. }, Some(next)) => {
+            start_check(app, checklist, next, queue)
+        }
+        _ => vec![],
+    }
+}
+
+/// A failed operation: what failed in the notice, the rest of the error in the log, and the
+/// queued checks that now do not run.
+fn op_failed(app: &mut App, op: &ChecklistOp, e: &str, queue: VecDeque<String>) {
+    let what = match op {
+        ChecklistOp::RunCheck { item, .. } => format!("checking {item} failed"),
+        ChecklistOp::Confirm { item, .. } => format!("confirming {item} failed"),
+        ChecklistOp::Skip { item, .. } => format!("skipping {item} failed"),
+        ChecklistOp::NewRun { checklist } => {
+            format!("starting a new run of {checklist} failed")
+        }
+        ChecklistOp::Load => "loading failed".into(),
+    };
+    let first = first_line(e);
+    notice(app, Level::Error, format!("{what}: {first}"));
+    // The rest (why, what next) goes to the log pane line by line.
+    for line in e.lines().skip(1) {
+        app.log(Level::Info, line.trim_end().to_string());
+    }
+    if !queue.is_empty() {
+        app.log(
+            Level::Warn,
+            format!(
+                "checklist: stopped; not run: {}",
+                queue.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+}
+
+/// What a successful operation did: the new run, or the item's new state with its evidence;
+/// and the checklist passing.
+fn say_done(app: &mut App, op: &ChecklistOp, view: &ChecklistView) {
+    let item = match op {
         ChecklistOp::RunCheck { item, .. }
         | ChecklistOp::Confirm { item, .. }
         | ChecklistOp::Skip { item, .. } => view.item(item),
         _ => None,
     };
-    match (&op, item) {
+    match (op, item) {
         (ChecklistOp::NewRun { checklist }, _) => notice(
             app,
             Level::Info,
@@ -484,14 +503,6 @@ pub(super) fn on_done(
                 view.run_id.unwrap_or(0)
             ),
         );
-    }
-    // `R`: the next check in line, now that this one is recorded.
-    let mut queue = queue;
-    match (op, queue.pop_front()) {
-        (ChecklistOp::RunCheck { checklist, .. }, Some(next)) => {
-            start_check(app, checklist, next, queue)
-        }
-        _ => vec![],
     }
 }
 

@@ -36,7 +36,7 @@ pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
             effects
         }
         Monitor::PollFailed(reason) => {
-            app.health = Health::Degraded(first_line(&reason));
+            app.health = Health::Degraded(first_line(&reason).to_string());
             vec![]
         }
         Monitor::Unreachable { reason, retry_in_s } => {
@@ -44,7 +44,7 @@ pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
                 log_error(app, &format!("database unreachable: {reason}"));
             }
             app.health = Health::Unreachable {
-                reason: first_line(&reason),
+                reason: first_line(&reason).to_string(),
                 retry_in_s,
             };
             // The header counts down from here (the 1 s tick redraws it).
@@ -52,11 +52,6 @@ pub(super) fn on_monitor(app: &mut App, m: Monitor) -> Vec<Effect> {
             vec![]
         }
     }
-}
-
-/// The first line, owned (for state that outlives the message).
-pub(super) fn first_line(s: &str) -> String {
-    crate::text::first_line(s).to_string()
 }
 
 fn set_status(app: &mut App, s: Status) {
