@@ -1,6 +1,8 @@
 //! `pgshift fleet ...`: arguments and printing. The work is in `fleet::status` and
 //! `fleet::rollout`; this file only parses, asks and prints.
 
+use crate::marks::Paint;
+use crate::text::human_duration_ms;
 use std::io::Write;
 use std::time::Duration;
 
@@ -164,7 +166,7 @@ pub async fn command(g: &GlobalArgs, loaded: &Loaded, a: &FleetArgs) -> Result<E
         FleetAction::Status(s) => status_cmd(g, loaded, s).await,
         FleetAction::Up(u) => up_cmd(g, loaded, u).await,
         FleetAction::Backfill(b) => backfill_cmd(g, loaded, b).await,
-        FleetAction::History(h) => history_cmd(g, h),
+        FleetAction::History(h) => history_cmd(g, loaded, h),
     }
 }
 
@@ -208,12 +210,12 @@ async fn status_cmd(g: &GlobalArgs, loaded: &Loaded, a: &StatusArgs) -> Result<E
         &doc,
         code,
         |out| {
-            status_table(out, &rows)?;
+            status_table(out, &rows, g.paint())?;
             writeln!(
                 out,
-                "{} in {} ms (exit {})",
+                "{} in {} (exit {})",
                 status_summary(&rows),
-                start.elapsed().as_millis(),
+                crate::text::took(start.elapsed()),
                 code as u8
             )
         },
@@ -229,6 +231,16 @@ pub fn env_label(e: Environment) -> &'static str {
         Environment::Test => "test",
         Environment::Sandbox => "sbox",
     }
+}
+
+/// The environment column: production in its colour, as the TUI's header shows it.
+fn env(paint: Paint, e: Environment) -> String {
+    let role = if e.is_production() {
+        crate::marks::Role::Production
+    } else {
+        crate::marks::Role::Plain
+    };
+    format!("{:5}", paint.role(role, env_label(e)))
 }
 
 /// `0003→0005`, `?` when unknown.
@@ -253,7 +265,7 @@ fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
 }
 
 /// The status table (fits 80 columns for names up to 20), then one line per row with a problem.
-pub fn status_table(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
+pub fn status_table(out: &mut impl Write, rows: &[Row], paint: Paint) -> std::io::Result<()> {
     let w = name_width(rows.iter().map(|r| r.target.as_str()));
     writeln!(
         out,
@@ -261,11 +273,10 @@ pub fn status_table(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
         "TARGET", "ENV", "REVISION", "PEND", "STATE", "HEALTH", "ROLE", "LOCK"
     )?;
     for r in rows {
-        let health = r.health.map_or("-", |h| match h {
-            crate::health::HealthStatus::Ok => "ok",
-            crate::health::HealthStatus::Degraded => "DEGRADED",
-            crate::health::HealthStatus::Down => "DOWN",
-        });
+        let health = match r.health {
+            Some(h) => paint.word(&h).to_string(),
+            None => "-".into(),
+        };
         let lock = r
             .runner_lock
             .as_ref()
@@ -275,14 +286,14 @@ pub fn status_table(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
             out,
             "{:w$} {:5} {:10} {:>4} {:11} {:8} {:4} {:8} {}",
             output::one_line(&r.target, w),
-            env_label(r.environment),
+            env(paint, r.environment),
             revision_span(r.current, r.head),
             if r.state == status::RowState::Unreachable {
                 "?".to_string()
             } else {
                 r.pending.len().to_string()
             },
-            r.state.as_str(),
+            paint.word(&r.state),
             health,
             match r.replication {
                 Some("standby") => "STBY",
@@ -687,12 +698,12 @@ pub fn summary_table(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
             } => (
                 format!("{from}→{to}"),
                 steps.to_string(),
-                format!("{duration_ms} ms"),
+                human_duration_ms(*duration_ms as i64),
             ),
             TargetState::Filled { rows, duration_ms } => (
-                format!("{rows} rows"),
+                format!("{} rows", crate::text::count(*rows)),
                 String::new(),
-                format!("{duration_ms} ms"),
+                human_duration_ms(*duration_ms as i64),
             ),
             _ => (String::new(), String::new(), String::new()),
         };
@@ -741,12 +752,13 @@ pub fn summary_table(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
         count(|t| t.is_failure() || matches!(t, TargetState::Interrupted { .. })),
         count(|t| matches!(t, TargetState::Skipped { .. })),
         s.targets.len(),
-        crate::fleet::elapsed(s.duration_ms),
+        human_duration_ms(i64::try_from(s.duration_ms).unwrap_or(i64::MAX)),
         s.exit_code as u8
     )
 }
 
-fn history_cmd(g: &GlobalArgs, a: &HistoryArgs) -> Result<ExitCode> {
+fn history_cmd(g: &GlobalArgs, loaded: &Loaded, a: &HistoryArgs) -> Result<ExitCode> {
+    let look = g.look(loaded)?;
     let runs = record::runs(if a.run_id.is_some() {
         usize::MAX
     } else {
@@ -778,7 +790,10 @@ fn history_cmd(g: &GlobalArgs, a: &HistoryArgs) -> Result<ExitCode> {
                 None => writeln!(
                     out,
                     "{} started {} by {}: no summary (the process ended before the rollout did); each target's audit row has detail.fleet_run = {:?}",
-                    run.run_id, run.at, run.operator, run.run_id
+                    run.run_id,
+                    look.clock.format(&run.at),
+                    run.operator,
+                    run.run_id
                 ),
             },
         ));
@@ -806,7 +821,7 @@ fn history_cmd(g: &GlobalArgs, a: &HistoryArgs) -> Result<ExitCode> {
                     out,
                     "{}  {}  group {}  to {}  {} target(s)  by {}  {}",
                     r.run_id,
-                    r.at,
+                    look.clock.format(&r.at),
                     r.group.as_deref().unwrap_or("(all)"),
                     r.to,
                     r.targets,

@@ -79,9 +79,21 @@ pub struct GlobalArgs {
     /// Show times in UTC instead of local time with its zone (also `[tui] time = "utc"`)
     #[arg(long, global = true)]
     pub utc: bool,
+    /// Colour the human output and the screen: auto (when stdout is a terminal and NO_COLOR is
+    /// unset), always, never. --json is never coloured
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorChoice,
     /// Confirm destructive actions without asking (for scripts)
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
+}
+
+/// When to colour (ripgrep's and cargo's `--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -319,6 +331,27 @@ impl GlobalArgs {
         }
     }
 
+    /// Colour for the human output on stdout: `--color`, else only on a terminal without
+    /// `NO_COLOR`. Never with `--json`.
+    pub fn paint(&self) -> crate::marks::Paint {
+        let color = match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => std::io::stdout().is_terminal() && crate::marks::color_allowed(),
+        };
+        crate::marks::Paint {
+            color: color && !self.json,
+        }
+    }
+
+    /// Colour and the clock (`--utc`, then `[tui] time`, then local time) for human output.
+    pub fn look(&self, loaded: &Loaded) -> Result<output::Look> {
+        Ok(output::Look {
+            paint: self.paint(),
+            clock: crate::clock::Clock::from_config(loaded, self.utc)?,
+        })
+    }
+
     pub fn format(&self) -> Format {
         if self.json {
             Format::Json
@@ -372,13 +405,15 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                     } else {
                         ExitCode::Ok
                     };
+                    let look = g.look(loaded)?;
                     Ok(output::finish(g.format(), "status", &s, code, |out| {
-                        output::status(out, &s)
+                        output::status(out, &s, &look)
                     }))
                 }
                 Command::History(a) => {
                     let h = ops::history::history(&target, &catalog, a.limit).await?;
-                    emit(g, "history", &h, |out| output::history(out, &h))
+                    let look = g.look(loaded)?;
+                    emit(g, "history", &h, |out| output::history(out, &h, &look))
                 }
                 Command::Up(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Up).map_err(Error::Usage)?;
@@ -908,7 +943,13 @@ async fn default_screen(g: &GlobalArgs, loaded: &Loaded, asked: Asked) -> Result
         let catalog = ops::catalog(&target)?;
         if screen {
             let runbook = crate::runbook::Runbook::load(loaded).map_err(|e| e.to_string());
-            let options = crate::tui::Options::new(loaded, &o, g.utc)?;
+            // The screen's colour follows --color too; "auto" means "unless NO_COLOR" there.
+            let color = match g.color {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => crate::marks::color_allowed(),
+            };
+            let options = crate::tui::Options::new(loaded, &o, g.utc, color)?;
             crate::tui::run(target.clone(), catalog, runbook, options).await?;
             return Ok(ExitCode::Ok);
         }
@@ -922,8 +963,9 @@ async fn default_screen(g: &GlobalArgs, loaded: &Loaded, asked: Asked) -> Result
         } else {
             ExitCode::Integrity
         };
+        let look = g.look(loaded)?;
         Ok(output::finish(g.format(), "status", &s, code, |out| {
-            output::status(out, &s)
+            output::status(out, &s, &look)
         }))
     }
     .await;

@@ -102,15 +102,6 @@ pub fn first_line(e: &crate::error::Error) -> String {
     e.to_string().lines().next().unwrap_or("").to_string()
 }
 
-/// A run's length for humans: `0.4s` under ten seconds, else `3m12s`.
-pub fn elapsed(ms: u64) -> String {
-    if ms < 10_000 {
-        format!("{:.1}s", ms as f64 / 1000.0)
-    } else {
-        crate::output::human_duration_s(ms as f64 / 1000.0)
-    }
-}
-
 /// The worst of the rows' exit codes (ok for none).
 pub fn worst(codes: impl IntoIterator<Item = ExitCode>) -> ExitCode {
     codes

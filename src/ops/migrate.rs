@@ -89,12 +89,12 @@ impl Report {
     /// `upgrade 0003 -> 0005: 2 step(s) in 41 ms`.
     pub fn summary(&self) -> String {
         format!(
-            "{} {} -> {}: {} step(s) in {} ms",
+            "{} {} -> {}: {} step(s) in {}",
             self.direction.verb(),
             self.from,
             self.to,
             self.steps.len(),
-            self.duration_ms
+            crate::text::human_duration_ms(i64::try_from(self.duration_ms).unwrap_or(i64::MAX))
         )
     }
 }
@@ -528,6 +528,6 @@ mod tests {
             verdict: gate::verdict(&plan, &Catalog::default(), &policy, skipped),
             out_of_order: vec![],
         };
-        assert_eq!(report.summary(), "upgrade 0003 -> 0005: 0 step(s) in 41 ms");
+        assert_eq!(report.summary(), "upgrade 0003 -> 0005: 0 step(s) in 41ms");
     }
 }

@@ -457,7 +457,7 @@ pub struct App {
     pub quit: bool,
     pub backfills: Backfills,
     /// How times are shown: local with its zone, or UTC (`--utc`, `[tui] time`).
-    pub clock: crate::tui::clock::Clock,
+    pub clock: crate::clock::Clock,
 }
 
 fn base_row() -> RevisionRow {
@@ -513,7 +513,7 @@ impl App {
             size: (80, 24),
             quit: false,
             backfills: Backfills::default(),
-            clock: crate::tui::clock::Clock::utc(),
+            clock: crate::clock::Clock::utc(),
         };
         for p in Pane::ALL {
             app.refresh_view(p);

@@ -15,7 +15,6 @@ mod popup;
 mod revisions;
 pub mod theme;
 
-pub use history::took;
 pub use popup::scroll_limit;
 
 #[cfg(test)]
