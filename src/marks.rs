@@ -288,22 +288,22 @@ pub struct Painted<T> {
 
 impl<T: fmt::Display> fmt::Display for Painted<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = self.text.to_string();
         // Nothing to colour: no escapes around an empty cell.
-        if self.sgr.is_empty() || self.text.to_string().is_empty() {
-            return pad(f, &self.text);
+        if self.sgr.is_empty() || text.is_empty() {
+            return f.pad(&text);
         }
-        write!(f, "\x1b[{}m", self.sgr)?;
-        pad(f, &self.text)?;
-        f.write_str("\x1b[0m")
+        // The padding goes outside the escapes, so a coloured background stops at the text.
+        let fill = f.width().unwrap_or(0).saturating_sub(text.chars().count());
+        let (left, right) = match f.align() {
+            Some(fmt::Alignment::Right) => (fill, 0),
+            Some(fmt::Alignment::Center) => (fill / 2, fill - fill / 2),
+            _ => (0, fill),
+        };
+        let pad = |n: usize| f.fill().to_string().repeat(n);
+        let (before, after) = (pad(left), pad(right));
+        write!(f, "{before}\x1b[{}m{text}\x1b[0m{after}", self.sgr)
     }
-}
-
-/// The text with the formatter's width and alignment (a `Display` of anything, not only `str`).
-fn pad(f: &mut fmt::Formatter<'_>, text: &impl fmt::Display) -> fmt::Result {
-    if f.width().is_none() && f.precision().is_none() {
-        return write!(f, "{text}");
-    }
-    f.pad(&text.to_string())
 }
 
 #[cfg(test)]
@@ -315,7 +315,7 @@ mod tests {
         let on = Paint { color: true };
         assert_eq!(
             format!("[{:<6}]", on.role(Role::Error, "FAIL")),
-            "[\x1b[1;31mFAIL  \x1b[0m]"
+            "[\x1b[1;31mFAIL\x1b[0m  ]"
         );
         assert_eq!(
             format!("[{:>6}]", Paint::PLAIN.role(Role::Ok, 42)),

@@ -418,7 +418,7 @@ fn dry_run_text(out: &mut impl Write, r: &DryRun, paint: Paint) -> std::io::Resu
 
 /// The Backfills pane as a table: the same state words and colours, counts with separators,
 /// percentages that never round up to 100 % before the end, rates per second, the same ETA.
-fn status(out: &mut impl Write, rows: &[Overview], paint: Paint) -> std::io::Result<()> {
+pub(crate) fn status(out: &mut impl Write, rows: &[Overview], paint: Paint) -> std::io::Result<()> {
     if rows.is_empty() {
         return writeln!(out, "no backfills defined (migrations/backfills/)");
     }

@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand};
 pub mod backfill;
 pub mod fleet;
 pub mod lint;
+#[cfg(test)]
+mod parity_tests;
 pub mod runbook;
 pub mod shell;
 
