@@ -263,7 +263,12 @@ pub fn main() -> std::process::ExitCode {
         };
         match serde_json::to_string(&event) {
             Ok(line) if cli.global.json => eprintln!("{line}"),
-            _ => eprintln!("warning: {w}"),
+            _ => eprintln!(
+                "{}: {w}",
+                cli.global
+                    .paint_stderr()
+                    .role(crate::marks::Role::Warn, "warning")
+            ),
         }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -313,7 +318,13 @@ fn report_error(cli: &Cli, e: &Error) -> ExitCode {
     if cli.global.json {
         output::print_json(&output::json_error(command_name(cli), e));
     } else {
-        eprintln!("error: {}", crate::secrets::redact(&e.to_string()));
+        eprintln!(
+            "{}: {}",
+            cli.global
+                .paint_stderr()
+                .role(crate::marks::Role::Error, "error"),
+            crate::secrets::redact(&e.to_string())
+        );
     }
     e.exit_code()
 }
@@ -333,16 +344,26 @@ impl GlobalArgs {
         }
     }
 
-    /// Colour for the human output on stdout: `--color`, else only on a terminal without
-    /// `NO_COLOR`. Never with `--json`.
-    pub fn paint(&self) -> crate::marks::Paint {
-        let color = match self.color {
+    /// `--color`: always, never, or (auto) when the stream is a terminal and NO_COLOR is unset.
+    fn color_on(&self, terminal: bool) -> bool {
+        match self.color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => std::io::stdout().is_terminal() && crate::marks::color_allowed(),
-        };
+            ColorChoice::Auto => terminal && crate::marks::color_allowed(),
+        }
+    }
+
+    /// Colour for the human output on stdout. Never with `--json`.
+    pub fn paint(&self) -> crate::marks::Paint {
         crate::marks::Paint {
-            color: color && !self.json,
+            color: !self.json && self.color_on(std::io::stdout().is_terminal()),
+        }
+    }
+
+    /// Colour for `error:` and `warning:` on stderr (as cargo colours them), judged on stderr.
+    pub fn paint_stderr(&self) -> crate::marks::Paint {
+        crate::marks::Paint {
+            color: self.color_on(std::io::stderr().is_terminal()),
         }
     }
 
@@ -945,13 +966,8 @@ async fn default_screen(g: &GlobalArgs, loaded: &Loaded, asked: Asked) -> Result
         let catalog = ops::catalog(&target)?;
         if screen {
             let runbook = crate::runbook::Runbook::load(loaded).map_err(|e| e.to_string());
-            // The screen's colour follows --color too; "auto" means "unless NO_COLOR" there.
-            let color = match g.color {
-                ColorChoice::Always => true,
-                ColorChoice::Never => false,
-                ColorChoice::Auto => crate::marks::color_allowed(),
-            };
-            let options = crate::tui::Options::new(loaded, &o, g.utc, color)?;
+            // The screen follows --color too (it always runs on a terminal).
+            let options = crate::tui::Options::new(loaded, &o, g.utc, g.color_on(true))?;
             crate::tui::run(target.clone(), catalog, runbook, options).await?;
             return Ok(ExitCode::Ok);
         }

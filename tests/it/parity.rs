@@ -137,6 +137,10 @@ fn color_always_paints_the_states_in_the_screens_colours() {
         .stdin(Stdio::null());
     let forced = Run::from(c.output().unwrap());
     assert!(forced.stdout.contains("\x1b[32m"), "{}", forced.stdout);
+    // Errors on stderr are coloured as cargo colours them.
+    db.run(&["up", "0999", "--color", "always"])
+        .code(2)
+        .stderr_has("\x1b[1;31merror\x1b[0m: ");
     // Without colour the markers are the screen's letters under NO_COLOR.
     db.run(&["status"])
         .ok()
