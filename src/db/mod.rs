@@ -92,16 +92,38 @@ impl Session {
         }
         pg.application_name(application_name(action));
         let limit = pg.get_connect_timeout().copied().unwrap_or(CONNECT_TIMEOUT);
-        let (client, connection, tls) = crate::tls::open(conn, pg, limit).await?;
-        let driver = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!("database connection ended: {e}");
+        let mut attempt = 0;
+        let (client, driver, pid, tls) = loop {
+            attempt += 1;
+            let (client, connection, tls) = crate::tls::open(conn, pg.clone(), limit).await?;
+            let driver = tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::warn!("database connection ended: {e}");
+                }
+            });
+            // Simple protocol: no prepared statement, so a transaction pooler cannot clash with it.
+            match pooler::pid_from(&client, SESSION_SETUP)
+                .await
+                .map_err(|e| Error::db("reading the backend pid", &e))?
+            {
+                Some(pid) => break (client, driver, pid, tls),
+                // Replies out of step with queries: nothing on this connection can be trusted,
+                // so it is dropped before anything else is sent, and a fresh one tried once the
+                // pooler has had time to finish resetting the server connection it handed us.
+                None if attempt < OUT_OF_STEP_ATTEMPTS => {
+                    tracing::warn!(
+                        "{}: first query answered out of step (a pooler's stale reply); reconnecting",
+                        conn.redacted()
+                    );
+                    driver.abort();
+                    tokio::time::sleep(OUT_OF_STEP_PAUSE * attempt as u32).await;
+                }
+                None => {
+                    driver.abort();
+                    return Err(pooler::out_of_step(&conn.redacted(), attempt));
+                }
             }
-        });
-        // Simple protocol: no prepared statement, so a transaction pooler cannot clash with it.
-        let pid = pooler::pid_from(&client, SESSION_SETUP)
-            .await
-            .map_err(|e| Error::db("reading the backend pid", &e))?;
+        };
         let session = Session {
             client,
             pid,
@@ -130,6 +152,10 @@ impl Session {
         })
     }
 }
+
+/// Fresh connections tried when the first reply is out of step (see [`pooler::out_of_step`]).
+const OUT_OF_STEP_ATTEMPTS: usize = 4;
+const OUT_OF_STEP_PAUSE: Duration = Duration::from_millis(100);
 
 /// The backend pid, and on PostgreSQL 14+ `client_connection_check_interval`: a backend whose
 /// client died (kill -9, a dropped link) stops its statement within a second, rolls back and

@@ -39,22 +39,35 @@ const ROUNDS: usize = 3;
 
 /// The backend pid serving the next transaction on `client`.
 pub async fn backend_pid(client: &Client) -> std::result::Result<i32, tokio_postgres::Error> {
-    pid_from(client, BACKEND_PID).await
+    Ok(pid_from(client, BACKEND_PID).await?.unwrap_or_default())
 }
 
 /// The first column of `sql`'s first row as a pid, over the simple protocol (nothing prepared).
+/// `None` when the answer has no row: a query that always returns one row got another
+/// statement's reply, so this connection's replies are out of step with its queries.
 pub async fn pid_from(
     client: &Client,
     sql: &str,
-) -> std::result::Result<i32, tokio_postgres::Error> {
+) -> std::result::Result<Option<i32>, tokio_postgres::Error> {
     let messages = client.simple_query(sql).await?;
-    Ok(messages
-        .iter()
-        .find_map(|m| match m {
-            SimpleQueryMessage::Row(r) => r.get(0)?.parse().ok(),
-            _ => None,
-        })
-        .unwrap_or_default())
+    Ok(messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(r) => r.get(0)?.parse().ok(),
+        _ => None,
+    }))
+}
+
+/// A pool that lost track of its replies: the first query on a fresh connection was answered
+/// with another statement's result. PgBouncer 1.18 in session mode does this now and then when a
+/// client is handed a server connection it has just reset: the reply to its own `SET
+/// application_name` reaches the client, and every later reply is one query late.
+pub fn out_of_step(target: &str, attempts: usize) -> Error {
+    Error::Refused(format!(
+        "{target}: the connection answered pgshift's first query with another statement's \
+         result, {attempts} times in a row, so its replies cannot be matched to its queries. \
+         Nothing was run.\n  This is a connection pooler losing track of its replies (seen with \
+         PgBouncer 1.18 right after it resets a server connection). Retry; if it persists, \
+         connect to PostgreSQL directly (its own port, usually 5432) or upgrade the pooler."
+    ))
 }
 
 /// The cheap check every new session gets: the pid read again in a second transaction.
@@ -109,4 +122,25 @@ async fn probe_second_client(s: &Session) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_out_of_step_reply_says_nothing_ran() {
+        let e = out_of_step("postgres://app@db:6432/prod", 4);
+        let text = e.to_string();
+        for needle in [
+            "4 times",
+            "Nothing was run",
+            "PgBouncer",
+            "directly",
+            "6432/prod",
+        ] {
+            assert!(text.contains(needle), "{needle}: {text}");
+        }
+        assert_eq!(e.exit_code(), crate::error::ExitCode::Failed);
+    }
 }
