@@ -1,8 +1,6 @@
 //! `pgshift fleet ...`: arguments and printing. The work is in `fleet::status` and
 //! `fleet::rollout`; this file only parses, asks and prints.
 
-use crate::marks::Paint;
-use crate::text::human_duration_ms;
 use std::io::Write;
 use std::time::Duration;
 
@@ -11,8 +9,10 @@ use clap::{Args, Subcommand};
 use crate::cli::GlobalArgs;
 use crate::config::{Environment, Loaded, Target};
 use crate::error::{Error, ExitCode, Result};
+use crate::marks::Paint;
 use crate::ops::gate::{Caller, LintOverride, Policy};
 use crate::output;
+use crate::text::human_duration_ms;
 
 use crate::fleet::rollout::{self, FleetEvent, Planned, Summary, TargetState};
 use crate::fleet::status::{self, Row};
@@ -274,8 +274,8 @@ pub fn status_table(out: &mut impl Write, rows: &[Row], paint: Paint) -> std::io
     )?;
     for r in rows {
         let health = match r.health {
-            Some(h) => paint.word(&h).to_string(),
-            None => "-".into(),
+            Some(h) => paint.word(&h),
+            None => paint.role(crate::marks::Role::Plain, "-"),
         };
         let lock = r
             .runner_lock

@@ -332,3 +332,92 @@ fn checklist_states_are_the_same_words_in_checklist_and_the_overlay() {
         );
     }
 }
+
+/// The text without its ANSI escapes.
+fn strip(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("\x1b[") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        rest = after.find('m').map_or("", |m| &after[m + 1..]);
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn colour_adds_only_escapes_so_every_table_keeps_its_columns() {
+    use crate::fleet::status::{Row, RowState};
+    let off = Look::default();
+    let on = Look {
+        paint: ON,
+        ..Look::default()
+    };
+    let backfills = crate::tui::app::backfills::sample::rows();
+    let events = vec![
+        sample::event(3, "up", 2, 3, "failed"),
+        sample::event(2, "up", 0, 2, "ok"),
+    ];
+    let history = crate::ops::history::History {
+        applied: vec![],
+        events,
+    };
+    let target = sample::target(Environment::Production);
+    let health = sample::health_at(&target, &sample::catalog(), 3, Some(sample::failed_up()));
+    let fleet: Vec<Row> = every(RowState::Ok, |s| match s {
+        RowState::Ok => Some(RowState::Pending),
+        RowState::Pending => Some(RowState::Failed),
+        RowState::Failed => Some(RowState::Drift),
+        RowState::Drift => Some(RowState::Unreachable),
+        RowState::Unreachable => Some(RowState::Error),
+        RowState::Error => None,
+    })
+    .into_iter()
+    .map(|state| Row {
+        target: format!("t-{}", state.as_str()),
+        environment: Environment::Production,
+        url: "postgres://db".into(),
+        state,
+        current: None,
+        head: None,
+        pending: vec![],
+        drift: vec![],
+        health: (state != RowState::Unreachable).then_some(crate::health::HealthStatus::Degraded),
+        runner_lock: None,
+        role: None,
+        read_only: None,
+        replication: Some("primary"),
+        replica_lag_s: None,
+        tls: None,
+        error: None,
+        exit_code: crate::error::ExitCode::Ok,
+        elapsed_ms: 3,
+    })
+    .collect();
+    type Render<'a> = Box<dyn Fn(&mut Vec<u8>, &Look) -> std::io::Result<()> + 'a>;
+    let renders: Vec<(&str, Render)> = vec![
+        (
+            "backfill status",
+            Box::new(|out, l| super::backfill::status(out, &backfills, l.paint)),
+        ),
+        (
+            "history",
+            Box::new(|out, l| crate::output::history(out, &history, l)),
+        ),
+        (
+            "health",
+            Box::new(|out, l| crate::health::render(out, &health, l.paint, &l.clock)),
+        ),
+        (
+            "fleet status",
+            Box::new(|out, l| super::fleet::status_table(out, &fleet, l.paint)),
+        ),
+    ];
+    for (name, render) in renders {
+        let plain = text(|out| render(out, &off));
+        let coloured = text(|out| render(out, &on));
+        assert!(coloured.contains("\x1b["), "{name} has no colour");
+        assert_eq!(strip(&coloured), plain, "{name}");
+    }
+}
