@@ -649,10 +649,9 @@ fn a_backfill_run_from_another_terminal_shows_live_and_space_pauses_then_resumes
     assert!(running.contains("1 running"), "{running}");
     // hashes is the first row: Space asks its engine, in the other process, to pause.
     screen.keys(" ");
-    screen.wait_for("hashes paused", |s| {
-        s.lines()
-            .any(|l| l.contains("hashes") && l.contains("paused"))
-    });
+    // The Backfills row itself (`hashes   paused`), which the next Space acts on: the status
+    // line says "run #1 paused" as soon as the engine answers, before the pane's next poll.
+    screen.wait_for("hashes paused", |s| s.contains("hashes   paused"));
     let out = cli
         .wait_with_output()
         .expect("the other terminal's run ends");
