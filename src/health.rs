@@ -12,6 +12,7 @@ use crate::db::indexes::{self, InvalidIndex};
 use crate::db::topology::{self, Topology};
 use crate::db::{Session, history};
 use crate::error::{Error, ExitCode, Result};
+use crate::marks::{Marked, Paint, Role};
 use crate::plan::{self, Drift};
 use crate::remedy::{self as diagnose, Finding};
 use crate::text::first_line;
@@ -22,6 +23,66 @@ pub enum HealthStatus {
     Ok,
     Degraded,
     Down,
+}
+
+/// The TUI header and overlay and `pgshift health` show the same words in the same colours.
+impl Marked for HealthStatus {
+    fn word(&self) -> &'static str {
+        match self {
+            HealthStatus::Ok => "ok",
+            HealthStatus::Degraded => "DEGRADED",
+            HealthStatus::Down => "DOWN",
+        }
+    }
+
+    fn role(&self) -> Role {
+        match self {
+            HealthStatus::Ok => Role::Ok,
+            HealthStatus::Degraded => Role::Warn,
+            HealthStatus::Down => Role::Alarm,
+        }
+    }
+}
+
+impl Marked for MigrationState {
+    fn word(&self) -> &'static str {
+        match self {
+            MigrationState::Ok => "ok",
+            MigrationState::Pending => "pending",
+            MigrationState::Failed => "FAILED",
+            MigrationState::Drift => "DRIFT",
+            MigrationState::Unknown => "unknown",
+        }
+    }
+
+    fn role(&self) -> Role {
+        match self {
+            MigrationState::Ok => Role::Ok,
+            MigrationState::Pending => Role::Warn,
+            MigrationState::Failed | MigrationState::Drift => Role::Error,
+            MigrationState::Unknown => Role::Dim,
+        }
+    }
+}
+
+impl Marked for BackfillState {
+    fn word(&self) -> &'static str {
+        match self {
+            BackfillState::None => "none",
+            BackfillState::Finished => "finished",
+            BackfillState::Running => "running",
+            BackfillState::Failed => "FAILED",
+            BackfillState::Unknown => "unknown",
+        }
+    }
+
+    fn role(&self) -> Role {
+        match self {
+            BackfillState::None | BackfillState::Unknown => Role::Dim,
+            BackfillState::Finished | BackfillState::Running => Role::Ok,
+            BackfillState::Failed => Role::Error,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -613,21 +674,40 @@ fn judge(h: &mut Health, target: &Target, catalog_error: Option<crate::catalog::
     };
 }
 
-/// Human rendering.
-pub fn render(out: &mut impl std::io::Write, h: &Health) -> std::io::Result<()> {
-    writeln!(out, "status      {}", status_word(h.status))?;
-    writeln!(out, "target      {} [{}]", h.target, h.environment.as_str())?;
+/// Human rendering, in the words and colours of the TUI's header and checklist overlay; times on
+/// `clock`.
+pub fn render(
+    out: &mut impl std::io::Write,
+    h: &Health,
+    paint: Paint,
+    clock: &crate::clock::Clock,
+) -> std::io::Result<()> {
+    writeln!(out, "status      {}", paint.word(&h.status))?;
+    let env = h.environment.as_str();
+    if h.environment.is_production() {
+        writeln!(
+            out,
+            "target      {} {}",
+            h.target,
+            paint.role(Role::Production, format!("[{env}]"))
+        )?;
+    } else {
+        writeln!(out, "target      {} [{env}]", h.target)?;
+    }
     match (
         &h.database.reachable,
         &h.database.version,
         h.database.latency_ms,
     ) {
-        (true, Some(v), Some(ms)) => {
-            writeln!(out, "database    reachable, PostgreSQL {v}, {ms} ms")?
-        }
+        (true, Some(v), Some(ms)) => writeln!(
+            out,
+            "database    reachable, PostgreSQL {v}, {}",
+            crate::text::human_duration_ms(i64::try_from(ms).unwrap_or(i64::MAX))
+        )?,
         _ => writeln!(
             out,
-            "database    UNREACHABLE: {}",
+            "database    {}: {}",
+            paint.role(Role::Alarm, "UNREACHABLE"),
             first_line(h.database.error.as_deref().unwrap_or(""))
         )?,
     }
@@ -637,35 +717,49 @@ pub fn render(out: &mut impl std::io::Write, h: &Health) -> std::io::Result<()> 
         (Some(c), None) => format!(" (at {c})"),
         _ => String::new(),
     };
-    writeln!(out, "migrations  {}{at}", serde_plain(&m.state))?;
+    writeln!(out, "migrations  {}{at}", paint.word(&m.state))?;
     if let Some(l) = &m.last_error {
+        let outcome = crate::marks::OutcomeMark::of(l.outcome.as_str(), None);
         writeln!(
             out,
             "            last error: {} {} at {} by {}: {}",
             l.action,
-            l.outcome,
-            l.at,
+            paint.word(&outcome),
+            clock.format(&l.at),
             l.operator,
-            first_line(&l.error)
+            paint.role(Role::Error, first_line(&l.error))
         )?;
     }
     if let Some(e) = &m.catalog_error {
-        writeln!(out, "            {}", first_line(e))?;
+        writeln!(
+            out,
+            "            {}",
+            paint.role(Role::Error, first_line(e))
+        )?;
     }
     for d in &m.drift {
-        writeln!(out, "            drift: {d}")?;
+        writeln!(
+            out,
+            "            {}: {d}",
+            paint.word(&MigrationState::Drift)
+        )?;
     }
     if let Some(t) = &h.topology {
         writeln!(out, "topology    {}", t.summary())?;
     }
-    writeln!(out, "backfills   {}", serde_plain(&h.backfills.state))?;
+    writeln!(out, "backfills   {}", paint.word(&h.backfills.state))?;
     for r in &h.backfills.runs {
+        let role = if r.is_failed() {
+            Role::Error
+        } else {
+            Role::Plain
+        };
         writeln!(
             out,
             "            {} {} ({} rows){}",
             r.name,
-            r.state,
-            r.rows_done,
+            paint.role(role, &r.state),
+            crate::text::count(r.rows_done),
             r.last_error
                 .as_deref()
                 .map(|e| format!(": {e}"))
@@ -675,8 +769,8 @@ pub fn render(out: &mut impl std::io::Write, h: &Health) -> std::io::Result<()> 
     for a in &h.alerts {
         writeln!(
             out,
-            "alert       [{}] {}",
-            serde_plain(&a.severity),
+            "alert       {} {}",
+            paint.role(Role::Warn, format!("[{}]", serde_plain(&a.severity))),
             a.message
         )?;
     }
@@ -684,14 +778,6 @@ pub fn render(out: &mut impl std::io::Write, h: &Health) -> std::io::Result<()> 
         write!(out, "\n{f}")?;
     }
     Ok(())
-}
-
-fn status_word(s: HealthStatus) -> &'static str {
-    match s {
-        HealthStatus::Ok => "ok",
-        HealthStatus::Degraded => "DEGRADED",
-        HealthStatus::Down => "DOWN",
-    }
 }
 
 /// A unit enum's serde name (`"failed"` -> `failed`).

@@ -1,9 +1,12 @@
 //! All command output goes through here: one JSON document on stdout with `--json`, human text
-//! otherwise; progress and messages on stderr.
+//! otherwise; progress and messages on stderr. Human text uses the TUI's words, markers and
+//! colours (`crate::marks`) and its clock (`crate::clock`): a [`Look`].
 
 use std::io::Write;
 
+use crate::clock::Clock;
 use crate::error::{Error, ExitCode};
+use crate::marks::{Marked, OutcomeMark, Paint, RevisionMark, Role};
 use crate::ops::history::History;
 use crate::ops::status::Status;
 use crate::plan::{Direction, Plan};
@@ -15,7 +18,15 @@ pub enum Format {
 }
 
 // The text helpers live in the leaf `text` module; re-exported for the shells.
-pub use crate::text::{human_duration_s, joined, one_line};
+pub use crate::text::{human_duration_ms, human_duration_s, joined, one_line};
+
+/// How human text looks: coloured or not (`--color`, `NO_COLOR`, a terminal), and the clock
+/// times are shown on (local with its zone, or UTC with `--utc` / `[tui] time = "utc"`).
+#[derive(Debug, Clone, Default)]
+pub struct Look {
+    pub paint: Paint,
+    pub clock: Clock,
+}
 
 /// The JSON document for a command that ran to the end and exits with `code`: `ok` follows
 /// [`ExitCode::is_ok`], and `exit_code` is the process's exit code, so a script can read either.
@@ -79,27 +90,33 @@ pub fn print_json(doc: &serde_json::Value) {
 
 pub use crate::event::line::event_line;
 
-pub fn status(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
-    status_header(out, s)?;
+pub fn status(out: &mut impl Write, s: &Status, look: &Look) -> std::io::Result<()> {
+    status_header(out, s, look.paint)?;
     writeln!(out)?;
     for r in &s.revisions {
-        revision_row(out, s, r)?;
+        revision_row(out, r, r.revision == s.current, look)?;
     }
     if s.revisions.is_empty() {
         writeln!(out, "  (no migrations in the catalog)")?;
     }
-    status_drift(out, s)?;
+    status_drift(out, s, look.paint)?;
     status_findings(out, s)
 }
 
 /// Target, server, TLS, topology, current and head revision, the runner lock.
-fn status_header(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
+fn status_header(out: &mut impl Write, s: &Status, paint: Paint) -> std::io::Result<()> {
+    let env = format!("[{}]", s.environment.as_str());
+    let env_role = if s.environment.is_production() {
+        Role::Production
+    } else {
+        Role::Plain
+    };
     writeln!(
         out,
-        "target   {} ({}) [{}]",
+        "target   {} ({}) {}",
         s.target,
         s.url,
-        s.environment.as_str()
+        paint.role(env_role, env)
     )?;
     writeln!(
         out,
@@ -108,9 +125,9 @@ fn status_header(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
         s.server.database,
         s.server.role,
         if s.server.read_only {
-            ", READ ONLY"
+            format!(", {}", paint.role(Role::Warn, "READ ONLY"))
         } else {
-            ""
+            String::new()
         }
     )?;
     writeln!(out, "tls      {}", s.server.tls.describe())?;
@@ -125,70 +142,32 @@ fn status_header(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
             .unwrap_or_else(|| rev.to_string())
     };
     writeln!(out, "current  {}", label(s.current))?;
-    writeln!(
-        out,
-        "head     {}{}",
-        label(s.head),
-        match s.pending.len() {
-            0 => " (up to date)".to_string(),
-            n => format!(" ({n} pending)"),
-        }
-    )?;
+    // As the TUI header: "(up to date)" in green, "(N pending)" in yellow.
+    let head = match s.pending.len() {
+        0 => paint.role(Role::Ok, "(up to date)".to_string()),
+        n => paint.role(Role::Warn, format!("({n} pending)")),
+    };
+    writeln!(out, "head     {} {head}", label(s.head))?;
     match &s.runner_lock {
-        Some(h) => writeln!(out, "runner   lock held by {h}"),
+        Some(h) => writeln!(
+            out,
+            "runner   {}",
+            paint.role(Role::Warn, format!("lock held by {h}"))
+        ),
         None => writeln!(out, "runner   lock free"),
     }
 }
 
-/// One revision: its mark (applied, pending, drift), name and notes.
-fn revision_row(
-    out: &mut impl Write,
-    s: &Status,
-    r: &crate::ops::status::RevisionRow,
-) -> std::io::Result<()> {
-    let mark = if r.drift {
-        '!'
-    } else if r.applied {
-        '✓'
-    } else {
-        ' '
-    };
-    let mut notes = Vec::new();
-    if r.revision == s.current && !r.revision.is_base() {
-        notes.push("current".to_string());
-    }
-    notes.push(if r.applied {
-        format!("applied {}", r.applied_on.as_deref().unwrap_or(""))
-    } else {
-        "pending".to_string()
-    });
-    if !r.reversible {
-        notes.push("irreversible (no down)".into());
-    }
-    if r.no_transaction {
-        notes.push("no-transaction".into());
-    }
-    if r.out_of_order {
-        notes.push("out of order".into());
-    }
-    if r.drift {
-        notes.push("DRIFT".into());
-    }
-    writeln!(
-        out,
-        "{mark} {}  {:<36} {}",
-        r.revision,
-        r.name,
-        notes.join(", ")
-    )
-}
-
 /// Where the database and the files disagree, with the diffs.
-fn status_drift(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
+fn status_drift(out: &mut impl Write, s: &Status, paint: Paint) -> std::io::Result<()> {
     if s.drift.is_empty() {
         return Ok(());
     }
-    writeln!(out, "\ndrift: the database and the files disagree")?;
+    writeln!(
+        out,
+        "\n{}: the database and the files disagree",
+        paint.word(&RevisionMark::Drift)
+    )?;
     for d in &s.drift {
         writeln!(out, "  - {d}")?;
         drift_diff(out, d)?;
@@ -247,6 +226,71 @@ fn status_findings(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
     Ok(())
 }
 
+/// One revision of `pgshift status`: the markers of the TUI's revisions pane (state, current,
+/// drift, irreversible, no-transaction), then the name and every fact as a word.
+fn revision_row(
+    out: &mut impl Write,
+    r: &crate::ops::status::RevisionRow,
+    current: bool,
+    look: &Look,
+) -> std::io::Result<()> {
+    let paint = look.paint;
+    let g = paint.glyphs();
+    let glyph = |m: RevisionMark| paint.role(m.role(), m.glyph(g).unwrap_or(" "));
+    let state = if r.applied {
+        RevisionMark::Applied
+    } else {
+        RevisionMark::Pending
+    };
+    let here = current && !r.revision.is_base();
+    let mut notes: Vec<String> = Vec::new();
+    if here {
+        notes.push(paint.word(&RevisionMark::Current).to_string());
+    }
+    notes.push(match (r.applied, &r.applied_on) {
+        (true, Some(on)) => format!("{} {}", paint.word(&state), look.clock.format(on)),
+        _ => paint.word(&state).to_string(),
+    });
+    for (on, mark) in [
+        (!r.reversible, RevisionMark::Irreversible),
+        (r.no_transaction, RevisionMark::NoTransaction),
+        (r.out_of_order, RevisionMark::OutOfOrder),
+        (r.drift, RevisionMark::Drift),
+    ] {
+        if on {
+            notes.push(paint.word(&mark).to_string());
+        }
+    }
+    let flag = |on: bool, m: RevisionMark| {
+        if on {
+            glyph(m).to_string()
+        } else {
+            // The slot keeps its width, so names line up (`⚡` is two columns wide).
+            " ".repeat(if paint.color && m == RevisionMark::NoTransaction {
+                2
+            } else {
+                1
+            })
+        }
+    };
+    writeln!(
+        out,
+        "{} {:<4} {} {}{}{} {:<36} {}",
+        glyph(state),
+        r.revision.to_string(),
+        if here {
+            glyph(RevisionMark::Current).to_string()
+        } else {
+            " ".into()
+        },
+        flag(r.drift, RevisionMark::Drift),
+        flag(!r.reversible, RevisionMark::Irreversible),
+        flag(r.no_transaction, RevisionMark::NoTransaction),
+        r.name,
+        notes.join(", ")
+    )
+}
+
 /// The diff of a changed file under its drift line, indented.
 pub fn drift_diff(out: &mut impl Write, d: &crate::plan::Drift) -> std::io::Result<()> {
     use crate::plan::Drift;
@@ -284,7 +328,11 @@ fn topology(out: &mut impl Write, t: &crate::db::topology::Topology) -> std::io:
     Ok(())
 }
 
-pub fn history(out: &mut impl Write, h: &History) -> std::io::Result<()> {
+/// Applied migrations and audit events, newest first, as the History pane shows them: local time
+/// with its zone (or UTC), the outcome word that says what became of the work, durations with
+/// their unit.
+pub fn history(out: &mut impl Write, h: &History, look: &Look) -> std::io::Result<()> {
+    let paint = look.paint;
     writeln!(out, "applied migrations (newest first):")?;
     if h.applied.is_empty() {
         writeln!(out, "  none")?;
@@ -295,8 +343,15 @@ pub fn history(out: &mut impl Write, h: &History) -> std::io::Result<()> {
             "  {}  {:<36} {}{}",
             r.revision,
             r.name,
-            r.applied_on.as_deref().unwrap_or(""),
-            if r.drift { "  DRIFT" } else { "" }
+            r.applied_on
+                .as_deref()
+                .map(|on| look.clock.format(on))
+                .unwrap_or_default(),
+            if r.drift {
+                format!("  {}", paint.word(&RevisionMark::Drift))
+            } else {
+                String::new()
+            }
         )?;
     }
     writeln!(out, "\naudit events (newest first):")?;
@@ -305,21 +360,23 @@ pub fn history(out: &mut impl Write, h: &History) -> std::io::Result<()> {
     }
     for e in &h.events {
         let range = match (e.from_revision, e.to_revision) {
-            (Some(f), Some(t)) => format!("{f} -> {t}"),
+            (Some(f), Some(t)) => format!("{f}→{t}"),
             _ => String::new(),
         };
+        let state = e.detail.get("state").and_then(|s| s.as_str());
+        let outcome = OutcomeMark::of(e.outcome.as_str(), state);
         writeln!(
             out,
-            "  {}  {:<24} {:<9} {:<15} {:<8} {:>7}",
-            e.at,
+            "  {}  {:<24} {:<9} {:<10} {:<11} {:>7}",
+            look.clock.format(&e.at),
             one_line(&e.operator, 24),
             e.action,
             range,
-            e.outcome,
-            e.duration_ms.map(|d| format!("{d} ms")).unwrap_or_default()
+            paint.word(&outcome),
+            e.duration_ms.map(human_duration_ms).unwrap_or_default()
         )?;
         if let Some(err) = &e.error {
-            writeln!(out, "      {}", one_line(err, 160))?;
+            writeln!(out, "      {}", paint.role(Role::Error, one_line(err, 160)))?;
         }
     }
     Ok(())

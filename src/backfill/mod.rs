@@ -66,7 +66,37 @@ pub enum Shown {
     Failed,
 }
 
+/// The Backfills pane and `pgshift backfill status` show the same word in the same colour.
+impl crate::marks::Marked for Shown {
+    fn word(&self) -> &'static str {
+        match self {
+            Shown::Failed => "FAILED",
+            other => other.as_str(),
+        }
+    }
+
+    fn role(&self) -> crate::marks::Role {
+        use crate::marks::Role;
+        match self {
+            Shown::Running | Shown::Done => Role::Ok,
+            Shown::Failed => Role::Error,
+            Shown::Interrupted | Shown::Paused => Role::Warn,
+            Shown::NeverRun | Shown::Cancelled => Role::Dim,
+        }
+    }
+}
+
 impl Shown {
+    /// Time left as the Backfills pane and `backfill status` show it: nothing once done, `-`
+    /// when unknown.
+    pub fn eta(self, eta_s: Option<f64>) -> String {
+        match (self, eta_s) {
+            (Shown::Done, _) => String::new(),
+            (_, Some(s)) if s > 0.0 => crate::text::human_duration_s(s),
+            _ => "-".into(),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Shown::NeverRun => "never run",

@@ -13,7 +13,9 @@ use crate::cli::GlobalArgs;
 use crate::config::Target;
 use crate::error::{Error, ExitCode, Result};
 use crate::event::{Event, Handle, Sink};
-use crate::output::{self, human_duration_s, one_line};
+use crate::marks::{Paint, Role};
+use crate::output::{self, human_duration_ms, one_line};
+use crate::text::{count, percent};
 
 /// Arguments of `pgshift backfill`.
 #[derive(Debug, Args)]
@@ -95,7 +97,9 @@ pub async fn command(
     match act {
         Action::Status => {
             let rows = crate::backfill::overview(target, &registry).await?;
-            print(g, "backfill status", &rows, true, |out| status(out, &rows))
+            print(g, "backfill status", &rows, true, |out| {
+                status(out, &rows, g.paint())
+            })
         }
         Action::Pause(name) | Action::Cancel(name) => {
             registry.get(name)?;
@@ -175,7 +179,7 @@ async fn dry_runs(
     }
     print(g, "backfill dry-run", &results, true, |out| {
         for r in &results {
-            dry_run_text(out, r)?;
+            dry_run_text(out, r, g.paint())?;
         }
         writeln!(out, "dry run: nothing was changed")
     })
@@ -245,7 +249,7 @@ async fn run_names(
         ok,
         |out| {
             for r in &reports {
-                run_text(out, r)?;
+                run_text(out, r, g.paint())?;
             }
             Ok(())
         },
@@ -328,21 +332,40 @@ impl Handle for Printer {
     }
 }
 
-fn run_text(out: &mut impl Write, r: &RunReport) -> std::io::Result<()> {
-    match r.state.as_str() {
-        "up_to_date" => writeln!(out, "{}: up to date, nothing to do", r.name),
-        state => writeln!(
+/// How a run ended: the state in the Backfills pane's word and colour, numbers as it shows them.
+fn run_text(out: &mut impl Write, r: &RunReport, paint: Paint) -> std::io::Result<()> {
+    let shown = [
+        Shown::Done,
+        Shown::Paused,
+        Shown::Cancelled,
+        Shown::Failed,
+        Shown::Running,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == r.state);
+    match (r.state.as_str(), shown) {
+        ("up_to_date", _) => writeln!(
             out,
-            "{}: run #{} {state}: {} rows this time ({} in the run), {} batches, p50 {} ms, max {} ms, {} retries, {}{}",
+            "{}: {}, nothing to do",
+            r.name,
+            paint.role(Role::Ok, "up to date")
+        ),
+        (state, shown) => writeln!(
+            out,
+            "{}: run #{} {}: {} rows this time ({} in the run), {} batches, p50 {}, max {}, {} retries, {}{}",
             r.name,
             r.run_id.unwrap_or_default(),
-            r.rows,
-            r.rows_total,
-            r.batches,
-            r.batch_ms_p50,
-            r.batch_ms_max,
+            match shown {
+                Some(s) => paint.word(&s).to_string(),
+                None => state.to_string(),
+            },
+            count(r.rows),
+            count(r.rows_total),
+            count(r.batches),
+            human_duration_ms(r.batch_ms_p50 as i64),
+            human_duration_ms(r.batch_ms_max as i64),
             r.retries,
-            human_duration_s(r.duration_ms as f64 / 1000.0),
+            human_duration_ms(i64::try_from(r.duration_ms).unwrap_or(i64::MAX)),
             r.next
                 .as_ref()
                 .map(|n| format!("; {n}"))
@@ -351,14 +374,20 @@ fn run_text(out: &mut impl Write, r: &RunReport) -> std::io::Result<()> {
     }
 }
 
-fn dry_run_text(out: &mut impl Write, r: &DryRun) -> std::io::Result<()> {
-    writeln!(out, "{}: {} (table {})", r.name, r.description, r.table)?;
+fn dry_run_text(out: &mut impl Write, r: &DryRun, paint: Paint) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{}: {} (table {})",
+        paint.role(Role::Strong, &r.name),
+        r.description,
+        r.table
+    )?;
     writeln!(
         out,
         "  rows to do      {} (count query); table has about {} rows (pg_class)",
-        r.rows_to_do,
+        count(r.rows_to_do),
         r.table_rows_estimate
-            .map(|e| e.to_string())
+            .map(count)
             .unwrap_or_else(|| "? (never analyzed)".into())
     )?;
     if let Some(id) = r.continues_run {
@@ -371,13 +400,13 @@ fn dry_run_text(out: &mut impl Write, r: &DryRun) -> std::io::Result<()> {
     match &r.sample {
         Some(s) => writeln!(
             out,
-            "  sample batch    keys {} to {}: {} rows changed in {:.1} ms (rolled back)",
+            "  sample batch    keys {} to {}: {} rows changed in {} (rolled back)",
             s.lower
                 .as_deref()
                 .map_or("from the first".to_string(), |l| format!("after {l}")),
             s.upper,
-            s.rows_changed,
-            s.ms
+            count(s.rows_changed),
+            human_duration_ms(s.ms.round() as i64)
         )?,
         None => writeln!(
             out,
@@ -387,15 +416,11 @@ fn dry_run_text(out: &mut impl Write, r: &DryRun) -> std::io::Result<()> {
     }
     writeln!(
         out,
-        "  estimate        {} batches of {} with {} ms pause: about {}",
-        r.batches,
-        r.batch_size,
-        r.pause_ms,
-        if r.estimated_s < 10.0 {
-            format!("{:.1}s", r.estimated_s)
-        } else {
-            human_duration_s(r.estimated_s)
-        }
+        "  estimate        {} batches of {} with {} pause: about {}",
+        count(r.batches),
+        count(r.batch_size),
+        human_duration_ms(r.pause_ms as i64),
+        human_duration_ms((r.estimated_s * 1000.0).round() as i64)
     )?;
     for (label, rows) in [("before", &r.preview_before), ("after", &r.preview_after)] {
         if rows.is_empty() && r.preview_before.is_empty() {
@@ -412,7 +437,9 @@ fn dry_run_text(out: &mut impl Write, r: &DryRun) -> std::io::Result<()> {
     writeln!(out)
 }
 
-fn status(out: &mut impl Write, rows: &[Overview]) -> std::io::Result<()> {
+/// The Backfills pane as a table: the same state words and colours, counts with separators,
+/// percentages that never round up to 100 % before the end, rates per second, the same ETA.
+pub(crate) fn status(out: &mut impl Write, rows: &[Overview], paint: Paint) -> std::io::Result<()> {
     if rows.is_empty() {
         return writeln!(out, "no backfills defined (migrations/backfills/)");
     }
@@ -423,30 +450,32 @@ fn status(out: &mut impl Write, rows: &[Overview]) -> std::io::Result<()> {
     )?;
     for r in rows {
         let rows_text = match (r.rows_estimate, r.fraction) {
-            (Some(e), Some(f)) => format!("{}/{} {:>3.0}%", r.rows_done, e, f * 100.0),
-            _ if r.run.is_some() => r.rows_done.to_string(),
+            (Some(e), f @ Some(_)) => {
+                format!("{}/{} {}", count(r.rows_done), count(e), percent(f))
+            }
+            _ if r.run.is_some() => count(r.rows_done),
             _ => "-".into(),
         };
-        let live = matches!(r.state, Shown::Running);
+        let rate = if r.state == Shown::Running && r.rate > 0.0 {
+            format!("{}/s", count(r.rate.round() as i64))
+        } else {
+            "-".into()
+        };
         writeln!(
             out,
             "{:<12} {:<12} {:>24}  {:>11}  {:>7}  {}",
             r.name,
-            r.state.as_str(),
+            paint.word(&r.state),
             rows_text,
-            if r.run.is_some() {
-                format!("{:.0} rows/s", r.rate)
-            } else {
-                "-".into()
-            },
-            match r.eta_s {
-                Some(s) if live || r.state != Shown::Done => human_duration_s(s),
-                _ => "-".into(),
-            },
-            r.last_error
-                .as_deref()
-                .map(|e| one_line(e, 60))
-                .unwrap_or_default()
+            rate,
+            r.state.eta(r.eta_s),
+            paint.role(
+                Role::Error,
+                r.last_error
+                    .as_deref()
+                    .map(|e| one_line(e, 60))
+                    .unwrap_or_default()
+            )
         )?;
         if let Some(h) = &r.holder {
             writeln!(out, "{:<12} run by {h}", "")?;
@@ -486,7 +515,7 @@ mod tests {
         };
         assert_eq!(
             output::event_line(&progress).unwrap(),
-            "backfill hashes  12000/50000 rows  24%  3400 rows/s  ETA 11s  batch p50 42 ms max 88 ms (size 5000)  1 retries"
+            "backfill hashes  12,000/50,000 rows  24%  3,400/s  ETA 11s  batch p50 42ms max 88ms (size 5,000)  1 retries"
         );
         let stopped = Event::BackfillStopped {
             name: "hashes".into(),
@@ -498,7 +527,7 @@ mod tests {
         };
         assert_eq!(
             output::event_line(&stopped).unwrap(),
-            "backfill hashes: run #7 paused after 12000 rows in 1m15s; resume with `pgshift backfill resume hashes`"
+            "backfill hashes: run #7 paused after 12,000 rows in 1m15s; resume with `pgshift backfill resume hashes`"
         );
     }
 

@@ -9,11 +9,12 @@ use clap::{Args, Subcommand};
 use crate::cli::GlobalArgs;
 use crate::config::{Loaded, Target};
 use crate::error::{Error, ExitCode, Result};
+use crate::marks::Paint;
 use crate::ops::gate::Policy;
 use crate::output;
 
 use crate::fleet::render::{
-    distinct_lints, env_label, name_width, plan_text, progress_line, revision_span, summary_table,
+    distinct_lints, env, name_width, plan_text, progress_line, revision_span, summary_table,
 };
 use crate::fleet::rollout::{self, FleetEvent, Planned, Summary};
 use crate::fleet::status::{self, Row};
@@ -167,7 +168,7 @@ pub async fn command(g: &GlobalArgs, loaded: &Loaded, a: &FleetArgs) -> Result<E
         FleetAction::Status(s) => status_cmd(g, loaded, s).await,
         FleetAction::Up(u) => up_cmd(g, loaded, u).await,
         FleetAction::Backfill(b) => backfill_cmd(g, loaded, b).await,
-        FleetAction::History(h) => history_cmd(g, h),
+        FleetAction::History(h) => history_cmd(g, loaded, h),
     }
 }
 
@@ -211,12 +212,12 @@ async fn status_cmd(g: &GlobalArgs, loaded: &Loaded, a: &StatusArgs) -> Result<E
         &doc,
         code,
         |out| {
-            status_table(out, &rows)?;
+            status_table(out, &rows, g.paint())?;
             writeln!(
                 out,
-                "{} in {} ms (exit {})",
+                "{} in {} (exit {})",
                 status_summary(&rows),
-                start.elapsed().as_millis(),
+                crate::text::took(start.elapsed()),
                 code as u8
             )
         },
@@ -224,7 +225,7 @@ async fn status_cmd(g: &GlobalArgs, loaded: &Loaded, a: &StatusArgs) -> Result<E
 }
 
 /// The status table (fits 80 columns for names up to 20), then one line per row with a problem.
-pub fn status_table(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
+pub fn status_table(out: &mut impl Write, rows: &[Row], paint: Paint) -> std::io::Result<()> {
     let w = name_width(rows.iter().map(|r| r.target.as_str()));
     writeln!(
         out,
@@ -232,11 +233,10 @@ pub fn status_table(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
         "TARGET", "ENV", "REVISION", "PEND", "STATE", "HEALTH", "ROLE", "LOCK"
     )?;
     for r in rows {
-        let health = r.health.map_or("-", |h| match h {
-            crate::health::HealthStatus::Ok => "ok",
-            crate::health::HealthStatus::Degraded => "DEGRADED",
-            crate::health::HealthStatus::Down => "DOWN",
-        });
+        let health = match r.health {
+            Some(h) => paint.word(&h),
+            None => paint.role(crate::marks::Role::Plain, "-"),
+        };
         let lock = r
             .runner_lock
             .as_ref()
@@ -246,14 +246,14 @@ pub fn status_table(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
             out,
             "{:w$} {:5} {:10} {:>4} {:11} {:8} {:4} {:8} {}",
             output::one_line(&r.target, w),
-            env_label(r.environment),
+            env(paint, r.environment),
             revision_span(r.current, r.head),
             if r.state == status::RowState::Unreachable {
                 "?".to_string()
             } else {
                 r.pending.len().to_string()
             },
-            r.state.as_str(),
+            paint.word(&r.state),
             health,
             match r.replication {
                 Some("standby") => "STBY",
@@ -509,7 +509,8 @@ fn print_summary(g: &GlobalArgs, command: &str, s: &Summary) -> ExitCode {
     })
 }
 
-fn history_cmd(g: &GlobalArgs, a: &HistoryArgs) -> Result<ExitCode> {
+fn history_cmd(g: &GlobalArgs, loaded: &Loaded, a: &HistoryArgs) -> Result<ExitCode> {
+    let look = g.look(loaded)?;
     let runs = record::runs(if a.run_id.is_some() {
         usize::MAX
     } else {
@@ -541,7 +542,10 @@ fn history_cmd(g: &GlobalArgs, a: &HistoryArgs) -> Result<ExitCode> {
                 None => writeln!(
                     out,
                     "{} started {} by {}: no summary (the process ended before the rollout did); each target's audit row has detail.fleet_run = {:?}",
-                    run.run_id, run.at, run.operator, run.run_id
+                    run.run_id,
+                    look.clock.format(&run.at),
+                    run.operator,
+                    run.run_id
                 ),
             },
         ));
@@ -569,7 +573,7 @@ fn history_cmd(g: &GlobalArgs, a: &HistoryArgs) -> Result<ExitCode> {
                     out,
                     "{}  {}  group {}  to {}  {} target(s)  by {}  {}",
                     r.run_id,
-                    r.at,
+                    look.clock.format(&r.at),
                     r.group.as_deref().unwrap_or("(all)"),
                     r.to,
                     r.targets,

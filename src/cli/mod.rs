@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand};
 pub mod backfill;
 pub mod fleet;
 pub mod lint;
+#[cfg(test)]
+mod parity_tests;
 pub mod runbook;
 pub mod shell;
 
@@ -79,9 +81,21 @@ pub struct GlobalArgs {
     /// Show times in UTC instead of local time with its zone (also `[tui] time = "utc"`)
     #[arg(long, global = true)]
     pub utc: bool,
+    /// Colour the human output and the screen: auto (when stdout is a terminal and NO_COLOR is
+    /// unset), always, never. --json is never coloured
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorChoice,
     /// Confirm destructive actions without asking (for scripts)
     #[arg(long, short = 'y', global = true)]
     pub yes: bool,
+}
+
+/// When to colour (ripgrep's and cargo's `--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -249,7 +263,12 @@ pub fn main() -> std::process::ExitCode {
         };
         match serde_json::to_string(&event) {
             Ok(line) if cli.global.json => eprintln!("{line}"),
-            _ => eprintln!("warning: {w}"),
+            _ => eprintln!(
+                "{}: {w}",
+                cli.global
+                    .paint_stderr()
+                    .role(crate::marks::Role::Warn, "warning")
+            ),
         }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -299,7 +318,13 @@ fn report_error(cli: &Cli, e: &Error) -> ExitCode {
     if cli.global.json {
         output::print_json(&output::json_error(command_name(cli), e));
     } else {
-        eprintln!("error: {}", crate::secrets::redact(&e.to_string()));
+        eprintln!(
+            "{}: {}",
+            cli.global
+                .paint_stderr()
+                .role(crate::marks::Role::Error, "error"),
+            crate::secrets::redact(&e.to_string())
+        );
     }
     e.exit_code()
 }
@@ -317,6 +342,37 @@ impl GlobalArgs {
             lock_wait: self.lock_wait,
             ignore_replica_lag: self.ignore_replica_lag,
         }
+    }
+
+    /// `--color`: always, never, or (auto) when the stream is a terminal and NO_COLOR is unset.
+    fn color_on(&self, terminal: bool) -> bool {
+        match self.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => terminal && crate::marks::color_allowed(),
+        }
+    }
+
+    /// Colour for the human output on stdout. Never with `--json`.
+    pub fn paint(&self) -> crate::marks::Paint {
+        crate::marks::Paint {
+            color: !self.json && self.color_on(std::io::stdout().is_terminal()),
+        }
+    }
+
+    /// Colour for `error:` and `warning:` on stderr (as cargo colours them), judged on stderr.
+    pub fn paint_stderr(&self) -> crate::marks::Paint {
+        crate::marks::Paint {
+            color: self.color_on(std::io::stderr().is_terminal()),
+        }
+    }
+
+    /// Colour and the clock (`--utc`, then `[tui] time`, then local time) for human output.
+    pub fn look(&self, loaded: &Loaded) -> Result<output::Look> {
+        Ok(output::Look {
+            paint: self.paint(),
+            clock: crate::clock::Clock::from_config(loaded, self.utc)?,
+        })
     }
 
     pub fn format(&self) -> Format {
@@ -372,13 +428,15 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
                     } else {
                         ExitCode::Ok
                     };
+                    let look = g.look(loaded)?;
                     Ok(output::finish(g.format(), "status", &s, code, |out| {
-                        output::status(out, &s)
+                        output::status(out, &s, &look)
                     }))
                 }
                 Command::History(a) => {
                     let h = ops::history::history(&target, &catalog, a.limit).await?;
-                    emit(g, "history", &h, |out| output::history(out, &h))
+                    let look = g.look(loaded)?;
+                    emit(g, "history", &h, |out| output::history(out, &h, &look))
                 }
                 Command::Up(a) => {
                     let spec = TargetSpec::parse(&a.to, Direction::Up).map_err(Error::Usage)?;
@@ -901,7 +959,8 @@ async fn default_screen(g: &GlobalArgs, loaded: &Loaded, asked: Asked) -> Result
         let catalog = ops::catalog(&target)?;
         if screen {
             let runbook = crate::runbook::Runbook::load(loaded).map_err(|e| e.to_string());
-            let options = crate::tui::Options::new(loaded, &o, g.utc)?;
+            // The screen follows --color too (it always runs on a terminal).
+            let options = crate::tui::Options::new(loaded, &o, g.utc, g.color_on(true))?;
             crate::tui::run(target.clone(), catalog, runbook, options).await?;
             return Ok(ExitCode::Ok);
         }
@@ -915,8 +974,9 @@ async fn default_screen(g: &GlobalArgs, loaded: &Loaded, asked: Asked) -> Result
         } else {
             ExitCode::Integrity
         };
+        let look = g.look(loaded)?;
         Ok(output::finish(g.format(), "status", &s, code, |out| {
-            output::status(out, &s)
+            output::status(out, &s, &look)
         }))
     }
     .await;

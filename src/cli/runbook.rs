@@ -8,11 +8,12 @@ use clap::Args;
 
 use crate::cli::{GlobalArgs, resolve_target};
 use crate::config::{Loaded, Target};
+use crate::db::checklist_runs::ItemShown;
 use crate::error::{Error, ExitCode, Result};
 use crate::event::{Event, Level, Sink};
 use crate::health;
 use crate::ops::migrate::{COMPLETED, DEGRADED, FAILED, RUNNING};
-use crate::output::{self, Format};
+use crate::output::{self, Format, Look};
 use crate::runbook::{ChecklistView, ItemState, ItemView, RunState, Runbook};
 use crate::startup;
 
@@ -76,6 +77,7 @@ pub async fn checklist(g: &GlobalArgs, loaded: &Loaded, a: &ChecklistArgs) -> Re
             ));
         }
         let all = crate::runbook::overview(&rb, &target).await?;
+        let paint = g.paint();
         return Ok(output::finish(
             g.format(),
             "checklist",
@@ -83,7 +85,13 @@ pub async fn checklist(g: &GlobalArgs, loaded: &Loaded, a: &ChecklistArgs) -> Re
             ExitCode::Ok,
             |out| {
                 for c in &all {
-                    writeln!(out, "{:<28} {:<12} {}", c.name, run_word(c.state), c.title)?;
+                    writeln!(
+                        out,
+                        "{:<28} {:<12} {}",
+                        c.name,
+                        paint.word(&c.state),
+                        c.title
+                    )?;
                 }
                 writeln!(
                     out,
@@ -116,6 +124,7 @@ pub async fn checklist(g: &GlobalArgs, loaded: &Loaded, a: &ChecklistArgs) -> Re
     .await;
     progress.finish().await;
     let view = result?;
+    let look = g.look(loaded)?;
     let code = match view.state {
         RunState::Passed => ExitCode::Ok,
         RunState::Failed => ExitCode::Failed,
@@ -126,46 +135,26 @@ pub async fn checklist(g: &GlobalArgs, loaded: &Loaded, a: &ChecklistArgs) -> Re
         "checklist",
         &view,
         code,
-        |out| render(out, &view),
+        |out| render(out, &view, &look),
     ))
 }
 
-fn run_word(s: RunState) -> &'static str {
-    match s {
-        RunState::NotStarted => "not started",
-        RunState::InProgress => "in progress",
-        RunState::Failed => "FAILED",
-        RunState::Passed => "passed",
-    }
-}
-
-fn mark(s: ItemState) -> &'static str {
-    match s {
-        ItemState::Pending => "[ ]",
-        ItemState::Passed => "[✓]",
-        ItemState::Confirmed => "[✓]",
-        ItemState::Skipped => "[-]",
-        ItemState::Failed => "[✗]",
-        ItemState::Unverified => "[?]",
-    }
-}
-
-/// Human rendering of a checklist run.
-pub fn render(out: &mut impl Write, v: &ChecklistView) -> std::io::Result<()> {
+/// Human rendering of a checklist run, in the checklist overlay's words and colours.
+pub fn render(out: &mut impl Write, v: &ChecklistView, look: &Look) -> std::io::Result<()> {
     writeln!(
         out,
         "{} ({}){}: {}",
         v.title,
         v.name,
-        v.run_id.map(|r| format!(" run {r}")).unwrap_or_default(),
-        run_word(v.state)
+        v.run_id.map(|r| format!(" run #{r}")).unwrap_or_default(),
+        look.paint.word(&v.state)
     )?;
     if !v.when.is_empty() {
         writeln!(out, "{}", v.when)?;
     }
     writeln!(out)?;
     for i in &v.items {
-        render_item(out, i)?;
+        render_item(out, i, look)?;
     }
     let todo: Vec<&ItemView> = v.items.iter().filter(|i| !i.state.is_done()).collect();
     if let Some(next) = todo.first() {
@@ -184,15 +173,27 @@ pub fn render(out: &mut impl Write, v: &ChecklistView) -> std::io::Result<()> {
     Ok(())
 }
 
-fn render_item(out: &mut impl Write, i: &ItemView) -> std::io::Result<()> {
-    let auto = if i.check.is_some() {
-        ""
-    } else {
-        " (confirm by hand)"
+/// `passed             auto wal-archiving  Confirm WAL archiving works`: the overlay's columns.
+fn render_item(out: &mut impl Write, i: &ItemView, look: &Look) -> std::io::Result<()> {
+    let shown = ItemShown {
+        state: i.state,
+        automatic: i.check.is_some(),
     };
-    writeln!(out, "{} {:<20} {}{auto}", mark(i.state), i.id, i.text)?;
+    let auto = if shown.automatic { "auto" } else { "    " };
+    writeln!(
+        out,
+        "{:<18} {auto} {:<20} {}",
+        look.paint.word(&shown),
+        i.id,
+        i.text
+    )?;
     if let (Some(who), Some(at)) = (&i.operator, &i.at) {
-        writeln!(out, "      {} by {who} at {at}", i.state.as_str())?;
+        writeln!(
+            out,
+            "      {} by {who} at {}",
+            i.state.as_str(),
+            look.clock.format(at)
+        )?;
     }
     if i.state == ItemState::Pending && !i.help.is_empty() {
         writeln!(out, "      {}", i.help)?;
@@ -208,12 +209,13 @@ fn render_item(out: &mut impl Write, i: &ItemView) -> std::io::Result<()> {
 pub async fn health(g: &GlobalArgs, loaded: &Loaded) -> Result<ExitCode> {
     let (target, _sandbox) = resolve_target(g, loaded).await?;
     let h = health::check(&target).await;
+    let look = g.look(loaded)?;
     Ok(output::finish(
         g.format(),
         "health",
         &h,
         h.exit_code(),
-        |out| health::render(out, &h),
+        |out| health::render(out, &h, look.paint, &look.clock),
     ))
 }
 

@@ -51,6 +51,39 @@ pub enum ItemState {
     Skipped,
 }
 
+/// An item's state as both shells show it: a pending item without an automatic check is
+/// `to confirm`, an unverified one `needs confirmation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemShown {
+    pub state: ItemState,
+    pub automatic: bool,
+}
+
+impl crate::marks::Marked for ItemShown {
+    fn word(&self) -> &'static str {
+        match self.state {
+            ItemState::Pending if !self.automatic => "to confirm",
+            ItemState::Pending => "pending",
+            ItemState::Passed => "passed",
+            ItemState::Failed => "FAILED",
+            ItemState::Unverified => "needs confirmation",
+            ItemState::Confirmed => "confirmed",
+            ItemState::Skipped => "skipped",
+        }
+    }
+
+    fn role(&self) -> crate::marks::Role {
+        use crate::marks::Role;
+        match self.state {
+            ItemState::Passed | ItemState::Confirmed => Role::Ok,
+            ItemState::Failed => Role::Error,
+            ItemState::Unverified => Role::Warn,
+            ItemState::Skipped => Role::Dim,
+            ItemState::Pending => Role::Plain,
+        }
+    }
+}
+
 impl ItemState {
     pub fn as_str(self) -> &'static str {
         match self {

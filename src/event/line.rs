@@ -3,7 +3,7 @@
 
 use super::{Event, Level};
 use crate::plan::Direction;
-use crate::text::{human_duration_s, human_elapsed, joined};
+use crate::text::{count, human_duration_ms, human_duration_s, joined, percent, took};
 
 /// One progress event as a human line on stderr.
 pub fn event_line(e: &Event) -> Option<String> {
@@ -36,17 +36,17 @@ pub fn event_line(e: &Event) -> Option<String> {
             delay,
             blockers,
         } => format!(
-            "        {revision} attempt {attempt}/{attempts}: {reason}{}; retrying in {} ms",
+            "        {revision} attempt {attempt}/{attempts}: {reason}{}; retrying in {}",
             crate::sessions::blocked_by(blockers),
-            delay.as_millis()
+            took(*delay)
         ),
         Event::StepFinished {
             revision,
             elapsed,
             attempts,
         } => format!(
-            "        {revision} done in {} ms{}",
-            elapsed.as_millis(),
+            "        {revision} done in {}{}",
+            took(*elapsed),
             if *attempts > 1 {
                 format!(" after {attempts} attempts")
             } else {
@@ -67,11 +67,15 @@ pub fn event_line(e: &Event) -> Option<String> {
             batch_size,
         } => match resumed_from {
             Some(cursor) => format!(
-                "backfill {name}: resuming run #{run_id} after key {cursor} ({rows_done} rows done, about {} to go, batch {batch_size})",
-                (rows_estimate - rows_done).max(0)
+                "backfill {name}: resuming run #{run_id} after key {cursor} ({} rows done, about {} to go, batch {})",
+                count(*rows_done),
+                count((rows_estimate - rows_done).max(0)),
+                count(*batch_size)
             ),
             None => format!(
-                "backfill {name}: run #{run_id} started, {rows_estimate} rows to do (batch {batch_size})"
+                "backfill {name}: run #{run_id} started, {} rows to do (batch {})",
+                count(*rows_estimate),
+                count(*batch_size)
             ),
         },
         Event::BackfillProgress { .. } => backfill_progress_line(e),
@@ -83,8 +87,9 @@ pub fn event_line(e: &Event) -> Option<String> {
             delay,
             batch_size,
         } => format!(
-            "backfill {name}: batch attempt {attempt}/{attempts} failed: {reason}; retrying in {} ms with batch {batch_size}",
-            delay.as_millis()
+            "backfill {name}: batch attempt {attempt}/{attempts} failed: {reason}; retrying in {} with batch {}",
+            took(*delay),
+            count(*batch_size)
         ),
         Event::ReplicaWait {
             name,
@@ -108,8 +113,9 @@ pub fn event_line(e: &Event) -> Option<String> {
             elapsed,
             next,
         } => format!(
-            "backfill {name}: run #{run_id} {state} after {rows_done} rows in {}{}",
-            human_elapsed(*elapsed),
+            "backfill {name}: run #{run_id} {state} after {} rows in {}{}",
+            count(*rows_done),
+            took(*elapsed),
             next.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
         ),
     })
@@ -132,13 +138,21 @@ fn backfill_progress_line(e: &Event) -> String {
     else {
         return String::new();
     };
-    let pct = if *rows_estimate > 0 {
-        (*rows_done as f64 * 100.0 / *rows_estimate as f64).min(100.0)
+    // The Backfills pane's numbers: separators, a percentage that is not 100 % before the end.
+    let fraction = if *rows_estimate > 0 {
+        *rows_done as f64 / *rows_estimate as f64
     } else {
-        100.0
+        1.0
     };
     format!(
-        "backfill {name}  {rows_done}/{rows_estimate} rows  {pct:.0}%  {rate:.0} rows/s  ETA {}  batch p50 {batch_ms_p50} ms max {batch_ms_max} ms (size {batch_size})  {retries} retries",
-        eta_s.map(human_duration_s).unwrap_or_else(|| "?".into())
+        "backfill {name}  {}/{} rows  {}  {}/s  ETA {}  batch p50 {} max {} (size {})  {retries} retries",
+        count(*rows_done),
+        count(*rows_estimate),
+        percent(Some(fraction)).trim_start(),
+        count(rate.round() as i64),
+        eta_s.map(human_duration_s).unwrap_or_else(|| "?".into()),
+        human_duration_ms(*batch_ms_p50 as i64),
+        human_duration_ms(*batch_ms_max as i64),
+        count(*batch_size),
     )
 }

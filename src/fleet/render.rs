@@ -19,6 +19,16 @@ pub fn env_label(e: Environment) -> &'static str {
     }
 }
 
+/// The environment column: production in its colour, as the TUI's header shows it.
+pub fn env(paint: crate::marks::Paint, e: Environment) -> String {
+    let role = if e.is_production() {
+        crate::marks::Role::Production
+    } else {
+        crate::marks::Role::Plain
+    };
+    format!("{:5}", paint.role(role, env_label(e)))
+}
+
 /// `0003→0005`, `?` when unknown.
 pub fn revision_span(
     current: Option<crate::catalog::Revision>,
@@ -190,12 +200,12 @@ pub fn summary_table(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
             } => (
                 format!("{from}→{to}"),
                 steps.to_string(),
-                format!("{duration_ms} ms"),
+                crate::text::human_duration_ms(*duration_ms as i64),
             ),
             TargetState::Filled { rows, duration_ms } => (
-                format!("{rows} rows"),
+                format!("{} rows", crate::text::count(*rows)),
                 String::new(),
-                format!("{duration_ms} ms"),
+                crate::text::human_duration_ms(*duration_ms as i64),
             ),
             _ => (String::new(), String::new(), String::new()),
         };
@@ -244,7 +254,7 @@ pub fn summary_table(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
         count(|t| t.is_failure() || matches!(t, TargetState::Interrupted { .. })),
         count(|t| matches!(t, TargetState::Skipped { .. })),
         s.targets.len(),
-        crate::text::human_elapsed(std::time::Duration::from_millis(s.duration_ms)),
+        crate::text::human_duration_ms(i64::try_from(s.duration_ms).unwrap_or(i64::MAX)),
         s.exit_code as u8
     )
 }
@@ -268,7 +278,7 @@ mod tests {
         };
         assert_eq!(
             progress_line(&done).as_deref(),
-            Some("eu-1: upgrade 0003 -> 0005: 2 step(s) in 41 ms")
+            Some("eu-1: upgrade 0003 -> 0005: 2 step(s) in 41ms")
         );
     }
 }

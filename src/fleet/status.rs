@@ -59,6 +59,23 @@ pub enum RowState {
     Error,
 }
 
+/// `fleet status` colours its words as `pgshift status` and `health` do.
+impl crate::marks::Marked for RowState {
+    fn word(&self) -> &'static str {
+        self.as_str()
+    }
+
+    fn role(&self) -> crate::marks::Role {
+        use crate::marks::Role;
+        match self {
+            RowState::Ok => Role::Ok,
+            RowState::Pending => Role::Warn,
+            RowState::Failed | RowState::Drift | RowState::Error => Role::Error,
+            RowState::Unreachable => Role::Alarm,
+        }
+    }
+}
+
 impl RowState {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -86,7 +86,7 @@ pub struct Report {
 
 impl Report {
     /// The one summary line of a finished run, as the CLI prints it, the TUI logs it and a fleet
-    /// prints it per target: `upgrade 0003 -> 0005: 2 step(s) in 41 ms`.
+    /// prints it per target: `upgrade 0003 -> 0005: 2 step(s) in 41ms`.
     pub fn summary(&self) -> String {
         summary(
             self.direction,
@@ -107,8 +107,9 @@ pub fn summary(
     duration_ms: u64,
 ) -> String {
     format!(
-        "{} {from} -> {to}: {steps} step(s) in {duration_ms} ms",
-        direction.verb()
+        "{} {from} -> {to}: {steps} step(s) in {}",
+        direction.verb(),
+        crate::text::human_duration_ms(i64::try_from(duration_ms).unwrap_or(i64::MAX))
     )
 }
 
@@ -584,6 +585,6 @@ mod tests {
             verdict: gate::verdict(&plan, &Catalog::default(), &policy, skipped),
             out_of_order: vec![],
         };
-        assert_eq!(report.summary(), "upgrade 0003 -> 0005: 0 step(s) in 41 ms");
+        assert_eq!(report.summary(), "upgrade 0003 -> 0005: 0 step(s) in 41ms");
     }
 }

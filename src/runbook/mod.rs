@@ -85,6 +85,28 @@ pub enum RunState {
     Passed,
 }
 
+/// The checklist overlay and `pgshift checklist` show the same word in the same colour.
+impl crate::marks::Marked for RunState {
+    fn word(&self) -> &'static str {
+        match self {
+            RunState::NotStarted => "not started",
+            RunState::InProgress => "in progress",
+            RunState::Failed => "FAILED",
+            RunState::Passed => "passed",
+        }
+    }
+
+    fn role(&self) -> crate::marks::Role {
+        use crate::marks::Role;
+        match self {
+            RunState::NotStarted => Role::Dim,
+            RunState::InProgress => Role::Warn,
+            RunState::Failed => Role::Error,
+            RunState::Passed => Role::Ok,
+        }
+    }
+}
+
 /// A checklist and its current (newest) run.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ChecklistView {

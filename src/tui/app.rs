@@ -450,7 +450,7 @@ pub struct App {
     /// The Fleet pane (kept across `:target` switches).
     pub fleet: Fleet,
     /// How times are shown: local with its zone, or UTC (`--utc`, `[tui] time`).
-    pub clock: crate::tui::clock::Clock,
+    pub clock: crate::clock::Clock,
 }
 
 fn base_row() -> RevisionRow {
@@ -507,7 +507,7 @@ impl App {
             quit: false,
             backfills: Backfills::default(),
             fleet: Fleet::default(),
-            clock: crate::tui::clock::Clock::utc(),
+            clock: crate::clock::Clock::utc(),
         };
         for p in Pane::ALL {
             app.refresh_view(p);

@@ -6,7 +6,6 @@
 //! while nothing happens.
 
 pub mod app;
-pub mod clock;
 pub mod keys;
 pub mod monitor;
 pub mod offline;
@@ -38,7 +37,9 @@ pub const TICK: Duration = Duration::from_secs(1);
 /// What the screen needs besides its first target: how to show time, and the configuration to
 /// find other targets in (`:target NAME`).
 pub struct Options {
-    pub clock: clock::Clock,
+    pub clock: crate::clock::Clock,
+    /// Colours on screen: `--color`, else unless NO_COLOR is set.
+    pub color: bool,
     /// `[lint]`: baseline and thresholds the upgrade gate weighs findings with.
     pub lint: crate::lint::Settings,
     pub loaded: crate::config::Loaded,
@@ -51,9 +52,11 @@ impl Options {
         loaded: &crate::config::Loaded,
         overrides: &crate::config::Overrides,
         utc: bool,
+        color: bool,
     ) -> Result<Options> {
         Ok(Options {
-            clock: clock::Clock::from_config(loaded, utc)?,
+            clock: crate::clock::Clock::from_config(loaded, utc)?,
+            color,
             lint: crate::lint::Settings::from_config(loaded)?,
             loaded: loaded.clone(),
             overrides: overrides.clone(),
@@ -61,10 +64,7 @@ impl Options {
     }
 }
 
-/// Whether colours are allowed: https://no-color.org (any non-empty NO_COLOR disables them).
-pub fn color_allowed() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
+pub use crate::marks::color_allowed;
 
 /// Open the screen on `target` and run until the operator quits.
 /// `runbook` is the checklists for the overlay (`c`), or why they could not be loaded: that is
@@ -220,7 +220,7 @@ impl Session {
         options: &Options,
         size: Option<ratatui::layout::Size>,
     ) -> Session {
-        let mut app = App::new(TargetInfo::from(&target), &catalog, color_allowed());
+        let mut app = App::new(TargetInfo::from(&target), &catalog, options.color);
         app.clock = options.clock.clone();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
         let poke = Arc::new(Notify::new());

@@ -238,7 +238,7 @@ fn dry_run_counts_previews_and_changes_nothing() {
     // Human output says so too.
     db.run(&["backfill", "hashes", "--dry-run"])
         .ok()
-        .stdout_has("rows to do      3000")
+        .stdout_has("rows to do      3,000")
         .stdout_has("dry run: nothing was changed");
     assert_eq!(checksums(&db), before);
 }

@@ -13,6 +13,7 @@ mod layout;
 mod lint;
 mod migrate;
 mod out_of_order;
+mod parity;
 mod poolers;
 mod replicas;
 mod runbook;

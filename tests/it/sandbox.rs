@@ -32,8 +32,9 @@ fn nothing_configured_runs_the_demo_sandbox_and_stops_it_on_exit() {
     r.ok()
         .stderr_has("SANDBOX")
         .stdout_has("current  0003_add_target_schema_tables");
-    r.stdout_has("0004  add_ingestion_run_errors")
-        .stdout_has("pending");
+    // Piped: the revisions pane's plain markers (P pending), then the name and the word.
+    r.stdout_has("P 0004")
+        .stdout_has("add_ingestion_run_errors             pending");
     let info = sandbox_cmd(dir.path(), &["sandbox", "url", "--json"])
         .ok()
         .json();

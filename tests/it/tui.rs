@@ -486,7 +486,7 @@ fn c_opens_the_checklists_runs_the_rollback_check_and_confirms_an_item_with_a_no
     let migrations = db.migrations().display().to_string();
     let screen = Screen::start(&db, &args(&db, &migrations, &[]));
     screen.wait_for("status at head", |s| {
-        s.contains("health OK") && s.contains("(up to date)")
+        s.contains("health ok") && s.contains("(up to date)")
     });
     screen.keys("c");
     screen.wait_text("Pre-Deployment Checklist");
@@ -1028,7 +1028,7 @@ fn after_a_failed_upgrade_with_pending_migrations_the_header_is_not_ok() {
     let failed = screen.wait_for("the failed run and a degraded header", |s| {
         s.contains("FAILED") && s.contains("health DEGRADED")
     });
-    assert!(!failed.contains("health OK"), "{failed}");
+    assert!(!failed.contains("health ok"), "{failed}");
     // The CLI's health says the same.
     let cli = db.run(&["health", "--json"]).json();
     assert_eq!(cli["result"]["status"], "degraded");

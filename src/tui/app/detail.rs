@@ -31,7 +31,7 @@ pub(super) fn open(app: &mut App) {
         Pane::Log => log_line(app),
         Pane::History => app.selected_event().map(|e| event(app, e)),
         Pane::Locks => lock_row(app),
-        Pane::Revisions => app.selected_revision().map(revision),
+        Pane::Revisions => app.selected_revision().map(|r| revision(r, &app.clock)),
         Pane::Backfills => app.selected_backfill().map(|r| Detail {
             title: format!("backfill {}", r.name),
             lines: vec![
@@ -86,11 +86,14 @@ fn event(app: &App, e: &audit::Event) -> Detail {
             e.action,
             rev(e.from_revision),
             rev(e.to_revision),
-            e.outcome
+            crate::marks::Marked::word(&crate::marks::OutcomeMark::of(
+                e.outcome.as_str(),
+                e.detail.get("state").and_then(|s| s.as_str())
+            ))
         ),
     ];
     if let Some(ms) = e.duration_ms {
-        lines.push(format!("took      {}", crate::tui::ui::took(ms)));
+        lines.push(format!("took      {}", crate::text::human_duration_ms(ms)));
     }
     let sqlstate = e.detail.get("sqlstate").and_then(|s| s.as_str());
     if let Some(s) = sqlstate {
@@ -190,7 +193,7 @@ fn who(b: &Blocker) -> String {
     }
 }
 
-fn revision(r: &RevisionRow) -> Detail {
+fn revision(r: &RevisionRow, clock: &crate::clock::Clock) -> Detail {
     let yes = |b: bool, y: &str, n: &str| if b { y.to_string() } else { n.to_string() };
     Detail {
         title: format!("revision {} {}", r.revision, r.name),
@@ -198,7 +201,7 @@ fn revision(r: &RevisionRow) -> Detail {
             yes(r.applied, "applied", "pending"),
             r.applied_on
                 .as_ref()
-                .map(|a| format!("applied on {a}"))
+                .map(|a| format!("applied on {}", clock.format(a)))
                 .unwrap_or_default(),
             yes(
                 r.reversible,

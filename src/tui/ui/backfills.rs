@@ -12,6 +12,8 @@ use super::popup::dialog;
 use super::theme::Theme;
 use super::{age, cursor_style, pane_block, window};
 use crate::backfill::{DryRun, Overview, Shown};
+use crate::marks::Marked;
+use crate::text::{count, percent};
 use crate::tui::app::{App, BackfillDialog, Pane, RowView, Stop};
 
 /// Lines kept for the selected backfill's detail, when the pane is tall enough.
@@ -101,21 +103,15 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
 }
 
 fn state_style(theme: &Theme, s: Shown) -> Style {
-    match s {
-        Shown::Running | Shown::Done => theme.ok(),
-        Shown::Failed => theme.error(),
-        Shown::Interrupted | Shown::Paused => theme.warn(),
-        Shown::NeverRun | Shown::Cancelled => theme.dim(),
-    }
+    theme.role(s.role())
 }
 
-/// The state as a word: failed in capitals so it stands out without colour.
-fn state_word(v: &RowView) -> String {
-    match (v.stopping, v.state) {
-        (Some(Stop::Pause), _) => "pausing".into(),
-        (Some(Stop::Cancel), _) => "cancelling".into(),
-        (None, Shown::Failed) => "FAILED".into(),
-        (None, s) => s.as_str().into(),
+/// The state as a word (`pgshift backfill status`'s), or what this screen is asking of the run.
+fn state_word(v: &RowView) -> &'static str {
+    match v.stopping {
+        Some(Stop::Pause) => "pausing",
+        Some(Stop::Cancel) => "cancelling",
+        None => v.state.word(),
     }
 }
 
@@ -136,21 +132,8 @@ fn bar(theme: &Theme, fraction: Option<f64>, width: usize) -> String {
     }
 }
 
-fn percent(fraction: Option<f64>) -> String {
-    match fraction {
-        // Never round a run that is not done up to 100 %.
-        Some(f) if f < 1.0 => format!("{:>3}%", ((f * 100.0).floor() as i64).min(99)),
-        Some(_) => "100%".into(),
-        None => "   ?".into(),
-    }
-}
-
 fn eta(v: &RowView) -> String {
-    match (v.state, v.eta_s) {
-        (Shown::Done, _) => String::new(),
-        (_, Some(s)) if s > 0.0 => age(s),
-        _ => "-".into(),
-    }
+    v.state.eta(v.eta_s)
 }
 
 fn row(theme: &Theme, v: &RowView, name_w: usize, width: u16) -> Line<'static> {
@@ -229,19 +212,6 @@ pub fn status_line(app: &App, theme: &Theme) -> Line<'static> {
     Line::from(spans)
 }
 
-/// `135000` → `135,000`.
-pub fn count(n: i64) -> String {
-    let digits = n.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
-
 fn detail(theme: &Theme, v: &RowView, r: &Overview) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     if v.state == Shown::NeverRun {
@@ -278,14 +248,18 @@ fn detail(theme: &Theme, v: &RowView, r: &Overview) -> Vec<Line<'static>> {
         ));
     }
     let mut run = match &r.run {
-        Some(run) => format!("run #{} {}", run.id, v.state.as_str()),
-        None => v.state.as_str().to_string(),
+        Some(run) => format!("run #{} {}", run.id, v.state.word()),
+        None => v.state.word().to_string(),
     };
     if let Some(who) = &v.runner {
         run.push_str(&format!(" by {who}"));
     }
     if let Some((p50, max)) = v.batch_ms {
-        run.push_str(&format!(" · batch p50 {p50}ms max {max}ms"));
+        run.push_str(&format!(
+            " · batch p50 {} max {}",
+            crate::text::human_duration_ms(p50 as i64),
+            crate::text::human_duration_ms(max as i64)
+        ));
     }
     if v.retries > 0 {
         run.push_str(&format!(" · retries {}", v.retries));
@@ -411,7 +385,7 @@ pub fn dialog_for(app: &App, theme: &Theme, f: &mut Frame, d: &BackfillDialog) {
                     "{} on {}: {}, {} / {} rows done",
                     row.name,
                     row.table,
-                    row.state.as_str(),
+                    row.state.word(),
                     count(row.rows_done),
                     row.rows_estimate.map_or("?".into(), count)
                 )),

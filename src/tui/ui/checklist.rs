@@ -10,10 +10,12 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
 use super::theme::Theme;
 use super::{centered, cursor_style, window};
+use crate::clock::Clock;
+use crate::db::checklist_runs::ItemShown;
 use crate::event::Level;
-use crate::runbook::{ChecklistView, ItemState, ItemView, RunState};
+use crate::marks::Marked;
+use crate::runbook::{ChecklistView, ItemView, RunState};
 use crate::tui::app::{App, ChecklistState};
-use crate::tui::clock::Clock;
 
 /// Width of the state column ("needs confirmation").
 const STATE_W: usize = 18;
@@ -100,13 +102,16 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
 }
 
 fn heading<'a>(c: &ChecklistState, view: &'a ChecklistView, theme: &Theme) -> Vec<Line<'a>> {
-    let (run, style) = match (view.state, view.run_id) {
-        (RunState::NotStarted, _) => ("not started".to_string(), theme.dim()),
-        (RunState::InProgress, Some(id)) => (format!("run #{id} in progress"), theme.warn()),
-        (RunState::Failed, Some(id)) => (format!("run #{id} FAILED"), theme.error()),
-        (RunState::Passed, Some(id)) => (format!("run #{id} PASSED"), theme.ok()),
-        (_, None) => ("not started".to_string(), theme.dim()),
+    // `pgshift checklist`'s words and colours (`crate::marks`).
+    let state = match view.run_id {
+        Some(_) => view.state,
+        None => RunState::NotStarted,
     };
+    let run = match (state, view.run_id) {
+        (RunState::NotStarted, _) | (_, None) => state.word().to_string(),
+        (_, Some(id)) => format!("run #{id} {}", state.word()),
+    };
+    let style = theme.role(state.role());
     let done = view.items.iter().filter(|i| i.state.is_done()).count();
     vec![
         Line::from(vec![
@@ -128,25 +133,20 @@ fn heading<'a>(c: &ChecklistState, view: &'a ChecklistView, theme: &Theme) -> Ve
 
 /// `pgshift health` in one line: status, migrations, backfills, the most severe alert.
 fn health_line(h: &crate::health::Health, theme: &Theme) -> Line<'static> {
-    use crate::health::{HealthStatus, MigrationState};
+    use crate::health::MigrationState;
     let name = |v: serde_json::Value| v.as_str().unwrap_or("?").to_string();
-    let (status, style) = match h.status {
-        HealthStatus::Ok => ("health ok", theme.ok()),
-        HealthStatus::Degraded => ("health DEGRADED", theme.warn()),
-        HealthStatus::Down => ("health DOWN", theme.error()),
-    };
     let m = &h.migrations;
-    let migrations = match m.state {
-        MigrationState::Pending => format!("migrations pending ({})", m.pending.len()),
-        other => format!(
-            "migrations {}",
-            name(serde_json::to_value(other).unwrap_or_default())
-        ),
+    let pending = match m.state {
+        MigrationState::Pending => format!(" ({})", m.pending.len()),
+        _ => String::new(),
     };
-    let backfills = name(serde_json::to_value(h.backfills.state).unwrap_or_default());
     let mut spans = vec![
-        Span::styled(status, style),
-        Span::raw(format!(" · {migrations} · backfills {backfills}")),
+        Span::raw("health "),
+        theme.word(&h.status),
+        Span::raw(" · migrations "),
+        theme.word(&m.state),
+        Span::raw(format!("{pending} · backfills ")),
+        theme.word(&h.backfills.state),
     ];
     if let Some(a) = h.alerts.first() {
         spans.push(Span::styled(
@@ -169,25 +169,26 @@ pub fn state_label(c: &ChecklistState, view: &ChecklistView, item: &ItemView) ->
     if c.is_queued(&view.name, &item.id) {
         return "queued";
     }
-    match item.state {
-        ItemState::Pending if item.check.is_none() => "to confirm",
-        ItemState::Pending => "pending",
-        ItemState::Passed => "passed",
-        ItemState::Failed => "FAILED",
-        ItemState::Unverified => "needs confirmation",
-        ItemState::Confirmed => "confirmed",
-        ItemState::Skipped => "skipped",
+    ItemShown {
+        state: item.state,
+        automatic: item.check.is_some(),
     }
+    .word()
 }
 
-fn state_style(theme: &Theme, label: &str) -> Style {
-    match label {
-        "passed" | "confirmed" => theme.ok(),
-        "FAILED" => theme.error(),
-        "running..." | "needs confirmation" => theme.warn(),
-        "skipped" | "queued" => theme.dim(),
-        _ => Style::default(),
+/// The colour of [`state_label`]: the state's role, or what is happening to the item now.
+fn state_style(theme: &Theme, c: &ChecklistState, view: &ChecklistView, item: &ItemView) -> Style {
+    if c.is_running(&view.name, &item.id) {
+        return theme.warn();
     }
+    if c.is_queued(&view.name, &item.id) {
+        return theme.dim();
+    }
+    let shown = ItemShown {
+        state: item.state,
+        automatic: item.check.is_some(),
+    };
+    theme.role(shown.role())
 }
 
 fn items(c: &ChecklistState, view: &ChecklistView, theme: &Theme, f: &mut Frame, area: Rect) {
@@ -198,7 +199,10 @@ fn items(c: &ChecklistState, view: &ChecklistView, theme: &Theme, f: &mut Frame,
             let label = state_label(c, view, item);
             let auto = if item.check.is_some() { "auto" } else { "    " };
             let line = Line::from(vec![
-                Span::styled(format!("{label:<STATE_W$} "), state_style(theme, label)),
+                Span::styled(
+                    format!("{label:<STATE_W$} "),
+                    state_style(theme, c, view, item),
+                ),
                 Span::styled(format!("{auto} "), theme.dim()),
                 Span::raw(item.text.clone()),
             ]);

@@ -8,6 +8,7 @@ use ratatui::widgets::Paragraph;
 
 use super::fit::{Part, fit};
 use super::theme::Theme;
+use crate::health::HealthStatus;
 use crate::tui::app::{App, Health};
 
 const SEP: &str = " │ ";
@@ -179,16 +180,17 @@ fn health<'a>(app: &'a App, theme: &Theme) -> Vec<Part<'a>> {
     let word = |spans| Part::new(0, spans);
     match &app.health {
         Health::Connecting => vec![word(vec![Span::raw(SEP), Span::raw("health connecting…")])],
+        // `pgshift health`'s words and colours (`crate::marks`).
         Health::Ok => vec![word(vec![
             Span::raw(SEP),
             Span::raw("health "),
-            Span::styled("OK", theme.ok()),
+            theme.word(&HealthStatus::Ok),
         ])],
         Health::Degraded(why) => vec![
             word(vec![
                 Span::raw(SEP),
                 Span::raw("health "),
-                Span::styled("DEGRADED", theme.warn()),
+                theme.word(&HealthStatus::Degraded),
             ]),
             Part::elastic(3, Span::styled(format!(": {why}"), theme.warn())),
         ],

@@ -9,6 +9,8 @@ use super::fit::{Part, fit};
 use super::theme::Theme;
 use super::{cursor_style, pane_block, window};
 use crate::db::audit::Event;
+use crate::marks::{Marked, OutcomeMark};
+use crate::text::human_duration_ms;
 use crate::tui::app::{App, Pane};
 
 /// Lines kept for the detail of the selected event when the pane is tall enough.
@@ -103,31 +105,20 @@ fn row<'a>(app: &App, theme: &Theme, e: &'a Event, width: u16) -> Line<'a> {
     ));
     // A duration is shown whole or not at all: `72ms` never becomes `72m`.
     if let Some(ms) = e.duration_ms {
-        parts.push(Part::new(3, vec![Span::raw(format!(" {:>5}", took(ms)))]));
+        parts.push(Part::new(
+            3,
+            vec![Span::raw(format!(" {:>5}", human_duration_ms(ms)))],
+        ));
     }
     parts.push(Part::elastic(4, Span::raw(format!(" {}", e.operator))));
     fit(parts, width as usize)
 }
 
-/// `72ms`, `1.2s`, `3m12s`: always with its unit.
-pub fn took(ms: i64) -> String {
-    match ms {
-        ..1000 => format!("{}ms", ms.max(0)),
-        1000..10_000 => format!("{:.1}s", ms as f64 / 1000.0),
-        _ => super::age(ms as f64 / 1000.0),
-    }
-}
-
-/// The outcome word: a backfill that ended paused, cancelled or interrupted is not `ok` (its
-/// audit outcome is, since nothing failed, but the work is not done).
-fn outcome(theme: &Theme, e: &Event) -> (String, ratatui::style::Style) {
+/// The outcome word and its style, as `pgshift history` prints it (`crate::marks`).
+fn outcome(theme: &Theme, e: &Event) -> (&'static str, ratatui::style::Style) {
     let state = e.detail.get("state").and_then(|s| s.as_str());
-    match (e.outcome.as_str(), state) {
-        ("ok", Some(s @ ("paused" | "cancelled" | "interrupted"))) => (s.to_string(), theme.warn()),
-        ("ok", _) => ("ok".into(), theme.ok()),
-        ("failed", _) => ("FAILED".into(), theme.error()),
-        (other, _) => (other.to_string(), theme.warn()),
-    }
+    let mark = OutcomeMark::of(e.outcome.as_str(), state);
+    (mark.word(), theme.role(mark.role()))
 }
 
 fn detail<'a>(app: &App, theme: &Theme, e: &'a Event) -> Vec<Line<'a>> {

@@ -16,7 +16,7 @@ mod popup;
 mod revisions;
 pub mod theme;
 
-pub use history::took;
+pub use checklist::state_label as checklist_state_label;
 pub use popup::scroll_limit;
 
 #[cfg(test)]

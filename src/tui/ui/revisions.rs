@@ -9,6 +9,7 @@ use ratatui::widgets::Paragraph;
 
 use super::theme::Theme;
 use super::{cursor_style, pane_block, window};
+use crate::marks::{Marked, RevisionMark};
 use crate::ops::status::RevisionRow;
 use crate::tui::app::{App, Pane};
 
@@ -61,14 +62,19 @@ fn line<'a>(app: &App, theme: &Theme, r: &'a RevisionRow, width: u16) -> Line<'a
     let known = app.status.is_some();
     let current = app.current() == Some(r.revision);
     let mut spans = Vec::with_capacity(8);
+    // The markers and their colours are `pgshift status`'s (`crate::marks`).
+    let glyph = |m: RevisionMark| m.glyph(g).unwrap_or(" ");
+    let state = if !known {
+        RevisionMark::Unknown
+    } else if r.applied {
+        RevisionMark::Applied
+    } else {
+        RevisionMark::Pending
+    };
     let (mark, style) = if r.revision.is_base() {
         (" ", theme.dim())
-    } else if !known {
-        ("?", theme.dim())
-    } else if r.applied {
-        (g.applied, theme.ok())
     } else {
-        (g.pending, theme.warn())
+        (glyph(state), theme.role(state.role()))
     };
     spans.push(Span::styled(format!("{mark} "), style));
     spans.push(Span::styled(
@@ -81,24 +87,24 @@ fn line<'a>(app: &App, theme: &Theme, r: &'a RevisionRow, width: u16) -> Line<'a
     ));
     // Where we are and where we go, before the name so a narrow pane never clips it.
     let (mark, style) = match (current, app.target_rev == Some(r.revision)) {
-        (true, _) => (g.current, theme.title(false)),
-        (false, true) => (g.target, theme.focus()),
+        (true, _) => (glyph(RevisionMark::Current), theme.title(false)),
+        (false, true) => (glyph(RevisionMark::Target), theme.focus()),
         _ => (" ", Default::default()),
     };
     spans.push(Span::styled(format!("{mark} "), style));
     // Flag slots keep their width when absent, so names line up.
-    let slot = |on: bool, glyph: &'static str, style| {
-        let w = unicode_width(glyph);
+    let slot = |on: bool, m: RevisionMark| {
+        let w = unicode_width(glyph(m));
         if on {
-            Span::styled(glyph, style)
+            Span::styled(glyph(m), theme.role(m.role()))
         } else {
             Span::raw(" ".repeat(w))
         }
     };
     let base = r.revision.is_base();
-    spans.push(slot(r.drift, g.drift, theme.error()));
-    spans.push(slot(!r.reversible && !base, g.irreversible, theme.warn()));
-    spans.push(slot(r.no_transaction, g.no_transaction, theme.warn()));
+    spans.push(slot(r.drift, RevisionMark::Drift));
+    spans.push(slot(!r.reversible && !base, RevisionMark::Irreversible));
+    spans.push(slot(r.no_transaction, RevisionMark::NoTransaction));
     spans.push(Span::raw(" "));
     let name_style = if base {
         theme.dim()
@@ -111,7 +117,7 @@ fn line<'a>(app: &App, theme: &Theme, r: &'a RevisionRow, width: u16) -> Line<'a
     let used: usize = spans.iter().map(Span::width).sum();
     let room = (width as usize).saturating_sub(used).max(1);
     let name = if r.out_of_order && !base {
-        format!("{} (out of order)", r.name)
+        format!("{} ({})", r.name, RevisionMark::OutOfOrder.word())
     } else {
         r.name.clone()
     };

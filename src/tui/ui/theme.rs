@@ -1,5 +1,6 @@
-//! Colours, emphasis and markers in one place. Under NO_COLOR nothing is coloured: emphasis uses
-//! bold/reverse/dim and every marker is a plain letter, so state never depends on colour or emoji.
+//! The TUI's side of `crate::marks`: each colour role as a ratatui style. Under NO_COLOR nothing
+//! is coloured: emphasis uses bold/reverse/dim and every marker is a plain letter, so state never
+//! depends on colour or emoji. The CLI maps the same roles to the same ANSI colours.
 
 use ratatui::style::{Color, Modifier, Style};
 
@@ -10,49 +11,8 @@ pub struct Theme {
     pub color: bool,
 }
 
-/// The markers of the revisions pane and the log, in both forms.
-pub struct Glyphs {
-    pub applied: &'static str,
-    pub pending: &'static str,
-    pub drift: &'static str,
-    pub irreversible: &'static str,
-    pub no_transaction: &'static str,
-    pub current: &'static str,
-    pub target: &'static str,
-    pub waiter: &'static str,
-    pub blocker: &'static str,
-    pub error: &'static str,
-    pub warn: &'static str,
-}
-
-const UNICODE: Glyphs = Glyphs {
-    applied: "✓",
-    pending: "·",
-    drift: "!",
-    irreversible: "⊘",
-    no_transaction: "⚡",
-    current: "◀",
-    target: "▶",
-    waiter: "⏳",
-    blocker: "└",
-    error: "✗",
-    warn: "!",
-};
-
-/// Letters: A applied, P pending, ! drift, I irreversible, N no-transaction.
-const PLAIN: Glyphs = Glyphs {
-    applied: "A",
-    pending: "P",
-    drift: "!",
-    irreversible: "I",
-    no_transaction: "N",
-    current: "<",
-    target: ">",
-    waiter: "W",
-    blocker: "`-",
-    error: "E",
-    warn: "W",
-};
+pub use crate::marks::Glyphs;
+use crate::marks::Role;
 
 impl Theme {
     pub fn of(app: &App) -> Theme {
@@ -60,7 +20,28 @@ impl Theme {
     }
 
     pub fn glyphs(&self) -> &'static Glyphs {
-        if self.color { &UNICODE } else { &PLAIN }
+        crate::marks::glyphs(self.color)
+    }
+
+    /// The style of a colour role (the CLI paints the same role in the same colour).
+    pub fn role(&self, role: Role) -> Style {
+        match role {
+            Role::Plain => Style::default(),
+            Role::Ok => self.ok(),
+            Role::Warn => self.warn(),
+            Role::Error => self.error(),
+            Role::Alarm => self.alarm(),
+            Role::Dim => self.dim(),
+            Role::Strong => self.title(false),
+            Role::Accent => self.ours(),
+            Role::Production => self.production(),
+            Role::Sandbox => self.sandbox(),
+        }
+    }
+
+    /// A state's word in its style.
+    pub fn word<'a>(&self, m: &impl crate::marks::Marked) -> ratatui::text::Span<'a> {
+        ratatui::text::Span::styled(m.word(), self.role(m.role()))
     }
 
     fn fg(&self, c: Color) -> Style {
@@ -141,5 +122,47 @@ impl Theme {
 
     pub fn key(&self) -> Style {
         Style::default().add_modifier(Modifier::REVERSED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SGR parameters a terminal would get for a ratatui style (the subset the theme uses).
+    fn sgr(s: Style) -> String {
+        let mut codes: Vec<String> = Vec::new();
+        if s.add_modifier.contains(Modifier::BOLD) {
+            codes.push("1".into());
+        }
+        if s.add_modifier.contains(Modifier::REVERSED) {
+            codes.push("7".into());
+        }
+        let color = |c: Color, base: u8| match c {
+            Color::Black => base.to_string(),
+            Color::Red => (base + 1).to_string(),
+            Color::Green => (base + 2).to_string(),
+            Color::Yellow => (base + 3).to_string(),
+            Color::Cyan => (base + 6).to_string(),
+            Color::DarkGray => (base + 60).to_string(),
+            Color::White => (base + 67).to_string(),
+            other => format!("{other:?}"),
+        };
+        codes.extend(s.fg.map(|c| color(c, 30)));
+        codes.extend(s.bg.map(|c| color(c, 40)));
+        codes.join(";")
+    }
+
+    #[test]
+    fn every_colour_role_is_the_same_colour_in_the_tui_and_the_cli() {
+        let theme = Theme { color: true };
+        for role in Role::ALL {
+            assert_eq!(sgr(theme.role(role)), role.sgr(), "{role:?}");
+        }
+        // Without colour the TUI keeps only emphasis, the CLI nothing at all.
+        let plain = Theme { color: false };
+        for role in Role::ALL {
+            assert_eq!(plain.role(role).fg, None, "{role:?}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Time as the operator reads it: local time with its zone (or UTC with `--utc` or
-//! `[tui] time = "utc"` in the config), one format everywhere on the screen. The zone is read once
-//! at start from the system (`date +%z %Z`, which follows `TZ`); a DST change during a session
-//! shows the old offset until the screen restarts.
+//! `[tui] time = "utc"` in the config), one format everywhere, on the screen and in the CLI's human
+//! output. The zone is read once at start from the system (`date +%z %Z`, which follows `TZ`); a
+//! DST change during a session shows the old offset until the screen restarts.
 
 use time::{OffsetDateTime, UtcOffset};
 
