@@ -26,7 +26,7 @@ pub use store::{RunRow, RunState};
 use crate::catalog::Catalog;
 use crate::config::Target;
 use crate::db::audit::{self, NewEvent, Outcome};
-use crate::db::{Session, lock, schema};
+use crate::db::{self, Session, backfill_batches, lock, schema};
 use crate::error::{Error, Result};
 use crate::event::{Event, Level, Reporter};
 use crate::interrupt::Interrupt;
@@ -231,8 +231,6 @@ pub struct Sample {
     pub ms: f64,
 }
 
-const RELTUPLES: &str = "SELECT reltuples::int8 FROM pg_class WHERE oid = to_regclass($1)";
-
 /// Counts, preview and a timed sample batch in a transaction that is rolled back: touches nothing.
 pub async fn dry_run(
     target: &Target,
@@ -283,7 +281,7 @@ async fn dry_run_on(
     let rows_to_do = inspect::count(s, d, &p).await?;
     let reltuples: Option<i64> = s
         .client
-        .query_opt(RELTUPLES, &[&d.table_sql()])
+        .query_opt(backfill_batches::RELTUPLES, &[&d.table_sql()])
         .await
         .map_err(|e| Error::db("reading the table estimate", &e))?
         .map(|r| r.get(0));
@@ -347,7 +345,7 @@ async fn sample_batch(
 ) -> Result<SampleResult> {
     let result = async {
         s.client
-            .batch_execute(&engine::begin_guarded(guard))
+            .batch_execute(&backfill_batches::begin_guarded(guard))
             .await?;
         if let Some(setup) = &d.setup {
             s.client.batch_execute(setup).await?;
@@ -374,7 +372,7 @@ async fn sample_batch(
     .await;
     // Always rolled back: a dry run changes nothing.
     if !s.client.is_closed()
-        && let Err(e) = s.client.batch_execute("ROLLBACK").await
+        && let Err(e) = s.client.batch_execute(db::ROLLBACK).await
     {
         tracing::warn!("rolling back the dry run failed: {e}");
     }
@@ -816,14 +814,14 @@ async fn run_setup(
 ) -> std::result::Result<(), tokio_postgres::Error> {
     let result = async {
         s.client
-            .batch_execute(&engine::begin_guarded(guard))
+            .batch_execute(&backfill_batches::begin_guarded(guard))
             .await?;
         s.client.batch_execute(setup).await?;
-        s.client.batch_execute("COMMIT").await
+        s.client.batch_execute(db::COMMIT).await
     }
     .await;
     if result.is_err() && !s.client.is_closed() {
-        s.client.batch_execute("ROLLBACK").await.ok();
+        s.client.batch_execute(db::ROLLBACK).await.ok();
     }
     result
 }

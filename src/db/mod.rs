@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod audit;
+pub mod backfill_batches;
 pub mod backfill_runs;
 pub mod blockers;
 pub mod checklist_runs;
