@@ -6,7 +6,8 @@
 //! - [`overview`] / [`overview_on`]: each definition with its latest run (state, rows, rate, ETA,
 //!   last error), also for runs started from another terminal;
 //! - [`dry_run`]: counts, preview and a timed sample batch, all rolled back;
-//! - [`run`] / [`resume`]: run batches until done, paused (a [`Control`] or [`pause`]) or cancelled;
+//! - [`start`] (a [`Mode`]: run or resume): run batches until done, paused (a [`Control`] or
+//!   [`pause`]) or cancelled;
 //! - [`pause`] / [`cancel`]: ask the engine running a backfill, in any process, to stop.
 
 pub mod definition;
@@ -427,7 +428,7 @@ fn start_key(d: &Definition, p: &inspect::Prepared, unfinished: Option<&RunRow>)
     }
 }
 
-/// Whether `run` may start a new run or must continue an unfinished one.
+/// Whether [`start`] may start a new run or must continue an unfinished one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Continue the unfinished run if there is one, else start a new run.
@@ -467,40 +468,11 @@ impl RunReport {
     }
 }
 
-/// Run `name` to the end (or until paused/cancelled), continuing its unfinished run if any.
-pub async fn run(
-    target: &Target,
-    registry: &Registry,
-    name: &str,
-    opts: &Options,
-    control: &Control,
-    reporter: &Reporter,
-) -> Result<RunReport> {
-    run_mode(target, registry, name, opts, Mode::Run, control, reporter).await
-}
-
-/// Continue the unfinished (paused, interrupted or failed) run of `name` from its cursor.
-pub async fn resume(
-    target: &Target,
-    registry: &Registry,
-    name: &str,
-    opts: &Options,
-    control: &Control,
-    reporter: &Reporter,
-) -> Result<RunReport> {
-    run_mode(
-        target,
-        registry,
-        name,
-        opts,
-        Mode::Resume,
-        control,
-        reporter,
-    )
-    .await
-}
-
-async fn run_mode(
+/// Run `name` to the end (or until paused/cancelled): [`Mode::Run`] continues its unfinished run
+/// if any, else starts one; [`Mode::Resume`] continues the unfinished (paused, interrupted or
+/// failed) run from its cursor and refuses when there is none. The CLI, the TUI and fleet
+/// rollouts all start runs here.
+pub async fn start(
     target: &Target,
     registry: &Registry,
     name: &str,

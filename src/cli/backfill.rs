@@ -211,14 +211,8 @@ async fn run_names(
     let mut reports: Vec<RunReport> = Vec::new();
     let mut failure = None;
     for name in names {
-        let r = match mode {
-            Mode::Resume => {
-                crate::backfill::resume(target, registry, name, opts, &control, reporter).await
-            }
-            Mode::Run => {
-                crate::backfill::run(target, registry, name, opts, &control, reporter).await
-            }
-        };
+        let r =
+            crate::backfill::start(target, registry, name, opts, mode, &control, reporter).await;
         match r {
             Ok(r) => {
                 let complete = r.is_complete();

@@ -832,11 +832,12 @@ async fn backfill_target(
     };
     let target = prepared(p, ctx);
     let progress = progress(&target.name, canary, ctx.events.clone());
-    let result = crate::backfill::run(
+    let result = crate::backfill::start(
         &target,
         registry,
         name,
         options,
+        crate::backfill::Mode::Run,
         &control,
         progress.reporter(),
     )
