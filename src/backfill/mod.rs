@@ -87,6 +87,20 @@ impl crate::marks::Marked for Shown {
     }
 }
 
+/// A run's state as shown; a `running` row whose process is gone shows as `interrupted`
+/// instead (see [`overview_on`]).
+impl From<RunState> for Shown {
+    fn from(state: RunState) -> Shown {
+        match state {
+            RunState::Running => Shown::Running,
+            RunState::Paused => Shown::Paused,
+            RunState::Done => Shown::Done,
+            RunState::Cancelled => Shown::Cancelled,
+            RunState::Failed => Shown::Failed,
+        }
+    }
+}
+
 impl Shown {
     /// Time left as the Backfills pane and `backfill status` show it: nothing once done, `-`
     /// when unknown.
@@ -157,14 +171,8 @@ pub async fn overview_on(s: &Session, registry: &Registry) -> Result<Vec<Overvie
 fn overview_row(d: &Definition, run: Option<RunRow>, holder: Option<lock::Holder>) -> Overview {
     let state = match &run {
         None => Shown::NeverRun,
-        Some(r) => match r.state {
-            RunState::Running if holder.is_some() => Shown::Running,
-            RunState::Running => Shown::Interrupted,
-            RunState::Paused => Shown::Paused,
-            RunState::Done => Shown::Done,
-            RunState::Cancelled => Shown::Cancelled,
-            RunState::Failed => Shown::Failed,
-        },
+        Some(r) if r.state == RunState::Running && holder.is_none() => Shown::Interrupted,
+        Some(r) => r.state.into(),
     };
     let (rows_done, rows_estimate, active_ms) = run.as_ref().map_or((0, None, 0), |r| {
         (r.rows_done, r.rows_estimate, r.active_ms)
@@ -444,7 +452,7 @@ pub struct RunReport {
     /// `None` when there was nothing to do and no run was recorded.
     pub run_id: Option<i64>,
     /// done, paused, cancelled or failed; `up_to_date` when the count query found nothing to do.
-    pub state: String,
+    pub state: Ended,
     pub resumed: bool,
     /// Rows changed in this session, and in the whole run (all sessions).
     pub rows: i64,
@@ -464,7 +472,36 @@ pub struct RunReport {
 
 impl RunReport {
     pub fn is_complete(&self) -> bool {
-        self.state == "done" || self.state == "up_to_date"
+        matches!(self.state, Ended::UpToDate | Ended::Run(RunState::Done))
+    }
+}
+
+/// How a [`start`] ended: the run's state, or `up_to_date` when there was nothing to do and no
+/// run was recorded. Serialised as that one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    UpToDate,
+    Run(RunState),
+}
+
+impl Ended {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ended::UpToDate => "up_to_date",
+            Ended::Run(state) => state.as_str(),
+        }
+    }
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl serde::Serialize for Ended {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -550,7 +587,7 @@ struct Started {
 impl Run<'_> {
     async fn locked(&self, mode: Mode) -> std::result::Result<RunReport, RunFailure> {
         let Some(started) = self.begin(mode).await? else {
-            return Ok(self.report(None, "up_to_date"));
+            return Ok(self.report(None, Ended::UpToDate));
         };
         let out = self.batches(&started).await;
         if let Some(Error::ConnectionLost { .. }) = &out.error {
@@ -692,7 +729,7 @@ impl Run<'_> {
         self.reporter.emit(Event::BackfillStopped {
             name: name.clone(),
             run_id,
-            state: out.state.as_str().into(),
+            state: out.state,
             rows_done: rows_total,
             elapsed: self.start.elapsed(),
             next: next.clone(),
@@ -720,7 +757,7 @@ impl Run<'_> {
             batch_ms_max: out.stats.max_ms(),
             cursor: Some(out.cursor.to_string()),
             next,
-            ..self.report(Some(run_id), out.state.as_str())
+            ..self.report(Some(run_id), Ended::Run(out.state))
         };
         let mut ev = NewEvent::new(
             format!("backfill {name}"),
@@ -745,11 +782,11 @@ impl Run<'_> {
     }
 
     /// A report of no batches (nothing to do, or the base of the final one).
-    fn report(&self, run_id: Option<i64>, state: &str) -> RunReport {
+    fn report(&self, run_id: Option<i64>, state: Ended) -> RunReport {
         RunReport {
             name: self.d.name.clone(),
             run_id,
-            state: state.into(),
+            state,
             resumed: false,
             rows: 0,
             rows_total: 0,
@@ -852,7 +889,7 @@ pub struct ControlReport {
     pub name: String,
     pub run_id: i64,
     /// The run's state afterwards (`running` if the engine had not stopped within the wait).
-    pub state: String,
+    pub state: RunState,
     pub message: String,
 }
 
@@ -892,7 +929,7 @@ async fn stop(target: &Target, name: &str, what: store::Request) -> Result<Contr
                 let report = ControlReport {
                     name: name.into(),
                     run_id,
-                    state: r.state.as_str().into(),
+                    state: r.state,
                     message: format!(
                         "backfill {name}: run #{run_id} {} after key {}, {} rows done{}",
                         r.state.as_str(),
@@ -912,7 +949,7 @@ async fn stop(target: &Target, name: &str, what: store::Request) -> Result<Contr
                 return Ok(ControlReport {
                     name: name.into(),
                     run_id,
-                    state: "running".into(),
+                    state: RunState::Running,
                     message: format!(
                         "backfill {name}: {verb} requested for run #{run_id}; it has not stopped yet and will after its current batch"
                     ),
@@ -956,7 +993,7 @@ async fn stop_idle(s: &Session, name: &str, what: store::Request) -> Result<Cont
     Ok(ControlReport {
         name: name.into(),
         run_id: run.id,
-        state: state.as_str().into(),
+        state,
         message: format!(
             "backfill {name}: run #{} ({was}, {} rows done, cursor {}) is now {}{}",
             run.id,
@@ -980,5 +1017,53 @@ async fn audit_control(s: &Session, target: &Target, r: &ControlReport, verb: &s
     ev.detail = serde_json::json!({ "backfill": r.name, "run_id": r.run_id, "state": r.state, "target": target.name });
     if let Err(e) = audit::record(s, &ev).await {
         tracing::warn!("could not write the audit row: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ends_serialise_as_the_words_of_the_json_contract() {
+        let json = |e: Ended| serde_json::to_value(e).unwrap();
+        assert_eq!(json(Ended::UpToDate), "up_to_date");
+        for (state, word) in [
+            (RunState::Running, "running"),
+            (RunState::Paused, "paused"),
+            (RunState::Done, "done"),
+            (RunState::Cancelled, "cancelled"),
+            (RunState::Failed, "failed"),
+        ] {
+            assert_eq!(json(Ended::Run(state)), word);
+            assert_eq!(serde_json::to_value(state).unwrap(), word);
+            assert_eq!(RunState::parse(word), Some(state));
+        }
+        assert_eq!(RunState::parse("up_to_date"), None);
+    }
+
+    #[test]
+    fn only_done_and_up_to_date_are_complete() {
+        let report = |state| RunReport {
+            name: "hashes".into(),
+            run_id: None,
+            state,
+            resumed: false,
+            rows: 0,
+            rows_total: 0,
+            batches: 0,
+            retries: 0,
+            batch_ms_p50: 0,
+            batch_ms_max: 0,
+            duration_ms: 0,
+            cursor: None,
+            next: None,
+            remaining: None,
+        };
+        assert!(report(Ended::UpToDate).is_complete());
+        assert!(report(Ended::Run(RunState::Done)).is_complete());
+        for s in [RunState::Paused, RunState::Cancelled, RunState::Failed] {
+            assert!(!report(Ended::Run(s)).is_complete());
+        }
     }
 }
