@@ -471,6 +471,26 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// A report of no batches, to fill in.
+    fn of_no_batches(name: &str, run_id: Option<i64>, state: Ended, took: Duration) -> RunReport {
+        RunReport {
+            name: name.into(),
+            run_id,
+            state,
+            resumed: false,
+            rows: 0,
+            rows_total: 0,
+            batches: 0,
+            retries: 0,
+            batch_ms_p50: 0,
+            batch_ms_max: 0,
+            duration_ms: took.as_millis() as u64,
+            cursor: None,
+            next: None,
+            remaining: None,
+        }
+    }
+
     pub fn is_complete(&self) -> bool {
         matches!(self.state, Ended::UpToDate | Ended::Run(RunState::Done))
     }
@@ -783,22 +803,7 @@ impl Run<'_> {
 
     /// A report of no batches (nothing to do, or the base of the final one).
     fn report(&self, run_id: Option<i64>, state: Ended) -> RunReport {
-        RunReport {
-            name: self.d.name.clone(),
-            run_id,
-            state,
-            resumed: false,
-            rows: 0,
-            rows_total: 0,
-            batches: 0,
-            retries: 0,
-            batch_ms_p50: 0,
-            batch_ms_max: 0,
-            duration_ms: self.start.elapsed().as_millis() as u64,
-            cursor: None,
-            next: None,
-            remaining: None,
-        }
+        RunReport::of_no_batches(&self.d.name, run_id, state, self.start.elapsed())
     }
 
     /// Refused or failed before the run started; a run's own end is audited in [`Run::end`].
@@ -1044,22 +1049,7 @@ mod tests {
 
     #[test]
     fn only_done_and_up_to_date_are_complete() {
-        let report = |state| RunReport {
-            name: "hashes".into(),
-            run_id: None,
-            state,
-            resumed: false,
-            rows: 0,
-            rows_total: 0,
-            batches: 0,
-            retries: 0,
-            batch_ms_p50: 0,
-            batch_ms_max: 0,
-            duration_ms: 0,
-            cursor: None,
-            next: None,
-            remaining: None,
-        };
+        let report = |state| RunReport::of_no_batches("hashes", None, state, Duration::ZERO);
         assert!(report(Ended::UpToDate).is_complete());
         assert!(report(Ended::Run(RunState::Done)).is_complete());
         for s in [RunState::Paused, RunState::Cancelled, RunState::Failed] {
