@@ -15,15 +15,13 @@ use super::key::Key;
 use super::stats::{self, Stats};
 use super::store::{self, Request, RunState, Saved};
 use crate::config::Guard;
+use crate::db::backfill_batches::begin_guarded;
 use crate::db::blockers::Blocker;
 use crate::db::retry::{self, GaveUp, Retrier, Subject};
-use crate::db::{Session, topology};
+use crate::db::{self, Session, topology};
 use crate::error::Error;
 use crate::event::{Event, Reporter};
 
-/// A batch's statement_timeout when the target sets none: far above the ~100 ms a batch aims at,
-/// low enough that a runaway batch cannot hold row locks for long.
-pub const DEFAULT_BATCH_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often progress is reported (the last batch always is).
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
@@ -68,22 +66,6 @@ pub struct Outcome {
     pub batch_size: i64,
     /// Retries after the last saved batch (saved when the run ends).
     pub unsaved_retries: i64,
-}
-
-/// `BEGIN` plus the per-batch guards. Integers from our own Durations: no user text in this SQL.
-///
-/// `synchronous_commit = off` spares each batch a WAL flush wait. It is safe here because the
-/// cursor commits in the same transaction as its batch: a server crash can only lose the last
-/// few batches *together with* their cursor, which the resumed run then simply redoes.
-pub fn begin_guarded(guard: &Guard) -> String {
-    let statement = guard
-        .statement_timeout
-        .unwrap_or(DEFAULT_BATCH_STATEMENT_TIMEOUT);
-    format!(
-        "BEGIN; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}; SET LOCAL synchronous_commit = off",
-        guard.lock_timeout.as_millis().max(1),
-        statement.as_millis().max(1)
-    )
 }
 
 struct Committed {
@@ -218,7 +200,7 @@ impl Batches<'_> {
         let s = self.s;
         s.client.batch_execute(&self.begin).await?;
         let Some(upper) = inspect::next_bound(s, self.p, out.cursor, out.batch_size).await? else {
-            s.client.batch_execute("COMMIT").await?;
+            s.client.batch_execute(db::COMMIT).await?;
             return Ok(None);
         };
         let rows = s
@@ -238,7 +220,7 @@ impl Batches<'_> {
             active: pace.last_save.elapsed(),
         };
         let requested = store::save(s, &self.save, &saved).await?;
-        s.client.batch_execute("COMMIT").await?;
+        s.client.batch_execute(db::COMMIT).await?;
         Ok(Some(Committed {
             upper,
             rows,
@@ -297,7 +279,7 @@ impl Batches<'_> {
     ) -> Option<RunState> {
         let s = self.s;
         if !s.client.is_closed()
-            && let Err(re) = s.client.batch_execute("ROLLBACK").await
+            && let Err(re) = s.client.batch_execute(db::ROLLBACK).await
         {
             tracing::warn!("rollback after a failed batch also failed: {re}");
         }

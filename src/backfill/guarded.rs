@@ -17,7 +17,7 @@ const CANCEL_GRACE: Duration = Duration::from_secs(5);
 /// batch loop still sets its own per-transaction limits on top.
 pub async fn session(target: &Target, action: &str) -> Result<Session> {
     let s = Session::connect(&target.conn, action).await?;
-    s.set_lock_timeout(target.guard.lock_timeout).await?;
+    s.set_lock_timeout(Some(target.guard.lock_timeout)).await?;
     Ok(s)
 }
 

@@ -7,16 +7,9 @@ use tokio_postgres::types::Type;
 
 use super::definition::Definition;
 use super::key::{Key, KeyKind};
+use crate::db::backfill_batches::{self as queries, KEY_COLUMN, TABLE_EXISTS};
 use crate::db::{Session, history};
 use crate::error::{DbFailure, Error, Result};
-
-const KEY_COLUMN: &str = "SELECT format_type(a.atttypid, NULL), a.attnotnull, EXISTS ( \
-       SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam \
-       WHERE i.indrelid = a.attrelid AND i.indkey[0] = a.attnum AND am.amname = 'btree' \
-         AND i.indisvalid AND i.indpred IS NULL) \
-     FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped";
-
-const TABLE_EXISTS: &str = "SELECT to_regclass($1) IS NOT NULL";
 
 /// The statements of a definition, prepared on one session.
 pub struct Prepared {
@@ -85,7 +78,7 @@ pub async fn prepare(s: &Session, d: &Definition) -> Result<Prepared> {
         .prepare_typed(&d.batch, &[key_type.clone(), key_type.clone()])
         .await
         .map_err(|e| prepare_failed(d, "batch", &e, &d.batch))?;
-    let count_sql = format!("SELECT ({})::int8", inner(&d.count));
+    let count_sql = queries::count(&inner(&d.count));
     let count = s
         .client
         .prepare(&count_sql)
@@ -180,10 +173,7 @@ async fn prepare_preview(
     key_type: &Type,
 ) -> Result<(Statement, bool)> {
     let with_bounds = !super::definition::params(preview).is_empty();
-    let sql = format!(
-        "SELECT row_to_json(pgshift_preview)::text FROM ({}) pgshift_preview",
-        inner(preview)
-    );
+    let sql = queries::preview(&inner(preview));
     let types = if with_bounds {
         vec![key_type.clone(), key_type.clone()]
     } else {
@@ -200,14 +190,7 @@ async fn prepare_preview(
 /// The next batch's upper bound: the `$2`-th key after `$1`.
 async fn prepare_bound(s: &Session, d: &Definition, kind: KeyKind) -> Result<Statement> {
     let (table, key) = (d.table_sql(), d.key_sql());
-    let cast = if kind == KeyKind::Int { "::int8" } else { "" };
-    // The $2-th key after $1: an index range scan of $2 entries from the cursor, never an
-    // OFFSET over the table. Fewer keys left: the last key (one backward index probe, evaluated
-    // only then). No key left: NULL.
-    let bound_sql = format!(
-        "SELECT (coalesce((SELECT {key} FROM {table} WHERE {key} > $1 ORDER BY {key} OFFSET $2 - 1 LIMIT 1), \
-                          (SELECT {key} FROM {table} WHERE {key} > $1 ORDER BY {key} DESC LIMIT 1))){cast}"
-    );
+    let bound_sql = queries::next_bound(&table, &key, kind == KeyKind::Int);
     s.client
         .prepare_typed(&bound_sql, &[kind.param_type(), Type::INT8])
         .await
@@ -226,10 +209,7 @@ async fn check_start_key(s: &Session, d: &Definition, kind: KeyKind) -> Result<(
     let at_start: bool = async {
         let stmt = s
             .client
-            .prepare_typed(
-                &format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE {key} = $1)"),
-                &[kind.param_type()],
-            )
+            .prepare_typed(&queries::key_exists(&table, &key), &[kind.param_type()])
             .await?;
         Ok::<bool, tokio_postgres::Error>(s.client.query_one(&stmt, &[&start]).await?.get(0))
     }

@@ -6,7 +6,8 @@
 //! - [`overview`] / [`overview_on`]: each definition with its latest run (state, rows, rate, ETA,
 //!   last error), also for runs started from another terminal;
 //! - [`dry_run`]: counts, preview and a timed sample batch, all rolled back;
-//! - [`run`] / [`resume`]: run batches until done, paused (a [`Control`] or [`pause`]) or cancelled;
+//! - [`start`] (a [`Mode`]: run or resume): run batches until done, paused (a [`Control`] or
+//!   [`pause`]) or cancelled;
 //! - [`pause`] / [`cancel`]: ask the engine running a backfill, in any process, to stop.
 
 pub mod definition;
@@ -26,7 +27,7 @@ pub use store::{RunRow, RunState};
 use crate::catalog::Catalog;
 use crate::config::Target;
 use crate::db::audit::{self, NewEvent, Outcome};
-use crate::db::{Session, lock, schema};
+use crate::db::{self, Session, backfill_batches, lock, schema};
 use crate::error::{Error, Result};
 use crate::event::{Event, Level, Reporter};
 use crate::interrupt::Interrupt;
@@ -82,6 +83,20 @@ impl crate::marks::Marked for Shown {
             Shown::Failed => Role::Error,
             Shown::Interrupted | Shown::Paused => Role::Warn,
             Shown::NeverRun | Shown::Cancelled => Role::Dim,
+        }
+    }
+}
+
+/// A run's state as shown; a `running` row whose process is gone shows as `interrupted`
+/// instead (see [`overview_on`]).
+impl From<RunState> for Shown {
+    fn from(state: RunState) -> Shown {
+        match state {
+            RunState::Running => Shown::Running,
+            RunState::Paused => Shown::Paused,
+            RunState::Done => Shown::Done,
+            RunState::Cancelled => Shown::Cancelled,
+            RunState::Failed => Shown::Failed,
         }
     }
 }
@@ -156,14 +171,8 @@ pub async fn overview_on(s: &Session, registry: &Registry) -> Result<Vec<Overvie
 fn overview_row(d: &Definition, run: Option<RunRow>, holder: Option<lock::Holder>) -> Overview {
     let state = match &run {
         None => Shown::NeverRun,
-        Some(r) => match r.state {
-            RunState::Running if holder.is_some() => Shown::Running,
-            RunState::Running => Shown::Interrupted,
-            RunState::Paused => Shown::Paused,
-            RunState::Done => Shown::Done,
-            RunState::Cancelled => Shown::Cancelled,
-            RunState::Failed => Shown::Failed,
-        },
+        Some(r) if r.state == RunState::Running && holder.is_none() => Shown::Interrupted,
+        Some(r) => r.state.into(),
     };
     let (rows_done, rows_estimate, active_ms) = run.as_ref().map_or((0, None, 0), |r| {
         (r.rows_done, r.rows_estimate, r.active_ms)
@@ -231,8 +240,6 @@ pub struct Sample {
     pub ms: f64,
 }
 
-const RELTUPLES: &str = "SELECT reltuples::int8 FROM pg_class WHERE oid = to_regclass($1)";
-
 /// Counts, preview and a timed sample batch in a transaction that is rolled back: touches nothing.
 pub async fn dry_run(
     target: &Target,
@@ -283,7 +290,7 @@ async fn dry_run_on(
     let rows_to_do = inspect::count(s, d, &p).await?;
     let reltuples: Option<i64> = s
         .client
-        .query_opt(RELTUPLES, &[&d.table_sql()])
+        .query_opt(backfill_batches::RELTUPLES, &[&d.table_sql()])
         .await
         .map_err(|e| Error::db("reading the table estimate", &e))?
         .map(|r| r.get(0));
@@ -347,7 +354,7 @@ async fn sample_batch(
 ) -> Result<SampleResult> {
     let result = async {
         s.client
-            .batch_execute(&engine::begin_guarded(guard))
+            .batch_execute(&backfill_batches::begin_guarded(guard))
             .await?;
         if let Some(setup) = &d.setup {
             s.client.batch_execute(setup).await?;
@@ -374,7 +381,7 @@ async fn sample_batch(
     .await;
     // Always rolled back: a dry run changes nothing.
     if !s.client.is_closed()
-        && let Err(e) = s.client.batch_execute("ROLLBACK").await
+        && let Err(e) = s.client.batch_execute(db::ROLLBACK).await
     {
         tracing::warn!("rolling back the dry run failed: {e}");
     }
@@ -429,7 +436,7 @@ fn start_key(d: &Definition, p: &inspect::Prepared, unfinished: Option<&RunRow>)
     }
 }
 
-/// Whether `run` may start a new run or must continue an unfinished one.
+/// Whether [`start`] may start a new run or must continue an unfinished one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// Continue the unfinished run if there is one, else start a new run.
@@ -445,7 +452,7 @@ pub struct RunReport {
     /// `None` when there was nothing to do and no run was recorded.
     pub run_id: Option<i64>,
     /// done, paused, cancelled or failed; `up_to_date` when the count query found nothing to do.
-    pub state: String,
+    pub state: Ended,
     pub resumed: bool,
     /// Rows changed in this session, and in the whole run (all sessions).
     pub rows: i64,
@@ -464,45 +471,65 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// A report of no batches, to fill in.
+    fn of_no_batches(name: &str, run_id: Option<i64>, state: Ended, took: Duration) -> RunReport {
+        RunReport {
+            name: name.into(),
+            run_id,
+            state,
+            resumed: false,
+            rows: 0,
+            rows_total: 0,
+            batches: 0,
+            retries: 0,
+            batch_ms_p50: 0,
+            batch_ms_max: 0,
+            duration_ms: took.as_millis() as u64,
+            cursor: None,
+            next: None,
+            remaining: None,
+        }
+    }
+
     pub fn is_complete(&self) -> bool {
-        self.state == "done" || self.state == "up_to_date"
+        matches!(self.state, Ended::UpToDate | Ended::Run(RunState::Done))
     }
 }
 
-/// Run `name` to the end (or until paused/cancelled), continuing its unfinished run if any.
-pub async fn run(
-    target: &Target,
-    registry: &Registry,
-    name: &str,
-    opts: &Options,
-    control: &Control,
-    reporter: &Reporter,
-) -> Result<RunReport> {
-    run_mode(target, registry, name, opts, Mode::Run, control, reporter).await
+/// How a [`start`] ended: the run's state, or `up_to_date` when there was nothing to do and no
+/// run was recorded. Serialised as that one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    UpToDate,
+    Run(RunState),
 }
 
-/// Continue the unfinished (paused, interrupted or failed) run of `name` from its cursor.
-pub async fn resume(
-    target: &Target,
-    registry: &Registry,
-    name: &str,
-    opts: &Options,
-    control: &Control,
-    reporter: &Reporter,
-) -> Result<RunReport> {
-    run_mode(
-        target,
-        registry,
-        name,
-        opts,
-        Mode::Resume,
-        control,
-        reporter,
-    )
-    .await
+impl Ended {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ended::UpToDate => "up_to_date",
+            Ended::Run(state) => state.as_str(),
+        }
+    }
 }
 
-async fn run_mode(
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl serde::Serialize for Ended {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Run `name` to the end (or until paused/cancelled): [`Mode::Run`] continues its unfinished run
+/// if any, else starts one; [`Mode::Resume`] continues the unfinished (paused, interrupted or
+/// failed) run from its cursor and refuses when there is none. The CLI, the TUI and fleet
+/// rollouts all start runs here.
+pub async fn start(
     target: &Target,
     registry: &Registry,
     name: &str,
@@ -580,7 +607,7 @@ struct Started {
 impl Run<'_> {
     async fn locked(&self, mode: Mode) -> std::result::Result<RunReport, RunFailure> {
         let Some(started) = self.begin(mode).await? else {
-            return Ok(self.report(None, "up_to_date"));
+            return Ok(self.report(None, Ended::UpToDate));
         };
         let out = self.batches(&started).await;
         if let Some(Error::ConnectionLost { .. }) = &out.error {
@@ -722,7 +749,7 @@ impl Run<'_> {
         self.reporter.emit(Event::BackfillStopped {
             name: name.clone(),
             run_id,
-            state: out.state.as_str().into(),
+            state: out.state,
             rows_done: rows_total,
             elapsed: self.start.elapsed(),
             next: next.clone(),
@@ -750,7 +777,7 @@ impl Run<'_> {
             batch_ms_max: out.stats.max_ms(),
             cursor: Some(out.cursor.to_string()),
             next,
-            ..self.report(Some(run_id), out.state.as_str())
+            ..self.report(Some(run_id), Ended::Run(out.state))
         };
         let mut ev = NewEvent::new(
             format!("backfill {name}"),
@@ -775,23 +802,8 @@ impl Run<'_> {
     }
 
     /// A report of no batches (nothing to do, or the base of the final one).
-    fn report(&self, run_id: Option<i64>, state: &str) -> RunReport {
-        RunReport {
-            name: self.d.name.clone(),
-            run_id,
-            state: state.into(),
-            resumed: false,
-            rows: 0,
-            rows_total: 0,
-            batches: 0,
-            retries: 0,
-            batch_ms_p50: 0,
-            batch_ms_max: 0,
-            duration_ms: self.start.elapsed().as_millis() as u64,
-            cursor: None,
-            next: None,
-            remaining: None,
-        }
+    fn report(&self, run_id: Option<i64>, state: Ended) -> RunReport {
+        RunReport::of_no_batches(&self.d.name, run_id, state, self.start.elapsed())
     }
 
     /// Refused or failed before the run started; a run's own end is audited in [`Run::end`].
@@ -816,14 +828,14 @@ async fn run_setup(
 ) -> std::result::Result<(), tokio_postgres::Error> {
     let result = async {
         s.client
-            .batch_execute(&engine::begin_guarded(guard))
+            .batch_execute(&backfill_batches::begin_guarded(guard))
             .await?;
         s.client.batch_execute(setup).await?;
-        s.client.batch_execute("COMMIT").await
+        s.client.batch_execute(db::COMMIT).await
     }
     .await;
     if result.is_err() && !s.client.is_closed() {
-        s.client.batch_execute("ROLLBACK").await.ok();
+        s.client.batch_execute(db::ROLLBACK).await.ok();
     }
     result
 }
@@ -882,7 +894,7 @@ pub struct ControlReport {
     pub name: String,
     pub run_id: i64,
     /// The run's state afterwards (`running` if the engine had not stopped within the wait).
-    pub state: String,
+    pub state: RunState,
     pub message: String,
 }
 
@@ -922,7 +934,7 @@ async fn stop(target: &Target, name: &str, what: store::Request) -> Result<Contr
                 let report = ControlReport {
                     name: name.into(),
                     run_id,
-                    state: r.state.as_str().into(),
+                    state: r.state,
                     message: format!(
                         "backfill {name}: run #{run_id} {} after key {}, {} rows done{}",
                         r.state.as_str(),
@@ -942,7 +954,7 @@ async fn stop(target: &Target, name: &str, what: store::Request) -> Result<Contr
                 return Ok(ControlReport {
                     name: name.into(),
                     run_id,
-                    state: "running".into(),
+                    state: RunState::Running,
                     message: format!(
                         "backfill {name}: {verb} requested for run #{run_id}; it has not stopped yet and will after its current batch"
                     ),
@@ -986,7 +998,7 @@ async fn stop_idle(s: &Session, name: &str, what: store::Request) -> Result<Cont
     Ok(ControlReport {
         name: name.into(),
         run_id: run.id,
-        state: state.as_str().into(),
+        state,
         message: format!(
             "backfill {name}: run #{} ({was}, {} rows done, cursor {}) is now {}{}",
             run.id,
@@ -1010,5 +1022,38 @@ async fn audit_control(s: &Session, target: &Target, r: &ControlReport, verb: &s
     ev.detail = serde_json::json!({ "backfill": r.name, "run_id": r.run_id, "state": r.state, "target": target.name });
     if let Err(e) = audit::record(s, &ev).await {
         tracing::warn!("could not write the audit row: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ends_serialise_as_the_words_of_the_json_contract() {
+        let json = |e: Ended| serde_json::to_value(e).unwrap();
+        assert_eq!(json(Ended::UpToDate), "up_to_date");
+        for (state, word) in [
+            (RunState::Running, "running"),
+            (RunState::Paused, "paused"),
+            (RunState::Done, "done"),
+            (RunState::Cancelled, "cancelled"),
+            (RunState::Failed, "failed"),
+        ] {
+            assert_eq!(json(Ended::Run(state)), word);
+            assert_eq!(serde_json::to_value(state).unwrap(), word);
+            assert_eq!(RunState::parse(word), Some(state));
+        }
+        assert_eq!(RunState::parse("up_to_date"), None);
+    }
+
+    #[test]
+    fn only_done_and_up_to_date_are_complete() {
+        let report = |state| RunReport::of_no_batches("hashes", None, state, Duration::ZERO);
+        assert!(report(Ended::UpToDate).is_complete());
+        assert!(report(Ended::Run(RunState::Done)).is_complete());
+        for s in [RunState::Paused, RunState::Cancelled, RunState::Failed] {
+            assert!(!report(Ended::Run(s)).is_complete());
+        }
     }
 }

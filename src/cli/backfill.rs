@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use crate::backfill::{Control, DryRun, Mode, Options, Overview, RunReport, Shown};
+use crate::backfill::{Control, DryRun, Ended, Mode, Options, Overview, RunReport, Shown};
 use crate::catalog::Catalog;
 use crate::cli::GlobalArgs;
 use crate::config::Target;
@@ -211,14 +211,8 @@ async fn run_names(
     let mut reports: Vec<RunReport> = Vec::new();
     let mut failure = None;
     for name in names {
-        let r = match mode {
-            Mode::Resume => {
-                crate::backfill::resume(target, registry, name, opts, &control, reporter).await
-            }
-            Mode::Run => {
-                crate::backfill::run(target, registry, name, opts, &control, reporter).await
-            }
-        };
+        let r =
+            crate::backfill::start(target, registry, name, opts, mode, &control, reporter).await;
         match r {
             Ok(r) => {
                 let complete = r.is_complete();
@@ -334,31 +328,19 @@ impl Handle for Printer {
 
 /// How a run ended: the state in the Backfills pane's word and colour, numbers as it shows them.
 fn run_text(out: &mut impl Write, r: &RunReport, paint: Paint) -> std::io::Result<()> {
-    let shown = [
-        Shown::Done,
-        Shown::Paused,
-        Shown::Cancelled,
-        Shown::Failed,
-        Shown::Running,
-    ]
-    .into_iter()
-    .find(|s| s.as_str() == r.state);
-    match (r.state.as_str(), shown) {
-        ("up_to_date", _) => writeln!(
+    match r.state {
+        Ended::UpToDate => writeln!(
             out,
             "{}: {}, nothing to do",
             r.name,
             paint.role(Role::Ok, "up to date")
         ),
-        (state, shown) => writeln!(
+        Ended::Run(state) => writeln!(
             out,
             "{}: run #{} {}: {} rows this time ({} in the run), {} batches, p50 {}, max {}, {} retries, {}{}",
             r.name,
             r.run_id.unwrap_or_default(),
-            match shown {
-                Some(s) => paint.word(&s).to_string(),
-                None => state.to_string(),
-            },
+            paint.word(&Shown::from(state)),
             count(r.rows),
             count(r.rows_total),
             count(r.batches),
@@ -520,7 +502,7 @@ mod tests {
         let stopped = Event::BackfillStopped {
             name: "hashes".into(),
             run_id: 7,
-            state: "paused".into(),
+            state: crate::backfill::RunState::Paused,
             rows_done: 12_000,
             elapsed: Duration::from_secs(75),
             next: Some("resume with `pgshift backfill resume hashes`".into()),

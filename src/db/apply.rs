@@ -2,7 +2,7 @@
 //! [`super::retry`] (transient failures, jittered backoff, blockers reported from a separate
 //! monitoring connection while the worker waits). A transactional step changes schema and history together or not at all.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio_postgres::Statement;
 
@@ -378,7 +378,7 @@ async fn run_no_transaction(runner: &Runner<'_>, step: &Step) -> Result<u32> {
             // statement_timeout, Ctrl-C and --terminate-blockers-after.
             let concurrent = crate::sql::runs_concurrently(&stmt.text);
             if concurrent {
-                set_lock_timeout(worker, None).await?;
+                worker.set_lock_timeout(None).await?;
             }
             let n = retrying(runner, step, &stmt.text, || async {
                 let earlier = |error| Failed {
@@ -398,7 +398,7 @@ async fn run_no_transaction(runner: &Runner<'_>, step: &Step) -> Result<u32> {
             .await
             .map_err(|failed| step_error(step, failed, Some(&stmt)))?;
             if concurrent {
-                set_lock_timeout(worker, Some(guard.lock_timeout)).await?;
+                worker.set_lock_timeout(Some(guard.lock_timeout)).await?;
             }
             attempts = attempts.max(n);
         }
@@ -424,17 +424,6 @@ async fn run_no_transaction(runner: &Runner<'_>, step: &Step) -> Result<u32> {
         tracing::warn!("resetting session settings failed: {e}");
     }
     result
-}
-
-/// `SET lock_timeout` on the worker's session (`None`: wait without limit).
-async fn set_lock_timeout(worker: &Session, limit: Option<Duration>) -> Result<()> {
-    // Integers from our own Durations: no user text reaches this SQL.
-    let ms = limit.map_or(0, |d| d.as_millis().max(1));
-    worker
-        .client
-        .batch_execute(&format!("SET lock_timeout = {ms}"))
-        .await
-        .map_err(|e| Error::db("setting lock_timeout", &e))
 }
 
 /// What a failed try of a step left behind, for its error.

@@ -11,55 +11,12 @@ use crate::error::{Error, Result};
 
 pub const TABLE: &str = "pgshift_backfill_runs";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunState {
-    Running,
-    Paused,
-    Done,
-    Cancelled,
-    Failed,
-}
+/// A run's state in the table's `state` column (defined with the events that carry it).
+pub use crate::event::RunState;
 
-impl RunState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunState::Running => "running",
-            RunState::Paused => "paused",
-            RunState::Done => "done",
-            RunState::Cancelled => "cancelled",
-            RunState::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> Result<RunState> {
-        Ok(match s {
-            "running" => RunState::Running,
-            "paused" => RunState::Paused,
-            "done" => RunState::Done,
-            "cancelled" => RunState::Cancelled,
-            "failed" => RunState::Failed,
-            other => {
-                return Err(Error::Integrity(format!(
-                    "{TABLE} holds an unknown state {other:?}"
-                )));
-            }
-        })
-    }
-
-    /// A run that a later `run` or `resume` continues from its cursor.
-    pub fn is_unfinished(self) -> bool {
-        matches!(
-            self,
-            RunState::Running | RunState::Paused | RunState::Failed
-        )
-    }
-}
-
-impl std::fmt::Display for RunState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(self.as_str())
-    }
+fn parse_state(s: &str) -> Result<RunState> {
+    RunState::parse(s)
+        .ok_or_else(|| Error::Integrity(format!("{TABLE} holds an unknown state {s:?}")))
 }
 
 /// What another session asked the running engine to do.
@@ -157,7 +114,7 @@ fn parse_row(r: &tokio_postgres::Row) -> Result<RunRow> {
     Ok(RunRow {
         id: r.get(0),
         name: r.get(1),
-        state: RunState::parse(r.get(2))?,
+        state: parse_state(r.get(2))?,
         requested: Request::parse(r.get(3)),
         cursor: r.get(4),
         rows_done: r.get(5),

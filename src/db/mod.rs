@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod audit;
+pub mod backfill_batches;
 pub mod backfill_runs;
 pub mod blockers;
 pub mod checklist_runs;
@@ -97,10 +98,12 @@ pub fn truncate_bytes(s: &str, max: usize) -> &str {
 }
 
 impl Session {
-    /// Every later statement of this session waits at most `limit` for a lock.
-    pub async fn set_lock_timeout(&self, limit: Duration) -> Result<()> {
-        // An integer from a Duration: no user text reaches this SQL.
-        let sql = format!("{SET_LOCK_TIMEOUT}{}", limit.as_millis().max(1));
+    /// Every later statement of this session waits at most `limit` for a lock (`None`: without
+    /// limit).
+    pub async fn set_lock_timeout(&self, limit: Option<Duration>) -> Result<()> {
+        // An integer from a Duration: no user text reaches this SQL. 0 means no limit.
+        let ms = limit.map_or(0, |d| d.as_millis().max(1));
+        let sql = format!("{SET_LOCK_TIMEOUT}{ms}");
         self.client
             .batch_execute(&sql)
             .await

@@ -98,13 +98,65 @@ pub enum Event {
     BackfillStopped {
         name: String,
         run_id: i64,
-        state: String,
+        state: RunState,
         rows_done: i64,
         #[serde(with = "crate::config::millis")]
         elapsed: Duration,
         /// What to type next (resume command), when there is something left to do.
         next: Option<String>,
     },
+}
+
+/// The state of a backfill run, as `pgshift_backfill_runs` stores it and the run's events and
+/// reports carry it. Defined here, not in `db::backfill_runs` (which re-exports it), so that
+/// `event` need not depend on `db`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    Running,
+    Paused,
+    Done,
+    Cancelled,
+    Failed,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Paused => "paused",
+            RunState::Done => "done",
+            RunState::Cancelled => "cancelled",
+            RunState::Failed => "failed",
+        }
+    }
+
+    /// The state a word of [`RunState::as_str`] names.
+    pub fn parse(s: &str) -> Option<RunState> {
+        [
+            RunState::Running,
+            RunState::Paused,
+            RunState::Done,
+            RunState::Cancelled,
+            RunState::Failed,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+
+    /// A run that a later `run` or `resume` continues from its cursor.
+    pub fn is_unfinished(self) -> bool {
+        matches!(
+            self,
+            RunState::Running | RunState::Paused | RunState::Failed
+        )
+    }
+}
+
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
 }
 
 impl Event {

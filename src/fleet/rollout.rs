@@ -832,11 +832,12 @@ async fn backfill_target(
     };
     let target = prepared(p, ctx);
     let progress = progress(&target.name, canary, ctx.events.clone());
-    let result = crate::backfill::run(
+    let result = crate::backfill::start(
         &target,
         registry,
         name,
         options,
+        crate::backfill::Mode::Run,
         &control,
         progress.reporter(),
     )
@@ -844,7 +845,7 @@ async fn backfill_target(
     pauser.abort();
     progress.finish().await;
     match result {
-        Ok(r) if r.state == "up_to_date" => TargetState::UpToDate,
+        Ok(r) if r.state == crate::backfill::Ended::UpToDate => TargetState::UpToDate,
         Ok(r) if r.is_complete() => TargetState::Filled {
             rows: r.rows,
             duration_ms: r.duration_ms,

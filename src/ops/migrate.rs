@@ -238,7 +238,7 @@ pub async fn run_audited(
     }
     // The monitor writes the audit row; a worker transaction that outlives its client could hold
     // that row: wait for it a bounded time, not forever.
-    if let Err(e) = monitor.set_lock_timeout(MONITOR_LOCK_WAIT).await {
+    if let Err(e) = monitor.set_lock_timeout(Some(MONITOR_LOCK_WAIT)).await {
         tracing::warn!("setting the monitor's lock_timeout failed: {e}");
     }
     let start = Instant::now();

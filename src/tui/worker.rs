@@ -587,14 +587,8 @@ impl Worker {
         let reporter = progress.reporter();
         // Pause and cancel go through the run table (`backfill::pause`), as from any terminal.
         let control = backfill::Control::default();
-        let result = match mode {
-            backfill::Mode::Resume => {
-                backfill::resume(&self.target, registry, name, opts, &control, reporter).await
-            }
-            backfill::Mode::Run => {
-                backfill::run(&self.target, registry, name, opts, &control, reporter).await
-            }
-        };
+        let result =
+            backfill::start(&self.target, registry, name, opts, mode, &control, reporter).await;
         progress.finish().await;
         result.map_err(|e| e.to_string())
     }

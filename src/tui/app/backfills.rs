@@ -5,7 +5,7 @@
 //! [`BackfillEffect`] for the worker.
 
 use super::*;
-use crate::backfill::{ControlReport, DryRun, Mode, Overview, RunReport, Shown};
+use crate::backfill::{ControlReport, DryRun, Ended, Mode, Overview, RunReport, RunState, Shown};
 
 /// What the pane knows.
 #[derive(Debug, Clone, Default)]
@@ -710,7 +710,7 @@ fn ran(app: &mut App, name: &str, result: Result<RunReport, String>) {
             if let Some(next) = &r.next {
                 app.log(Level::Info, format!("backfill {name}: {next}"));
             }
-            if r.state == "up_to_date" {
+            if r.state == Ended::UpToDate {
                 app.log(Level::Info, format!("backfill {name}: nothing to do"));
             }
         }
@@ -743,7 +743,7 @@ pub(super) fn on_event(app: &mut App, e: Event) {
     {
         let level = match &e {
             Event::BackfillRetry { .. } | Event::ReplicaWait { .. } => Level::Warn,
-            Event::BackfillStopped { state, .. } if state == "failed" => Level::Error,
+            Event::BackfillStopped { state, .. } if *state == RunState::Failed => Level::Error,
             _ => Level::Info,
         };
         app.log(level, line.trim_start().to_string());

@@ -230,7 +230,7 @@ fn space_pauses_a_running_backfill_and_resumes_a_failed_one() {
             result: Ok(crate::backfill::ControlReport {
                 name: "hashes".into(),
                 run_id: 7,
-                state: "paused".into(),
+                state: crate::backfill::RunState::Paused,
                 message: "backfill hashes: run #7 paused after key 135000".into(),
             }),
         }),
@@ -473,7 +473,7 @@ fn quitting_with_a_run_started_here_asks_then_pauses_and_quits_when_it_stopped()
             result: Ok(crate::backfill::RunReport {
                 name: "cleanup".into(),
                 run_id: Some(9),
-                state: "paused".into(),
+                state: crate::backfill::Ended::Run(crate::backfill::RunState::Paused),
                 resumed: false,
                 rows: 2000,
                 rows_total: 2000,
