@@ -683,6 +683,28 @@ pub fn render(
     clock: &crate::clock::Clock,
 ) -> std::io::Result<()> {
     writeln!(out, "status      {}", paint.word(&h.status))?;
+    render_database(out, h, paint)?;
+    render_migrations(out, &h.migrations, paint, clock)?;
+    if let Some(t) = &h.topology {
+        writeln!(out, "topology    {}", t.summary())?;
+    }
+    render_backfills(out, &h.backfills, paint)?;
+    for a in &h.alerts {
+        writeln!(
+            out,
+            "alert       {} {}",
+            paint.role(Role::Warn, format!("[{}]", serde_plain(&a.severity))),
+            a.message
+        )?;
+    }
+    for f in &h.diagnosis {
+        write!(out, "\n{f}")?;
+    }
+    Ok(())
+}
+
+/// The target (production in its colour) and whether its database answers.
+fn render_database(out: &mut impl std::io::Write, h: &Health, paint: Paint) -> std::io::Result<()> {
     let env = h.environment.as_str();
     if h.environment.is_production() {
         writeln!(
@@ -711,7 +733,16 @@ pub fn render(
             first_line(h.database.error.as_deref().unwrap_or(""))
         )?,
     }
-    let m = &h.migrations;
+    Ok(())
+}
+
+/// Where the migrations stand, with the last failure, an invalid catalog and any drift.
+fn render_migrations(
+    out: &mut impl std::io::Write,
+    m: &MigrationsHealth,
+    paint: Paint,
+    clock: &crate::clock::Clock,
+) -> std::io::Result<()> {
     let at = match (m.current, m.head) {
         (Some(c), Some(hd)) => format!(" (at {c}, head {hd})"),
         (Some(c), None) => format!(" (at {c})"),
@@ -744,11 +775,17 @@ pub fn render(
             paint.word(&MigrationState::Drift)
         )?;
     }
-    if let Some(t) = &h.topology {
-        writeln!(out, "topology    {}", t.summary())?;
-    }
-    writeln!(out, "backfills   {}", paint.word(&h.backfills.state))?;
-    for r in &h.backfills.runs {
+    Ok(())
+}
+
+/// The backfills' state and each run, a failed one in the error colour.
+fn render_backfills(
+    out: &mut impl std::io::Write,
+    b: &BackfillsHealth,
+    paint: Paint,
+) -> std::io::Result<()> {
+    writeln!(out, "backfills   {}", paint.word(&b.state))?;
+    for r in &b.runs {
         let role = if r.is_failed() {
             Role::Error
         } else {
@@ -765,17 +802,6 @@ pub fn render(
                 .map(|e| format!(": {e}"))
                 .unwrap_or_default()
         )?;
-    }
-    for a in &h.alerts {
-        writeln!(
-            out,
-            "alert       {} {}",
-            paint.role(Role::Warn, format!("[{}]", serde_plain(&a.severity))),
-            a.message
-        )?;
-    }
-    for f in &h.diagnosis {
-        write!(out, "\n{f}")?;
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ mod parity_tests;
 pub mod runbook;
 pub mod shell;
 
-use crate::catalog::Revision;
+use crate::catalog::{Catalog, Revision};
 use crate::config::{self, Loaded, Overrides, Resolved, Target};
 use crate::error::{Error, ExitCode, Result};
 use crate::event::{Event, Reporter, Sink};
@@ -384,6 +384,7 @@ impl GlobalArgs {
     }
 }
 
+/// Dispatch the command: the ones without a database first, then [`on_target`] for the rest.
 async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
     let g = &cli.global;
     match &cli.command {
@@ -391,22 +392,7 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
         Some(Command::Tui) => default_screen(g, loaded, Asked::Screen).await,
         Some(Command::Completions(a)) => shell::completions(a, &mut std::io::stdout()),
         Some(Command::Man) => shell::man(&mut std::io::stdout()),
-        Some(Command::New(a)) => {
-            let dir = g
-                .migrations
-                .clone()
-                .unwrap_or_else(config::default_migrations);
-            let created = ops::new::create(&dir, &a.description, a.no_transaction)?;
-            emit(g, "new", &created, |out| {
-                use std::io::Write;
-                writeln!(
-                    out,
-                    "created {}\ncreated {}\nEdit both; until the up file has SQL, the catalog is invalid and nothing runs.",
-                    created.up.display(),
-                    created.down.display()
-                )
-            })
-        }
+        Some(Command::New(a)) => new_cmd(g, a),
         Some(Command::Plan(a)) if a.revisions.len() == 2 => plan_offline(g, a),
         Some(Command::Sandbox(a)) => sandbox(g, a.action).await,
         Some(Command::Checklist(a)) => runbook::checklist(g, loaded, a).await,
@@ -415,86 +401,135 @@ async fn run(cli: &Cli, loaded: &Loaded) -> Result<ExitCode> {
         Some(Command::Serve(a)) => runbook::serve(g, loaded, a).await,
         Some(Command::Lint(a)) => lint::lint(g, loaded, a).await,
         Some(Command::Fleet(a)) => fleet::command(g, loaded, a).await,
-        Some(cmd) => {
-            let (target, _sandbox) = resolve_target(g, loaded).await?;
-            let catalog = ops::catalog(&target)?;
-            match cmd {
-                Command::Status(a) => {
-                    let s = ops::status::status(&target, &catalog).await?;
-                    let code = if !s.drift.is_empty() {
-                        ExitCode::Integrity
-                    } else if a.check && s.is_pending() {
-                        ExitCode::Pending
-                    } else {
-                        ExitCode::Ok
-                    };
-                    let look = g.look(loaded)?;
-                    Ok(output::finish(g.format(), "status", &s, code, |out| {
-                        output::status(out, &s, &look)
-                    }))
-                }
-                Command::History(a) => {
-                    let h = ops::history::history(&target, &catalog, a.limit).await?;
-                    let look = g.look(loaded)?;
-                    emit(g, "history", &h, |out| output::history(out, &h, &look))
-                }
-                Command::Up(a) => {
-                    let spec = TargetSpec::parse(&a.to, Direction::Up).map_err(Error::Usage)?;
-                    let lint = if a.allow_lint {
-                        LintOverride::Allowed
-                    } else {
-                        LintOverride::No
-                    };
-                    let policy = cli_policy(loaded)?.with_lint_override(lint);
-                    let mut req = migrate::Request::new(Direction::Up, spec, policy);
-                    req.out_of_order = a.out_of_order;
-                    migrate_cmd(g, &target, &catalog, req)
-                        .await
-                        .inspect_err(|e| runbook::print_diagnosis(g, &target, e))
-                }
-                Command::Down(a) => {
-                    let spec = TargetSpec::parse(&a.to, Direction::Down).map_err(Error::Usage)?;
-                    let req = migrate::Request::new(Direction::Down, spec, cli_policy(loaded)?);
-                    migrate_cmd(g, &target, &catalog, req).await
-                }
-                Command::Plan(a) => {
-                    let dir = a.direction.into();
-                    let default = if dir == Direction::Up { "head" } else { "-1" };
-                    let spec =
-                        TargetSpec::parse(a.revisions.first().map_or(default, String::as_str), dir)
-                            .map_err(Error::Usage)?;
-                    let mut req = migrate::Request::new(dir, spec, cli_policy(loaded)?);
-                    req.out_of_order = a.out_of_order;
-                    let p = migrate::preview(&target, &catalog, &req).await?;
-                    let lint = ops::lint::of_plan(&p, &catalog);
-                    let linted = lint::LintedPlan { plan: &p, lint };
-                    emit(g, "plan", &linted, |out| {
-                        output::plan(out, &p)?;
-                        if linted.lint.iter().any(|l| !l.findings.is_empty()) {
-                            use std::io::Write;
-                            writeln!(out)?;
-                            crate::lint::render::findings(out, &linted.lint, false)?;
-                        }
-                        Ok(())
-                    })
-                }
-                Command::Stamp(a) => stamp(g, &target, &catalog, &a.revision).await,
-                Command::Accept(a) => accept(g, &target, &catalog, &a.revision).await,
-                Command::Backfill(a) => backfill::command(g, &target, &catalog, a).await,
-                Command::New(_)
-                | Command::Sandbox(_)
-                | Command::Tui
-                | Command::Completions(_)
-                | Command::Man
-                | Command::Checklist(_)
-                | Command::Health
-                | Command::Startup(_)
-                | Command::Serve(_)
-                | Command::Lint(_)
-                | Command::Fleet(_) => unreachable!("handled above"),
-            }
-        }
+        Some(cmd) => on_target(g, loaded, cmd).await,
     }
+}
+
+/// The commands on one database: resolve the target (the sandbox's, if asked, kept up until the
+/// command ends) and read its migration files, then run the command.
+async fn on_target(g: &GlobalArgs, loaded: &Loaded, cmd: &Command) -> Result<ExitCode> {
+    let (target, _sandbox) = resolve_target(g, loaded).await?;
+    let catalog = ops::catalog(&target)?;
+    match cmd {
+        Command::Status(a) => status_cmd(g, loaded, &target, &catalog, a).await,
+        Command::History(a) => {
+            let h = ops::history::history(&target, &catalog, a.limit).await?;
+            let look = g.look(loaded)?;
+            emit(g, "history", &h, |out| output::history(out, &h, &look))
+        }
+        Command::Up(a) => up_cmd(g, loaded, &target, &catalog, a).await,
+        Command::Down(a) => {
+            let spec = TargetSpec::parse(&a.to, Direction::Down).map_err(Error::Usage)?;
+            let req = migrate::Request::new(Direction::Down, spec, cli_policy(loaded)?);
+            migrate_cmd(g, &target, &catalog, req).await
+        }
+        Command::Plan(a) => plan_cmd(g, loaded, &target, &catalog, a).await,
+        Command::Stamp(a) => stamp(g, &target, &catalog, &a.revision).await,
+        Command::Accept(a) => accept(g, &target, &catalog, &a.revision).await,
+        Command::Backfill(a) => backfill::command(g, &target, &catalog, a).await,
+        Command::New(_)
+        | Command::Sandbox(_)
+        | Command::Tui
+        | Command::Completions(_)
+        | Command::Man
+        | Command::Checklist(_)
+        | Command::Health
+        | Command::Startup(_)
+        | Command::Serve(_)
+        | Command::Lint(_)
+        | Command::Fleet(_) => unreachable!("handled by run"),
+    }
+}
+
+/// `pgshift new`: the next pair of files, in the migrations directory.
+fn new_cmd(g: &GlobalArgs, a: &NewArgs) -> Result<ExitCode> {
+    let dir = g
+        .migrations
+        .clone()
+        .unwrap_or_else(config::default_migrations);
+    let created = ops::new::create(&dir, &a.description, a.no_transaction)?;
+    emit(g, "new", &created, |out| {
+        use std::io::Write;
+        writeln!(
+            out,
+            "created {}\ncreated {}\nEdit both; until the up file has SQL, the catalog is invalid and nothing runs.",
+            created.up.display(),
+            created.down.display()
+        )
+    })
+}
+
+/// `pgshift status`: exit 5 on drift, 10 with `--check` and pending migrations.
+async fn status_cmd(
+    g: &GlobalArgs,
+    loaded: &Loaded,
+    target: &Target,
+    catalog: &Catalog,
+    a: &StatusArgs,
+) -> Result<ExitCode> {
+    let s = ops::status::status(target, catalog).await?;
+    let code = if !s.drift.is_empty() {
+        ExitCode::Integrity
+    } else if a.check && s.is_pending() {
+        ExitCode::Pending
+    } else {
+        ExitCode::Ok
+    };
+    let look = g.look(loaded)?;
+    Ok(output::finish(g.format(), "status", &s, code, |out| {
+        output::status(out, &s, &look)
+    }))
+}
+
+/// `pgshift up`: the CLI's policy, lint findings allowed only with `--allow-lint`; a failure
+/// prints its diagnosis.
+async fn up_cmd(
+    g: &GlobalArgs,
+    loaded: &Loaded,
+    target: &Target,
+    catalog: &Catalog,
+    a: &UpArgs,
+) -> Result<ExitCode> {
+    let spec = TargetSpec::parse(&a.to, Direction::Up).map_err(Error::Usage)?;
+    let lint = if a.allow_lint {
+        LintOverride::Allowed
+    } else {
+        LintOverride::No
+    };
+    let policy = cli_policy(loaded)?.with_lint_override(lint);
+    let mut req = migrate::Request::new(Direction::Up, spec, policy);
+    req.out_of_order = a.out_of_order;
+    migrate_cmd(g, target, catalog, req)
+        .await
+        .inspect_err(|e| runbook::print_diagnosis(g, target, e))
+}
+
+/// `pgshift plan` against the database: the steps and SQL, then any lint findings.
+async fn plan_cmd(
+    g: &GlobalArgs,
+    loaded: &Loaded,
+    target: &Target,
+    catalog: &Catalog,
+    a: &PlanArgs,
+) -> Result<ExitCode> {
+    let dir = a.direction.into();
+    let default = if dir == Direction::Up { "head" } else { "-1" };
+    let spec = TargetSpec::parse(a.revisions.first().map_or(default, String::as_str), dir)
+        .map_err(Error::Usage)?;
+    let mut req = migrate::Request::new(dir, spec, cli_policy(loaded)?);
+    req.out_of_order = a.out_of_order;
+    let p = migrate::preview(target, catalog, &req).await?;
+    let lint = ops::lint::of_plan(&p, catalog);
+    let linted = lint::LintedPlan { plan: &p, lint };
+    emit(g, "plan", &linted, |out| {
+        output::plan(out, &p)?;
+        if linted.lint.iter().any(|l| !l.findings.is_empty()) {
+            use std::io::Write;
+            writeln!(out)?;
+            crate::lint::render::findings(out, &linted.lint, false)?;
+        }
+        Ok(())
+    })
 }
 
 impl From<PlanDirection> for Direction {

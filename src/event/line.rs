@@ -5,8 +5,29 @@ use super::{Event, Level};
 use crate::plan::Direction;
 use crate::text::{count, human_duration_ms, human_duration_s, joined, percent, took};
 
-/// One progress event as a human line on stderr.
+/// One progress event as a human line on stderr, worded by its family.
 pub fn event_line(e: &Event) -> Option<String> {
+    match e {
+        Event::LockBusy { .. }
+        | Event::StepStarted { .. }
+        | Event::Statement { .. }
+        | Event::Blocked { .. }
+        | Event::StepRetry { .. }
+        | Event::StepFinished { .. } => step_line(e),
+        Event::Log { level, message } => Some(match level {
+            Level::Info | Level::Error => message.clone(),
+            Level::Warn => format!("warning: {message}"),
+        }),
+        Event::BackfillStarted { .. }
+        | Event::BackfillRetry { .. }
+        | Event::BackfillStopped { .. } => backfill_line(e),
+        Event::BackfillProgress { .. } => Some(backfill_progress_line(e)),
+        Event::ReplicaWait { .. } => replica_wait_line(e),
+    }
+}
+
+/// A migration run's lines: the runner lock, each step's start, statements, waits and end.
+fn step_line(e: &Event) -> Option<String> {
     Some(match e {
         Event::LockBusy { holder } => format!("waiting for the runner lock, held by {holder}"),
         Event::StepStarted {
@@ -53,11 +74,13 @@ pub fn event_line(e: &Event) -> Option<String> {
                 String::new()
             }
         ),
-        Event::Log { level, message } => match level {
-            Level::Info => message.clone(),
-            Level::Warn => format!("warning: {message}"),
-            Level::Error => message.clone(),
-        },
+        _ => return None,
+    })
+}
+
+/// A backfill run's start (or resume), batch retries and end; progress has its own line.
+fn backfill_line(e: &Event) -> Option<String> {
+    Some(match e {
         Event::BackfillStarted {
             name,
             run_id,
@@ -78,7 +101,6 @@ pub fn event_line(e: &Event) -> Option<String> {
                 count(*batch_size)
             ),
         },
-        Event::BackfillProgress { .. } => backfill_progress_line(e),
         Event::BackfillRetry {
             name,
             attempt,
@@ -91,20 +113,6 @@ pub fn event_line(e: &Event) -> Option<String> {
             took(*delay),
             count(*batch_size)
         ),
-        Event::ReplicaWait {
-            name,
-            revision,
-            waited_s,
-            ..
-        } => {
-            let lagging = e.lagging()?;
-            let waited = format!("{waited_s:.0}s");
-            match (name, revision) {
-                (Some(n), _) => format!("backfill {n}: waiting for {lagging} (waited {waited})"),
-                (None, Some(r)) => format!("        {r} waiting for {lagging} (waited {waited})"),
-                (None, None) => format!("waiting for {lagging} (waited {waited})"),
-            }
-        }
         Event::BackfillStopped {
             name,
             run_id,
@@ -118,6 +126,27 @@ pub fn event_line(e: &Event) -> Option<String> {
             took(*elapsed),
             next.as_ref().map(|n| format!("; {n}")).unwrap_or_default()
         ),
+        _ => return None,
+    })
+}
+
+/// A backfill or a migration step waiting for a lagging replica.
+fn replica_wait_line(e: &Event) -> Option<String> {
+    let Event::ReplicaWait {
+        name,
+        revision,
+        waited_s,
+        ..
+    } = e
+    else {
+        return None;
+    };
+    let lagging = e.lagging()?;
+    let waited = format!("{waited_s:.0}s");
+    Some(match (name, revision) {
+        (Some(n), _) => format!("backfill {n}: waiting for {lagging} (waited {waited})"),
+        (None, Some(r)) => format!("        {r} waiting for {lagging} (waited {waited})"),
+        (None, None) => format!("waiting for {lagging} (waited {waited})"),
     })
 }
 

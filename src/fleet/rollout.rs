@@ -548,7 +548,8 @@ pub fn canaries(planned: &[Planned], canary: &Canary) -> Result<Vec<usize>, Erro
     }
 }
 
-/// Run the rollout to its end (or its stop) and return what happened to every target.
+/// Run the rollout to its end (or its stop) and return what happened to every target: announce
+/// the plan, run the canaries, then the waves, then collect every target's result.
 pub async fn execute(
     rollout: Rollout,
     planned: Vec<Planned>,
@@ -560,26 +561,10 @@ pub async fn execute(
     let started_at = crate::db::rfc3339(time::OffsetDateTime::now_utc());
     let canary_idx = canaries(&planned, &options.canary)?;
     let planned: Vec<Arc<Planned>> = planned.into_iter().map(Arc::new).collect();
-    let n = planned.len();
-    let mut results: Vec<Option<TargetState>> = vec![None; n];
-    let is_canary = |i: usize| canary_idx.contains(&i);
-    events.send(FleetEvent::Planned {
-        targets: planned.iter().map(|p| p.target.name.clone()).collect(),
-    });
-    for (i, p) in planned.iter().enumerate() {
-        let state = if p.has_work() {
-            TargetState::Waiting
-        } else {
-            TargetState::UpToDate
-        };
-        if !p.has_work() {
-            results[i] = Some(state.clone());
-        }
-        events.state(&p.target.name, is_canary(i), state);
-    }
+    let mut results = announce(&planned, &canary_idx, &events);
     let ctx = Arc::new(Ctx {
         rollout: rollout.clone(),
-        options: options.clone(),
+        options,
         events: events.clone(),
         stop,
     });
@@ -589,79 +574,14 @@ pub async fn execute(
         results: &mut results,
         failures: 0,
     };
-    let mut stopped = None;
-    let canaries: Vec<usize> = canary_idx
-        .iter()
-        .copied()
-        .filter(|&i| planned[i].has_work())
-        .collect();
-    if !canaries.is_empty() {
-        let names: Vec<&str> = canaries
-            .iter()
-            .map(|&i| planned[i].target.name.as_str())
-            .collect();
-        events.send(FleetEvent::Phase {
-            message: format!("canary: {}", names.join(", ")),
-        });
-        if let Some(cause) = pool.run(&canaries, true).await {
-            stopped = Some(cause);
-        } else if canaries.iter().any(|&i| pool.failed(i)) {
-            stopped = Some(SkipCause::CanaryFailed);
-        }
-    }
-    let rest: Vec<usize> = (0..n)
-        .filter(|i| !canary_idx.contains(i) && planned[*i].has_work())
-        .collect();
-    let wave = match (options.wave_size, options.pause_between_waves.is_zero()) {
-        (Some(w), _) => w.max(1),
-        (None, false) => options.parallel.max(1),
-        (None, true) => rest.len().max(1),
-    };
-    let waves: Vec<&[usize]> = rest.chunks(wave).collect();
-    for (w, ids) in waves.iter().enumerate() {
-        if stopped.is_some() {
-            break;
-        }
-        if w > 0 && !options.pause_between_waves.is_zero() {
-            events.send(FleetEvent::Phase {
-                message: format!(
-                    "pausing {} before wave {}/{}",
-                    crate::output::human_duration_s(options.pause_between_waves.as_secs_f64()),
-                    w + 1,
-                    waves.len()
-                ),
-            });
-            tokio::select! {
-                _ = tokio::time::sleep(options.pause_between_waves) => {}
-                _ = ctx.stop.fired() => {}
-            }
-        }
-        events.send(FleetEvent::Phase {
-            message: format!("wave {}/{}: {} target(s)", w + 1, waves.len(), ids.len()),
-        });
-        stopped = pool.run(ids, false).await;
+    let mut stopped = pool.canary_phase(&canary_idx).await;
+    if stopped.is_none() {
+        stopped = pool.wave_phase(&canary_idx).await;
     }
     if ctx.stop.is_set() && stopped.is_none() {
         stopped = Some(SkipCause::Operator);
     }
-    let cause = stopped.unwrap_or(SkipCause::Operator);
-    let targets: Vec<TargetResult> = planned
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let state = results[i].clone().unwrap_or(TargetState::Skipped { cause });
-            if matches!(state, TargetState::Skipped { .. }) {
-                events.state(&p.target.name, is_canary(i), state.clone());
-            }
-            TargetResult {
-                target: p.target.name.clone(),
-                environment: p.target.environment,
-                canary: is_canary(i),
-                exit_code: state.exit_code(),
-                state,
-            }
-        })
-        .collect();
+    let targets = collect(&planned, results, &canary_idx, stopped, &events);
     if let Some(cause) = stopped {
         events.send(FleetEvent::Phase {
             message: format!("stopped launching: {}", cause.describe()),
@@ -680,6 +600,72 @@ pub async fn execute(
     })
 }
 
+/// Send the plan and every target's first state, before anything runs. Returns the results
+/// known already: the targets with nothing to do are up to date.
+fn announce(
+    planned: &[Arc<Planned>],
+    canary_idx: &[usize],
+    events: &FleetReporter,
+) -> Vec<Option<TargetState>> {
+    events.send(FleetEvent::Planned {
+        targets: planned.iter().map(|p| p.target.name.clone()).collect(),
+    });
+    let mut results = vec![None; planned.len()];
+    for (i, p) in planned.iter().enumerate() {
+        let state = if p.has_work() {
+            TargetState::Waiting
+        } else {
+            TargetState::UpToDate
+        };
+        if !p.has_work() {
+            results[i] = Some(state.clone());
+        }
+        events.state(&p.target.name, canary_idx.contains(&i), state);
+    }
+    results
+}
+
+/// How many targets a wave launches: `--wave-size`, else `parallel` when waves pause between
+/// them, else everything in one wave.
+fn wave_size(options: &Options, rest: usize) -> usize {
+    match (options.wave_size, options.pause_between_waves.is_zero()) {
+        (Some(w), _) => w.max(1),
+        (None, false) => options.parallel.max(1),
+        (None, true) => rest.max(1),
+    }
+}
+
+/// Every target's final result; a target never launched is skipped for `stopped`'s cause (and
+/// its row says so).
+fn collect(
+    planned: &[Arc<Planned>],
+    results: Vec<Option<TargetState>>,
+    canary_idx: &[usize],
+    stopped: Option<SkipCause>,
+    events: &FleetReporter,
+) -> Vec<TargetResult> {
+    let cause = stopped.unwrap_or(SkipCause::Operator);
+    planned
+        .iter()
+        .zip(results)
+        .enumerate()
+        .map(|(i, (p, result))| {
+            let canary = canary_idx.contains(&i);
+            let state = result.unwrap_or(TargetState::Skipped { cause });
+            if matches!(state, TargetState::Skipped { .. }) {
+                events.state(&p.target.name, canary, state.clone());
+            }
+            TargetResult {
+                target: p.target.name.clone(),
+                environment: p.target.environment,
+                canary,
+                exit_code: state.exit_code(),
+                state,
+            }
+        })
+        .collect()
+}
+
 /// The bounded pool of per-target runs.
 struct Pool<'a> {
     ctx: Arc<Ctx>,
@@ -693,6 +679,67 @@ impl Pool<'_> {
         self.results[i]
             .as_ref()
             .is_some_and(TargetState::is_failure)
+    }
+
+    /// The canaries with work, before any wave. Returns why launching stopped: the stop or
+    /// `--max-failures` while they ran, or a canary that failed.
+    async fn canary_phase(&mut self, canary_idx: &[usize]) -> Option<SkipCause> {
+        let canaries: Vec<usize> = canary_idx
+            .iter()
+            .copied()
+            .filter(|&i| self.planned[i].has_work())
+            .collect();
+        if canaries.is_empty() {
+            return None;
+        }
+        let names: Vec<&str> = canaries
+            .iter()
+            .map(|&i| self.planned[i].target.name.as_str())
+            .collect();
+        self.ctx.events.send(FleetEvent::Phase {
+            message: format!("canary: {}", names.join(", ")),
+        });
+        if let Some(cause) = self.run(&canaries, true).await {
+            return Some(cause);
+        }
+        canaries
+            .iter()
+            .any(|&i| self.failed(i))
+            .then_some(SkipCause::CanaryFailed)
+    }
+
+    /// Every other target with work, wave after wave, pausing between waves (the stop cuts a
+    /// pause short). Returns why launching stopped, if it did.
+    async fn wave_phase(&mut self, canary_idx: &[usize]) -> Option<SkipCause> {
+        let ctx = self.ctx.clone();
+        let pause = ctx.options.pause_between_waves;
+        let rest: Vec<usize> = (0..self.planned.len())
+            .filter(|i| !canary_idx.contains(i) && self.planned[*i].has_work())
+            .collect();
+        let waves: Vec<&[usize]> = rest.chunks(wave_size(&ctx.options, rest.len())).collect();
+        for (w, ids) in waves.iter().enumerate() {
+            if w > 0 && !pause.is_zero() {
+                ctx.events.send(FleetEvent::Phase {
+                    message: format!(
+                        "pausing {} before wave {}/{}",
+                        crate::output::human_duration_s(pause.as_secs_f64()),
+                        w + 1,
+                        waves.len()
+                    ),
+                });
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = ctx.stop.fired() => {}
+                }
+            }
+            ctx.events.send(FleetEvent::Phase {
+                message: format!("wave {}/{}: {} target(s)", w + 1, waves.len(), ids.len()),
+            });
+            if let Some(cause) = self.run(ids, false).await {
+                return Some(cause);
+            }
+        }
+        None
     }
 
     /// Run `ids`, at most `parallel` at a time. Returns why launching stopped, if it did; the

@@ -681,79 +681,21 @@ impl App {
     }
 }
 
-/// The one state transition. Pure: returns what to run instead of running it.
+/// The one state transition. Pure: returns what to run instead of running it. Each message
+/// family goes to the part of `update` that owns it.
 pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(ev) => on_key(app, &ev),
-        Msg::Resize { width, height } => {
-            app.size = (width, height);
-            // Each list pane gets about half the body height, minus borders.
-            app.page = (height as usize / 2).saturating_sub(4).max(1);
-            vec![]
-        }
+        Msg::Resize { width, height } => on_resize(app, width, height),
         Msg::Tick => vec![],
         Msg::Terminate => {
             app.quit = true;
             vec![]
         }
-        Msg::CatalogReloaded(Ok(added)) => {
-            if !added.is_empty() {
-                let names: Vec<String> = added.iter().map(ToString::to_string).collect();
-                app.log(
-                    Level::Info,
-                    format!("new migration file(s): {}", names.join(", ")),
-                );
-            }
-            vec![]
-        }
-        Msg::OfflineFlushed(Ok(0)) => vec![],
-        Msg::OfflineFlushed(Ok(n)) => {
-            app.log(
-                Level::Info,
-                format!("{n} checklist result(s) kept while the database was unreachable are now recorded"),
-            );
-            // The overlay's view was the offline one: load the recorded state.
-            if app.checklists.open {
-                checklist::open(app)
-            } else {
-                vec![]
-            }
-        }
-        Msg::OfflineFlushed(Err(e)) => {
-            log_error(
-                app,
-                &format!(
-                    "checklist results kept offline could not be recorded yet (kept, retried on the next reconnect): {e}"
-                ),
-            );
-            vec![]
-        }
-        Msg::CatalogReloaded(Err(e)) => {
-            log_error(
-                app,
-                &format!(
-                    "the migration files did not reload (the last good catalog stays in use): {e}"
-                ),
-            );
-            vec![]
-        }
+        Msg::CatalogReloaded(r) => on_catalog_reloaded(app, r),
+        Msg::OfflineFlushed(r) => on_offline_flushed(app, r),
         Msg::Monitor(m) => on_monitor(app, m),
-        Msg::History(r) => {
-            match r {
-                Ok(h) => {
-                    app.history = h.events;
-                    app.history_error = None;
-                }
-                // Keep the last known events through an outage; say why they are not fresh.
-                Err(e) if !app.history.is_empty() => app.log(
-                    Level::Warn,
-                    format!("history not refreshed: {}", first_line(&e)),
-                ),
-                Err(e) => app.history_error = Some(e),
-            }
-            app.refresh_view(Pane::History);
-            vec![]
-        }
+        Msg::History(r) => on_history(app, r),
         Msg::Planned { purpose, result } => on_planned(app, purpose, result),
         Msg::Checklists(r) => checklist::on_loaded(app, r),
         Msg::HealthChecked(h) => {
@@ -765,69 +707,23 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
             on_progress(app, e);
             vec![]
         }
-        Msg::Migrated(r) => {
-            app.activity = Activity::Idle;
-            locks::forget_run_wait(app);
-            match r {
-                Ok(rep) => app.log(Level::Info, rep.summary()),
-                Err(e) => log_error(app, &e.to_string()),
-            }
-            vec![Effect::Poll, Effect::LoadHistory]
-        }
+        Msg::Migrated(r) => on_migrated(app, r),
         Msg::Signalled {
             pid,
             signal,
             result,
-        } => {
-            app.activity = Activity::Idle;
-            match result {
-                Ok(Signalled::Released) => app.log(
-                    Level::Info,
-                    format!(
-                        "{} of pid {pid}: its locks are released (audited)",
-                        signal.verb()
-                    ),
-                ),
-                Ok(Signalled::StillHolding(state)) => log_error(
-                    app,
-                    &format!(
-                        "{} of pid {pid} did not release its locks: it is {state} (audited as failed)\n{}",
-                        signal.verb(),
-                        match signal {
-                            Signal::Cancel =>
-                                "A cancel stops a running query only; K terminates the session, which ends its transaction.",
-                            Signal::Terminate =>
-                                "It may still be shutting down: r refreshes; check the lock pane.",
-                        }
-                    ),
-                ),
-                Ok(Signalled::Gone) => app.log(
-                    Level::Warn,
-                    format!(
-                        "{} of pid {pid}: no such session any more (audited)",
-                        signal.verb()
-                    ),
-                ),
-                Err(e) => log_error(app, &format!("{} of pid {pid} failed: {e}", signal.verb())),
-            }
-            vec![Effect::Poll, Effect::LoadHistory]
-        }
+        } => locks::on_signalled(app, pid, signal, result),
         Msg::Backfill(m) => backfills::on_msg(app, m),
         Msg::Fleet(m) => fleet::on_msg(app, m),
-        Msg::Accepted(result) => {
-            match result {
-                Ok(a) => app.log(
-                    Level::Info,
-                    format!(
-                        "accepted {}_{}: checksum {} -> {} (audited; no migration SQL ran)",
-                        a.revision, a.name, a.old_checksum, a.new_checksum
-                    ),
-                ),
-                Err(e) => log_error(app, &format!("accept failed: {e}")),
-            }
-            vec![Effect::Poll, Effect::LoadHistory]
-        }
+        Msg::Accepted(r) => on_accepted(app, r),
     }
+}
+
+fn on_resize(app: &mut App, width: u16, height: u16) -> Vec<Effect> {
+    app.size = (width, height);
+    // Each list pane gets about half the body height, minus borders.
+    app.page = (height as usize / 2).saturating_sub(4).max(1);
+    vec![]
 }
 
 fn log_error(app: &mut App, text: &str) {
@@ -858,7 +754,10 @@ pub use fleet::{Fleet, FleetEffect, FleetMsg, FleetPlan, FleetRow, Live, Rollout
 use crate::text::first_line;
 use input::on_key;
 pub use results::same_blockers;
-use results::{on_monitor, on_planned, on_progress};
+use results::{
+    on_accepted, on_catalog_reloaded, on_history, on_migrated, on_monitor, on_offline_flushed,
+    on_planned, on_progress,
+};
 
 #[cfg(test)]
 #[path = "app_tests.rs"]

@@ -25,31 +25,16 @@ pub(super) fn on_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
 pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
     let focus = app.focus;
     match a {
-        Action::Quit => {
-            // A fleet rollout stops launching first, as Ctrl-C does in `pgshift fleet up`.
-            if let Some(effects) = super::fleet::stop(app) {
-                return effects;
-            }
-            // A running check is asked about too: quitting abandons it unrecorded.
-            if app.is_busy() || app.checklists.running.is_some() || app.fleet.running() {
-                app.popup = Some(Popup::QuitWhileRunning);
-            } else if !super::backfills::ask_quit(app) {
-                app.quit = true;
-            }
-        }
+        Action::Quit => return quit(app),
         Action::Help => app.popup = Some(Popup::Help { scroll: 0 }),
         Action::NextPane => {
-            app.focus = Pane::ALL[(focus.index() + 1) % Pane::ALL.len()];
-            return super::fleet::on_focus(app);
+            return focus_on(app, Pane::ALL[(focus.index() + 1) % Pane::ALL.len()]);
         }
         Action::PrevPane => {
-            app.focus = Pane::ALL[(focus.index() + Pane::ALL.len() - 1) % Pane::ALL.len()];
-            return super::fleet::on_focus(app);
+            let prev = (focus.index() + Pane::ALL.len() - 1) % Pane::ALL.len();
+            return focus_on(app, Pane::ALL[prev]);
         }
-        Action::Focus(p) => {
-            app.focus = p;
-            return super::fleet::on_focus(app);
-        }
+        Action::Focus(p) => return focus_on(app, p),
         Action::Up => app.move_cursor(focus, Motion::Up),
         Action::Down => app.move_cursor(focus, Motion::Down),
         Action::PageUp => app.move_cursor(focus, Motion::PageUp),
@@ -58,13 +43,7 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         Action::End => app.move_cursor(focus, Motion::End),
         Action::Filter => app.filtering = true,
         Action::Command => app.command = Some(String::new()),
-        Action::Refresh => {
-            let mut effects = vec![Effect::ReloadCatalog, Effect::Poll, Effect::LoadHistory];
-            if focus == Pane::Fleet {
-                effects.extend(super::fleet::refresh(app));
-            }
-            return effects;
-        }
+        Action::Refresh => return refresh(app),
         Action::SetTarget if focus == Pane::Fleet => return super::fleet::open_target(app),
         Action::Upgrade if focus == Pane::Fleet => return super::fleet::upgrade(app),
         Action::Dismiss if focus == Pane::Fleet && app.fleet.running() => {
@@ -73,25 +52,7 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         Action::Detail => super::detail::open(app),
         Action::SetTarget if focus != Pane::Revisions => super::detail::open(app),
         Action::Accept => ask_accept(app),
-        Action::SetTarget => {
-            if focus == Pane::Revisions
-                && let Some(r) = app.selected_revision().map(|r| r.revision)
-            {
-                match app.current() {
-                    // `u` only goes up: a target at or below current would be ignored by it.
-                    Some(c) if r <= c => app.log(
-                        Level::Warn,
-                        format!(
-                            "{r} is applied (the database is at {c}): t sets an upgrade target above it; D downgrades to the cursor (asks first)"
-                        ),
-                    ),
-                    _ => {
-                        app.target_rev = Some(r);
-                        app.log(Level::Info, format!("target revision set to {r}"));
-                    }
-                }
-            }
-        }
+        Action::SetTarget => set_target_revision(app),
         Action::Upgrade => {
             return start_plan(app, Direction::Up, app.upgrade_target(), Purpose::Confirm);
         }
@@ -103,37 +64,8 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
                 Purpose::Confirm,
             );
         }
-        Action::DowngradeTo => {
-            let Some(rev) = app.selected_revision().map(|r| r.revision) else {
-                return vec![];
-            };
-            if app.current().is_some_and(|c| rev >= c) {
-                app.log(Level::Warn, format!("downgrade to {rev}: pick a revision below the current one in Revisions (base included)"));
-                return vec![];
-            }
-            return start_plan(
-                app,
-                Direction::Down,
-                TargetSpec::Revision(rev),
-                Purpose::Confirm,
-            );
-        }
-        Action::Preview => {
-            // Preview what D would do when the cursor is below current, else the upgrade.
-            let down = app
-                .selected_revision()
-                .map(|r| r.revision)
-                .filter(|r| focus == Pane::Revisions && app.current().is_some_and(|c| *r < c));
-            return match down {
-                Some(rev) => start_plan(
-                    app,
-                    Direction::Down,
-                    TargetSpec::Revision(rev),
-                    Purpose::Preview,
-                ),
-                None => start_plan(app, Direction::Up, app.upgrade_target(), Purpose::Preview),
-            };
-        }
+        Action::DowngradeTo => return downgrade_to_cursor(app),
+        Action::Preview => return preview(app),
         Action::Checklists => return checklist::open(app),
         Action::CancelBlocker => super::locks::ask_signal(app, Signal::Cancel),
         Action::TerminateBlocker => super::locks::ask_signal(app, Signal::Terminate),
@@ -141,15 +73,7 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         | Action::BackfillRun
         | Action::BackfillPauseResume
         | Action::BackfillCancel => return super::backfills::on_action(app, a),
-        // Esc: cancel the dry run in flight, else clear the focused pane's kept filter.
-        Action::Dismiss => {
-            if let Some(effects) = super::backfills::cancel_dry_run(app) {
-                return effects;
-            }
-            if !app.pane(focus).filter.is_empty() {
-                clear_filter(app, focus);
-            }
-        }
+        Action::Dismiss => return dismiss(app),
         // Dialog and overlay actions; the main screen never maps keys to them.
         Action::Confirm
         | Action::RunCheck
@@ -160,6 +84,105 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         | Action::NextChecklist
         | Action::PrevChecklist
         | Action::Close => {}
+    }
+    vec![]
+}
+
+/// `q`: a fleet rollout stops launching first, as Ctrl-C does in `pgshift fleet up`; anything
+/// still running asks before leaving.
+fn quit(app: &mut App) -> Vec<Effect> {
+    if let Some(effects) = super::fleet::stop(app) {
+        return effects;
+    }
+    // A running check is asked about too: quitting abandons it unrecorded.
+    if app.is_busy() || app.checklists.running.is_some() || app.fleet.running() {
+        app.popup = Some(Popup::QuitWhileRunning);
+    } else if !super::backfills::ask_quit(app) {
+        app.quit = true;
+    }
+    vec![]
+}
+
+fn focus_on(app: &mut App, pane: Pane) -> Vec<Effect> {
+    app.focus = pane;
+    super::fleet::on_focus(app)
+}
+
+/// `r`: files, monitor and history again, and the fleet's rows when that pane is in front.
+fn refresh(app: &mut App) -> Vec<Effect> {
+    let mut effects = vec![Effect::ReloadCatalog, Effect::Poll, Effect::LoadHistory];
+    if app.focus == Pane::Fleet {
+        effects.extend(super::fleet::refresh(app));
+    }
+    effects
+}
+
+/// `t` in Revisions: the revision under the cursor becomes `u`'s target.
+fn set_target_revision(app: &mut App) {
+    if app.focus != Pane::Revisions {
+        return;
+    }
+    let Some(r) = app.selected_revision().map(|r| r.revision) else {
+        return;
+    };
+    match app.current() {
+        // `u` only goes up: a target at or below current would be ignored by it.
+        Some(c) if r <= c => app.log(
+            Level::Warn,
+            format!(
+                "{r} is applied (the database is at {c}): t sets an upgrade target above it; D downgrades to the cursor (asks first)"
+            ),
+        ),
+        _ => {
+            app.target_rev = Some(r);
+            app.log(Level::Info, format!("target revision set to {r}"));
+        }
+    }
+}
+
+/// `D`: plan a downgrade to the revision under the cursor, which must be below current.
+fn downgrade_to_cursor(app: &mut App) -> Vec<Effect> {
+    let Some(rev) = app.selected_revision().map(|r| r.revision) else {
+        return vec![];
+    };
+    if app.current().is_some_and(|c| rev >= c) {
+        app.log(Level::Warn, format!("downgrade to {rev}: pick a revision below the current one in Revisions (base included)"));
+        return vec![];
+    }
+    start_plan(
+        app,
+        Direction::Down,
+        TargetSpec::Revision(rev),
+        Purpose::Confirm,
+    )
+}
+
+/// `p`: preview what D would do when the cursor is below current, else the upgrade.
+fn preview(app: &mut App) -> Vec<Effect> {
+    let focus = app.focus;
+    let down = app
+        .selected_revision()
+        .map(|r| r.revision)
+        .filter(|r| focus == Pane::Revisions && app.current().is_some_and(|c| *r < c));
+    match down {
+        Some(rev) => start_plan(
+            app,
+            Direction::Down,
+            TargetSpec::Revision(rev),
+            Purpose::Preview,
+        ),
+        None => start_plan(app, Direction::Up, app.upgrade_target(), Purpose::Preview),
+    }
+}
+
+/// Esc: cancel the dry run in flight, else clear the focused pane's kept filter.
+fn dismiss(app: &mut App) -> Vec<Effect> {
+    if let Some(effects) = super::backfills::cancel_dry_run(app) {
+        return effects;
+    }
+    let focus = app.focus;
+    if !app.pane(focus).filter.is_empty() {
+        clear_filter(app, focus);
     }
     vec![]
 }

@@ -196,6 +196,47 @@ pub(super) fn ask_signal(app: &mut App, signal: Signal) {
     }));
 }
 
+/// A cancel or terminate ended: say whether the locks are gone, and what to do if not.
+pub(super) fn on_signalled(
+    app: &mut App,
+    pid: i32,
+    signal: Signal,
+    result: Result<Signalled, String>,
+) -> Vec<Effect> {
+    app.activity = Activity::Idle;
+    match result {
+        Ok(Signalled::Released) => app.log(
+            Level::Info,
+            format!(
+                "{} of pid {pid}: its locks are released (audited)",
+                signal.verb()
+            ),
+        ),
+        Ok(Signalled::StillHolding(state)) => log_error(
+            app,
+            &format!(
+                "{} of pid {pid} did not release its locks: it is {state} (audited as failed)\n{}",
+                signal.verb(),
+                match signal {
+                    Signal::Cancel =>
+                        "A cancel stops a running query only; K terminates the session, which ends its transaction.",
+                    Signal::Terminate =>
+                        "It may still be shutting down: r refreshes; check the lock pane.",
+                }
+            ),
+        ),
+        Ok(Signalled::Gone) => app.log(
+            Level::Warn,
+            format!(
+                "{} of pid {pid}: no such session any more (audited)",
+                signal.verb()
+            ),
+        ),
+        Err(e) => log_error(app, &format!("{} of pid {pid} failed: {e}", signal.verb())),
+    }
+    vec![Effect::Poll, Effect::LoadHistory]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,5 @@
-//! Results → state: monitor snapshots, plans, progress events. Part of `update`.
+//! Results → state: monitor snapshots, history, plans, progress events, and the ends of runs,
+//! accepts, catalog reloads and offline flushes. Part of `update`.
 
 use super::*;
 
@@ -194,5 +195,97 @@ pub(super) fn on_progress(app: &mut App, e: Event) {
         | Event::BackfillProgress { .. }
         | Event::BackfillRetry { .. }
         | Event::BackfillStopped { .. } => {}
+    }
+}
+
+pub(super) fn on_history(app: &mut App, r: Result<History, String>) -> Vec<Effect> {
+    match r {
+        Ok(h) => {
+            app.history = h.events;
+            app.history_error = None;
+        }
+        // Keep the last known events through an outage; say why they are not fresh.
+        Err(e) if !app.history.is_empty() => app.log(
+            Level::Warn,
+            format!("history not refreshed: {}", first_line(&e)),
+        ),
+        Err(e) => app.history_error = Some(e),
+    }
+    app.refresh_view(Pane::History);
+    vec![]
+}
+
+pub(super) fn on_migrated(app: &mut App, r: Result<Report, Arc<Error>>) -> Vec<Effect> {
+    app.activity = Activity::Idle;
+    locks::forget_run_wait(app);
+    match r {
+        Ok(rep) => app.log(Level::Info, rep.summary()),
+        Err(e) => log_error(app, &e.to_string()),
+    }
+    vec![Effect::Poll, Effect::LoadHistory]
+}
+
+pub(super) fn on_accepted(
+    app: &mut App,
+    result: Result<crate::ops::accept::Acceptance, String>,
+) -> Vec<Effect> {
+    match result {
+        Ok(a) => app.log(
+            Level::Info,
+            format!(
+                "accepted {}_{}: checksum {} -> {} (audited; no migration SQL ran)",
+                a.revision, a.name, a.old_checksum, a.new_checksum
+            ),
+        ),
+        Err(e) => log_error(app, &format!("accept failed: {e}")),
+    }
+    vec![Effect::Poll, Effect::LoadHistory]
+}
+
+pub(super) fn on_catalog_reloaded(app: &mut App, r: Result<Vec<Revision>, String>) -> Vec<Effect> {
+    match r {
+        Ok(added) => {
+            if !added.is_empty() {
+                let names: Vec<String> = added.iter().map(ToString::to_string).collect();
+                app.log(
+                    Level::Info,
+                    format!("new migration file(s): {}", names.join(", ")),
+                );
+            }
+        }
+        Err(e) => log_error(
+            app,
+            &format!(
+                "the migration files did not reload (the last good catalog stays in use): {e}"
+            ),
+        ),
+    }
+    vec![]
+}
+
+pub(super) fn on_offline_flushed(app: &mut App, r: Result<usize, String>) -> Vec<Effect> {
+    match r {
+        Ok(0) => vec![],
+        Ok(n) => {
+            app.log(
+                Level::Info,
+                format!("{n} checklist result(s) kept while the database was unreachable are now recorded"),
+            );
+            // The overlay's view was the offline one: load the recorded state.
+            if app.checklists.open {
+                checklist::open(app)
+            } else {
+                vec![]
+            }
+        }
+        Err(e) => {
+            log_error(
+                app,
+                &format!(
+                    "checklist results kept offline could not be recorded yet (kept, retried on the next reconnect): {e}"
+                ),
+            );
+            vec![]
+        }
     }
 }

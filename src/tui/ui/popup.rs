@@ -9,7 +9,8 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
 use super::centered;
 use super::fit::wrap_all;
 use super::theme::Theme;
-use crate::plan::Plan;
+use crate::db::blockers::{Blocker, Signal};
+use crate::plan::{Drift, Plan};
 use crate::tui::app::{Activity, App, Confirm, Pending, Popup};
 use crate::tui::keys::{self, Scope};
 
@@ -182,52 +183,16 @@ fn confirm_content(app: &App, theme: &Theme, c: &Confirm, width: u16) -> Content
             fleet_body(plan),
             false,
         ),
-        Pending::Accept { revision, drift } => {
-            let mut body = Vec::new();
-            for d in drift {
-                body.push(Line::from(d.to_string()));
-                let mut diff = Vec::new();
-                crate::output::drift_diff(&mut diff, d).ok();
-                body.extend(
-                    String::from_utf8_lossy(&diff)
-                        .lines()
-                        .map(|l| Line::from(l.to_string())),
-                );
-            }
-            body.push(Line::from(""));
-            body.push(Line::from(
-                "The files become the applied version: history takes the new checksum. No migration SQL runs; audited with both checksums.",
-            ));
-            (
-                format!(" accept {revision} on {}? ", app.target.name),
-                body,
-                false,
-            )
-        }
-        Pending::Signal { blocker: b, signal } => {
-            let age = b
-                .xact_age_s
-                .map(super::age)
-                .map(|a| format!(", transaction open {a}"))
-                .unwrap_or_default();
-            let mut body = vec![
-                Line::from(format!(
-                    "pid {}  user {}  application {:?}",
-                    b.pid, b.user, b.application
-                )),
-                Line::from(format!("state {}{age}", b.state)),
-                Line::from("query:"),
-            ];
-            body.extend(b.query.lines().map(|l| Line::from(format!("  {l}"))));
-            body.push(Line::from(""));
-            body.push(Line::from("runs:"));
-            body.push(Line::styled(
-                format!("  {}", signal.sql(b.pid)),
-                theme.title(false),
-            ));
-            body.push(Line::from("The outcome is written to pgshift_events."));
-            (format!(" {} pid {}? ", signal.verb(), b.pid), body, true)
-        }
+        Pending::Accept { revision, drift } => (
+            format!(" accept {revision} on {}? ", app.target.name),
+            accept_body(drift),
+            false,
+        ),
+        Pending::Signal { blocker, signal } => (
+            format!(" {} pid {}? ", signal.verb(), blocker.pid),
+            signal_body(blocker, *signal, theme),
+            true,
+        ),
     };
     title.push(Span::styled(
         heading,
@@ -242,7 +207,63 @@ fn confirm_content(app: &App, theme: &Theme, c: &Confirm, width: u16) -> Content
         body.insert(0, Line::from(""));
         body.insert(0, Line::styled(note.clone(), theme.warn()));
     }
-    let prompt = match &c.must_type {
+    Content {
+        title: Line::from(title),
+        body,
+        prompt: confirm_prompt(c, theme, destructive),
+        alarm: destructive,
+    }
+}
+
+/// Each drifted file with its diff, and what accepting does.
+fn accept_body(drift: &[Drift]) -> Vec<Line<'static>> {
+    let mut body = Vec::new();
+    for d in drift {
+        body.push(Line::from(d.to_string()));
+        let mut diff = Vec::new();
+        crate::output::drift_diff(&mut diff, d).ok();
+        body.extend(
+            String::from_utf8_lossy(&diff)
+                .lines()
+                .map(|l| Line::from(l.to_string())),
+        );
+    }
+    body.push(Line::from(""));
+    body.push(Line::from(
+        "The files become the applied version: history takes the new checksum. No migration SQL runs; audited with both checksums.",
+    ));
+    body
+}
+
+/// The session about to be cancelled or terminated, and the SQL that does it.
+fn signal_body(b: &Blocker, signal: Signal, theme: &Theme) -> Vec<Line<'static>> {
+    let age = b
+        .xact_age_s
+        .map(super::age)
+        .map(|a| format!(", transaction open {a}"))
+        .unwrap_or_default();
+    let mut body = vec![
+        Line::from(format!(
+            "pid {}  user {}  application {:?}",
+            b.pid, b.user, b.application
+        )),
+        Line::from(format!("state {}{age}", b.state)),
+        Line::from("query:"),
+    ];
+    body.extend(b.query.lines().map(|l| Line::from(format!("  {l}"))));
+    body.push(Line::from(""));
+    body.push(Line::from("runs:"));
+    body.push(Line::styled(
+        format!("  {}", signal.sql(b.pid)),
+        theme.title(false),
+    ));
+    body.push(Line::from("The outcome is written to pgshift_events."));
+    body
+}
+
+/// The dialog's last lines: the word to type on production, a refusal, or the keys.
+fn confirm_prompt(c: &Confirm, theme: &Theme, destructive: bool) -> Vec<Line<'static>> {
+    match &c.must_type {
         Some(want) => vec![
             Line::styled(
                 format!(" Type {want} and press Enter to run it. Esc cancels."),
@@ -261,12 +282,6 @@ fn confirm_content(app: &App, theme: &Theme, c: &Confirm, width: u16) -> Content
         None => vec![Line::from(
             " y / Enter run it · n / Esc cancel · j/k scroll",
         )],
-    };
-    Content {
-        title: Line::from(title),
-        body,
-        prompt,
-        alarm: destructive,
     }
 }
 
