@@ -17,6 +17,25 @@ pub struct Applied {
     pub recorded: Option<Recorded>,
 }
 
+impl Applied {
+    /// History as if exactly the catalog's migrations through `through` had been applied, with
+    /// matching checksums: what a plan "from REV" and the TUI's sample screens start from.
+    pub fn catalog_through(catalog: &Catalog, through: Revision) -> Vec<Applied> {
+        catalog
+            .migrations
+            .iter()
+            .filter(|m| m.revision <= through)
+            .map(|m| Applied {
+                revision: m.revision,
+                name: m.name.clone(),
+                applied_on: String::new(),
+                checksum: m.checksum,
+                recorded: None,
+            })
+            .collect()
+    }
+}
+
 /// What pgshift kept when it applied a migration (`pgshift_applied_sql`): the up and down SQL as
 /// applied, so drift can show what changed, and the order of application.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -711,17 +730,7 @@ mod tests {
     }
 
     fn applied(c: &Catalog, upto: u32) -> Vec<Applied> {
-        c.migrations
-            .iter()
-            .filter(|m| m.revision.0 <= upto)
-            .map(|m| Applied {
-                revision: m.revision,
-                name: m.name.clone(),
-                applied_on: String::new(),
-                checksum: m.checksum,
-                recorded: None,
-            })
-            .collect()
+        Applied::catalog_through(c, Revision(upto))
     }
 
     fn revs(p: &Plan) -> Vec<u32> {

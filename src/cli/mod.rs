@@ -784,18 +784,7 @@ fn plan_offline(g: &GlobalArgs, a: &PlanArgs) -> Result<ExitCode> {
         )));
     }
     // Pretend history is exactly the catalog up to FROM.
-    let applied: Vec<_> = catalog
-        .migrations
-        .iter()
-        .filter(|m| m.revision <= from)
-        .map(|m| crate::plan::Applied {
-            revision: m.revision,
-            name: m.name.clone(),
-            applied_on: String::new(),
-            checksum: m.checksum,
-            recorded: None,
-        })
-        .collect();
+    let applied = crate::plan::Applied::catalog_through(&catalog, from);
     let p = crate::plan::plan(
         &catalog,
         &applied,

@@ -117,18 +117,11 @@ fn server() -> ServerInfo {
 }
 
 fn applied(catalog: &Catalog, up_to: u32) -> Vec<Applied> {
-    catalog
-        .migrations
-        .iter()
-        .filter(|m| m.revision.0 <= up_to)
-        .map(|m| Applied {
-            revision: m.revision,
-            name: m.name.clone(),
-            applied_on: "2026-11-20T10:00:00Z".into(),
-            checksum: m.checksum,
-            recorded: None,
-        })
-        .collect()
+    let mut applied = Applied::catalog_through(catalog, crate::catalog::Revision(up_to));
+    for a in &mut applied {
+        a.applied_on = "2026-11-20T10:00:00Z".into();
+    }
+    applied
 }
 
 /// `pgshift health` at `up_to`, judged by the real `health::assess` (`last`: a failed run).

@@ -148,17 +148,7 @@ fn confirm_production_downgrade() {
     let mut app = sample::connected(Environment::Production, 4, history(), vec![], true);
     key(&mut app, 'd');
     let catalog = sample::catalog();
-    let applied: Vec<_> = catalog
-        .migrations
-        .iter()
-        .map(|m| crate::plan::Applied {
-            revision: m.revision,
-            name: m.name.clone(),
-            applied_on: String::new(),
-            checksum: m.checksum,
-            recorded: None,
-        })
-        .collect();
+    let applied = crate::plan::Applied::catalog_through(&catalog, catalog.head());
     let plan = crate::plan::plan(
         &catalog,
         &applied,
