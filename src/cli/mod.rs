@@ -286,6 +286,7 @@ pub fn main() -> std::process::ExitCode {
         Ok(code) => code,
         Err(e) => report_error(&cli, &e),
     };
+    runtime.block_on(crate::db::close::settled(crate::db::close::AT_EXIT));
     code.into()
 }
 

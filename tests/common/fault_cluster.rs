@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{as_server_user, block_on, can_connect, is_root, pg_bin};
+use super::{as_server_user, block_on, can_connect, free_port, is_root, pg_bin};
 
 static NEXT: AtomicU16 = AtomicU16::new(0);
 
@@ -78,13 +78,4 @@ impl FaultCluster {
         );
         self.wait_ready();
     }
-}
-
-/// A port nothing listens on now (the kernel picks it).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{ConnInfo, TestDb, is_root, server_url};
+use super::{ConnInfo, TestDb, free_port, is_root, server_url};
 
 /// `PGSHIFT_TEST_PGBOUNCER`, else the Debian package's binary, else `pgbouncer` on PATH.
 pub fn program() -> String {
@@ -147,10 +147,4 @@ impl Drop for Bouncer {
         }
         self.watcher.kill().ok();
     }
-}
-
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }

@@ -179,7 +179,9 @@ fn start(tls: bool) -> TlsCluster {
         "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
     };
     std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
-    let port = if tls { 40000 } else { 60000 } + (std::process::id() % 5000) as u16;
+    // A port the kernel says is free: a fixed one could be an open client socket's (ephemeral
+    // ports are 32768-60999 here), and the server then never started.
+    let port = super::free_port();
     let server = format!(
         "{} -D {} -p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off {}",
         bin.join("postgres").display(),

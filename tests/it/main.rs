@@ -5,6 +5,7 @@ mod common;
 
 mod backfill;
 mod bad_input;
+mod connections;
 mod contract;
 mod drift;
 mod fleet;
