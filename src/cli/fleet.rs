@@ -324,15 +324,8 @@ async fn up_cmd(g: &GlobalArgs, loaded: &Loaded, a: &UpArgs) -> Result<ExitCode>
     let members = members(g, loaded, group).await?;
     let catalogs = Catalogs::load(&members);
     let options = a.waves.options(g, rollout::policy(loaded, a.allow_lint));
-    let planned = rollout::plan_all(
-        &members,
-        &catalogs,
-        spec,
-        &options.policy,
-        options.parallel,
-        a.waves.pool.timeout,
-    )
-    .await;
+    let planned =
+        rollout::plan_all(&members, &catalogs, spec, &options, a.waves.pool.timeout).await;
     rollout::canaries(&planned, &options.canary)?;
     show_plan(g, &planned);
     let rollout = rollout::Rollout::new(group.map(str::to_string), to, rollout::Job::Migrate(spec));
@@ -356,15 +349,7 @@ async fn backfill_cmd(g: &GlobalArgs, loaded: &Loaded, a: &BackfillArgs) -> Resu
     let catalogs = Catalogs::load(&members);
     let options = a.waves.options(g, rollout::policy(loaded, false));
     let planned = rollout::plan_backfill(&members, &catalogs, &a.name);
-    if planned.iter().all(|p| p.work.is_err())
-        && let Some(Err(e)) = planned.first().map(|p| &p.work)
-    {
-        // The same problem everywhere (an unknown backfill name): say it once, run nothing.
-        return Err(Error::Usage(format!(
-            "no target can run backfill {:?}: {e}",
-            a.name
-        )));
-    }
+    rollout::backfill_known(&planned, &a.name)?;
     rollout::canaries(&planned, &options.canary)?;
     show_plan(g, &planned);
     confirm(g, a.group.as_deref(), &planned)?;

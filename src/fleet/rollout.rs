@@ -108,6 +108,19 @@ pub fn plan_backfill(members: &[Target], catalogs: &Catalogs, name: &str) -> Vec
         .collect()
 }
 
+/// Refuse a backfill no target can run for the same reason (an unknown name): said once, before
+/// any plan is shown, nothing run. Targets that fail on their own keep their rows.
+pub fn backfill_known(planned: &[Planned], name: &str) -> Result<(), Error> {
+    if planned.iter().all(|p| p.work.is_err())
+        && let Some(Err(e)) = planned.first().map(|p| &p.work)
+    {
+        return Err(Error::Usage(format!(
+            "no target can run backfill {name:?}: {e}"
+        )));
+    }
+    Ok(())
+}
+
 /// What the operator's yes covers: the CLI and the TUI ask the same way. Touching production
 /// makes the confirmation typed: the group's name, or `all` for every configured target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,15 +148,16 @@ impl Confirmation {
     }
 }
 
-/// Plan every member concurrently (bounded, each within `timeout`), in the members' order.
+/// Plan every member concurrently (`options.parallel` at a time, each within `timeout`), in the
+/// members' order, under `options.policy`.
 pub async fn plan_all(
     members: &[Target],
     catalogs: &Catalogs,
     spec: TargetSpec,
-    policy: &Policy,
-    parallel: usize,
+    options: &Options,
     timeout: Duration,
 ) -> Vec<Planned> {
+    let (policy, parallel) = (&options.policy, options.parallel);
     let jobs: Vec<_> = members
         .iter()
         .map(|t| (t.clone(), catalogs.of(t)))

@@ -749,7 +749,7 @@ pub use backfills::{
     BackfillDialog, BackfillEffect, BackfillMsg, Backfills, DryPurpose, LocalRun, RowView, Stop,
 };
 pub use checklist::{CheckRun, ChecklistOp, ChecklistState, NoteKind, NotePrompt};
-pub use fleet::{Fleet, FleetEffect, FleetMsg, FleetPlan, FleetRow, Live, RolloutView};
+pub use fleet::{Fleet, FleetEffect, FleetJob, FleetMsg, FleetPlan, FleetRow, Live, RolloutView};
 
 use crate::text::first_line;
 use input::on_key;

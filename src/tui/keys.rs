@@ -210,7 +210,7 @@ pub const BINDINGS: &[Binding] = &[
         &[key('F'), key('6')],
         Action::Focus(Pane::Fleet),
         Some("fleet"),
-        "Fleet pane: every target (:fleet GROUP picks a group); u rolls out to head canary first, Enter opens a target, Esc stops launching",
+        "Fleet pane: every target (:fleet GROUP picks a group); u rolls out to head canary first (:fleet-up REV to a revision, :fleet-backfill NAME a backfill), Enter opens a target, Esc stops launching",
     ),
     bind(
         Main,
@@ -231,7 +231,11 @@ pub const BINDINGS: &[Binding] = &[
         &[key(':')],
         Action::Command,
         None,
-        "Command line: :target NAME, :fleet [GROUP], :backfill NAME, :checklist NAME, :history TEXT (Enter runs, Esc drops)",
+        concat!(
+            "Command line: ",
+            crate::tui::app::command::command_list!(),
+            " (Enter runs, Esc drops)"
+        ),
     ),
     bind(
         Main,

@@ -558,6 +558,7 @@ pub fn fleet_plan() -> super::app::FleetPlan {
     super::app::FleetPlan {
         id: "fleet-20261203T091500Z-1a2b".into(),
         group: None,
+        job: super::app::FleetJob::Up("head".into()),
         text: "TARGET      ENV   PLAN       STEPS NOTE\n\
                eu-1        PROD  0002→0004      2 \n\
                eu-2        PROD  0002→0004      2 \n\

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::{Notify, mpsc::UnboundedSender};
 
 use super::app::{
-    BackfillEffect, BackfillMsg, ChecklistOp, Effect, FleetEffect, FleetMsg, FleetPlan,
+    BackfillEffect, BackfillMsg, ChecklistOp, Effect, FleetEffect, FleetJob, FleetMsg, FleetPlan,
     HISTORY_LIMIT, Msg, Signal, Signalled, Stop,
 };
 use crate::backfill;
@@ -399,8 +399,8 @@ impl Worker {
                 let result = self.fleet_rows(group.as_deref()).await;
                 FleetMsg::Gathered { group, result }
             }
-            FleetEffect::Plan { group } => FleetMsg::Planned(
-                self.fleet_plan(group.as_deref())
+            FleetEffect::Plan { group, job } => FleetMsg::Planned(
+                self.fleet_plan(group.as_deref(), job)
                     .await
                     .map_err(|e| e.to_string()),
             ),
@@ -440,30 +440,37 @@ impl Worker {
         Ok(crate::fleet::status::gather(&members, &catalogs, options).await)
     }
 
-    /// `pgshift fleet up [GROUP]`'s planning, kept for the confirmation's yes.
-    async fn fleet_plan(&self, group: Option<&str>) -> Result<FleetPlan> {
+    /// `pgshift fleet up [GROUP] [REV]`'s or `fleet backfill NAME [GROUP]`'s planning, kept for
+    /// the confirmation's yes.
+    async fn fleet_plan(&self, group: Option<&str>, job: FleetJob) -> Result<FleetPlan> {
         use crate::fleet::rollout;
         let members = self.fleet_members(group).await?;
         let catalogs = crate::fleet::Catalogs::load(&members);
         let options = rollout::Options::defaults(rollout::policy(&self.config.0, false));
-        let planned = rollout::plan_all(
-            &members,
-            &catalogs,
-            TargetSpec::Head,
-            &options.policy,
-            options.parallel,
-            fleet_timeout(),
-        )
-        .await;
+        let (planned, to, rollout_job) = match &job {
+            FleetJob::Up(rev) => {
+                let spec =
+                    TargetSpec::parse(rev, crate::plan::Direction::Up).map_err(Error::Usage)?;
+                let planned =
+                    rollout::plan_all(&members, &catalogs, spec, &options, fleet_timeout()).await;
+                (planned, rev.clone(), rollout::Job::Migrate(spec))
+            }
+            FleetJob::Backfill(name) => {
+                let planned = rollout::plan_backfill(&members, &catalogs, name);
+                rollout::backfill_known(&planned, name)?;
+                let job = rollout::Job::Backfill {
+                    name: name.clone(),
+                    options: crate::backfill::Options::default(),
+                };
+                (planned, format!("backfill {name}"), job)
+            }
+        };
         rollout::canaries(&planned, &options.canary)?;
-        let r = rollout::Rollout::new(
-            group.map(str::to_string),
-            "head",
-            rollout::Job::Migrate(TargetSpec::Head),
-        );
+        let r = rollout::Rollout::new(group.map(str::to_string), &to, rollout_job);
         let plan = FleetPlan {
             id: r.id.clone(),
             group: group.map(str::to_string),
+            job,
             text: crate::fleet::render::plan_text(&planned),
             confirmation: rollout::Confirmation::of(group, &planned),
             targets: planned.len(),

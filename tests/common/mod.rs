@@ -177,6 +177,39 @@ pub fn start_server(dir: &Path, port: u16, options: &str) -> String {
     url
 }
 
+/// First column of every row of `sql` (simple protocol, NULL as "NULL") on the database at `url`.
+pub fn column_at(url: &str, sql: &str) -> Vec<String> {
+    let conn = ConnInfo::parse(url).unwrap();
+    block_on(async {
+        let (c, connection) = conn.pg.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let rows = c.simple_query(sql).await.unwrap();
+        rows.iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => {
+                    Some(r.get(0).unwrap_or("NULL").to_string())
+                }
+                _ => None,
+            })
+            .collect()
+    })
+}
+
+/// Backfill `fill` in `migrations/backfills`: `three.v = id * 2` where NULL, 100 rows a batch
+/// (tables `three (id int PRIMARY KEY, v int)`).
+pub fn write_fill_backfill(migrations: &Path) {
+    let dir = migrations.join("backfills");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ORDER"), "fill\n").unwrap();
+    std::fs::write(
+        dir.join("fill.toml"),
+        "description = \"v from id\"\ntable = \"three\"\nkey = \"id\"\nbatch_size = 100\n\
+         batch = \"UPDATE three SET v = id * 2 WHERE id > $1 AND id <= $2 AND v IS NULL\"\n\
+         count = \"SELECT count(*) FROM three WHERE v IS NULL\"\n",
+    )
+    .unwrap();
+}
+
 /// A TCP port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -290,18 +323,7 @@ impl TestDb {
 
     /// First column of every row, as text.
     pub fn column(&self, sql: &str) -> Vec<String> {
-        block_on(async {
-            let c = self.client().await;
-            let rows = c.simple_query(sql).await.unwrap();
-            rows.iter()
-                .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(r) => {
-                        Some(r.get(0).unwrap_or("NULL").to_string())
-                    }
-                    _ => None,
-                })
-                .collect()
-        })
+        column_at(&self.url, sql)
     }
 
     pub fn scalar(&self, sql: &str) -> String {

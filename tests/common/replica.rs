@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{ConnInfo, TestDb, as_server_user, block_on, free_port, is_root, pg_bin};
+use super::{TestDb, as_server_user, free_port, is_root, pg_bin};
 
 static SETS: AtomicU32 = AtomicU32::new(0);
 
@@ -33,20 +33,10 @@ impl Node {
 
     /// First column of the first row of `sql` on database `db`.
     pub fn scalar(&self, db: &str, sql: &str) -> String {
-        let conn = ConnInfo::parse(&self.url(db)).unwrap();
-        block_on(async {
-            let (c, connection) = conn.pg.connect(tokio_postgres::NoTls).await.unwrap();
-            tokio::spawn(connection);
-            let rows = c.simple_query(sql).await.unwrap();
-            rows.iter()
-                .find_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(r) => {
-                        Some(r.get(0).unwrap_or("NULL").to_string())
-                    }
-                    _ => None,
-                })
-                .unwrap_or_default()
-        })
+        super::column_at(&self.url(db), sql)
+            .into_iter()
+            .next()
+            .unwrap_or_default()
     }
 
     /// Stop the server now (fast shutdown), e.g. to make a replica disappear.

@@ -430,16 +430,7 @@ fn fleet_backfill_runs_the_normal_backfill_on_every_target_tagged_with_the_run()
              INSERT INTO three SELECT g FROM generate_series(1, 300) g",
         );
     }
-    let dir = f.template.migrations().join("backfills");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("ORDER"), "fill\n").unwrap();
-    std::fs::write(
-        dir.join("fill.toml"),
-        "description = \"v from id\"\ntable = \"three\"\nkey = \"id\"\nbatch_size = 100\n\
-         batch = \"UPDATE three SET v = id * 2 WHERE id > $1 AND id <= $2 AND v IS NULL\"\n\
-         count = \"SELECT count(*) FROM three WHERE v IS NULL\"\n",
-    )
-    .unwrap();
+    crate::common::write_fill_backfill(&f.template.migrations());
     f.run(&["fleet", "backfill", "nope", "f"])
         .code(2)
         .stderr_has("no target can run backfill \"nope\"");

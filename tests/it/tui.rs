@@ -1231,3 +1231,60 @@ fn fleet_pane_lists_every_target_and_u_rolls_out_to_head() {
     screen.quit();
     TestDb::drop_all(dbs);
 }
+
+/// `:fleet-backfill NAME` end to end: two staging databases with rows to fill; the plan shows the
+/// backfill on both, `y` runs it, each database is filled by its own batched run tagged with the
+/// rollout's id.
+#[test]
+fn fleet_backfill_command_runs_the_backfill_on_every_target() {
+    if !tmux_available() {
+        return;
+    }
+    let template = TestDb::new();
+    template.write_migration(
+        "0001_three.up.sql",
+        "CREATE TABLE three (id int PRIMARY KEY, v int);\n\
+         INSERT INTO three SELECT g FROM generate_series(1, 300) g;",
+    );
+    template.run(&["up"]).ok();
+    write_fill_backfill(&template.migrations());
+    let dbs = TestDb::clones(&template, 2);
+    let mut config = String::new();
+    for (i, db) in dbs.iter().enumerate() {
+        config.push_str(&format!(
+            "[targets.t{i:02}]\nurl = \"{}\"\nenvironment = \"staging\"\nmigrations = \"{}\"\n",
+            db.url,
+            template.migrations().display()
+        ));
+    }
+    let path = template.dir.path().join("fleet.toml");
+    std::fs::write(&path, config).unwrap();
+    let path = path.display().to_string();
+    let screen = Screen::start(&template, &["--config", &path, "--target", "t00"]);
+    screen.wait_for("the t00 screen", |s| s.contains("t00 [staging]"));
+    screen.keys(":fleet-backfill nope\r");
+    screen.wait_text("no target can run backfill \"nope\"");
+    screen.keys(":fleet-backfill fill\r");
+    let s = screen.wait_text("y / Enter run it");
+    assert!(s.contains("fleet backfill fill"), "{s}");
+    for db in &dbs {
+        assert_eq!(
+            db.scalar("SELECT count(*) FROM three WHERE v IS NULL"),
+            "300",
+            "nothing runs before the yes"
+        );
+    }
+    screen.keys("y");
+    let s = screen.wait_for("the rollout's end", |s| s.contains("last rollout"));
+    assert!(s.contains("2 done, 0 failed"), "{s}");
+    for db in &dbs {
+        assert_eq!(db.scalar("SELECT count(*) FROM three WHERE v IS NULL"), "0");
+        assert_eq!(
+            db.column("SELECT DISTINCT coalesce(detail->>'fleet_run' LIKE 'fleet-%', false)::text FROM pgshift_events WHERE action LIKE 'backfill fill%'"),
+            vec!["true"],
+            "every audit row of the backfill carries the rollout's id"
+        );
+    }
+    screen.quit();
+    TestDb::drop_all(dbs);
+}

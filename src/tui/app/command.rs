@@ -4,8 +4,15 @@
 use super::*;
 
 /// The commands, for the help line and the "unknown command" message.
-pub const COMMANDS: &str =
-    ":target NAME, :fleet [GROUP], :backfill NAME, :checklist NAME, :history TEXT";
+/// The commands, one list for the help overlay (`concat!`) and the unknown-command message.
+macro_rules! command_list {
+    () => {
+        ":target NAME, :fleet [GROUP], :fleet-up [REV], :fleet-backfill NAME, :backfill NAME, \
+         :checklist NAME, :history TEXT"
+    };
+}
+pub(crate) use command_list;
+pub const COMMANDS: &str = command_list!();
 
 /// Keys while typing a command: text, Backspace, Enter runs it, Esc drops it.
 pub(super) fn on_key(app: &mut App, ev: &KeyEvent) -> Vec<Effect> {
@@ -62,6 +69,12 @@ pub fn run(app: &mut App, line: &str) -> Vec<Effect> {
             vec![Effect::SwitchTarget(arg)]
         }
         "fleet" | "f" => super::fleet::choose_group(app, (!arg.is_empty()).then_some(arg)),
+        "fleet-up" | "fu" => {
+            let rev = if arg.is_empty() { "head".into() } else { arg };
+            super::fleet::plan(app, super::fleet::FleetJob::Up(rev))
+        }
+        "fleet-backfill" | "fb" if arg.is_empty() => need(app, "a backfill name"),
+        "fleet-backfill" | "fb" => super::fleet::plan(app, super::fleet::FleetJob::Backfill(arg)),
         "backfill" | "b" if arg.is_empty() => need(app, "a backfill name"),
         "backfill" | "b" => {
             app.focus = Pane::Backfills;
@@ -107,7 +120,7 @@ pub fn run(app: &mut App, line: &str) -> Vec<Effect> {
 fn example(cmd: &str) -> &'static str {
     match cmd {
         "target" | "t" => "staging",
-        "backfill" | "b" => "hashes",
+        "backfill" | "b" | "fleet-backfill" | "fb" => "hashes",
         _ => "…",
     }
 }

@@ -1,7 +1,8 @@
 //! The Fleet pane's model and its part of `update`: one row per target of the configured fleet
 //! (every target, or the group chosen with `:fleet GROUP`), filled from `fleet::status::gather`
-//! by the worker; `u` plans a rollout to head with `fleet::rollout::plan_all` and, once confirmed,
-//! runs it with `fleet::rollout::execute` (the engine `pgshift fleet up` uses); its
+//! by the worker; `u` (or `:fleet-up REV`) plans a rollout with `fleet::rollout::plan_all`,
+//! `:fleet-backfill NAME` one of a backfill with `plan_backfill`, and once confirmed the worker runs
+//! it with `fleet::rollout::execute` (the engine `pgshift fleet up|backfill` uses); its
 //! [`FleetEvent`]s become each row's live state. Esc (or the first q / Ctrl-C) stops launching.
 
 use super::*;
@@ -51,6 +52,26 @@ pub struct RolloutView {
     pub summary: Option<Summary>,
 }
 
+/// What a fleet rollout runs on every target, as `pgshift fleet up [REV]` and
+/// `pgshift fleet backfill NAME` do (with their default options).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FleetJob {
+    /// Upgrade to this revision (`head` for `u`).
+    Up(String),
+    /// Run (or continue) the backfill of this name.
+    Backfill(String),
+}
+
+impl FleetJob {
+    /// `rollout to head`, `backfill hashes`: for the log and the confirmation's title.
+    pub fn label(&self) -> String {
+        match self {
+            FleetJob::Up(rev) => format!("rollout to {rev}"),
+            FleetJob::Backfill(name) => format!("backfill {name}"),
+        }
+    }
+}
+
 /// A planned rollout as the confirmation shows it; the plans themselves wait in the worker
 /// under `id`, so what runs is what was shown.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +79,7 @@ pub struct FleetPlan {
     /// The rollout's id (in every target's audit row).
     pub id: String,
     pub group: Option<String>,
+    pub job: FleetJob,
     /// The per-target plan table and the lint of its steps (`pgshift fleet up`'s own text).
     pub text: String,
     pub confirmation: Confirmation,
@@ -83,6 +105,7 @@ pub enum FleetEffect {
     },
     Plan {
         group: Option<String>,
+        job: FleetJob,
     },
     /// Run the plan shown under this id.
     Run {
@@ -214,8 +237,10 @@ pub(super) fn choose_group(app: &mut App, group: Option<String>) -> Vec<Effect> 
     on_focus(app)
 }
 
-/// `u` on the pane: plan a rollout of the shown group to head.
-pub(super) fn upgrade(app: &mut App) -> Vec<Effect> {
+/// `u` on the pane (`job` = up to head), `:fleet-up REV` and `:fleet-backfill NAME`: plan the
+/// job on the shown group; its confirmation comes when the plan is made.
+pub(super) fn plan(app: &mut App, job: FleetJob) -> Vec<Effect> {
+    app.focus = Pane::Fleet;
     let why = if app.fleet.running() {
         Some("a fleet rollout is already running (Esc stops launching)")
     } else if app.fleet.planning {
@@ -233,12 +258,14 @@ pub(super) fn upgrade(app: &mut App) -> Vec<Effect> {
     app.log(
         Level::Info,
         format!(
-            "fleet {}: planning the rollout to head on every target…",
-            group_name(app.fleet.group.as_deref())
+            "fleet {}: planning the {} on every target…",
+            group_name(app.fleet.group.as_deref()),
+            job.label()
         ),
     );
     vec![Effect::Fleet(FleetEffect::Plan {
         group: app.fleet.group.clone(),
+        job,
     })]
 }
 
@@ -339,15 +366,16 @@ pub(super) fn on_msg(app: &mut App, m: FleetMsg) -> Vec<Effect> {
                 Ok(plan) if plan.confirmation.with_work == 0 => app.log(
                     Level::Info,
                     format!(
-                        "fleet {}: all {} target(s) are at head; nothing to run",
+                        "fleet {}: {}: all {} target(s) are there; nothing to run",
                         group_name(plan.group.as_deref()),
+                        plan.job.label(),
                         plan.targets
                     ),
                 ),
                 // The operator moved on (another dialog, the checklists): never ask over that.
                 Ok(_) if app.popup.is_some() || app.checklists.open => app.log(
                     Level::Info,
-                    "fleet rollout planned, but another dialog is open: u on the Fleet pane asks again",
+                    "fleet rollout planned, but another dialog is open: plan it again to be asked (u on the Fleet pane)",
                 ),
                 Ok(plan) => {
                     let must_type = plan.confirmation.must_type().map(str::to_string);

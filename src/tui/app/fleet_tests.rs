@@ -135,7 +135,10 @@ fn u_plans_then_a_production_rollout_needs_the_word_typed() {
     let mut app = screen::fleet(Environment::Staging, true);
     assert_eq!(
         update(&mut app, key('u')),
-        vec![Effect::Fleet(FleetEffect::Plan { group: None })]
+        vec![Effect::Fleet(FleetEffect::Plan {
+            group: None,
+            job: FleetJob::Up("head".into())
+        })]
     );
     assert_eq!(update(&mut app, key('u')), vec![], "one plan at a time");
     update(&mut app, Msg::Fleet(FleetMsg::Planned(Ok(plan(2)))));
@@ -353,6 +356,57 @@ fn a_target_switch_mid_read_leaves_nothing_in_flight() {
     assert_eq!(update(&mut other, key('r')).last(), gather_all().last());
     assert_eq!(
         update(&mut other, key('u')),
-        vec![Effect::Fleet(FleetEffect::Plan { group: None })]
+        vec![Effect::Fleet(FleetEffect::Plan {
+            group: None,
+            job: FleetJob::Up("head".into())
+        })]
     );
+}
+
+/// `:LINE` typed and Enter pressed.
+fn command(app: &mut App, line: &str) -> Vec<Effect> {
+    update(app, key(':'));
+    for c in line.chars() {
+        update(app, key(c));
+    }
+    update(app, code(KeyCode::Enter))
+}
+
+#[test]
+fn colon_fleet_up_and_fleet_backfill_plan_their_job_and_the_title_says_which() {
+    let mut app = screen::connected(Environment::Staging, 3, vec![], vec![], true);
+    assert_eq!(
+        command(&mut app, "fleet-backfill hashes"),
+        vec![Effect::Fleet(FleetEffect::Plan {
+            group: None,
+            job: FleetJob::Backfill("hashes".into())
+        })]
+    );
+    assert_eq!(app.focus, Pane::Fleet, "the plan shows on the Fleet pane");
+    assert!(last_log(&app).contains("planning the backfill hashes"));
+    let mut p = plan(1);
+    p.job = FleetJob::Backfill("hashes".into());
+    update(&mut app, Msg::Fleet(FleetMsg::Planned(Ok(p))));
+    let Some(Popup::Confirm(c)) = &app.popup else {
+        panic!("the confirmation is open");
+    };
+    assert!(
+        matches!(&c.pending, Pending::Fleet(p) if p.job == FleetJob::Backfill("hashes".into())),
+        "the backfill's plan is asked about"
+    );
+    update(&mut app, code(KeyCode::Esc));
+    assert!(
+        app.popup.is_none() && !app.fleet.running(),
+        "Esc runs nothing"
+    );
+    assert_eq!(
+        command(&mut app, "fu 0002"),
+        vec![Effect::Fleet(FleetEffect::Plan {
+            group: None,
+            job: FleetJob::Up("0002".into())
+        })]
+    );
+    update(&mut app, Msg::Fleet(FleetMsg::Planned(Err("x".into()))));
+    assert_eq!(command(&mut app, "fleet-backfill"), vec![]);
+    assert!(last_log(&app).contains(":fleet-backfill needs a backfill name"));
 }

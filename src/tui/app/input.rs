@@ -45,7 +45,9 @@ pub(super) fn on_action(app: &mut App, a: Action) -> Vec<Effect> {
         Action::Command => app.command = Some(String::new()),
         Action::Refresh => return refresh(app),
         Action::SetTarget if focus == Pane::Fleet => return super::fleet::open_target(app),
-        Action::Upgrade if focus == Pane::Fleet => return super::fleet::upgrade(app),
+        Action::Upgrade if focus == Pane::Fleet => {
+            return super::fleet::plan(app, super::fleet::FleetJob::Up("head".into()));
+        }
         Action::Dismiss if focus == Pane::Fleet && app.fleet.running() => {
             return super::fleet::stop(app).unwrap_or_default();
         }

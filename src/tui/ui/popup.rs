@@ -177,7 +177,8 @@ fn confirm_content(app: &App, theme: &Theme, c: &Confirm, width: u16) -> Content
         }
         Pending::Fleet(plan) => (
             format!(
-                " fleet rollout to head: {} ",
+                " fleet {}: {} ",
+                plan.job.label(),
                 crate::tui::app::fleet::group_name(plan.group.as_deref())
             ),
             fleet_body(plan),
@@ -293,24 +294,37 @@ fn fleet_body(plan: &crate::tui::app::FleetPlan) -> Vec<Line<'static>> {
     } else {
         String::new()
     };
+    use crate::tui::app::FleetJob;
+    let (does, run, running) = match &plan.job {
+        FleetJob::Up(_) => (
+            "upgrades".to_string(),
+            "the normal guarded run (its runner lock, lint and checklist gates",
+            "running ones finish their step",
+        ),
+        FleetJob::Backfill(name) => (
+            format!("runs backfill {name} on"),
+            "the normal batched, resumable backfill (its locks and throttles",
+            "running ones pause after their batch",
+        ),
+    };
     let mut body = vec![
         Line::from(format!(
-            "This rollout upgrades {} of {} target(s){production}: the canary (the first target with work) first, then the rest, {} at a time; no new target starts after a failure.",
+            "This rollout {does} {} of {} target(s){production}: the canary (the first target with work) first, then the rest, {} at a time; no new target starts after a failure.",
             c.with_work,
             plan.targets,
             crate::fleet::rollout::DEFAULT_PARALLEL
         )),
         Line::from(format!(
-            "Each target's run is the normal guarded run (its runner lock, lint and checklist gates, an audit row tagged {}).",
+            "Each target's run is {run}, an audit row tagged {}).",
             plan.id
         )),
         Line::from(""),
     ];
     body.extend(plan.text.lines().map(|l| Line::from(l.to_string())));
     body.push(Line::from(""));
-    body.push(Line::from(
-        "While it runs, Esc (or q / Ctrl-C) stops launching new targets; running ones finish their step.",
-    ));
+    body.push(Line::from(format!(
+        "While it runs, Esc (or q / Ctrl-C) stops launching new targets; {running}."
+    )));
     body
 }
 

@@ -623,6 +623,24 @@ fn fleet_confirm_production_is_typed() {
 }
 
 #[test]
+fn fleet_confirm_backfill_names_the_backfill() {
+    let mut app = sample::fleet(Environment::Staging, true);
+    let mut plan = sample::fleet_plan();
+    plan.job = crate::tui::app::FleetJob::Backfill("hashes".into());
+    plan.text = "TARGET      ENV   PLAN       STEPS NOTE\n\
+                 eu-1        PROD  -              0 backfill\n\
+                 eu-2        PROD  -              0 backfill\n\
+                 stage       stage -              0 backfill\n\
+                 zz-gone     PROD  ?              0 not run: backfill \"hashes\" is not defined for zz-gone\n"
+        .into();
+    update(
+        &mut app,
+        Msg::Fleet(crate::tui::app::FleetMsg::Planned(Ok(plan))),
+    );
+    snapshot("fleet_confirm_backfill", &app);
+}
+
+#[test]
 fn fleet_production_marker_is_red() {
     let app = sample::fleet(Environment::Staging, true);
     let t = terminal(&app, 80, 24);
