@@ -14,7 +14,7 @@ use crate::ops::gate::Policy;
 use crate::output;
 
 use crate::fleet::render::{
-    distinct_lints, env, name_width, plan_text, progress_line, revision_span, summary_table,
+    distinct_lints, env, name_width, plan_text, revision_span, summary_table,
 };
 use crate::fleet::rollout::{self, FleetEvent, Planned, Summary};
 use crate::fleet::status::{self, Row};
@@ -467,22 +467,13 @@ fn confirm(g: &GlobalArgs, group: Option<&str>, planned: &[Planned]) -> Result<(
 
 /// Progress lines on stderr: phases, each target's end, lock waits and blockers as they change.
 async fn print_progress(mut rx: tokio::sync::mpsc::UnboundedReceiver<FleetEvent>, json: bool) {
-    let mut last: std::collections::HashMap<String, String> = Default::default();
+    let mut progress = crate::fleet::render::Progress::default();
     while let Some(e) = rx.recv().await {
         if json {
             if let Ok(line) = serde_json::to_string(&e) {
                 eprintln!("{line}");
             }
-            continue;
-        }
-        if let Some(line) = progress_line(&e) {
-            // Blockers are re-reported on every retry: print only changes.
-            if let FleetEvent::Target { target, .. } = &e {
-                if last.get(target) == Some(&line) {
-                    continue;
-                }
-                last.insert(target.clone(), line.clone());
-            }
+        } else if let Some(line) = progress.line(&e) {
             eprintln!("{line}");
         }
     }

@@ -986,8 +986,7 @@ async fn default_screen(g: &GlobalArgs, loaded: &Loaded, asked: Asked) -> Result
             let runbook = crate::runbook::Runbook::load(loaded).map_err(|e| e.to_string());
             // The screen follows --color too (it always runs on a terminal).
             let options = crate::tui::Options::new(loaded, &o, g.utc, g.color_on(true))?;
-            crate::tui::run(target.clone(), catalog, runbook, options).await?;
-            return Ok(ExitCode::Ok);
+            return crate::tui::run(target.clone(), catalog, runbook, options).await;
         }
         let s = ops::status::status(&target, &catalog).await?;
         if target.is_sandbox() {

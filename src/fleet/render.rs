@@ -182,6 +182,26 @@ pub fn progress_line(e: &FleetEvent) -> Option<String> {
     }
 }
 
+/// Progress lines for a terminal: [`progress_line`], without a target's line repeated (blockers
+/// are reported again on every retry; only changes are worth a line).
+#[derive(Debug, Default)]
+pub struct Progress {
+    last: std::collections::HashMap<String, String>,
+}
+
+impl Progress {
+    pub fn line(&mut self, e: &FleetEvent) -> Option<String> {
+        let line = progress_line(e)?;
+        if let FleetEvent::Target { target, .. } = e {
+            if self.last.get(target) == Some(&line) {
+                return None;
+            }
+            self.last.insert(target.clone(), line.clone());
+        }
+        Some(line)
+    }
+}
+
 /// The final table: one row per target, the problems underneath, one line of totals.
 pub fn summary_table(out: &mut impl Write, s: &Summary) -> std::io::Result<()> {
     let w = name_width(s.targets.iter().map(|t| t.target.as_str()));

@@ -27,7 +27,7 @@ use tokio::sync::Notify;
 
 use crate::catalog::Catalog;
 use crate::config::Target;
-use crate::error::{Error, Result};
+use crate::error::{Error, ExitCode, Result};
 use crate::runbook::Runbook;
 use app::{App, Msg, TargetInfo, update};
 
@@ -74,7 +74,7 @@ pub async fn run(
     catalog: Catalog,
     runbook: std::result::Result<Runbook, String>,
     options: Options,
-) -> Result<()> {
+) -> Result<ExitCode> {
     let mut terminal = setup().map_err(|e| Error::io("setting up the terminal", e))?;
     let mut abandoned = Vec::new();
     let result = event_loop(
@@ -95,23 +95,54 @@ pub async fn run(
     }
     match result? {
         Some(unfinished) => unfinished.wait().await,
-        None => Ok(()),
+        None => Ok(ExitCode::Ok),
     }
 }
 
-/// A migration still running when the operator quit: the screen is gone, but the run goes on to
-/// its audited end unless the operator abandons it (Ctrl-C, SIGTERM). A hangup (SSH dropped) does
-/// not stop it.
+/// Work still running when the operator quit: a migration, or a fleet rollout (which launches no
+/// new target by then). The screen is gone, but the work goes on to its audited end unless the
+/// operator abandons it (Ctrl-C, SIGTERM). A hangup (SSH dropped) does not stop it.
 struct Unfinished {
     rx: tokio::sync::mpsc::UnboundedReceiver<Msg>,
     what: String,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Migration,
+    Fleet,
+}
+
+impl Kind {
+    /// What is waited for, and what abandoning it means.
+    fn waiting_for(self) -> &'static str {
+        match self {
+            Kind::Migration => {
+                "waiting for it to end so it is recorded.\n  Ctrl-C abandons it: the server rolls back the step in progress, finished steps stay applied."
+            }
+            Kind::Fleet => {
+                "no new target starts; waiting for the running ones to finish their step so they are recorded.\n  Ctrl-C abandons them: their servers roll back the step in progress, finished steps stay applied."
+            }
+        }
+    }
+
+    fn check_with(self) -> &'static str {
+        match self {
+            Kind::Migration => "pgshift status",
+            Kind::Fleet => "pgshift fleet status",
+        }
+    }
 }
 
 impl Unfinished {
-    async fn wait(mut self) -> Result<()> {
+    /// Until the work ends: its exit code (a fleet rollout's is the worst of its targets'), or the
+    /// failed run's own error.
+    async fn wait(mut self) -> Result<ExitCode> {
         say(&format!(
-            "pgshift: the screen is closed, but the {} is still running; waiting for it to end so it is recorded.\n  Ctrl-C abandons it: the server rolls back the step in progress, finished steps stay applied.",
-            self.what
+            "pgshift: the screen is closed, but the {} is still running; {}",
+            self.what,
+            self.kind.waiting_for()
         ));
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
@@ -125,6 +156,7 @@ impl Unfinished {
         };
         tokio::pin!(terminated);
         let mut blocked = Vec::new();
+        let mut fleet = crate::fleet::render::Progress::default();
         loop {
             tokio::select! {
                 m = self.rx.recv() => match m {
@@ -143,11 +175,25 @@ impl Unfinished {
                     }
                     Some(Msg::Migrated(Ok(r))) => {
                         say(&r.summary());
-                        return Ok(());
+                        return Ok(ExitCode::Ok);
                     }
                     Some(Msg::Migrated(Err(e))) => return Err(run_error(e)),
+                    Some(Msg::Fleet(app::FleetMsg::Event(e))) => {
+                        if let Some(line) = fleet.line(&e) {
+                            say(&line);
+                        }
+                    }
+                    Some(Msg::Fleet(app::FleetMsg::Finished(Ok(summary)))) => {
+                        let mut table = Vec::new();
+                        crate::fleet::render::summary_table(&mut table, &summary).ok();
+                        say(String::from_utf8_lossy(&table).trim_end());
+                        return Ok(summary.exit_code);
+                    }
+                    Some(Msg::Fleet(app::FleetMsg::Finished(Err(e)))) => {
+                        return Err(Error::Failed(format!("fleet rollout: {e}")));
+                    }
                     Some(_) => {}
-                    None => return Ok(()),
+                    None => return Ok(ExitCode::Ok),
                 },
                 _ = &mut ctrl_c => return Err(self.abandoned("Ctrl-C")),
                 _ = &mut terminated => return Err(self.abandoned("SIGTERM")),
@@ -157,8 +203,9 @@ impl Unfinished {
 
     fn abandoned(&self, why: &str) -> Error {
         Error::Failed(format!(
-            "{why}: abandoned the running {}. Its connection closes now: the server rolls back the step in progress; finished steps stay applied. Check with `pgshift status`.",
-            self.what
+            "{why}: abandoned the running {}. Its connections close now: the server rolls back the step in progress; finished steps stay applied. Check with `{}`.",
+            self.what,
+            self.kind.check_with()
         ))
     }
 }
@@ -349,16 +396,26 @@ async fn event_loop(
             break Ok(());
         }
     };
+    if s.app.fleet.running() {
+        // Quitting (q after Esc, SIGTERM, a hangup) never leaves a rollout launching unseen.
+        s.worker.run(app::Effect::Fleet(app::FleetEffect::Stop));
+    }
     let Session {
         app, monitor, rx, ..
     } = s;
     monitor.abort();
     abandoned.extend(app.backfills.local.iter().map(|l| l.name.clone()));
     result?;
-    Ok(match &app.activity {
-        app::Activity::Migrating(p) => Some(Unfinished {
+    Ok(match (&app.activity, &app.fleet.rollout) {
+        (app::Activity::Migrating(p), _) => Some(Unfinished {
             rx,
             what: format!("{} {} -> {}", p.direction.verb(), p.from, p.to),
+            kind: Kind::Migration,
+        }),
+        (_, Some(r)) if r.running => Some(Unfinished {
+            rx,
+            what: format!("fleet rollout {}", r.id),
+            kind: Kind::Fleet,
         }),
         _ => None,
     })
@@ -418,6 +475,7 @@ mod tests {
         let unfinished = Unfinished {
             rx,
             what: "upgrade 0003 -> 0005".into(),
+            kind: Kind::Migration,
         };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -1249,17 +1249,7 @@ fn fleet_backfill_command_runs_the_backfill_on_every_target() {
     template.run(&["up"]).ok();
     write_fill_backfill(&template.migrations());
     let dbs = TestDb::clones(&template, 2);
-    let mut config = String::new();
-    for (i, db) in dbs.iter().enumerate() {
-        config.push_str(&format!(
-            "[targets.t{i:02}]\nurl = \"{}\"\nenvironment = \"staging\"\nmigrations = \"{}\"\n",
-            db.url,
-            template.migrations().display()
-        ));
-    }
-    let path = template.dir.path().join("fleet.toml");
-    std::fs::write(&path, config).unwrap();
-    let path = path.display().to_string();
+    let path = staging_fleet(&template, &dbs);
     let screen = Screen::start(&template, &["--config", &path, "--target", "t00"]);
     screen.wait_for("the t00 screen", |s| s.contains("t00 [staging]"));
     screen.keys(":fleet-backfill nope\r");
@@ -1287,4 +1277,80 @@ fn fleet_backfill_command_runs_the_backfill_on_every_target() {
     }
     screen.quit();
     TestDb::drop_all(dbs);
+}
+
+/// Quitting the screen mid-rollout does what Ctrl-C does in `pgshift fleet up`: no new target
+/// starts, and pgshift stays on the terminal until the running target has finished its step (so
+/// it is applied and recorded), then exits with the rollout's code. The canary's second step waits
+/// on a gate the test opens after the screen has closed.
+#[test]
+fn quitting_mid_fleet_rollout_waits_for_the_running_target_then_exits() {
+    if !tmux_available() {
+        return;
+    }
+    let template = TestDb::new();
+    template.write_migration("0001_gate.up.sql", "CREATE TABLE gate (id int);");
+    template.write_migration(
+        "0002_wait.up.sql",
+        "CREATE TABLE two (id int);\n\
+         DO $$ BEGIN WHILE NOT EXISTS (SELECT FROM gate) LOOP PERFORM pg_sleep(0.1); END LOOP; END $$;",
+    );
+    let dbs = TestDb::clones(&template, 2);
+    let path = staging_fleet(&template, &dbs);
+    let screen = Screen::start_showing_exit(&template, &["--config", &path, "--target", "t00"]);
+    screen.wait_for("the t00 screen", |s| s.contains("t00 [staging]"));
+    screen.keys("6");
+    screen.wait_text("t01");
+    screen.keys("u");
+    screen.wait_text("y / Enter run it");
+    screen.keys("y");
+    wait_until(Duration::from_secs(20), "the canary's waiting step", || {
+        dbs[0].applied() == vec![1]
+            && !dbs[0]
+                .column("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'CREATE TABLE two%'")
+                .is_empty()
+    });
+    screen.keys("q");
+    screen.wait_text("STOPPING");
+    screen.keys("q");
+    screen.wait_text("waits on the terminal");
+    screen.keys("y");
+    screen.wait_text("waiting for the running ones");
+    std::thread::sleep(Duration::from_millis(500));
+    let s = screen.text();
+    assert!(!s.contains("pgshift exited"), "still waiting:\n{s}");
+    assert_eq!(dbs[0].applied(), vec![1], "the step is still running");
+    dbs[0].exec("INSERT INTO gate VALUES (1)");
+    let s = screen.wait_text("pgshift exited");
+    assert!(
+        s.contains("t00    stage done (c)"),
+        "the summary names the target:\n{s}"
+    );
+    assert!(s.contains("1 skipped of 2"), "{s}");
+    assert!(
+        s.contains("pgshift exited 1"),
+        "a stopped rollout exits 1, as the CLI's:\n{s}"
+    );
+    assert_eq!(
+        dbs[0].applied(),
+        vec![1, 2],
+        "the running step finished and was recorded"
+    );
+    assert_eq!(dbs[1].applied(), Vec::<u32>::new(), "no new target started");
+    TestDb::drop_all(dbs);
+}
+
+/// A config with one staging target `tNN` per database, all on `template`'s migrations; its path.
+fn staging_fleet(template: &TestDb, dbs: &[TestDb]) -> String {
+    let mut config = String::new();
+    for (i, db) in dbs.iter().enumerate() {
+        config.push_str(&format!(
+            "[targets.t{i:02}]\nurl = \"{}\"\nenvironment = \"staging\"\nmigrations = \"{}\"\n",
+            db.url,
+            template.migrations().display()
+        ));
+    }
+    let path = template.dir.path().join("fleet.toml");
+    std::fs::write(&path, config).unwrap();
+    path.display().to_string()
 }

@@ -70,11 +70,13 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
                 ],
                 _ if app.fleet.running() => vec![
                     Line::from("A fleet rollout is running and no longer launches new targets."),
-                    Line::from("Quitting ends it now: each running target's server rolls back the"),
                     Line::from(
-                        "step in progress; finished steps stay applied. `pgshift fleet status`",
+                        "Quitting closes the screen; pgshift then waits on the terminal for the",
                     ),
-                    Line::from("shows where every target is."),
+                    Line::from(
+                        "running targets to finish their step so they are recorded. Ctrl-C there",
+                    ),
+                    Line::from("abandons them: their servers roll back the step in progress."),
                 ],
                 (_, Some(run)) => vec![
                     Line::from(format!(
