@@ -687,7 +687,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Effect> {
     match msg {
         Msg::Key(ev) => on_key(app, &ev),
         Msg::Resize { width, height } => on_resize(app, width, height),
-        Msg::Tick => vec![],
+        Msg::Tick => fleet::on_tick(app),
         Msg::Terminate => {
             app.quit = true;
             vec![]

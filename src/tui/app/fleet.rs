@@ -19,6 +19,9 @@ pub struct Fleet {
     pub gathering: bool,
     /// Rows were gathered at least once for this group (the pane gathers when first opened).
     pub gathered: bool,
+    /// When the last gather started and ended (`app.now`): the title's age, the next poll.
+    pub gather_started: Option<std::time::Instant>,
+    pub read_at: Option<std::time::Instant>,
     /// Why there are no rows (an unknown group, a broken config).
     pub error: Option<String>,
     /// A rollout plan is being made (`u`), before its confirmation.
@@ -195,6 +198,31 @@ pub(super) fn on_focus(app: &mut App) -> Vec<Effect> {
     vec![]
 }
 
+/// Rows are read again at most this often while the pane is in front and idle…
+pub const POLL_MIN: std::time::Duration = std::time::Duration::from_secs(30);
+/// …and never more than a tenth of the time: a gather that took 6 s waits 60 s.
+const POLL_SHARE: u32 = 10;
+
+/// A tick: read the rows again when the pane is in front, nothing else is under way and the last
+/// read is older than the poll interval. A hidden pane costs the fleet nothing.
+pub(super) fn on_tick(app: &mut App) -> Vec<Effect> {
+    let fl = &app.fleet;
+    let idle = app.focus == Pane::Fleet
+        && fl.gathered
+        && !fl.gathering
+        && !fl.planning
+        && !fl.running()
+        && app.popup.is_none();
+    let (Some(started), Some(read)) = (fl.gather_started, fl.read_at) else {
+        return vec![];
+    };
+    let interval = POLL_MIN.max(read.saturating_duration_since(started) * POLL_SHARE);
+    if idle && app.now.saturating_duration_since(read) >= interval {
+        return gather(app);
+    }
+    vec![]
+}
+
 /// `r`: read every row again; a finished rollout's results give way to the fresh status.
 pub(super) fn refresh(app: &mut App) -> Vec<Effect> {
     if !app.fleet.running() {
@@ -211,6 +239,7 @@ fn gather(app: &mut App) -> Vec<Effect> {
         return vec![];
     }
     app.fleet.gathering = true;
+    app.fleet.gather_started = Some(app.now);
     vec![Effect::Fleet(FleetEffect::Gather {
         group: app.fleet.group.clone(),
     })]
@@ -334,6 +363,7 @@ pub(super) fn on_msg(app: &mut App, m: FleetMsg) -> Vec<Effect> {
             }
             app.fleet.gathering = false;
             app.fleet.gathered = true;
+            app.fleet.read_at = Some(app.now);
             match result {
                 Ok(rows) => {
                     app.fleet.error = None;

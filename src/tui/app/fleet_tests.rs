@@ -410,3 +410,41 @@ fn colon_fleet_up_and_fleet_backfill_plan_their_job_and_the_title_says_which() {
     assert_eq!(command(&mut app, "fleet-backfill"), vec![]);
     assert!(last_log(&app).contains(":fleet-backfill needs a backfill name"));
 }
+
+#[test]
+fn rows_are_read_again_every_30s_while_the_pane_is_in_front_and_idle() {
+    use std::time::Duration;
+    let mut app = screen::fleet(Environment::Staging, true);
+    // The sample's rows were read 12 s ago.
+    assert_eq!(update(&mut app, Msg::Tick), vec![]);
+    app.now += Duration::from_secs(18);
+    assert_eq!(
+        update(&mut app, Msg::Tick),
+        gather_all(),
+        "30 s after the read"
+    );
+    assert_eq!(update(&mut app, Msg::Tick), vec![], "one read at a time");
+    // That read took 6 s: the next waits ten times as long, 60 s.
+    app.now += Duration::from_secs(6);
+    update(
+        &mut app,
+        Msg::Fleet(FleetMsg::Gathered {
+            group: None,
+            result: Ok(screen::fleet_rows()),
+        }),
+    );
+    app.now += Duration::from_secs(59);
+    assert_eq!(update(&mut app, Msg::Tick), vec![]);
+    app.now += Duration::from_secs(1);
+    // Another pane in front: the fleet is not read.
+    app.focus = Pane::Revisions;
+    assert_eq!(update(&mut app, Msg::Tick), vec![]);
+    app.focus = Pane::Fleet;
+    // A dialog open, or a rollout running: not read either.
+    update(&mut app, key('u'));
+    update(&mut app, Msg::Fleet(FleetMsg::Planned(Ok(plan(0)))));
+    assert_eq!(update(&mut app, Msg::Tick), vec![]);
+    update(&mut app, key('y'));
+    assert!(app.fleet.running());
+    assert_eq!(update(&mut app, Msg::Tick), vec![]);
+}

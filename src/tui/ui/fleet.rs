@@ -34,7 +34,7 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
     let fl = &app.fleet;
     let state = app.pane(Pane::Fleet);
     let focused = app.focus == Pane::Fleet;
-    let mut block = pane_block(app, theme, Pane::Fleet, &title(fl));
+    let mut block = pane_block(app, theme, Pane::Fleet, &title(fl, app.now));
     if focused {
         let hint = if fl.running() {
             " Esc stop launching · v detail "
@@ -90,7 +90,7 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
 }
 
 /// `all · 5 targets`, then the rollout's phase and counts, or what is being read.
-fn title(fl: &Fleet) -> String {
+fn title(fl: &Fleet, now: std::time::Instant) -> String {
     let mut t = format!(
         "{} ({})",
         crate::tui::app::fleet::group_name(fl.group.as_deref()),
@@ -98,6 +98,11 @@ fn title(fl: &Fleet) -> String {
     );
     if fl.gathering {
         t.push_str(" · reading…");
+    } else if let Some(read) = fl.read_at.filter(|_| !fl.running()) {
+        t.push_str(&format!(
+            " · read {} ago",
+            crate::text::human_duration_s(now.saturating_duration_since(read).as_secs_f64())
+        ));
     }
     if fl.planning {
         t.push_str(" · planning…");
