@@ -356,100 +356,108 @@ pub(super) fn confirmed(app: &mut App, plan: FleetPlan) -> Vec<Effect> {
 
 pub(super) fn on_msg(app: &mut App, m: FleetMsg) -> Vec<Effect> {
     match m {
-        FleetMsg::Gathered { group, result } => {
-            if group != app.fleet.group {
-                // `:fleet` chose another group meanwhile; its own gather is on its way.
-                return vec![];
-            }
-            app.fleet.gathering = false;
-            app.fleet.gathered = true;
-            app.fleet.read_at = Some(app.now);
-            match result {
-                Ok(rows) => {
-                    app.fleet.error = None;
-                    let keep = app.selected_fleet_row().map(|r| r.name.clone());
-                    let mut old = std::mem::take(&mut app.fleet.rows);
-                    app.fleet.rows = rows
-                        .into_iter()
-                        .map(|s| FleetRow {
-                            live: old
-                                .iter_mut()
-                                .find(|o| o.name == s.target)
-                                .and_then(|o| o.live.take()),
-                            name: s.target.clone(),
-                            status: Some(s),
-                        })
-                        .collect();
-                    app.refresh_view(Pane::Fleet);
-                    if let Some(name) = keep {
-                        select(app, &name);
-                    }
-                }
-                Err(e) => app.fleet.error = Some(e),
-            }
-            vec![]
+        FleetMsg::Gathered { group, result } => on_gathered(app, group, result),
+        FleetMsg::Planned(result) => on_planned(app, result),
+        FleetMsg::Event(e) => on_event(app, e),
+        FleetMsg::Finished(result) => return on_finished(app, result),
+    }
+    vec![]
+}
+
+/// Fresh rows for the shown group; the rollout's live states and the cursor's row stay.
+fn on_gathered(app: &mut App, group: Option<String>, result: Result<Vec<status::Row>, String>) {
+    if group != app.fleet.group {
+        // `:fleet` chose another group meanwhile; its own gather is on its way.
+        return;
+    }
+    app.fleet.gathering = false;
+    app.fleet.gathered = true;
+    app.fleet.read_at = Some(app.now);
+    let rows = match result {
+        Ok(rows) => rows,
+        Err(e) => {
+            app.fleet.error = Some(e);
+            return;
         }
-        FleetMsg::Planned(result) => {
-            app.fleet.planning = false;
-            match result {
-                Err(e) => log_error(app, &format!("fleet rollout not started: {e}")),
-                Ok(plan) if plan.confirmation.with_work == 0 => app.log(
-                    Level::Info,
-                    format!(
-                        "fleet {}: {}: all {} target(s) are there; nothing to run",
-                        group_name(plan.group.as_deref()),
-                        plan.job.label(),
-                        plan.targets
-                    ),
-                ),
-                // The operator moved on (another dialog, the checklists): never ask over that.
-                Ok(_) if app.popup.is_some() || app.checklists.open => app.log(
-                    Level::Info,
-                    "fleet rollout planned, but another dialog is open: plan it again to be asked (u on the Fleet pane)",
-                ),
-                Ok(plan) => {
-                    let must_type = plan.confirmation.must_type().map(str::to_string);
-                    app.popup = Some(Popup::Confirm(Confirm::new(
-                        Pending::Fleet(Box::new(plan)),
-                        must_type,
-                    )));
-                }
-            }
-            vec![]
-        }
-        FleetMsg::Event(e) => {
-            on_event(app, e);
-            vec![]
-        }
-        FleetMsg::Finished(result) => {
-            if let Some(r) = app.fleet.rollout.as_mut() {
-                r.running = false;
-                r.stopping = false;
-            }
-            match result {
-                Ok(summary) => {
-                    let mut text = Vec::new();
-                    crate::fleet::render::summary_table(&mut text, &summary).ok();
-                    let level = if summary.exit_code == crate::error::ExitCode::Ok {
-                        Level::Info
-                    } else {
-                        Level::Warn
-                    };
-                    for line in String::from_utf8_lossy(&text).lines().skip(1) {
-                        app.log(level, line.to_string());
-                    }
-                    if let Some(r) = app.fleet.rollout.as_mut() {
-                        r.summary = Some(summary);
-                    }
-                }
-                Err(e) => log_error(app, &format!("fleet rollout: {e}")),
-            }
-            let mut effects = gather(app);
-            // The rows keep the rollout's results until the next `r`.
-            effects.extend([Effect::Poll, Effect::LoadHistory]);
-            effects
+    };
+    app.fleet.error = None;
+    let keep = app.selected_fleet_row().map(|r| r.name.clone());
+    let mut old = std::mem::take(&mut app.fleet.rows);
+    app.fleet.rows = rows
+        .into_iter()
+        .map(|s| FleetRow {
+            live: old
+                .iter_mut()
+                .find(|o| o.name == s.target)
+                .and_then(|o| o.live.take()),
+            name: s.target.clone(),
+            status: Some(s),
+        })
+        .collect();
+    app.refresh_view(Pane::Fleet);
+    if let Some(name) = keep {
+        select(app, &name);
+    }
+}
+
+/// The plan is made: ask (typed when production is touched), unless there is nothing to run or
+/// the operator has moved on to another dialog.
+fn on_planned(app: &mut App, result: Result<FleetPlan, String>) {
+    app.fleet.planning = false;
+    match result {
+        Err(e) => log_error(app, &format!("fleet rollout not started: {e}")),
+        Ok(plan) if plan.confirmation.with_work == 0 => app.log(
+            Level::Info,
+            format!(
+                "fleet {}: {}: all {} target(s) are there; nothing to run",
+                group_name(plan.group.as_deref()),
+                plan.job.label(),
+                plan.targets
+            ),
+        ),
+        // The operator moved on (another dialog, the checklists): never ask over that.
+        Ok(_) if app.popup.is_some() || app.checklists.open => app.log(
+            Level::Info,
+            "fleet rollout planned, but another dialog is open: plan it again to be asked (u on the Fleet pane)",
+        ),
+        Ok(plan) => {
+            let must_type = plan.confirmation.must_type().map(str::to_string);
+            app.popup = Some(Popup::Confirm(Confirm::new(
+                Pending::Fleet(Box::new(plan)),
+                must_type,
+            )));
         }
     }
+}
+
+/// The rollout ended: its summary in the log, then fresh rows, status and history.
+fn on_finished(app: &mut App, result: Result<Summary, String>) -> Vec<Effect> {
+    if let Some(r) = app.fleet.rollout.as_mut() {
+        r.running = false;
+        r.stopping = false;
+    }
+    match result {
+        Ok(summary) => {
+            let mut text = Vec::new();
+            crate::fleet::render::summary_table(&mut text, &summary).ok();
+            let level = if summary.exit_code == crate::error::ExitCode::Ok {
+                Level::Info
+            } else {
+                Level::Warn
+            };
+            for line in String::from_utf8_lossy(&text).lines().skip(1) {
+                app.log(level, line.to_string());
+            }
+            if let Some(r) = app.fleet.rollout.as_mut() {
+                r.summary = Some(summary);
+            }
+        }
+        Err(e) => log_error(app, &format!("fleet rollout: {e}")),
+    }
+    let mut effects = gather(app);
+    // The rows keep the rollout's results until the next `r`.
+    effects.extend([Effect::Poll, Effect::LoadHistory]);
+    effects
 }
 
 fn on_event(app: &mut App, e: FleetEvent) {
