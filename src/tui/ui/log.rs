@@ -54,48 +54,7 @@ pub fn status_line(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
                 theme.dim(),
             ),
         ]),
-        Activity::Migrating(p) => {
-            let mut spans = vec![Span::styled(
-                format!(" {} {} → {} ", p.direction.verb(), p.from, p.to),
-                theme.alarm(),
-            )];
-            if let Some(holder) = &p.waiting_for_runner {
-                spans.push(Span::styled(
-                    format!(" waiting for the runner lock: {holder}"),
-                    theme.warn(),
-                ));
-            }
-            if let Some((i, n, label)) = &p.step {
-                // The label is `0004_name`; narrow screens keep the revision (the log has the name).
-                let label = if area.width >= 120 {
-                    label.as_str()
-                } else {
-                    label.split('_').next().unwrap_or(label)
-                };
-                spans.push(Span::raw(format!(" step {i}/{n} {label}")));
-            }
-            if let Some((a, n, reason)) = &p.attempt {
-                spans.push(Span::styled(
-                    if area.width >= 120 {
-                        format!(" · attempt {a}/{n} {reason}")
-                    } else {
-                        format!(" · try {a}/{n}")
-                    },
-                    theme.warn(),
-                ));
-            }
-            if let Some(b) = p.blockers.first() {
-                spans.push(Span::styled(
-                    format!(" · blocked by pid {} ({})", b.pid, b.state),
-                    theme.error(),
-                ));
-            }
-            // Most important first: a narrow terminal cuts from the right.
-            if let Some(stmt) = &p.statement {
-                spans.push(Span::raw(format!(" · {stmt}")));
-            }
-            Line::from(spans)
-        }
+        Activity::Migrating(p) => migrating_line(p, theme, area.width),
         Activity::Planning(Purpose::Preview) => Line::from(" planning (preview, nothing runs)…"),
         Activity::Planning(Purpose::Confirm) => Line::from(" planning…"),
         Activity::Signalling(pid) => Line::from(format!(" signalling pid {pid}…")),
@@ -131,4 +90,49 @@ pub fn status_line(app: &App, theme: &Theme, f: &mut Frame, area: Rect) {
         line
     };
     f.render_widget(Paragraph::new(line), area);
+}
+
+/// A running migration: what, the runner lock it waits for, the step, the attempt, the blocker,
+/// the statement; most important first, since a narrow terminal cuts from the right.
+fn migrating_line(p: &crate::tui::app::Progress, theme: &Theme, width: u16) -> Line<'static> {
+    let mut spans = vec![Span::styled(
+        format!(" {} {} → {} ", p.direction.verb(), p.from, p.to),
+        theme.alarm(),
+    )];
+    if let Some(holder) = &p.waiting_for_runner {
+        spans.push(Span::styled(
+            format!(" waiting for the runner lock: {holder}"),
+            theme.warn(),
+        ));
+    }
+    if let Some((i, n, label)) = &p.step {
+        // The label is `0004_name`; narrow screens keep the revision (the log has the name).
+        let label = if width >= 120 {
+            label.as_str()
+        } else {
+            label.split('_').next().unwrap_or(label)
+        };
+        spans.push(Span::raw(format!(" step {i}/{n} {label}")));
+    }
+    if let Some((a, n, reason)) = &p.attempt {
+        spans.push(Span::styled(
+            if width >= 120 {
+                format!(" · attempt {a}/{n} {reason}")
+            } else {
+                format!(" · try {a}/{n}")
+            },
+            theme.warn(),
+        ));
+    }
+    if let Some(b) = p.blockers.first() {
+        spans.push(Span::styled(
+            format!(" · blocked by pid {} ({})", b.pid, b.state),
+            theme.error(),
+        ));
+    }
+    // Most important first: a narrow terminal cuts from the right.
+    if let Some(stmt) = &p.statement {
+        spans.push(Span::raw(format!(" · {stmt}")));
+    }
+    Line::from(spans)
 }
