@@ -121,17 +121,11 @@ pub async fn run_step(
     })
 }
 
-fn session_settings(guard: &Guard, scope: &str) -> String {
-    // Integers formatted from our own Durations: no user text reaches this SQL.
-    let mut sql = format!(
-        "SET {scope} lock_timeout = {}",
-        guard.lock_timeout.as_millis().max(1)
-    );
+fn session_settings(guard: &Guard, scope: super::Scope) -> String {
+    let mut sql = super::set_timeout(scope, "lock_timeout", Some(guard.lock_timeout));
     if let Some(st) = guard.statement_timeout {
-        sql.push_str(&format!(
-            "; SET {scope} statement_timeout = {}",
-            st.as_millis().max(1)
-        ));
+        sql.push_str("; ");
+        sql.push_str(&super::set_timeout(scope, "statement_timeout", Some(st)));
     }
     sql
 }
@@ -159,7 +153,7 @@ async fn run_in_transaction(
     let token = format!("{}:{:016x}", step.revision, fastrand::u64(..));
     let begin = format!(
         "BEGIN; {}{deferred}; {}",
-        session_settings(guard, "LOCAL"),
+        session_settings(guard, super::Scope::Local),
         history::step_begun(&token)
     );
     // A newline first: the SQL may end in a `--` comment or without a semicolon.
@@ -356,7 +350,7 @@ async fn run_no_transaction(runner: &Runner<'_>, step: &Step) -> Result<u32> {
         reporter,
         ..
     } = *runner;
-    let settings = session_settings(guard, "SESSION");
+    let settings = session_settings(guard, super::Scope::Session);
     worker
         .client
         .batch_execute(&settings)

@@ -35,10 +35,11 @@ pub fn begin_guarded(guard: &Guard) -> String {
     let statement = guard
         .statement_timeout
         .unwrap_or(DEFAULT_BATCH_STATEMENT_TIMEOUT);
+    use super::{Scope, set_timeout};
     format!(
-        "BEGIN; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}; SET LOCAL synchronous_commit = off",
-        guard.lock_timeout.as_millis().max(1),
-        statement.as_millis().max(1)
+        "BEGIN; {}; {}; SET LOCAL synchronous_commit = off",
+        set_timeout(Scope::Local, "lock_timeout", Some(guard.lock_timeout)),
+        set_timeout(Scope::Local, "statement_timeout", Some(statement))
     )
 }
 

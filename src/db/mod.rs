@@ -34,7 +34,23 @@ pub(crate) const BEGIN: &str = "BEGIN";
 pub(crate) const COMMIT: &str = "COMMIT";
 pub(crate) const ROLLBACK: &str = "ROLLBACK";
 
-const SET_LOCK_TIMEOUT: &str = "SET lock_timeout = ";
+/// Where a `SET` holds: the session, or the transaction (`SET LOCAL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Session,
+    Local,
+}
+
+/// `SET [LOCAL] setting = ms`: the one place a timeout becomes SQL. Integers from our own
+/// `Duration`s, so no user text reaches it; `None` is 0, no limit; below 1 ms rounds up to 1 (0
+/// would mean none).
+pub(crate) fn set_timeout(scope: Scope, setting: &str, limit: Option<Duration>) -> String {
+    let ms = limit.map_or(0, |d| d.as_millis().max(1));
+    match scope {
+        Scope::Session => format!("SET {setting} = {ms}"),
+        Scope::Local => format!("SET LOCAL {setting} = {ms}"),
+    }
+}
 
 /// One open connection and its backend pid.
 pub struct Session {
@@ -157,9 +173,7 @@ impl Session {
     /// Every later statement of this session waits at most `limit` for a lock (`None`: without
     /// limit).
     pub async fn set_lock_timeout(&self, limit: Option<Duration>) -> Result<()> {
-        // An integer from a Duration: no user text reaches this SQL. 0 means no limit.
-        let ms = limit.map_or(0, |d| d.as_millis().max(1));
-        let sql = format!("{SET_LOCK_TIMEOUT}{ms}");
+        let sql = set_timeout(Scope::Session, "lock_timeout", limit);
         self.client
             .batch_execute(&sql)
             .await
@@ -264,4 +278,26 @@ pub struct ServerInfo {
 pub fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timeout_is_whole_milliseconds_never_zero_unless_unlimited() {
+        let ms = |m| Some(Duration::from_micros(m));
+        assert_eq!(
+            set_timeout(Scope::Local, "lock_timeout", ms(400)),
+            "SET LOCAL lock_timeout = 1"
+        );
+        assert_eq!(
+            set_timeout(Scope::Session, "statement_timeout", ms(2_500_000)),
+            "SET statement_timeout = 2500"
+        );
+        assert_eq!(
+            set_timeout(Scope::Session, "lock_timeout", None),
+            "SET lock_timeout = 0"
+        );
+    }
 }
