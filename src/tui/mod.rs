@@ -108,29 +108,28 @@ struct Unfinished {
     kind: Kind,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
     Migration,
-    Fleet,
+    Fleet(app::FleetJob),
 }
 
 impl Kind {
     /// What is waited for, and what abandoning it means.
-    fn waiting_for(self) -> &'static str {
+    fn waiting_for(&self) -> String {
         match self {
-            Kind::Migration => {
-                "waiting for it to end so it is recorded.\n  Ctrl-C abandons it: the server rolls back the step in progress, finished steps stay applied."
-            }
-            Kind::Fleet => {
-                "no new target starts; waiting for the running ones to finish their step so they are recorded.\n  Ctrl-C abandons them: their servers roll back the step in progress, finished steps stay applied."
-            }
+            Kind::Migration => "waiting for it to end so it is recorded.\n  Ctrl-C abandons it: the server rolls back the step in progress, finished steps stay applied.".into(),
+            Kind::Fleet(job) => format!(
+                "no new target starts; waiting for the running ones to {} so they are recorded.\n  Ctrl-C abandons them: their servers roll back what is in progress; what finished stays.",
+                job.on_stop()
+            ),
         }
     }
 
-    fn check_with(self) -> &'static str {
+    fn check_with(&self) -> &'static str {
         match self {
             Kind::Migration => "pgshift status",
-            Kind::Fleet => "pgshift fleet status",
+            Kind::Fleet(_) => "pgshift fleet status",
         }
     }
 }
@@ -414,8 +413,8 @@ async fn event_loop(
         }),
         (_, Some(r)) if r.running => Some(Unfinished {
             rx,
-            what: format!("fleet rollout {}", r.id),
-            kind: Kind::Fleet,
+            what: format!("fleet {} ({})", r.job.label(), r.id),
+            kind: Kind::Fleet(r.job.clone()),
         }),
         _ => None,
     })

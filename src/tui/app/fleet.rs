@@ -47,6 +47,7 @@ pub struct Live {
 #[derive(Debug, Clone)]
 pub struct RolloutView {
     pub id: String,
+    pub job: FleetJob,
     pub running: bool,
     /// The operator asked to stop launching new targets.
     pub stopping: bool,
@@ -71,6 +72,14 @@ impl FleetJob {
         match self {
             FleetJob::Up(rev) => format!("rollout to {rev}"),
             FleetJob::Backfill(name) => format!("backfill {name}"),
+        }
+    }
+
+    /// What a running target does once launching stops (as the CLI says on Ctrl-C).
+    pub fn on_stop(&self) -> &'static str {
+        match self {
+            FleetJob::Up(_) => "finish their current step",
+            FleetJob::Backfill(_) => "pause after their current batch",
         }
     }
 }
@@ -313,9 +322,10 @@ pub(super) fn stop(app: &mut App) -> Option<Vec<Effect>> {
         return None;
     }
     r.stopping = true;
+    let then = r.job.on_stop();
     app.log(
         Level::Warn,
-        "fleet: no new targets start; running targets finish their current step (q again asks to quit)",
+        format!("fleet: no new targets start; running targets {then} (q again asks to quit)"),
     );
     Some(vec![Effect::Fleet(FleetEffect::Stop)])
 }
@@ -346,6 +356,7 @@ pub(super) fn confirmed(app: &mut App, plan: FleetPlan) -> Vec<Effect> {
     );
     app.fleet.rollout = Some(RolloutView {
         id: plan.id.clone(),
+        job: plan.job.clone(),
         running: true,
         stopping: false,
         phase: None,

@@ -68,15 +68,15 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
                     ),
                     Line::from("the step in progress; finished steps stay applied."),
                 ],
-                _ if app.fleet.running() => vec![
-                    Line::from("A fleet rollout is running and no longer launches new targets."),
-                    Line::from(
-                        "Quitting closes the screen; pgshift then waits on the terminal for the",
-                    ),
-                    Line::from(
-                        "running targets to finish their step so they are recorded. Ctrl-C there",
-                    ),
-                    Line::from("abandons them: their servers roll back the step in progress."),
+                _ if let Some(r) = app.fleet.rollout.as_ref().filter(|r| r.running) => vec![
+                    Line::from(format!(
+                        "A fleet {} is running and no longer launches new targets.",
+                        r.job.label()
+                    )),
+                    Line::from(format!(
+                        "Quitting closes the screen; pgshift then waits on the terminal for the running targets to {} so they are recorded. Ctrl-C there abandons them: their servers roll back what is in progress.",
+                        r.job.on_stop()
+                    )),
                 ],
                 (_, Some(run)) => vec![
                     Line::from(format!(
