@@ -100,7 +100,7 @@ pub fn status(out: &mut impl Write, s: &Status, look: &Look) -> std::io::Result<
         writeln!(out, "  (no migrations in the catalog)")?;
     }
     status_drift(out, s, look.paint)?;
-    status_findings(out, s)
+    status_findings(out, s, look.paint)
 }
 
 /// Target, server, TLS, topology, current and head revision, the runner lock.
@@ -187,7 +187,7 @@ fn status_drift(out: &mut impl Write, s: &Status, paint: Paint) -> std::io::Resu
 }
 
 /// Empty migrations, INVALID indexes, lint of pending migrations, an Alembic history.
-fn status_findings(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
+fn status_findings(out: &mut impl Write, s: &Status, paint: Paint) -> std::io::Result<()> {
     if !s.scaffolds.is_empty() {
         writeln!(
             out,
@@ -215,7 +215,7 @@ fn status_findings(out: &mut impl Write, s: &Status) -> std::io::Result<()> {
             out,
             "\nlint of pending migrations (`pgshift lint` for why and the safe rewrite):"
         )?;
-        crate::lint::render::findings(out, &s.lint, false)?;
+        crate::lint::render::findings(out, &s.lint, false, paint)?;
     }
     if let Some(v) = &s.alembic_version {
         writeln!(

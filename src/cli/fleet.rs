@@ -416,7 +416,8 @@ fn show_plan(g: &GlobalArgs, planned: &[Planned]) {
         writeln!(err, "{line}").ok();
         return;
     }
-    err.write_all(plan_text(planned).as_bytes()).ok();
+    err.write_all(plan_text(planned, g.paint_stderr()).as_bytes())
+        .ok();
 }
 
 fn plan_json(p: &Planned) -> serde_json::Value {

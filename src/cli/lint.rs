@@ -61,12 +61,12 @@ pub async fn lint(g: &GlobalArgs, loaded: &Loaded, a: &LintArgs) -> Result<ExitC
     };
     match g.format() {
         Format::Json => output::print_json(&output::json_result("lint", &report, code)),
-        Format::Human => human(&report),
+        Format::Human => human(&report, g.paint()),
     }
     Ok(code)
 }
 
-fn human(report: &LintReport) {
+fn human(report: &LintReport, paint: crate::marks::Paint) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     if let Some(note) = &report.note {
@@ -89,7 +89,7 @@ fn human(report: &LintReport) {
         writeln!(out, "nothing to lint: {what}").ok();
         return;
     }
-    render::findings(&mut out, &report.migrations, true).ok();
+    render::findings(&mut out, &report.migrations, true, paint).ok();
     if report.errors > 0 {
         writeln!(
             out,

@@ -527,7 +527,7 @@ async fn plan_cmd(
         if linted.lint.iter().any(|l| !l.findings.is_empty()) {
             use std::io::Write;
             writeln!(out)?;
-            crate::lint::render::findings(out, &linted.lint, false)?;
+            crate::lint::render::findings(out, &linted.lint, false, g.paint())?;
         }
         Ok(())
     })

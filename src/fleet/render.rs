@@ -52,13 +52,13 @@ pub fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
 
 /// What the operator confirms, as text (the CLI prints it, the TUI's fleet dialog shows it):
 /// the plan table, then the lint of the pending steps once.
-pub fn plan_text(planned: &[Planned]) -> String {
+pub fn plan_text(planned: &[Planned], paint: crate::marks::Paint) -> String {
     let mut out = Vec::new();
     plan_table(&mut out, planned).ok();
     let lints = distinct_lints(planned);
     if lints.iter().any(|l| !l.findings.is_empty()) {
         writeln!(out).ok();
-        crate::lint::render::findings(&mut out, &lints, false).ok();
+        crate::lint::render::findings(&mut out, &lints, false, paint).ok();
     }
     String::from_utf8_lossy(&out).into_owned()
 }

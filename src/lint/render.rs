@@ -28,10 +28,13 @@ pub fn summary(lints: &[MigrationLint]) -> String {
 
 /// Every finding with why and the safe rewrite; `verbose` false prints one line per finding.
 /// Info findings about tables new in the run are counted, not listed (`--json` lists them).
+/// Each migration's findings; the label in its colour when `paint` says so (ERROR red, warning
+/// yellow, allowed grey), as the screen shows them.
 pub fn findings(
     out: &mut impl Write,
     lints: &[MigrationLint],
     verbose: bool,
+    paint: crate::marks::Paint,
 ) -> std::io::Result<()> {
     for l in lints.iter().filter(|l| !l.findings.is_empty()) {
         let (quiet, shown): (Vec<&Finding>, Vec<&Finding>) = l.findings.iter().partition(|f| {
@@ -42,7 +45,7 @@ pub fn findings(
         }
         writeln!(out, "{}_{} ({})", l.revision, l.name, l.file)?;
         for f in shown {
-            finding(out, f, verbose)?;
+            finding(out, f, verbose, paint)?;
         }
         if !quiet.is_empty() {
             writeln!(
@@ -55,21 +58,28 @@ pub fn findings(
     writeln!(out, "{}", summary(lints))
 }
 
-fn label(f: &Finding) -> &'static str {
+fn label(f: &Finding) -> (&'static str, crate::marks::Role) {
+    use crate::marks::Role;
     match (&f.allowed, f.severity) {
-        (Some(_), _) => "allowed",
-        (None, Severity::Error) => "ERROR",
-        (None, Severity::Warning) => "warning",
-        (None, Severity::Info) => "info",
+        (Some(_), _) => ("allowed", Role::Dim),
+        (None, Severity::Error) => ("ERROR", Role::Error),
+        (None, Severity::Warning) => ("warning", Role::Warn),
+        (None, Severity::Info) => ("info", Role::Plain),
     }
 }
 
-fn finding(out: &mut impl Write, f: &Finding, verbose: bool) -> std::io::Result<()> {
+fn finding(
+    out: &mut impl Write,
+    f: &Finding,
+    verbose: bool,
+    paint: crate::marks::Paint,
+) -> std::io::Result<()> {
+    let (word, role) = label(f);
     writeln!(
         out,
         "  line {:<4} {:<8} {}: {}",
         f.line,
-        label(f),
+        paint.role(role, word),
         f.rule,
         f.statement
     )?;
@@ -141,7 +151,7 @@ pub fn short(
         .collect();
     for (rev, f) in first.iter().take(FINDINGS_SHOWN) {
         let what = f.weighed.as_deref().unwrap_or(&f.statement);
-        let line = format!("{rev} line {} {} {}: {what}", f.line, label(f), f.rule);
+        let line = format!("{rev} line {} {} {}: {what}", f.line, label(f).0, f.rule);
         writeln!(out, "  {}", crate::text::one_line(&line, 200))?;
     }
     if first.len() > FINDINGS_SHOWN {

@@ -471,7 +471,7 @@ impl Worker {
             id: r.id.clone(),
             group: group.map(str::to_string),
             job,
-            text: crate::fleet::render::plan_text(&planned),
+            text: crate::fleet::render::plan_text(&planned, crate::marks::Paint::PLAIN),
             confirmation: rollout::Confirmation::of(group, &planned),
             targets: planned.len(),
         };

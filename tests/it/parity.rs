@@ -189,3 +189,25 @@ fn colour_on_a_terminal_unless_no_color_is_set_or_never_is_asked() {
     let never = on_a_terminal(&db, "status --color never", &[]);
     assert!(!never.contains('\x1b'), "{never}");
 }
+
+#[test]
+fn lint_findings_are_coloured_as_the_screen_colours_them_and_plain_when_piped() {
+    let db = TestDb::new();
+    db.exec("CREATE TABLE wide (id int, c int)");
+    db.write_migration(
+        "0001_rename.up.sql",
+        "ALTER TABLE wide RENAME COLUMN c TO d;\n",
+    );
+    let coloured = db.run(&["lint", "--color", "always"]);
+    coloured
+        .code(1)
+        .stdout_has("\x1b[1;31mERROR\x1b[0m    renaming-column");
+    let piped = db.run(&["lint"]);
+    piped.code(1).stdout_has("ERROR    renaming-column");
+    assert!(!piped.stdout.contains('\x1b'), "{}", piped.stdout);
+    // `plan` and `status` show the same findings, coloured the same way.
+    db.run(&["plan", "up", "--color", "always"])
+        .stdout_has("\x1b[1;31mERROR\x1b[0m");
+    db.run(&["status", "--color", "always"])
+        .stdout_has("\x1b[1;31mERROR\x1b[0m");
+}

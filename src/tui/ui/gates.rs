@@ -41,7 +41,8 @@ pub fn lines(verdict: &Verdict, theme: &Theme, width: usize) -> Vec<Line<'static
     }
     if verdict.lint.iter().any(|l| !l.findings.is_empty()) {
         let mut text = Vec::new();
-        crate::lint::render::findings(&mut text, &verdict.lint, false).ok();
+        crate::lint::render::findings(&mut text, &verdict.lint, false, crate::marks::Paint::PLAIN)
+            .ok();
         for l in String::from_utf8_lossy(&text).lines() {
             out.push(Line::from(l.to_string()));
         }
