@@ -52,44 +52,6 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
         }
         Popup::Backfill(d) => super::backfills::dialog_for(app, theme, f, d),
         Popup::QuitWhileRunning => {
-            let body = match (&app.activity, &app.checklists.running) {
-                (Activity::Migrating(p), _) => vec![
-                    Line::from(format!(
-                        "A {} {} → {} is running.",
-                        p.direction.verb(),
-                        p.from,
-                        p.to
-                    )),
-                    Line::from(
-                        "Quitting closes the screen; pgshift then waits on the terminal for the run",
-                    ),
-                    Line::from(
-                        "to end so it is recorded. Ctrl-C there abandons it: the server rolls back",
-                    ),
-                    Line::from("the step in progress; finished steps stay applied."),
-                ],
-                _ if let Some(r) = app.fleet.rollout.as_ref().filter(|r| r.running) => vec![
-                    Line::from(format!(
-                        "A fleet {} is running and no longer launches new targets.",
-                        r.job.label()
-                    )),
-                    Line::from(format!(
-                        "Quitting closes the screen; pgshift then waits on the terminal for the running targets to {} so they are recorded. Ctrl-C there abandons them: their servers roll back what is in progress.",
-                        r.job.on_stop()
-                    )),
-                ],
-                (_, Some(run)) => vec![
-                    Line::from(format!(
-                        "The {} checklist's {} is running.",
-                        run.checklist,
-                        run.item.as_deref().unwrap_or("new run")
-                    )),
-                    Line::from("Quitting abandons it: nothing is recorded for it. An abandoned"),
-                    Line::from("local-testing rehearsal may leave its pgshift_scratch_* database"),
-                    Line::from("behind (DROP DATABASE it by hand)."),
-                ],
-                _ => vec![Line::from("An action is running.")],
-            };
             let prompt = vec![Line::from(
                 " y / Enter close the screen · n / Esc keep watching",
             )];
@@ -97,12 +59,52 @@ pub fn draw(app: &App, theme: &Theme, f: &mut Frame) {
                 f,
                 theme,
                 Line::from(" Quit while running? "),
-                body,
+                quit_while_running_body(app),
                 0,
                 prompt,
                 true,
             );
         }
+    }
+}
+
+/// What quitting now would leave behind, for the question before it.
+fn quit_while_running_body(app: &App) -> Vec<Line<'static>> {
+    match (&app.activity, &app.checklists.running) {
+        (Activity::Migrating(p), _) => vec![
+            Line::from(format!(
+                "A {} {} → {} is running.",
+                p.direction.verb(),
+                p.from,
+                p.to
+            )),
+            Line::from(
+                "Quitting closes the screen; pgshift then waits on the terminal for the run",
+            ),
+            Line::from("to end so it is recorded. Ctrl-C there abandons it: the server rolls back"),
+            Line::from("the step in progress; finished steps stay applied."),
+        ],
+        _ if let Some(r) = app.fleet.rollout.as_ref().filter(|r| r.running) => vec![
+            Line::from(format!(
+                "A fleet {} is running and no longer launches new targets.",
+                r.job.label()
+            )),
+            Line::from(format!(
+                "Quitting closes the screen; pgshift then waits on the terminal for the running targets to {} so they are recorded. Ctrl-C there abandons them: their servers roll back what is in progress.",
+                r.job.on_stop()
+            )),
+        ],
+        (_, Some(run)) => vec![
+            Line::from(format!(
+                "The {} checklist's {} is running.",
+                run.checklist,
+                run.item.as_deref().unwrap_or("new run")
+            )),
+            Line::from("Quitting abandons it: nothing is recorded for it. An abandoned"),
+            Line::from("local-testing rehearsal may leave its pgshift_scratch_* database"),
+            Line::from("behind (DROP DATABASE it by hand)."),
+        ],
+        _ => vec![Line::from("An action is running.")],
     }
 }
 
