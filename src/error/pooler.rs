@@ -36,6 +36,16 @@ impl std::fmt::Display for Evidence {
 
 /// The refusal: what was detected, why a migration needs a session, and the fix.
 pub fn refusal(target: &str, evidence: &Evidence) -> Error {
+    // Leftover statements have a second cause a pid cannot tell apart (a pool of one server
+    // connection keeps the pid): a session pool that does not reset its server connections.
+    let or_reset = match evidence {
+        Evidence::PreparedStatement { .. } => {
+            "\n  If the pool already uses pool_mode = session, its server_reset_query left another \
+             client's prepared statements on the server connection: set server_reset_query = \
+             DISCARD ALL (PgBouncer's default)."
+        }
+        _ => "",
+    };
     Error::TransactionPooler(format!(
         "{target} goes through a connection pooler in transaction (or statement) mode, \
          e.g. PgBouncer pool_mode = transaction: {evidence}.\n  \
@@ -44,7 +54,7 @@ pub fn refusal(target: &str, evidence: &Evidence) -> Error {
          use prepared statements. Through a transaction pool the lock would stay behind on a \
          pooled server connection and two runners could both hold it. Nothing was run.\n  \
          Connect to PostgreSQL directly (its own port, usually 5432, not the pooler's 6432), \
-         or through a pool with pool_mode = session."
+         or through a pool with pool_mode = session.{or_reset}"
     ))
 }
 
@@ -68,6 +78,18 @@ pub fn evidence_in(failure: &DbFailure) -> Option<Evidence> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leftover_prepared_statements_also_name_a_session_pool_without_reset() {
+        let leftover = Evidence::PreparedStatement {
+            failure: "prepared statement \"s0\" already exists (42P05)".into(),
+        };
+        let text = refusal("pool", &leftover).to_string();
+        assert!(text.contains("server_reset_query = DISCARD ALL"), "{text}");
+        assert!(text.contains("Nothing was run"), "{text}");
+        let moved = refusal("pool", &Evidence::PidChanged { first: 1, then: 2 }).to_string();
+        assert!(!moved.contains("server_reset_query"), "{moved}");
+    }
 
     fn failure(state: &str, message: &str) -> DbFailure {
         DbFailure::server(state, message)

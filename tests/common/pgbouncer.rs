@@ -28,6 +28,9 @@ pub fn program() -> String {
 pub enum PoolMode {
     Session,
     Transaction,
+    /// Session pooling whose server connections are never reset (`server_reset_query =`
+    /// empty): a client finds the previous client's prepared statements still there.
+    SessionWithoutReset,
 }
 
 impl PoolMode {
@@ -35,6 +38,7 @@ impl PoolMode {
         match self {
             PoolMode::Session => "session",
             PoolMode::Transaction => "transaction",
+            PoolMode::SessionWithoutReset => "session\nserver_reset_query =",
         }
     }
 }
@@ -61,6 +65,7 @@ impl Bouncer {
         let pool_size = match mode {
             PoolMode::Session => 20,
             PoolMode::Transaction => 2,
+            PoolMode::SessionWithoutReset => 1,
         };
         std::fs::write(d.join("users.txt"), "\"postgres\" \"\"\n").unwrap();
         std::fs::write(

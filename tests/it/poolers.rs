@@ -89,3 +89,29 @@ fn session_pooling_works_for_up_status_history_and_down() {
         "the runner lock went with the session"
     );
 }
+
+/// A session pool that never resets its server connection hands the next client what the
+/// previous one left: here a prepared statement named as pgshift names its own (`s0`; a client
+/// killed mid-query leaves them so). pgshift refuses (exit 2, nothing run) and names that cause
+/// besides a transaction pool.
+#[test]
+fn a_session_pool_without_reset_is_refused_and_the_reset_query_is_named() {
+    let Some(bouncer) = Bouncer::start(PoolMode::SessionWithoutReset) else {
+        return;
+    };
+    let db = demo();
+    let url = bouncer.url(&db);
+    let left = ConnInfo::parse(&url).unwrap();
+    block_on(async {
+        let (c, connection) = left.pg.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        c.simple_query("PREPARE s0 AS SELECT 1").await.unwrap();
+    });
+    let r = via(&db, &url, &["status"]);
+    r.code(2)
+        .stderr_has("prepared statement \"s0\" already exists")
+        .stderr_has("server_reset_query = DISCARD ALL")
+        .stderr_has("Nothing was run");
+    assert_eq!(db.applied(), Vec::<u32>::new());
+    assert_eq!(advisory_locks(&db), "0", "no runner lock left behind");
+}
