@@ -383,14 +383,15 @@ fn on_gathered(app: &mut App, group: Option<String>, result: Result<Vec<status::
     }
     app.fleet.gathering = false;
     app.fleet.gathered = true;
-    app.fleet.read_at = Some(app.now);
     let rows = match result {
         Ok(rows) => rows,
+        // No rows to age or poll for (an unknown group, a broken config): `r` reads again.
         Err(e) => {
             app.fleet.error = Some(e);
             return;
         }
     };
+    app.fleet.read_at = Some(app.now);
     app.fleet.error = None;
     let keep = app.selected_fleet_row().map(|r| r.name.clone());
     let mut old = std::mem::take(&mut app.fleet.rows);

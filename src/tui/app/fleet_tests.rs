@@ -448,3 +448,24 @@ fn rows_are_read_again_every_30s_while_the_pane_is_in_front_and_idle() {
     assert!(app.fleet.running());
     assert_eq!(update(&mut app, Msg::Tick), vec![]);
 }
+
+#[test]
+fn a_failed_read_is_not_polled_again_and_shows_no_age() {
+    let mut app = screen::connected(Environment::Staging, 3, vec![], vec![], true);
+    assert_eq!(update(&mut app, key('6')), gather_all());
+    update(
+        &mut app,
+        Msg::Fleet(FleetMsg::Gathered {
+            group: None,
+            result: Err("no targets configured in pgshift.toml".into()),
+        }),
+    );
+    assert!(app.fleet.read_at.is_none());
+    app.now += std::time::Duration::from_secs(120);
+    assert_eq!(
+        update(&mut app, Msg::Tick),
+        vec![],
+        "r reads again, not a timer"
+    );
+    assert_eq!(update(&mut app, key('r')).last(), gather_all().last());
+}
