@@ -586,8 +586,21 @@ fn replica_alerts(h: &mut Health, target: &Target) {
 
 /// Status, alerts and diagnosis from what was observed.
 fn judge(h: &mut Health, target: &Target, catalog_error: Option<crate::catalog::CatalogError>) {
-    let m = &h.migrations;
-    match m.state {
+    h.alerts.extend(migration_alert(&h.migrations));
+    diagnose_into(h, target, catalog_error);
+    h.alerts.extend(backfill_alert(&h.backfills));
+    h.status = if !h.database.reachable {
+        HealthStatus::Down
+    } else if h.alerts.is_empty() {
+        HealthStatus::Ok
+    } else {
+        HealthStatus::Degraded
+    };
+}
+
+/// The alert the migration state raises, if any.
+fn migration_alert(m: &MigrationsHealth) -> Option<Alert> {
+    Some(match m.state {
         MigrationState::Failed => {
             let why = m
                 .catalog_error
@@ -604,19 +617,19 @@ fn judge(h: &mut Health, target: &Target, catalog_error: Option<crate::catalog::
                     })
                 })
                 .unwrap_or_default();
-            h.alerts.push(Alert::new(
+            Alert::new(
                 AlertKind::MigrationFailure,
                 format!("migrations failed: {why}"),
-            ));
+            )
         }
-        MigrationState::Drift => h.alerts.push(Alert::new(
+        MigrationState::Drift => Alert::new(
             AlertKind::SchemaOutOfSync,
             format!(
                 "schema out of sync with the files: {}",
                 crate::text::joined(&m.drift)
             ),
-        )),
-        MigrationState::Pending => h.alerts.push(Alert::new(
+        ),
+        MigrationState::Pending => Alert::new(
             AlertKind::SchemaOutOfSync,
             format!(
                 "{} migration(s) pending: at {}, head {}",
@@ -624,20 +637,29 @@ fn judge(h: &mut Health, target: &Target, catalog_error: Option<crate::catalog::
                 m.current.unwrap_or(Revision::BASE),
                 m.head.unwrap_or(Revision::BASE)
             ),
-        )),
-        MigrationState::Unknown => h.alerts.push(Alert::new(
+        ),
+        MigrationState::Unknown => Alert::new(
             AlertKind::MigrationFailure,
             format!(
                 "cannot read migration state: {}",
                 m.catalog_error.as_deref().unwrap_or("")
             ),
-        )),
-        MigrationState::Ok => {}
-    }
+        ),
+        MigrationState::Ok => return None,
+    })
+}
+
+/// The runbook's findings: from the catalog's error, the drift, and the last recorded failure.
+fn diagnose_into(
+    h: &mut Health,
+    target: &Target,
+    catalog_error: Option<crate::catalog::CatalogError>,
+) {
     if let Some(e) = &catalog_error {
         h.diagnosis
             .extend(diagnose::from_error(&Error::Catalog(e.clone()), target));
     }
+    let m = &h.migrations;
     h.diagnosis
         .extend(diagnose::from_drift(&m.drift, &target.migrations));
     if let Some(l) = &m.last_error
@@ -646,32 +668,29 @@ fn judge(h: &mut Health, target: &Target, catalog_error: Option<crate::catalog::
     {
         h.diagnosis.push(f);
     }
-    if h.backfills.state == BackfillState::Failed {
-        let failed: Vec<String> = h
-            .backfills
-            .runs
-            .iter()
-            .filter(|r| r.is_failed())
-            .map(|r| {
-                format!(
-                    "{} ({})",
-                    r.name,
-                    r.last_error.as_deref().unwrap_or(r.state.as_str())
-                )
-            })
-            .collect();
-        h.alerts.push(Alert::new(
-            AlertKind::BackfillFailure,
-            format!("backfill failed: {}", failed.join("; ")),
-        ));
+}
+
+/// The alert failed backfills raise, naming each with its error.
+fn backfill_alert(b: &BackfillsHealth) -> Option<Alert> {
+    if b.state != BackfillState::Failed {
+        return None;
     }
-    h.status = if !h.database.reachable {
-        HealthStatus::Down
-    } else if h.alerts.is_empty() {
-        HealthStatus::Ok
-    } else {
-        HealthStatus::Degraded
-    };
+    let failed: Vec<String> = b
+        .runs
+        .iter()
+        .filter(|r| r.is_failed())
+        .map(|r| {
+            format!(
+                "{} ({})",
+                r.name,
+                r.last_error.as_deref().unwrap_or(r.state.as_str())
+            )
+        })
+        .collect();
+    Some(Alert::new(
+        AlertKind::BackfillFailure,
+        format!("backfill failed: {}", failed.join("; ")),
+    ))
 }
 
 /// Human rendering, in the words and colours of the TUI's header and checklist overlay; times on
