@@ -353,89 +353,98 @@ pub fn dialog_for(app: &App, theme: &Theme, f: &mut Frame, d: &BackfillDialog) {
             false,
         ),
         BackfillDialog::ConfirmRun { dry, scroll, typed } => {
-            let mut title = vec![];
-            if app.target.environment.is_production() {
-                title.push(Span::styled(" PRODUCTION ", theme.production()));
-            }
-            title.push(Span::styled(
-                format!(" Run backfill {} on {}? ", dry.name, app.target.name),
-                theme.title(true),
-            ));
-            let mut body = dry_run_lines(dry);
-            body.push(Line::from(""));
-            body.push(Line::from(
-                "One transaction per batch, cursor saved with it: Space pauses, x cancels,",
-            ));
-            body.push(Line::from(
-                "committed batches stay. Audited in pgshift_events.",
-            ));
-            dialog(
-                f,
-                theme,
-                Line::from(title),
-                body,
-                *scroll,
-                confirm_prompt(app, theme, &dry.name, typed),
-                app.target.environment.is_production(),
-            );
+            confirm_run(app, theme, f, dry, *scroll, typed)
         }
-        BackfillDialog::ConfirmCancel { row, typed } => {
-            let body = vec![
-                Line::from(format!(
-                    "{} on {}: {}, {} / {} rows done",
-                    row.name,
-                    row.table,
-                    row.state.word(),
-                    count(row.rows_done),
-                    row.rows_estimate.map_or("?".into(), count)
-                )),
-                Line::from(
-                    "A running engine (here or in another terminal) stops after its current",
-                ),
-                Line::from("batch; a stopped run is closed. Committed batches stay; the next run"),
-                Line::from(format!(
-                    "starts afresh. Same as `pgshift backfill cancel {}`; audited.",
-                    row.name
-                )),
-            ];
-            // `cancel` means "go back" in every dialog; here the action is ending the run.
-            dialog(
-                f,
-                theme,
-                Line::styled(
-                    format!(" End the run of backfill {}? ", row.name),
-                    theme.error(),
-                ),
-                body,
-                0,
-                confirm_prompt(app, theme, &row.name, typed),
-                true,
-            );
-        }
-        BackfillDialog::Quit { names } => {
-            let names = names.join(", ");
-            let body = vec![
-                Line::from(format!("Backfill {names} runs from this screen.")),
-                Line::from("y / Enter: pause after the current batch (cursor saved), then quit;"),
-                Line::from(format!(
-                    "  resume later with Space here or `pgshift backfill resume {names}`."
-                )),
-                Line::from("Ctrl-C: quit now; the batch in progress rolls back and the run shows"),
-                Line::from("  as interrupted (resumable)."),
-            ];
-            dialog(
-                f,
-                theme,
-                Line::from(" Quit while a backfill runs? "),
-                body,
-                0,
-                vec![Line::from(
-                    " y / Enter pause and quit · Ctrl-C quit now · n / Esc keep watching",
-                )],
-                true,
-            );
-        }
+        BackfillDialog::ConfirmCancel { row, typed } => confirm_cancel(app, theme, f, row, typed),
+        BackfillDialog::Quit { names } => quit(theme, f, names),
     }
+}
+
+/// Run it? The dry run's numbers, then how the run can be stopped.
+fn confirm_run(app: &App, theme: &Theme, f: &mut Frame, dry: &DryRun, scroll: u16, typed: &str) {
+    let mut title = vec![];
+    if app.target.environment.is_production() {
+        title.push(Span::styled(" PRODUCTION ", theme.production()));
+    }
+    title.push(Span::styled(
+        format!(" Run backfill {} on {}? ", dry.name, app.target.name),
+        theme.title(true),
+    ));
+    let mut body = dry_run_lines(dry);
+    body.push(Line::from(""));
+    body.push(Line::from(
+        "One transaction per batch, cursor saved with it: Space pauses, x cancels,",
+    ));
+    body.push(Line::from(
+        "committed batches stay. Audited in pgshift_events.",
+    ));
+    dialog(
+        f,
+        theme,
+        Line::from(title),
+        body,
+        scroll,
+        confirm_prompt(app, theme, &dry.name, typed),
+        app.target.environment.is_production(),
+    );
+}
+
+/// End the run? Where it stands and what ending it keeps.
+fn confirm_cancel(app: &App, theme: &Theme, f: &mut Frame, row: &Overview, typed: &str) {
+    let body = vec![
+        Line::from(format!(
+            "{} on {}: {}, {} / {} rows done",
+            row.name,
+            row.table,
+            row.state.word(),
+            count(row.rows_done),
+            row.rows_estimate.map_or("?".into(), count)
+        )),
+        Line::from("A running engine (here or in another terminal) stops after its current"),
+        Line::from("batch; a stopped run is closed. Committed batches stay; the next run"),
+        Line::from(format!(
+            "starts afresh. Same as `pgshift backfill cancel {}`; audited.",
+            row.name
+        )),
+    ];
+    // `cancel` means "go back" in every dialog; here the action is ending the run.
+    dialog(
+        f,
+        theme,
+        Line::styled(
+            format!(" End the run of backfill {}? ", row.name),
+            theme.error(),
+        ),
+        body,
+        0,
+        confirm_prompt(app, theme, &row.name, typed),
+        true,
+    );
+}
+
+/// Quit while a backfill started here runs: pause first, or quit now.
+fn quit(theme: &Theme, f: &mut Frame, names: &[String]) {
+    let names = names.join(", ");
+    let body = vec![
+        Line::from(format!("Backfill {names} runs from this screen.")),
+        Line::from("y / Enter: pause after the current batch (cursor saved), then quit;"),
+        Line::from(format!(
+            "  resume later with Space here or `pgshift backfill resume {names}`."
+        )),
+        Line::from("Ctrl-C: quit now; the batch in progress rolls back and the run shows"),
+        Line::from("  as interrupted (resumable)."),
+    ];
+    dialog(
+        f,
+        theme,
+        Line::from(" Quit while a backfill runs? "),
+        body,
+        0,
+        vec![Line::from(
+            " y / Enter pause and quit · Ctrl-C quit now · n / Esc keep watching",
+        )],
+        true,
+    );
 }
 
 #[cfg(test)]
