@@ -455,32 +455,7 @@ pub(super) fn on_dialog_key(
         _ => None,
     };
     match d {
-        BackfillDialog::Quit { names } => match action {
-            Some(Action::Confirm) => {
-                app.backfills.quit_when_stopped = true;
-                let mut effects = vec![];
-                for name in names {
-                    if !app.backfills.stopping.iter().any(|(n, _)| *n == name) {
-                        effects.extend(stop(app, name, Stop::Pause));
-                    }
-                }
-                app.log(
-                    Level::Info,
-                    "quitting once the backfills have paused (q again quits at once)",
-                );
-                effects
-            }
-            // Ctrl-C: leave now; the batch in progress rolls back and the run shows interrupted.
-            Some(Action::Quit) => {
-                app.quit = true;
-                vec![]
-            }
-            Some(Action::Dismiss) => vec![],
-            _ => {
-                app.popup = Some(Popup::Backfill(BackfillDialog::Quit { names }));
-                vec![]
-            }
-        },
+        BackfillDialog::Quit { names } => on_quit_key(app, names, action),
         BackfillDialog::DryRun { dry, scroll } => {
             if let Some(scroll) = scroll_by(scroll) {
                 app.popup = Some(Popup::Backfill(BackfillDialog::DryRun { dry, scroll }));
@@ -532,6 +507,37 @@ pub(super) fn on_dialog_key(
                     vec![]
                 }
             }
+        }
+    }
+}
+
+/// The quit question while backfills started here run: pause them and quit once paused (y), quit
+/// now (Ctrl-C), or keep watching.
+fn on_quit_key(app: &mut App, names: Vec<String>, action: Option<Action>) -> Vec<Effect> {
+    match action {
+        Some(Action::Confirm) => {
+            app.backfills.quit_when_stopped = true;
+            let mut effects = vec![];
+            for name in names {
+                if !app.backfills.stopping.iter().any(|(n, _)| *n == name) {
+                    effects.extend(stop(app, name, Stop::Pause));
+                }
+            }
+            app.log(
+                Level::Info,
+                "quitting once the backfills have paused (q again quits at once)",
+            );
+            effects
+        }
+        // Ctrl-C: leave now; the batch in progress rolls back and the run shows interrupted.
+        Some(Action::Quit) => {
+            app.quit = true;
+            vec![]
+        }
+        Some(Action::Dismiss) => vec![],
+        _ => {
+            app.popup = Some(Popup::Backfill(BackfillDialog::Quit { names }));
+            vec![]
         }
     }
 }
