@@ -46,6 +46,16 @@ impl FaultCluster {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// First column of every row of `sql` on the cluster's `postgres` database.
+    pub fn column(&self, sql: &str) -> Vec<String> {
+        super::column_at(&self.url("postgres"), sql)
+    }
+
+    /// [`FaultCluster::column`], or why the cluster could not answer (it may be recovering).
+    pub fn try_column(&self, sql: &str) -> Result<Vec<String>, tokio_postgres::Error> {
+        super::try_column_at(&self.url("postgres"), sql)
+    }
+
     pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !block_on(can_connect(&self.url("postgres"))) {

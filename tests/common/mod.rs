@@ -179,19 +179,25 @@ pub fn start_server(dir: &Path, port: u16, options: &str) -> String {
 
 /// First column of every row of `sql` (simple protocol, NULL as "NULL") on the database at `url`.
 pub fn column_at(url: &str, sql: &str) -> Vec<String> {
+    try_column_at(url, sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// [`column_at`], or why the server could not be reached or answer (a cluster recovering).
+pub fn try_column_at(url: &str, sql: &str) -> Result<Vec<String>, tokio_postgres::Error> {
     let conn = ConnInfo::parse(url).unwrap();
     block_on(async {
-        let (c, connection) = conn.pg.connect(tokio_postgres::NoTls).await.unwrap();
+        let (c, connection) = conn.pg.connect(tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
-        let rows = c.simple_query(sql).await.unwrap();
-        rows.iter()
+        Ok(c.simple_query(sql)
+            .await?
+            .iter()
             .filter_map(|m| match m {
                 tokio_postgres::SimpleQueryMessage::Row(r) => {
                     Some(r.get(0).unwrap_or("NULL").to_string())
                 }
                 _ => None,
             })
-            .collect()
+            .collect())
     })
 }
 

@@ -59,7 +59,7 @@ fn every_command_closes_its_connections_so_the_server_log_has_no_resets() {
             r.stderr
         );
     }
-    assert_eq!(cluster_scalar(&c, "SELECT count(*) FROM a"), "0", "up ran");
+    assert_eq!(c.column("SELECT count(*) FROM a"), vec!["0"], "up ran");
     let log = std::fs::read_to_string(c.dir.join("server.log")).unwrap();
     for line in RESET_LINES {
         assert!(!log.contains(line), "server log has '{line}':\n{log}");
@@ -103,8 +103,4 @@ fn a_session_dropped_mid_statement_is_cut_and_its_backend_stops() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });
-}
-
-fn cluster_scalar(c: &FaultCluster, sql: &str) -> String {
-    column_at(&c.url("postgres"), sql).join(",")
 }

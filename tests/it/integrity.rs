@@ -13,7 +13,7 @@ use pgshift::event::Reporter;
 use pgshift::interrupt::Interrupt;
 use pgshift::plan::{Direction, Step};
 
-use crate::common::{Holder, TestDb, block_on, wait_until};
+use crate::common::{Holder, TestDb, block_on, column_at, wait_until};
 
 fn step(revision: u32, direction: Direction, sql: &str) -> Step {
     Step {
@@ -169,23 +169,6 @@ fn a_failing_statement_is_rolled_back_and_names_its_line() {
     assert!(!exists(&db, "fresh"));
 }
 
-/// First column of the first row of `sql` on a fresh connection to `url` (for other threads).
-fn first(url: &str, sql: &str) -> Option<String> {
-    let conn = pgshift::config::ConnInfo::parse(url).unwrap();
-    block_on(async {
-        let (c, connection) = conn.pg.connect(tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(connection);
-        c.simple_query(sql)
-            .await
-            .unwrap()
-            .iter()
-            .find_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-                _ => None,
-            })
-    })
-}
-
 /// Terminate the pgshift test worker once it runs a query containing `prefix`.
 fn terminate_when_running(url: String, prefix: &'static str) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
@@ -195,10 +178,10 @@ fn terminate_when_running(url: String, prefix: &'static str) -> std::thread::Joi
              AND query LIKE '%{prefix}%'"
         );
         wait_until(Duration::from_secs(20), prefix, || {
-            first(&url, &find).is_some()
+            !column_at(&url, &find).is_empty()
         });
-        let pid = first(&url, &find).unwrap();
-        first(&url, &format!("SELECT pg_terminate_backend({pid})"));
+        let pid = column_at(&url, &find).remove(0);
+        column_at(&url, &format!("SELECT pg_terminate_backend({pid})"));
     })
 }
 
@@ -594,30 +577,6 @@ fn on_cluster(
     cmd
 }
 
-fn cluster_column(c: &crate::common::fault_cluster::FaultCluster, sql: &str) -> Vec<String> {
-    try_cluster_column(c, sql).unwrap()
-}
-
-fn try_cluster_column(
-    c: &crate::common::fault_cluster::FaultCluster,
-    sql: &str,
-) -> Result<Vec<String>, tokio_postgres::Error> {
-    let conn = pgshift::config::ConnInfo::parse(&c.url("postgres")).unwrap();
-    block_on(async {
-        let (client, connection) = conn.pg.connect(tokio_postgres::NoTls).await?;
-        tokio::spawn(connection);
-        Ok(client
-            .simple_query(sql)
-            .await?
-            .iter()
-            .filter_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-                _ => None,
-            })
-            .collect())
-    })
-}
-
 #[test]
 fn a_server_restart_mid_step_rolls_it_back_and_the_run_reads_interrupted() {
     let c = crate::common::fault_cluster::FaultCluster::start();
@@ -637,11 +596,8 @@ fn a_server_restart_mid_step_rolls_it_back_and_the_run_reads_interrupted() {
         .spawn()
         .unwrap();
     wait_until(Duration::from_secs(20), "the slow step", || {
-        !cluster_column(
-            &c,
-            "SELECT pid FROM pg_stat_activity WHERE query LIKE 'CREATE TABLE slow%'",
-        )
-        .is_empty()
+        !c.column("SELECT pid FROM pg_stat_activity WHERE query LIKE 'CREATE TABLE slow%'")
+            .is_empty()
     });
     c.restart_fast();
     let r = crate::common::Run::from(child.wait_with_output().unwrap());
@@ -650,16 +606,10 @@ fn a_server_restart_mid_step_rolls_it_back_and_the_run_reads_interrupted() {
         .stderr_has("0002 was rolled back");
     assert!(!r.stderr.contains("Connection timeout"), "{}", r.stderr);
     assert_eq!(
-        cluster_column(
-            &c,
-            "SELECT version::text FROM refinery_schema_history ORDER BY 1"
-        ),
+        c.column("SELECT version::text FROM refinery_schema_history ORDER BY 1"),
         vec!["1"]
     );
-    assert_eq!(
-        cluster_column(&c, "SELECT to_regclass('slow') IS NULL")[0],
-        "t"
-    );
+    assert_eq!(c.column("SELECT to_regclass('slow') IS NULL")[0], "t");
     // The monitor died with the server: the row could not be finished, and reads interrupted.
     let h = crate::common::Run::from(
         on_cluster(&c, dir.path())
@@ -673,7 +623,7 @@ fn a_server_restart_mid_step_rolls_it_back_and_the_run_reads_interrupted() {
     std::fs::write(m.join("0002_slow.up.sql"), "CREATE TABLE slow (id int);\n").unwrap();
     crate::common::Run::from(on_cluster(&c, dir.path()).arg("up").output().unwrap()).ok();
     assert_eq!(
-        cluster_column(&c, "SELECT outcome FROM pgshift_events ORDER BY id"),
+        c.column("SELECT outcome FROM pgshift_events ORDER BY id"),
         vec!["interrupted", "ok"]
     );
 }
@@ -724,10 +674,10 @@ fn disk_full_fails_the_step_rolls_it_back_and_gives_the_disk_space_advice() {
         eprintln!("SKIPPED: cannot mount a tmpfs here (needs CAP_SYS_ADMIN)");
         return;
     };
-    cluster_column(
-        &c,
-        &format!("CREATE TABLESPACE tiny LOCATION '{}'", tiny.0.display()),
-    );
+    c.column(&format!(
+        "CREATE TABLESPACE tiny LOCATION '{}'",
+        tiny.0.display()
+    ));
     let dir = tempfile::tempdir().unwrap();
     let m = dir.path().join("migrations");
     std::fs::create_dir_all(&m).unwrap();
@@ -746,14 +696,11 @@ fn disk_full_fails_the_step_rolls_it_back_and_gives_the_disk_space_advice() {
         .stderr_has("statement at line 2: INSERT INTO big")
         .stderr_has("Disk space");
     assert_eq!(
-        cluster_column(
-            &c,
-            "SELECT version::text FROM refinery_schema_history ORDER BY 1"
-        ),
+        c.column("SELECT version::text FROM refinery_schema_history ORDER BY 1"),
         vec!["1"]
     );
     assert_eq!(
-        cluster_column(&c, "SELECT outcome FROM pgshift_events ORDER BY id"),
+        c.column("SELECT outcome FROM pgshift_events ORDER BY id"),
         vec!["failed"]
     );
 }
@@ -783,10 +730,10 @@ fn a_connection_cut_while_committing_says_the_outcome_is_unknown() {
         .unwrap();
     let committing = "SELECT pid FROM pg_stat_activity WHERE query = 'COMMIT' AND state = 'active'";
     wait_until(Duration::from_secs(20), "COMMIT to run", || {
-        !cluster_column(&c, committing).is_empty()
+        !c.column(committing).is_empty()
     });
     // SIGKILL the backend: the server restarts without a word to the client.
-    let pid = cluster_column(&c, committing).remove(0);
+    let pid = c.column(committing).remove(0);
     assert!(
         std::process::Command::new("kill")
             .args(["-9", &pid])
@@ -802,7 +749,7 @@ fn a_connection_cut_while_committing_says_the_outcome_is_unknown() {
     // It did not commit (crash recovery discards it); only the database could tell.
     let count = "SELECT count(*) FROM refinery_schema_history";
     wait_until(Duration::from_secs(30), "crash recovery", || {
-        try_cluster_column(&c, count).is_ok()
+        c.try_column(count).is_ok()
     });
-    assert_eq!(cluster_column(&c, count)[0], "0");
+    assert_eq!(c.column(count)[0], "0");
 }
